@@ -1,0 +1,117 @@
+/**
+ * What every bloodraven command shares: the --config/--profile/--log-level flags, a logger on
+ * stderr, Ctrl-C/SIGTERM turned into an AbortSignal, and the one place errors are shown.
+ */
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { createInterface } from 'node:readline/promises';
+import { AbortedError, AppError, ExitCode } from '../lib/errors.js';
+import { createLogger, formatLogLine, type LogEntry, type Logger, type LogLevel } from '../lib/log.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    config: Flags.string({
+      char: 'c',
+      description: 'Config file. Default: ./bloodraven.yaml if present, else local defaults (backups in ./backups).',
+      helpGroup: 'GLOBAL',
+    }),
+    profile: Flags.string({
+      char: 'p',
+      description: 'Backup profile to use. Default: the first profile in the config.',
+      helpGroup: 'GLOBAL',
+    }),
+    'log-level': Flags.option({
+      options: ['debug', 'info', 'warn', 'error'] as const,
+      default: 'info',
+      description: 'Least important log lines to show on stderr.',
+      helpGroup: 'GLOBAL',
+    })(),
+  };
+
+  /** Fires on the first SIGINT/SIGTERM; a second one ends the process at once. */
+  protected readonly interrupt = new AbortController();
+  /** Where log lines go; a progress renderer may take them over while it draws. */
+  protected logSink: (entry: LogEntry) => void = (entry) => process.stderr.write(formatLogLine(entry) + '\n');
+  protected logger: Logger = createLogger((e) => this.logSink(e));
+  private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  override async init(): Promise<void> {
+    await super.init();
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const handler = (): void => {
+        if (this.interrupt.signal.aborted) {
+          // Second signal: stop waiting for a clean shutdown.
+          this.removeSignalHandlers();
+          process.kill(process.pid, sig);
+          return;
+        }
+        process.stderr.write(`\n${sig} received: stopping (press Ctrl-C again to quit at once)\n`);
+        this.interrupt.abort(new AbortedError(sig));
+      };
+      process.on(sig, handler);
+      this.signalHandlers.push([sig, handler]);
+    }
+  }
+
+  protected setLogLevel(level: LogLevel): void {
+    this.logger = createLogger((e) => this.logSink(e), level);
+  }
+
+  /** A password prompt when stdin and stderr are terminals; undefined otherwise (CI, pipes). */
+  protected passwordPrompt(): ((question: string) => Promise<string>) | undefined {
+    if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
+    return async (question) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+      // Hide what is typed: write the question ourselves and mute the echo.
+      const output = rl as unknown as { _writeToOutput?: (s: string) => void };
+      process.stderr.write(question);
+      output._writeToOutput = () => undefined;
+      try {
+        return await rl.question('');
+      } finally {
+        rl.close();
+        process.stderr.write('\n');
+      }
+    };
+  }
+
+  override async finally(err: Error | undefined): Promise<void> {
+    this.removeSignalHandlers();
+    await super.finally(err);
+  }
+
+  private removeSignalHandlers(): void {
+    for (const [sig, handler] of this.signalHandlers) process.removeListener(sig, handler);
+    this.signalHandlers = [];
+  }
+
+  /** The JSON document a failed --json run prints (commands may add to it). */
+  protected errorDocument(err: AppError): Record<string, unknown> {
+    return { error: { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode } };
+  }
+
+  /** The one place errors are shown: message and hint on stderr (or JSON on stdout), then the exit code. */
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
+    if (err instanceof Errors.ExitError) throw err;
+    const appError = toAppError(err);
+    if (this.jsonEnabled()) {
+      process.stdout.write(JSON.stringify(this.errorDocument(appError), null, 2) + '\n');
+    }
+    process.stderr.write(`error: ${appError.message}\n`);
+    if (appError.hint) process.stderr.write(`hint: ${appError.hint}\n`);
+    if (appError.code === 'INTERNAL' && err.stack) process.stderr.write(`${err.stack}\nThis is a bug in bloodraven; please report it with the lines above.\n`);
+    throw new Errors.ExitError(appError.exitCode);
+  }
+}
+
+function toAppError(err: Error & { oclif?: { exit?: number } }): AppError {
+  if (err instanceof AppError) return err;
+  // oclif's own parse errors (unknown flag, missing value): bad usage.
+  if (err instanceof Errors.CLIError || err.oclif?.exit === 2) {
+    return new AppError('USAGE', err.message.replace(/^Error: /, ''), ExitCode.usage, { hint: 'see --help' });
+  }
+  const internal = new AppError('INTERNAL', `internal error: ${err.message}`, ExitCode.failure, { cause: err });
+  internal.stack = err.stack ?? '';
+  return internal;
+}

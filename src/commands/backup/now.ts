@@ -1,0 +1,148 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { createPlainProgress, createTtyProgress, type ProgressView } from '../../cli/progress.js';
+import { runBackup, BackupFailedError } from '../../lib/backup/run-backup.js';
+import type { BackupRecord } from '../../lib/catalog/record.js';
+import { loadConfig } from '../../lib/config/load.js';
+import { createDeps } from '../../lib/deps.js';
+import type { AppError } from '../../lib/errors.js';
+import { formatBytes, formatDuration } from '../../lib/sizes.js';
+
+export default class BackupNow extends BaseCommand {
+  static override summary = 'Take a full backup of the server now.';
+
+  static override description = `Dumps every user schema of the configured MySQL or MariaDB server into the profile's storage (a folder or an S3 bucket) in MySQL Shell's instance-dump layout: a consistent snapshot (a brief global read lock while the worker sessions start), cut into chunks, dumped by parallel sessions, compressed, and streamed to storage without staging on local disk.
+
+The backup is named <group>-<profile>-<UTC time>. Beside MySQL Shell's files it writes bloodraven.json, the backup record (source, coordinates, sizes, every data file's SHA-256). @.done.json is written last: a backup without it is incomplete, and its record says Failed with the reason.
+
+On success the last line is BLOODRAVEN_DUMP_COMPLETE {"location","sizeBytes","gtidExecuted","binlogFile","binlogPos"} (on stdout; on stderr with --json, where stdout holds only the backup record).
+
+Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a precondition refused (missing privilege for the lock, lock not obtainable, target not empty).`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --config /etc/bloodraven.yaml --profile offsite',
+    '<%= config.bin %> <%= command.id %> --socket /run/mysqld/mysqld.sock --user root --json',
+  ];
+
+  static override enableJsonFlag = true;
+
+  static override flags = {
+    host: Flags.string({ description: 'Server host (replaces mysql.host).', helpGroup: 'CONNECTION' }),
+    port: Flags.integer({ description: 'Server port (replaces mysql.port).', helpGroup: 'CONNECTION' }),
+    socket: Flags.string({ description: 'Unix socket (replaces mysql.socket).', helpGroup: 'CONNECTION' }),
+    user: Flags.string({ description: 'MySQL user (replaces mysql.user).', helpGroup: 'CONNECTION' }),
+    'password-file': Flags.string({ description: 'File holding the password (replaces mysql.passwordFile).', helpGroup: 'CONNECTION' }),
+    'credentials-dir': Flags.string({ description: 'Folder with MYSQL_USER and MYSQL_PASSWORD files (replaces mysql.credentialsDir).', helpGroup: 'CONNECTION' }),
+    threads: Flags.integer({ description: 'Parallel dump sessions (replaces dump.threads; default 4).', helpGroup: 'DUMP' }),
+    'bytes-per-chunk': Flags.string({ description: 'Uncompressed bytes per chunk, decimal units like 64M (replaces dump.bytesPerChunk).', helpGroup: 'DUMP' }),
+    compression: Flags.option({ options: ['zstd', 'gzip', 'none'] as const, description: 'Data file compression (replaces dump.compression; default zstd).', helpGroup: 'DUMP' })(),
+    consistent: Flags.boolean({
+      allowNo: true,
+      description: 'Take a consistent snapshot with a brief global read lock (replaces dump.consistent; default on).',
+      helpGroup: 'DUMP',
+    }),
+    'include-schema': Flags.string({ multiple: true, description: 'Dump only these schemas (repeatable).', helpGroup: 'DUMP' }),
+    'exclude-schema': Flags.string({ multiple: true, description: 'Leave these schemas out (repeatable).', helpGroup: 'DUMP' }),
+  };
+
+  private record: BackupRecord | undefined;
+
+  async run(): Promise<BackupRecord> {
+    const { flags } = await this.parse(BackupNow);
+    this.setLogLevel(flags['log-level']);
+    const loaded = await loadConfig({
+      file: flags.config,
+      cwd: process.cwd(),
+      profile: flags.profile,
+      overrides: {
+        mysql: {
+          host: flags.host,
+          port: flags.port,
+          socket: flags.socket,
+          user: flags.user,
+          passwordFile: flags['password-file'],
+          credentialsDir: flags['credentials-dir'],
+        },
+        dump: {
+          threads: flags.threads,
+          bytesPerChunk: flags['bytes-per-chunk'],
+          compression: flags.compression,
+          consistent: flags.consistent,
+          includeSchemas: flags['include-schema'],
+          excludeSchemas: flags['exclude-schema'],
+        },
+      },
+    });
+    const json = this.jsonEnabled();
+    const view: ProgressView = process.stderr.isTTY && !json ? createTtyProgress() : createPlainProgress();
+    this.logSink = (entry) => view.log(entry);
+    const logger = this.logger;
+    if (!loaded.path) logger.info('no bloodraven.yaml found: using local defaults (profile "local", backups in ./backups)');
+    const prompt = this.passwordPrompt();
+    const deps = await createDeps(loaded, { logger, ...(prompt ? { promptPassword: prompt } : {}) });
+    const { profile } = loaded;
+
+    let record: BackupRecord;
+    try {
+      record = await runBackup(
+        deps,
+        {
+          group: loaded.config.name,
+          profile: profile.name,
+          dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
+          toolVersion: this.config.version,
+        },
+        {
+          signal: this.interrupt.signal,
+          onProgress: (p) => view.update(p),
+          onStart: (r) => {
+            this.record = r;
+          },
+        },
+      );
+    } catch (err) {
+      if (err instanceof BackupFailedError) this.record = err.record;
+      await view.finish(err);
+      throw err;
+    }
+    await view.finish();
+
+    const sentinel = {
+      location: record.location,
+      sizeBytes: record.sizeBytes,
+      gtidExecuted: record.gtidExecuted,
+      binlogFile: record.binlogFile,
+      binlogPos: record.binlogPos,
+    };
+    const sentinelLine = `BLOODRAVEN_DUMP_COMPLETE ${JSON.stringify(sentinel)}\n`;
+    if (json) {
+      process.stderr.write(sentinelLine);
+    } else {
+      process.stdout.write(summary(record));
+      process.stdout.write(sentinelLine);
+    }
+    return record;
+  }
+
+  protected override errorDocument(err: AppError): Record<string, unknown> {
+    return { ...super.errorDocument(err), record: this.record ?? null };
+  }
+}
+
+function summary(r: BackupRecord): string {
+  const ms = r.completedAt ? Date.parse(r.completedAt) - Date.parse(r.startedAt) : 0;
+  const rows = r.tables.reduce((n, t) => n + t.rows, 0);
+  const lines = [
+    `Backup ${r.name} succeeded`,
+    `  location    ${r.location}`,
+    `  server      ${r.source.version ?? '?'} at ${r.source.target} (host ${r.source.hostname ?? '?'})`,
+    `  tables      ${r.tables.length} (${rows.toLocaleString('en-US')} rows)`,
+    `  size        ${formatBytes(r.dataBytes)} of data, ${formatBytes(r.sizeBytes)} stored (${r.compression})`,
+    `  duration    ${formatDuration(ms)}${ms > 0 ? ` (${formatBytes(r.dataBytes / (ms / 1000))}/s)` : ''}`,
+    `  snapshot    ${r.consistent ? 'consistent' : 'NOT consistent (dump.consistent: false)'}`,
+    `  binlog      ${r.binlogFile ? `${r.binlogFile}:${r.binlogPos}` : 'none (binary logging off or not readable)'}`,
+    `  gtid        ${r.gtidExecuted || 'none'}`,
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,174 @@
+/**
+ * The `backup now` use case: one attempt at a full backup of the configured server into a
+ * profile's storage, leaving a backup record that tells the truth about how it ended.
+ *
+ * Order of writes: `bloodraven.json` (Running) → `@.json` → DDL and data → `bloodraven.json`
+ * (Succeeded, with every file's checksum) → `@.done.json`. If anything fails, the record is
+ * rewritten as Failed with the reason (where storage is reachable) and `@.done.json` is never
+ * written.
+ */
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import { AppError, PreconditionError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MysqlConnector } from '../mysql/connection.js';
+import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../catalog/names.js';
+import { serializeRecord, type BackupRecord } from '../catalog/record.js';
+import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
+import type { DumpOptions } from '../dump/options.js';
+
+export interface BackupDeps {
+  connector: MysqlConnector;
+  store: ObjectStore;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface BackupRequest {
+  /** The group (config `name`); default: the server's host name. */
+  group?: string | undefined;
+  profile: string;
+  dump: DumpOptions;
+  toolVersion: string;
+}
+
+export interface BackupRunOptions {
+  signal: AbortSignal;
+  onProgress?: (progress: DumpProgress) => void;
+  /** Called once the backup's name and location are fixed, before the dump starts. */
+  onStart?: (record: BackupRecord) => void;
+}
+
+export class BackupFailedError extends AppError {
+  readonly record: BackupRecord | undefined;
+
+  constructor(cause: unknown, record: BackupRecord | undefined) {
+    const base = cause instanceof AppError ? cause : undefined;
+    super(base?.code ?? 'BACKUP_FAILED', errorMessage(cause), base?.exitCode ?? 1, {
+      cause,
+      ...(base?.hint ? { hint: base.hint } : {}),
+    });
+    this.record = record;
+  }
+}
+
+export async function runBackup(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions): Promise<BackupRecord> {
+  const { connector, store, logger, clock } = deps;
+  const startedAt = clock.now();
+  await store.check({ signal: run.signal });
+
+  let server: ServerInfo | undefined;
+  let probeError: unknown;
+  try {
+    const session = await connector.connect();
+    try {
+      server = (await detectFlavor(session)).info;
+    } finally {
+      await session.close();
+    }
+  } catch (err) {
+    probeError = err;
+  }
+
+  const group = request.group ?? groupFromHostname(server?.hostname ?? connector.target.replace(/:\d+$/, '').replace(/^socket /, 'localhost'));
+  const name = backupName(group, request.profile, startedAt);
+  const prefix = backupPrefix(name);
+  const record: BackupRecord = {
+    recordVersion: 1,
+    name,
+    group,
+    profile: request.profile,
+    phase: 'Running',
+    location: `${store.location.replace(/\/$/, '')}/${name}`,
+    storageType: store.type,
+    source: {
+      target: connector.target,
+      hostname: server?.hostname ?? null,
+      serverUuid: server?.serverUuid ?? null,
+      serverId: server?.serverId ?? null,
+      flavor: server?.flavor ?? null,
+      version: server?.version ?? null,
+    },
+    consistent: null,
+    gtidExecuted: null,
+    binlogFile: null,
+    binlogPos: null,
+    startedAt: startedAt.toISOString(),
+    completedAt: null,
+    dataBytes: 0,
+    sizeBytes: 0,
+    compression: request.dump.compression,
+    threads: request.dump.threads,
+    bytesPerChunk: request.dump.bytesPerChunk,
+    tables: [],
+    files: [],
+    tool: { name: 'bloodraven', version: request.toolVersion },
+    runner: { hostname: hostname(), pid: process.pid },
+  };
+
+  const existing = await store.list(prefix, { signal: run.signal });
+  if (existing.length > 0) {
+    // Never mix two dumps in one folder, and never touch the one already there.
+    throw new PreconditionError('TARGET_NOT_EMPTY', `${record.location} already holds ${existing.length} file(s) of another backup`, {
+      hint: 'backups are named by the second they start; wait a second and run again, or remove that folder if it is a leftover',
+    });
+  }
+
+  const writeRecord = async (): Promise<void> => {
+    // The final record must be written even when the run was interrupted, so no signal here.
+    await store.put(prefix + recordFileName, serializeRecord(record));
+  };
+  const markFailed = async (err: unknown): Promise<never> => {
+    record.phase = 'Failed';
+    record.completedAt = clock.now().toISOString();
+    record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
+    try {
+      await writeRecord();
+    } catch (writeErr) {
+      logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
+    }
+    throw new BackupFailedError(err, record);
+  };
+
+  if (probeError !== undefined) return markFailed(probeError);
+  try {
+    await writeRecord();
+  } catch (err) {
+    throw new BackupFailedError(err, undefined);
+  }
+  run.onStart?.(record);
+  logger.info('backup started', { name, location: record.location, server: connector.target });
+
+  let result: DumpResult;
+  try {
+    result = await dumpInstance({ connector, store, logger, clock }, prefix, request.dump, {
+      signal: run.signal,
+      dumper: `bloodraven ${request.toolVersion}`,
+      ...(run.onProgress ? { onProgress: run.onProgress } : {}),
+    });
+  } catch (err) {
+    return markFailed(err);
+  }
+
+  record.phase = 'Succeeded';
+  record.consistent = result.consistent;
+  record.gtidExecuted = result.gtidExecuted;
+  record.binlogFile = result.binlog?.file ?? null;
+  record.binlogPos = result.binlog?.position ?? null;
+  record.completedAt = result.completedAt.toISOString();
+  record.dataBytes = result.dataBytes;
+  record.sizeBytes = result.storedBytes;
+  record.tables = result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, rawBytes: t.rawBytes, storedBytes: t.storedBytes }));
+  record.files = result.tables.flatMap((t) => t.files.map((f) => ({ name: f.name, rows: f.rows, rawBytes: f.rawBytes, storedBytes: f.storedBytes, sha256: f.sha256 })));
+  try {
+    await writeRecord();
+    // Last: the marker that makes this a complete dump.
+    await writeDoneMarker(store, prefix, result, run.signal);
+  } catch (err) {
+    return markFailed(err);
+  }
+  logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
+  return record;
+}

@@ -1,0 +1,71 @@
+/**
+ * The backup record, `bloodraven.json`, written beside `@.json`: what was backed up, from where,
+ * at which binlog coordinates, how big it is, and the SHA-256 of every data file as stored. It
+ * is written as `Running` before the dump starts and rewritten as `Succeeded` (before
+ * `@.done.json`) or `Failed` (with the reason) when it ends.
+ */
+import type { FlavorName } from '../mysql/flavor.js';
+
+export type BackupPhase = 'Running' | 'Succeeded' | 'Failed';
+
+export interface BackupSource {
+  /** Where bloodraven connected: `host:port` or `socket /path`. */
+  target: string;
+  hostname: string | null;
+  serverUuid: string | null;
+  serverId: number | null;
+  flavor: FlavorName | null;
+  version: string | null;
+}
+
+export interface BackupFileRecord {
+  name: string;
+  rows: number;
+  rawBytes: number;
+  storedBytes: number;
+  sha256: string;
+}
+
+export interface BackupTableRecord {
+  schema: string;
+  table: string;
+  rows: number;
+  rawBytes: number;
+  storedBytes: number;
+}
+
+export interface BackupRecord {
+  recordVersion: 1;
+  name: string;
+  group: string;
+  profile: string;
+  phase: BackupPhase;
+  /** Why a backup failed: the error's message and code. */
+  failure?: { code: string; message: string };
+  /** `/path/name` or `s3://bucket/prefix/name`. */
+  location: string;
+  storageType: 'PVC' | 'S3';
+  source: BackupSource;
+  consistent: boolean | null;
+  gtidExecuted: string | null;
+  binlogFile: string | null;
+  binlogPos: number | null;
+  startedAt: string;
+  completedAt: string | null;
+  /** Uncompressed data bytes. */
+  dataBytes: number;
+  /** Bytes stored for the dump (data, indexes, metadata). */
+  sizeBytes: number;
+  compression: string;
+  threads: number;
+  bytesPerChunk: number;
+  tables: BackupTableRecord[];
+  files: BackupFileRecord[];
+  tool: { name: 'bloodraven'; version: string };
+  /** Process that runs the backup, so a catalog can tell a live Running record from a dead one. */
+  runner: { hostname: string; pid: number };
+}
+
+export function serializeRecord(record: BackupRecord): string {
+  return JSON.stringify(record, null, 2) + '\n';
+}

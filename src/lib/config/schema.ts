@@ -1,0 +1,119 @@
+/**
+ * The configuration schema: `bloodraven.yaml` mirrors the CRDs' `spec.backup` plus a `mysql:`
+ * connection block, so this one schema validates both. Every field is checked here; loading
+ * (load.ts) reports all problems at once.
+ */
+import { z } from 'zod';
+import { parseSize } from '../sizes.js';
+
+/** Names that end up in backup names and object keys: DNS-label-like, as Kubernetes names are. */
+const nameSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'use lowercase letters, digits and "-" (at most 63, starting and ending alphanumeric)');
+
+/** A size like 64M (decimal, as MySQL Shell reads it) or a number of bytes. */
+const sizeSchema = (min: number, minText: string): z.ZodType<number> =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    let bytes: number;
+    try {
+      bytes = parseSize(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+    if (bytes < min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${minText}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+export const mysqlSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  socket: z.string().min(1).optional(),
+  /** The account; with `passwordFile`, or alone for passwordless (socket) authentication. */
+  user: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+  /** A folder holding the files MYSQL_USER and MYSQL_PASSWORD (a mounted Secret). */
+  credentialsDir: z.string().min(1).optional(),
+  connectTimeoutSeconds: z.number().positive().default(10),
+});
+
+const pvcStorageSchema = z.strictObject({
+  type: z.literal('PVC'),
+  pvc: z.strictObject({ path: z.string().min(1) }),
+});
+
+const s3StorageSchema = z.strictObject({
+  type: z.literal('S3'),
+  s3: z.strictObject({
+    bucket: z.string().min(3).max(63),
+    prefix: z
+      .string()
+      .default('')
+      .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain "." or ".." segments'),
+    region: z.string().min(1).optional(),
+    endpointURL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+    /** A folder holding AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN, AWS_REGION. */
+    credentialsDir: z.string().min(1).optional(),
+    /** Multipart part size; memory used by a dump is about threads × partSize. S3 needs at least 5 MiB. */
+    partSize: sizeSchema(5 * 1024 * 1024, '5242880 bytes (5 MiB), the S3 minimum').default(16_000_000),
+  }),
+});
+
+export const storageSchema = z.discriminatedUnion('type', [pvcStorageSchema, s3StorageSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'type must be PVC or S3' : undefined),
+});
+
+export const compressionSchema = z.enum(['zstd', 'gzip', 'none']);
+
+export const dumpSchema = z.strictObject({
+  threads: z.number().int().min(1).max(64).default(4),
+  bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000),
+  compression: compressionSchema.default('zstd'),
+  consistent: z.boolean().default(true),
+  includeSchemas: z.array(z.string().min(1)).default([]),
+  excludeSchemas: z.array(z.string().min(1)).default([]),
+});
+
+export const profileSchema = z.strictObject({
+  name: nameSchema,
+  storage: storageSchema,
+  dump: dumpSchema.default(() => dumpSchema.parse({})),
+});
+
+export const configSchema = z
+  .strictObject({
+    /** The group: labels, backup names. Default: the server's host name. */
+    name: nameSchema.optional(),
+    mysql: mysqlSchema.default(() => mysqlSchema.parse({})),
+    backup: z.strictObject({
+      profiles: z.array(profileSchema).min(1, 'at least one profile is needed'),
+    }),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.backup.profiles.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['backup', 'profiles', i, 'name'], message: `profile "${p.name}" is defined twice` });
+      seen.add(p.name);
+    });
+    if (config.mysql.credentialsDir && (config.mysql.user || config.mysql.passwordFile)) {
+      ctx.addIssue({ code: 'custom', path: ['mysql', 'credentialsDir'], message: 'use either credentialsDir or user + passwordFile, not both' });
+    }
+    if (config.mysql.passwordFile && !config.mysql.user) {
+      ctx.addIssue({ code: 'custom', path: ['mysql', 'user'], message: 'passwordFile needs user' });
+    }
+    if (config.mysql.socket && (config.mysql.host || config.mysql.port)) {
+      ctx.addIssue({ code: 'custom', path: ['mysql', 'socket'], message: 'use either socket or host/port, not both' });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type MysqlConfig = Config['mysql'];
+export type Profile = Config['backup']['profiles'][number];
+export type StorageConfig = Profile['storage'];
+export type S3StorageConfig = Extract<StorageConfig, { type: 'S3' }>['s3'];
+export type DumpConfig = Profile['dump'];
+export type Compression = z.output<typeof compressionSchema>;

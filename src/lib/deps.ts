@@ -1,0 +1,42 @@
+/**
+ * The one place real collaborators are built from configuration. Commands and the daemon call
+ * createDeps(); tests build the same shapes around their own servers.
+ */
+import { systemClock, type Clock } from './clock.js';
+import type { LoadedConfig } from './config/load.js';
+import { resolveMysqlCredentials } from './config/mysql-credentials.js';
+import type { Logger } from './log.js';
+import { createMysqlConnector, type MysqlConnector } from './mysql/connection.js';
+import { createStore } from './storage/create-store.js';
+import type { ObjectStore } from './storage/object-store.js';
+
+export interface Deps {
+  connector: MysqlConnector;
+  store: ObjectStore;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface CreateDepsOptions {
+  logger: Logger;
+  clock?: Clock;
+  promptPassword?: (question: string) => Promise<string>;
+}
+
+export async function createDeps(loaded: LoadedConfig, options: CreateDepsOptions): Promise<Deps> {
+  const { config, baseDir, profile } = loaded;
+  const credentials = await resolveMysqlCredentials(config.mysql, {
+    baseDir,
+    ...(options.promptPassword ? { promptPassword: options.promptPassword } : {}),
+  });
+  const connector = createMysqlConnector({
+    ...(config.mysql.socket ? { socket: config.mysql.socket } : { host: config.mysql.host ?? '127.0.0.1', port: config.mysql.port ?? 3306 }),
+    user: credentials.user,
+    password: credentials.password,
+    passwordSource: credentials.passwordSource,
+    connectTimeoutMs: config.mysql.connectTimeoutSeconds * 1000,
+  });
+  const index = config.backup.profiles.indexOf(profile);
+  const store = await createStore(profile.storage, { configDir: baseDir, logger: options.logger, configPath: `backup.profiles[${index}].storage` });
+  return { connector, store, logger: options.logger, clock: options.clock ?? systemClock };
+}

@@ -1,0 +1,43 @@
+/**
+ * Compression of data files: zstd (default; one streaming frame per file, as MySQL Shell writes),
+ * gzip (one member), or none. Node ≥ 22.15 has zstd in node:zlib, so no native addon is needed.
+ */
+import { PassThrough, type Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import type { Compression } from '../config/schema.js';
+
+export const dataExtension: Record<Compression, string> = {
+  zstd: 'tsv.zst',
+  gzip: 'tsv.gz',
+  none: 'tsv',
+};
+
+/** MySQL Shell's default levels: zstd 1 and gzip 1 favour speed; dumps are I/O and CPU bound. */
+export function createCompressor(kind: Compression): Transform {
+  switch (kind) {
+    case 'zstd':
+      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 }, chunkSize: 128 * 1024 });
+    case 'gzip':
+      return zlib.createGzip({ level: 1, chunkSize: 128 * 1024 });
+    case 'none':
+      return new PassThrough();
+  }
+}
+
+export function createDecompressor(kind: Compression): Transform {
+  switch (kind) {
+    case 'zstd':
+      return zlib.createZstdDecompress();
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'none':
+      return new PassThrough();
+  }
+}
+
+/** The compression a data file's name implies (`.zst`, `.gz`, or neither). */
+export function compressionOfFile(name: string): Compression {
+  if (name.endsWith('.zst')) return 'zstd';
+  if (name.endsWith('.gz')) return 'gzip';
+  return 'none';
+}

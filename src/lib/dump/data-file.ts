@@ -1,0 +1,96 @@
+/**
+ * One data file on its way to storage: encoded blocks → compressor → SHA-256 and byte count →
+ * ObjectStore.write(). Backpressure runs end to end: push() returns false when the compressor
+ * or the store is behind, and the caller pauses the server's result stream until `onDrain`.
+ */
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Compression } from '../config/schema.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { createCompressor } from './compression.js';
+
+export interface DataFileResult {
+  /** File name inside the dump folder. */
+  name: string;
+  rows: number;
+  /** Uncompressed bytes. */
+  rawBytes: number;
+  /** Bytes stored (compressed). */
+  storedBytes: number;
+  /** SHA-256 of the stored bytes, hex. */
+  sha256: string;
+}
+
+/** Counts and hashes the bytes that pass through it. */
+class HashCounter extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+export interface DataFileOptions {
+  store: ObjectStore;
+  /** Key of the file in the store (dump prefix + name). */
+  key: string;
+  name: string;
+  compression: Compression;
+  signal: AbortSignal;
+  /** Called when the file can take more blocks after push() returned false. */
+  onDrain: () => void;
+}
+
+export class DataFileSink {
+  private readonly source: Readable;
+  private readonly counter = new HashCounter();
+  private readonly written: Promise<unknown>;
+  private rows = 0;
+  private rawBytes = 0;
+
+  constructor(private readonly options: DataFileOptions) {
+    // highWaterMark in bytes: a few encoder blocks may wait here before the query is paused.
+    this.source = new Readable({ highWaterMark: 1024 * 1024, read: () => options.onDrain() });
+    const compressor = createCompressor(options.compression);
+    const flowing = pipeline(this.source, compressor, this.counter, { signal: options.signal });
+    const stored = options.store.write(options.key, this.counter, { signal: options.signal });
+    // If storage fails, stop the encoder side too, so the caller's push() sees the failure.
+    stored.catch((err: unknown) => this.source.destroy(err instanceof Error ? err : new Error(String(err))));
+    this.written = Promise.all([flowing, stored]);
+    // finish() or abort() awaits this; until then a failure must not count as unhandled.
+    this.written.catch(() => undefined);
+  }
+
+  /** Adds encoded bytes; false means: stop producing until onDrain is called. */
+  push(block: Buffer): boolean {
+    this.rawBytes += block.length;
+    return this.source.push(block);
+  }
+
+  addRows(n: number): void {
+    this.rows += n;
+  }
+
+  /** Ends the file; resolves once it is completely stored. */
+  async finish(): Promise<DataFileResult> {
+    this.source.push(null);
+    await this.written;
+    return {
+      name: this.options.name,
+      rows: this.rows,
+      rawBytes: this.rawBytes,
+      storedBytes: this.counter.bytes,
+      sha256: this.counter.hash.digest('hex'),
+    };
+  }
+
+  /** Abandons the file: nothing is left in storage. */
+  async abort(err: Error): Promise<void> {
+    this.source.destroy(err);
+    await this.written.catch(() => undefined);
+  }
+}

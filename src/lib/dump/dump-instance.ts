@@ -1,0 +1,494 @@
+/**
+ * The dump engine: a consistent, parallel, streamed dump of a whole instance in MySQL Shell's
+ * instance-dump layout. `@.json` is written first and `@.done.json` last; a dump that stops
+ * anywhere in between has no `@.done.json` and is never mistaken for a complete one.
+ */
+import type { Clock } from '../clock.js';
+import { AppError, MysqlError, abortError, throwIfAborted } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
+import { detectFlavor, type BinlogPosition, type Flavor, type ServerInfo } from '../mysql/flavor.js';
+import { describeSchema, listSchemas, type SchemaInfo } from '../mysql/introspect.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { dataExtension } from './compression.js';
+import { DataFileSink, type DataFileResult } from './data-file.js';
+import { globalScript, schemaScript, tableScript, triggersScript, viewPlaceholderScript, viewScript, type DdlContext } from './ddl.js';
+import { doneJson, instanceJson, schemaJson, tableJson } from './metadata.js';
+import { BasenameAllocator, dataFileName } from './names.js';
+import type { DumpOptions } from './options.js';
+import { openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
+import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
+import { TsvEncoder } from './tsv-encoder.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface DumpDeps {
+  connector: MysqlConnector;
+  store: ObjectStore;
+  logger: Logger;
+  clock: Clock;
+}
+
+export type DumpPhase = 'connecting' | 'snapshot' | 'ddl' | 'data' | 'finishing';
+
+export interface DumpProgress {
+  phase: DumpPhase;
+  tablesTotal: number;
+  tablesDone: number;
+  /** Rows written so far, and the server's estimate of the total (statistics, not exact). */
+  rows: number;
+  rowsEstimate: number;
+  /** Uncompressed bytes written so far, and the estimate of the total. */
+  bytes: number;
+  bytesEstimate: number;
+  /** Bytes stored so far (compressed). */
+  storedBytes: number;
+}
+
+export interface TableResult {
+  schema: string;
+  table: string;
+  rows: number;
+  rawBytes: number;
+  storedBytes: number;
+  files: DataFileResult[];
+}
+
+export interface DumpResult {
+  server: ServerInfo;
+  consistent: boolean;
+  gtidExecuted: string;
+  binlog: BinlogPosition | null;
+  startedAt: Date;
+  completedAt: Date;
+  /** How long the global read lock was held, ms. */
+  lockHeldMs: number;
+  schemas: string[];
+  tables: TableResult[];
+  /** Uncompressed data bytes. */
+  dataBytes: number;
+  /** Every byte the dump stored (data, indexes, metadata, DDL). */
+  storedBytes: number;
+}
+
+export interface DumpRunOptions {
+  signal: AbortSignal;
+  onProgress?: (progress: DumpProgress) => void;
+  /** Called once the server is known, before anything is written. */
+  onServer?: (server: ServerInfo) => Promise<void> | void;
+  /** Name of the dumping program, recorded in `@.json`. */
+  dumper: string;
+}
+
+/**
+ * Dumps the instance behind `deps.connector` into `prefix` (a folder key ending in `/`) of
+ * `deps.store`. The prefix must be empty; the caller checks.
+ */
+export async function dumpInstance(deps: DumpDeps, prefix: string, options: DumpOptions, run: DumpRunOptions): Promise<DumpResult> {
+  const { connector, store, logger, clock } = deps;
+  const startedAt = clock.now();
+  const progress: DumpProgress = { phase: 'connecting', tablesTotal: 0, tablesDone: 0, rows: 0, rowsEstimate: 0, bytes: 0, bytesEstimate: 0, storedBytes: 0 };
+  const report = (): void => run.onProgress?.({ ...progress });
+  report();
+
+  let storedBytes = 0;
+  const put = async (name: string, text: string | Buffer): Promise<void> => {
+    const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+    await store.put(prefix + name, data, { signal: run.signal });
+    storedBytes += data.length;
+    progress.storedBytes += data.length;
+  };
+
+  const main = await connector.connect();
+  let snapshot: Snapshot | undefined;
+  const onAbort = (): void => {
+    snapshot?.destroy();
+    main.destroy();
+  };
+  run.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    throwIfAborted(run.signal);
+    const flavor = await detectFlavor(main);
+    await run.onServer?.(flavor.info);
+    await prepareDumpSession(main);
+
+    progress.phase = 'snapshot';
+    report();
+    snapshot = await openSnapshot({
+      connector,
+      flavor,
+      main,
+      threads: options.threads,
+      consistent: options.consistent,
+      lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
+      logger,
+      now: () => clock.now().getTime(),
+    });
+    logger.info('snapshot taken', {
+      consistent: snapshot.consistent,
+      lockHeldMs: snapshot.lockHeldMs,
+      gtidExecuted: snapshot.gtidExecuted,
+      binlog: snapshot.binlog ? `${snapshot.binlog.file}:${snapshot.binlog.position}` : null,
+    });
+
+    progress.phase = 'ddl';
+    report();
+    const schemas = await describeSchemas(main, flavor, options, logger);
+    const names = new BasenameAllocator();
+    const schemaBasenames = new Map(schemas.map((s) => [s.name, names.schema(s.name)]));
+    await put(
+      '@.json',
+      instanceJson({
+        dumper: run.dumper,
+        options,
+        schemas: schemas.map((s) => s.name),
+        basenames: Object.fromEntries(schemaBasenames),
+        user: connector.user,
+        server: flavor.info,
+        gtidExecuted: snapshot.gtidExecuted,
+        binlogFile: snapshot.binlog?.file ?? null,
+        binlogPosition: snapshot.binlog?.position ?? null,
+        consistent: snapshot.consistent,
+        begin: startedAt,
+      }),
+    );
+    const ddl: DdlContext = { session: main, server: flavor.info, dumper: run.dumper };
+    await put('@.sql', globalScript(ddl));
+    await put('@.post.sql', globalScript(ddl));
+    const plans: TablePlan[] = [];
+    for (const schema of schemas) {
+      throwIfAborted(run.signal);
+      plans.push(...(await writeSchemaDdl(ddl, schema, schemaBasenames.get(schema.name)!, names, options, put)));
+    }
+
+    progress.phase = 'data';
+    progress.tablesTotal = plans.length;
+    progress.rowsEstimate = plans.reduce((n, p) => n + p.info.rowsEstimate, 0);
+    progress.bytesEstimate = plans.reduce((n, p) => n + p.info.dataLength, 0);
+    report();
+    const tables = await dumpData(snapshot, main, plans, store, prefix, options, run, progress, report);
+    storedBytes += tables.reduce((n, t) => n + t.storedBytes, 0);
+
+    progress.phase = 'finishing';
+    report();
+    const completedAt = clock.now();
+    const result: DumpResult = {
+      server: flavor.info,
+      consistent: snapshot.consistent,
+      gtidExecuted: snapshot.gtidExecuted,
+      binlog: snapshot.binlog,
+      startedAt,
+      completedAt,
+      lockHeldMs: snapshot.lockHeldMs,
+      schemas: schemas.map((s) => s.name),
+      tables,
+      dataBytes: tables.reduce((n, t) => n + t.rawBytes, 0),
+      storedBytes,
+    };
+    await snapshot.release();
+    snapshot = undefined;
+    return result;
+  } catch (err) {
+    snapshot?.destroy();
+    if (run.signal.aborted) throw abortError(run.signal);
+    throw err;
+  } finally {
+    run.signal.removeEventListener('abort', onAbort);
+    await main.close();
+  }
+}
+
+/** Writes `@.done.json`, the marker that the dump is complete. Call last. */
+export async function writeDoneMarker(store: ObjectStore, prefix: string, result: DumpResult, signal: AbortSignal): Promise<void> {
+  const tableDataBytes: Record<string, Record<string, number>> = {};
+  const tableRows: Record<string, Record<string, number>> = {};
+  const chunkFileBytes: Record<string, number> = {};
+  for (const t of result.tables) {
+    (tableDataBytes[t.schema] ??= {})[t.table] = t.rawBytes;
+    (tableRows[t.schema] ??= {})[t.table] = t.rows;
+    for (const f of t.files) chunkFileBytes[f.name] = f.rawBytes;
+  }
+  for (const s of result.schemas) {
+    tableDataBytes[s] ??= {};
+    tableRows[s] ??= {};
+  }
+  await store.put(prefix + '@.done.json', doneJson({ end: result.completedAt, dataBytes: result.dataBytes, tableDataBytes, tableRows, chunkFileBytes }), { signal });
+}
+
+async function describeSchemas(session: MysqlSession, flavor: Flavor, options: DumpOptions, logger: Logger): Promise<SchemaInfo[]> {
+  const names = await listSchemas(session, { include: options.includeSchemas, exclude: options.excludeSchemas, system: flavor.systemSchemas });
+  const missing = options.includeSchemas.filter((s) => !names.includes(s));
+  if (missing.length > 0) logger.warn('schemas named in includeSchemas do not exist on the server', { schemas: missing });
+  const schemas: SchemaInfo[] = [];
+  for (const name of names) schemas.push(await describeSchema(session, name));
+  return schemas;
+}
+
+async function writeSchemaDdl(
+  ddl: DdlContext,
+  schema: SchemaInfo,
+  schemaBasename: string,
+  names: BasenameAllocator,
+  options: DumpOptions,
+  put: (name: string, text: string) => Promise<void>,
+): Promise<TablePlan[]> {
+  const basenames: Record<string, string> = {};
+  const plans: TablePlan[] = [];
+  for (const t of schema.tables) {
+    const basename = names.table(schemaBasename, t.name);
+    basenames[t.name] = basename;
+    const plan = planTable(t, basename);
+    plans.push(plan);
+    await put(`${basename}.sql`, await tableScript(ddl, schema.name, t.name));
+    if (t.triggers.length > 0) await put(`${basename}.triggers.sql`, await triggersScript(ddl, schema.name, t.name, t.triggers));
+    await put(
+      `${basename}.json`,
+      tableJson({
+        schema: schema.name,
+        table: t.name,
+        columns: plan.columns,
+        decodeColumns: Object.fromEntries(plan.columns.filter((_, i) => plan.kinds[i] === 'base64').map((c) => [c, 'FROM_BASE64' as const])),
+        primaryIndex: t.indexes.find((ix) => ix.name === 'PRIMARY')?.columns ?? [],
+        triggers: t.triggers,
+        extension: dataExtension[options.compression],
+        compression: options.compression,
+      }),
+    );
+  }
+  for (const v of schema.views) {
+    const basename = names.table(schemaBasename, v.name);
+    basenames[v.name] = basename;
+    await put(`${basename}.pre.sql`, viewPlaceholderScript(ddl, schema.name, v.name, v.columns));
+    await put(`${basename}.sql`, await viewScript(ddl, schema.name, v.name));
+  }
+  await put(`${schemaBasename}.sql`, await schemaScript(ddl, schema.name, schema));
+  await put(
+    `${schemaBasename}.json`,
+    schemaJson({
+      schema: schema.name,
+      tables: schema.tables.map((t) => t.name),
+      views: schema.views.map((v) => v.name),
+      events: schema.events,
+      functions: schema.functions,
+      procedures: schema.procedures,
+      basenames,
+    }),
+  );
+  return plans;
+}
+
+/**
+ * Runs the workers over every table's chunks. The planner fills the queue (biggest tables first)
+ * while the workers drain it; the first failure stops everything.
+ */
+async function dumpData(
+  snapshot: Snapshot,
+  planner: MysqlSession,
+  plans: TablePlan[],
+  store: ObjectStore,
+  prefix: string,
+  options: DumpOptions,
+  run: DumpRunOptions,
+  progress: DumpProgress,
+  report: () => void,
+): Promise<TableResult[]> {
+  const queue = new WorkQueue<DumpTask>();
+  const results = new Map<TablePlan, TableResult>();
+  const remainingChunks = new Map<TablePlan, { planned: number; done: number; complete: boolean }>();
+  for (const p of plans) {
+    results.set(p, { schema: p.schema, table: p.table, rows: 0, rawBytes: 0, storedBytes: 0, files: [] });
+    remainingChunks.set(p, { planned: 0, done: 0, complete: false });
+  }
+  const internal = new AbortController();
+  const signal = AbortSignal.any([run.signal, internal.signal]);
+  let firstError: unknown;
+  const fail = (err: unknown): void => {
+    if (firstError === undefined) firstError = err;
+    internal.abort(err);
+    snapshot.destroy();
+  };
+  const tableDone = (plan: TablePlan): void => {
+    const state = remainingChunks.get(plan)!;
+    if (state.complete && state.done === state.planned) {
+      progress.tablesDone++;
+      report();
+    }
+  };
+
+  const planning = (async () => {
+    const ordered = [...plans].sort((a, b) => b.info.dataLength - a.info.dataLength);
+    for (const plan of ordered) {
+      if (signal.aborted) return;
+      const state = remainingChunks.get(plan)!;
+      await planChunks(planner, plan, options.bytesPerChunk, (task) => {
+        state.planned++;
+        queue.push(task);
+      });
+      state.complete = true;
+      tableDone(plan);
+    }
+  })()
+    .catch(fail)
+    .finally(() => queue.close());
+
+  const workers = snapshot.workers.map(async (session) => {
+    for (;;) {
+      const task = await queue.next();
+      if (!task || signal.aborted) return;
+      try {
+        const { files, indexBytes } = await runTask(session, task, store, prefix, options, signal, progress, report);
+        const r = results.get(task.plan)!;
+        r.storedBytes += indexBytes;
+        for (const f of files) {
+          r.files.push(f);
+          r.rows += f.rows;
+          r.rawBytes += f.rawBytes;
+          r.storedBytes += f.storedBytes;
+        }
+        remainingChunks.get(task.plan)!.done++;
+        tableDone(task.plan);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+    }
+  });
+  await Promise.all([planning, ...workers]);
+  if (firstError !== undefined) {
+    if (run.signal.aborted) throw abortError(run.signal);
+    throw firstError instanceof AppError ? firstError : new MysqlError('DUMP_FAILED', `the dump failed: ${String(firstError)}`, { cause: firstError });
+  }
+  for (const r of results.values()) r.files.sort((a, b) => compareFileNames(a.name, b.name));
+  return plans.map((p) => results.get(p)!);
+}
+
+/** Orders `t@2`, `t@10`, `t@@11` by chunk number rather than as text. */
+function compareFileNames(a: string, b: string): number {
+  const num = (n: string): number => Number(/@@?(\d+)\.[^@]*$/.exec(n)?.[1] ?? -1);
+  return num(a) - num(b) || a.localeCompare(b);
+}
+
+interface TaskResult {
+  files: DataFileResult[];
+  /** Bytes of the `.idx` files written beside the data files. */
+  indexBytes: number;
+}
+
+/**
+ * Dumps one task into one data file (a key range) or several (a table without a usable key,
+ * split by size and always ending with an empty `@@N` file, as MySQL Shell does).
+ */
+async function runTask(
+  session: MysqlSession,
+  task: DumpTask,
+  store: ObjectStore,
+  prefix: string,
+  options: DumpOptions,
+  signal: AbortSignal,
+  progress: DumpProgress,
+  report: () => void,
+): Promise<TaskResult> {
+  const plan = task.plan;
+  const extension = dataExtension[options.compression];
+  const sql = task.kind === 'range' ? `${plan.selectFrom}${task.where ? ` WHERE ${task.where}` : ''}${plan.orderBy}` : plan.selectFrom;
+  const fileName = (n: number, last: boolean): string => dataFileName(plan.basename, extension, task.kind === 'range' ? task.chunk : n, last);
+
+  // Any failure of a file on its way to storage, or an interrupt, ends the task at once.
+  let rejectFailure: (err: unknown) => void = () => undefined;
+  const failure = new Promise<never>((_, reject) => {
+    rejectFailure = reject;
+  });
+  failure.catch(() => undefined);
+  const onAbort = (): void => rejectFailure(abortError(signal));
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  let paused = false;
+  let waitingForPrevious = false;
+  let handle: { pause(): void; resume(): void } | undefined;
+  const pause = (): void => {
+    if (!paused) {
+      paused = true;
+      handle?.pause();
+    }
+  };
+  const resume = (): void => {
+    if (paused && !waitingForPrevious) {
+      paused = false;
+      handle?.resume();
+    }
+  };
+  const openSink = (name: string): DataFileSink => new DataFileSink({ store, key: prefix + name, name, compression: options.compression, signal, onDrain: resume });
+
+  let indexBytes = 0;
+  const finished: Array<Promise<DataFileResult>> = [];
+  const closeFile = (file: DataFileSink, enc: TsvEncoder): Promise<DataFileResult> => {
+    file.addRows(enc.rows);
+    const idx = enc.idxFile();
+    const done = file.finish().then(async (result) => {
+      await store.put(`${prefix}${result.name}.idx`, idx, { signal });
+      indexBytes += idx.length;
+      progress.storedBytes += result.storedBytes + idx.length;
+      return result;
+    });
+    done.catch(rejectFailure);
+    finished.push(done);
+    return done;
+  };
+
+  let fileIndex = 0;
+  let encoder = new TsvEncoder(plan.kinds);
+  let sink = openSink(fileName(0, task.kind === 'range' && task.last));
+  let countedRows = 0;
+  const flush = (): void => {
+    const block = encoder.take();
+    if (block) {
+      progress.bytes += block.length;
+      if (!sink.push(block)) pause();
+    }
+    progress.rows += encoder.rows - countedRows;
+    countedRows = encoder.rows;
+  };
+
+  const query = session.raw(sql, (buf, start, end) => {
+    encoder.encodeRow(buf, start, end);
+    if (!encoder.full) return;
+    flush();
+    report();
+    if (task.kind === 'stream' && encoder.bytes >= options.bytesPerChunk) {
+      // Next file, at this row boundary. At most one earlier file may still be uploading, so
+      // the stream waits here for the one before to be stored.
+      const previous = closeFile(sink, encoder);
+      fileIndex++;
+      encoder = new TsvEncoder(plan.kinds);
+      countedRows = 0;
+      sink = openSink(fileName(fileIndex, false));
+      waitingForPrevious = true;
+      pause();
+      void previous
+        .catch(() => undefined)
+        .then(() => {
+          waitingForPrevious = false;
+          resume();
+        });
+    }
+  });
+  handle = query;
+
+  try {
+    await Promise.race([query.done, failure]);
+    flush();
+    closeFile(sink, encoder);
+    if (task.kind === 'stream') {
+      sink = openSink(fileName(fileIndex + 1, true));
+      closeFile(sink, new TsvEncoder(plan.kinds));
+    }
+    const files = await Promise.race([Promise.all(finished), failure]);
+    report();
+    return { files, indexBytes };
+  } catch (err) {
+    await sink.abort(err instanceof Error ? err : new Error(String(err)));
+    await Promise.allSettled(finished);
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

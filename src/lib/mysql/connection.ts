@@ -1,0 +1,226 @@
+/**
+ * Connections to the MySQL/MariaDB server, over mysql2. Every error from the driver is turned
+ * into a MysqlError that says what went wrong and what to do (unreachable, wrong password,
+ * missing privilege), so nothing above this layer sees raw driver errors.
+ */
+import type { Connection as CoreConnection } from 'mysql2';
+import { createConnection, type Connection, type ConnectionOptions as Mysql2Options } from 'mysql2/promise';
+import type { Readable } from 'node:stream';
+import { MysqlError } from '../errors.js';
+import { rawQuery, type RawQueryHandle, type RawRowHandler } from './raw-query.js';
+
+export interface ConnectionOptions {
+  host?: string;
+  port?: number;
+  socket?: string;
+  user: string;
+  password?: string;
+  connectTimeoutMs?: number;
+  /** Where the password came from, for error messages ("passwordFile /x", "a prompt"). */
+  passwordSource?: string;
+}
+
+export type Row = Record<string, unknown>;
+
+export interface MysqlSession {
+  /** The server's connection (thread) id, for KILL. */
+  readonly threadId: number;
+  query<T extends Row = Row>(sql: string, values?: readonly unknown[]): Promise<T[]>;
+  /** Runs a statement that returns no rows. */
+  exec(sql: string, values?: readonly unknown[]): Promise<void>;
+  /** Streams a result set's raw row packets (see raw-query.ts). */
+  raw(sql: string, onRow: RawRowHandler): RawQueryHandle;
+  /**
+   * Runs LOAD DATA LOCAL INFILE `sql`, feeding the server from `source` instead of a local file.
+   * Returns the affected row count.
+   */
+  loadLocal(sql: string, source: () => Readable): Promise<number>;
+  close(): Promise<void>;
+  /** Drops the connection at once, without waiting for a running statement. */
+  destroy(): void;
+}
+
+export interface MysqlConnector {
+  /** `host:port` or the socket path, for messages. */
+  readonly target: string;
+  readonly user: string;
+  connect(): Promise<MysqlSession>;
+}
+
+export function describeTarget(options: Pick<ConnectionOptions, 'host' | 'port' | 'socket'>): string {
+  return options.socket ? `socket ${options.socket}` : `${options.host ?? '127.0.0.1'}:${options.port ?? 3306}`;
+}
+
+export function createMysqlConnector(options: ConnectionOptions): MysqlConnector {
+  const target = describeTarget(options);
+  return {
+    target,
+    user: options.user,
+    async connect() {
+      const driverOptions: Mysql2Options = {
+        user: options.user,
+        password: options.password ?? '',
+        connectTimeout: options.connectTimeoutMs ?? 10_000,
+        ...(options.socket ? { socketPath: options.socket } : { host: options.host ?? '127.0.0.1', port: options.port ?? 3306 }),
+        charset: 'UTF8MB4_GENERAL_CI',
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        dateStrings: true,
+        decimalNumbers: false,
+        multipleStatements: false,
+        flags: ['+LOCAL_FILES'],
+        // LOAD DATA LOCAL only ever reads from streams the loader hands over, never from disk.
+        infileStreamFactory: () => {
+          throw new Error('LOAD DATA LOCAL without a source stream');
+        },
+      };
+      let conn: Connection;
+      try {
+        conn = await createConnection(driverOptions);
+      } catch (err) {
+        throw translateMysqlError(err, { target, user: options.user, passwordSource: options.passwordSource });
+      }
+      // Keep an error listener so a dropped connection never becomes an uncaught exception.
+      coreOf(conn).on('error', () => undefined);
+      return wrapConnection(conn, target, options.user);
+    },
+  };
+}
+
+/** The callback-style connection under mysql2's promise wrapper (not in its type declarations). */
+function coreOf(conn: Connection): CoreConnection {
+  return (conn as unknown as { connection: CoreConnection }).connection;
+}
+
+function wrapConnection(conn: Connection, target: string, user: string): MysqlSession {
+  const context = { target, user };
+  return {
+    threadId: conn.threadId,
+    async query<T extends Row>(sql: string, values?: readonly unknown[]): Promise<T[]> {
+      try {
+        const [rows] = await conn.query({ sql, values: values as unknown[] | undefined });
+        return rows as T[];
+      } catch (err) {
+        throw translateMysqlError(err, { ...context, sql });
+      }
+    },
+    async exec(sql, values) {
+      try {
+        await conn.query({ sql, values: values as unknown[] | undefined });
+      } catch (err) {
+        throw translateMysqlError(err, { ...context, sql });
+      }
+    },
+    raw(sql, onRow) {
+      const handle = rawQuery(coreOf(conn), sql, onRow);
+      return {
+        pause: handle.pause,
+        resume: handle.resume,
+        done: handle.done.catch((err: unknown) => {
+          throw translateMysqlError(err, { ...context, sql });
+        }),
+      };
+    },
+    async loadLocal(sql, source) {
+      try {
+        const [result] = await conn.query({ sql, infileStreamFactory: source });
+        return (result as { affectedRows: number }).affectedRows;
+      } catch (err) {
+        throw translateMysqlError(err, { ...context, sql });
+      }
+    },
+    async close() {
+      try {
+        await conn.end();
+      } catch {
+        conn.destroy();
+      }
+    },
+    destroy() {
+      conn.destroy();
+    },
+  };
+}
+
+interface ErrorContext {
+  target: string;
+  user: string;
+  passwordSource?: string | undefined;
+  sql?: string;
+}
+
+interface DriverError {
+  code?: string;
+  errno?: number;
+  sqlMessage?: string;
+  message?: string;
+  fatal?: boolean;
+}
+
+const networkCodes = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const lostCodes = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
+
+/** Turns a mysql2 error into a MysqlError with a message and hint a user can act on. */
+export function translateMysqlError(err: unknown, context: ErrorContext): MysqlError {
+  if (err instanceof MysqlError) return err;
+  const e = (err ?? {}) as DriverError;
+  const message = e.sqlMessage ?? e.message ?? String(err);
+  const code = e.code ?? '';
+  const statement = context.sql ? ` while running: ${truncate(context.sql)}` : '';
+  if (networkCodes.has(code)) {
+    return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: ${message}`, {
+      cause: err,
+      hint: 'check that the server is running and that mysql.host/mysql.port (or mysql.socket) point at it',
+    });
+  }
+  if (code === 'ER_ACCESS_DENIED_ERROR' || e.errno === 1045 || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
+    const source = context.passwordSource ? ` (password from ${context.passwordSource})` : '';
+    return new MysqlError('MYSQL_ACCESS_DENIED', `the server at ${context.target} refused user '${context.user}'${source}: ${message}`, {
+      cause: err,
+      hint: 'check the user and password (mysql.credentialsDir, or mysql.user + mysql.passwordFile)',
+    });
+  }
+  if (lostCodes.has(code) || e.fatal) {
+    return new MysqlError('MYSQL_CONNECTION_LOST', `lost the connection to the MySQL server at ${context.target}${statement}: ${message}`, {
+      cause: err,
+      hint: 'the server stopped, restarted or killed the session; check its error log, then run again',
+    });
+  }
+  if (e.errno === 1227 || e.errno === 1044 || e.errno === 1142 || e.errno === 1143 || e.errno === 1370) {
+    return new MysqlError('MYSQL_PRIVILEGE_MISSING', `user '${context.user}' lacks a privilege${statement}: ${message}`, { cause: err });
+  }
+  return new MysqlError(code ? `MYSQL_${code}` : 'MYSQL_ERROR', `${message}${statement}`, { cause: err });
+}
+
+function truncate(sql: string): string {
+  const oneLine = sql.replace(/\s+/g, ' ');
+  return oneLine.length > 160 ? `${oneLine.slice(0, 157)}...` : oneLine;
+}
+
+/** Quotes an identifier with backticks. */
+export function quoteId(name: string): string {
+  return '`' + name.replace(/`/g, '``') + '`';
+}
+
+/** Quotes a string literal for SQL text (the dump sessions use sql_mode=''). */
+export function quoteString(value: string): string {
+  return "'" + value.replace(/\\/g, '\\\\').replace(/'/g, "''").replace(/\0/g, '\\0') + "'";
+}
+
+/**
+ * A value as an SQL literal, exactly: integers (also beyond 2^53, as bigint or digit strings)
+ * unquoted, binary values as X'…', text quoted. Used for chunk boundaries in streamed queries.
+ */
+export function sqlLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot write ${value} as an SQL literal`);
+    return String(value);
+  }
+  if (Buffer.isBuffer(value)) return value.length === 0 ? "''" : `X'${value.toString('hex')}'`;
+  if (typeof value === 'string') return quoteString(value);
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  throw new Error(`cannot write a ${typeof value} as an SQL literal`);
+}
+

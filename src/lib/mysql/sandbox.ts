@@ -1,0 +1,233 @@
+/**
+ * Throwaway MariaDB/MySQL servers started from the local binaries: a temporary datadir, a free
+ * loopback port, binary logging on. Used by the tests, by the quick start, and (later) by
+ * `verify --scratch sandbox`. A sandbox is stopped cleanly with stop(); crash() kills it hard,
+ * for tests of what happens when a server dies.
+ */
+import { access, mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createConnection } from 'mysql2/promise';
+import { AppError, ExitCode } from '../errors.js';
+import type { ProcessRunner, RunningProcess } from '../process.js';
+
+export interface SandboxOptions {
+  runner: ProcessRunner;
+  /** Parent folder for the datadir; a new temp folder is made inside it. Default: the OS temp dir. */
+  baseDir?: string;
+  serverId?: number;
+  /** Binary logging; on by default because backups record binlog coordinates. */
+  binlog?: boolean;
+  /** Extra mariadbd options, e.g. ['--gtid-strict-mode=1']. */
+  extraArgs?: readonly string[];
+  /** Keep the datadir after stop() (for debugging). */
+  keepDatadir?: boolean;
+  startTimeoutMs?: number;
+}
+
+export interface Sandbox {
+  readonly host: string;
+  readonly port: number;
+  readonly socket: string;
+  readonly datadir: string;
+  readonly serverId: number;
+  /** Root has no password; connect over the socket or TCP as root. */
+  readonly user: 'root';
+  /** Shuts the server down cleanly and removes its files. */
+  stop(): Promise<void>;
+  /** Kills the server with SIGKILL, as a crash would; files stay until stop(). */
+  crash(): Promise<void>;
+  /** Starts the server again on the same datadir and port (after crash() or a clean stop of the process). */
+  restart(): Promise<void>;
+}
+
+const serverCandidates = ['mariadbd', 'mysqld'];
+const installCandidates = ['mariadb-install-db', 'mysql_install_db'];
+const searchDirs = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/usr/local/mysql/bin'];
+
+async function findBinary(names: readonly string[]): Promise<string | undefined> {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...searchDirs];
+  for (const name of names) {
+    for (const dir of dirs) {
+      const path = join(dir, name);
+      try {
+        await access(path, fsConstants.X_OK);
+        return path;
+      } catch {
+        // not here; keep looking
+      }
+    }
+  }
+  return undefined;
+}
+
+export async function findServerBinaries(): Promise<{ server: string; install: string } | undefined> {
+  const server = await findBinary(serverCandidates);
+  const install = await findBinary(installCandidates);
+  return server && install ? { server, install } : undefined;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let nextServerId = 1000 + (process.pid % 1000) * 10;
+
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const binaries = await findServerBinaries();
+  if (!binaries) {
+    throw new AppError('SANDBOX_NO_SERVER', 'no local MariaDB or MySQL server binary (mariadbd/mysqld and mariadb-install-db) was found', ExitCode.precondition, {
+      hint: 'install one: apt-get install -y mariadb-server',
+    });
+  }
+  const base = options.baseDir ?? tmpdir();
+  await mkdir(base, { recursive: true });
+  const root = await mkdtemp(join(base, 'bloodraven-sandbox-'));
+  const datadir = join(root, 'data');
+  const socket = join(root, 'mysqld.sock');
+  const serverId = options.serverId ?? nextServerId++;
+  const common = ['--no-defaults'];
+  // Small redo log and buffer pool: sandboxes are many and short-lived.
+  const sizing = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=128M'];
+  await options.runner.run(binaries.install, [
+    ...common,
+    `--datadir=${datadir}`,
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+    '--user=root',
+    ...sizing,
+  ]);
+  const errorLog = join(root, 'error.log');
+  const args = [
+    ...common,
+    `--datadir=${datadir}`,
+    `--socket=${socket}`,
+    '--bind-address=127.0.0.1',
+    '--user=root',
+    `--server-id=${serverId}`,
+    `--pid-file=${join(root, 'mysqld.pid')}`,
+    `--log-error=${errorLog}`,
+    '--local-infile=1',
+    ...(options.binlog === false ? [] : [`--log-bin=${join(datadir, 'binlog')}`, '--binlog-format=ROW']),
+    ...sizing,
+    ...(options.extraArgs ?? []),
+  ];
+
+  let port = 0;
+  let proc: RunningProcess | undefined;
+  const launch = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      if (port === 0 || attempt > 1) port = await freePort();
+      proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
+      try {
+        await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000);
+        return;
+      } catch (err) {
+        proc.kill('SIGKILL');
+        await proc.exited;
+        // Another process may have taken the port between freePort() and the bind.
+        if (attempt < 3 && err instanceof AppError && err.code === 'SANDBOX_PORT_IN_USE') continue;
+        throw err;
+      }
+    }
+  };
+  const relaunch = async (): Promise<void> => {
+    proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
+    await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000);
+  };
+
+  try {
+    await launch();
+  } catch (err) {
+    if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+
+  let stopped = false;
+  return {
+    host: '127.0.0.1',
+    get port() {
+      return port;
+    },
+    socket,
+    datadir,
+    serverId,
+    user: 'root',
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const p = proc;
+      if (p) {
+        p.kill('SIGTERM');
+        const exited = await Promise.race([p.exited.then(() => true), sleep(30_000).then(() => false)]);
+        if (!exited) {
+          p.kill('SIGKILL');
+          await p.exited;
+        }
+      }
+      if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+    },
+    async crash() {
+      const p = proc;
+      if (!p) return;
+      p.kill('SIGKILL');
+      await p.exited;
+    },
+    async restart() {
+      if (proc) {
+        proc.kill('SIGTERM');
+        await proc.exited;
+      }
+      await relaunch();
+    },
+  };
+}
+
+async function waitReady(socket: string, proc: RunningProcess, errorLog: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exitCode: number | null | undefined;
+  void proc.exited.then((code) => {
+    exitCode = code;
+  });
+  for (;;) {
+    if (exitCode !== undefined) {
+      const log = await readTail(errorLog);
+      const inUse = /Address already in use|Can't start server: Bind on TCP\/IP port/.test(log);
+      throw new AppError(inUse ? 'SANDBOX_PORT_IN_USE' : 'SANDBOX_START_FAILED', `the sandbox server exited during start-up (code ${exitCode}):\n${log}`);
+    }
+    try {
+      const conn = await createConnection({ socketPath: socket, user: 'root', connectTimeout: 1000 });
+      await conn.end();
+      return;
+    } catch {
+      // not ready yet
+    }
+    if (Date.now() > deadline) {
+      throw new AppError('SANDBOX_START_TIMEOUT', `the sandbox server did not accept connections within ${timeoutMs} ms:\n${await readTail(errorLog)}`);
+    }
+    await sleep(50);
+  }
+}
+
+async function readTail(path: string): Promise<string> {
+  try {
+    const text = await readFile(path, 'utf8');
+    return text.split('\n').slice(-15).join('\n');
+  } catch {
+    return '(no error log)';
+  }
+}
+

@@ -1,0 +1,83 @@
+/**
+ * Where backups live. One interface, two adapters: a directory (`PVC`, fs-store.ts) and an S3
+ * bucket (s3-store.ts). Keys are relative to the profile's root (a folder, or bucket + prefix),
+ * use `/` as separator, and never start with `/` or contain `..` segments.
+ */
+import type { Readable } from 'node:stream';
+import { StorageError } from '../errors.js';
+
+export interface ObjectInfo {
+  /** Key relative to the store's root. */
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface StoreOptions {
+  signal?: AbortSignal;
+}
+
+export interface WriteResult {
+  /** Bytes stored. */
+  bytes: number;
+}
+
+export interface ObjectStore {
+  /** Where the store points, for messages and records: `/abs/path` or `s3://bucket/prefix`. */
+  readonly location: string;
+  /** `PVC` or `S3`. */
+  readonly type: 'PVC' | 'S3';
+
+  /**
+   * Checks that the store can be written: the folder exists or can be created and is writable;
+   * the bucket exists and the credentials reach it. Throws StorageError with a hint otherwise.
+   */
+  check(options?: StoreOptions): Promise<void>;
+
+  /**
+   * Streams `body` into `key`. The object becomes visible only once the body has ended and all
+   * of it is stored; if the body or the store fails (or the signal fires), nothing is left under
+   * `key` (a local temp file is removed, a multipart upload is aborted). Memory used is bounded by
+   * the store's part size, whatever the body's length. Honors backpressure from the body.
+   */
+  write(key: string, body: Readable, options?: StoreOptions): Promise<WriteResult>;
+
+  /** Stores a small object in one request; replaces an existing one atomically. */
+  put(key: string, data: string | Uint8Array, options?: StoreOptions): Promise<void>;
+
+  /** A stream of the object's bytes. Throws NotFoundError (code OBJECT_NOT_FOUND) if missing. */
+  read(key: string, options?: StoreOptions): Promise<Readable>;
+
+  /** The whole object, for small files (JSON, SQL). Throws NotFoundError if missing. */
+  get(key: string, options?: StoreOptions): Promise<Buffer>;
+
+  exists(key: string, options?: StoreOptions): Promise<boolean>;
+
+  /**
+   * Every object whose key starts with `prefix` (a folder prefix should end with `/`), in key
+   * order. Objects still being written (local `*.dumping` files, incomplete uploads) are not listed.
+   */
+  list(prefix: string, options?: StoreOptions): Promise<ObjectInfo[]>;
+
+  /** Deletes one object; a missing object counts as deleted. */
+  delete(key: string, options?: StoreOptions): Promise<void>;
+
+  /**
+   * Deletes every object under `prefix` (which must be non-empty and end with `/`); returns how
+   * many were deleted. A missing prefix counts as deleted. Refuses anything outside the root.
+   */
+  deletePrefix(prefix: string, options?: StoreOptions): Promise<number>;
+}
+
+/** Rejects keys that would escape the store's root or are not in the canonical form. */
+export function assertSafeKey(key: string): void {
+  const unsafe =
+    key === '' ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    key.includes('\0') ||
+    key.split('/').some((segment) => segment === '..' || segment === '.');
+  if (unsafe) {
+    throw new StorageError('UNSAFE_KEY', `refusing storage key ${JSON.stringify(key)}: it would reach outside the profile's root`);
+  }
+}

@@ -1,0 +1,124 @@
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/lib/config/load.js';
+import { resolveMysqlCredentials } from '../../src/lib/config/mysql-credentials.js';
+import { ConfigError } from '../../src/lib/errors.js';
+
+async function dirWith(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bloodraven-config-'));
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(join(dir, name, '..'), { recursive: true });
+    await writeFile(join(dir, name), text);
+  }
+  return dir;
+}
+
+async function configError(promise: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('reads a full config and fills the defaults', async () => {
+    const dir = await dirWith({
+      'bloodraven.yaml': `
+name: orders
+mysql: { host: db.internal, port: 3307, credentialsDir: ./creds }
+backup:
+  profiles:
+    - name: local
+      storage: { type: PVC, pvc: { path: ./backups } }
+      dump: { threads: 8, bytesPerChunk: 128M, compression: gzip }
+    - name: offsite
+      storage: { type: S3, s3: { bucket: my-bucket, prefix: orders, endpointURL: "http://127.0.0.1:9000" } }
+`,
+    });
+    const loaded = await loadConfig({ cwd: dir });
+    expect(loaded.path).toBe(join(dir, 'bloodraven.yaml'));
+    expect(loaded.config.name).toBe('orders');
+    expect(loaded.profile.name).toBe('local');
+    expect(loaded.profile.dump).toEqual({ threads: 8, bytesPerChunk: 128_000_000, compression: 'gzip', consistent: true, includeSchemas: [], excludeSchemas: [] });
+    const offsite = (await loadConfig({ cwd: dir, profile: 'offsite' })).profile;
+    expect(offsite.storage).toMatchObject({ type: 'S3', s3: { bucket: 'my-bucket', prefix: 'orders', partSize: 16_000_000 } });
+    expect(offsite.dump.threads).toBe(4);
+    expect(offsite.dump.bytesPerChunk).toBe(64_000_000);
+  });
+
+  it('reports every problem at once, each with its field path (exit 2)', async () => {
+    const dir = await dirWith({
+      'bloodraven.yaml': `
+mysql: { port: 99999, socket: /tmp/s, host: x }
+backup:
+  profiles:
+    - name: Bad_Name
+      storage: { type: FTP }
+    - name: ok
+      storage: { type: S3, s3: { prefix: x } }
+      dump: { threads: 0, bytesPerChunk: 1k, compression: lz4, extra: 1 }
+`,
+    });
+    const err = await configError(loadConfig({ cwd: dir }));
+    expect(err.exitCode).toBe(2);
+    const paths = err.issues.map((i) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'mysql.port',
+        'backup.profiles[0].name',
+        'backup.profiles[0].storage.type',
+        'backup.profiles[1].storage.s3.bucket',
+        'backup.profiles[1].dump.threads',
+        'backup.profiles[1].dump.bytesPerChunk',
+        'backup.profiles[1].dump.compression',
+        'backup.profiles[1].dump',
+      ]),
+    );
+    expect(err.message).toContain('backup.profiles[1].dump.bytesPerChunk: must be at least 128k');
+  });
+
+  it('uses local defaults without a file, and lets flags replace file values', async () => {
+    const empty = await dirWith({});
+    const defaults = await loadConfig({ cwd: empty, overrides: { mysql: { socket: '/run/mysqld.sock' }, dump: { threads: 2 } } });
+    expect(defaults.path).toBeNull();
+    expect(defaults.profile).toMatchObject({ name: 'local', storage: { type: 'PVC', pvc: { path: './backups' } }, dump: { threads: 2 } });
+    expect(defaults.config.mysql.socket).toBe('/run/mysqld.sock');
+
+    const dir = await dirWith({ 'bloodraven.yaml': 'mysql: { socket: /a }\nbackup: { profiles: [ { name: p, storage: { type: PVC, pvc: { path: b } } } ] }\n' });
+    const loaded = await loadConfig({ cwd: dir, overrides: { mysql: { host: 'h', port: 1 }, dump: { compression: 'none', bytesPerChunk: '1M' } } });
+    expect(loaded.config.mysql).toMatchObject({ host: 'h', port: 1 });
+    expect(loaded.config.mysql.socket).toBeUndefined();
+    expect(loaded.profile.dump).toMatchObject({ compression: 'none', bytesPerChunk: 1_000_000 });
+  });
+
+  it('refuses a named config file that does not exist, a broken YAML file and an unknown profile', async () => {
+    const dir = await dirWith({ 'broken.yaml': 'backup: [unclosed', 'ok.yaml': 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }' });
+    expect((await configError(loadConfig({ cwd: dir, file: 'missing.yaml' }))).message).toMatch(/missing\.yaml does not exist/);
+    expect((await configError(loadConfig({ cwd: dir, file: 'broken.yaml' }))).message).toMatch(/broken\.yaml/);
+    expect((await configError(loadConfig({ cwd: dir, file: 'ok.yaml', profile: 'zzz' }))).message).toMatch(/no profile named "zzz"; the config has: a/);
+  });
+});
+
+describe('resolveMysqlCredentials', () => {
+  it('reads MYSQL_USER and MYSQL_PASSWORD from credentialsDir, dropping a trailing newline', async () => {
+    const dir = await dirWith({ 'creds/MYSQL_USER': 'backup\n', 'creds/MYSQL_PASSWORD': 's3cret pass\n' });
+    const c = await resolveMysqlCredentials({ credentialsDir: './creds', connectTimeoutSeconds: 10 }, { baseDir: dir });
+    expect(c).toMatchObject({ user: 'backup', password: 's3cret pass' });
+    expect(c.passwordSource).toBe(join(dir, 'creds', 'MYSQL_PASSWORD'));
+  });
+
+  it('reads user + passwordFile, prompts on a TTY, and names a missing file', async () => {
+    const dir = await dirWith({ pw: 'p\n' });
+    expect(await resolveMysqlCredentials({ user: 'u', passwordFile: 'pw', connectTimeoutSeconds: 10 }, { baseDir: dir })).toMatchObject({ user: 'u', password: 'p' });
+    const prompted = await resolveMysqlCredentials({ user: 'u', connectTimeoutSeconds: 10 }, { baseDir: dir, promptPassword: () => Promise.resolve('typed') });
+    expect(prompted).toMatchObject({ password: 'typed', passwordSource: 'the prompt' });
+    const err = await configError(resolveMysqlCredentials({ user: 'u', passwordFile: 'nope', connectTimeoutSeconds: 10 }, { baseDir: dir }));
+    expect(err.issues[0]).toMatchObject({ path: 'mysql.passwordFile' });
+    expect(err.message).toContain('does not exist');
+  });
+});
