@@ -5,7 +5,7 @@
  */
 import type { Connection as CoreConnection } from 'mysql2';
 import { createConnection, type Connection, type ConnectionOptions as Mysql2Options } from 'mysql2/promise';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { MysqlError } from '../errors.js';
 import { rawQuery, type RawQueryHandle, type RawRowHandler } from './raw-query.js';
 
@@ -123,7 +123,17 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
     },
     async loadLocal(sql, source) {
       try {
-        const [result] = await conn.query({ sql, infileStreamFactory: source });
+        // mysql2 sends each chunk as a packet, and an empty packet means end-of-file to the
+        // server, so empty chunks must never reach it.
+        const [result] = await conn.query({
+          sql,
+          infileStreamFactory: () => {
+            const input = source();
+            const output = new DropEmptyChunks();
+            input.once('error', (err) => output.destroy(err));
+            return input.pipe(output);
+          },
+        });
         return (result as { affectedRows: number }).affectedRows;
       } catch (err) {
         throw translateMysqlError(err, { ...context, sql });
@@ -224,3 +234,9 @@ export function sqlLiteral(value: unknown): string {
   throw new Error(`cannot write a ${typeof value} as an SQL literal`);
 }
 
+
+class DropEmptyChunks extends Transform {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    cb(null, chunk.length > 0 ? chunk : undefined);
+  }
+}
