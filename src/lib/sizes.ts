@@ -25,7 +25,7 @@ export function formatBytes(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${steps[i]}`;
+  return `${i === 0 ? Math.round(v) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${steps[i]}`;
 }
 
 export function formatDuration(ms: number): string {

@@ -20,6 +20,7 @@ describe('parseSize', () => {
 describe('formatBytes', () => {
   it('prints decimal units', () => {
     expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(161.29)).toBe('161 B');
     expect(formatBytes(1_500_000)).toBe('1.50 MB');
     expect(formatBytes(64_000_000)).toBe('64.0 MB');
   });

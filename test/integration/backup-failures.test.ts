@@ -1,0 +1,245 @@
+/**
+ * A backup that cannot finish must say so: a clear error naming the cause, no @.done.json, and
+ * (where storage is reachable) a record saying Failed with the reason.
+ */
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackupFailedError, runBackup } from '../../src/lib/backup/run-backup.js';
+import { fixedClock, systemClock, type Clock } from '../../src/lib/clock.js';
+import type { BackupRecord } from '../../src/lib/catalog/record.js';
+import type { DumpOptions } from '../../src/lib/dump/options.js';
+import { AppError, StorageError } from '../../src/lib/errors.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { createMysqlConnector, type MysqlConnector } from '../../src/lib/mysql/connection.js';
+import { freePort } from '../../src/lib/mysql/sandbox.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { createS3Store } from '../../src/lib/storage/s3-store.js';
+import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { startS3Server } from '../support/s3.js';
+
+const dump = (o: Partial<DumpOptions> = {}): DumpOptions => ({
+  threads: 2,
+  bytesPerChunk: 128_000,
+  compression: 'zstd',
+  consistent: true,
+  includeSchemas: ['shop'],
+  excludeSchemas: [],
+  lockWaitTimeoutSeconds: 5,
+  ...o,
+});
+
+let server: TestServer;
+let work: string;
+let n = 0;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-failures-'));
+  server = await startTestServer();
+  await sql(
+    server,
+    `CREATE DATABASE shop; USE shop;
+     CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(200));
+     INSERT INTO items SELECT seq, REPEAT('x', 150) FROM seq_1_to_30000;
+     ANALYZE TABLE items;
+     CREATE USER 'reader'@'%' IDENTIFIED BY 'right-password';
+     GRANT SELECT, SHOW VIEW, EVENT, TRIGGER ON *.* TO 'reader'@'%';`,
+  );
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+interface Attempt {
+  error: unknown;
+  record: BackupRecord | undefined;
+  root: string;
+}
+
+async function attempt(connector: MysqlConnector, options: { store?: ObjectStore; dump?: Partial<DumpOptions>; signal?: AbortSignal; clock?: Clock } = {}): Promise<Attempt> {
+  const root = join(work, `attempt-${++n}`);
+  const store = options.store ?? createFsStore({ root });
+  try {
+    const record = await runBackup(
+      { connector, store, logger: silentLogger, clock: options.clock ?? systemClock },
+      { group: 'g', profile: 'p', dump: dump(options.dump), toolVersion: 'test' },
+      { signal: options.signal ?? new AbortController().signal },
+    );
+    return { error: undefined, record, root };
+  } catch (error) {
+    return { error, record: error instanceof BackupFailedError ? error.record : undefined, root };
+  }
+}
+
+/** The record as stored, and whether @.done.json exists, for the only backup folder under root. */
+async function stored(root: string): Promise<{ record: BackupRecord; files: string[] }> {
+  const [name] = await readdir(root);
+  const files = await readdir(join(root, name!));
+  return { record: JSON.parse(await readFile(join(root, name!, 'bloodraven.json'), 'utf8')) as BackupRecord, files };
+}
+
+function expectError(err: unknown, code: string, pattern: RegExp): AppError {
+  expect(err).toBeInstanceOf(AppError);
+  const e = err as AppError;
+  expect(e.code).toBe(code);
+  expect(e.message).toMatch(pattern);
+  return e;
+}
+
+describe('backup failures', () => {
+  it('an unreachable server: names the address; the record says Failed', async () => {
+    const port = await freePort();
+    const result = await attempt(createMysqlConnector({ host: '127.0.0.1', port, user: 'root', connectTimeoutMs: 2000 }));
+    const e = expectError(result.error, 'MYSQL_UNREACHABLE', new RegExp(`127\\.0\\.0\\.1:${port}`));
+    expect(e.hint).toMatch(/server is running/);
+    expect(e.exitCode).toBe(1);
+    const { record, files } = await stored(result.root);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'MYSQL_UNREACHABLE' } });
+    expect(files).not.toContain('@.done.json');
+  });
+
+  it('a wrong password: says access was refused and where the password came from', async () => {
+    const result = await attempt(
+      createMysqlConnector({ host: '127.0.0.1', port: server.port, user: 'reader', password: 'wrong', passwordSource: '/etc/creds/MYSQL_PASSWORD' }),
+    );
+    const e = expectError(result.error, 'MYSQL_ACCESS_DENIED', /refused user 'reader' \(password from \/etc\/creds\/MYSQL_PASSWORD\)/);
+    expect(e.hint).toMatch(/password/);
+    expect((await stored(result.root)).record.phase).toBe('Failed');
+  });
+
+  it('a missing RELOAD privilege: names it and the way out (exit 3); consistent: false still works', async () => {
+    const reader = createMysqlConnector({ host: '127.0.0.1', port: server.port, user: 'reader', password: 'right-password' });
+    const result = await attempt(reader);
+    const e = expectError(result.error, 'SNAPSHOT_PRIVILEGE_MISSING', /FLUSH TABLES WITH READ LOCK/);
+    expect(e.exitCode).toBe(3);
+    expect(e.hint).toMatch(/GRANT RELOAD ON \*\.\*.*dump\.consistent: false/);
+    const { record, files } = await stored(result.root);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'SNAPSHOT_PRIVILEGE_MISSING' } });
+    expect(files).not.toContain('@.done.json');
+
+    const inconsistent = await attempt(reader, { dump: { consistent: false } });
+    expect(inconsistent.error).toBeUndefined();
+    expect(inconsistent.record).toMatchObject({ phase: 'Succeeded', consistent: false });
+  });
+
+  it('an unwritable folder: a storage error naming the path, before the server is touched', async () => {
+    const file = join(work, 'a-file');
+    await writeFile(file, 'not a folder');
+    const result = await attempt(rootConnector(server), { store: createFsStore({ root: join(file, 'backups') }) });
+    expect(result.error).toBeInstanceOf(StorageError);
+    expect((result.error as StorageError).message).toContain(join(file, 'backups'));
+  });
+
+  it('a missing bucket: says which bucket and where', async () => {
+    const s3 = await startS3Server();
+    try {
+      const store = createS3Store({
+        bucket: 'no-such-bucket',
+        prefix: 'x',
+        endpointURL: s3.endpoint,
+        partSize: 5 * 1024 * 1024,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      const result = await attempt(rootConnector(server), { store });
+      expectError(result.error, 'BUCKET_NOT_FOUND', /no-such-bucket/);
+    } finally {
+      await s3.stop();
+    }
+  });
+
+  it('a target folder that already holds a backup is refused (exit 3) and left untouched', async () => {
+    const clock = fixedClock(new Date('2026-05-05T05:05:05Z'));
+    const store = createFsStore({ root: join(work, 'same-second') });
+    const first = await attempt(rootConnector(server), { store, clock });
+    expect(first.error).toBeUndefined();
+    const dir = join(work, 'same-second', first.record!.name);
+    const before = await readFile(join(dir, 'bloodraven.json'), 'utf8');
+    const filesBefore = (await readdir(dir)).sort();
+    const second = await attempt(rootConnector(server), { store, clock });
+    const e = expectError(second.error, 'TARGET_NOT_EMPTY', /already holds/);
+    expect(e.exitCode).toBe(3);
+    expect(await readFile(join(dir, 'bloodraven.json'), 'utf8')).toBe(before);
+    expect((await readdir(dir)).sort()).toEqual(filesBefore);
+  });
+
+  it('storage failing mid-dump: the dump stops with that error and leaves no partial files', async () => {
+    const inner = createFsStore({ root: join(work, 'flaky') });
+    let dataWrites = 0;
+    const flaky: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      write(key: string, body: Readable, options) {
+        if (++dataWrites === 3) {
+          let seen = 0;
+          const breaking = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              seen += chunk.length;
+              cb(seen > 0 ? new StorageError('TEST_DISK_FULL', 'disk full while writing (injected)') : null, chunk);
+            },
+          });
+          body.once('error', (err) => breaking.destroy(err));
+          return inner.write(key, body.pipe(breaking), options);
+        }
+        return inner.write(key, body, options);
+      },
+    };
+    const result = await attempt(rootConnector(server), { store: flaky });
+    expectError(result.error, 'TEST_DISK_FULL', /disk full/);
+    const { record, files } = await stored(join(work, 'flaky'));
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'TEST_DISK_FULL' } });
+    expect(files).not.toContain('@.done.json');
+    expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+  });
+
+  it('an interrupt (Ctrl-C) mid-dump: stops, says interrupted, records Failed', async () => {
+    const inner = createFsStore({ root: join(work, 'interrupted') });
+    const controller = new AbortController();
+    const store: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      write(key, body, options) {
+        controller.abort(new Error('SIGINT'));
+        return inner.write(key, body, options);
+      },
+    };
+    const result = await attempt(rootConnector(server), { store, signal: controller.signal });
+    expectError(result.error, 'ABORTED', /interrupted: SIGINT/);
+    const { record, files } = await stored(join(work, 'interrupted'));
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' } });
+    expect(files).not.toContain('@.done.json');
+    expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+  });
+
+  it('the server dying mid-dump: names the lost connection; the record says Failed', async () => {
+    const doomed = await startTestServer();
+    try {
+      await sql(doomed, 'CREATE DATABASE shop; USE shop; CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(200)); INSERT INTO items SELECT seq, REPEAT("y", 150) FROM seq_1_to_30000; ANALYZE TABLE items;');
+      const inner = createFsStore({ root: join(work, 'crash') });
+      let crashed: Promise<void> | undefined;
+      const store: ObjectStore = {
+        ...inner,
+        location: inner.location,
+        type: inner.type,
+        write(key, body, options) {
+          crashed ??= doomed.crash();
+          return inner.write(key, body, options);
+        },
+      };
+      const result = await attempt(rootConnector(doomed), { store });
+      await crashed;
+      expectError(result.error, 'MYSQL_CONNECTION_LOST', /lost the connection/);
+      const { record, files } = await stored(join(work, 'crash'));
+      expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'MYSQL_CONNECTION_LOST' } });
+      expect(files).not.toContain('@.done.json');
+    } finally {
+      await doomed.stop();
+    }
+  });
+});

@@ -1,0 +1,226 @@
+/**
+ * `bloodraven backup now` as a user runs it: the built CLI in a child process, against a real
+ * MariaDB server, writing to a folder or to S3 (s3rver).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackupRecord } from '../../src/lib/catalog/record.js';
+import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { startS3Server, type S3TestServer } from '../support/s3.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const bin = join(root, 'bin', 'run.js');
+const node = process.execPath;
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { cwd: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(node, [bin, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      options.onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let server: TestServer;
+let work: string;
+
+async function configDir(yaml: string, files: Record<string, string> = {}): Promise<string> {
+  const dir = await mkdtemp(join(work, 'cfg-'));
+  await writeFile(join(dir, 'bloodraven.yaml'), yaml);
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(join(dir, name, '..'), { recursive: true });
+    await writeFile(join(dir, name), text);
+  }
+  return dir;
+}
+
+function localConfig(extra = ''): string {
+  return `name: shop
+mysql: { host: 127.0.0.1, port: ${server.port}, user: root }
+backup:
+  profiles:
+    - name: local
+      storage: { type: PVC, pvc: { path: ./backups } }
+      dump: { threads: 2, bytesPerChunk: 128k, includeSchemas: [shop] }
+${extra}`;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-cli-'));
+  server = await startTestServer();
+  await sql(
+    server,
+    `CREATE DATABASE shop; USE shop;
+     CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(200), price DECIMAL(10,2));
+     INSERT INTO items SELECT seq, CONCAT('item ', seq, ' ', REPEAT('z', 100)), seq / 100 FROM seq_1_to_300000;
+     CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 1;
+     ANALYZE TABLE items;
+     CREATE USER 'backup'@'%' IDENTIFIED BY 'pa ss\\'word';
+     GRANT SELECT, SHOW VIEW, EVENT, TRIGGER, RELOAD, BINLOG MONITOR ON *.* TO 'backup'@'%';`,
+  );
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('bloodraven backup now', () => {
+  it('backs up to a folder, prints a summary and the BLOODRAVEN_DUMP_COMPLETE line last', async () => {
+    const cwd = await configDir(localConfig());
+    const r = await cli(['backup', 'now'], { cwd });
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Backup shop-local-\d{8}-\d{6} succeeded$/);
+    const last = lines.at(-1)!;
+    expect(last.startsWith('BLOODRAVEN_DUMP_COMPLETE ')).toBe(true);
+    const sentinel = JSON.parse(last.slice('BLOODRAVEN_DUMP_COMPLETE '.length)) as Record<string, unknown>;
+    expect(Object.keys(sentinel)).toEqual(['location', 'sizeBytes', 'gtidExecuted', 'binlogFile', 'binlogPos']);
+    const location = sentinel.location as string;
+    expect(location.startsWith(join(cwd, 'backups'))).toBe(true);
+    const record = JSON.parse(await readFile(join(location, 'bloodraven.json'), 'utf8')) as BackupRecord;
+    expect(record).toMatchObject({ phase: 'Succeeded', sizeBytes: sentinel.sizeBytes, binlogFile: sentinel.binlogFile, binlogPos: sentinel.binlogPos });
+    expect(existsSync(join(location, '@.done.json'))).toBe(true);
+    // Without a terminal, progress comes as plain lines on stderr.
+    expect(r.stderr).toMatch(/progress: dump table data/);
+    expect(r.stderr).toMatch(/progress: \d+\/\d+ tables · [\d,]+ rows/);
+  });
+
+  it('prints exactly the backup record on stdout with --json, the sentinel on stderr', async () => {
+    const cwd = await configDir(localConfig());
+    const r = await cli(['backup', 'now', '--json'], { cwd });
+    expect(r.code).toBe(0);
+    const record = JSON.parse(r.stdout) as BackupRecord;
+    expect(record).toMatchObject({ phase: 'Succeeded', group: 'shop', profile: 'local' });
+    expect(record.tables).toEqual([expect.objectContaining({ schema: 'shop', table: 'items', rows: 300000 })]);
+    expect(record.files.length).toBeGreaterThan(10);
+    expect(r.stderr).toMatch(/^BLOODRAVEN_DUMP_COMPLETE \{"location":/m);
+  });
+
+  it('reads the account from credentialsDir files', async () => {
+    const cwd = await configDir(localConfig().replace('user: root', 'credentialsDir: ./creds'), {
+      'creds/MYSQL_USER': 'backup\n',
+      'creds/MYSQL_PASSWORD': "pa ss'word\n",
+    });
+    const r = await cli(['backup', 'now', '--json'], { cwd });
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as BackupRecord).phase).toBe('Succeeded');
+  });
+
+  it('backs up to S3 with credentials from the profile credentialsDir', async () => {
+    const s3: S3TestServer = await startS3Server({ buckets: ['backups'] });
+    try {
+      const cwd = await configDir(
+        `name: shop
+mysql: { host: 127.0.0.1, port: ${server.port}, user: root }
+backup:
+  profiles:
+    - name: offsite
+      storage: { type: S3, s3: { bucket: backups, prefix: team/shop, endpointURL: "${s3.endpoint}", credentialsDir: ./aws, partSize: 5242880 } }
+      dump: { threads: 2, includeSchemas: [shop] }
+`,
+        { 'aws/AWS_ACCESS_KEY_ID': 'S3RVER', 'aws/AWS_SECRET_ACCESS_KEY': 'S3RVER\n', 'aws/AWS_REGION': 'eu-west-1' },
+      );
+      const r = await cli(['backup', 'now', '--json'], { cwd });
+      expect(r.stderr).not.toMatch(/error:/);
+      expect(r.code).toBe(0);
+      const record = JSON.parse(r.stdout) as BackupRecord;
+      expect(record.location).toBe(`s3://backups/team/shop/${record.name}`);
+      expect(record.storageType).toBe('S3');
+      const objects = await readdir(join(s3.directory, 'backups', 'team', 'shop', record.name));
+      expect(objects.join(' ')).toContain('@.done.json');
+    } finally {
+      await s3.stop();
+    }
+  });
+
+  it('reports every configuration problem at once and exits 2', async () => {
+    const cwd = await configDir(`mysql: { port: 0 }
+backup:
+  profiles:
+    - name: UPPER
+      storage: { type: PVC }
+      dump: { compression: brotli }
+`);
+    const r = await cli(['backup', 'now'], { cwd });
+    expect(r.code).toBe(2);
+    for (const path of ['mysql.port', 'backup.profiles[0].name', 'backup.profiles[0].storage.pvc', 'backup.profiles[0].dump.compression']) {
+      expect(r.stderr).toContain(path);
+    }
+    expect(r.stdout).toBe('');
+  });
+
+  it('fails with exit 1 and a JSON error document when the server is unreachable', async () => {
+    const cwd = await configDir(localConfig().replace(`port: ${server.port}`, 'port: 1'));
+    const r = await cli(['backup', 'now', '--json'], { cwd });
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string }; record: BackupRecord };
+    expect(doc.error).toMatchObject({ code: 'MYSQL_UNREACHABLE' });
+    expect(doc.error.hint).toMatch(/server is running/);
+    expect(doc.record).toMatchObject({ phase: 'Failed', failure: { code: 'MYSQL_UNREACHABLE' } });
+    expect(r.stderr).toMatch(/^error: cannot reach the MySQL server at 127\.0\.0\.1:1/m);
+    expect(r.stderr).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+  });
+
+  it('stops on SIGINT mid-dump: exit 1, "interrupted", the record says Failed, no @.done.json', async () => {
+    const cwd = await configDir(localConfig().replace('threads: 2', 'threads: 1'));
+    let sent = false;
+    const r = await cli(['backup', 'now'], {
+      cwd,
+      onStderr: (text, child) => {
+        if (!sent && text.includes('progress: dump table data')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: interrupted: SIGINT/);
+    expect(r.stdout).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+    const [name] = await readdir(join(cwd, 'backups'));
+    const dir = join(cwd, 'backups', name!);
+    const record = JSON.parse(await readFile(join(dir, 'bloodraven.json'), 'utf8')) as BackupRecord;
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' } });
+    expect(existsSync(join(dir, '@.done.json'))).toBe(false);
+  });
+
+  it('draws listr2 progress on a terminal', async () => {
+    // An explicit (empty) password file: on a terminal, a missing one would be asked for.
+    const cwd = await configDir(localConfig().replace('user: root', 'user: root, passwordFile: ./empty'), { empty: '' });
+    // `script` gives the CLI a pseudo-terminal, as a user's shell would.
+    const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${node} ${bin} backup now`, '/dev/null'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(out).toMatch(/✔.*Dump table data/);
+    expect(out).toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+  });
+
+  it('explains itself in --help', async () => {
+    const r = await cli(['backup', 'now', '--help'], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+    expect(r.stdout).toMatch(/--profile/);
+    expect(r.stdout).toMatch(/Exit codes/);
+  });
+});
