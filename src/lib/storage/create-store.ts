@@ -1,0 +1,50 @@
+/** Builds the ObjectStore a profile's validated `storage:` block describes. */
+import path from 'node:path';
+import { readAwsCredentialsDir } from '../config/aws-credentials.js';
+import type { StorageConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { createFsStore } from './fs-store.js';
+import type { ObjectStore } from './object-store.js';
+import { createS3Store } from './s3-store.js';
+
+export interface CreateStoreOptions {
+  /** The folder of the configuration file: relative paths in the config are relative to it. */
+  configDir: string;
+  logger?: Logger;
+  /** Where the storage block sits in the configuration (e.g. `backup.profiles[0].storage`), for error messages. */
+  configPath?: string;
+}
+
+export async function createStore(storage: StorageConfig, options: CreateStoreOptions): Promise<ObjectStore> {
+  const configPath = options.configPath ?? 'storage';
+  switch (storage.type) {
+    case 'PVC':
+      return createFsStore({ root: path.resolve(options.configDir, storage.pvc.path) });
+    case 'S3': {
+      const s3 = storage.s3;
+      let credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+      let credentialsSource: string | undefined;
+      let region = s3.region;
+      if (s3.credentialsDir !== undefined) {
+        const dir = path.resolve(options.configDir, s3.credentialsDir);
+        const found = await readAwsCredentialsDir(dir, { configPath: `${configPath}.s3.credentialsDir` });
+        credentials = {
+          accessKeyId: found.accessKeyId,
+          secretAccessKey: found.secretAccessKey,
+          ...(found.sessionToken === undefined ? {} : { sessionToken: found.sessionToken }),
+        };
+        credentialsSource = `access key ${found.accessKeyId} from ${dir}`;
+        region ??= found.region;
+      }
+      return createS3Store({
+        bucket: s3.bucket,
+        prefix: s3.prefix,
+        partSize: s3.partSize,
+        ...(region === undefined ? {} : { region }),
+        ...(s3.endpointURL === undefined ? {} : { endpointURL: s3.endpointURL }),
+        ...(credentials === undefined ? {} : { credentials, credentialsSource }),
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+      });
+    }
+  }
+}

@@ -1,0 +1,456 @@
+/**
+ * The `PVC` adapter: objects are files under a root folder (usually a mounted volume). Keys map to
+ * relative paths. A write goes to `<key>.dumping` and is renamed into place once synced, so a crash
+ * never leaves a truncated file under the final name; `list()` ignores `*.dumping` leftovers.
+ *
+ * Symlinks are never followed out of the root: every path is checked against the root's real path
+ * before it is written, read or deleted, because deletePrefix() with a symlinked folder pointing at
+ * (say) /var/lib/mysql must not become a way to wipe it.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, type Dirent } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { NotFoundError, StorageError, abortError, throwIfAborted } from '../errors.js';
+import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
+
+export interface FsStoreOptions {
+  /** The folder holding the objects; resolved against the working directory if relative. */
+  root: string;
+}
+
+const tempSuffix = '.dumping';
+const configField = 'storage.pvc.path';
+
+// O_NOFOLLOW: a symlink appearing under the temp file's name (between removing a leftover and
+// opening) makes the open fail instead of writing wherever it points. Windows has no such flag.
+const createTempFlags =
+  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | ((fsConstants as { O_NOFOLLOW?: number }).O_NOFOLLOW ?? 0);
+
+export function createFsStore(options: FsStoreOptions): ObjectStore {
+  const root = path.resolve(options.root);
+
+  const keyPath = (key: string): string => path.join(root, ...key.split('/'));
+
+  const checkKey = (key: string): void => {
+    assertSafeKey(key);
+    // A key ending in .dumping would be stored but never listed: refuse it rather than lose it.
+    if (key.endsWith(tempSuffix)) {
+      throw new StorageError('UNSAFE_KEY', `refusing storage key ${JSON.stringify(key)}: names ending in ${tempSuffix} are reserved for writes in progress`);
+    }
+  };
+
+  /** Throws OUTSIDE_ROOT unless `target`, with every symlink resolved, lies inside the root. */
+  const assertInsideRoot = async (target: string, what: string): Promise<void> => {
+    const [realRoot, realTarget] = await Promise.all([resolveExisting(root), resolveExisting(target)]);
+    if (!isInside(realRoot, realTarget)) {
+      throw new StorageError('OUTSIDE_ROOT', `refusing to ${what} ${target}: it resolves to ${realTarget}, outside the storage root ${realRoot}`, {
+        hint: 'a symbolic link under the storage folder points elsewhere; remove it',
+      });
+    }
+  };
+
+  /** Checks the key, makes sure its folder is inside the root and exists, and returns its path. */
+  const prepareWrite = async (key: string): Promise<string> => {
+    checkKey(key);
+    const target = keyPath(key);
+    const dir = path.dirname(target);
+    // Only the folder is resolved: an existing symlink under the final name is replaced by the
+    // rename, not written through.
+    await assertInsideRoot(dir, 'write to');
+    try {
+      await makeFolders(dir);
+    } catch (err) {
+      throw await fsError(err, 'write to', target);
+    }
+    return target;
+  };
+
+  /** Checks the key and that the file (following symlinks) is inside the root. */
+  const prepareRead = async (key: string): Promise<string> => {
+    checkKey(key);
+    const target = keyPath(key);
+    await assertInsideRoot(target, 'read');
+    return target;
+  };
+
+  const notFound = (key: string, cause?: unknown): NotFoundError =>
+    new NotFoundError('OBJECT_NOT_FOUND', `no object ${key} in ${root}`, cause === undefined ? {} : { cause });
+
+  return {
+    location: root,
+    type: 'PVC',
+
+    async check(options: StoreOptions = {}) {
+      throwIfAborted(options.signal);
+      try {
+        await makeFolders(root);
+      } catch (err) {
+        throw await fsError(err, 'create', root);
+      }
+      const info = await stat(root);
+      if (!info.isDirectory()) {
+        throw new StorageError('NOT_A_DIRECTORY', `the storage path ${root} is a file, not a folder`, { hint: `point ${configField} at a folder` });
+      }
+      // Permission bits do not tell the whole story (read-only mounts, ACLs, quotas): write a file.
+      const probe = path.join(root, `.bloodraven-probe-${randomBytes(6).toString('hex')}${tempSuffix}`);
+      try {
+        await writeFile(probe, 'probe\n', { flag: 'wx' });
+        await unlink(probe);
+      } catch (err) {
+        await rm(probe, { force: true }).catch(() => undefined);
+        throw await fsError(err, 'write to', root);
+      }
+    },
+
+    async write(key: string, body: Readable, options: StoreOptions = {}): Promise<WriteResult> {
+      const { signal } = options;
+      throwIfAborted(signal);
+      const target = await prepareWrite(key);
+      const tempPath = target + tempSuffix;
+      let bytes = 0;
+      // Whichever stream fails first is where the failure came from: a failing body (a dump that
+      // died) passes through unchanged; only the file system's own errors are translated.
+      let firstFailure: { from: 'body' | 'file'; err: unknown } | undefined;
+      const onBodyError = (err: unknown): void => {
+        firstFailure ??= { from: 'body', err };
+      };
+      body.once('error', onBodyError);
+      let handle: FileHandle;
+      try {
+        // A leftover of an interrupted write goes first; unlink removes a symlink, not its target.
+        await unlink(tempPath).catch(() => undefined);
+        handle = await open(tempPath, createTempFlags, 0o644);
+      } catch (err) {
+        body.off('error', onBodyError);
+        throw await fsError(err, 'write to', target);
+      }
+      // flush: the data is fsynced before the file is closed, so the rename publishes complete data.
+      const out = handle.createWriteStream({ flush: true });
+      out.once('error', (err) => {
+        firstFailure ??= { from: 'file', err };
+      });
+      try {
+        await pipeline(body, out, signal ? { signal } : {});
+        bytes = out.bytesWritten;
+        await rename(tempPath, target);
+        await syncDirectory(path.dirname(target));
+      } catch (err) {
+        await rm(tempPath, { force: true }).catch(() => undefined);
+        if (signal?.aborted) throw abortError(signal);
+        if (firstFailure?.from === 'body') throw firstFailure.err;
+        throw await fsError(firstFailure?.err ?? err, 'write to', target);
+      } finally {
+        body.off('error', onBodyError);
+      }
+      return { bytes };
+    },
+
+    async put(key: string, data: string | Uint8Array, options: StoreOptions = {}) {
+      throwIfAborted(options.signal);
+      const target = await prepareWrite(key);
+      // A unique temp name: two writers of the same small object (a lock, a record) must not
+      // share a temp file.
+      const tempPath = `${target}.${randomBytes(6).toString('hex')}${tempSuffix}`;
+      let handle: FileHandle | undefined;
+      try {
+        handle = await open(tempPath, createTempFlags, 0o644);
+        await handle.writeFile(data);
+        await handle.sync();
+        await handle.close();
+        handle = undefined;
+        await rename(tempPath, target);
+      } catch (err) {
+        await handle?.close().catch(() => undefined);
+        await rm(tempPath, { force: true }).catch(() => undefined);
+        throw await fsError(err, 'write to', target);
+      }
+      await syncDirectory(path.dirname(target));
+    },
+
+    async read(key: string, options: StoreOptions = {}): Promise<Readable> {
+      throwIfAborted(options.signal);
+      const target = await prepareRead(key);
+      let handle: FileHandle;
+      try {
+        handle = await open(target, 'r');
+      } catch (err) {
+        if (isMissing(err)) throw notFound(key, err);
+        throw await fsError(err, 'read', target);
+      }
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        throw notFound(key);
+      }
+      const stream = handle.createReadStream();
+      return options.signal ? addAbortSignal(options.signal, stream) : stream;
+    },
+
+    async get(key: string, options: StoreOptions = {}): Promise<Buffer> {
+      throwIfAborted(options.signal);
+      const target = await prepareRead(key);
+      try {
+        return await readFile(target, options.signal ? { signal: options.signal } : {});
+      } catch (err) {
+        if (options.signal?.aborted) throw abortError(options.signal);
+        if (isMissing(err) || hasCode(err, 'EISDIR')) throw notFound(key, err);
+        throw await fsError(err, 'read', target);
+      }
+    },
+
+    async exists(key: string, options: StoreOptions = {}): Promise<boolean> {
+      throwIfAborted(options.signal);
+      const target = await prepareRead(key);
+      try {
+        return (await stat(target)).isFile();
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw await fsError(err, 'read', target);
+      }
+    },
+
+    async list(prefix: string, options: StoreOptions = {}): Promise<ObjectInfo[]> {
+      throwIfAborted(options.signal);
+      if (prefix !== '') assertSafeKey(prefix);
+      // Walk only the folder the prefix names; the rest of the prefix filters names inside it.
+      const folderKey = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+      const folder = folderKey === '' ? root : keyPath(folderKey);
+      await assertInsideRoot(folder, 'list');
+      const found: ObjectInfo[] = [];
+      try {
+        await walk(folder, folderKey, found, options.signal);
+      } catch (err) {
+        if (options.signal?.aborted) throw abortError(options.signal);
+        throw await fsError(err, 'list', folder);
+      }
+      return found.filter((o) => o.key.startsWith(prefix)).sort((a, b) => compareKeys(a.key, b.key));
+    },
+
+    async delete(key: string, options: StoreOptions = {}) {
+      throwIfAborted(options.signal);
+      checkKey(key);
+      const target = keyPath(key);
+      await assertInsideRoot(path.dirname(target), 'delete');
+      try {
+        await unlink(target);
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw await fsError(err, 'delete', target);
+      }
+    },
+
+    async deletePrefix(prefix: string, options: StoreOptions = {}): Promise<number> {
+      throwIfAborted(options.signal);
+      if (!prefix.endsWith('/')) {
+        throw new StorageError('UNSAFE_KEY', `refusing to delete prefix ${JSON.stringify(prefix)}: a folder prefix must be non-empty and end with "/"`);
+      }
+      assertSafeKey(prefix);
+      const folder = keyPath(prefix);
+      let entry;
+      try {
+        entry = await lstat(folder);
+      } catch (err) {
+        if (isMissing(err)) return 0;
+        throw await fsError(err, 'delete', folder);
+      }
+      await assertInsideRoot(folder, 'delete');
+      if (entry.isSymbolicLink()) {
+        // A link to a folder inside the root: its objects are listed under the real folder's name,
+        // so only the link itself goes.
+        await unlink(folder).catch(async (err: unknown) => {
+          if (!isMissing(err)) throw await fsError(err, 'delete', folder);
+        });
+        return 0;
+      }
+      if (!entry.isDirectory()) return 0;
+      const objects: ObjectInfo[] = [];
+      try {
+        await walk(folder, prefix, objects, options.signal);
+        throwIfAborted(options.signal);
+        // rm does not follow symlinks: a link inside the folder is removed, its target is not touched.
+        await rm(folder, { recursive: true, force: true });
+      } catch (err) {
+        if (options.signal?.aborted) throw abortError(options.signal);
+        throw await fsError(err, 'delete', folder);
+      }
+      return objects.length;
+    },
+  };
+}
+
+/** Appends every stored object under `dir` (whose key prefix is `keyPrefix`) to `out`. */
+async function walk(dir: string, keyPrefix: string, out: ObjectInfo[], signal: AbortSignal | undefined): Promise<void> {
+  throwIfAborted(signal);
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    // A missing folder simply holds nothing; so does a file where the prefix expected a folder.
+    if (isMissing(err)) return;
+    throw err;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    const key = keyPrefix + entry.name;
+    // Dirent types come from lstat: symlinked folders are not descended into, symlinked files are
+    // not objects this store wrote.
+    if (entry.isDirectory()) {
+      await walk(full, `${key}/`, out, signal);
+    } else if (entry.isFile() && !entry.name.endsWith(tempSuffix)) {
+      try {
+        const info = await stat(full);
+        out.push({ key, size: info.size, lastModified: info.mtime });
+      } catch (err) {
+        // Deleted between readdir and stat: it is gone, so it is not listed.
+        if (!isMissing(err)) throw err;
+      }
+    }
+  }
+}
+
+/** mkdir -p, reporting the real reason when it fails. */
+async function makeFolders(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    // Node's recursive mkdir reports ENOENT for what is really EROFS, EACCES…; creating the first
+    // missing folder alone surfaces the actual error.
+    if (!hasCode(err, 'ENOENT')) throw err;
+    let first = dir;
+    while ((await lstat(path.dirname(first)).catch(() => undefined)) === undefined && path.dirname(first) !== first) {
+      first = path.dirname(first);
+    }
+    await mkdir(first);
+    await mkdir(dir, { recursive: true });
+  }
+}
+
+/**
+ * `p` with symlinks resolved as far as it exists; the components that do not exist yet are
+ * appended unchanged. A dangling symlink is followed to where it points, since creating folders
+ * through it would land there.
+ */
+async function resolveExisting(p: string, depth = 0): Promise<string> {
+  const missing: string[] = [];
+  let current = p;
+  for (;;) {
+    try {
+      return path.join(await realpath(current), ...missing.reverse());
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+    const link = await lstat(current).catch(() => undefined);
+    if (link?.isSymbolicLink() && depth < 40) {
+      const target = path.resolve(path.dirname(current), await readlink(current));
+      return path.join(await resolveExisting(target, depth + 1), ...missing.reverse());
+    }
+    const parent = path.dirname(current);
+    if (parent === current) return path.join(current, ...missing.reverse());
+    missing.push(path.basename(current));
+    current = parent;
+  }
+}
+
+function isInside(root: string, target: string): boolean {
+  const rel = path.relative(root, target);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** S3 lists keys in UTF-8 byte order; sorting the same way keeps both adapters' listings alike. */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** Makes a rename durable: the new directory entry is only on disk once the folder is synced. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some platforms and file systems cannot sync a directory; the data itself is already synced.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/** Whether `err` is a Node system error, with one of `codes` if any are given. */
+function hasCode(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException & { code: string } {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && (codes.length === 0 || codes.includes(code));
+}
+
+function isMissing(err: unknown): boolean {
+  return hasCode(err, 'ENOENT', 'ENOTDIR');
+}
+
+type Action = 'write to' | 'read' | 'list' | 'delete' | 'create';
+
+/** Translates a Node file system error into a StorageError saying what failed and what to do. */
+async function fsError(err: unknown, action: Action, target: string): Promise<unknown> {
+  if (err instanceof StorageError || !hasCode(err)) return err;
+  const options = { cause: err };
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return new StorageError('PERMISSION_DENIED', `cannot ${action} ${target}: permission denied`, {
+        ...options,
+        hint: `make the folder writable by this user (uid ${process.getuid?.() ?? '?'}) or choose another ${configField}`,
+      });
+    case 'EROFS':
+      return new StorageError('PERMISSION_DENIED', `cannot ${action} ${target}: permission denied (the file system is read-only)`, {
+        ...options,
+        hint: `mount the volume read-write or choose another ${configField}`,
+      });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new StorageError('DISK_FULL', `disk full while writing ${target}`, {
+        ...options,
+        hint: 'free space on the volume (prune old backups) or give it more capacity',
+      });
+    // mkdir -p reports a file in the way as EEXIST, open() as ENOTDIR.
+    case 'EEXIST':
+    case 'ENOTDIR': {
+      const file = await firstFileAncestor(target);
+      return new StorageError('NOT_A_DIRECTORY', `cannot ${action} ${target}: ${file ?? 'part of the path'} is a file, not a folder`, {
+        ...options,
+        hint: `remove that file or choose another ${configField}`,
+      });
+    }
+    case 'EISDIR':
+      return new StorageError('IS_A_DIRECTORY', `cannot ${action} ${target}: a folder has that name`, {
+        ...options,
+        hint: 'remove or rename the folder',
+      });
+    case 'ENAMETOOLONG':
+      return new StorageError('NAME_TOO_LONG', `cannot ${action} ${target}: the name is too long for the file system`, options);
+    case 'ELOOP':
+      return new StorageError('SYMLINK_LOOP', `cannot ${action} ${target}: too many levels of symbolic links`, {
+        ...options,
+        hint: 'remove the symbolic link loop under the storage folder',
+      });
+    case 'EMFILE':
+    case 'ENFILE':
+      return new StorageError('TOO_MANY_OPEN_FILES', `cannot ${action} ${target}: too many open files`, { ...options, retryable: true });
+    case 'EIO':
+      return new StorageError('IO_ERROR', `cannot ${action} ${target}: input/output error`, {
+        ...options,
+        hint: 'the volume may be failing or disconnected; check the kernel log and the volume',
+      });
+    default:
+      return new StorageError('FS_ERROR', `cannot ${action} ${target}: ${err.message}`, options);
+  }
+}
+
+/** The nearest ancestor of `p` that exists and is not a folder, for ENOTDIR messages. */
+async function firstFileAncestor(p: string): Promise<string | undefined> {
+  for (let current = path.dirname(p); current !== path.dirname(current); current = path.dirname(current)) {
+    const info = await stat(current).catch(() => undefined);
+    if (info?.isDirectory()) return undefined;
+    if (info) return current;
+  }
+  return undefined;
+}

@@ -1,0 +1,488 @@
+/**
+ * The `S3` adapter: objects live in a bucket under an optional key prefix. Works with AWS S3 and
+ * S3-compatible stores (MinIO, Ceph, s3rver) through `endpointURL`.
+ *
+ * Large objects are streamed with a multipart upload this module drives itself, one part at a
+ * time, so memory stays at one part whatever the object's size and a failed part is retried on its
+ * own. The SDK's own retries are off: every request goes through retry() so that all retries are
+ * classified, logged and bounded in one place.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+  type _Object as S3Object,
+} from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { AppError, ConfigError, InternalError, NotFoundError, StorageError, abortError, errorMessage, throwIfAborted } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { retry } from '../retry.js';
+import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix inside the bucket; leading and trailing slashes are ignored, empty means the bucket's top. */
+  prefix: string;
+  /** Default: us-east-1. */
+  region?: string;
+  /** An S3-compatible endpoint (MinIO, Ceph…); path-style addressing is used with it. */
+  endpointURL?: string;
+  /** Bytes per multipart part; also the memory a write() holds. At least 5 MiB, as S3 requires. */
+  partSize: number;
+  /** Static credentials. Without them, the AWS SDK's default chain is used (env, ~/.aws, roles). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Where the credentials came from, for access-denied messages (e.g. "storage.s3.credentialsDir /secrets/s3"). */
+  credentialsSource?: string;
+  logger?: Logger;
+  /** Per-request retries of transient failures. Default: 5 attempts, 200 ms base delay, 5 s cap. */
+  retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number };
+  /** A ready client, used as is (its own retry and checksum settings included). */
+  client?: S3Client;
+}
+
+/** The smallest part S3 accepts (except for an upload's last part). */
+export const minPartSize = 5 * 1024 * 1024;
+
+const defaultRetry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
+
+/** The most keys one DeleteObjects request takes. */
+const deleteBatchSize = 1000;
+
+export function createS3Store(options: S3StoreOptions): ObjectStore {
+  const { bucket, partSize } = options;
+  if (!Number.isSafeInteger(partSize) || partSize < minPartSize) {
+    throw new ConfigError([{ path: 'storage.s3.partSize', message: `must be a whole number of bytes, at least ${minPartSize} (5 MiB); got ${partSize}` }]);
+  }
+  const prefix = normalizePrefix(options.prefix);
+  const region = options.region ?? 'us-east-1';
+  const endpoint = options.endpointURL ?? `https://s3.${region}.amazonaws.com`;
+  const logger = options.logger ?? silentLogger;
+  const retryPolicy = options.retry ?? defaultRetry;
+  const credentialsSource =
+    options.credentialsSource ??
+    (options.credentials
+      ? `access key ${options.credentials.accessKeyId}`
+      : 'the AWS SDK default credentials (AWS_* environment variables, ~/.aws, web identity or instance role)');
+  const location = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
+
+  const client =
+    options.client ??
+    new S3Client({
+      region,
+      ...(options.endpointURL === undefined ? {} : { endpoint: options.endpointURL, forcePathStyle: true }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      maxAttempts: 1,
+      // The SDK's default flexible checksums (streaming CRC32 trailers) are refused by several
+      // S3-compatible servers; S3 itself does not need them.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // Without a socket timeout a silently dropped connection would hang a backup forever; the
+      // resulting TimeoutError is retried.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+    });
+
+  const objectKey = (key: string): string => {
+    assertSafeKey(key);
+    return prefix ? `${prefix}/${key}` : key;
+  };
+  const listPrefix = (p: string): string => {
+    if (p !== '') assertSafeKey(p);
+    return prefix ? `${prefix}/${p}` : p;
+  };
+  const relativeKey = (fullKey: string): string => (prefix ? fullKey.slice(prefix.length + 1) : fullKey);
+  const describe = (key: string | undefined): string => (key === undefined ? location : `${location}/${key}`);
+
+  const bucketNotFound = (cause: unknown): StorageError =>
+    new StorageError('BUCKET_NOT_FOUND', `bucket ${bucket} does not exist at ${endpoint}`, {
+      cause,
+      hint: 'create the bucket or fix storage.s3.bucket',
+    });
+
+  /** Translates an SDK or network failure of `operation` into an AppError. */
+  const translate = (err: unknown, operation: string, key: string | undefined, signal: AbortSignal | undefined): unknown => {
+    if (signal?.aborted) return abortError(signal);
+    if (err instanceof AppError || !(err instanceof Error)) return err;
+    const status = httpStatus(err);
+    const code = s3Code(err);
+    if (code === 'NoSuchBucket' || (operation === 'HeadBucket' && status === 404)) return bucketNotFound(err);
+    // HEAD answers carry no error code, only the status.
+    if (code === 'NoSuchKey' || (status === 404 && objectOperations.has(operation))) {
+      return new NotFoundError('OBJECT_NOT_FOUND', `no object ${describe(key)}`, { cause: err });
+    }
+    if (status === 403 || accessCodes.has(code)) {
+      return new StorageError('S3_ACCESS_DENIED', `access denied to ${describe(key)} (${operation}) at ${endpoint} using ${credentialsSource}${code ? `: ${code}` : ''}`, {
+        cause: err,
+        hint: 'check that these credentials are valid and allowed to list, read, write and delete objects in the bucket (s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload)',
+      });
+    }
+    if (status === 301 || code === 'PermanentRedirect') {
+      const actual = bucketRegion(err);
+      return new StorageError('S3_WRONG_REGION', `bucket ${bucket} is not in region ${region}${actual ? ` but in ${actual}` : ''}`, {
+        cause: err,
+        hint: 'set storage.s3.region (or AWS_REGION in the credentials folder) to the bucket’s region',
+      });
+    }
+    if (err.name === 'CredentialsProviderError') {
+      return new StorageError('S3_NO_CREDENTIALS', `no S3 credentials: ${err.message}`, {
+        cause: err,
+        hint: 'set storage.s3.credentialsDir to a folder holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or provide AWS credentials to the process',
+      });
+    }
+    if (isNetworkError(err)) {
+      return new StorageError('S3_UNREACHABLE', `cannot reach the S3 endpoint ${endpoint} (${operation} ${describe(key)}): ${networkDetail(err)}`, {
+        cause: err,
+        retryable: true,
+        hint: options.endpointURL === undefined ? 'check the network path to AWS S3 and storage.s3.region' : 'check storage.s3.endpointURL and that the server is running and reachable',
+      });
+    }
+    const detail = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(', ');
+    return new StorageError('S3_REQUEST_FAILED', `S3 ${operation} of ${describe(key)} failed${detail ? ` (${detail})` : ''}: ${err.message}`, {
+      cause: err,
+      retryable: isTransient(err),
+    });
+  };
+
+  /** Runs one request (one attempt = one call of `request`) with retries of transient failures. */
+  const call = async <T>(
+    operation: string,
+    key: string | undefined,
+    signal: AbortSignal | undefined,
+    request: (attempt: number) => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await retry(request, {
+        ...retryPolicy,
+        ...(signal ? { signal } : {}),
+        isRetryable: isTransient,
+        onRetry: (err, attempt, delayMs) =>
+          logger.warn(`S3 ${operation} failed, retrying`, { object: describe(key), attempt, delayMs, error: errorMessage(err) }),
+      });
+    } catch (err) {
+      throw translate(err, operation, key, signal);
+    }
+  };
+
+  const sendOptions = (signal: AbortSignal | undefined): { abortSignal?: AbortSignal } => (signal ? { abortSignal: signal } : {});
+
+  /** Every object whose key starts with `keyPrefix` (relative to the store), a page (≤ 1000 keys) at a time. */
+  async function* listPages(keyPrefix: string, signal: AbortSignal | undefined): AsyncGenerator<S3Object[]> {
+    const fullPrefix = listPrefix(keyPrefix);
+    let token: string | undefined;
+    do {
+      const page = await call('ListObjectsV2', keyPrefix, signal, () =>
+        client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: fullPrefix, ...(token ? { ContinuationToken: token } : {}) }), sendOptions(signal)),
+      );
+      yield page.Contents ?? [];
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** The size of the object at full key `Key`, or undefined if there is none. */
+  const storedSize = async (Key: string, signal: AbortSignal | undefined): Promise<number | undefined> => {
+    try {
+      return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key }), sendOptions(signal))).ContentLength;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const abortUpload = async (key: string, uploadId: string): Promise<void> => {
+    try {
+      // No signal: this cleanup must run precisely when the caller's signal has fired.
+      await call('AbortMultipartUpload', key, undefined, () =>
+        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey(key), UploadId: uploadId })),
+      );
+    } catch (err) {
+      logger.warn('could not abort the multipart upload; its parts stay billed until a lifecycle rule removes incomplete uploads', {
+        object: describe(key),
+        uploadId,
+        error: errorMessage(err),
+      });
+    }
+  };
+
+  return {
+    location,
+    type: 'S3',
+
+    async check(options: StoreOptions = {}) {
+      const { signal } = options;
+      await call('HeadBucket', undefined, signal, () => client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(signal)));
+    },
+
+    async write(key: string, body: Readable, options: StoreOptions = {}): Promise<WriteResult> {
+      const { signal } = options;
+      throwIfAborted(signal);
+      const Key = objectKey(key);
+      // One buffer, reused for every part: it is only refilled after the previous part is stored.
+      let part: Buffer | undefined;
+      let filled = 0;
+      let bytes = 0;
+      let uploadId: string | undefined;
+      const parts: CompletedPart[] = [];
+
+      const uploadPart = async (data: Buffer): Promise<void> => {
+        if (uploadId === undefined) {
+          const created = await call('CreateMultipartUpload', key, signal, () =>
+            client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }), sendOptions(signal)),
+          );
+          if (!created.UploadId) throw new StorageError('S3_REQUEST_FAILED', `S3 CreateMultipartUpload of ${describe(key)} returned no upload id`);
+          uploadId = created.UploadId;
+        }
+        const UploadId = uploadId;
+        const PartNumber = parts.length + 1;
+        const uploaded = await call(`UploadPart ${PartNumber}`, key, signal, () =>
+          client.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length }), sendOptions(signal)),
+        );
+        parts.push({ PartNumber, ETag: uploaded.ETag });
+      };
+
+      // A read waiting for the body's next chunk does not see the signal; destroying the body ends it.
+      const onAbort = (): void => {
+        if (signal) body.destroy(abortError(signal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        // for await pulls one chunk at a time, so the body is paused while a part uploads.
+        for await (const chunk of body as AsyncIterable<unknown>) {
+          let data = toBuffer(chunk);
+          bytes += data.length;
+          while (data.length > 0) {
+            part ??= Buffer.allocUnsafe(partSize);
+            const copied = data.copy(part, filled);
+            filled += copied;
+            data = data.subarray(copied);
+            if (filled === partSize) {
+              await uploadPart(part);
+              filled = 0;
+            }
+          }
+        }
+        throwIfAborted(signal);
+        if (uploadId === undefined) {
+          const data = part === undefined ? Buffer.alloc(0) : part.subarray(0, filled);
+          await call('PutObject', key, signal, () =>
+            client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: data, ContentLength: data.length }), sendOptions(signal)),
+          );
+          return { bytes };
+        }
+        if (filled > 0 && part !== undefined) await uploadPart(part.subarray(0, filled));
+        const UploadId = uploadId;
+        await call('CompleteMultipartUpload', key, signal, async (attempt) => {
+          try {
+            await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), sendOptions(signal));
+          } catch (err) {
+            // A completion that succeeded but whose answer was lost leaves nothing to complete on
+            // the retry: the object is there, whole, and the write has succeeded.
+            if (attempt > 1 && err instanceof Error && s3Code(err) === 'NoSuchUpload' && (await storedSize(Key, signal)) === bytes) return;
+            throw err;
+          }
+        });
+        return { bytes };
+      } catch (err) {
+        if (uploadId !== undefined) await abortUpload(key, uploadId);
+        if (signal?.aborted) throw abortError(signal);
+        throw err;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+
+    async put(key: string, data: string | Uint8Array, options: StoreOptions = {}) {
+      const { signal } = options;
+      const Body = typeof data === 'string' ? Buffer.from(data) : data;
+      const Key = objectKey(key);
+      await call('PutObject', key, signal, () =>
+        client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentLength: Body.length }), sendOptions(signal)),
+      );
+    },
+
+    async read(key: string, options: StoreOptions = {}): Promise<Readable> {
+      const { signal } = options;
+      const Key = objectKey(key);
+      const out = await call('GetObject', key, signal, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+      if (!(out.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
+      return out.Body;
+    },
+
+    async get(key: string, options: StoreOptions = {}): Promise<Buffer> {
+      const { signal } = options;
+      const Key = objectKey(key);
+      // Small objects: the download is part of the attempt, so a connection dropped mid-body is retried too.
+      return call('GetObject', key, signal, async () => {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal));
+        if (!out.Body) return Buffer.alloc(0);
+        return Buffer.from(await out.Body.transformToByteArray());
+      });
+    },
+
+    async exists(key: string, options: StoreOptions = {}): Promise<boolean> {
+      const { signal } = options;
+      const Key = objectKey(key);
+      try {
+        await call('HeadObject', key, signal, () => client.send(new HeadObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+        return true;
+      } catch (err) {
+        // HEAD responses have no body, so a missing bucket looks like a missing object here.
+        if (err instanceof NotFoundError) return false;
+        throw err;
+      }
+    },
+
+    async list(listFor: string, options: StoreOptions = {}): Promise<ObjectInfo[]> {
+      const found: ObjectInfo[] = [];
+      for await (const page of listPages(listFor, options.signal)) {
+        for (const object of page) {
+          if (object.Key === undefined) continue;
+          const key = relativeKey(object.Key);
+          // Zero-byte "folder" markers made by consoles and some tools are not objects of ours.
+          if (key === '' || key.endsWith('/')) continue;
+          found.push({ key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) });
+        }
+      }
+      // S3 already returns UTF-8 byte order; S3-compatible servers do not all do so.
+      return found.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    },
+
+    async delete(key: string, options: StoreOptions = {}) {
+      const { signal } = options;
+      const Key = objectKey(key);
+      try {
+        await call('DeleteObject', key, signal, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+      } catch (err) {
+        if (err instanceof NotFoundError) return;
+        throw err;
+      }
+    },
+
+    async deletePrefix(deleteFor: string, options: StoreOptions = {}): Promise<number> {
+      const { signal } = options;
+      if (!deleteFor.endsWith('/')) {
+        throw new StorageError('UNSAFE_KEY', `refusing to delete prefix ${JSON.stringify(deleteFor)}: a folder prefix must be non-empty and end with "/"`);
+      }
+      let deleted = 0;
+      // Deleting page by page keeps memory flat; continuation tokens stay valid as keys go.
+      for await (const page of listPages(deleteFor, signal)) {
+        const keys = page.flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
+        for (let i = 0; i < keys.length; i += deleteBatchSize) {
+          const batch = keys.slice(i, i + deleteBatchSize);
+          const out = await call('DeleteObjects', deleteFor, signal, () =>
+            client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), sendOptions(signal)),
+          );
+          const failures = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+          const first = failures[0];
+          if (first) {
+            throw new StorageError(
+              'S3_DELETE_FAILED',
+              `could not delete ${failures.length} of ${batch.length} objects under ${describe(deleteFor)}; first: ${first.Key ?? '?'}: ${first.Code ?? '?'} ${first.Message ?? ''}`.trim(),
+              { hint: first.Code === 'AccessDenied' ? `allow s3:DeleteObject to ${credentialsSource}` : 'run the deletion again', retryable: first.Code !== 'AccessDenied' },
+            );
+          }
+          deleted += batch.length - (out.Errors?.length ?? 0);
+        }
+      }
+      return deleted;
+    },
+  };
+}
+
+/** `a/b`, from `/a/b/`, `a//b` or `a/b`; empty stays empty. */
+function normalizePrefix(prefix: string): string {
+  return prefix.split('/').filter(Boolean).join('/');
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  throw new InternalError(`write() needs a byte stream, got a chunk of type ${typeof chunk}`);
+}
+
+interface SdkErrorShape {
+  Code?: unknown;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+  $retryable?: unknown;
+}
+
+function httpStatus(err: Error): number | undefined {
+  return (err as SdkErrorShape).$metadata?.httpStatusCode;
+}
+
+/** The S3 error code (`NoSuchKey`, `SlowDown`…): the SDK puts it in `name`, and sometimes in `Code`. */
+function s3Code(err: Error): string {
+  const code = (err as SdkErrorShape).Code;
+  return typeof code === 'string' ? code : err.name;
+}
+
+function bucketRegion(err: Error): string | undefined {
+  return (err as SdkErrorShape).$response?.headers?.['x-amz-bucket-region'];
+}
+
+/** Operations on one object, where a bare 404 means the object is missing. */
+const objectOperations = new Set(['GetObject', 'HeadObject', 'DeleteObject']);
+
+const accessCodes = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AllAccessDisabled']);
+
+const transientCodes = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalError',
+  'ServiceUnavailable',
+]);
+
+const networkCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+/** Whether a failed S3 request may succeed if sent again: throttling, server errors, dropped connections. */
+function isTransient(err: unknown): boolean {
+  if (!(err instanceof Error) || err.name === 'AbortError') return false;
+  const status = httpStatus(err);
+  // 501 Not Implemented is a permanent answer, unlike the rest of the 5xx.
+  if (status !== undefined && (status === 429 || (status >= 500 && status !== 501))) return true;
+  const code = s3Code(err);
+  if (transientCodes.has(code) || code.startsWith('Throttl')) return true;
+  if ((err as SdkErrorShape).$retryable) return true;
+  // A DNS name that does not resolve is almost always a typo in the endpoint, not a blip.
+  return isNetworkError(err) && networkCode(err) !== 'ENOTFOUND';
+}
+
+function isNetworkError(err: Error): boolean {
+  return networkCode(err) !== undefined || err.name === 'TimeoutError' || /socket hang up/i.test(err.message);
+}
+
+function networkCode(err: unknown, depth = 0): string | undefined {
+  if (!(err instanceof Error) || depth > 3) return undefined;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && networkCodes.has(code)) return code;
+  // AggregateError (happy eyeballs tried several addresses) and wrapped causes hide the code.
+  const nested = err instanceof AggregateError ? (err.errors as unknown[]) : [err.cause];
+  for (const inner of nested) {
+    const found = networkCode(inner, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function networkDetail(err: Error): string {
+  const code = networkCode(err);
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND') return 'host name not found';
+  return code ?? err.message;
+}

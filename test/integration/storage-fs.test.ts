@@ -1,0 +1,203 @@
+import { readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/lib/errors.js';
+import { createStore } from '../../src/lib/storage/create-store.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { digest, objectStoreContract, patternBody, type StoreHarness } from '../support/object-store-contract.js';
+
+let base: string;
+let roots = 0;
+
+beforeAll(async () => {
+  base = await mkdtemp(path.join(tmpdir(), 'bloodraven-fs-store-'));
+});
+
+afterAll(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+const newRoot = (): string => path.join(base, `root-${++roots}`);
+
+const harness: StoreHarness = {
+  partSize: 5 * 1024 * 1024,
+  newStore: () => Promise.resolve(createFsStore({ root: newRoot() })),
+  async pendingWrites(store, key) {
+    const target = path.join(store.location, ...key.split('/'));
+    const names = await readdir(path.dirname(target)).catch(() => [] as string[]);
+    return names.filter((n) => n.startsWith(path.basename(target)) && n.endsWith('.dumping')).length;
+  },
+};
+
+describe('fs store', () => {
+  objectStoreContract(() => harness);
+
+  it('resolves a relative root and reports it as its location', () => {
+    const relative = path.relative(process.cwd(), path.join(base, 'relative-root'));
+    const store = createFsStore({ root: relative });
+
+    expect(store.type).toBe('PVC');
+    expect(store.location).toBe(path.join(base, 'relative-root'));
+  });
+
+  it('check() creates a missing root and leaves no probe behind', async () => {
+    const root = path.join(newRoot(), 'deeper', 'still');
+    const store = createFsStore({ root });
+
+    await store.check();
+
+    expect((await stat(root)).isDirectory()).toBe(true);
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  it('check() names the file standing where a folder is needed', async () => {
+    const root = newRoot();
+    await mkdir(root);
+    await writeFile(path.join(root, 'plain-file'), 'x');
+    const store = createFsStore({ root: path.join(root, 'plain-file', 'backups') });
+
+    const err = await store.check().catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ code: 'NOT_A_DIRECTORY' });
+    expect((err as StorageError).message).toContain(`${path.join(root, 'plain-file')} is a file, not a folder`);
+    expect((err as StorageError).hint).toContain('storage.pvc.path');
+  });
+
+  it('gives a clear StorageError when a write needs a folder where a file is', async () => {
+    const store = createFsStore({ root: newRoot() });
+    await store.put('taken', 'x');
+
+    const err = await store.write('taken/data', patternBody(100)).catch((e: unknown) => e);
+
+    expect(err).toMatchObject({ code: 'NOT_A_DIRECTORY' });
+    expect((err as Error).message).toMatch(/^cannot write to .*taken\/data: .*taken is a file, not a folder$/);
+    await expect(store.put('taken/record.json', '{}')).rejects.toMatchObject({ code: 'NOT_A_DIRECTORY' });
+  });
+
+  // Root ignores permission bits, so this can only be shown as an ordinary user.
+  it.skipIf(process.getuid?.() === 0)('reports an unwritable folder as permission denied, with what to do', async () => {
+    const root = newRoot();
+    await mkdir(root);
+    await chmod(root, 0o555);
+    try {
+      const store = createFsStore({ root });
+      const checkErr = await store.check().catch((e: unknown) => e);
+      expect(checkErr).toMatchObject({ code: 'PERMISSION_DENIED' });
+      expect((checkErr as StorageError).message).toBe(`cannot write to ${root}: permission denied`);
+      expect((checkErr as StorageError).hint).toContain('choose another storage.pvc.path');
+
+      await expect(store.write('x/data', patternBody(10))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    } finally {
+      await chmod(root, 0o755);
+    }
+  });
+
+  it('writes through a temp file named <key>.dumping, renamed at the end', async () => {
+    const store = createFsStore({ root: newRoot() });
+    const seen: string[] = [];
+    const body = patternBody(3 * 1024 * 1024, () => {
+      // Sampled while the body is being read: the final name must not exist yet.
+      seen.push(...readdirSync(path.join(store.location, 'b')));
+    });
+
+    await store.write('b/data', body);
+
+    expect(seen).toContain('data.dumping');
+    expect(seen).not.toContain('data');
+    expect(await readdir(path.join(store.location, 'b'))).toEqual(['data']);
+  });
+
+  it('does not list leftovers of interrupted writes and refuses keys ending in .dumping', async () => {
+    const store = createFsStore({ root: newRoot() });
+    await store.put('b/data', 'x');
+    await writeFile(path.join(store.location, 'b', 'other.dumping'), 'partial');
+
+    expect((await store.list('')).map((o) => o.key)).toEqual(['b/data']);
+    await expect(store.put('b/x.dumping', 'x')).rejects.toMatchObject({ code: 'UNSAFE_KEY' });
+  });
+
+  describe('symbolic links', () => {
+    let root: string;
+    let outside: string;
+    let store: ObjectStore;
+
+    beforeAll(async () => {
+      root = newRoot();
+      outside = path.join(base, `outside-${roots}`);
+      await mkdir(path.join(root, 'dir'), { recursive: true });
+      await mkdir(outside);
+      await writeFile(path.join(outside, 'precious'), 'do not delete');
+      await symlink(outside, path.join(root, 'escape'));
+      await symlink(outside, path.join(root, 'dir', 'link'));
+      await symlink(path.join(outside, 'not-yet'), path.join(root, 'dangling'));
+      store = createFsStore({ root });
+    });
+
+    const outsideIsIntact = async (): Promise<void> => {
+      expect((await readdir(outside)).sort()).toEqual(['precious']);
+      expect(await readFile(path.join(outside, 'precious'), 'utf8')).toBe('do not delete');
+    };
+
+    it('refuses to delete a prefix that resolves outside the root', async () => {
+      await expect(store.deletePrefix('escape/')).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await outsideIsIntact();
+    });
+
+    it('refuses to write, put or read through a link out of the root', async () => {
+      await expect(store.write('escape/new', patternBody(10))).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await expect(store.put('escape/new', 'x')).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await expect(store.put('escape/deeper/new', 'x')).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await expect(store.put('dangling/new', 'x')).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await expect(store.get('escape/precious')).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await expect(store.list('escape/')).rejects.toMatchObject({ code: 'OUTSIDE_ROOT' });
+      await outsideIsIntact();
+      await expect(stat(path.join(outside, 'not-yet'))).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
+    it('does not list what links point to', async () => {
+      await store.put('dir/own', 'x');
+
+      expect((await store.list('')).map((o) => o.key)).toEqual(['dir/own']);
+    });
+
+    it('deletes a folder holding a link without touching the link’s target', async () => {
+      await store.put('dir/own', 'x');
+
+      expect(await store.deletePrefix('dir/')).toBe(1);
+
+      await expect(stat(path.join(root, 'dir'))).rejects.toMatchObject({ code: 'ENOENT' });
+      await outsideIsIntact();
+    });
+  });
+
+  it('works when the root itself is a symbolic link', async () => {
+    const real = newRoot();
+    await mkdir(real);
+    const link = path.join(base, `link-to-${path.basename(real)}`);
+    await symlink(real, link);
+    const store = createFsStore({ root: link });
+
+    await store.write('b/data', patternBody(1000));
+    await store.put('b/record.json', '{}');
+
+    expect((await store.list('')).map((o) => o.key)).toEqual(['b/data', 'b/record.json']);
+    expect(await store.deletePrefix('b/')).toBe(2);
+    expect(await readdir(real)).toEqual([]);
+  });
+
+  it('createStore builds a PVC store with the path relative to the config folder', async () => {
+    const configDir = newRoot();
+    const store = await createStore({ type: 'PVC', pvc: { path: 'backups' } }, { configDir });
+
+    expect(store.type).toBe('PVC');
+    expect(store.location).toBe(path.join(configDir, 'backups'));
+    await store.check();
+    await store.write('x', patternBody(5000));
+    expect(await digest(await store.read('x'))).toEqual(await digest(patternBody(5000)));
+    expect(await readdir(path.join(configDir, 'backups'))).toEqual(['x']);
+  });
+});
