@@ -48,7 +48,12 @@ export default tseslint.config(
   {
     files: ['test/**/*.ts'],
     plugins: { vitest },
-    rules: { ...vitest.configs.recommended.rules, 'vitest/expect-expect': 'error' },
+    rules: {
+      ...vitest.configs.recommended.rules,
+      'vitest/expect-expect': ['error', { assertFunctionNames: ['expect', 'expect*'] }],
+      // expect(value, message) names the failing case.
+      'vitest/valid-expect': ['error', { maxArgs: 2 }],
+    },
   },
   {
     files: ['bin/*.js', 'eslint.config.js', 'bench/**/*.js', 'scripts/**/*.js'],

@@ -9,6 +9,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Fast tests first; the integration project runs after, with its own worker limit.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -17,6 +19,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
+          sequence: { groupOrder: 1 },
           // Each file starts its own MariaDB server; two at a time fits a 2-core CI machine.
           maxWorkers: 2,
           testTimeout: 120_000,

@@ -92,8 +92,8 @@ export abstract class BaseCommand extends Command {
   }
 
   /** The one place errors are shown: message and hint on stderr (or JSON on stdout), then the exit code. */
-  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
-    if (err instanceof Errors.ExitError) throw err;
+  protected override catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
+    if (err instanceof Errors.ExitError) return Promise.reject(err);
     const appError = toAppError(err);
     if (this.jsonEnabled()) {
       process.stdout.write(JSON.stringify(this.errorDocument(appError), null, 2) + '\n');
@@ -101,7 +101,7 @@ export abstract class BaseCommand extends Command {
     process.stderr.write(`error: ${appError.message}\n`);
     if (appError.hint) process.stderr.write(`hint: ${appError.hint}\n`);
     if (appError.code === 'INTERNAL' && err.stack) process.stderr.write(`${err.stack}\nThis is a bug in bloodraven; please report it with the lines above.\n`);
-    throw new Errors.ExitError(appError.exitCode);
+    return Promise.reject(new Errors.ExitError(appError.exitCode));
   }
 }
 

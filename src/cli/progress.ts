@@ -27,7 +27,9 @@ const phases = Object.keys(phaseTitles) as DumpPhase[];
 /** One line of figures: tables, rows, bytes, rate, ETA. */
 export function describeProgress(p: DumpProgress, dataStartedAt: number | undefined, now: number): string {
   const parts = [`${p.tablesDone}/${p.tablesTotal} tables`];
-  const rowsPct = p.rowsEstimate > 0 ? ` (~${Math.min(99, Math.floor((p.rows / p.rowsEstimate) * 100))}%)` : '';
+  // Row counts come from server statistics: an estimate, never shown as done before it is.
+  const finished = p.tablesTotal > 0 && p.tablesDone === p.tablesTotal;
+  const rowsPct = p.rowsEstimate > 0 && !finished ? ` (~${Math.min(99, Math.floor((p.rows / p.rowsEstimate) * 100))}%)` : '';
   parts.push(`${p.rows.toLocaleString('en-US')} rows${rowsPct}`);
   parts.push(`${formatBytes(p.bytes)} read, ${formatBytes(p.storedBytes)} stored`);
   if (dataStartedAt !== undefined && now > dataStartedAt) {

@@ -119,5 +119,5 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function abortError(signal: AbortSignal): AppError {
   const reason: unknown = signal.reason;
   if (reason instanceof AppError) return reason;
-  return new AbortedError(reason instanceof Error ? reason.message : String(reason ?? 'aborted'));
+  return new AbortedError(reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted');
 }

@@ -75,39 +75,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   const group = request.group ?? groupFromHostname(server?.hostname ?? connector.target.replace(/:\d+$/, '').replace(/^socket /, 'localhost'));
   const name = backupName(group, request.profile, startedAt);
   const prefix = backupPrefix(name);
-  const record: BackupRecord = {
-    recordVersion: 1,
-    name,
-    group,
-    profile: request.profile,
-    phase: 'Running',
-    location: `${store.location.replace(/\/$/, '')}/${name}`,
-    storageType: store.type,
-    source: {
-      target: connector.target,
-      hostname: server?.hostname ?? null,
-      serverUuid: server?.serverUuid ?? null,
-      serverId: server?.serverId ?? null,
-      flavor: server?.flavor ?? null,
-      version: server?.version ?? null,
-    },
-    consistent: null,
-    gtidExecuted: null,
-    binlogFile: null,
-    binlogPos: null,
-    startedAt: startedAt.toISOString(),
-    completedAt: null,
-    dataBytes: 0,
-    sizeBytes: 0,
-    compression: request.dump.compression,
-    threads: request.dump.threads,
-    bytesPerChunk: request.dump.bytesPerChunk,
-    tables: [],
-    files: [],
-    tool: { name: 'bloodraven', version: request.toolVersion },
-    runner: { hostname: hostname(), pid: process.pid },
-  };
-
+  const record = newRecord({ name, group, request, store, target: connector.target, server, startedAt });
   const existing = await store.list(prefix, { signal: run.signal });
   if (existing.length > 0) {
     // Never mix two dumps in one folder, and never touch the one already there.
@@ -152,16 +120,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     return markFailed(err);
   }
 
-  record.phase = 'Succeeded';
-  record.consistent = result.consistent;
-  record.gtidExecuted = result.gtidExecuted;
-  record.binlogFile = result.binlog?.file ?? null;
-  record.binlogPos = result.binlog?.position ?? null;
-  record.completedAt = result.completedAt.toISOString();
-  record.dataBytes = result.dataBytes;
-  record.sizeBytes = result.storedBytes;
-  record.tables = result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, rawBytes: t.rawBytes, storedBytes: t.storedBytes }));
-  record.files = result.tables.flatMap((t) => t.files.map((f) => ({ name: f.name, rows: f.rows, rawBytes: f.rawBytes, storedBytes: f.storedBytes, sha256: f.sha256 })));
+  Object.assign(record, succeededFields(result));
   try {
     await writeRecord();
     // Last: the marker that makes this a complete dump.
@@ -171,4 +130,64 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+function newRecord(o: {
+  name: string;
+  group: string;
+  request: BackupRequest;
+  store: ObjectStore;
+  target: string;
+  server: ServerInfo | undefined;
+  startedAt: Date;
+}): BackupRecord {
+  const { server } = o;
+  return {
+    recordVersion: 1,
+    name: o.name,
+    group: o.group,
+    profile: o.request.profile,
+    phase: 'Running',
+    location: `${o.store.location.replace(/\/$/, '')}/${o.name}`,
+    storageType: o.store.type,
+    source: {
+      target: o.target,
+      hostname: server?.hostname ?? null,
+      serverUuid: server?.serverUuid ?? null,
+      serverId: server?.serverId ?? null,
+      flavor: server?.flavor ?? null,
+      version: server?.version ?? null,
+    },
+    consistent: null,
+    gtidExecuted: null,
+    binlogFile: null,
+    binlogPos: null,
+    startedAt: o.startedAt.toISOString(),
+    completedAt: null,
+    dataBytes: 0,
+    sizeBytes: 0,
+    compression: o.request.dump.compression,
+    threads: o.request.dump.threads,
+    bytesPerChunk: o.request.dump.bytesPerChunk,
+    tables: [],
+    files: [],
+    tool: { name: 'bloodraven', version: o.request.toolVersion },
+    runner: { hostname: hostname(), pid: process.pid },
+  };
+}
+
+/** What a finished dump adds to its record. */
+function succeededFields(result: DumpResult): Partial<BackupRecord> {
+  return {
+    phase: 'Succeeded',
+    consistent: result.consistent,
+    gtidExecuted: result.gtidExecuted,
+    binlogFile: result.binlog?.file ?? null,
+    binlogPos: result.binlog?.position ?? null,
+    completedAt: result.completedAt.toISOString(),
+    dataBytes: result.dataBytes,
+    sizeBytes: result.storedBytes,
+    tables: result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, rawBytes: t.rawBytes, storedBytes: t.storedBytes })),
+    files: result.tables.flatMap((t) => t.files.map((f) => ({ name: f.name, rows: f.rows, rawBytes: f.rawBytes, storedBytes: f.storedBytes, sha256: f.sha256 }))),
+  };
 }

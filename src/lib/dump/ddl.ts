@@ -58,7 +58,9 @@ async function showCreate(session: MysqlSession, statement: string, column: stri
 
 function str(row: Record<string, unknown>, key: string): string {
   const v = row[key];
-  return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v ?? '');
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return typeof v === 'number' || typeof v === 'bigint' ? String(v) : '';
 }
 
 export async function schemaScript(

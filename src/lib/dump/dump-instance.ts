@@ -4,7 +4,7 @@
  * anywhere in between has no `@.done.json` and is never mistaken for a complete one.
  */
 import type { Clock } from '../clock.js';
-import { AppError, MysqlError, abortError, throwIfAborted } from '../errors.js';
+import { AppError, MysqlError, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type BinlogPosition, type Flavor, type ServerInfo } from '../mysql/flavor.js';
@@ -157,7 +157,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
     const plans: TablePlan[] = [];
     for (const schema of schemas) {
       throwIfAborted(run.signal);
-      plans.push(...(await writeSchemaDdl(ddl, schema, schemaBasenames.get(schema.name)!, names, options, put)));
+      plans.push(...(await writeSchemaDdl({ ddl, names, options, put }, schema, schemaBasenames.get(schema.name)!)));
     }
 
     progress.phase = 'data';
@@ -165,7 +165,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
     progress.rowsEstimate = plans.reduce((n, p) => n + p.info.rowsEstimate, 0);
     progress.bytesEstimate = plans.reduce((n, p) => n + p.info.dataLength, 0);
     report();
-    const tables = await dumpData(snapshot, main, plans, store, prefix, options, run, progress, report);
+    const tables = await dumpData(snapshot, main, plans, { store, prefix, options, progress, report }, run.signal);
     storedBytes += tables.reduce((n, t) => n + t.storedBytes, 0);
 
     progress.phase = 'finishing';
@@ -223,14 +223,14 @@ async function describeSchemas(session: MysqlSession, flavor: Flavor, options: D
   return schemas;
 }
 
-async function writeSchemaDdl(
-  ddl: DdlContext,
-  schema: SchemaInfo,
-  schemaBasename: string,
-  names: BasenameAllocator,
-  options: DumpOptions,
-  put: (name: string, text: string) => Promise<void>,
-): Promise<TablePlan[]> {
+interface DdlWriter {
+  ddl: DdlContext;
+  names: BasenameAllocator;
+  options: DumpOptions;
+  put: (name: string, text: string) => Promise<void>;
+}
+
+async function writeSchemaDdl({ ddl, names, options, put }: DdlWriter, schema: SchemaInfo, schemaBasename: string): Promise<TablePlan[]> {
   const basenames: Record<string, string> = {};
   const plans: TablePlan[] = [];
   for (const t of schema.tables) {
@@ -284,13 +284,10 @@ async function dumpData(
   snapshot: Snapshot,
   planner: MysqlSession,
   plans: TablePlan[],
-  store: ObjectStore,
-  prefix: string,
-  options: DumpOptions,
-  run: DumpRunOptions,
-  progress: DumpProgress,
-  report: () => void,
+  base: Omit<DataContext, 'signal'>,
+  outerSignal: AbortSignal,
 ): Promise<TableResult[]> {
+  const { options, progress, report } = base;
   const queue = new WorkQueue<DumpTask>();
   const results = new Map<TablePlan, TableResult>();
   const remainingChunks = new Map<TablePlan, { planned: number; done: number; complete: boolean }>();
@@ -299,7 +296,8 @@ async function dumpData(
     remainingChunks.set(p, { planned: 0, done: 0, complete: false });
   }
   const internal = new AbortController();
-  const signal = AbortSignal.any([run.signal, internal.signal]);
+  const signal = AbortSignal.any([outerSignal, internal.signal]);
+  const context: DataContext = { ...base, signal };
   let firstError: unknown;
   const fail = (err: unknown): void => {
     if (firstError === undefined) firstError = err;
@@ -335,7 +333,7 @@ async function dumpData(
       const task = await queue.next();
       if (!task || signal.aborted) return;
       try {
-        const { files, indexBytes } = await runTask(session, task, store, prefix, options, signal, progress, report);
+        const { files, indexBytes } = await runTask(session, task, context);
         const r = results.get(task.plan)!;
         r.storedBytes += indexBytes;
         for (const f of files) {
@@ -354,8 +352,8 @@ async function dumpData(
   });
   await Promise.all([planning, ...workers]);
   if (firstError !== undefined) {
-    if (run.signal.aborted) throw abortError(run.signal);
-    throw firstError instanceof AppError ? firstError : new MysqlError('DUMP_FAILED', `the dump failed: ${String(firstError)}`, { cause: firstError });
+    if (outerSignal.aborted) throw abortError(outerSignal);
+    throw firstError instanceof AppError ? firstError : new MysqlError('DUMP_FAILED', `the dump failed: ${errorMessage(firstError)}`, { cause: firstError });
   }
   for (const r of results.values()) r.files.sort((a, b) => compareFileNames(a.name, b.name));
   return plans.map((p) => results.get(p)!);
@@ -365,6 +363,18 @@ async function dumpData(
 function compareFileNames(a: string, b: string): number {
   const num = (n: string): number => Number(/@@?(\d+)\.[^@]*$/.exec(n)?.[1] ?? -1);
   return num(a) - num(b) || a.localeCompare(b);
+}
+
+/** What the data phase's workers share. */
+interface DataContext {
+  store: ObjectStore;
+  /** Folder key of the dump, ending in `/`. */
+  prefix: string;
+  options: DumpOptions;
+  /** Fires on interrupt or on the first failure. */
+  signal: AbortSignal;
+  progress: DumpProgress;
+  report: () => void;
 }
 
 interface TaskResult {
@@ -377,16 +387,8 @@ interface TaskResult {
  * Dumps one task into one data file (a key range) or several (a table without a usable key,
  * split by size and always ending with an empty `@@N` file, as MySQL Shell does).
  */
-async function runTask(
-  session: MysqlSession,
-  task: DumpTask,
-  store: ObjectStore,
-  prefix: string,
-  options: DumpOptions,
-  signal: AbortSignal,
-  progress: DumpProgress,
-  report: () => void,
-): Promise<TaskResult> {
+async function runTask(session: MysqlSession, task: DumpTask, context: DataContext): Promise<TaskResult> {
+  const { store, prefix, options, signal, progress, report } = context;
   const plan = task.plan;
   const extension = dataExtension[options.compression];
   const sql = task.kind === 'range' ? `${plan.selectFrom}${task.where ? ` WHERE ${task.where}` : ''}${plan.orderBy}` : plan.selectFrom;
@@ -403,17 +405,18 @@ async function runTask(
 
   let paused = false;
   let waitingForPrevious = false;
-  let handle: { pause(): void; resume(): void } | undefined;
+  // The query, once started; the callbacks below only run after that.
+  const running: { query?: { pause(): void; resume(): void } } = {};
   const pause = (): void => {
     if (!paused) {
       paused = true;
-      handle?.pause();
+      running.query?.pause();
     }
   };
   const resume = (): void => {
     if (paused && !waitingForPrevious) {
       paused = false;
-      handle?.resume();
+      running.query?.resume();
     }
   };
   const openSink = (name: string): DataFileSink => new DataFileSink({ store, key: prefix + name, name, compression: options.compression, signal, onDrain: resume });
@@ -471,15 +474,15 @@ async function runTask(
         });
     }
   });
-  handle = query;
+  running.query = query;
 
   try {
     await Promise.race([query.done, failure]);
     flush();
-    closeFile(sink, encoder);
+    void closeFile(sink, encoder);
     if (task.kind === 'stream') {
       sink = openSink(fileName(fileIndex + 1, true));
-      closeFile(sink, new TsvEncoder(plan.kinds));
+      void closeFile(sink, new TsvEncoder(plan.kinds));
     }
     const files = await Promise.race([Promise.all(finished), failure]);
     report();

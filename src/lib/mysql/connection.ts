@@ -114,8 +114,8 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
     raw(sql, onRow) {
       const handle = rawQuery(coreOf(conn), sql, onRow);
       return {
-        pause: handle.pause,
-        resume: handle.resume,
+        pause: () => handle.pause(),
+        resume: () => handle.resume(),
         done: handle.done.catch((err: unknown) => {
           throw translateMysqlError(err, { ...context, sql });
         }),
