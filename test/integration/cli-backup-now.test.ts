@@ -180,7 +180,7 @@ backup:
     expect(r.stderr).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
   });
 
-  it('stops on SIGINT mid-dump: exit 1, "interrupted", the record says Failed, no @.done.json', async () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('stops on %s mid-dump: exit 1, "interrupted", the record says Failed, no @.done.json', async (signal) => {
     const cwd = await configDir(localConfig().replace('threads: 2', 'threads: 1'));
     let sent = false;
     const r = await cli(['backup', 'now'], {
@@ -188,18 +188,18 @@ backup:
       onStderr: (text, child) => {
         if (!sent && text.includes('progress: dump table data')) {
           sent = true;
-          child.kill('SIGINT');
+          child.kill(signal);
         }
       },
     });
     expect(sent).toBe(true);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: interrupted: SIGINT/);
+    expect(r.stderr).toContain(`error: interrupted: ${signal}`);
     expect(r.stdout).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
     const [name] = await readdir(join(cwd, 'backups'));
     const dir = join(cwd, 'backups', name!);
     const record = JSON.parse(await readFile(join(dir, 'bloodraven.json'), 'utf8')) as BackupRecord;
-    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' } });
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED', message: `interrupted: ${signal}` } });
     expect(existsSync(join(dir, '@.done.json'))).toBe(false);
   });
 
