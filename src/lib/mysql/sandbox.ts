@@ -99,7 +99,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const datadir = join(root, 'data');
   const socket = join(root, 'mysqld.sock');
   const serverId = options.serverId ?? nextServerId++;
-  const common = ['--no-defaults'];
+  // A private tmpdir: the server's temporary tables never meet another server's (or a cleaner's).
+  const tmp = join(root, 'tmp');
+  await mkdir(tmp);
+  const common = ['--no-defaults', `--tmpdir=${tmp}`];
   // Small redo log and buffer pool: sandboxes are many and short-lived.
   const sizing = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=128M'];
   await options.runner.run(binaries.install, [
