@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { fixedClock } from '../../src/lib/clock.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
+import { RowChecksum } from '../../src/lib/dump/row-checksum.js';
 import type { DumpOptions } from '../../src/lib/dump/options.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
@@ -198,6 +199,16 @@ describe('a full dump', () => {
       const raw = await readDataFile(dir, f.name);
       expect(f.rawBytes).toBe(raw.length);
       expect(f.rows).toBe(raw.length === 0 ? 0 : raw.toString('latin1').split('\n').length - 1);
+    }
+    // Each table's content checksum is the one its dumped rows give.
+    for (const table of ['dense', 'sparse', 'by_text', 'heap']) {
+      const sum = new RowChecksum();
+      for (const f of dataFilesOf(files, `bulk@${table}`, 'tsv.zst')) {
+        const data = await readDataFile(dir, f);
+        let start = 0;
+        for (let nl = data.indexOf(10); nl >= 0; start = nl + 1, nl = data.indexOf(10, start)) sum.add(data, start, nl);
+      }
+      expect(record.tables.find((t) => t.schema === 'bulk' && t.table === table)?.checksum, table).toBe(sum.digest());
     }
     const counts = (await sql(server, 'SELECT COUNT(*) AS n FROM fidelity.texts')) as Array<{ n: string }>;
     expect(record.tables.find((t) => t.schema === 'fidelity' && t.table === 'texts')?.rows).toBe(Number(counts[0]!.n));

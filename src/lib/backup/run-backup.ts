@@ -187,7 +187,9 @@ function succeededFields(result: DumpResult): Partial<BackupRecord> {
     completedAt: result.completedAt.toISOString(),
     dataBytes: result.dataBytes,
     sizeBytes: result.storedBytes,
-    tables: result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, rawBytes: t.rawBytes, storedBytes: t.storedBytes })),
-    files: result.tables.flatMap((t) => t.files.map((f) => ({ name: f.name, rows: f.rows, rawBytes: f.rawBytes, storedBytes: f.storedBytes, sha256: f.sha256 }))),
+    tables: result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, checksum: t.checksum, rawBytes: t.rawBytes, storedBytes: t.storedBytes })),
+    files: result.tables.flatMap((t) =>
+      t.files.map((f) => ({ name: f.name, rows: f.rows, checksum: f.checksum, rawBytes: f.rawBytes, storedBytes: f.storedBytes, sha256: f.sha256 })),
+    ),
   };
 }

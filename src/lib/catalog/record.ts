@@ -21,6 +21,8 @@ export interface BackupSource {
 export interface BackupFileRecord {
   name: string;
   rows: number;
+  /** Content checksum of the file's rows (row-checksum.ts). */
+  checksum: string;
   rawBytes: number;
   storedBytes: number;
   sha256: string;
@@ -30,6 +32,8 @@ export interface BackupTableRecord {
   schema: string;
   table: string;
   rows: number;
+  /** Order-independent checksum of the table's encoded rows; verify recomputes it after a restore. */
+  checksum: string;
   rawBytes: number;
   storedBytes: number;
 }

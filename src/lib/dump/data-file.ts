@@ -20,6 +20,8 @@ export interface DataFileResult {
   storedBytes: number;
   /** SHA-256 of the stored bytes, hex. */
   sha256: string;
+  /** Content checksum of the rows (row-checksum.ts). */
+  checksum: string;
 }
 
 /** Counts and hashes the bytes that pass through it. */
@@ -51,6 +53,7 @@ export class DataFileSink {
   private readonly written: Promise<unknown>;
   private rows = 0;
   private rawBytes = 0;
+  private checksum = '';
 
   constructor(private readonly options: DataFileOptions) {
     // highWaterMark in bytes: a few encoder blocks may wait here before the query is paused.
@@ -71,8 +74,10 @@ export class DataFileSink {
     return this.source.push(block);
   }
 
-  addRows(n: number): void {
-    this.rows += n;
+  /** Records what the encoder saw, before finish(). */
+  setContent(rows: number, checksum: string): void {
+    this.rows = rows;
+    this.checksum = checksum;
   }
 
   /** Ends the file; resolves once it is completely stored. */
@@ -85,6 +90,7 @@ export class DataFileSink {
       rawBytes: this.rawBytes,
       storedBytes: this.counter.bytes,
       sha256: this.counter.hash.digest('hex'),
+      checksum: this.checksum,
     };
   }
 

@@ -18,6 +18,7 @@ import { BasenameAllocator, dataFileName } from './names.js';
 import type { DumpOptions } from './options.js';
 import { openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
 import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
+import { RowChecksum } from './row-checksum.js';
 import { TsvEncoder } from './tsv-encoder.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -48,6 +49,8 @@ export interface TableResult {
   schema: string;
   table: string;
   rows: number;
+  /** Content checksum of all the table's rows (row-checksum.ts). */
+  checksum: string;
   rawBytes: number;
   storedBytes: number;
   files: DataFileResult[];
@@ -292,7 +295,7 @@ async function dumpData(
   const results = new Map<TablePlan, TableResult>();
   const remainingChunks = new Map<TablePlan, { planned: number; done: number; complete: boolean }>();
   for (const p of plans) {
-    results.set(p, { schema: p.schema, table: p.table, rows: 0, rawBytes: 0, storedBytes: 0, files: [] });
+    results.set(p, { schema: p.schema, table: p.table, rows: 0, checksum: '', rawBytes: 0, storedBytes: 0, files: [] });
     remainingChunks.set(p, { planned: 0, done: 0, complete: false });
   }
   const internal = new AbortController();
@@ -355,7 +358,12 @@ async function dumpData(
     if (outerSignal.aborted) throw abortError(outerSignal);
     throw firstError instanceof AppError ? firstError : new MysqlError('DUMP_FAILED', `the dump failed: ${errorMessage(firstError)}`, { cause: firstError });
   }
-  for (const r of results.values()) r.files.sort((a, b) => compareFileNames(a.name, b.name));
+  for (const r of results.values()) {
+    r.files.sort((a, b) => compareFileNames(a.name, b.name));
+    const sum = new RowChecksum();
+    for (const f of r.files) sum.merge(RowChecksum.fromDigest(f.checksum, f.rows));
+    r.checksum = sum.digest();
+  }
   return plans.map((p) => results.get(p)!);
 }
 
@@ -424,7 +432,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   let indexBytes = 0;
   const finished: Array<Promise<DataFileResult>> = [];
   const closeFile = (file: DataFileSink, enc: TsvEncoder): Promise<DataFileResult> => {
-    file.addRows(enc.rows);
+    file.setContent(enc.rows, enc.checksum.digest());
     const idx = enc.idxFile();
     const done = file.finish().then(async (result) => {
       await store.put(`${prefix}${result.name}.idx`, idx, { signal });

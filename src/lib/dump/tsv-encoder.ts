@@ -9,6 +9,8 @@
  * once per byte dumped and is the engine's hot path.
  */
 
+import { RowChecksum } from './row-checksum.js';
+
 export type ColumnKind = 'text' | 'number' | 'base64';
 
 const numericTypes = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric', 'float', 'double', 'real', 'year']);
@@ -58,6 +60,8 @@ export class TsvEncoder {
   bytes = 0;
   /** `.idx` offsets: the stream size after each row that crossed another MiB (the total is added by idxFile()). */
   readonly idxOffsets: number[] = [];
+  /** Checksum of the rows encoded so far (see row-checksum.ts). */
+  readonly checksum = new RowChecksum();
 
   private readonly kinds: Uint8Array;
   private readonly blockSize: number;
@@ -131,12 +135,8 @@ export class TsvEncoder {
       this.out[this.pos++] = col === n - 1 ? LF : TAB;
       p = e;
     }
-    if (n === 0) {
-      // A table whose every column is generated still has rows; each becomes an empty line.
-      this.reserve(1);
-      this.out[this.pos++] = LF;
-    }
     this.rows++;
+    this.checksum.add(this.out, rowStart, this.pos - 1);
     this.bytes += this.pos - rowStart;
     if (this.bytes >= this.nextIdxMark) {
       this.idxOffsets.push(this.bytes);
