@@ -175,7 +175,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       const p = proc;
       if (p) {
         p.kill('SIGTERM');
-        const exited = await Promise.race([p.exited.then(() => true), sleep(30_000).then(() => false)]);
+        // The timer must not outlive a quick shutdown: it would keep the caller's process alive.
+        const timer = new AbortController();
+        const exited = await Promise.race([
+          p.exited.then(() => true),
+          sleep(30_000, false, { signal: timer.signal }).catch(() => true),
+        ]);
+        timer.abort();
         if (!exited) {
           p.kill('SIGKILL');
           await p.exited;

@@ -1,0 +1,77 @@
+/** Command-line options of the benchmark harness. */
+import { parseArgs } from 'node:util';
+
+export const usage = `Usage: npm run bench -- [options]   (or: node bench/run.js [options] after npm run build)
+
+Times \`bloodraven backup now\` against mariadb-dump | zstd and mydumper on a throwaway MariaDB
+server filled by sysbench, then again at twice the rows to show bloodraven's memory stays flat.
+
+Options:
+  --rows N          rows per table at 1x (default 500000)
+  --tables N        sysbench tables (default 8)
+  --runs N          timed runs per tool at 1x; the best counts (default 3)
+  --runs-2x N       timed runs of bloodraven at 2x (default 2)
+  --skip-2x         skip the 2x pass
+  --tools LIST      comma-separated subset of bloodraven,mariadb-dump,mydumper (default: all)
+  --buffer-pool S   innodb-buffer-pool-size of the server (default 4G: holds the 2x data set)
+  --timeout S       give up on one timed run after S seconds (default 1800)
+  --work-dir DIR    parent folder for the server's datadir and the dump outputs (default: OS temp dir)
+  --keep            keep the server running after the run (and its datadir after it stops),
+                    for debugging: prints its socket and waits for Ctrl-C
+  --no-install      do not run scripts/install-system-deps.sh --bench first
+  -h, --help        show this help
+`;
+
+/** Case ids (cases.js) the --tools option may name. */
+export const knownTools = ['bloodraven', 'mariadb-dump', 'mydumper'];
+
+const positiveInt = (name, text) => {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} wants a whole number ≥ 1, not "${text}"`);
+  return n;
+};
+
+/**
+ * @param {string[]} argv
+ * @returns {{ help: boolean, rows: number, tables: number, runs: number, runs2x: number, skip2x: boolean,
+ *   tools: string[], bufferPool: string, timeoutMs: number, workDir: string | undefined, keep: boolean, install: boolean }}
+ */
+export function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      rows: { type: 'string', default: '500000' },
+      tables: { type: 'string', default: '8' },
+      runs: { type: 'string', default: '3' },
+      'runs-2x': { type: 'string', default: '2' },
+      'skip-2x': { type: 'boolean', default: false },
+      tools: { type: 'string', default: 'bloodraven,mariadb-dump,mydumper' },
+      'buffer-pool': { type: 'string', default: '4G' },
+      timeout: { type: 'string', default: '1800' },
+      'work-dir': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'no-install': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (!/^\d+[KMG]?$/i.test(values['buffer-pool'])) throw new Error(`--buffer-pool wants a size like 4G, not "${values['buffer-pool']}"`);
+  const tools = values.tools.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = tools.filter((t) => !knownTools.includes(t));
+  if (unknown.length || !tools.length) throw new Error(`--tools takes a comma-separated subset of ${knownTools.join(',')}`);
+  return {
+    help: values.help,
+    rows: positiveInt('rows', values.rows),
+    tables: positiveInt('tables', values.tables),
+    runs: positiveInt('runs', values.runs),
+    runs2x: positiveInt('runs-2x', values['runs-2x']),
+    skip2x: values['skip-2x'],
+    tools,
+    bufferPool: values['buffer-pool'],
+    timeoutMs: positiveInt('timeout', values.timeout) * 1000,
+    workDir: values['work-dir'],
+    keep: values.keep,
+    install: !values['no-install'],
+  };
+}

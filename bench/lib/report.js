@@ -1,0 +1,99 @@
+/** Formatting of the benchmark's results: tables, ratios, targets. */
+
+/** The targets of the issue; reported beside the figures, never asserted. */
+export const targets = {
+  /** bloodraven's best dump time over mariadb-dump | zstd's. */
+  timeRatioVsMariadbDump: 0.8,
+  /** bloodraven's peak RSS at every size, in bytes (decimal MB, as bloodraven prints sizes). */
+  peakRssBytes: 300e6,
+};
+
+/** @param {number} bytes */
+export function formatBytes(bytes) {
+  if (bytes === undefined || bytes === null || Number.isNaN(bytes)) return '-';
+  const steps = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < steps.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${steps[i]}`;
+}
+
+/** @param {number} ms */
+export function formatMs(ms) {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+const ratio = (a, b) => (a !== undefined && b ? a / b : undefined);
+const verdict = (value, limit) => (value === undefined ? 'n/a' : value <= limit ? 'PASS' : 'MISS');
+
+/** A plain-text table; the first `leftColumns` columns are left-aligned, the rest right-aligned. */
+function table(header, rows, leftColumns = 1) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/**
+ * The table of one pass.
+ * @param {Array<{ label: string, bestMs: number, timesMs: number[], outputBytes?: number, files?: number, peakRssBytes?: number }>} cases
+ *   what runPass returns
+ */
+export function renderCases(cases) {
+  const rows = cases.map((c) => [
+    c.label,
+    formatMs(c.bestMs),
+    c.timesMs.map((t) => (t / 1000).toFixed(2)).join(' / '),
+    formatBytes(c.outputBytes),
+    String(c.files ?? '-'),
+    c.peakRssBytes === undefined ? '-' : formatBytes(c.peakRssBytes),
+  ]);
+  return table(['tool', 'best', 'all runs (s)', 'output', 'files', 'peak RSS'], rows);
+}
+
+/**
+ * Ratios and targets over all passes.
+ * @param {{ id: string, label: string, cases: Array<{ id: string, bestMs: number, peakRssBytes?: number }> }[]} passes
+ * @returns {{ text: string, comparisons: object[] }}
+ */
+export function renderComparisons(passes) {
+  const comparisons = [];
+  const lines = [];
+  for (const pass of passes) {
+    const get = (id) => pass.cases.find((c) => c.id === id);
+    const br = get('bloodraven');
+    if (!br) continue;
+    const md = get('mariadb-dump');
+    const my = get('mydumper');
+    if (md) {
+      const r = ratio(br.bestMs, md.bestMs);
+      const v = verdict(r, targets.timeRatioVsMariadbDump);
+      comparisons.push({ pass: pass.id, what: 'time bloodraven / mariadb-dump|zstd', value: r, target: `<= ${targets.timeRatioVsMariadbDump}`, verdict: v });
+      lines.push([`${pass.id}`, 'time  bloodraven / mariadb-dump | zstd -3', r.toFixed(2), `<= ${targets.timeRatioVsMariadbDump.toFixed(2)}`, v]);
+    }
+    if (my) {
+      const r = ratio(br.bestMs, my.bestMs);
+      comparisons.push({ pass: pass.id, what: 'time bloodraven / mydumper', value: r, target: null, verdict: null });
+      lines.push([`${pass.id}`, 'time  bloodraven / mydumper -t 2 -c', r.toFixed(2), '(none)', '']);
+    }
+    const v = verdict(br.peakRssBytes, targets.peakRssBytes);
+    comparisons.push({ pass: pass.id, what: 'bloodraven peak RSS', value: br.peakRssBytes ?? null, target: `<= ${targets.peakRssBytes}`, verdict: v });
+    lines.push([`${pass.id}`, 'bloodraven peak RSS', formatBytes(br.peakRssBytes), `<= ${formatBytes(targets.peakRssBytes)}`, v]);
+  }
+  const rss = passes.map((p) => p.cases.find((c) => c.id === 'bloodraven')?.peakRssBytes);
+  const time = passes.map((p) => p.cases.find((c) => c.id === 'bloodraven')?.bestMs);
+  if (passes.length > 1 && rss[0] && rss[1]) {
+    const r = rss[1] / rss[0];
+    comparisons.push({ pass: `${passes[1].id}/${passes[0].id}`, what: 'bloodraven peak RSS growth', value: r, target: null, verdict: null });
+    lines.push([`${passes[1].id} vs ${passes[0].id}`, 'bloodraven peak RSS growth', `x${r.toFixed(2)}`, '(flat ~ x1.0)', '']);
+  }
+  if (passes.length > 1 && time[0] && time[1]) {
+    const r = time[1] / time[0];
+    comparisons.push({ pass: `${passes[1].id}/${passes[0].id}`, what: 'bloodraven time growth', value: r, target: null, verdict: null });
+    lines.push([`${passes[1].id} vs ${passes[0].id}`, 'bloodraven time growth', `x${r.toFixed(2)}`, '(linear ~ x2.0)', '']);
+  }
+  if (!lines.length) return { text: '(bloodraven was not run: nothing to compare)', comparisons };
+  return { text: table(['pass', 'measure', 'value', 'target', ''], lines, 2), comparisons };
+}
