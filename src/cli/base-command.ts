@@ -35,6 +35,8 @@ export abstract class BaseCommand extends Command {
   protected logSink: (entry: LogEntry) => void = (entry) => process.stderr.write(formatLogLine(entry) + '\n');
   protected logger: Logger = createLogger((e) => this.logSink(e));
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** Set when the command has printed its JSON document already, failure or not. */
+  protected suppressJsonError = false;
 
   override async init(): Promise<void> {
     await super.init();
@@ -95,7 +97,7 @@ export abstract class BaseCommand extends Command {
   protected override catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
     if (err instanceof Errors.ExitError) return Promise.reject(err);
     const appError = toAppError(err);
-    if (this.jsonEnabled()) {
+    if (this.jsonEnabled() && !this.suppressJsonError) {
       process.stdout.write(JSON.stringify(this.errorDocument(appError), null, 2) + '\n');
     }
     process.stderr.write(`error: ${appError.message}\n`);

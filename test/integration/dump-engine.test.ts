@@ -142,7 +142,7 @@ describe('a full dump', () => {
     expect(texts.options).not.toHaveProperty('decodeColumns');
     expect(texts.options).toMatchObject({ fieldsTerminatedBy: '\t', fieldsEscapedBy: '\\', linesTerminatedBy: '\n', fieldsEnclosedBy: '' });
     const schema = await readJson<Record<string, unknown>>(dir, 'fidelity.json');
-    expect(schema).toMatchObject({ functions: ['add_one'], procedures: ['touch_audit'], events: ['nightly_cleanup'] });
+    expect(schema).toMatchObject({ functions: ['add_one'], procedures: ['ends_in_comment', 'touch_audit'], events: ['commented', 'nightly_cleanup'] });
     expect(schema.views).toEqual(['v_on_v', 'v_texts']);
   });
 

@@ -76,6 +76,13 @@ CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) R
 INSERT INTO parent VALUES (1, 'p1'), (2, 'p2');
 INSERT INTO child VALUES (10, 1), (11, 2), (12, NULL);
 
+CREATE TABLE fk_parent (id INT PRIMARY KEY, code VARCHAR(10), KEY code_idx (code), KEY other_idx (id, code));
+CREATE TABLE fk_child (id INT PRIMARY KEY, code VARCHAR(10), KEY code_idx (code), FOREIGN KEY (code) REFERENCES fk_parent (code));
+CREATE TABLE zz_child (id INT PRIMARY KEY, code VARCHAR(10), FOREIGN KEY (code) REFERENCES fk_parent (code));
+INSERT INTO fk_parent VALUES (1, 'a'), (2, 'b');
+INSERT INTO fk_child VALUES (1, 'a');
+INSERT INTO zz_child VALUES (1, 'b');
+
 CREATE TABLE parts (id INT NOT NULL, created DATE NOT NULL, PRIMARY KEY (id, created))
   PARTITION BY RANGE (YEAR(created)) (PARTITION p2020 VALUES LESS THAN (2021), PARTITION pmax VALUES LESS THAN MAXVALUE);
 INSERT INTO parts VALUES (1, '2020-05-01'), (2, '2024-01-01');
@@ -94,6 +101,10 @@ BEGIN
   SELECT COUNT(*) FROM audit;
 END;
 CREATE EVENT nightly_cleanup ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO DELETE FROM audit WHERE id < 0;
+CREATE EVENT commented ON SCHEDULE EVERY 1 HOUR STARTS '2030-01-01 00:00:00' DISABLE DO DELETE FROM audit WHERE id < -1 -- ends in a comment
+;
+CREATE PROCEDURE ends_in_comment() SELECT 1 -- trailing comment
+;
 
 CREATE DATABASE \`latin1 db\` CHARACTER SET latin1;
 CREATE TABLE \`latin1 db\`.\`tâble with spaces\` (id INT PRIMARY KEY, name VARCHAR(50)) DEFAULT CHARSET=latin1;

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { createPlainProgress, createTtyProgress, type ProgressView } from '../../cli/progress.js';
+import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
+import { createProgressView, dumpProgressSpec } from '../../cli/progress.js';
 import { runBackup, BackupFailedError } from '../../lib/backup/run-backup.js';
 import type { BackupRecord } from '../../lib/catalog/record.js';
 import { loadConfig } from '../../lib/config/load.js';
@@ -28,12 +29,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
   static override enableJsonFlag = true;
 
   static override flags = {
-    host: Flags.string({ description: 'Server host (replaces mysql.host).', helpGroup: 'CONNECTION' }),
-    port: Flags.integer({ description: 'Server port (replaces mysql.port).', helpGroup: 'CONNECTION' }),
-    socket: Flags.string({ description: 'Unix socket (replaces mysql.socket).', helpGroup: 'CONNECTION' }),
-    user: Flags.string({ description: 'MySQL user (replaces mysql.user).', helpGroup: 'CONNECTION' }),
-    'password-file': Flags.string({ description: 'File holding the password (replaces mysql.passwordFile).', helpGroup: 'CONNECTION' }),
-    'credentials-dir': Flags.string({ description: 'Folder with MYSQL_USER and MYSQL_PASSWORD files (replaces mysql.credentialsDir).', helpGroup: 'CONNECTION' }),
+    ...connectionFlags,
     threads: Flags.integer({ description: 'Parallel dump sessions (replaces dump.threads; default 4).', helpGroup: 'DUMP' }),
     'bytes-per-chunk': Flags.string({ description: 'Uncompressed bytes per chunk, decimal units like 64M (replaces dump.bytesPerChunk).', helpGroup: 'DUMP' }),
     compression: Flags.option({ options: ['zstd', 'gzip', 'none'] as const, description: 'Data file compression (replaces dump.compression; default zstd).', helpGroup: 'DUMP' })(),
@@ -56,14 +52,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
       cwd: process.cwd(),
       profile: flags.profile,
       overrides: {
-        mysql: {
-          host: flags.host,
-          port: flags.port,
-          socket: flags.socket,
-          user: flags.user,
-          passwordFile: flags['password-file'],
-          credentialsDir: flags['credentials-dir'],
-        },
+        mysql: connectionOverrides(flags),
         dump: {
           threads: flags.threads,
           bytesPerChunk: flags['bytes-per-chunk'],
@@ -75,7 +64,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
       },
     });
     const json = this.jsonEnabled();
-    const view: ProgressView = process.stderr.isTTY && !json ? createTtyProgress() : createPlainProgress();
+    const view = createProgressView(dumpProgressSpec, json);
     this.logSink = (entry) => view.log(entry);
     const logger = this.logger;
     if (!loaded.path) logger.info('no bloodraven.yaml found: using local defaults (profile "local", backups in ./backups)');

@@ -82,8 +82,9 @@ export async function schemaScript(
         `/*!50106 DROP EVENT IF EXISTS ${quoteId(name)} */;`,
         'DELIMITER ;;',
         ...sessionSettings(row, ';;', true),
-        // Not inside a /*! */ comment: a `*/` in the body would end it early.
-        `${createEventIfNotExists(str(row, 'Create Event'))} ;;`,
+        // Not inside a /*! */ comment: a `*/` in the body would end it early. The delimiter goes
+        // on a line of its own: a body may end in a `--` comment.
+        `${createEventIfNotExists(str(row, 'Create Event'))}\n;;`,
         ...restoreSettings(';;', true),
         'DELIMITER ;',
         `-- end event ${quoteId(schema)}.${quoteId(name)}`,
@@ -113,7 +114,7 @@ export async function schemaScript(
         `/*!50003 DROP ${type} IF EXISTS ${quoteId(name)} */;`,
         ...sessionSettings(row, ';', false),
         'DELIMITER ;;',
-        `${str(row, column)} ;;`,
+        `${str(row, column)}\n;;`,
         'DELIMITER ;',
         ...restoreSettings(';', false),
         `-- end ${lower} ${quoteId(schema)}.${quoteId(name)}`,
@@ -241,7 +242,7 @@ export async function triggersScript(ctx: DdlContext, schema: string, table: str
       ...sessionSettings(row, ';', false),
       `/*!50032 DROP TRIGGER IF EXISTS ${quoteId(name)} */;`,
       'DELIMITER ;;',
-      `${str(row, 'SQL Original Statement')} ;;`,
+      `${str(row, 'SQL Original Statement')}\n;;`,
       'DELIMITER ;',
       ...restoreSettings(';', false),
       `-- end trigger ${quoteId(schema)}.${quoteId(name)}`,

@@ -32,9 +32,9 @@ export interface MysqlSession {
   raw(sql: string, onRow: RawRowHandler): RawQueryHandle;
   /**
    * Runs LOAD DATA LOCAL INFILE `sql`, feeding the server from `source` instead of a local file.
-   * Returns the affected row count.
+   * Returns the rows it affected and the number of warnings the server raised.
    */
-  loadLocal(sql: string, source: () => Readable): Promise<number>;
+  loadLocal(sql: string, source: () => Readable): Promise<{ rows: number; warnings: number }>;
   close(): Promise<void>;
   /** Drops the connection at once, without waiting for a running statement. */
   destroy(): void;
@@ -134,7 +134,8 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
             return input.pipe(output);
           },
         });
-        return (result as { affectedRows: number }).affectedRows;
+        const header = result as { affectedRows: number; warningStatus?: number };
+        return { rows: header.affectedRows, warnings: header.warningStatus ?? 0 };
       } catch (err) {
         throw translateMysqlError(err, { ...context, sql });
       }

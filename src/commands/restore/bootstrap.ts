@@ -1,0 +1,87 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
+import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
+import { loadConfig } from '../../lib/config/load.js';
+import { createDeps } from '../../lib/deps.js';
+import { restoreBootstrap, type RestoreResult } from '../../lib/restore/restore-bootstrap.js';
+import { parseFrom, sourceFromCatalog, sourceFromStore, storageForFrom, type RestoreSource } from '../../lib/restore/source.js';
+import { createStore } from '../../lib/storage/create-store.js';
+import { restoreSummary } from '../../cli/restore-summary.js';
+
+export default class RestoreBootstrap extends BaseCommand {
+  static override summary = 'Load a backup into the configured server.';
+
+  static override description = `Restores a bloodraven backup of the profile (--backup NAME or latest), or any dump in MySQL Shell's layout (--from a folder or s3://bucket/prefix), into the configured server: schemas, tables, views, routines, then the data by parallel LOAD DATA LOCAL INFILE streamed from storage, secondary indexes built after the data, then triggers and events.
+
+A dump without @.done.json (incomplete) is refused. If the server already holds objects the dump would create, the restore lists them and exits 3, unless --ignore-existing-objects; an existing schema without such objects is fine.
+
+Progress is recorded beside the dump (load-progress.<server>.json): a restore that is interrupted and run again finishes without duplicated or missing rows. --reset-progress starts over.
+
+The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 a precondition refused (incomplete dump, existing objects, local_infile off).`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --backup latest',
+    '<%= config.bin %> <%= command.id %> --backup orders-nightly-20260416-020000 --include-schema tenant_42',
+    '<%= config.bin %> <%= command.id %> --from ./mysqlsh-dump --exclude-schema legacy',
+    '<%= config.bin %> <%= command.id %> --from s3://my-backups/orders/orders-nightly-20260416-020000 --json',
+  ];
+
+  static override enableJsonFlag = true;
+
+  static override flags = {
+    backup: Flags.string({ description: 'Backup of the profile to restore: a name, or latest.', exactlyOne: ['backup', 'from'], helpGroup: 'SOURCE' }),
+    from: Flags.string({ description: 'A dump elsewhere: a folder, or s3://bucket/prefix.', exactlyOne: ['backup', 'from'], helpGroup: 'SOURCE' }),
+    'include-schema': Flags.string({ multiple: true, description: 'Load only these schemas (repeatable).', helpGroup: 'LOAD' }),
+    'exclude-schema': Flags.string({ multiple: true, description: 'Leave these schemas out (repeatable).', helpGroup: 'LOAD' }),
+    threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64, helpGroup: 'LOAD' }),
+    'ignore-existing-objects': Flags.boolean({ description: 'Load into objects that already exist instead of refusing.', helpGroup: 'LOAD' }),
+    'skip-binlog': Flags.boolean({ description: 'Do not write the load to the binary log (SET sql_log_bin = 0).', helpGroup: 'LOAD' }),
+    'reset-progress': Flags.boolean({ description: "Ignore an earlier, interrupted restore's progress and start over.", helpGroup: 'LOAD' }),
+    ...connectionFlags,
+  };
+
+  async run(): Promise<RestoreResult> {
+    const { flags } = await this.parse(RestoreBootstrap);
+    this.setLogLevel(flags['log-level']);
+    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
+    const json = this.jsonEnabled();
+    const view = createProgressView(loadProgressSpec, json);
+    this.logSink = (entry) => view.log(entry);
+    const prompt = this.passwordPrompt();
+    const deps = await createDeps(loaded, { logger: this.logger, ...(prompt ? { promptPassword: prompt } : {}) });
+
+    let result: RestoreResult;
+    try {
+      let source: RestoreSource;
+      if (flags.from !== undefined) {
+        const from = parseFrom(flags.from, process.cwd());
+        const store = await createStore(storageForFrom(from, loaded.profile.storage), { configDir: process.cwd(), logger: this.logger, configPath: '--from' });
+        source = await sourceFromStore(store, flags.from);
+      } else {
+        source = await sourceFromCatalog(deps.store, flags.backup ?? 'latest', this.interrupt.signal);
+      }
+      result = await restoreBootstrap(
+        deps,
+        source,
+        {
+          threads: flags.threads ?? loaded.profile.dump.threads,
+          includeSchemas: flags['include-schema'] ?? [],
+          excludeSchemas: flags['exclude-schema'] ?? [],
+          ignoreExistingObjects: flags['ignore-existing-objects'],
+          skipBinlog: flags['skip-binlog'],
+          deferIndexes: 'all',
+          resume: true,
+          resetProgress: flags['reset-progress'],
+        },
+        { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
+      );
+    } catch (err) {
+      await view.finish(err);
+      throw err;
+    }
+    await view.finish();
+    if (!json) process.stdout.write(restoreSummary('Restored', result));
+    return result;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Reads a dump's metadata (FORMAT.md §2) into one typed manifest: what schemas, tables, views and
+ * stored objects it holds, how each table's data is encoded, and which data files exist. Accepts
+ * MySQL Shell's dump versions 1.x and 2.0.x, and refuses a dump that is incomplete (no
+ * `@.done.json`) or whose data files are missing.
+ */
+import { NotFoundError, PreconditionError, AppError, ExitCode } from '../errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { compressionOfFile } from '../dump/compression.js';
+import type { Compression } from '../config/schema.js';
+
+export interface DataFileRef {
+  /** File name inside the dump folder. */
+  name: string;
+  /** Chunk number, or null for an unchunked file. */
+  chunk: number | null;
+  /** Stored (compressed) size. */
+  storedBytes: number;
+  /** Uncompressed size, when the dump says (`chunkFileBytes`). */
+  rawBytes: number | null;
+  compression: Compression;
+  /** The partition the file holds (partition-aware dumps), loaded with PARTITION (p). */
+  partition: string | null;
+}
+
+export interface TableManifest {
+  schema: string;
+  name: string;
+  basename: string;
+  columns: string[];
+  /** Column → FROM_BASE64 or UNHEX. */
+  decodeColumns: Record<string, 'FROM_BASE64' | 'UNHEX'>;
+  primaryIndex: string[];
+  triggers: string[];
+  includesData: boolean;
+  includesDdl: boolean;
+  characterSet: string;
+  dialect: { fieldsTerminatedBy: string; fieldsEnclosedBy: string; fieldsOptionallyEnclosed: boolean; fieldsEscapedBy: string; linesTerminatedBy: string };
+  dataFiles: DataFileRef[];
+}
+
+export interface ViewManifest {
+  schema: string;
+  name: string;
+  basename: string;
+}
+
+export interface SchemaManifest {
+  name: string;
+  basename: string;
+  includesDdl: boolean;
+  includesViewsDdl: boolean;
+  includesData: boolean;
+  tables: TableManifest[];
+  views: ViewManifest[];
+  functions: string[];
+  procedures: string[];
+  events: string[];
+}
+
+export interface DumpManifest {
+  version: string;
+  serverVersion: string;
+  tzUtc: boolean;
+  defaultCharacterSet: string;
+  bytesPerChunk: number;
+  gtidExecuted: string;
+  binlogFile: string | null;
+  binlogPosition: number | null;
+  /** Uncompressed data bytes (from `@.done.json`). */
+  dataBytes: number;
+  schemas: SchemaManifest[];
+  /** Every object key under the dump's prefix, by name. */
+  files: Map<string, number>;
+}
+
+type Json = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** MySQL Shell 1.0 wrote routine and event names quoted when they needed it: `` `a'b` `` → a'b. */
+export function unquoteName(name: string): string {
+  return name.length >= 2 && name.startsWith('`') && name.endsWith('`') ? name.slice(1, -1).replace(/``/g, '`') : name;
+}
+
+function corrupt(message: string): AppError {
+  return new AppError('DUMP_CORRUPT', message, ExitCode.failure, { hint: 'the dump is damaged or incomplete; take a new backup or restore another one' });
+}
+
+async function readJson(store: ObjectStore, key: string, what: string): Promise<Json> {
+  let text: string;
+  try {
+    text = (await store.get(key)).toString('utf8');
+  } catch (err) {
+    if (err instanceof NotFoundError) throw corrupt(`${what} is missing: ${store.location}/${key}`);
+    throw err;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (!isRecord(value)) throw new Error('not an object');
+    return value;
+  } catch (err) {
+    throw corrupt(`${what} is not valid JSON (${store.location}/${key}): ${(err as Error).message}`);
+  }
+}
+
+/** Whether MySQL Shell's loader would accept this dump version: major < 2, or 2.0.x. */
+export function supportedVersion(version: string): boolean {
+  const m = /^(\d+)\.(\d+)\./.exec(version);
+  if (!m) return true;
+  const major = Number(m[1]);
+  return major < 2 || (major === 2 && Number(m[2]) === 0);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The data files of one table: `<base>.<ext>` or `<base>@N.<ext>` … `<base>@@N.<ext>`. */
+type FoundFile = DataFileRef & { last: boolean };
+
+function dataFilesFor(base: string, extension: string, files: Map<string, number>, chunkFileBytes: Json, partition: string | null): FoundFile[] {
+  const re = new RegExp(`^${escapeRegExp(base)}(?:@(@?)(\\d+))?\\.${escapeRegExp(extension)}$`);
+  const found: FoundFile[] = [];
+  for (const [name, size] of files) {
+    const m = re.exec(name);
+    if (!m) continue;
+    const raw = chunkFileBytes[name];
+    found.push({
+      name,
+      chunk: m[2] === undefined ? null : Number(m[2]),
+      last: m[1] === '@',
+      storedBytes: size,
+      rawBytes: typeof raw === 'number' ? raw : null,
+      compression: compressionOfFile(name),
+      partition,
+    });
+  }
+  found.sort((a, b) => (a.chunk ?? -1) - (b.chunk ?? -1));
+  return found;
+}
+
+/** Checks that a chunked table has chunks 0…N with @@N last, or one plain file. */
+function checkDataFiles(table: string, files: FoundFile[]): void {
+  const chunked = files.filter((f) => f.chunk !== null);
+  if (chunked.length === 0) {
+    if (files.length === 0) throw corrupt(`the data of ${table} is missing: no data file was found`);
+    return;
+  }
+  const lastIndex = chunked.findIndex((f) => f.last);
+  if (lastIndex === -1) throw corrupt(`the data of ${table} is incomplete: its final chunk (@@N) is missing`);
+  chunked.forEach((f, i) => {
+    if (f.chunk !== i) throw corrupt(`the data of ${table} is incomplete: chunk ${i} is missing`);
+  });
+  if (lastIndex !== chunked.length - 1) throw corrupt(`the data of ${table} has chunks after its final chunk`);
+}
+
+/**
+ * Reads the manifest of the dump under `prefix` (a folder key ending in `/`, or '' for the
+ * store's root). Throws PreconditionError DUMP_INCOMPLETE when `@.done.json` is missing.
+ */
+export async function readDumpManifest(store: ObjectStore, prefix: string): Promise<DumpManifest> {
+  const listing = await store.list(prefix);
+  const files = new Map(listing.map((o) => [o.key.slice(prefix.length), o.size]));
+  if (!files.has('@.json')) {
+    throw new NotFoundError('DUMP_NOT_FOUND', `no dump at ${store.location}${prefix ? `/${prefix.replace(/\/$/, '')}` : ''}: @.json is missing`, {
+      hint: 'check the backup name or the --from location',
+    });
+  }
+  if (!files.has('@.done.json')) {
+    throw new PreconditionError('DUMP_INCOMPLETE', `the dump at ${store.location}/${prefix} is incomplete: it has no @.done.json (the backup failed or is still running)`, {
+      hint: 'restore a complete backup instead',
+    });
+  }
+  const instance = await readJson(store, `${prefix}@.json`, 'the dump metadata @.json');
+  const done = await readJson(store, `${prefix}@.done.json`, '@.done.json');
+  const version = typeof instance.version === 'string' ? instance.version : '0.0.0';
+  if (!supportedVersion(version)) {
+    throw new AppError('DUMP_VERSION_UNSUPPORTED', `the dump's format version ${version} is newer than this loader understands (2.0.x)`, ExitCode.failure);
+  }
+  const capabilities = Array.isArray(instance.capabilities) ? instance.capabilities : [];
+  const unknown = capabilities.filter((c) => isRecord(c) && c.id !== 'partition_awareness');
+  if (unknown.length > 0) {
+    throw new AppError('DUMP_CAPABILITY_UNSUPPORTED', `the dump needs capabilities this loader lacks: ${unknown.map((c) => JSON.stringify(c)).join(', ')}`);
+  }
+  const basenames = isRecord(instance.basenames) ? instance.basenames : {};
+  const chunkFileBytes = isRecord(done.chunkFileBytes) ? done.chunkFileBytes : {};
+  const defaultCharacterSet = typeof instance.defaultCharacterSet === 'string' ? instance.defaultCharacterSet : 'utf8mb4';
+
+  const schemas: SchemaManifest[] = [];
+  for (const schemaName of strings(instance.schemas)) {
+    const schemaBase = typeof basenames[schemaName] === 'string' ? basenames[schemaName] : schemaName;
+    const meta = await readJson(store, `${prefix}${schemaBase}.json`, `the metadata of schema ${schemaName}`);
+    const schemaBasenames = isRecord(meta.basenames) ? meta.basenames : {};
+    const baseOf = (object: string): string => (typeof schemaBasenames[object] === 'string' ? schemaBasenames[object] : `${schemaBase}@${object}`);
+    const includesDdl = meta.includesDdl !== false;
+    const tables: TableManifest[] = [];
+    for (const tableName of strings(meta.tables)) {
+      const base = baseOf(tableName);
+      const t = await readJson(store, `${prefix}${base}.json`, `the metadata of table ${schemaName}.${tableName}`);
+      const options = isRecord(t.options) ? t.options : {};
+      const extension = typeof t.extension === 'string' ? t.extension : 'tsv';
+      const includesData = t.includesData !== false;
+      // A partition-aware dump (MySQL Shell 8.0.27+) has one stream per partition.
+      const partitionBasenames = isRecord(t.basenames) ? Object.entries(t.basenames).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
+      const found: FoundFile[] = [];
+      if (includesData && partitionBasenames.length > 0) {
+        for (const [partition, partitionBase] of partitionBasenames) {
+          const partitionFiles = dataFilesFor(partitionBase, extension, files, chunkFileBytes, partition);
+          checkDataFiles(`${schemaName}.${tableName} partition ${partition}`, partitionFiles);
+          found.push(...partitionFiles);
+        }
+      } else if (includesData) {
+        found.push(...dataFilesFor(base, extension, files, chunkFileBytes, null));
+        checkDataFiles(`${schemaName}.${tableName}`, found);
+      }
+      const decode: Record<string, 'FROM_BASE64' | 'UNHEX'> = {};
+      if (isRecord(options.decodeColumns)) {
+        for (const [col, fn] of Object.entries(options.decodeColumns)) {
+          if (fn !== 'FROM_BASE64' && fn !== 'UNHEX') throw corrupt(`table ${schemaName}.${tableName} decodes column ${col} with an unknown function ${String(fn)}`);
+          decode[col] = fn;
+        }
+      }
+      // Dump 1.0 kept primaryIndex (a string) in options; 2.x has an array beside them.
+      const primary = Array.isArray(t.primaryIndex) ? strings(t.primaryIndex) : typeof options.primaryIndex === 'string' && options.primaryIndex ? [options.primaryIndex] : [];
+      const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
+      tables.push({
+        schema: schemaName,
+        name: tableName,
+        basename: base,
+        columns: strings(options.columns),
+        decodeColumns: decode,
+        primaryIndex: primary,
+        triggers: strings(t.triggers),
+        includesData,
+        includesDdl: t.includesDdl !== false,
+        characterSet: text(options.characterSet, text(options.defaultCharacterSet, defaultCharacterSet)),
+        dialect: {
+          fieldsTerminatedBy: text(options.fieldsTerminatedBy, '\t'),
+          fieldsEnclosedBy: text(options.fieldsEnclosedBy, ''),
+          fieldsOptionallyEnclosed: options.fieldsOptionallyEnclosed === true,
+          fieldsEscapedBy: text(options.fieldsEscapedBy, '\\'),
+          linesTerminatedBy: text(options.linesTerminatedBy, '\n'),
+        },
+        dataFiles: found.map(({ last: _last, ...f }) => f),
+      });
+    }
+    schemas.push({
+      name: schemaName,
+      basename: schemaBase,
+      includesDdl,
+      includesViewsDdl: meta.includesViewsDdl === undefined ? includesDdl : meta.includesViewsDdl !== false,
+      includesData: meta.includesData !== false,
+      tables,
+      views: strings(meta.views).map((v) => ({ schema: schemaName, name: v, basename: baseOf(v) })),
+      functions: strings(meta.functions).map(unquoteName),
+      procedures: strings(meta.procedures).map(unquoteName),
+      events: strings(meta.events).map(unquoteName),
+    });
+  }
+  return {
+    version,
+    serverVersion: typeof instance.serverVersion === 'string' ? instance.serverVersion : '',
+    tzUtc: instance.tzUtc !== false,
+    defaultCharacterSet,
+    bytesPerChunk: typeof instance.bytesPerChunk === 'number' ? instance.bytesPerChunk : 0,
+    gtidExecuted: typeof instance.gtidExecuted === 'string' ? instance.gtidExecuted : '',
+    binlogFile: typeof instance.binlogFile === 'string' ? instance.binlogFile : null,
+    binlogPosition: typeof instance.binlogPosition === 'number' ? instance.binlogPosition : null,
+    dataBytes: typeof done.dataBytes === 'number' ? done.dataBytes : 0,
+    schemas,
+    files,
+  };
+}

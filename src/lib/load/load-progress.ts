@@ -1,0 +1,116 @@
+/**
+ * The load's resume log, kept beside the dump as `load-progress.<target>.json` in JSON Lines, as
+ * MySQL Shell keeps its own: one line per step finished. A load started again skips what is
+ * marked done and redoes the rest; redoing is safe because data is loaded with REPLACE, and a
+ * table without a key that was not finished is emptied and loaded again whole.
+ *
+ * Only `done` lines matter, so they are written in batches (a lost batch means some work is
+ * redone, never skipped).
+ */
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+export type StepKind = 'SCHEMA-DDL' | 'TABLE-DDL' | 'VIEW-DDL' | 'ROUTINES-DDL' | 'TABLE-DATA' | 'TABLE-INDEX' | 'TRIGGERS-DDL' | 'EVENTS-DDL' | 'POST-SQL';
+
+export interface Step {
+  op: StepKind;
+  schema?: string;
+  table?: string;
+  /** Data file name, for TABLE-DATA. */
+  chunk?: string;
+}
+
+interface Line extends Step {
+  done: true;
+  timestamp: number;
+  rows?: number;
+  bytes?: number;
+}
+
+function stepKey(s: Step): string {
+  return JSON.stringify([s.op, s.schema ?? null, s.table ?? null, s.chunk ?? null]);
+}
+
+export class LoadProgress {
+  private readonly done = new Set<string>();
+  private readonly lines: string[] = [];
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private broken = false;
+
+  private constructor(
+    private readonly store: ObjectStore | null,
+    private readonly key: string,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  /** A log that remembers nothing and writes nothing (verify's scratch loads). */
+  static disabled(logger: Logger): LoadProgress {
+    return new LoadProgress(null, '', logger, Date.now);
+  }
+
+  /** Opens the log at `key`, reading what an earlier run finished (unless `reset`). */
+  static async open(store: ObjectStore, key: string, options: { reset: boolean; logger: Logger; now: () => number }): Promise<LoadProgress> {
+    const progress = new LoadProgress(store, key, options.logger, options.now);
+    if (!options.reset && (await store.exists(key))) {
+      const text = (await store.get(key)).toString('utf8');
+      for (const raw of text.split('\n')) {
+        if (!raw.trim()) continue;
+        try {
+          const line = JSON.parse(raw) as Line;
+          if (line.done) {
+            progress.done.add(stepKey(line));
+            progress.lines.push(raw);
+          }
+        } catch {
+          // A torn last line: that step is simply redone.
+        }
+      }
+    }
+    return progress;
+  }
+
+  /** Whether an earlier run left anything done (the load is resuming). */
+  get resuming(): boolean {
+    return this.done.size > 0;
+  }
+
+  isDone(step: Step): boolean {
+    return this.done.has(stepKey(step));
+  }
+
+  markDone(step: Step, extra: { rows?: number; bytes?: number } = {}): void {
+    const key = stepKey(step);
+    if (this.done.has(key)) return;
+    this.done.add(key);
+    if (!this.store) return;
+    this.lines.push(JSON.stringify({ ...step, done: true, timestamp: this.now(), ...extra }));
+    this.dirty = true;
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, 1000);
+  }
+
+  /** Writes what is not written yet. Never throws: without a log, a rerun just redoes more. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.writing = this.writing.then(async () => {
+      if (!this.store || !this.dirty || this.broken) return;
+      this.dirty = false;
+      try {
+        await this.store.put(this.key, this.lines.join('\n') + '\n');
+      } catch (err) {
+        this.broken = true;
+        this.logger.warn('cannot write the load progress file; an interrupted load will start over', { file: this.key, reason: errorMessage(err) });
+      }
+    });
+    await this.writing;
+  }
+}

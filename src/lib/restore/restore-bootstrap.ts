@@ -1,0 +1,65 @@
+/**
+ * `restore bootstrap`: loads a backup (or any MySQL Shell dump) into the configured server,
+ * which is expected to be new or at least free of the objects the dump creates.
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { MysqlConnector } from '../mysql/connection.js';
+import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
+import type { RestoreSource } from './source.js';
+
+export interface RestoreDeps {
+  connector: MysqlConnector;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface RestoreResult {
+  source: string;
+  backup: string | null;
+  target: string;
+  schemas: string[];
+  tables: LoadResult['tables'];
+  rows: number;
+  /** Uncompressed bytes loaded. */
+  bytes: number;
+  warnings: number;
+  resumedSteps: number;
+  startedAt: string;
+  completedAt: string;
+  durationMs: number;
+  /** Uncompressed bytes per second. */
+  bytesPerSecond: number;
+}
+
+export function toRestoreResult(source: RestoreSource, target: string, load: LoadResult): RestoreResult {
+  const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
+  return {
+    source: source.description,
+    backup: source.record?.name ?? null,
+    target,
+    schemas: load.schemas,
+    tables: load.tables,
+    rows: load.rows,
+    bytes: load.bytes,
+    warnings: load.warnings,
+    resumedSteps: load.resumedSteps,
+    startedAt: load.startedAt.toISOString(),
+    completedAt: load.completedAt.toISOString(),
+    durationMs,
+    bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0,
+  };
+}
+
+export async function restoreBootstrap(
+  deps: RestoreDeps,
+  source: RestoreSource,
+  options: LoadOptions,
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
+): Promise<RestoreResult> {
+  deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
+  const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, source.prefix, options, run);
+  const result = toRestoreResult(source, deps.connector.target, load);
+  deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
+  return result;
+}

@@ -1,0 +1,47 @@
+/**
+ * Scratch servers for verification: a sandbox started from the local server binaries and thrown
+ * away afterwards, or an existing server named by a mysql:// URL (its password from a file:
+ * passwords never travel on the command line).
+ */
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../errors.js';
+import { createMysqlConnector } from '../mysql/connection.js';
+import { startSandbox } from '../mysql/sandbox.js';
+import type { ProcessRunner } from '../process.js';
+import type { ScratchServer } from './verify-backup.js';
+
+export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = []): () => Promise<ScratchServer> {
+  return async () => {
+    const sandbox = await startSandbox({ runner, extraArgs: ['--innodb-buffer-pool-size=512M', '--innodb-log-file-size=256M', ...extraArgs] });
+    return {
+      connector: createMysqlConnector({ socket: sandbox.socket, user: 'root' }),
+      description: `sandbox (${sandbox.datadir})`,
+      release: () => sandbox.stop(),
+    };
+  };
+}
+
+/** `mysql://user@host:port`; the password, if any, from `passwordFile`. */
+export function urlScratch(url: string, passwordFile: string | undefined): () => Promise<ScratchServer> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError([{ path: '--scratch', message: `"${url}" is neither "sandbox" nor a mysql://user@host:port URL` }]);
+  }
+  if (parsed.protocol !== 'mysql:' || !parsed.hostname) {
+    throw new ConfigError([{ path: '--scratch', message: `"${url}" is neither "sandbox" nor a mysql://user@host:port URL` }]);
+  }
+  if (parsed.password) {
+    throw new ConfigError([{ path: '--scratch', message: 'a password in the URL would be visible to every user of the machine; use --scratch-password-file' }]);
+  }
+  const user = decodeURIComponent(parsed.username || 'root');
+  return async () => {
+    const password = passwordFile ? (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '') : undefined;
+    return {
+      connector: createMysqlConnector({ host: parsed.hostname, port: parsed.port ? Number(parsed.port) : 3306, user, password, passwordSource: passwordFile }),
+      description: `${user}@${parsed.hostname}:${parsed.port || 3306}`,
+      release: () => Promise.resolve(),
+    };
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * The load engine and `restore bootstrap` against real servers: every object and value restored
+ * (SHOW CREATE and CHECKSUM TABLE compared with the source), existing objects refused, an
+ * incomplete dump refused, and a load interrupted midway finished by a second run without
+ * duplicated or missing rows.
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/lib/backup/run-backup.js';
+import type { CatalogEntry } from '../../src/lib/catalog/catalog.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { AppError } from '../../src/lib/errors.js';
+import type { LoadOptions } from '../../src/lib/load/loader.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
+import { sourceFromCatalog, sourceFromStore, type RestoreSource } from '../../src/lib/restore/source.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { awkwardDataSql, awkwardSchemas } from '../support/sample-data.js';
+import { definitions } from '../support/schema-objects.js';
+
+const schemas = [...awkwardSchemas, 'bulk'];
+
+const loadOptions = (o: Partial<LoadOptions> = {}): LoadOptions => ({
+  threads: 3,
+  includeSchemas: [],
+  excludeSchemas: [],
+  ignoreExistingObjects: false,
+  skipBinlog: false,
+  deferIndexes: 'all',
+  resume: true,
+  resetProgress: false,
+  ...o,
+});
+
+let source: TestServer;
+let work: string;
+let store: ObjectStore;
+let backup: RestoreSource & { entry: CatalogEntry };
+const targets: TestServer[] = [];
+
+async function newTarget(): Promise<TestServer> {
+  const t = await startTestServer();
+  targets.push(t);
+  return t;
+}
+
+function restore(target: TestServer, from: RestoreSource, options: Partial<LoadOptions> = {}, signal = new AbortController().signal): Promise<RestoreResult> {
+  return restoreBootstrap({ connector: rootConnector(target), logger: silentLogger, clock: systemClock }, from, loadOptions(options), { signal });
+}
+
+async function checksums(server: TestServer, names: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const schema of names) {
+    const tables = (await sql(server, `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${JSON.stringify(schema)} AND TABLE_TYPE = 'BASE TABLE'`)) as Array<{ t: string }>;
+    for (const { t } of tables) {
+      const q = (id: string): string => '`' + id.replace(/`/g, '``') + '`';
+      const [row] = (await sql(server, `CHECKSUM TABLE ${q(schema)}.${q(t)}`)) as Array<{ Checksum: string }>;
+      out[`${schema}.${t}`] = row!.Checksum;
+    }
+  }
+  return out;
+}
+
+async function expectError(promise: Promise<unknown>, code: string): Promise<AppError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AppError);
+  expect((err as AppError).code).toBe(code);
+  return err as AppError;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-restore-'));
+  source = await startTestServer();
+  await sql(source, awkwardDataSql);
+  await sql(
+    source,
+    `CREATE DATABASE bulk; USE bulk;
+     CREATE TABLE keyed (id INT PRIMARY KEY, k INT NOT NULL, payload VARCHAR(200), KEY k (k), FULLTEXT KEY ft (payload));
+     CREATE TABLE heap (a INT, payload VARCHAR(200), KEY a (a));
+     INSERT INTO keyed SELECT seq, seq % 97, CONCAT('row ', seq, ' ', REPEAT('k', 90)) FROM seq_1_to_12000;
+     INSERT INTO heap SELECT seq % 10, REPEAT('h', 100) FROM seq_1_to_12000;
+     INSERT INTO heap SELECT seq % 10, REPEAT('h', 100) FROM seq_1_to_100;
+     ANALYZE TABLE keyed, heap;`,
+  );
+  store = createFsStore({ root: join(work, 'backups') });
+  await runBackup(
+    { connector: rootConnector(source), store, logger: silentLogger, clock: systemClock },
+    {
+      group: 'src',
+      profile: 'p',
+      toolVersion: 'test',
+      dump: { threads: 2, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: [], excludeSchemas: [], lockWaitTimeoutSeconds: 10 },
+    },
+    { signal: new AbortController().signal },
+  );
+  backup = await sourceFromCatalog(store, 'latest');
+});
+
+afterAll(async () => {
+  await Promise.all([source, ...targets].map((s) => s?.stop()));
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('restore bootstrap', () => {
+  it('restores every object and every value exactly', async () => {
+    const target = await newTarget();
+    const [before] = (await sql(target, 'SELECT @@log_bin AS b, @@log_bin_trust_function_creators AS t')) as Array<{ b: string; t: string }>;
+    expect(Number(before!.b)).toBe(1);
+    const result = await restore(target, backup);
+    expect(result.schemas.sort()).toEqual([...schemas].sort());
+    expect(result.rows).toBe(backup.record!.tables.reduce((n, t) => n + t.rows, 0));
+    for (const schema of schemas) expect(await definitions(target, schema), schema).toEqual(await definitions(source, schema));
+    expect(await checksums(target, schemas)).toEqual(await checksums(source, schemas));
+    // Routines were created with binary logging on, and the setting that allowed it is back.
+    const [after] = (await sql(target, 'SELECT @@log_bin_trust_function_creators AS t')) as Array<{ t: string }>;
+    expect(after!.t).toBe(before!.t);
+    expect(await sql(target, 'SELECT fidelity.add_one(41) AS v')).toEqual([{ v: 42 }]);
+    // Triggers came after the data: loading fired none of them.
+    expect(await sql(target, 'SELECT COUNT(*) AS n FROM fidelity.audit')).toEqual([{ n: '0' }]);
+  });
+
+  it('refuses a target that holds objects the dump creates, listing them (exit 3), unless told to load into them', async () => {
+    const target = await newTarget();
+    await sql(target, 'CREATE DATABASE fidelity; CREATE TABLE fidelity.texts (x INT); CREATE TABLE fidelity.unrelated (y INT); CREATE FUNCTION fidelity.add_one(x INT) RETURNS INT DETERMINISTIC RETURN x');
+    const err = await expectError(restore(target, backup), 'TARGET_HAS_OBJECTS');
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toContain('table `fidelity`.`texts`');
+    expect(err.message).toContain('function `fidelity`.`add_one`');
+    expect(err.message).not.toContain('unrelated');
+    expect(err.hint).toMatch(/--ignore-existing-objects/);
+    // Nothing was created.
+    expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'bulk'")).toEqual([{ n: '0' }]);
+  });
+
+  it('loads into an existing schema that has no clashing objects, keeping what is there', async () => {
+    const target = await newTarget();
+    await sql(target, 'CREATE DATABASE bulk; CREATE TABLE bulk.mine (v INT); INSERT INTO bulk.mine VALUES (7)');
+    await restore(target, backup, { includeSchemas: ['bulk'] });
+    expect(await sql(target, 'SELECT v FROM bulk.mine')).toEqual([{ v: 7 }]);
+    expect(await checksums(target, ['bulk'])).toMatchObject(await checksums(source, ['bulk']));
+  });
+
+  it('loads only the included schemas, or all but the excluded ones', async () => {
+    const a = await newTarget();
+    const r = await restore(a, backup, { includeSchemas: ['latin1 db'] });
+    expect(r.schemas).toEqual(['latin1 db']);
+    const have = (await sql(a, 'SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA')) as Array<{ s: string }>;
+    expect(have.map((x) => x.s)).toContain('latin1 db');
+    expect(have.map((x) => x.s)).not.toContain('bulk');
+    const b = await newTarget();
+    const r2 = await restore(b, backup, { excludeSchemas: ['bulk', 'fidelity'] });
+    expect(r2.schemas.sort()).toEqual(['latin1 db', 'wéird.schema/`x`']);
+  });
+
+  it('refuses a dump without @.done.json (exit 3) and touches nothing', async () => {
+    const copy = join(work, 'incomplete');
+    await cp(join(store.location, backup.entry.name), copy, { recursive: true });
+    await rm(join(copy, '@.done.json'));
+    const target = await newTarget();
+    const err = await expectError(restore(target, await sourceFromStore(createFsStore({ root: copy }), copy)), 'DUMP_INCOMPLETE');
+    expect(err.exitCode).toBe(3);
+    expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('bulk', 'fidelity')")).toEqual([{ n: '0' }]);
+  });
+
+  it('finishes an interrupted load on the next run, without duplicated or missing rows (also in tables without a key)', async () => {
+    const target = await newTarget();
+    // Interrupt while the keyless table is partly loaded: when its second file is opened.
+    const controller = new AbortController();
+    let heapFiles = 0;
+    const interrupting: ObjectStore = {
+      ...store,
+      location: store.location,
+      type: store.type,
+      read(key, options) {
+        if (key.includes('bulk@heap@') && ++heapFiles === 2) controller.abort(new Error('SIGTERM'));
+        return store.read(key, options);
+      },
+    };
+    const from: RestoreSource = { ...backup, store: interrupting };
+    await expectError(restore(target, from, { threads: 1 }, controller.signal), 'ABORTED');
+    const [partial] = (await sql(target, 'SELECT COUNT(*) AS n FROM bulk.heap')) as Array<{ n: string }>;
+    expect(Number(partial!.n)).toBeGreaterThan(0);
+    expect(Number(partial!.n)).toBeLessThan(12100);
+
+    const second = await restore(target, backup, { threads: 2 });
+    expect(second.resumedSteps).toBeGreaterThan(0);
+    expect(await checksums(target, schemas)).toEqual(await checksums(source, schemas));
+    expect(await sql(target, 'SELECT COUNT(*) AS n FROM bulk.heap')).toEqual([{ n: '12100' }]);
+    for (const schema of schemas) expect(await definitions(target, schema), schema).toEqual(await definitions(source, schema));
+
+    // A third run finds everything done and changes nothing.
+    const third = await restore(target, backup);
+    expect(third.rows).toBe(0);
+    expect(await checksums(target, ['bulk'])).toEqual(await checksums(source, ['bulk']));
+  });
+
+  it('says what to do when the target refuses LOAD DATA LOCAL', async () => {
+    const target = await newTarget();
+    await sql(target, 'SET GLOBAL local_infile = 0');
+    const err = await expectError(restore(target, backup), 'LOCAL_INFILE_OFF');
+    expect(err.exitCode).toBe(3);
+    expect(err.hint).toMatch(/SET GLOBAL local_infile = 1/);
+  });
+});
