@@ -153,6 +153,8 @@ export async function loadDump(deps: LoadDeps, prefix: string, options: LoadOpti
 
     report.phase = 'data';
     emit();
+    // The scripts may have left their own sql_mode and character sets on this session.
+    await prepareSession(main, options, manifest);
     for (let i = 1; i < options.threads; i++) {
       const s = await deps.connector.connect();
       sessions.push(s);
