@@ -10,7 +10,8 @@
  * half-loaded tables. Progress is logged as the load goes, so a load that is killed and run again
  * finishes without duplicated or missing rows.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../clock.js';
 import { AppError, ExitCode, MysqlError, PreconditionError, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -596,22 +597,44 @@ class ByteCounter extends Transform {
 async function loadFile(ctx: Context, session: MysqlSession, table: TableManifest, file: DataFileRef, signal: AbortSignal): Promise<number> {
   throwIfAborted(signal);
   const body = await ctx.deps.store.read(ctx.prefix + file.name, { signal });
-  const decompress = createDecompressor(file.compression);
   const counter = new ByteCounter((n) => {
     ctx.report.bytes += n;
   });
-  body.once('error', (err) => decompress.destroy(err));
-  decompress.once('error', (err) => counter.destroy(err));
-  const source = body.pipe(decompress).pipe(counter);
+  // A damaged file may fail before the server asks for the data or while it reads it; either
+  // way the LOAD DATA must see the failure, never a quiet end of file.
+  let failure: Error | undefined;
+  const flowing = pipeline(body, createDecompressor(file.compression), counter).catch((err: unknown) => {
+    failure = err instanceof Error ? err : new Error(String(err));
+  });
+  const source = (): Readable => {
+    const out = new PassThrough();
+    if (failure) process.nextTick(() => out.destroy(failure));
+    else {
+      counter.pipe(out);
+      void flowing.then(() => {
+        if (failure) out.destroy(failure);
+      });
+    }
+    return out;
+  };
   let result: { rows: number; warnings: number };
+  // One transaction per file: a file that fails midway leaves none of its rows behind.
+  await session.exec('START TRANSACTION');
   try {
-    result = await session.loadLocal(loadDataStatement(table, file.partition), () => source);
+    result = await session.loadLocal(loadDataStatement(table, file.partition), source);
+    if (failure) throw failure;
+    await session.exec('COMMIT');
   } catch (err) {
+    // Read before stopping the stream, whose own end would look like a damaged file.
+    const reason = failure ? `${file.name} is damaged (${failure.message})` : errorMessage(err);
     body.destroy();
-    throw new AppError('LOAD_DATA_FAILED', `loading ${file.name} into ${quoteId(table.schema)}.${quoteId(table.name)} failed: ${errorMessage(err)}`, ExitCode.failure, {
+    await session.exec('ROLLBACK').catch(() => undefined);
+    throw new AppError('LOAD_DATA_FAILED', `loading ${file.name} into ${quoteId(table.schema)}.${quoteId(table.name)} failed: ${reason}`, ExitCode.failure, {
       cause: err,
       ...(err instanceof AppError && err.hint ? { hint: err.hint } : {}),
     });
+  } finally {
+    await flowing;
   }
   ctx.report.rows += result.rows;
   if (result.warnings > 0) {
