@@ -48,6 +48,15 @@ INSERT INTO binaries VALUES
   (2, NULL, '', '', '', b'0', b'0', NULL, NULL),
   (3, 'abc', 'plain text in binary', 'x', NULL, NULL, NULL, ST_GeomFromText('LINESTRING(0 0,1 1,2 4)'), ST_GeomFromText('POINT(0 0)'));
 
+CREATE TABLE floats (id INT PRIMARY KEY, f FLOAT, d DOUBLE, fu FLOAT UNSIGNED);
+INSERT INTO floats VALUES (1, 3.40282e38, 1.7976931348623157e308, 0), (2, -1.17549e-38, 2.2250738585072014e-308, 1.5),
+  (3, 0.1, 0.1, 123456.7), (4, -0, -0.0000001234567890123, NULL), (5, 1e-10, 9007199254740993, 3);
+
+CREATE TABLE big_values (id INT PRIMARY KEY, t LONGTEXT, j JSON, hidden INT INVISIBLE DEFAULT 7);
+INSERT INTO big_values (id, t, j, hidden) VALUES
+  (1, REPEAT('long text ✓ \\ \t ', 20000), JSON_OBJECT('k', REPEAT('x', 70000), 'arr', JSON_ARRAY(1, 'two', NULL, TRUE)), 8),
+  (2, CONCAT(CHAR(0), CHAR(0), 'x', CHAR(0)), '{"deep": {"a": [[[]]], "u": "\\u00e9 é"}}', NULL);
+
 CREATE TABLE generated_cols (
   id INT PRIMARY KEY,
   a INT,

@@ -37,6 +37,15 @@ export type DumpTask =
   | { kind: 'range'; plan: TablePlan; chunk: number; last: boolean; where: string }
   | { kind: 'stream'; plan: TablePlan };
 
+/**
+ * How a column is read for the dump. FLOAT is the one type the text protocol prints lossily
+ * (MariaDB gives 6 significant digits: 123456.7 comes out as 123457), so it is read as the
+ * double it widens to exactly; loading that text into a FLOAT column gives back the same value.
+ */
+export function selectExpression(name: string, dataType: string): string {
+  return dataType.toLowerCase() === 'float' ? `(${quoteId(name)} + 0e0)` : quoteId(name);
+}
+
 export function planTable(info: TableInfo, basename: string): TablePlan {
   const dumped = info.columns.filter((c) => !c.generated);
   const key = chooseChunkKey(info);
@@ -50,7 +59,7 @@ export function planTable(info: TableInfo, basename: string): TablePlan {
     columns,
     kinds: dumped.map((c) => columnKind(c.dataType)),
     key,
-    selectFrom: `SELECT ${columns.map(quoteId).join(', ')} FROM ${from}`,
+    selectFrom: `SELECT ${dumped.map((c) => selectExpression(c.name, c.dataType)).join(', ')} FROM ${from}`,
     orderBy: key ? ` ORDER BY ${key.columns.map(quoteId).join(', ')}` : '',
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { TableManifest } from '../load/dump-manifest.js';
 import { quoteId, type MysqlSession } from '../mysql/connection.js';
+import { selectExpression } from '../dump/table-plan.js';
 import { TsvEncoder, type ColumnKind } from '../dump/tsv-encoder.js';
 
 export interface TableChecksum {
@@ -16,12 +17,21 @@ export interface TableChecksum {
  * Streams the table through the encoder and returns its checksum. The session must use the dump
  * session settings (UTC, utf8mb4), as the dump did.
  */
-export async function tableChecksum(session: MysqlSession, table: TableManifest): Promise<TableChecksum> {
+export async function tableChecksum(session: MysqlSession, table: TableManifest, options: { exactFloats?: boolean } = {}): Promise<TableChecksum> {
   // Numbers are written raw and text escaped; the two differ only for values a number column
   // cannot hold once loaded (inf/nan become NULL at dump time), so text encodes both faithfully.
   const kinds: ColumnKind[] = table.columns.map((c) => (table.decodeColumns[c] ? 'base64' : 'text'));
   const encoder = new TsvEncoder(kinds);
-  const columns = table.columns.map(quoteId).join(', ');
+  // bloodraven dumps FLOAT exactly (table-plan.ts); a dump written by MySQL Shell holds the server's text.
+  const types = new Map<string, string>();
+  if (options.exactFloats ?? true) {
+    const rows = await session.query<{ n: string; t: string }>('SELECT COLUMN_NAME AS n, DATA_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+      table.schema,
+      table.name,
+    ]);
+    for (const r of rows) types.set(r.n, r.t);
+  }
+  const columns = table.columns.map((c) => selectExpression(c, types.get(c) ?? '')).join(', ');
   const handle = session.raw(`SELECT ${columns} FROM ${quoteId(table.schema)}.${quoteId(table.name)}`, (buf, start, end) => {
     encoder.encodeRow(buf, start, end);
     // Only the checksum is kept; the encoded bytes are dropped as they accumulate.
