@@ -1,0 +1,215 @@
+/**
+ * `bloodraven restore bootstrap` and `restore in-place` as a user runs them: the built CLI in a
+ * child process, against real MariaDB servers, from a folder, from S3 (s3rver), and from MySQL
+ * Shell's own dump; killed with SIGKILL midway and run again; and asked on a terminal.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
+import type { InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
+import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { startS3Server, type S3TestServer } from '../support/s3.js';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
+const fixture = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'mysqlsh-dump-instance-8.0.21.tar.gz');
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], cwd: string, onStderr?: (text: string, child: ChildProcess) => void): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let source: TestServer;
+let s3: S3TestServer;
+let work: string;
+const servers: TestServer[] = [];
+
+async function target(): Promise<TestServer> {
+  const t = await startTestServer();
+  servers.push(t);
+  return t;
+}
+
+/** A folder with bloodraven.yaml pointing at `server`, backups in `storage`. */
+async function configFor(server: TestServer, storage: string, extra = ''): Promise<string> {
+  const dir = await mkdtemp(join(work, 'cfg-'));
+  await writeFile(join(dir, 'empty'), '');
+  await writeFile(
+    join(dir, 'bloodraven.yaml'),
+    `name: shop
+mysql: { host: 127.0.0.1, port: ${server.port}, user: root, passwordFile: ./empty }
+backup:
+  profiles:
+    - name: p
+      storage: ${storage}
+      dump: { threads: 2, bytesPerChunk: 128k, includeSchemas: [shop] }
+${extra}`,
+  );
+  return dir;
+}
+
+async function count(server: TestServer, table: string): Promise<number> {
+  const [row] = (await sql(server, `SELECT COUNT(*) AS n FROM ${table}`)) as Array<{ n: string }>;
+  return Number(row!.n);
+}
+
+async function checksum(server: TestServer, table: string): Promise<string> {
+  const [row] = (await sql(server, `CHECKSUM TABLE ${table}`)) as Array<{ Checksum: string }>;
+  return row!.Checksum;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-cli-restore-'));
+  [source, s3] = await Promise.all([startTestServer(), startS3Server({ buckets: ['backups'] })]);
+  await sql(
+    source,
+    `CREATE DATABASE shop; USE shop;
+     CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(200), KEY name (name));
+     CREATE TABLE log (at INT, msg VARCHAR(200));
+     INSERT INTO items SELECT seq, CONCAT('item ', seq, REPEAT('z', 100)) FROM seq_1_to_150000;
+     INSERT INTO log SELECT seq, REPEAT('m', 100) FROM seq_1_to_60000;
+     ANALYZE TABLE items, log;`,
+  );
+});
+
+afterAll(async () => {
+  await Promise.all([source?.stop(), s3?.stop(), ...servers.map((s) => s.stop())]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('bloodraven restore bootstrap', () => {
+  it('restores the latest backup of an S3 profile, printing the result with --json', async () => {
+    const storage = `{ type: S3, s3: { bucket: backups, prefix: shop, endpointURL: "${s3.endpoint}", credentialsDir: ./aws, partSize: 5242880 } }`;
+    const from = await configFor(source, storage);
+    await mkdir(join(from, 'aws'));
+    await writeFile(join(from, 'aws', 'AWS_ACCESS_KEY_ID'), 'S3RVER');
+    await writeFile(join(from, 'aws', 'AWS_SECRET_ACCESS_KEY'), 'S3RVER');
+    expect((await cli(['backup', 'now', '--json'], from)).code).toBe(0);
+
+    const t = await target();
+    const to = await configFor(t, storage);
+    await mkdir(join(to, 'aws'));
+    await writeFile(join(to, 'aws', 'AWS_ACCESS_KEY_ID'), 'S3RVER');
+    await writeFile(join(to, 'aws', 'AWS_SECRET_ACCESS_KEY'), 'S3RVER');
+    const r = await cli(['restore', 'bootstrap', '--backup', 'latest', '--json'], to);
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as RestoreResult;
+    expect(result).toMatchObject({ schemas: ['shop'], rows: 210000 });
+    expect(result.durationMs).toBeGreaterThan(0);
+    expect(await checksum(t, 'shop.items')).toBe(await checksum(source, 'shop.items'));
+    expect(r.stderr).toMatch(/progress: load table data and build indexes/);
+  });
+
+  it('refuses with exit 3 when the target already has the tables, listing them', async () => {
+    const t = await target();
+    const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
+    expect((await cli(['backup', 'now'], cwd)).code).toBe(0);
+    await sql(t, 'CREATE DATABASE shop; CREATE TABLE shop.items (x INT)');
+    const r = await cli(['restore', 'bootstrap', '--backup', 'latest', '--port', String(t.port)], cwd);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('table `shop`.`items`');
+    expect(r.stderr).toMatch(/hint: .*--ignore-existing-objects/);
+  });
+
+  it('finishes after being killed with SIGKILL midway, without duplicates (also in a keyless table)', async () => {
+    const t = await target();
+    const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
+    expect((await cli(['backup', 'now'], cwd)).code).toBe(0);
+    let killed = false;
+    const first = await cli(['restore', 'bootstrap', '--backup', 'latest', '--port', String(t.port), '--threads', '1'], cwd, (text, child) => {
+      // Kill once some data files are in: the figures line shows files done.
+      if (!killed && /progress: .* [1-9]\d*\/\d+ files/.test(text)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(killed).toBe(true);
+    expect(first.code).toBeNull();
+    const second = await cli(['restore', 'bootstrap', '--backup', 'latest', '--port', String(t.port), '--json'], cwd);
+    expect(second.stderr).not.toMatch(/error:/);
+    expect(second.code).toBe(0);
+    expect((JSON.parse(second.stdout) as RestoreResult).resumedSteps).toBeGreaterThan(0);
+    expect(await count(t, 'shop.items')).toBe(150000);
+    expect(await count(t, 'shop.log')).toBe(60000);
+    expect(await checksum(t, 'shop.log')).toBe(await checksum(source, 'shop.log'));
+    expect(await checksum(t, 'shop.items')).toBe(await checksum(source, 'shop.items'));
+  });
+
+  it("restores MySQL Shell's own dump from a folder, past the schema MariaDB cannot create", async () => {
+    const dump = await mkdtemp(join(work, 'fixture-'));
+    execFileSync('tar', ['xzf', fixture, '-C', dump]);
+    const t = await target();
+    const cwd = await configFor(t, '{ type: PVC, pvc: { path: ./backups } }');
+    const from = join(dump, 'dump_instance_8.0.21');
+    const refused = await cli(['restore', 'bootstrap', '--from', from], cwd);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/cannot create table `mysqlaas_compat`\.`blackhole_tbl1`: Unknown storage engine 'BLACKHOLE'/);
+    const t2 = await target();
+    const r = await cli(['restore', 'bootstrap', '--from', from, '--exclude-schema', 'mysqlaas_compat', '--port', String(t2.port)], cwd);
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Restored .* into 127\.0\.0\.1:\d+$/m);
+    expect(await count(t2, 'world.City')).toBe(4079);
+  });
+});
+
+describe('bloodraven restore in-place', () => {
+  it('asks on a terminal, showing what will be dropped, and restores after a yes', async () => {
+    const t = await target();
+    await sql(t, 'CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(200)); INSERT INTO shop.items VALUES (1, "only one")');
+    const cwd = await configFor(t, '{ type: PVC, pvc: { path: ./backups } }');
+    // Take the backup from the source into this profile, then roll the target back to it.
+    const backup = await cli(['backup', 'now', '--port', String(source.port)], cwd);
+    expect(backup.code).toBe(0);
+    await sql(t, 'CREATE DATABASE scratch');
+    const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${process.execPath} ${bin} restore in-place --backup latest`, '/dev/null'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let answered = false;
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (!answered && out.includes('Go ahead?')) {
+        answered = true;
+        child.stdin.write('y\r');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(answered).toBe(true);
+    expect(out).toMatch(/DROPS these schemas: scratch, shop/);
+    expect(code).toBe(0);
+    expect(out).toMatch(/Restored in place/);
+    expect(await count(t, 'shop.items')).toBe(150000);
+    expect(await sql(t, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'scratch'")).toEqual([{ n: '0' }]);
+  });
+
+  it('restores with --confirm now and --json, and refuses the same token again', async () => {
+    const t = await target();
+    const cwd = await configFor(t, '{ type: PVC, pvc: { path: ./backups } }');
+    expect((await cli(['backup', 'now', '--port', String(source.port)], cwd)).code).toBe(0);
+    const token = new Date(Date.now() + 60_000).toISOString();
+    const r = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', token, '--json'], cwd);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout) as InPlaceResult).toMatchObject({ mode: 'instance', rows: 210000 });
+    const again = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', token], cwd);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toMatch(/not newer than the last one used/);
+  });
+});
