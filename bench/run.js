@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * Backup benchmark: `bloodraven backup now` against `mariadb-dump | zstd -3` and `mydumper -t 2 -c`
- * on a throwaway MariaDB server filled by `sysbench oltp_read_write prepare`; then bloodraven
- * alone at twice the rows, to show its memory stays flat. Reports, never asserts: the exit code
- * says whether the benchmark ran, not whether the targets were met.
+ * Backup and restore benchmark: `bloodraven backup now` against `mariadb-dump | zstd -3` and
+ * `mydumper -t 2 -c`, and `bloodraven restore bootstrap` against `myloader -t 2` and
+ * `mariadb < dump.sql`, on a throwaway MariaDB server filled by `sysbench oltp_read_write
+ * prepare`; then bloodraven alone at twice the rows, to show its memory stays flat. Reports, never
+ * asserts: the exit code says whether the benchmark ran, not whether the targets were met.
  *
  * Run with `npm run bench` (builds first); `npm run bench -- --help` lists the options.
  */
@@ -16,10 +17,12 @@ import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { promisify } from 'node:util';
 import { cases } from './lib/cases.js';
+import { snapshotSchema } from './lib/db.js';
 import { runPass } from './lib/measure.js';
 import { parseOptions, usage } from './lib/options.js';
+import { restoreCases } from './lib/restore-cases.js';
 import { detectRssMethod, RunFailed } from './lib/proc.js';
-import { formatBytes, formatMs, renderCases, renderComparisons, targets } from './lib/report.js';
+import { formatBytes, formatMs, renderCases, renderComparisons, renderRestoreCases, renderRestoreComparisons, targets } from './lib/report.js';
 
 const execFileP = promisify(execFile);
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -79,13 +82,21 @@ async function collectVersions(nodeBin) {
   };
 }
 
-/** The passes to run: 1x with every tool, 2x with bloodraven only. */
-function planPasses(opts) {
-  const chosen = Object.values(cases).filter((c) => opts.tools.includes(c.id));
-  const passes = [{ id: '1x', rows: opts.rows, tables: opts.tables, runs: opts.runs, cases: chosen }];
-  const bloodraven = chosen.filter((c) => c.id === 'bloodraven');
-  if (!opts.skip2x && bloodraven.length) passes.push({ id: '2x', rows: opts.rows * 2, tables: opts.tables, runs: opts.runs2x, cases: bloodraven });
-  return passes;
+/**
+ * The data sizes to run, each with its backup pass and its restore pass (either may be null):
+ * 1x with every chosen tool, 2x with bloodraven only (its restore too, unless --skip-restore-2x).
+ */
+function planSizes(opts) {
+  const dump = opts.dump ? Object.values(cases).filter((c) => opts.tools.includes(c.id)) : [];
+  const restore = opts.restore ? Object.values(restoreCases).filter((c) => opts.tools.includes(c.tool)) : [];
+  const pass = (runs, list) => (list.length ? { runs, cases: list } : null);
+  const sizes = [{ id: '1x', rows: opts.rows, tables: opts.tables, dump: pass(opts.runs, dump), restore: pass(opts.runsRestore, restore) }];
+  if (!opts.skip2x) {
+    const dump2x = pass(opts.runs2x, dump.filter((c) => c.id === 'bloodraven'));
+    const restore2x = opts.restore2x ? pass(opts.runs2x, restore.filter((c) => c.id === 'bloodraven-restore')) : null;
+    if (dump2x || restore2x) sizes.push({ id: '2x', rows: opts.rows * 2, tables: opts.tables, dump: dump2x, restore: restore2x });
+  }
+  return sizes;
 }
 
 function loadText(l = loadavg()) {
@@ -96,6 +107,105 @@ function describePass(p) {
   return `${p.tables} tables x ${p.rows.toLocaleString('en-US')} rows`;
 }
 
+function printHeader({ opts, versions, rssMethod, twoX }) {
+  out(`bloodraven ${[opts.dump && 'backup', opts.restore && 'restore'].filter(Boolean).join(' and ')} benchmark`);
+  out(`  machine     ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(totalmem())} RAM, load average ${loadText()}`);
+  for (const [k, v] of Object.entries(versions)) out(`  ${k.padEnd(11)} ${v}`);
+  out(`  peak RSS    ${rssMethod === 'gnu-time' ? 'GNU time %M (largest process of the command)' : 'VmHWM polled from /proc (the started process only)'}`);
+  out('  method      each size: sysbench oltp_read_write prepare; timed runs go round-robin across the');
+  out('              tools, wall-clock; the best run counts.');
+  if (opts.dump) {
+    out('              Backups: one untimed `mariadb-dump > /dev/null` first warms the buffer pool, so');
+    out('              every tool sees the same warm cache; each run writes into a fresh folder deleted');
+    out('              after measuring its size.');
+  }
+  if (opts.restore) {
+    out(`              Restores${opts.dump ? ', after the backups' : ''}: each tool dumps the data once (untimed); every`);
+    out('              run then starts from an empty sbtest (dropped and created, untimed) and is checked');
+    out("              (untimed) for the source's exact row counts, CHECKSUM TABLE and indexes. The");
+    out('              server writes a binary log; none of the restores write to it: myloader 0.10 does');
+    out("              not unless -e, bloodraven runs with --skip-binlog, the mariadb client's stream");
+    out('              starts with SET sql_log_bin=0. Threads: bloodraven 2, myloader 2, mariadb 1.');
+  }
+  if (twoX) {
+    const what = [twoX.dump && `backup best of ${twoX.dump.runs}`, twoX.restore && `restore best of ${twoX.restore.runs}`].filter(Boolean).join(', ');
+    out(`              The 2x size (${describePass(twoX)}) runs bloodraven only (${what}), to keep the total time reasonable.`);
+  }
+  if (opts.restore && !opts.skip2x && !opts.restore2x) out('              Restores are not timed at 2x (--skip-restore-2x).');
+  out();
+}
+
+/** One size: the data set, then its backup pass and its restore pass. */
+async function runSize(size, { server, env, done, restored }) {
+  const { socket, signal } = env.ctx;
+  out();
+  out(`== ${size.id}: ${describePass(size)} ==`);
+  let t = performance.now();
+  await server.prepareSysbench(socket, { tables: size.tables, rows: size.rows, signal });
+  const prepareMs = performance.now() - t;
+  const data = await server.describeData(socket, signal);
+  out(`prepared in ${formatMs(prepareMs)}: ${data.rows.toLocaleString('en-US')} rows, ${formatBytes(data.innodbBytes)} in InnoDB (data + indexes); buffer pool ${formatBytes(data.bufferPoolBytes)}${data.innodbBytes > data.bufferPoolBytes ? ' -- SMALLER than the data: reads will hit the disk' : ''}`);
+  const common = { id: size.id, label: describePass(size), rows: size.rows, tables: size.tables, prepareMs, data };
+
+  if (size.dump) {
+    t = performance.now();
+    await server.warmBufferPool(socket, signal);
+    out(`warmed the buffer pool (untimed mariadb-dump > /dev/null) in ${formatMs(performance.now() - t)}`);
+    out(`backups, best of ${size.dump.runs}:`);
+    const loadBefore = loadavg();
+    const results = await runPass(size.dump, env);
+    const loadAfter = loadavg();
+    out(`load average (1/5/15 min) ${loadText(loadBefore)} before the timed runs, ${loadText(loadAfter)} after (${cpus().length} CPUs: more means other work competed with the runs)`);
+    out();
+    out(renderCases(results));
+    done.push({ ...common, runs: size.dump.runs, loadBefore, loadAfter, cases: results });
+  }
+
+  if (size.restore) {
+    if (size.dump) out();
+    t = performance.now();
+    const expected = await snapshotSchema(socket, server.database, signal);
+    out(`restores, best of ${size.restore.runs}; the source, taken untimed in ${formatMs(performance.now() - t)}: ${Object.keys(expected.counts).length} tables, ${expected.rows.toLocaleString('en-US')} rows, ${expected.indexes.length} indexes, CHECKSUM TABLE of each`);
+    const loadBefore = loadavg();
+    const results = await runPass(size.restore, { ...env, ctx: { ...env.ctx, expected } });
+    const loadAfter = loadavg();
+    out(`load average (1/5/15 min) ${loadText(loadBefore)} before the timed runs, ${loadText(loadAfter)} after`);
+    out(`the last restore left ${server.database} loaded, and checked: ${expected.rows.toLocaleString('en-US')} rows`);
+    out();
+    out(renderRestoreCases(results));
+    const source = { rows: expected.rows, counts: expected.counts, indexes: expected.indexes };
+    restored.push({ ...common, runs: size.restore.runs, source, loadBefore, loadAfter, cases: results });
+  }
+}
+
+/** The summary: ratios beside the targets. Returns every comparison, for the results file. */
+function printSummary({ opts, done, restored, twoX }) {
+  const dumpSummary = renderComparisons(done);
+  const restoreSummary = renderRestoreComparisons(restored);
+  out();
+  out('== summary (targets are reported, not asserted) ==');
+  if (done.length) {
+    out(dumpSummary.text);
+    for (const p of done) {
+      const br = p.cases.find((c) => c.id === 'bloodraven');
+      if (br) out(`bloodraven backup at ${p.id}: best ${formatMs(br.bestMs)}, peak RSS ${formatBytes(br.peakRssBytes)}`);
+    }
+    out('note: mydumper 0.10 -c compresses with gzip, so its output size is not comparable to zstd outputs.');
+  }
+  if (restored.length) {
+    if (done.length) out();
+    out(restoreSummary.text);
+    for (const p of restored) {
+      const br = p.cases.find((c) => c.id === 'bloodraven-restore');
+      if (br) out(`bloodraven restore at ${p.id}: best ${formatMs(br.bestMs)}, peak RSS ${formatBytes(br.peakRssBytes)}`);
+    }
+    out('note: restores run without binary logging (bloodraven --skip-binlog, myloader without -e, SET sql_log_bin=0');
+    out('      for the mariadb client); mariadb < dump.sql loads in one session, the others in 2.');
+    if (!twoX?.restore && !opts.skip2x) out('note: restores were not timed at 2x (--skip-restore-2x).');
+  }
+  return [...dumpSummary.comparisons, ...restoreSummary.comparisons];
+}
+
 async function main(opts, signal) {
   const server = await import('./lib/server.js').catch((err) => {
     throw new Error(`cannot load the built library (${err.message}); run \`npm run build\` first, or use \`npm run bench\``);
@@ -103,57 +213,23 @@ async function main(opts, signal) {
   const nodeBin = (await exists(join(repoRoot, 'node_modules', '.bin', 'node'))) ? join(repoRoot, 'node_modules', '.bin', 'node') : process.execPath;
   const rssMethod = await detectRssMethod();
   const versions = await collectVersions(nodeBin);
-  const passes = planPasses(opts);
+  const sizes = planSizes(opts);
   const startedAt = new Date();
-
-  out('bloodraven backup benchmark');
-  out(`  machine     ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(totalmem())} RAM, load average ${loadText()}`);
-  for (const [k, v] of Object.entries(versions)) out(`  ${k.padEnd(11)} ${v}`);
-  out(`  peak RSS    ${rssMethod === 'gnu-time' ? 'GNU time %M (largest process of the command)' : 'VmHWM polled from /proc (the started process only)'}`);
-  out('  method      each pass: sysbench oltp_read_write prepare, then one untimed `mariadb-dump > /dev/null`');
-  out('              to warm the buffer pool, so every tool sees the same warm cache; timed runs go');
-  out('              round-robin across the tools, wall-clock, each into a fresh folder deleted after');
-  out('              measuring its size; the best run counts.');
-  if (passes[1]) out(`              The 2x pass (${describePass(passes[1])}) runs bloodraven only, best of ${opts.runs2x}, to keep the total time reasonable.`);
-  out();
+  const twoX = sizes.find((z) => z.id === '2x');
+  printHeader({ opts, versions, rssMethod, twoX });
 
   const workDir = await mkdtemp(join(opts.workDir ?? tmpdir(), 'bloodraven-bench-'));
   let sandbox;
   try {
-    let t = performance.now();
+    const t = performance.now();
     sandbox = await server.startBenchServer({ bufferPool: opts.bufferPool, baseDir: workDir, keep: opts.keep });
     out(`server: ${sandbox.socket} (buffer pool ${opts.bufferPool}), started in ${formatMs(performance.now() - t)}`);
     const ctx = { repoRoot, nodeBin, socket: sandbox.socket, database: server.database, signal };
+    const env = { ctx, workDir, rssMethod, timeoutMs: opts.timeoutMs, log: out };
     const done = [];
-    for (const pass of passes) {
-      out();
-      out(`== ${pass.id}: ${describePass(pass)} ==`);
-      t = performance.now();
-      await server.prepareSysbench(sandbox.socket, { tables: pass.tables, rows: pass.rows, signal });
-      const prepareMs = performance.now() - t;
-      const data = await server.describeData(sandbox.socket, signal);
-      out(`prepared in ${formatMs(prepareMs)}: ${data.rows.toLocaleString('en-US')} rows, ${formatBytes(data.innodbBytes)} in InnoDB (data + indexes); buffer pool ${formatBytes(data.bufferPoolBytes)}${data.innodbBytes > data.bufferPoolBytes ? ' -- SMALLER than the data: reads will hit the disk' : ''}`);
-      t = performance.now();
-      await server.warmBufferPool(sandbox.socket, signal);
-      out(`warmed the buffer pool (untimed mariadb-dump > /dev/null) in ${formatMs(performance.now() - t)}`);
-      const loadBefore = loadavg();
-      const results = await runPass(pass, { ctx, workDir, rssMethod, timeoutMs: opts.timeoutMs, log: out });
-      const loadAfter = loadavg();
-      out(`load average (1/5/15 min) ${loadText(loadBefore)} before the timed runs, ${loadText(loadAfter)} after (${cpus().length} CPUs: more means other work competed with the runs)`);
-      out();
-      out(renderCases(results));
-      done.push({ id: pass.id, label: describePass(pass), rows: pass.rows, tables: pass.tables, runs: pass.runs, prepareMs, data, loadBefore, loadAfter, cases: results });
-    }
-
-    const { text, comparisons } = renderComparisons(done);
-    out();
-    out('== summary (targets are reported, not asserted) ==');
-    out(text);
-    for (const p of done) {
-      const br = p.cases.find((c) => c.id === 'bloodraven');
-      if (br) out(`bloodraven at ${p.id}: best ${formatMs(br.bestMs)}, peak RSS ${formatBytes(br.peakRssBytes)}`);
-    }
-    out('note: mydumper 0.10 -c compresses with gzip, so its output size is not comparable to zstd outputs.');
+    const restored = [];
+    for (const size of sizes) await runSize(size, { server, env, done, restored });
+    const comparisons = printSummary({ opts, done, restored, twoX });
 
     await mkdir(dirname(resultsFile), { recursive: true });
     const doc = {
@@ -161,10 +237,11 @@ async function main(opts, signal) {
       finishedAt: new Date().toISOString(),
       options: { ...opts, help: undefined },
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), totalMemBytes: totalmem() },
-      versions: { ...versions, server: done[0]?.data.serverVersion },
+      versions: { ...versions, server: (done[0] ?? restored[0])?.data.serverVersion },
       peakRssMethod: rssMethod,
       targets,
       passes: done,
+      restorePasses: restored,
       comparisons,
     };
     await writeFile(resultsFile, `${JSON.stringify(doc, null, 2)}\n`);

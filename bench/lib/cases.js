@@ -1,30 +1,87 @@
 /**
- * The things the benchmark times. A case describes one tool run; the harness (measure.js) gives
- * every run a fresh output folder, times `command` wall-clock (and its peak RSS), then calls
- * `after` untimed to check the result, and deletes the folder.
+ * The backup tools the benchmark times (the restores are in restore-cases.js). A case describes
+ * one tool run; the harness (measure.js) gives every run a fresh output folder, times `command`
+ * wall-clock (and its peak RSS), then calls `after` untimed to check the result, and deletes the
+ * folder.
  *
  * Hooks, all optional except `command`:
- *   prepare(ctx)                once per pass, untimed, before the first run (e.g. take the
- *                               backup a restore case restores)
+ *   prepare(ctx, input)         once per pass, untimed, before the first run of any case (e.g.
+ *                               take the dump a restore case restores); may return a line for
+ *                               the log. input: { dir, run(spec) }: a folder of its own, kept
+ *                               until cleanup, and runs a CommandSpec untimed (throws on failure)
  *   before(ctx, run)            untimed, before each run (e.g. drop the database to restore into)
  *   command(ctx, run)           the timed command: a CommandSpec (see proc.js)
  *   after(ctx, run, result)     untimed; throws if the run did not do its job; returns
- *                               { outputBytes?, files?, note? } for the report
+ *                               { outputBytes?, files?, ... } for the report
  *   cleanup(ctx)                once per pass, after the last run, also on failure
  *
- * ctx: { repoRoot, socket, database, signal, nodeBin, state }   (state: a per-case object)
+ * ctx: { repoRoot, socket, database, signal, nodeBin, state, expected? }   (state: a per-case
+ *      object; expected: what a restore must reproduce, in restore passes)
  * run: { index, dir, out, scratch }   dir holds out (the tool's output) and scratch (harness files)
- *
- * Restore timings (bloodraven restore bootstrap, myloader -t 2, mariadb < dump.sql) fit the same
- * shape: prepare takes the dump once, before drops the database, command loads it, after checks
- * the row counts.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileCount, sizeOf } from './files.js';
 import { RunFailed } from './proc.js';
 
-const shellQuote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+export const shellQuote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/**
+ * Writes the bloodraven config every bloodraven case uses (backup and restore): the sandbox as
+ * root over its socket, one profile with 2 threads, zstd, PVC storage at `storagePath`.
+ * @returns {Promise<string>} the config's path
+ */
+export async function writeBloodravenConfig(path, socket, storagePath) {
+  await writeFile(
+    path,
+    [
+      'name: bench',
+      `mysql: { socket: ${JSON.stringify(socket)}, user: root }`,
+      'backup:',
+      '  profiles:',
+      '    - name: bench',
+      `      storage: { type: PVC, pvc: { path: ${JSON.stringify(storagePath)} } }`,
+      '      dump: { threads: 2, compression: zstd }',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+/**
+ * The record `bloodraven backup now --json` prints; throws unless it says the backup succeeded.
+ * @param {string} stdout
+ */
+export function parseBackupRecord(stdout) {
+  let record;
+  try {
+    record = JSON.parse(stdout);
+  } catch {
+    throw new RunFailed(`bloodraven backup now printed no backup record on stdout:\n${stdout.slice(-2000)}`);
+  }
+  if (record?.phase !== 'Succeeded') {
+    throw new RunFailed(`bloodraven backup now did not succeed (phase ${String(record?.phase)}):\n${stdout.slice(-3000)}`);
+  }
+  return record;
+}
+
+/** The command of a bloodraven backup with the config at `config`. */
+export function bloodravenBackupSpec(ctx, config) {
+  const args = [join(ctx.repoRoot, 'bin', 'run.js'), 'backup', 'now', '--config', config, '--json'];
+  return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(1).join(' ')}` };
+}
+
+/** `mariadb-dump --single-transaction | zstd -3` of the sysbench schema into `file`. */
+export function mariadbDumpSpec(ctx, file) {
+  const script = `mariadb-dump --single-transaction -S ${shellQuote(ctx.socket)} -uroot ${shellQuote(ctx.database)} | zstd -3 -q -o ${shellQuote(file)}`;
+  return { file: 'bash', args: ['-o', 'pipefail', '-c', script], display: script };
+}
+
+/** `mydumper -t 2 -c` of the sysbench schema into the folder `dir`. */
+export function mydumperSpec(ctx, dir) {
+  const args = ['-S', ctx.socket, '-u', 'root', '-t', '2', '-c', '-B', ctx.database, '-o', dir];
+  return { file: 'mydumper', args, display: `mydumper ${args.join(' ')}` };
+}
 
 /** @type {Record<string, object>} */
 export const cases = {
@@ -34,33 +91,11 @@ export const cases = {
     detail: '2 threads, zstd, PVC',
     measureRss: true,
     async command(ctx, run) {
-      const config = join(run.scratch, 'bloodraven.yaml');
-      await writeFile(
-        config,
-        [
-          'name: bench',
-          `mysql: { socket: ${JSON.stringify(ctx.socket)}, user: root }`,
-          'backup:',
-          '  profiles:',
-          '    - name: bench',
-          `      storage: { type: PVC, pvc: { path: ${JSON.stringify(run.out)} } }`,
-          '      dump: { threads: 2, compression: zstd }',
-          '',
-        ].join('\n'),
-      );
-      const args = [join(ctx.repoRoot, 'bin', 'run.js'), 'backup', 'now', '--config', config, '--json'];
-      return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(1).join(' ')}` };
+      const config = await writeBloodravenConfig(join(run.scratch, 'bloodraven.yaml'), ctx.socket, run.out);
+      return bloodravenBackupSpec(ctx, config);
     },
     async after(_ctx, run, result) {
-      let record;
-      try {
-        record = JSON.parse(result.stdout);
-      } catch {
-        throw new RunFailed(`bloodraven backup now printed no backup record on stdout:\n${result.stdout.slice(-2000)}`);
-      }
-      if (record?.phase !== 'Succeeded') {
-        throw new RunFailed(`bloodraven backup now did not succeed (phase ${String(record?.phase)}):\n${result.stdout.slice(-3000)}`);
-      }
+      const record = parseBackupRecord(result.stdout);
       return {
         outputBytes: await sizeOf(run.out),
         files: await fileCount(run.out),
@@ -76,9 +111,7 @@ export const cases = {
     measureRss: true,
     async command(ctx, run) {
       await mkdir(run.out, { recursive: true });
-      const file = join(run.out, `${ctx.database}.sql.zst`);
-      const script = `mariadb-dump --single-transaction -S ${shellQuote(ctx.socket)} -uroot ${shellQuote(ctx.database)} | zstd -3 -q -o ${shellQuote(file)}`;
-      return { file: 'bash', args: ['-o', 'pipefail', '-c', script], display: script };
+      return mariadbDumpSpec(ctx, join(run.out, `${ctx.database}.sql.zst`));
     },
     async after(_ctx, run) {
       const bytes = await sizeOf(run.out);
@@ -93,8 +126,7 @@ export const cases = {
     detail: 'mydumper 0.10: -c compresses with gzip',
     measureRss: true,
     command(ctx, run) {
-      const args = ['-S', ctx.socket, '-u', 'root', '-t', '2', '-c', '-B', ctx.database, '-o', run.out];
-      return { file: 'mydumper', args, display: `mydumper ${args.join(' ')}` };
+      return mydumperSpec(ctx, run.out);
     },
     async after(_ctx, run) {
       const files = await fileCount(run.out);

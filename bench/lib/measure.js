@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { timedRun } from './proc.js';
 import { formatMs, formatBytes } from './report.js';
@@ -21,10 +22,18 @@ export async function runPass(pass, env) {
   const results = pass.cases.map((c) => ({ id: c.id, label: c.label, detail: c.detail, runs: [] }));
   const states = new Map(pass.cases.map((c) => [c.id, {}]));
   const prepared = [];
+  const inputDirs = [];
   try {
     for (const c of pass.cases) {
-      if (c.prepare) await c.prepare({ ...ctx, state: states.get(c.id) });
-      prepared.push(c);
+      if (c.prepare) {
+        const dir = await mkdtemp(join(env.workDir, `${safeName(c.id)}-input-`));
+        inputDirs.push(dir);
+        const input = { dir, run: (spec) => untimedRun(spec, dir, env, ctx.signal) };
+        prepared.push(c);
+        const start = performance.now();
+        const note = await c.prepare({ ...ctx, state: states.get(c.id) }, input);
+        if (note) log(`  ${c.label}: ${note} (untimed, ${formatMs(performance.now() - start)})`);
+      }
     }
     for (let i = 1; i <= pass.runs; i++) {
       for (const [k, c] of pass.cases.entries()) {
@@ -32,13 +41,31 @@ export async function runPass(pass, env) {
         const run = await oneRun(c, caseCtx, i, env);
         results[k].runs.push(run);
         const rss = run.peakRssBytes === undefined ? '' : `, peak RSS ${formatBytes(run.peakRssBytes)}`;
-        log(`  run ${i}/${pass.runs}  ${c.label.padEnd(24)} ${formatMs(run.ms).padStart(8)}  (${formatBytes(run.outputBytes ?? 0)}${rss})`);
+        const detail = [
+          run.outputBytes === undefined ? '' : formatBytes(run.outputBytes),
+          run.rows === undefined ? '' : `${run.rows.toLocaleString('en-US')} rows checked`,
+          run.binlogBytes === undefined ? '' : `binlog +${formatBytes(run.binlogBytes)}`,
+        ]
+          .filter(Boolean)
+          .join(', ');
+        log(`  run ${i}/${pass.runs}  ${c.label.padEnd(28)} ${formatMs(run.ms).padStart(8)}  (${detail}${rss})`);
       }
     }
   } finally {
     for (const c of prepared) if (c.cleanup) await c.cleanup({ ...ctx, state: states.get(c.id) });
+    for (const dir of inputDirs) await rm(dir, { recursive: true, force: true });
   }
   return results.map(summarise);
+}
+
+/** Runs a command untimed for a case's prepare; its stderr goes to a scratch folder under `dir`. */
+async function untimedRun(spec, dir, env, signal) {
+  const scratchDir = await mkdtemp(join(dir, '.scratch-'));
+  try {
+    return await timedRun(spec, { scratchDir, rss: 'none', timeoutMs: env.timeoutMs, signal });
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
 }
 
 async function oneRun(c, ctx, index, env) {
@@ -78,5 +105,7 @@ function summarise(r) {
     peakRssBytes: rss.length ? Math.max(...rss) : undefined,
     outputBytes: last.outputBytes,
     files: last.files,
+    inputBytes: last.inputBytes,
+    binlogBytes: r.runs.some((x) => x.binlogBytes !== undefined) ? Math.max(...r.runs.map((x) => x.binlogBytes ?? 0)) : undefined,
   };
 }

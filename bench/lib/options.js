@@ -3,8 +3,10 @@ import { parseArgs } from 'node:util';
 
 export const usage = `Usage: npm run bench -- [options]   (or: node bench/run.js [options] after npm run build)
 
-Times \`bloodraven backup now\` against mariadb-dump | zstd and mydumper on a throwaway MariaDB
-server filled by sysbench, then again at twice the rows to show bloodraven's memory stays flat.
+Times \`bloodraven backup now\` against mariadb-dump | zstd and mydumper, and \`bloodraven restore
+bootstrap\` against myloader and mariadb < dump.sql, on a throwaway MariaDB server filled by
+sysbench; then bloodraven again (backup and restore) at twice the rows to show its memory
+stays flat.
 
 Options:
   --rows N          rows per table at 1x (default 500000)
@@ -12,7 +14,14 @@ Options:
   --runs N          timed runs per tool at 1x; the best counts (default 3)
   --runs-2x N       timed runs of bloodraven at 2x (default 2)
   --skip-2x         skip the 2x pass
-  --tools LIST      comma-separated subset of bloodraven,mariadb-dump,mydumper (default: all)
+  --tools LIST      comma-separated subset of bloodraven,mariadb-dump,mydumper (default: all);
+                    also picks the restores: bloodraven restore bootstrap, mariadb < dump.sql
+                    (with mariadb-dump), myloader (with mydumper)
+  --only WHAT       dump or restore: run only the backup timings, or only the restore timings
+  --skip-restore    skip the restore timings (same as --only dump)
+  --runs-restore N  timed runs per tool of the restore pass at 1x (default: --runs)
+  --skip-restore-2x
+                    do not time bloodraven's restore at 2x (best of --runs-2x, about 2 minutes)
   --buffer-pool S   innodb-buffer-pool-size of the server (default 4G: holds the 2x data set)
   --timeout S       give up on one timed run after S seconds (default 1800)
   --work-dir DIR    parent folder for the server's datadir and the dump outputs (default: OS temp dir)
@@ -34,7 +43,7 @@ const positiveInt = (name, text) => {
 /**
  * @param {string[]} argv
  * @returns {{ help: boolean, rows: number, tables: number, runs: number, runs2x: number, skip2x: boolean,
- *   tools: string[], bufferPool: string, timeoutMs: number, workDir: string | undefined, keep: boolean, install: boolean }}
+ *   tools: string[], dump: boolean, restore: boolean, runsRestore: number, restore2x: boolean, bufferPool: string, timeoutMs: number, workDir: string | undefined, keep: boolean, install: boolean }}
  */
 export function parseOptions(argv) {
   const { values } = parseArgs({
@@ -48,6 +57,10 @@ export function parseOptions(argv) {
       'runs-2x': { type: 'string', default: '2' },
       'skip-2x': { type: 'boolean', default: false },
       tools: { type: 'string', default: 'bloodraven,mariadb-dump,mydumper' },
+      only: { type: 'string' },
+      'skip-restore': { type: 'boolean', default: false },
+      'runs-restore': { type: 'string' },
+      'skip-restore-2x': { type: 'boolean', default: false },
       'buffer-pool': { type: 'string', default: '4G' },
       timeout: { type: 'string', default: '1800' },
       'work-dir': { type: 'string' },
@@ -60,6 +73,9 @@ export function parseOptions(argv) {
   const tools = values.tools.split(',').map((t) => t.trim()).filter(Boolean);
   const unknown = tools.filter((t) => !knownTools.includes(t));
   if (unknown.length || !tools.length) throw new Error(`--tools takes a comma-separated subset of ${knownTools.join(',')}`);
+  if (values.only !== undefined && !['dump', 'restore'].includes(values.only)) throw new Error(`--only takes dump or restore, not "${values.only}"`);
+  if (values.only === 'restore' && values['skip-restore']) throw new Error('--only restore and --skip-restore contradict each other');
+  const only = values['skip-restore'] ? 'dump' : values.only;
   return {
     help: values.help,
     rows: positiveInt('rows', values.rows),
@@ -68,6 +84,10 @@ export function parseOptions(argv) {
     runs2x: positiveInt('runs-2x', values['runs-2x']),
     skip2x: values['skip-2x'],
     tools,
+    dump: only !== 'restore',
+    restore: only !== 'dump',
+    runsRestore: values['runs-restore'] === undefined ? positiveInt('runs', values.runs) : positiveInt('runs-restore', values['runs-restore']),
+    restore2x: !values['skip-restore-2x'],
     bufferPool: values['buffer-pool'],
     timeoutMs: positiveInt('timeout', values.timeout) * 1000,
     workDir: values['work-dir'],

@@ -6,6 +6,10 @@ export const targets = {
   timeRatioVsMariadbDump: 0.8,
   /** bloodraven's peak RSS at every size, in bytes (decimal MB, as bloodraven prints sizes). */
   peakRssBytes: 300e6,
+  /** bloodraven restore bootstrap's best time over myloader -t 2's. */
+  restoreTimeRatioVsMyloader: 0.7,
+  /** bloodraven restore bootstrap's peak RSS, in bytes. */
+  restorePeakRssBytes: 300e6,
 };
 
 /** @param {number} bytes */
@@ -95,5 +99,75 @@ export function renderComparisons(passes) {
     lines.push([`${passes[1].id} vs ${passes[0].id}`, 'bloodraven time growth', `x${r.toFixed(2)}`, '(linear ~ x2.0)', '']);
   }
   if (!lines.length) return { text: '(bloodraven was not run: nothing to compare)', comparisons };
+  return { text: table(['pass', 'measure', 'value', 'target', ''], lines, 2), comparisons };
+}
+
+/**
+ * The table of one restore pass.
+ * @param {Array<{ label: string, bestMs: number, timesMs: number[], inputBytes?: number, binlogBytes?: number, peakRssBytes?: number }>} cases
+ */
+export function renderRestoreCases(cases) {
+  const rows = cases.map((c) => [
+    c.label,
+    formatMs(c.bestMs),
+    c.timesMs.map((t) => (t / 1000).toFixed(2)).join(' / '),
+    formatBytes(c.inputBytes),
+    c.peakRssBytes === undefined ? '-' : formatBytes(c.peakRssBytes),
+    c.binlogBytes === undefined ? '-' : formatBytes(c.binlogBytes),
+  ]);
+  return table(['restore', 'best', 'all runs (s)', 'input', 'peak RSS', 'binlog written'], rows);
+}
+
+/**
+ * Ratios and targets of the restore passes.
+ * @param {{ id: string, cases: Array<{ id: string, bestMs: number, peakRssBytes?: number }> }[]} passes
+ * @returns {{ lines: string[][], comparisons: object[] }}
+ */
+function restoreComparisons(passes) {
+  const comparisons = [];
+  const lines = [];
+  for (const pass of passes) {
+    const get = (id) => pass.cases.find((c) => c.id === id);
+    const br = get('bloodraven-restore');
+    if (!br) continue;
+    const my = get('myloader');
+    const md = get('mariadb');
+    if (my) {
+      const r = ratio(br.bestMs, my.bestMs);
+      const v = verdict(r, targets.restoreTimeRatioVsMyloader);
+      comparisons.push({ pass: pass.id, what: 'restore time bloodraven / myloader -t 2', value: r, target: `<= ${targets.restoreTimeRatioVsMyloader}`, verdict: v });
+      lines.push([pass.id, 'restore time  bloodraven / myloader -t 2', r.toFixed(2), `<= ${targets.restoreTimeRatioVsMyloader.toFixed(2)}`, v]);
+    }
+    if (md) {
+      const r = ratio(br.bestMs, md.bestMs);
+      comparisons.push({ pass: pass.id, what: 'restore time bloodraven / mariadb < dump.sql', value: r, target: null, verdict: null });
+      lines.push([pass.id, 'restore time  bloodraven / mariadb < dump.sql', r.toFixed(2), '(none)', '']);
+    }
+    const v = verdict(br.peakRssBytes, targets.restorePeakRssBytes);
+    comparisons.push({ pass: pass.id, what: 'bloodraven restore peak RSS', value: br.peakRssBytes ?? null, target: `<= ${targets.restorePeakRssBytes}`, verdict: v });
+    lines.push([pass.id, 'bloodraven restore peak RSS', formatBytes(br.peakRssBytes), `<= ${formatBytes(targets.restorePeakRssBytes)}`, v]);
+  }
+  const br = passes.map((p) => p.cases.find((c) => c.id === 'bloodraven-restore')).filter(Boolean);
+  if (passes.length > 1 && br.length > 1 && br[0].peakRssBytes && br[1].peakRssBytes) {
+    const r = br[1].peakRssBytes / br[0].peakRssBytes;
+    comparisons.push({ pass: `${passes[1].id}/${passes[0].id}`, what: 'bloodraven restore peak RSS growth', value: r, target: null, verdict: null });
+    lines.push([`${passes[1].id} vs ${passes[0].id}`, 'bloodraven restore peak RSS growth', `x${r.toFixed(2)}`, '(flat ~ x1.0)', '']);
+  }
+  if (passes.length > 1 && br.length > 1) {
+    const r = br[1].bestMs / br[0].bestMs;
+    comparisons.push({ pass: `${passes[1].id}/${passes[0].id}`, what: 'bloodraven restore time growth', value: r, target: null, verdict: null });
+    lines.push([`${passes[1].id} vs ${passes[0].id}`, 'bloodraven restore time growth', `x${r.toFixed(2)}`, '(linear ~ x2.0)', '']);
+  }
+  return { lines, comparisons };
+}
+
+/**
+ * Ratios and targets of the restore passes, as a table.
+ * @param {{ id: string, cases: Array<{ id: string, bestMs: number, peakRssBytes?: number }> }[]} passes
+ * @returns {{ text: string, comparisons: object[] }}
+ */
+export function renderRestoreComparisons(passes) {
+  const { lines, comparisons } = restoreComparisons(passes);
+  if (!lines.length) return { text: '(bloodraven restore bootstrap was not run: nothing to compare)', comparisons };
   return { text: table(['pass', 'measure', 'value', 'target', ''], lines, 2), comparisons };
 }

@@ -126,7 +126,7 @@ describe('restore bootstrap', () => {
     expect(await sql(target, 'SELECT COUNT(*) AS n FROM fidelity.audit')).toEqual([{ n: '0' }]);
   });
 
-  it('refuses a target that holds objects the dump creates, listing them (exit 3), unless told to load into them', async () => {
+  it('refuses a target that holds objects the dump creates, listing them (exit 3)', async () => {
     const target = await newTarget();
     await sql(target, 'CREATE DATABASE fidelity; CREATE TABLE fidelity.texts (x INT); CREATE TABLE fidelity.unrelated (y INT); CREATE FUNCTION fidelity.add_one(x INT) RETURNS INT DETERMINISTIC RETURN x');
     const err = await expectError(restore(target, backup), 'TARGET_HAS_OBJECTS');
@@ -137,6 +137,15 @@ describe('restore bootstrap', () => {
     expect(err.hint).toMatch(/--ignore-existing-objects/);
     // Nothing was created.
     expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'bulk'")).toEqual([{ n: '0' }]);
+  });
+
+  it('loads into existing objects when told to, without duplicating keyed rows', async () => {
+    const target = await newTarget();
+    await restore(target, backup, { includeSchemas: ['latin1 db'] });
+    await sql(target, "UPDATE `latin1 db`.`tâble with spaces` SET name = 'changed' WHERE id = 1");
+    await expectError(restore(target, backup, { includeSchemas: ['latin1 db'], resetProgress: true }), 'TARGET_HAS_OBJECTS');
+    await restore(target, backup, { includeSchemas: ['latin1 db'], resetProgress: true, ignoreExistingObjects: true });
+    expect(await checksums(target, ['latin1 db'])).toEqual(await checksums(source, ['latin1 db']));
   });
 
   it('loads into an existing schema that has no clashing objects, keeping what is there', async () => {
