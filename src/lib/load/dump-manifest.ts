@@ -202,54 +202,7 @@ export async function readDumpManifest(store: ObjectStore, prefix: string): Prom
     const includesDdl = meta.includesDdl !== false;
     const tables: TableManifest[] = [];
     for (const tableName of strings(meta.tables)) {
-      const base = baseOf(tableName);
-      const t = await readJson(store, `${prefix}${base}.json`, `the metadata of table ${schemaName}.${tableName}`);
-      const options = isRecord(t.options) ? t.options : {};
-      const extension = typeof t.extension === 'string' ? t.extension : 'tsv';
-      const includesData = t.includesData !== false;
-      // A partition-aware dump (MySQL Shell 8.0.27+) has one stream per partition.
-      const partitionBasenames = isRecord(t.basenames) ? Object.entries(t.basenames).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
-      const found: FoundFile[] = [];
-      if (includesData && partitionBasenames.length > 0) {
-        for (const [partition, partitionBase] of partitionBasenames) {
-          const partitionFiles = dataFilesFor(partitionBase, extension, files, chunkFileBytes, partition);
-          checkDataFiles(`${schemaName}.${tableName} partition ${partition}`, partitionFiles);
-          found.push(...partitionFiles);
-        }
-      } else if (includesData) {
-        found.push(...dataFilesFor(base, extension, files, chunkFileBytes, null));
-        checkDataFiles(`${schemaName}.${tableName}`, found);
-      }
-      const decode: Record<string, 'FROM_BASE64' | 'UNHEX'> = {};
-      if (isRecord(options.decodeColumns)) {
-        for (const [col, fn] of Object.entries(options.decodeColumns)) {
-          if (fn !== 'FROM_BASE64' && fn !== 'UNHEX') throw corrupt(`table ${schemaName}.${tableName} decodes column ${col} with an unknown function ${String(fn)}`);
-          decode[col] = fn;
-        }
-      }
-      // Dump 1.0 kept primaryIndex (a string) in options; 2.x has an array beside them.
-      const primary = Array.isArray(t.primaryIndex) ? strings(t.primaryIndex) : typeof options.primaryIndex === 'string' && options.primaryIndex ? [options.primaryIndex] : [];
-      const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
-      tables.push({
-        schema: schemaName,
-        name: tableName,
-        basename: base,
-        columns: strings(options.columns),
-        decodeColumns: decode,
-        primaryIndex: primary,
-        triggers: strings(t.triggers),
-        includesData,
-        includesDdl: t.includesDdl !== false,
-        characterSet: text(options.characterSet, text(options.defaultCharacterSet, defaultCharacterSet)),
-        dialect: {
-          fieldsTerminatedBy: text(options.fieldsTerminatedBy, '\t'),
-          fieldsEnclosedBy: text(options.fieldsEnclosedBy, ''),
-          fieldsOptionallyEnclosed: options.fieldsOptionallyEnclosed === true,
-          fieldsEscapedBy: text(options.fieldsEscapedBy, '\\'),
-          linesTerminatedBy: text(options.linesTerminatedBy, '\n'),
-        },
-        dataFiles: found.map(({ last: _last, ...f }) => f),
-      });
+      tables.push(await readTableManifest({ store, prefix, files, chunkFileBytes, defaultCharacterSet }, schemaName, tableName, baseOf(tableName)));
     }
     schemas.push({
       name: schemaName,
@@ -276,5 +229,63 @@ export async function readDumpManifest(store: ObjectStore, prefix: string): Prom
     dataBytes: typeof done.dataBytes === 'number' ? done.dataBytes : 0,
     schemas,
     files,
+  };
+}
+
+interface ManifestReader {
+  store: ObjectStore;
+  prefix: string;
+  files: Map<string, number>;
+  chunkFileBytes: Json;
+  defaultCharacterSet: string;
+}
+
+async function readTableManifest(r: ManifestReader, schemaName: string, tableName: string, base: string): Promise<TableManifest> {
+  const t = await readJson(r.store, `${r.prefix}${base}.json`, `the metadata of table ${schemaName}.${tableName}`);
+  const options = isRecord(t.options) ? t.options : {};
+  const extension = typeof t.extension === 'string' ? t.extension : 'tsv';
+  const includesData = t.includesData !== false;
+  // A partition-aware dump (MySQL Shell 8.0.27+) has one stream per partition.
+  const partitionBasenames = isRecord(t.basenames) ? Object.entries(t.basenames).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
+  const found: FoundFile[] = [];
+  if (includesData && partitionBasenames.length > 0) {
+    for (const [partition, partitionBase] of partitionBasenames) {
+      const partitionFiles = dataFilesFor(partitionBase, extension, r.files, r.chunkFileBytes, partition);
+      checkDataFiles(`${schemaName}.${tableName} partition ${partition}`, partitionFiles);
+      found.push(...partitionFiles);
+    }
+  } else if (includesData) {
+    found.push(...dataFilesFor(base, extension, r.files, r.chunkFileBytes, null));
+    checkDataFiles(`${schemaName}.${tableName}`, found);
+  }
+  const decode: Record<string, 'FROM_BASE64' | 'UNHEX'> = {};
+  if (isRecord(options.decodeColumns)) {
+    for (const [col, fn] of Object.entries(options.decodeColumns)) {
+      if (fn !== 'FROM_BASE64' && fn !== 'UNHEX') throw corrupt(`table ${schemaName}.${tableName} decodes column ${col} with an unknown function ${String(fn)}`);
+      decode[col] = fn;
+    }
+  }
+  // Dump 1.0 kept primaryIndex (a string) in options; 2.x has an array beside them.
+  const primary = Array.isArray(t.primaryIndex) ? strings(t.primaryIndex) : typeof options.primaryIndex === 'string' && options.primaryIndex ? [options.primaryIndex] : [];
+  const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
+  return {
+    schema: schemaName,
+    name: tableName,
+    basename: base,
+    columns: strings(options.columns),
+    decodeColumns: decode,
+    primaryIndex: primary,
+    triggers: strings(t.triggers),
+    includesData,
+    includesDdl: t.includesDdl !== false,
+    characterSet: text(options.characterSet, text(options.defaultCharacterSet, r.defaultCharacterSet)),
+    dialect: {
+      fieldsTerminatedBy: text(options.fieldsTerminatedBy, '\t'),
+      fieldsEnclosedBy: text(options.fieldsEnclosedBy, ''),
+      fieldsOptionallyEnclosed: options.fieldsOptionallyEnclosed === true,
+      fieldsEscapedBy: text(options.fieldsEscapedBy, '\\'),
+      linesTerminatedBy: text(options.linesTerminatedBy, '\n'),
+    },
+    dataFiles: found.map(({ last: _last, ...f }) => f),
   };
 }

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { CatalogEntry } from '../catalog/catalog.js';
+import type { BackupFileRecord, BackupTableRecord } from '../catalog/record.js';
 import { AppError, ExitCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
@@ -95,59 +96,13 @@ export async function verifyBackup(
   };
 
   run.onPhase?.('files');
-  for (const f of record.files) {
-    let problem: string | undefined;
-    try {
-      const actual = await sha256Of(store, entry.prefix + f.name, run.signal);
-      if (actual !== f.sha256) problem = `SHA-256 ${actual} differs from the recorded ${f.sha256}`;
-    } catch (err) {
-      if (run.signal.aborted) throw err;
-      problem = errorMessage(err);
-    }
-    result.files.checked++;
-    if (problem) {
-      result.files.failed.push({ name: f.name, ok: false, problem });
-      logger.warn('a data file does not match its record', { file: f.name, problem });
-    }
-  }
-
+  result.files = await checkFiles(store, entry, record.files, run.signal, logger);
   if (result.files.failed.length === 0) {
     run.onPhase?.('restore');
     const scratch = await deps.scratch();
     result.scratch = scratch.description;
     try {
-      const load = await loadDump(
-        { connector: scratch.connector, store, logger, clock },
-        entry.prefix,
-        { threads: options.threads, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
-        run,
-      );
-      const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
-      result.restore = { durationMs, bytes: load.bytes, rows: load.rows, bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0 };
-
-      run.onPhase?.('checksums');
-      const session = await scratch.connector.connect();
-      try {
-        await prepareDumpSession(session);
-        const manifestTables = new Map(load.manifest.schemas.flatMap((s) => s.tables).map((t) => [`${t.schema}\u0000${t.name}`, t]));
-        for (const expected of record.tables) {
-          const table = manifestTables.get(`${expected.schema}\u0000${expected.table}`);
-          const actual = table ? await tableChecksum(session, table) : null;
-          const ok = actual !== null && actual.rows === expected.rows && actual.checksum === expected.checksum;
-          result.tables.push({
-            schema: expected.schema,
-            table: expected.table,
-            expectedRows: expected.rows,
-            actualRows: actual?.rows ?? null,
-            expectedChecksum: expected.checksum,
-            actualChecksum: actual?.checksum ?? null,
-            ok,
-          });
-          if (!ok) result.mismatches.push(`${expected.schema}.${expected.table}`);
-        }
-      } finally {
-        await session.close();
-      }
+      Object.assign(result, await restoreAndCompare(deps, scratch, { entry, tables: record.tables, threads: options.threads }, run));
     } catch (err) {
       if (run.signal.aborted) throw err;
       result.error = errorMessage(err);
@@ -160,4 +115,67 @@ export async function verifyBackup(
   result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
   await store.put(entry.prefix + verificationFileName, JSON.stringify(result, null, 2) + '\n');
   return result;
+}
+
+/** Every data file's stored bytes against the SHA-256 in the record. */
+async function checkFiles(store: ObjectStore, entry: CatalogEntry, files: BackupFileRecord[], signal: AbortSignal, logger: Logger): Promise<VerificationResult['files']> {
+  const failed: FileCheck[] = [];
+  for (const f of files) {
+    let problem: string | undefined;
+    try {
+      const actual = await sha256Of(store, entry.prefix + f.name, signal);
+      if (actual !== f.sha256) problem = `SHA-256 ${actual} differs from the recorded ${f.sha256}`;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      problem = errorMessage(err);
+    }
+    if (problem) {
+      failed.push({ name: f.name, ok: false, problem });
+      logger.warn('a data file does not match its record', { file: f.name, problem });
+    }
+  }
+  return { checked: files.length, failed };
+}
+
+/** Loads the backup into the scratch server and compares every table with the record. */
+async function restoreAndCompare(
+  deps: VerifyDeps,
+  scratch: ScratchServer,
+  { entry, tables: expectedTables, threads }: { entry: CatalogEntry; tables: BackupTableRecord[]; threads: number },
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void; onPhase?: (phase: 'files' | 'restore' | 'checksums') => void },
+): Promise<Pick<VerificationResult, 'restore' | 'tables' | 'mismatches'>> {
+  const load = await loadDump(
+    { connector: scratch.connector, store: deps.store, logger: deps.logger, clock: deps.clock },
+    entry.prefix,
+    { threads, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
+    run,
+  );
+  const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
+  run.onPhase?.('checksums');
+  const tables: TableCheck[] = [];
+  const session = await scratch.connector.connect();
+  try {
+    await prepareDumpSession(session);
+    const manifestTables = new Map(load.manifest.schemas.flatMap((s) => s.tables).map((t) => [`${t.schema}\u0000${t.name}`, t]));
+    for (const expected of expectedTables) {
+      const table = manifestTables.get(`${expected.schema}\u0000${expected.table}`);
+      const actual = table ? await tableChecksum(session, table) : null;
+      tables.push({
+        schema: expected.schema,
+        table: expected.table,
+        expectedRows: expected.rows,
+        actualRows: actual?.rows ?? null,
+        expectedChecksum: expected.checksum,
+        actualChecksum: actual?.checksum ?? null,
+        ok: actual !== null && actual.rows === expected.rows && actual.checksum === expected.checksum,
+      });
+    }
+  } finally {
+    await session.close();
+  }
+  return {
+    restore: { durationMs, bytes: load.bytes, rows: load.rows, bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0 },
+    tables,
+    mismatches: tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`),
+  };
 }
