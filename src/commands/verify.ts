@@ -3,7 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { createProgressView, loadProgressSpec } from '../cli/progress.js';
 import { resolveBackup } from '../lib/catalog/catalog.js';
 import { loadConfig } from '../lib/config/load.js';
-import { createStore } from '../lib/storage/create-store.js';
+import { createProfileStore } from '../lib/deps.js';
 import { systemClock } from '../lib/clock.js';
 import { AppError, ExitCode } from '../lib/errors.js';
 import { nodeProcessRunner } from '../lib/process.js';
@@ -40,8 +40,7 @@ Exit codes: 0 verified, 1 a file or table does not match (they are named) or the
     const json = this.jsonEnabled();
     const view = createProgressView(loadProgressSpec, json);
     this.logSink = (entry) => view.log(entry);
-    const index = loaded.config.backup.profiles.indexOf(loaded.profile);
-    const store = await createStore(loaded.profile.storage, { configDir: loaded.baseDir, logger: this.logger, configPath: `backup.profiles[${index}].storage` });
+    const store = await createProfileStore(loaded, loaded.profile, this.logger);
     const scratch = flags.scratch === 'sandbox' ? sandboxScratch(nodeProcessRunner) : urlScratch(flags.scratch, flags['scratch-password-file']);
 
     let result: VerificationResult;

@@ -4,6 +4,7 @@
  */
 import { systemClock, type Clock } from './clock.js';
 import type { LoadedConfig } from './config/load.js';
+import type { Profile } from './config/schema.js';
 import { resolveMysqlCredentials } from './config/mysql-credentials.js';
 import type { Logger } from './log.js';
 import { createMysqlConnector, type MysqlConnector } from './mysql/connection.js';
@@ -36,7 +37,12 @@ export async function createDeps(loaded: LoadedConfig, options: CreateDepsOption
     passwordSource: credentials.passwordSource,
     connectTimeoutMs: config.mysql.connectTimeoutSeconds * 1000,
   });
-  const index = config.backup.profiles.indexOf(profile);
-  const store = await createStore(profile.storage, { configDir: baseDir, logger: options.logger, configPath: `backup.profiles[${index}].storage` });
+  const store = await createProfileStore(loaded, profile, options.logger);
   return { connector, store, logger: options.logger, clock: options.clock ?? systemClock };
+}
+
+/** The storage of a profile (for commands that need no database: list, prune, status). */
+export function createProfileStore(loaded: LoadedConfig, profile: Profile, logger: Logger): Promise<ObjectStore> {
+  const index = loaded.config.backup.profiles.indexOf(profile);
+  return createStore(profile.storage, { configDir: loaded.baseDir, logger, configPath: `backup.profiles[${index}].storage` });
 }

@@ -226,6 +226,18 @@ export function objectStoreContract(getHarness: () => StoreHarness): void {
       expect((await store.list('')).map((o) => o.key)).toEqual(['d/2']);
     });
 
+    it('deletes many objects at once, counting missing ones as deleted, and refuses unsafe keys', async () => {
+      const keys = Array.from({ length: 1205 }, (_, i) => `many/${String(i).padStart(4, '0')}`);
+      for (const key of keys.slice(0, 1203)) await store.put(key, 'x');
+      await store.put('many-other/keep', 'x');
+
+      await store.deleteMany(keys);
+      expect((await store.list('')).map((o) => o.key)).toEqual(['many-other/keep']);
+      const failure = await failureOf(store.deleteMany(['many-other/keep', '../outside']));
+      expect(failure).toEqual({ type: 'StorageError', code: 'UNSAFE_KEY' });
+      expect(await store.exists('many-other/keep')).toBe(true);
+    });
+
     it('reports a missing object as OBJECT_NOT_FOUND', async () => {
       await expect(store.read('missing/object')).rejects.toBeInstanceOf(NotFoundError);
       await expect(store.read('missing/object')).rejects.toMatchObject({ code: 'OBJECT_NOT_FOUND' });

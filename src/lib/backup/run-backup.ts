@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { heartbeatIntervalMs } from '../catalog/catalog.js';
 import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../catalog/names.js';
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
@@ -32,6 +33,7 @@ export interface BackupRequest {
   profile: string;
   dump: DumpOptions;
   toolVersion: string;
+  trigger?: BackupRecord['trigger'];
 }
 
 export interface BackupRunOptions {
@@ -84,11 +86,21 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     });
   }
 
-  const writeRecord = async (): Promise<void> => {
+  // Writes are queued so a heartbeat never lands after (and undoes) the final record.
+  let writes: Promise<void> = Promise.resolve();
+  const writeRecord = (): Promise<void> => {
     // The final record must be written even when the run was interrupted, so no signal here.
-    await store.put(prefix + recordFileName, serializeRecord(record));
+    const next = writes.then(() => store.put(prefix + recordFileName, serializeRecord(record)));
+    writes = next.catch(() => undefined);
+    return next;
+  };
+  let heartbeat: NodeJS.Timeout | undefined;
+  const stopHeartbeat = (): void => {
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = undefined;
   };
   const markFailed = async (err: unknown): Promise<never> => {
+    stopHeartbeat();
     record.phase = 'Failed';
     record.completedAt = clock.now().toISOString();
     record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
@@ -108,6 +120,12 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   run.onStart?.(record);
   logger.info('backup started', { name, location: record.location, server: connector.target });
+  // So that a catalog read elsewhere can tell this run is alive (catalog.ts).
+  heartbeat = setInterval(() => {
+    record.heartbeatAt = clock.now().toISOString();
+    writeRecord().catch((err: unknown) => logger.warn('could not update the backup heartbeat', { reason: errorMessage(err) }));
+  }, heartbeatIntervalMs);
+  heartbeat.unref();
 
   let result: DumpResult;
   try {
@@ -120,6 +138,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     return markFailed(err);
   }
 
+  stopHeartbeat();
   Object.assign(record, succeededFields(result));
   try {
     await writeRecord();
@@ -173,6 +192,8 @@ function newRecord(o: {
     files: [],
     tool: { name: 'bloodraven', version: o.request.toolVersion },
     runner: { hostname: hostname(), pid: process.pid },
+    heartbeatAt: o.startedAt.toISOString(),
+    trigger: o.request.trigger ?? { kind: 'manual' },
   };
 }
 

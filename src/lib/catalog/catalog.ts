@@ -1,11 +1,18 @@
 /**
  * The backups in a profile's storage, read from the storage itself: one folder per backup, its
- * record `bloodraven.json`, and `@.done.json` when the dump is complete.
+ * record `bloodraven.json`, and `@.done.json` when the dump is complete. Every attempt leaves a
+ * record; what the catalog reports is the attempt's real state: a Running record whose process is
+ * gone, or a dump folder that never got its `@.done.json`, counts as Failed.
  */
+import { hostname } from 'node:os';
 import { AppError, NotFoundError, errorMessage } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { backupPrefix, doneMarkerName, recordFileName } from './names.js';
-import type { BackupRecord } from './record.js';
+import type { BackupPhase, BackupRecord } from './record.js';
+
+/** How often a running backup rewrites its heartbeat, and how long one may go stale. */
+export const heartbeatIntervalMs = 30_000;
+export const heartbeatStaleMs = 5 * 60_000;
 
 export interface CatalogEntry {
   name: string;
@@ -15,48 +22,96 @@ export interface CatalogEntry {
   record: BackupRecord | null;
   /** `@.done.json` exists: the dump is complete. */
   complete: boolean;
+  /** What the attempt really is now (see effectivePhase). */
+  phase: BackupPhase;
+  /** Why it failed, when it did (the record's reason, or why the catalog counts it as failed). */
+  failure: string | null;
+  /** When it started, as far as anyone can tell (the record, or the folder's oldest file). */
+  startedAt: Date;
+  /** Whether `verification.json` exists beside it. */
+  verified: boolean;
 }
 
-/** Every backup folder in the store, newest first (by start time, then name). */
-export async function listBackups(store: ObjectStore, options: { signal?: AbortSignal } = {}): Promise<CatalogEntry[]> {
-  const objects = await store.list('', options);
-  const folders = new Map<string, Set<string>>();
+export interface CatalogOptions {
+  signal?: AbortSignal;
+  now?: Date;
+  /** Whether a process of this machine is alive (injected for tests). */
+  isAlive?: (pid: number) => boolean;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The phase an attempt really has, given its record, its done marker and whether its run lives. */
+export function effectivePhase(
+  record: BackupRecord | null,
+  complete: boolean,
+  now: Date,
+  isAlive: (pid: number) => boolean,
+): { phase: BackupPhase; failure: string | null } {
+  if (!record) return complete ? { phase: 'Succeeded', failure: null } : { phase: 'Failed', failure: 'the dump has no record and no @.done.json: it never finished' };
+  if (record.phase === 'Succeeded' && !complete) return { phase: 'Failed', failure: 'the record says Succeeded but @.done.json is missing' };
+  if (record.phase === 'Failed') return { phase: 'Failed', failure: record.failure?.message ?? 'failed' };
+  if (record.phase !== 'Running') return { phase: record.phase, failure: null };
+  const sameHost = record.runner.hostname === hostname();
+  if (sameHost && !isAlive(record.runner.pid)) return { phase: 'Failed', failure: `its process (pid ${record.runner.pid}) is gone` };
+  const beat = Date.parse(record.heartbeatAt ?? record.startedAt);
+  if (now.getTime() - beat > heartbeatStaleMs) {
+    return { phase: 'Failed', failure: `its run is gone: no heartbeat since ${new Date(beat).toISOString()}` };
+  }
+  return { phase: 'Running', failure: null };
+}
+
+/** Every backup folder in the store, newest first. */
+export async function listBackups(store: ObjectStore, options: CatalogOptions = {}): Promise<CatalogEntry[]> {
+  const objects = await store.list('', options.signal ? { signal: options.signal } : {});
+  const folders = new Map<string, { files: Set<string>; oldest: number }>();
   for (const o of objects) {
     const slash = o.key.indexOf('/');
     if (slash <= 0) continue;
     const folder = o.key.slice(0, slash);
-    const rest = o.key.slice(slash + 1);
-    let files = folders.get(folder);
-    if (!files) folders.set(folder, (files = new Set()));
-    files.add(rest);
+    let f = folders.get(folder);
+    if (!f) folders.set(folder, (f = { files: new Set(), oldest: o.lastModified.getTime() }));
+    f.files.add(o.key.slice(slash + 1));
+    f.oldest = Math.min(f.oldest, o.lastModified.getTime());
   }
+  const now = options.now ?? new Date();
   const entries: CatalogEntry[] = [];
-  for (const [name, files] of folders) {
+  for (const [name, { files, oldest }] of folders) {
     if (!files.has('@.json') && !files.has(recordFileName)) continue;
     let record: BackupRecord | null = null;
     if (files.has(recordFileName)) {
       try {
-        record = JSON.parse((await store.get(`${name}/${recordFileName}`, options)).toString('utf8')) as BackupRecord;
+        record = JSON.parse((await store.get(`${name}/${recordFileName}`, options.signal ? { signal: options.signal } : {})).toString('utf8')) as BackupRecord;
       } catch {
         record = null;
       }
     }
-    entries.push({ name, prefix: backupPrefix(name), record, complete: files.has(doneMarkerName) });
+    const complete = files.has(doneMarkerName);
+    const { phase, failure } = effectivePhase(record, complete, now, options.isAlive ?? processAlive);
+    const started = record ? Date.parse(record.startedAt) : oldest;
+    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, startedAt: new Date(started), verified: files.has('verification.json') });
   }
-  entries.sort((a, b) => (b.record?.startedAt ?? '').localeCompare(a.record?.startedAt ?? '') || b.name.localeCompare(a.name));
+  entries.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.name.localeCompare(a.name));
   return entries;
 }
 
-/** Whether a backup can be restored: complete, and (when it has a record) recorded as Succeeded. */
+/** Whether a backup can be restored: complete and succeeded. */
 export function isRestorable(entry: CatalogEntry): boolean {
-  return entry.complete && (entry.record === null || entry.record.phase === 'Succeeded');
+  return entry.complete && entry.phase === 'Succeeded';
 }
 
 /**
  * The backup a user means by `NAME` or `latest` (the newest restorable one). Throws NotFoundError
- * naming what exists when there is no such backup, and refuses an incomplete one.
+ * naming what exists when there is no such backup.
  */
-export async function resolveBackup(store: ObjectStore, nameOrLatest: string, options: { signal?: AbortSignal } = {}): Promise<CatalogEntry> {
+export async function resolveBackup(store: ObjectStore, nameOrLatest: string, options: CatalogOptions = {}): Promise<CatalogEntry> {
   let entries: CatalogEntry[];
   try {
     entries = await listBackups(store, options);

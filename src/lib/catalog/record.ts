@@ -6,7 +6,8 @@
  */
 import type { FlavorName } from '../mysql/flavor.js';
 
-export type BackupPhase = 'Running' | 'Succeeded' | 'Failed';
+/** `Deleting`: a prune has started removing it (its data may be partly gone). */
+export type BackupPhase = 'Running' | 'Succeeded' | 'Failed' | 'Deleting';
 
 export interface BackupSource {
   /** Where bloodraven connected: `host:port` or `socket /path`. */
@@ -68,6 +69,10 @@ export interface BackupRecord {
   tool: { name: 'bloodraven'; version: string };
   /** Process that runs the backup, so a catalog can tell a live Running record from a dead one. */
   runner: { hostname: string; pid: number };
+  /** Rewritten while the backup runs; a Running record whose heartbeat stopped belongs to a dead run. */
+  heartbeatAt?: string;
+  /** How the attempt was started: by hand (`backup now`) or by a schedule of the daemon. */
+  trigger?: { kind: 'manual' } | { kind: 'schedule'; schedule: string; attempt: number };
 }
 
 export function serializeRecord(record: BackupRecord): string {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseSize } from '../sizes.js';
+import { checkCron } from '../schedule/cron.js';
 
 /** Names that end up in backup names and object keys: DNS-label-like, as Kubernetes names are. */
 const nameSchema = z
@@ -77,10 +78,56 @@ export const dumpSchema = z.strictObject({
   excludeSchemas: z.array(z.string().min(1)).default([]),
 });
 
-export const profileSchema = z.strictObject({
+/** Which backups a profile keeps (the reference's structured retention; 0 disables a check). */
+export const retentionPolicySchema = z.strictObject({
+  /** Successful backups to keep, newest first. */
+  count: z.number().int().min(0).default(0),
+  /** Successful backups younger than this many days are kept. */
+  maxAgeDays: z.number().min(0).default(0),
+  /** The newest this-many successful backups are always kept, whatever else says. */
+  minKeep: z.number().int().min(0).default(1),
+  /** Failed attempts whose records are kept. */
+  maxFailedKeep: z.number().int().min(0).default(10),
+});
+
+export const profileSchema = z
+  .strictObject({
+    name: nameSchema,
+    storage: storageSchema,
+    dump: dumpSchema.default(() => dumpSchema.parse({})),
+    retentionPolicy: retentionPolicySchema.optional(),
+    /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}. */
+    retention: z.number().int().min(1).optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.retention !== undefined && p.retentionPolicy !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['retention'], message: 'use either retention or retentionPolicy, not both' });
+    }
+  })
+  .transform(({ retention, retentionPolicy, ...rest }) => ({
+    ...rest,
+    /** Absent: keep everything. */
+    retentionPolicy:
+      retentionPolicy ?? (retention === undefined ? undefined : { count: retention, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }),
+  }));
+
+/** Retries of scheduled backups that failed: the Nth retry waits initial × 2^(N−1) seconds, capped. */
+export const retrySchema = z
+  .strictObject({
+    /** Attempts in all, the first included. */
+    maxAttempts: z.number().int().min(1).default(1),
+    initialBackoffSeconds: z.number().min(0).default(60),
+    maxBackoffSeconds: z.number().min(0).default(1800),
+  })
+  .refine((r) => r.maxBackoffSeconds >= r.initialBackoffSeconds, { message: 'maxBackoffSeconds must be at least initialBackoffSeconds', path: ['maxBackoffSeconds'] });
+
+export const scheduleSchema = z.strictObject({
   name: nameSchema,
-  storage: storageSchema,
-  dump: dumpSchema.default(() => dumpSchema.parse({})),
+  profileName: z.string().min(1),
+  /** Five-field cron: minute hour day-of-month month day-of-week. */
+  schedule: z.string().min(1),
+  /** IANA zone the schedule is read in. */
+  timeZone: z.string().min(1).default('Etc/UTC'),
 });
 
 export const configSchema = z
@@ -90,6 +137,8 @@ export const configSchema = z
     mysql: mysqlSchema.default(() => mysqlSchema.parse({})),
     backup: z.strictObject({
       profiles: z.array(profileSchema).min(1, 'at least one profile is needed'),
+      schedules: z.array(scheduleSchema).default([]),
+      retry: retrySchema.default(() => retrySchema.parse({})),
     }),
   })
   .superRefine((config, ctx) => {
@@ -104,6 +153,17 @@ export const configSchema = z
     if (config.mysql.passwordFile && !config.mysql.user) {
       ctx.addIssue({ code: 'custom', path: ['mysql', 'user'], message: 'passwordFile needs user' });
     }
+    const profileNames = new Set(config.backup.profiles.map((p) => p.name));
+    const scheduleNames = new Set<string>();
+    config.backup.schedules.forEach((sch, i) => {
+      if (!profileNames.has(sch.profileName)) {
+        ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, 'profileName'], message: `no profile named "${sch.profileName}"` });
+      }
+      if (scheduleNames.has(sch.name)) ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, 'name'], message: `schedule "${sch.name}" is defined twice` });
+      scheduleNames.add(sch.name);
+      const cronProblem = checkCron(sch.schedule, sch.timeZone);
+      if (cronProblem) ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, cronProblem.field], message: cronProblem.message });
+    });
     if (config.mysql.socket && (config.mysql.host || config.mysql.port)) {
       ctx.addIssue({ code: 'custom', path: ['mysql', 'socket'], message: 'use either socket or host/port, not both' });
     }
@@ -117,3 +177,6 @@ export type StorageConfig = Profile['storage'];
 export type S3StorageConfig = Extract<StorageConfig, { type: 'S3' }>['s3'];
 export type DumpConfig = Profile['dump'];
 export type Compression = z.output<typeof compressionSchema>;
+export type RetentionPolicy = z.output<typeof retentionPolicySchema>;
+export type RetryPolicy = z.output<typeof retrySchema>;
+export type Schedule = z.output<typeof scheduleSchema>;

@@ -242,6 +242,12 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       }
     },
 
+    async deleteMany(keys: readonly string[], options: StoreOptions = {}) {
+      // Every key is checked before any is deleted: one bad key refuses the whole request.
+      keys.forEach(checkKey);
+      for (const key of keys) await this.delete(key, options);
+    },
+
     async deletePrefix(prefix: string, options: StoreOptions = {}): Promise<number> {
       throwIfAborted(options.signal);
       if (!prefix.endsWith('/')) {

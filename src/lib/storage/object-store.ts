@@ -62,6 +62,9 @@ export interface ObjectStore {
   /** Deletes one object; a missing object counts as deleted. */
   delete(key: string, options?: StoreOptions): Promise<void>;
 
+  /** Deletes these objects (in batches where the store can); missing ones count as deleted. */
+  deleteMany(keys: readonly string[], options?: StoreOptions): Promise<void>;
+
   /**
    * Deletes every object under `prefix` (which must be non-empty and end with `/`); returns how
    * many were deleted. A missing prefix counts as deleted. Refuses anything outside the root.

@@ -211,6 +211,24 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     }
   };
 
+  /** One DeleteObjects request; keys already missing count as deleted. Returns how many went. */
+  const deleteBatch = async (batch: string[], what: string, signal: AbortSignal | undefined): Promise<number> => {
+    if (batch.length === 0) return 0;
+    const out = await call('DeleteObjects', what, signal, () =>
+      client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), sendOptions(signal)),
+    );
+    const failures = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+    const first = failures[0];
+    if (first) {
+      throw new StorageError(
+        'S3_DELETE_FAILED',
+        `could not delete ${failures.length} of ${batch.length} objects under ${describe(what)}; first: ${first.Key ?? '?'}: ${first.Code ?? '?'} ${first.Message ?? ''}`.trim(),
+        { hint: first.Code === 'AccessDenied' ? `allow s3:DeleteObject to ${credentialsSource}` : 'run the deletion again', retryable: first.Code !== 'AccessDenied' },
+      );
+    }
+    return batch.length - (out.Errors?.length ?? 0);
+  };
+
   return {
     location,
     type: 'S3',
@@ -365,6 +383,14 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       }
     },
 
+    async deleteMany(keys: readonly string[], options: StoreOptions = {}) {
+      const full = keys.map((k) => {
+        assertSafeKey(k);
+        return objectKey(k);
+      });
+      for (let i = 0; i < full.length; i += deleteBatchSize) await deleteBatch(full.slice(i, i + deleteBatchSize), keys[i] ?? '', options.signal);
+    },
+
     async deletePrefix(deleteFor: string, options: StoreOptions = {}): Promise<number> {
       const { signal } = options;
       if (!deleteFor.endsWith('/')) {
@@ -374,22 +400,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       // Deleting page by page keeps memory flat; continuation tokens stay valid as keys go.
       for await (const page of listPages(deleteFor, signal)) {
         const keys = page.flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
-        for (let i = 0; i < keys.length; i += deleteBatchSize) {
-          const batch = keys.slice(i, i + deleteBatchSize);
-          const out = await call('DeleteObjects', deleteFor, signal, () =>
-            client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), sendOptions(signal)),
-          );
-          const failures = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-          const first = failures[0];
-          if (first) {
-            throw new StorageError(
-              'S3_DELETE_FAILED',
-              `could not delete ${failures.length} of ${batch.length} objects under ${describe(deleteFor)}; first: ${first.Key ?? '?'}: ${first.Code ?? '?'} ${first.Message ?? ''}`.trim(),
-              { hint: first.Code === 'AccessDenied' ? `allow s3:DeleteObject to ${credentialsSource}` : 'run the deletion again', retryable: first.Code !== 'AccessDenied' },
-            );
-          }
-          deleted += batch.length - (out.Errors?.length ?? 0);
-        }
+        for (let i = 0; i < keys.length; i += deleteBatchSize) deleted += await deleteBatch(keys.slice(i, i + deleteBatchSize), deleteFor, signal);
       }
       return deleted;
     },

@@ -1,0 +1,25 @@
+/** How catalog entries read for a person and in --json. */
+import type { CatalogEntry } from '../lib/catalog/catalog.js';
+import type { BackupRecord } from '../lib/catalog/record.js';
+import { formatBytes, formatDuration } from '../lib/sizes.js';
+
+/** The record as the catalog sees it: its real phase, why it failed, whether it was verified. */
+export type ListedBackup = Partial<BackupRecord> & Pick<BackupRecord, 'name' | 'phase'> & { verified: boolean; failureReason: string | null };
+
+export function listedBackup(e: CatalogEntry): ListedBackup {
+  return { ...(e.record ?? {}), name: e.name, phase: e.phase, startedAt: e.startedAt.toISOString(), verified: e.verified, failureReason: e.failure };
+}
+
+export function age(from: Date, now: Date): string {
+  return `${formatDuration(Math.max(0, now.getTime() - from.getTime()))} ago`;
+}
+
+export function durationOf(e: CatalogEntry): string {
+  const r = e.record;
+  if (!r?.completedAt) return '-';
+  return formatDuration(Date.parse(r.completedAt) - Date.parse(r.startedAt));
+}
+
+export function sizeOf(e: CatalogEntry): string {
+  return e.record && e.record.sizeBytes > 0 ? formatBytes(e.record.sizeBytes) : '-';
+}

@@ -1,0 +1,41 @@
+import { BaseCommand } from '../../cli/base-command.js';
+import { age, durationOf, listedBackup, sizeOf, type ListedBackup } from '../../cli/catalog-view.js';
+import { renderTable } from '../../cli/table.js';
+import { listBackups } from '../../lib/catalog/catalog.js';
+import { loadConfig } from '../../lib/config/load.js';
+import { createProfileStore } from '../../lib/deps.js';
+
+export default class BackupList extends BaseCommand {
+  static override summary = "List the backups in a profile's storage, newest first.";
+
+  static override description = `Reads the catalog kept in the profile's storage itself: every attempt's record. A backup is Succeeded only when its dump is complete (@.done.json); a Running record whose process is gone, or a dump that never finished, is listed as Failed with the reason.
+
+With --json: an array of the backup records, newest first, each with its real phase, failureReason and verified.`;
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --profile offsite --json'];
+
+  static override enableJsonFlag = true;
+
+  async run(): Promise<ListedBackup[]> {
+    const { flags } = await this.parse(BackupList);
+    this.setLogLevel(flags['log-level']);
+    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const store = await createProfileStore(loaded, loaded.profile, this.logger);
+    const now = new Date();
+    const entries = await listBackups(store, { now, signal: this.interrupt.signal });
+    if (!this.jsonEnabled()) {
+      if (entries.length === 0) process.stdout.write(`No backups in ${store.location}\n`);
+      else {
+        process.stdout.write(`Backups of profile ${loaded.profile.name} in ${store.location}\n`);
+        process.stdout.write(
+          renderTable(
+            ['NAME', 'PHASE', 'STARTED', 'DURATION', 'SIZE', 'VERIFIED'],
+            entries.map((e) => [e.name, e.phase, age(e.startedAt, now), durationOf(e), sizeOf(e), e.verified ? 'yes' : 'no']),
+          ),
+        );
+        for (const e of entries.filter((x) => x.failure)) process.stdout.write(`  ${e.name}: ${e.failure ?? ''}\n`);
+      }
+    }
+    return entries.map(listedBackup);
+  }
+}

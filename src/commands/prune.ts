@@ -1,0 +1,80 @@
+import { Flags } from '@oclif/core';
+import { confirm as askToConfirm } from '@inquirer/prompts';
+import { BaseCommand } from '../cli/base-command.js';
+import { renderTable } from '../cli/table.js';
+import { loadConfig } from '../lib/config/load.js';
+import { createProfileStore } from '../lib/deps.js';
+import { AppError, ExitCode } from '../lib/errors.js';
+import { applyPrune, planPrune, type PrunePlan, type PruneResult } from '../lib/retention/prune.js';
+import { formatBytes } from '../lib/sizes.js';
+
+export interface PruneOutput extends Partial<PruneResult> {
+  plan: PrunePlan;
+  applied: boolean;
+}
+
+export default class Prune extends BaseCommand {
+  static override summary = "Delete the backups the profile's retention policy no longer keeps.";
+
+  static override description = `Prints the plan: every backup of the profile, kept or deleted, and why (retentionPolicy: count, maxAgeDays, minKeep, maxFailedKeep; or retention: N). Deletes only with --yes, or after a yes on a terminal; otherwise nothing changes.
+
+A backup is deleted so that a crash midway never leaves a listed backup whose data is half gone: its record is marked Deleting first, then its data goes, then the record. A later prune finishes what an interrupted one began.
+
+Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named), 2 bad usage or configuration.`;
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --profile offsite --yes --json'];
+
+  static override enableJsonFlag = true;
+
+  static override flags = {
+    yes: Flags.boolean({ char: 'y', description: 'Delete without asking.' }),
+  };
+
+  async run(): Promise<PruneOutput> {
+    const { flags } = await this.parse(Prune);
+    this.setLogLevel(flags['log-level']);
+    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const store = await createProfileStore(loaded, loaded.profile, this.logger);
+    const plan = await planPrune(store, loaded.profile.retentionPolicy, new Date(), this.interrupt.signal);
+    const json = this.jsonEnabled();
+    const doomed = plan.decisions.filter((d) => d.action === 'delete');
+    if (!json) process.stdout.write(describePlan(loaded.profile.name, plan));
+    if (doomed.length === 0) return { plan, applied: false };
+
+    let go = flags.yes;
+    if (!go && !json && process.stdin.isTTY && process.stderr.isTTY) {
+      go = await askToConfirm({ message: `Delete ${doomed.length} backup(s)?`, default: false }, { output: process.stderr });
+    }
+    if (!go) {
+      if (!json) process.stdout.write('Nothing deleted: pass --yes to delete.\n');
+      return { plan, applied: false };
+    }
+    const result = await applyPrune(store, plan, { signal: this.interrupt.signal, logger: this.logger });
+    if (!json) process.stdout.write(`Deleted ${result.deleted.length} backup(s).\n`);
+    if (result.failed.length > 0) {
+      const out: PruneOutput = { ...result, applied: true };
+      if (json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      this.suppressJsonError = true;
+      throw new AppError('PRUNE_INCOMPLETE', `${result.failed.length} backup(s) could not be deleted:\n  ${result.failed.map((f) => `${f.name}: ${f.error}`).join('\n  ')}`, ExitCode.failure, {
+        hint: 'run prune again; what an interrupted deletion began is finished then',
+      });
+    }
+    return { ...result, applied: true };
+  }
+}
+
+function describePlan(profile: string, plan: PrunePlan): string {
+  const header = `Retention of profile ${profile} (${plan.location}): ${
+    plan.policy
+      ? `count ${plan.policy.count}, maxAgeDays ${plan.policy.maxAgeDays}, minKeep ${plan.policy.minKeep}, maxFailedKeep ${plan.policy.maxFailedKeep}`
+      : 'no policy, everything is kept'
+  }\n`;
+  if (plan.decisions.length === 0) return `${header}No backups.\n`;
+  return (
+    header +
+    renderTable(
+      ['ACTION', 'NAME', 'PHASE', 'SIZE', 'WHY'],
+      plan.decisions.map((d) => [d.action, d.name, d.phase, d.sizeBytes > 0 ? formatBytes(d.sizeBytes) : '-', d.reasons.join('; ')]),
+    )
+  );
+}

@@ -1,0 +1,91 @@
+/**
+ * Prune: the retention plan of a profile (planPrune, which changes nothing) and carrying it out
+ * (applyPrune). A backup is deleted in an order that a crash at any point cannot turn into a
+ * listed backup whose data is half gone:
+ *
+ *   1. its record is rewritten as `Deleting` (the catalog no longer offers it for restores, and
+ *      the next prune finishes the job);
+ *   2. every other object of the backup is deleted (`@.done.json` first, so the dump stops being
+ *      complete before anything else goes);
+ *   3. the record itself, and the folder.
+ *
+ * Objects already gone count as deleted.
+ */
+import type { RetentionPolicy } from '../config/schema.js';
+import { listBackups, type CatalogEntry } from '../catalog/catalog.js';
+import { doneMarkerName, recordFileName } from '../catalog/names.js';
+import { serializeRecord, type BackupRecord } from '../catalog/record.js';
+import { errorMessage, throwIfAborted } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { planRetention, type RetentionDecision } from './plan.js';
+
+export interface PruneDecision extends RetentionDecision {
+  sizeBytes: number;
+}
+
+export interface PrunePlan {
+  location: string;
+  policy: RetentionPolicy | null;
+  decisions: PruneDecision[];
+}
+
+export interface PruneResult {
+  plan: PrunePlan;
+  deleted: string[];
+  /** Backups whose deletion failed, with the reason; the next prune takes them up again. */
+  failed: Array<{ name: string; error: string }>;
+}
+
+export async function planPrune(store: ObjectStore, policy: RetentionPolicy | undefined, now: Date, signal?: AbortSignal): Promise<PrunePlan> {
+  const entries = await listBackups(store, { now, ...(signal ? { signal } : {}) });
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const decisions = planRetention(
+    entries.map((e) => ({ name: e.name, phase: e.phase, startedAt: e.startedAt })),
+    policy,
+    now,
+  ).map((d) => ({ ...d, sizeBytes: byName.get(d.name)?.record?.sizeBytes ?? 0 }));
+  return { location: store.location, policy: policy ?? null, decisions };
+}
+
+/** Deletes one backup in the crash-safe order above. */
+export async function deleteBackup(store: ObjectStore, entry: Pick<CatalogEntry, 'name' | 'prefix' | 'record'>, signal?: AbortSignal): Promise<void> {
+  const options = signal ? { signal } : {};
+  const marker: BackupRecord | Record<string, unknown> = entry.record ? { ...entry.record, phase: 'Deleting' } : { name: entry.name, phase: 'Deleting' };
+  await store.put(entry.prefix + recordFileName, serializeRecord(marker as BackupRecord), options);
+  const keys = (await store.list(entry.prefix, options)).map((o) => o.key).filter((k) => k !== entry.prefix + recordFileName);
+  const done = keys.filter((k) => k === entry.prefix + doneMarkerName);
+  await store.deleteMany(done, options);
+  await store.deleteMany(
+    keys.filter((k) => !done.includes(k)),
+    options,
+  );
+  throwIfAborted(signal);
+  await store.deletePrefix(entry.prefix, options);
+}
+
+export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<PruneResult> {
+  const result: PruneResult = { plan, deleted: [], failed: [] };
+  const toDelete = plan.decisions.filter((d) => d.action === 'delete');
+  if (toDelete.length === 0) return result;
+  // Read the records again: a plan may have been shown to a person a while ago.
+  const entries = new Map((await listBackups(store, options.signal ? { signal: options.signal } : {})).map((e) => [e.name, e]));
+  for (const d of toDelete) {
+    throwIfAborted(options.signal);
+    const entry = entries.get(d.name);
+    if (!entry) {
+      result.deleted.push(d.name);
+      continue;
+    }
+    try {
+      await deleteBackup(store, entry, options.signal);
+      result.deleted.push(d.name);
+      options.logger.info('backup deleted', { name: d.name, why: d.reasons.join('; ') });
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      result.failed.push({ name: d.name, error: errorMessage(err) });
+      options.logger.error('could not delete a backup; the next prune tries again', { name: d.name, reason: errorMessage(err) });
+    }
+  }
+  return result;
+}

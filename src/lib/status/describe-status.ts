@@ -1,0 +1,89 @@
+/**
+ * `status`: per profile, its backups and the last success and failure; every schedule with its
+ * next run (computed in the schedule's time zone, reported in UTC).
+ */
+import type { Config, Profile } from '../config/schema.js';
+import { listBackups, type CatalogEntry } from '../catalog/catalog.js';
+import type { BackupPhase } from '../catalog/record.js';
+import { errorMessage } from '../errors.js';
+import { nextRun } from '../schedule/cron.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+export interface BackupStatus {
+  name: string;
+  phase: BackupPhase;
+  startedAt: string;
+  ageSeconds: number;
+  durationSeconds: number | null;
+  sizeBytes: number;
+  verified: boolean;
+  failure: string | null;
+}
+
+export interface ProfileStatus {
+  name: string;
+  location: string | null;
+  storageType: 'PVC' | 'S3';
+  backups: BackupStatus[];
+  lastSuccess: BackupStatus | null;
+  lastFailure: BackupStatus | null;
+  /** Why the profile's storage could not be read, if it could not. */
+  error: string | null;
+}
+
+export interface ScheduleStatus {
+  name: string;
+  profileName: string;
+  schedule: string;
+  timeZone: string;
+  /** RFC 3339, UTC. */
+  nextRun: string;
+}
+
+export interface Status {
+  group: string | null;
+  generatedAt: string;
+  profiles: ProfileStatus[];
+  schedules: ScheduleStatus[];
+}
+
+function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
+  const r = e.record;
+  return {
+    name: e.name,
+    phase: e.phase,
+    startedAt: e.startedAt.toISOString(),
+    ageSeconds: Math.round((now.getTime() - e.startedAt.getTime()) / 1000),
+    durationSeconds: r?.completedAt ? Math.round((Date.parse(r.completedAt) - Date.parse(r.startedAt)) / 1000) : null,
+    sizeBytes: r?.sizeBytes ?? 0,
+    verified: e.verified,
+    failure: e.failure,
+  };
+}
+
+export async function describeStatus(config: Config, openStore: (profile: Profile) => Promise<ObjectStore>, now: Date, signal?: AbortSignal): Promise<Status> {
+  const profiles: ProfileStatus[] = [];
+  for (const profile of config.backup.profiles) {
+    const status: ProfileStatus = { name: profile.name, location: null, storageType: profile.storage.type, backups: [], lastSuccess: null, lastFailure: null, error: null };
+    try {
+      const store = await openStore(profile);
+      status.location = store.location;
+      const entries = await listBackups(store, { now, ...(signal ? { signal } : {}) });
+      status.backups = entries.map((e) => backupStatus(e, now));
+      status.lastSuccess = status.backups.find((b) => b.phase === 'Succeeded') ?? null;
+      status.lastFailure = status.backups.find((b) => b.phase === 'Failed') ?? null;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      status.error = errorMessage(err);
+    }
+    profiles.push(status);
+  }
+  const schedules = config.backup.schedules.map((s) => ({
+    name: s.name,
+    profileName: s.profileName,
+    schedule: s.schedule,
+    timeZone: s.timeZone,
+    nextRun: nextRun(s.schedule, s.timeZone, now).toISOString(),
+  }));
+  return { group: config.name ?? null, generatedAt: now.toISOString(), profiles, schedules };
+}
