@@ -25,20 +25,22 @@ export interface CreateDepsOptions {
 }
 
 export async function createDeps(loaded: LoadedConfig, options: CreateDepsOptions): Promise<Deps> {
-  const { config, baseDir, profile } = loaded;
-  const credentials = await resolveMysqlCredentials(config.mysql, {
-    baseDir,
-    ...(options.promptPassword ? { promptPassword: options.promptPassword } : {}),
-  });
-  const connector = createMysqlConnector({
+  const connector = await createConnector(loaded, options.promptPassword);
+  const store = await createProfileStore(loaded, loaded.profile, options.logger);
+  return { connector, store, logger: options.logger, clock: options.clock ?? systemClock };
+}
+
+/** The connector for the configured server, its account read from files (or a prompt). */
+export async function createConnector(loaded: LoadedConfig, promptPassword?: (question: string) => Promise<string>): Promise<MysqlConnector> {
+  const { config, baseDir } = loaded;
+  const credentials = await resolveMysqlCredentials(config.mysql, { baseDir, ...(promptPassword ? { promptPassword } : {}) });
+  return createMysqlConnector({
     ...(config.mysql.socket ? { socket: config.mysql.socket } : { host: config.mysql.host ?? '127.0.0.1', port: config.mysql.port ?? 3306 }),
     user: credentials.user,
     password: credentials.password,
     passwordSource: credentials.passwordSource,
     connectTimeoutMs: config.mysql.connectTimeoutSeconds * 1000,
   });
-  const store = await createProfileStore(loaded, profile, options.logger);
-  return { connector, store, logger: options.logger, clock: options.clock ?? systemClock };
 }
 
 /** The storage of a profile (for commands that need no database: list, prune, status). */

@@ -216,6 +216,33 @@ backup:
     expect(out).toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
   });
 
+  it('pushes the metrics of the run to a Pushgateway with --pushgateway', async () => {
+    const { createServer } = await import('node:http');
+    const received: Array<{ method: string; url: string; body: string }> = [];
+    const gateway = createServer((req, res) => {
+      let body = '';
+      req.on('data', (b: Buffer) => (body += b.toString()));
+      req.on('end', () => {
+        received.push({ method: req.method ?? '', url: req.url ?? '', body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', () => r()));
+    const port = (gateway.address() as { port: number }).port;
+    try {
+      const cwd = await configDir(localConfig());
+      const r = await cli(['backup', 'now', '--pushgateway', `http://127.0.0.1:${port}`], { cwd });
+      expect(r.code).toBe(0);
+      expect(received).toHaveLength(1);
+      expect(received[0]!.method).toBe('POST');
+      expect(received[0]!.url).toBe('/metrics/job/bloodraven/group/shop/profile/local');
+      expect(received[0]!.body).toMatch(/bloodraven_backup_runs_total\{group="shop",profile="local",result="success"\} 1/);
+      expect(received[0]!.body).toMatch(/bloodraven_backup_last_size_bytes\{group="shop",profile="local"\} \d+/);
+    } finally {
+      gateway.close();
+    }
+  });
+
   it('explains itself in --help', async () => {
     const r = await cli(['backup', 'now', '--help'], { cwd: work });
     expect(r.code).toBe(0);

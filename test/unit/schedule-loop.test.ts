@@ -31,7 +31,7 @@ async function simulate(
     {
       clock,
       logger: createLogger((e) => logs.push(e)),
-      async backup(_s, attempt) {
+      backup(_s, attempt) {
         running++;
         maxConcurrent = Math.max(maxConcurrent, running);
         const startedAt = clock.now();
@@ -40,13 +40,13 @@ async function simulate(
         running--;
         const failed = options.fails?.(attempts.length) ?? false;
         if (attempts.length >= options.runs) stop.abort();
-        return {
+        return Promise.resolve({
           name: `b${attempts.length}`,
           phase: failed ? 'Failed' : 'Succeeded',
           startedAt: startedAt.toISOString(),
           completedAt: clock.now().toISOString(),
           ...(failed ? { failure: { code: 'X', message: 'boom' } } : {}),
-        } as BackupRecord;
+        } as BackupRecord);
       },
       afterSuccess() {
         succeeded++;

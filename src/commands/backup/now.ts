@@ -6,7 +6,8 @@ import { runBackup, BackupFailedError } from '../../lib/backup/run-backup.js';
 import type { BackupRecord } from '../../lib/catalog/record.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { createDeps } from '../../lib/deps.js';
-import type { AppError } from '../../lib/errors.js';
+import { errorMessage, type AppError } from '../../lib/errors.js';
+import { BackupMetrics } from '../../lib/metrics/backup-metrics.js';
 import { formatBytes, formatDuration } from '../../lib/sizes.js';
 
 export default class BackupNow extends BaseCommand {
@@ -40,6 +41,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
     }),
     'include-schema': Flags.string({ multiple: true, description: 'Dump only these schemas (repeatable).', helpGroup: 'DUMP' }),
     'exclude-schema': Flags.string({ multiple: true, description: 'Leave these schemas out (repeatable).', helpGroup: 'DUMP' }),
+    pushgateway: Flags.string({ description: 'Push the backup metrics to this Prometheus Pushgateway URL when done (for CI runs).' }),
   };
 
   private record: BackupRecord | undefined;
@@ -93,9 +95,11 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
     } catch (err) {
       if (err instanceof BackupFailedError) this.record = err.record;
       await view.finish(err);
+      if (flags.pushgateway && this.record) await this.pushMetrics(flags.pushgateway, this.record);
       throw err;
     }
     await view.finish();
+    if (flags.pushgateway) await this.pushMetrics(flags.pushgateway, record);
 
     const sentinel = {
       location: record.location,
@@ -112,6 +116,18 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
       process.stdout.write(sentinelLine);
     }
     return record;
+  }
+
+  /** Failing to push is reported, never turned into a failed backup. */
+  private async pushMetrics(url: string, record: BackupRecord): Promise<void> {
+    const metrics = new BackupMetrics();
+    metrics.observe(record);
+    try {
+      await metrics.push(url, { group: record.group, profile: record.profile });
+      this.logger.info('metrics pushed', { pushgateway: url });
+    } catch (err) {
+      this.logger.warn('could not push the metrics', { pushgateway: url, reason: errorMessage(err) });
+    }
   }
 
   protected override errorDocument(err: AppError): Record<string, unknown> {

@@ -51,15 +51,19 @@ export class BackupMetrics {
     this.lastSize = new Gauge({ name: 'bloodraven_backup_last_size_bytes', help: 'Stored size in bytes of the last successful backup.', labelNames: ['group', 'profile'], registers: [registry] });
   }
 
-  /** Counts a backup that has ended; does nothing for one still running or already counted. */
-  observe(b: TerminalBackup): void {
-    if (b.phase !== 'Succeeded' && b.phase !== 'Failed') return;
+  /**
+   * Counts a backup that has ended; does nothing for one still running or already counted.
+   * Returns whether it was counted now. With `countRun: false` only the gauges and the histogram
+   * take it (its run was counted before, in a tally the counters were seeded from).
+   */
+  observe(b: TerminalBackup, options: { countRun?: boolean } = {}): boolean {
+    if (b.phase !== 'Succeeded' && b.phase !== 'Failed') return false;
     const key = `${b.group}\u0000${b.profile}\u0000${b.name}`;
-    if (this.counted.has(key)) return;
+    if (this.counted.has(key)) return false;
     this.counted.add(key);
     const labels = { group: b.group, profile: b.profile };
     const ok = b.phase === 'Succeeded';
-    this.runs.inc({ ...labels, result: ok ? 'success' : 'failure' });
+    if (options.countRun ?? true) this.runs.inc({ ...labels, result: ok ? 'success' : 'failure' });
     const started = Date.parse(b.startedAt);
     const ended = b.completedAt ? Date.parse(b.completedAt) : started;
     this.duration.observe(labels, Math.max(0, (ended - started) / 1000));
@@ -74,6 +78,13 @@ export class BackupMetrics {
       this.lastSuccess.set(labels, ended / 1000);
       this.lastSize.set(labels, b.sizeBytes);
     }
+    return true;
+  }
+
+  /** Starts the run counters at counts made before (by an earlier daemon, from its tally). */
+  seedRuns(labels: { group: string; profile: string }, counts: Record<'success' | 'failure', number>): void {
+    if (counts.success > 0) this.runs.inc({ ...labels, result: 'success' }, counts.success);
+    if (counts.failure > 0) this.runs.inc({ ...labels, result: 'failure' }, counts.failure);
   }
 
   /** Pushes the metrics to a Prometheus Pushgateway (for CI runs of `backup now`). */

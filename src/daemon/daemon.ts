@@ -1,0 +1,215 @@
+/**
+ * `bloodraven daemon`, standalone: runs every schedule of a config file (each on its own, never
+ * overlapping itself), retries failed scheduled backups, prunes a profile after each success,
+ * keeps the backup metrics, and serves /metrics and /healthz.
+ *
+ * Stopping (SIGTERM): no new work is taken; a running backup gets a grace period to finish, then
+ * is interrupted (its record says Failed); the function returns once everything has ended.
+ */
+import type { Clock } from '../lib/clock.js';
+import type { Config, Profile, Schedule } from '../lib/config/schema.js';
+import { listBackups } from '../lib/catalog/catalog.js';
+import type { BackupRecord } from '../lib/catalog/record.js';
+import { BackupFailedError, runBackup } from '../lib/backup/run-backup.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { BackupMetrics } from '../lib/metrics/backup-metrics.js';
+import type { MysqlConnector } from '../lib/mysql/connection.js';
+import { applyPrune, planPrune } from '../lib/retention/prune.js';
+import type { ObjectStore } from '../lib/storage/object-store.js';
+import { countsOf, emptyTally, foldGone, readTally, writeTally, type Tally } from '../lib/metrics/tally.js';
+import { startHttpServer } from './http.js';
+import { runScheduleLoop } from './schedule-loop.js';
+
+export interface DaemonDeps {
+  config: Config;
+  connector: MysqlConnector;
+  storeFor(profile: Profile): Promise<ObjectStore>;
+  clock: Clock;
+  logger: Logger;
+  metrics: BackupMetrics;
+  toolVersion: string;
+}
+
+export interface DaemonOptions {
+  /** `HOST:PORT` for /metrics and /healthz, or null for no HTTP server. */
+  listen: string | null;
+  /** How long a running backup may go on after the daemon is told to stop. */
+  graceMs: number;
+}
+
+export interface DaemonEvents {
+  /** Called once the daemon is serving (with the bound address, when it listens). */
+  onReady?(info: { address: string | null }): void;
+}
+
+function profileOf(config: Config, schedule: Schedule): Profile {
+  const p = config.backup.profiles.find((x) => x.name === schedule.profileName);
+  // The config schema guarantees it exists.
+  if (!p) throw new Error(`schedule ${schedule.name} names no profile`);
+  return p;
+}
+
+/**
+ * Keeps each profile's tally (metrics/tally.ts) in step with the metrics, so a restart neither
+ * loses nor re-counts a backup.
+ */
+class Tallies {
+  private readonly tallies = new Map<string, Tally>();
+
+  constructor(private readonly deps: DaemonDeps) {}
+
+  /** Seeds the metrics from every profile's tally and catalog, counting what was never counted. */
+  async seed(): Promise<void> {
+    const { deps } = this;
+    for (const profile of deps.config.backup.profiles) {
+      try {
+        const store = await deps.storeFor(profile);
+        const entries = await listBackups(store, { now: deps.clock.now() });
+        const terminal = entries.filter((e) => e.phase === 'Succeeded' || e.phase === 'Failed');
+        const tally = foldGone(await readTally(store), new Set(terminal.map((e) => e.name)));
+        const group = deps.config.name ?? tally.group ?? terminal.find((e) => e.record)?.record?.group ?? 'unknown';
+        tally.group = group;
+        deps.metrics.seedRuns({ group, profile: profile.name }, countsOf(tally));
+        for (const e of [...terminal].reverse()) {
+          const seen = tally.counted[e.name] !== undefined;
+          const r = e.record;
+          deps.metrics.observe(
+            {
+              name: e.name,
+              group,
+              profile: profile.name,
+              phase: e.phase,
+              startedAt: e.startedAt.toISOString(),
+              completedAt: r?.completedAt ?? r?.heartbeatAt ?? null,
+              sizeBytes: r?.sizeBytes ?? 0,
+            },
+            { countRun: !seen },
+          );
+          if (!seen) tally.counted[e.name] = e.phase === 'Succeeded' ? 'success' : 'failure';
+        }
+        this.tallies.set(profile.name, tally);
+        await writeTally(store, tally);
+      } catch (err) {
+        deps.logger.warn('cannot read the catalog of a profile to seed the metrics', { profile: profile.name, reason: errorMessage(err) });
+      }
+    }
+  }
+
+  /** Counts a terminal attempt once, and remembers it. */
+  async count(profile: Profile, record: BackupRecord): Promise<void> {
+    const counted = this.deps.metrics.observe({ ...record, profile: profile.name });
+    if (!counted) return;
+    const tally = this.tallies.get(profile.name) ?? { ...emptyTally(), group: record.group };
+    tally.counted[record.name] = record.phase === 'Succeeded' ? 'success' : 'failure';
+    this.tallies.set(profile.name, tally);
+    await this.save(profile, tally);
+  }
+
+  /** After a prune: what left the catalog stays counted, in the totals. */
+  async pruned(profile: Profile, deleted: string[]): Promise<void> {
+    const tally = this.tallies.get(profile.name);
+    if (!tally || deleted.length === 0) return;
+    const present = new Set(Object.keys(tally.counted).filter((n) => !deleted.includes(n)));
+    const folded = foldGone(tally, present);
+    this.tallies.set(profile.name, folded);
+    await this.save(profile, folded);
+  }
+
+  private async save(profile: Profile, tally: Tally): Promise<void> {
+    try {
+      await writeTally(await this.deps.storeFor(profile), tally);
+    } catch (err) {
+      this.deps.logger.warn('cannot save the metrics tally; a restart may count a backup twice', { profile: profile.name, reason: errorMessage(err) });
+    }
+  }
+}
+
+export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: AbortSignal, events: DaemonEvents = {}): Promise<void> {
+  const { config, logger, clock } = deps;
+  const tallies = new Tallies(deps);
+  await tallies.seed();
+  const nextRuns = new Map<string, string>();
+  const running = new Map<string, { attempt: number; since: string }>();
+  const server = options.listen
+    ? await startHttpServer(options.listen, {
+        metrics: async () => ({ contentType: deps.metrics.registry.contentType, body: await deps.metrics.metrics() }),
+        health: () => ({
+          status: stop.aborted ? 'stopping' : 'ok',
+          schedules: config.backup.schedules.map((s) => ({ name: s.name, profile: s.profileName, nextRun: nextRuns.get(s.name) ?? null })),
+          running: [...running].map(([schedule, r]) => ({ schedule, ...r })),
+        }),
+      })
+    : null;
+  if (server) logger.info('serving /metrics and /healthz', { address: server.address });
+  logger.info('daemon started', { schedules: config.backup.schedules.length });
+  events.onReady?.({ address: server?.address ?? null });
+
+  const work = new AbortController();
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onStop = (): void => {
+    logger.info('stopping: no new backups are started', { runningNow: running.size, graceSeconds: options.graceMs / 1000 });
+    graceTimer = setTimeout(() => work.abort(new Error('the daemon is stopping')), options.graceMs);
+  };
+  if (stop.aborted) onStop();
+  else stop.addEventListener('abort', onStop, { once: true });
+
+  const backup = async (schedule: Schedule, attempt: number, signal: AbortSignal): Promise<BackupRecord | null> => {
+    const profile = profileOf(config, schedule);
+    running.set(schedule.name, { attempt, since: clock.now().toISOString() });
+    let record: BackupRecord | null;
+    try {
+      const store = await deps.storeFor(profile);
+      record = await runBackup(
+        { connector: deps.connector, store, logger, clock },
+        {
+          group: config.name,
+          profile: profile.name,
+          dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
+          toolVersion: deps.toolVersion,
+          trigger: { kind: 'schedule', schedule: schedule.name, attempt },
+        },
+        { signal },
+      );
+    } catch (err) {
+      record = err instanceof BackupFailedError ? (err.record ?? null) : null;
+      logger.error('scheduled backup failed', { schedule: schedule.name, attempt, reason: errorMessage(err) });
+    } finally {
+      running.delete(schedule.name);
+    }
+    if (record) await tallies.count(profile, record);
+    return record;
+  };
+
+  const afterSuccess = async (schedule: Schedule): Promise<void> => {
+    const profile = profileOf(config, schedule);
+    if (!profile.retentionPolicy) return;
+    const store = await deps.storeFor(profile);
+    const plan = await planPrune(store, profile.retentionPolicy, clock.now());
+    const result = await applyPrune(store, plan, { logger });
+    if (result.deleted.length > 0) logger.info('pruned', { profile: profile.name, deleted: result.deleted.join(', ') });
+    await tallies.pruned(profile, result.deleted);
+  };
+
+  try {
+    await Promise.all(
+      config.backup.schedules.map((schedule) =>
+        runScheduleLoop(
+          schedule,
+          config.backup.retry,
+          { clock, logger, backup, afterSuccess, onNextRun: (s, at) => nextRuns.set(s.name, at.toISOString()) },
+          { stop, work: work.signal },
+        ),
+      ),
+    );
+    // Without schedules the daemon only serves its endpoints, until told to stop.
+    if (config.backup.schedules.length === 0 && !stop.aborted) {
+      await new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
+    }
+  } finally {
+    if (graceTimer) clearTimeout(graceTimer);
+    stop.removeEventListener('abort', onStop);
+    await server?.close();
+    logger.info('daemon stopped');
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The daemon's HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../lib/errors.js';
+
+export interface HttpEndpoints {
+  metrics(): Promise<{ contentType: string; body: string }>;
+  health(): Record<string, unknown>;
+}
+
+export interface RunningHttpServer {
+  /** `host:port` actually bound (the port is known even when 0 was asked for). */
+  address: string;
+  close(): Promise<void>;
+}
+
+/** `HOST:PORT`, `:PORT` (all interfaces) or `[v6]:PORT`. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError([{ path: '--listen', message: `"${listen}" is not HOST:PORT (like 127.0.0.1:9464 or :9464)` }]);
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export async function startHttpServer(listen: string, endpoints: HttpEndpoints): Promise<RunningHttpServer> {
+  const { host, port } = parseListen(listen);
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      endpoints.metrics().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+      );
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(endpoints.health()));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new ConfigError([{ path: '--listen', message: `${listen} is already in use` }]) : err),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const bound = server.address() as AddressInfo;
+  return {
+    address: `${bound.address}:${bound.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * The catalog kept in storage, `backup list`, `prune` and `status`, against real backups in a
+ * folder and in S3 (s3rver).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/lib/backup/run-backup.js';
+import { listBackups, resolveBackup } from '../../src/lib/catalog/catalog.js';
+import { serializeRecord, type BackupRecord } from '../../src/lib/catalog/record.js';
+import { fixedClock } from '../../src/lib/clock.js';
+import type { DumpOptions } from '../../src/lib/dump/options.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
+import { freePort } from '../../src/lib/mysql/sandbox.js';
+import { applyPrune, deleteBackup, planPrune } from '../../src/lib/retention/prune.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { createS3Store } from '../../src/lib/storage/s3-store.js';
+import type { Status } from '../../src/lib/status/describe-status.js';
+import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
+const dump: DumpOptions = { threads: 2, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['shop'], excludeSchemas: [], lockWaitTimeoutSeconds: 10 };
+
+let server: TestServer;
+let s3: S3TestServer;
+let work: string;
+
+/** A backup at `at` (ISO time): a good one, or a failed one (server unreachable). */
+async function backupAt(store: ObjectStore, at: string, ok = true): Promise<string> {
+  const connector = ok ? rootConnector(server) : createMysqlConnector({ host: '127.0.0.1', port: await freePort(), user: 'root', connectTimeoutMs: 500 });
+  try {
+    const r = await runBackup({ connector, store, logger: silentLogger, clock: fixedClock(new Date(at)) }, { group: 'shop', profile: 'p', dump, toolVersion: 'test' }, { signal: new AbortController().signal });
+    return r.name;
+  } catch (err) {
+    return (err as { record?: BackupRecord }).record!.name;
+  }
+}
+
+function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function configIn(storage: string, extra = ''): Promise<string> {
+  const cwd = await mkdtemp(join(work, 'cfg-'));
+  await writeFile(
+    join(cwd, 'bloodraven.yaml'),
+    `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles:\n    - name: p\n      storage: ${storage}\n      retentionPolicy: { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 1 }\n${extra}`,
+  );
+  return cwd;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-catalog-'));
+  [server, s3] = await Promise.all([startTestServer(), startS3Server({ buckets: ['bk'] })]);
+  await sql(server, 'CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t SELECT seq FROM shop.seq_1_to_100');
+});
+
+afterAll(async () => {
+  await Promise.all([server?.stop(), s3?.stop()]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the catalog', () => {
+  it('tells what every attempt really is: a Running record whose run is gone, or a dump that never finished, is Failed', async () => {
+    const root = join(work, 'phases');
+    const store = createFsStore({ root });
+    const good = await backupAt(store, '2026-03-01T00:00:00Z');
+    const failed = await backupAt(store, '2026-03-02T00:00:00Z', false);
+    // A Running record of a process of this machine that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const record = JSON.parse(await readFile(join(root, good, 'bloodraven.json'), 'utf8')) as BackupRecord;
+    const running = (name: string, r: Partial<BackupRecord>): Promise<void> =>
+      store.put(`${name}/bloodraven.json`, serializeRecord({ ...record, name, phase: 'Running', completedAt: null, ...r }));
+    await running('shop-p-20260303-000000', { startedAt: '2026-03-03T00:00:00Z', runner: { hostname: hostname(), pid: dead } });
+    // Running on another machine: heartbeat a day old, gone; heartbeat a minute old, alive.
+    await running('shop-p-20260304-000000', { startedAt: '2026-03-04T00:00:00Z', runner: { hostname: 'elsewhere', pid: 1 }, heartbeatAt: '2026-03-04T00:09:00Z' });
+    await running('shop-p-20260305-000000', { startedAt: '2026-03-05T00:00:00Z', runner: { hostname: 'elsewhere', pid: 1 }, heartbeatAt: '2026-03-05T00:09:00Z' });
+    // A dump folder without a record or @.done.json.
+    await store.put('shop-p-20260306-000000/@.json', '{}');
+
+    const entries = await listBackups(store, { now: new Date('2026-03-05T00:10:00Z') });
+    expect(entries.map((e) => [e.name, e.phase])).toEqual([
+      ['shop-p-20260306-000000', 'Failed'],
+      ['shop-p-20260305-000000', 'Running'],
+      ['shop-p-20260304-000000', 'Failed'],
+      ['shop-p-20260303-000000', 'Failed'],
+      [failed, 'Failed'],
+      [good, 'Succeeded'],
+    ]);
+    expect(entries[2]!.failure).toMatch(/no heartbeat since 2026-03-04T00:09:00/);
+    expect(entries[3]!.failure).toMatch(new RegExp(`process \\(pid ${dead}\\) is gone`));
+    expect(entries[4]!.failure).toMatch(/cannot reach the MySQL server/);
+    expect((await resolveBackup(store, 'latest')).name).toBe(good);
+  });
+});
+
+describe('backup list', () => {
+  it('prints the records newest first, as a table or as a JSON array', async () => {
+    const cwd = await configIn('{ type: PVC, pvc: { path: ./backups } }');
+    const store = createFsStore({ root: join(cwd, 'backups') });
+    const a = await backupAt(store, '2026-04-01T00:00:00Z');
+    const b = await backupAt(store, '2026-04-02T00:00:00Z', false);
+    const json = await cli(['backup', 'list', '--json'], cwd);
+    expect(json.code).toBe(0);
+    const list = JSON.parse(json.stdout) as Array<{ name: string; phase: string; failureReason: string | null; verified: boolean }>;
+    expect(list.map((x) => [x.name, x.phase, x.verified])).toEqual([
+      [b, 'Failed', false],
+      [a, 'Succeeded', false],
+    ]);
+    expect(list[0]!.failureReason).toMatch(/cannot reach/);
+    const table = await cli(['backup', 'list'], cwd);
+    expect(table.stdout).toMatch(new RegExp(`${b}\\s+Failed`));
+    expect(table.stdout).toMatch(/NAME\s+PHASE\s+STARTED\s+DURATION\s+SIZE\s+VERIFIED/);
+  });
+});
+
+describe('prune', () => {
+  it('shows the plan and deletes only with --yes', async () => {
+    const cwd = await configIn('{ type: PVC, pvc: { path: ./backups } }');
+    const store = createFsStore({ root: join(cwd, 'backups') });
+    const names = [];
+    for (const [day, ok] of [
+      ['01', true],
+      ['02', false],
+      ['03', true],
+      ['04', false],
+      ['05', true],
+    ] as const)
+      names.push(await backupAt(store, `2026-05-${day}T00:00:00Z`, ok));
+    const dry = await cli(['prune'], cwd);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`delete\\s+${names[0]}\\s+Succeeded.*beyond the newest 2 successful \\(count\\)`));
+    expect(dry.stdout).toMatch(new RegExp(`delete\\s+${names[1]}\\s+Failed.*maxFailedKeep`));
+    expect(dry.stdout).toMatch(new RegExp(`keep\\s+${names[3]}\\s+Failed`));
+    expect(dry.stdout).toContain('Nothing deleted: pass --yes to delete.');
+    expect((await readdir(join(cwd, 'backups'))).sort()).toEqual([...names].sort());
+
+    const done = await cli(['prune', '--yes', '--json'], cwd);
+    expect(done.code).toBe(0);
+    const out = JSON.parse(done.stdout) as { applied: boolean; deleted: string[] };
+    expect(out.applied).toBe(true);
+    expect(out.deleted.sort()).toEqual([names[0], names[1]].sort());
+    expect((await readdir(join(cwd, 'backups'))).sort()).toEqual([names[2], names[3], names[4]].sort());
+  });
+
+  it('never leaves a listed backup half deleted: a crash after the marker shows Deleting, and the next prune finishes', async () => {
+    const root = join(work, 'crash');
+    const inner = createFsStore({ root });
+    const old = await backupAt(inner, '2026-06-01T00:00:00Z');
+    await backupAt(inner, '2026-06-02T00:00:00Z');
+    await backupAt(inner, '2026-06-03T00:00:00Z');
+    let calls = 0;
+    const crashing: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      async deleteMany(keys, options) {
+        // The first batch (@.done.json) goes through; the crash hits the data.
+        if (++calls === 2) throw new Error('power cut');
+        await inner.deleteMany(keys, options);
+      },
+    };
+    const entry = (await listBackups(inner)).find((e) => e.name === old)!;
+    await expect(deleteBackup(crashing, entry)).rejects.toThrow('power cut');
+    const after = (await listBackups(inner)).find((e) => e.name === old)!;
+    expect(after.phase).toBe('Deleting');
+    expect(after.complete).toBe(false);
+    const plan = await planPrune(inner, { count: 5, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }, new Date());
+    expect(plan.decisions.find((d) => d.name === old)).toMatchObject({ action: 'delete', reasons: ['an earlier prune began deleting it'] });
+    const result = await applyPrune(inner, plan, { logger: silentLogger });
+    expect(result.deleted).toEqual([old]);
+    expect((await listBackups(inner)).map((e) => e.name)).not.toContain(old);
+  });
+
+  it('prunes S3 storage, counting objects already gone as deleted', async () => {
+    const store = createS3Store({ bucket: 'bk', prefix: 'team', endpointURL: s3.endpoint, partSize: 5 * 1024 * 1024, credentials: s3rverCredentials });
+    const a = await backupAt(store, '2026-07-01T00:00:00Z');
+    await backupAt(store, '2026-07-02T00:00:00Z');
+    await backupAt(store, '2026-07-03T00:00:00Z');
+    // Someone deleted part of the oldest by hand already.
+    const victims = (await store.list(`${a}/`)).filter((o) => o.key.endsWith('.tsv.zst')).map((o) => o.key);
+    await store.deleteMany(victims);
+    const plan = await planPrune(store, { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }, new Date());
+    const result = await applyPrune(store, plan, { logger: silentLogger });
+    expect(result).toMatchObject({ deleted: [a], failed: [] });
+    expect(await store.list(`${a}/`)).toEqual([]);
+    expect((await listBackups(store)).length).toBe(2);
+  });
+
+  it('never follows a symlink out of a PVC profile root', async () => {
+    const root = join(work, 'links');
+    const outside = join(work, 'outside-data');
+    await mkdir(join(outside, 'shop-p-20200101-000000'), { recursive: true });
+    await writeFile(join(outside, 'shop-p-20200101-000000', 'precious'), 'keep me');
+    const store = createFsStore({ root });
+    await backupAt(store, '2026-08-01T00:00:00Z');
+    await symlink(join(outside, 'shop-p-20200101-000000'), join(root, 'shop-p-20200101-000000'));
+    await expect(deleteBackup(store, { name: '..', prefix: '../', record: null })).rejects.toMatchObject({ code: 'UNSAFE_KEY' });
+    await expect(deleteBackup(store, { name: 'x', prefix: `${outside}/`, record: null })).rejects.toMatchObject({ code: 'UNSAFE_KEY' });
+    const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 0, maxFailedKeep: 0 }, new Date());
+    await applyPrune(store, plan, { logger: silentLogger });
+    await deleteBackup(store, { name: 'shop-p-20200101-000000', prefix: 'shop-p-20200101-000000/', record: null }).catch(() => undefined);
+    expect(await readFile(join(outside, 'shop-p-20200101-000000', 'precious'), 'utf8')).toBe('keep me');
+  });
+});
+
+describe('status', () => {
+  it('shows each profile and every schedule with its next run in its time zone', async () => {
+    const cwd = await configIn(
+      '{ type: PVC, pvc: { path: ./backups } }',
+      `  schedules:\n    - { name: nightly, profileName: p, schedule: "0 2 * * *", timeZone: America/Los_Angeles }\n    - { name: utc, profileName: p, schedule: "15 * * * *" }\n`,
+    );
+    const store = createFsStore({ root: join(cwd, 'backups') });
+    const good = await backupAt(store, '2026-09-01T00:00:00Z');
+    const bad = await backupAt(store, '2026-09-02T00:00:00Z', false);
+    const before = Date.now();
+    const r = await cli(['status', '--json'], cwd);
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.stdout) as Status;
+    expect(status.profiles[0]).toMatchObject({ name: 'p', lastSuccess: { name: good }, lastFailure: { name: bad } });
+    expect(status.profiles[0]!.backups.map((b) => b.name)).toEqual([bad, good]);
+    const [nightly, utc] = status.schedules;
+    expect(nightly).toMatchObject({ name: 'nightly', schedule: '0 2 * * *', timeZone: 'America/Los_Angeles' });
+    expect(utc).toMatchObject({ name: 'utc', timeZone: 'Etc/UTC' });
+    // 02:00 in Los Angeles is 09:00 or 10:00 UTC; the next one is within a day.
+    expect(nightly!.nextRun).toMatch(/^\d{4}-\d{2}-\d{2}T(09|10):00:00\.000Z$/);
+    expect(Date.parse(nightly!.nextRun) - before).toBeLessThanOrEqual(24 * 3600 * 1000);
+    expect(utc!.nextRun).toMatch(/T\d{2}:15:00\.000Z$/);
+    const table = await cli(['status'], cwd);
+    expect(table.stdout).toMatch(/Profile p \(PVC /);
+    expect(table.stdout).toMatch(/nightly\s+p\s+0 2 \* \* \*\s+America\/Los_Angeles/);
+    expect(table.stdout).toMatch(new RegExp(`last success: ${good}`));
+  });
+});

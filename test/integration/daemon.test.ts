@@ -1,0 +1,194 @@
+/**
+ * The standalone daemon against a real MariaDB server and real storage, on a clock that jumps to
+ * every wait's end (so hourly schedules and retry backoffs run in seconds): scheduled backups,
+ * pruning after each success, retries as fresh attempts, /metrics counting each terminal backup
+ * exactly once (also across a restart), /healthz, and stopping with a grace period.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDaemon } from '../../src/daemon/daemon.js';
+import { listBackups } from '../../src/lib/catalog/catalog.js';
+import { fixedClock } from '../../src/lib/clock.js';
+import { configSchema, type Config, type ConfigInput } from '../../src/lib/config/schema.js';
+import { createLogger, type LogEntry } from '../../src/lib/log.js';
+import { BackupMetrics } from '../../src/lib/metrics/backup-metrics.js';
+import { createMysqlConnector, type MysqlConnector } from '../../src/lib/mysql/connection.js';
+import { freePort } from '../../src/lib/mysql/sandbox.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+
+let server: TestServer;
+let work: string;
+
+function config(root: string, extra: Partial<ConfigInput['backup']> = {}): Config {
+  return configSchema.parse({
+    name: 'shop',
+    backup: {
+      profiles: [{ name: 'hourly', storage: { type: 'PVC', pvc: { path: root } }, dump: { threads: 2, includeSchemas: ['shop'] }, retentionPolicy: { count: 2, minKeep: 1, maxFailedKeep: 10 } }],
+      schedules: [{ name: 'every-hour', profileName: 'hourly', schedule: '0 * * * *' }],
+      retry: { maxAttempts: 3, initialBackoffSeconds: 60, maxBackoffSeconds: 600 },
+      ...extra,
+    },
+  });
+}
+
+interface Running {
+  done: Promise<void>;
+  stop: AbortController;
+  address: Promise<string>;
+  logs: LogEntry[];
+  /** What /metrics serves. */
+  metrics: BackupMetrics;
+}
+
+/** Starts the daemon; `stopWhen` sees every log line and says when to stop it. */
+function start(cfg: Config, connector: MysqlConnector, store: ObjectStore, options: { stopWhen?: (logs: LogEntry[]) => boolean; graceMs?: number; clockStart?: string } = {}): Running {
+  const stop = new AbortController();
+  const logs: LogEntry[] = [];
+  let ready!: (address: string) => void;
+  const address = new Promise<string>((r) => (ready = r));
+  const logger = createLogger((e) => {
+    logs.push(e);
+    if (options.stopWhen?.(logs) && !stop.signal.aborted) stop.abort();
+  });
+  const metrics = new BackupMetrics();
+  const done = runDaemon(
+    {
+      config: cfg,
+      connector,
+      storeFor: () => Promise.resolve(store),
+      clock: fixedClock(new Date(options.clockStart ?? '2026-01-01T00:30:00Z')),
+      logger,
+      metrics,
+      toolVersion: 'test',
+    },
+    { listen: '127.0.0.1:0', graceMs: options.graceMs ?? 60_000 },
+    stop.signal,
+    { onReady: ({ address: a }) => ready(a ?? '') },
+  );
+  return { done, stop, address, logs, metrics };
+}
+
+async function get(address: string, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://${address}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+function metric(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+const count = (logs: LogEntry[], message: string): number => logs.filter((l) => l.message === message).length;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-daemon-'));
+  server = await startTestServer();
+  await sql(server, 'CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v TEXT); INSERT INTO shop.t SELECT seq, "v" FROM shop.seq_1_to_1000');
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('bloodraven daemon', () => {
+  it('runs the schedule, prunes after each success, and counts each backup once, also after a restart', async () => {
+    const root = join(work, 'scheduled');
+    const store = createFsStore({ root });
+    const cfg = config(root);
+    const first = start(cfg, rootConnector(server), store, { stopWhen: (logs) => count(logs, 'backup succeeded') >= 3 && count(logs, 'pruned') >= 1 });
+    const address = await first.address;
+    const health = JSON.parse((await get(address, '/healthz')).body) as { status: string; schedules: Array<{ name: string; nextRun: string | null }> };
+    expect(health.schedules[0]?.name).toBe('every-hour');
+    await first.done;
+    const metricsText = await first.metrics.metrics();
+
+    const entries = await listBackups(store);
+    expect(entries.map((e) => e.phase)).toEqual(['Succeeded', 'Succeeded']);
+    // Hourly at :00 from 00:30: the 01:00 backup was pruned (count 2), 02:00 and 03:00 remain.
+    expect(entries.map((e) => e.startedAt.toISOString())).toEqual(['2026-01-01T03:00:00.000Z', '2026-01-01T02:00:00.000Z']);
+    expect(entries[0]!.record?.trigger).toEqual({ kind: 'schedule', schedule: 'every-hour', attempt: 1 });
+    expect(metric(metricsText, 'bloodraven_backup_runs_total', 'group="shop",profile="hourly",result="success"')).toBe(3);
+
+    // A restart seeds from the catalog and the tally: three backups, counted once each.
+    const second = start(cfg, rootConnector(server), store);
+    const address2 = await second.address;
+    const text = (await get(address2, '/metrics')).body;
+    second.stop.abort();
+    await second.done;
+    expect(metric(text, 'bloodraven_backup_runs_total', 'group="shop",profile="hourly",result="success"')).toBe(3);
+    expect(metric(text, 'bloodraven_backup_last_success_timestamp_seconds', 'group="shop",profile="hourly"')).toBeGreaterThanOrEqual(Date.parse('2026-01-01T03:00:00Z') / 1000);
+    expect(metric(text, 'bloodraven_backup_last_size_bytes', 'group="shop",profile="hourly"')).toBe(entries[0]!.record!.sizeBytes);
+    expect(text).toMatch(/bloodraven_backup_duration_seconds_count\{group="shop",profile="hourly"\} 2/);
+  });
+
+  it('retries a failed scheduled backup as fresh attempts, with backoff from each failure', async () => {
+    const root = join(work, 'retries');
+    const store = createFsStore({ root });
+    const port = await freePort();
+    const unreachable = createMysqlConnector({ host: '127.0.0.1', port, user: 'root', connectTimeoutMs: 1000 });
+    const d = start(config(root), unreachable, store, { stopWhen: (logs) => count(logs, 'scheduled backup failed on every attempt') >= 1 });
+    const address = await d.address;
+    await d.done;
+    expect(address).not.toBe('');
+    expect(metric(await d.metrics.metrics(), 'bloodraven_backup_runs_total', 'group="shop",profile="hourly",result="failure"')).toBe(3);
+    const entries = (await listBackups(store)).reverse();
+    expect(entries.map((e) => [e.phase, e.record?.trigger])).toEqual([
+      ['Failed', { kind: 'schedule', schedule: 'every-hour', attempt: 1 }],
+      ['Failed', { kind: 'schedule', schedule: 'every-hour', attempt: 2 }],
+      ['Failed', { kind: 'schedule', schedule: 'every-hour', attempt: 3 }],
+    ]);
+    // 60 s after the first failure, then 120 s after the second.
+    const started = entries.map((e) => e.startedAt.getTime());
+    const completed = entries.map((e) => Date.parse(e.record!.completedAt!));
+    expect(started[1]! - completed[0]!).toBe(60_000);
+    expect(started[2]! - completed[1]!).toBe(120_000);
+    expect(entries.every((e) => e.record?.failure?.code === 'MYSQL_UNREACHABLE')).toBe(true);
+  });
+
+  it('on stop, lets a running backup end within the grace period, or interrupts it (Failed) after', async () => {
+    const root = join(work, 'grace');
+    const store = createFsStore({ root });
+    // Stop as soon as the first backup has started; no grace: it is interrupted.
+    const abrupt = start(config(root), rootConnector(server), store, { graceMs: 0, stopWhen: (logs) => count(logs, 'backup started') >= 1 });
+    await abrupt.done;
+    const [interrupted] = await listBackups(store);
+    expect(interrupted).toMatchObject({ phase: 'Failed' });
+    expect(interrupted!.record?.failure?.code).toBe('ABORTED');
+
+    // With grace, the running one finishes and no further one starts.
+    const graceful = start(config(root), rootConnector(server), store, { graceMs: 60_000, stopWhen: (logs) => count(logs, 'backup started') >= 1, clockStart: '2026-02-01T00:30:00Z' });
+    await graceful.done;
+    const entries = await listBackups(store);
+    expect(entries[0]).toMatchObject({ phase: 'Succeeded' });
+    expect(count(graceful.logs, 'backup started')).toBe(1);
+  });
+
+  it('runs as a command: serves /healthz and /metrics, and exits 0 on SIGTERM', async () => {
+    const cwd = await mkdtemp(join(work, 'cli-'));
+    const port = await freePort();
+    await writeFile(
+      join(cwd, 'bloodraven.yaml'),
+      `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles: [ { name: p, storage: { type: PVC, pvc: { path: ./backups } } } ]\n  schedules: [ { name: yearly, profileName: p, schedule: "0 0 1 1 *", timeZone: Europe/Berlin } ]\n`,
+    );
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'run.js'), 'daemon', '--listen', `127.0.0.1:${port}`], { cwd });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    for (let i = 0; i < 100 && !stderr.includes('daemon started'); i++) await new Promise((r) => setTimeout(r, 100));
+    const health = JSON.parse((await get(`127.0.0.1:${port}`, '/healthz')).body) as { schedules: Array<{ nextRun: string }> };
+    expect(health.schedules[0]!.nextRun).toMatch(/^\d{4}-12-31T23:00:00\.000Z$/);
+    const metrics = await get(`127.0.0.1:${port}`, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('# TYPE bloodraven_backup_runs_total counter');
+    expect((await get(`127.0.0.1:${port}`, '/nope')).status).toBe(404);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/daemon stopped/);
+  });
+});
