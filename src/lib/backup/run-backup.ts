@@ -206,6 +206,7 @@ function succeededFields(result: DumpResult): Partial<BackupRecord> {
     binlogFile: result.binlog?.file ?? null,
     binlogPos: result.binlog?.position ?? null,
     completedAt: result.completedAt.toISOString(),
+    snapshotAt: result.snapshotAt.toISOString(),
     dataBytes: result.dataBytes,
     sizeBytes: result.storedBytes,
     tables: result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, checksum: t.checksum, rawBytes: t.rawBytes, storedBytes: t.storedBytes })),

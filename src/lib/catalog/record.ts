@@ -56,6 +56,8 @@ export interface BackupRecord {
   binlogFile: string | null;
   binlogPos: number | null;
   startedAt: string;
+  /** When the snapshot was taken: the point in time the dump holds (point-in-time recovery starts here). */
+  snapshotAt?: string | null;
   completedAt: string | null;
   /** Uncompressed data bytes. */
   dataBytes: number;

@@ -121,6 +121,36 @@ export const retrySchema = z
   })
   .refine((r) => r.maxBackoffSeconds >= r.initialBackoffSeconds, { message: 'maxBackoffSeconds must be at least initialBackoffSeconds', path: ['maxBackoffSeconds'] });
 
+/** Seconds, or a duration like 30s, 5m, 1h. */
+const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write seconds, or a number with ms, s, m or h (like 60s)` });
+    return z.NEVER;
+  }
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1;
+  return Number(m[1]) * factor;
+});
+
+/** Continuous binlog archiving for point-in-time recovery. */
+export const pitrSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The profile whose storage holds the archive (under <prefix>/binlogs/). */
+  profileName: z.string().min(1),
+  /** Seconds between scans for sealed binlogs (file events are watched too, where they can be). */
+  archivePollInterval: durationSchema.default(60),
+  /** The name this server's binlogs are archived under (one manifest per site). Default: the server's host name. */
+  site: nameSchema.optional(),
+  /**
+   * Where binlogs are read: `local` from the server's binlog folder on this machine (default: the
+   * folder of @@log_bin_basename), `remote` over the replication protocol with the binlog tool.
+   */
+  source: z
+    .discriminatedUnion('type', [z.strictObject({ type: z.literal('local'), binlogDir: z.string().min(1).optional() }), z.strictObject({ type: z.literal('remote') })])
+    .default({ type: 'local' }),
+});
+
 export const scheduleSchema = z.strictObject({
   name: nameSchema,
   profileName: z.string().min(1),
@@ -139,6 +169,7 @@ export const configSchema = z
       profiles: z.array(profileSchema).min(1, 'at least one profile is needed'),
       schedules: z.array(scheduleSchema).default([]),
       retry: retrySchema.default(() => retrySchema.parse({})),
+      pitr: pitrSchema.optional(),
     }),
   })
   .superRefine((config, ctx) => {
@@ -164,6 +195,9 @@ export const configSchema = z
       const cronProblem = checkCron(sch.schedule, sch.timeZone);
       if (cronProblem) ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, cronProblem.field], message: cronProblem.message });
     });
+    if (config.backup.pitr && !profileNames.has(config.backup.pitr.profileName)) {
+      ctx.addIssue({ code: 'custom', path: ['backup', 'pitr', 'profileName'], message: `no profile named "${config.backup.pitr.profileName}"` });
+    }
     if (config.mysql.socket && (config.mysql.host || config.mysql.port)) {
       ctx.addIssue({ code: 'custom', path: ['mysql', 'socket'], message: 'use either socket or host/port, not both' });
     }
@@ -180,3 +214,4 @@ export type Compression = z.output<typeof compressionSchema>;
 export type RetentionPolicy = z.output<typeof retentionPolicySchema>;
 export type RetryPolicy = z.output<typeof retrySchema>;
 export type Schedule = z.output<typeof scheduleSchema>;
+export type PitrConfig = z.output<typeof pitrSchema>;

@@ -65,6 +65,8 @@ export interface DumpResult {
   completedAt: Date;
   /** How long the global read lock was held, ms. */
   lockHeldMs: number;
+  /** The point in time the dump shows (when the snapshot was taken). */
+  snapshotAt: Date;
   schemas: string[];
   tables: TableResult[];
   /** Uncompressed data bytes. */
@@ -182,6 +184,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
       startedAt,
       completedAt,
       lockHeldMs: snapshot.lockHeldMs,
+      snapshotAt: new Date(snapshot.takenAt),
       schemas: schemas.map((s) => s.name),
       tables,
       dataBytes: tables.reduce((n, t) => n + t.rawBytes, 0),

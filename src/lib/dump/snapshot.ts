@@ -17,6 +17,8 @@ export interface Snapshot {
   binlog: BinlogPosition | null;
   /** How long the global read lock was held, in ms (0 when not consistent). */
   lockHeldMs: number;
+  /** When the snapshot was taken (ms since the epoch): the point in time the dump shows. */
+  takenAt: number;
   /** Whether DDL is held off for the whole dump. */
   ddlBlocked: boolean;
   /** Ends the transactions and closes every session this snapshot opened. */
@@ -67,12 +69,14 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
     if (ddlSession) opened.push(ddlSession);
 
     let lockHeldMs = 0;
+    let takenAt = options.now();
     let ddlBlocked = false;
     let gtidExecuted: string;
     let binlog: BinlogPosition | null;
     if (options.consistent) {
       await flavor.lockForSnapshot(main, { lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds });
       const lockedAt = options.now();
+      takenAt = lockedAt;
       try {
         await Promise.all(workers.map((w) => w.exec('START TRANSACTION WITH CONSISTENT SNAPSHOT')));
         gtidExecuted = await flavor.readGtidExecuted(main);
@@ -100,6 +104,7 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
       gtidExecuted,
       binlog,
       lockHeldMs,
+      takenAt,
       ddlBlocked,
       async release() {
         if (ddlSession && ddlBlocked) await flavor.unblockDdl(ddlSession).catch(() => undefined);
