@@ -37,11 +37,21 @@ export interface RunningProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+export interface PipedProcess {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  /** Resolves once the process has ended; rejects with ExternalCommandError (stderr's tail) when it failed. */
+  readonly done: Promise<void>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
 export interface ProcessRunner {
   /** Runs a program to completion, collecting its output. Throws ExternalCommandError on failure. */
   run(command: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Starts a long-running program (a server) and returns a handle to it. */
   start(command: string, args: readonly string[], options?: SpawnOptions): RunningProcess;
+  /** Starts a program whose stdin and stdout the caller streams (binlog replay pipelines). */
+  pipe(command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; signal?: AbortSignal }): PipedProcess;
 }
 
 const tailBytes = 4000;
@@ -75,6 +85,28 @@ export const nodeProcessRunner: ProcessRunner = {
       child.stdin.on('error', () => undefined);
       child.stdin.end(options.input ?? '');
     });
+  },
+
+  pipe(command, args, options = {}) {
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => {
+      stderr = tail(stderr + b.toString('utf8'));
+    });
+    // A consumer that stops reading (or a child that exits early) must not crash the process.
+    child.stdin.on('error', () => undefined);
+    const done = new Promise<void>((resolve, reject) => {
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        const hint = e.code === 'ENOENT' ? `${command} is not installed or not on PATH` : undefined;
+        reject(new ExternalCommandError(command, null, e.message, { cause: e, ...(hint ? { hint } : {}) }));
+      });
+      child.on('close', (code) => {
+        if (code === 0) resolve();
+        else reject(new ExternalCommandError(`${command} ${args.filter((a) => !a.startsWith('--defaults-extra-file')).join(' ')}`.slice(0, 300), code, stderr));
+      });
+    });
+    done.catch(() => undefined);
+    return { stdin: child.stdin, stdout: child.stdout, done, kill: (signal = 'SIGTERM') => child.kill(signal) };
   },
 
   start(command, args, options = {}) {

@@ -44,6 +44,8 @@ export interface MysqlConnector {
   /** `host:port` or the socket path, for messages. */
   readonly target: string;
   readonly user: string;
+  /** How to reach the server, for the client programs (binlog replay) that need it too. */
+  readonly options: ConnectionOptions;
   connect(): Promise<MysqlSession>;
 }
 
@@ -56,6 +58,7 @@ export function createMysqlConnector(options: ConnectionOptions): MysqlConnector
   return {
     target,
     user: options.user,
+    options,
     async connect() {
       const driverOptions: Mysql2Options = {
         user: options.user,

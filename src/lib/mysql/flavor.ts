@@ -33,6 +33,8 @@ export interface Flavor {
   readonly info: ServerInfo;
   /** The program that reads binary logs for this server. */
   readonly binlogTool: 'mariadb-binlog' | 'mysqlbinlog';
+  /** The command-line client that runs what the binlog tool prints. */
+  readonly clientTool: 'mariadb' | 'mysql';
   /** The set of executed transactions, in the flavor's own notation ('' when GTIDs are off). */
   readGtidExecuted(session: MysqlSession): Promise<string>;
   /** The current binlog file and position, or null when binary logging is off. */
@@ -141,6 +143,7 @@ function mariadbFlavor(info: ServerInfo): Flavor {
   return {
     info,
     binlogTool: 'mariadb-binlog',
+    clientTool: 'mariadb',
     systemSchemas: commonSystemSchemas,
     async readGtidExecuted(session) {
       const [r] = await session.query<{ gtid: string | null }>('SELECT @@global.gtid_binlog_pos AS gtid');
@@ -172,6 +175,7 @@ function mysqlFlavor(info: ServerInfo): Flavor {
   return {
     info,
     binlogTool: 'mysqlbinlog',
+    clientTool: 'mysql',
     systemSchemas: [...commonSystemSchemas, 'ndbinfo'],
     async readGtidExecuted(session) {
       const [r] = await session.query<{ gtid: string | null }>('SELECT @@global.gtid_executed AS gtid');

@@ -6,6 +6,8 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
+import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
+import type { ReplayResult } from '../pitr/replay.js';
 import type { RestoreSource } from './source.js';
 
 export interface RestoreDeps {
@@ -30,6 +32,8 @@ export interface RestoreResult {
   durationMs: number;
   /** Uncompressed bytes per second. */
   bytesPerSecond: number;
+  /** The binlog replay of a point-in-time restore. */
+  pitr?: ReplayResult;
 }
 
 export function toRestoreResult(source: RestoreSource, target: string, load: LoadResult): RestoreResult {
@@ -56,10 +60,12 @@ export async function restoreBootstrap(
   source: RestoreSource,
   options: LoadOptions,
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
+  pointInTime?: PointInTimeRequest,
 ): Promise<RestoreResult> {
   deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
   const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, source.prefix, options, run);
   const result = toRestoreResult(source, deps.connector.target, load);
+  if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
   deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
   return result;
 }

@@ -20,6 +20,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { readDumpManifest } from '../load/dump-manifest.js';
 import { loadDump, type LoadOptions, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
+import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import type { RestoreSource } from './source.js';
 
 export interface InPlaceDeps {
@@ -87,7 +88,7 @@ export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector'>, s
 export async function restoreInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
-  request: InPlaceRequest & { confirm: Date },
+  request: InPlaceRequest & { confirm: Date; pointInTime?: PointInTimeRequest },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   const { connector, logger, clock } = deps;
@@ -147,9 +148,12 @@ export async function restoreInPlace(
     } catch (err) {
       throw fenceError(err, 'loading the backup failed');
     }
+    // Point-in-time replay runs against the same server, still fenced.
+    const pitr = request.pointInTime ? await replayToPoint({ connector, logger }, request.pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal }) : undefined;
     const fencedMs = fence ? clock.now().getTime() - fence.since : 0;
     return {
       ...toRestoreResult(source, connector.target, load),
+      ...(pitr ? { pitr } : {}),
       mode: plan.mode,
       dropped: plan.drop,
       confirm: request.confirm.toISOString(),

@@ -1,0 +1,247 @@
+/**
+ * The binlog archiver: finds the server's sealed binlogs (every file of the index but the last,
+ * which the server is still writing) and uploads each once, with its manifest entry, to the
+ * archive (manifest.ts). Only a writable primary (@@read_only = 0) uploads, so a replica never
+ * competes with its primary; after a failover the new primary archives under its own site.
+ *
+ * Two ways to read binlogs: `local`, from the binlog folder of a server on this machine, and
+ * `remote`, over the replication protocol with the flavor's binlog tool, for servers elsewhere.
+ * A file is uploaded before its manifest entry is written: a crash in between only means the
+ * file is uploaded again on the next scan.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import type { Clock } from '../clock.js';
+import type { PitrConfig } from '../config/schema.js';
+import { AppError, ExitCode, errorMessage, throwIfAborted } from '../errors.js';
+import type { Logger } from '../log.js';
+import { withClientOptions } from '../mysql/client-tools.js';
+import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
+import { detectFlavor, type Flavor } from '../mysql/flavor.js';
+import type { ProcessRunner } from '../process.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { groupFromHostname } from '../catalog/names.js';
+import { parseBinlog } from './binlog-parser.js';
+import { binlogKey, readSiteManifest, writeSiteManifest, type ArchivedBinlog } from './manifest.js';
+
+export interface ArchiverDeps {
+  connector: MysqlConnector;
+  /** The storage of the profile the archive lives in. */
+  store: ObjectStore;
+  runner: ProcessRunner;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface ArchiveScan {
+  site: string;
+  /** Whether the server is a writable primary (only then does it upload). */
+  primary: boolean;
+  archived: ArchivedBinlog[];
+  /** Sealed files already in the archive. */
+  alreadyArchived: number;
+}
+
+interface ServerState {
+  flavor: Flavor;
+  readOnly: boolean;
+  basename: string | null;
+  files: Array<{ name: string; size: number }>;
+}
+
+async function serverState(session: MysqlSession): Promise<ServerState> {
+  const flavor = await detectFlavor(session);
+  const [row] = await session.query<{ ro: string | number; logBin: string | number; basename: string | null }>(
+    'SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.log_bin AS logBin, @@GLOBAL.log_bin_basename AS basename',
+  );
+  if (Number(row?.logBin) !== 1) {
+    throw new AppError('BINLOG_OFF', 'the server has binary logging off: there is nothing to archive', ExitCode.precondition, {
+      hint: 'start the server with log-bin (and a server-id) to use point-in-time recovery',
+    });
+  }
+  const logs = await session.query<{ Log_name: string; File_size: string | number }>('SHOW BINARY LOGS');
+  return { flavor, readOnly: Number(row?.ro) !== 0, basename: row?.basename ?? null, files: logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) })) };
+}
+
+/** The site a server archives under: the configured one, or its host name. */
+export function siteOf(config: Pick<PitrConfig, 'site'>, hostname: string): string {
+  return config.site ?? groupFromHostname(hostname);
+}
+
+/** Reads one binlog file: from the local folder, or fetched from the server into a temp folder. */
+async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerState, file: string, signal?: AbortSignal): Promise<{ stream: Readable; cleanup: () => Promise<void> }> {
+  if (config.source.type === 'local') {
+    const folder = config.source.binlogDir ?? (state.basename ? dirname(state.basename) : null);
+    if (!folder) throw new AppError('BINLOG_DIR_UNKNOWN', 'the server does not say where its binlogs are (@@log_bin_basename)', ExitCode.usage, { hint: 'set backup.pitr.source.binlogDir' });
+    return { stream: createReadStream(join(folder, file)), cleanup: () => Promise.resolve() };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'bloodraven-binlog-'));
+  try {
+    await withClientOptions(deps.connector.options, (args) =>
+      deps.runner.run(state.flavor.binlogTool, [...args, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, file], signal ? { signal } : {}),
+    );
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { stream: createReadStream(join(dir, file)), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Uploads one file while parsing and hashing it in the same pass. */
+async function archiveFile(deps: ArchiverDeps, config: PitrConfig, state: ServerState, site: string, file: string, signal?: AbortSignal): Promise<ArchivedBinlog> {
+  const { stream, cleanup } = await openBinlog(deps, config, state, file, signal);
+  try {
+    const hash = createHash('sha256');
+    const toStore = new PassThrough();
+    const toParser = new PassThrough();
+    stream.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      const a = toStore.write(chunk);
+      const b = toParser.write(chunk);
+      if (!a || !b) {
+        stream.pause();
+        let waiting = (a ? 0 : 1) + (b ? 0 : 1);
+        const go = (): void => {
+          if (--waiting === 0) stream.resume();
+        };
+        if (!a) toStore.once('drain', go);
+        if (!b) toParser.once('drain', go);
+      }
+    });
+    stream.on('end', () => {
+      toStore.end();
+      toParser.end();
+    });
+    stream.on('error', (err) => {
+      toStore.destroy(err);
+      toParser.destroy(err);
+    });
+    const key = binlogKey(site, file);
+    const [written, summary] = await Promise.all([deps.store.write(key, toStore, signal ? { signal } : {}), parseBinlog(toParser, signal ? { signal } : {})]);
+    return {
+      file,
+      site,
+      key,
+      flavor: summary.flavor,
+      serverId: state.flavor.info.serverId,
+      serverUuid: state.flavor.info.serverUuid,
+      size: written.bytes,
+      sha256: hash.digest('hex'),
+      firstEventTime: summary.firstEventTime?.toISOString() ?? null,
+      lastEventTime: summary.lastEventTime?.toISOString() ?? null,
+      gtids: summary.gtids,
+      gtidRanges: summary.gtidRanges,
+      previousGtids: summary.previousGtids,
+      transactions: summary.transactions,
+      endedWith: summary.endedWith,
+      uploadedAt: deps.clock.now().toISOString(),
+    };
+  } finally {
+    stream.destroy();
+    await cleanup();
+  }
+}
+
+/** One scan: uploads every sealed binlog not archived yet, oldest first. */
+export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal?: AbortSignal): Promise<ArchiveScan> {
+  const session = await deps.connector.connect();
+  let state: ServerState;
+  try {
+    state = await serverState(session);
+  } finally {
+    await session.close();
+  }
+  const site = siteOf(config, state.flavor.info.hostname);
+  if (state.readOnly) return { site, primary: false, archived: [], alreadyArchived: 0 };
+  const manifest = await readSiteManifest(deps.store, site, signal);
+  const known = new Set(manifest.entries.map((e) => e.file));
+  const sealed = state.files.slice(0, -1);
+  const result: ArchiveScan = { site, primary: true, archived: [], alreadyArchived: sealed.filter((f) => known.has(f.name)).length };
+  for (const f of sealed) {
+    if (known.has(f.name)) continue;
+    throwIfAborted(signal);
+    const entry = await archiveFile(deps, config, state, site, f.name, signal);
+    manifest.entries.push(entry);
+    await writeSiteManifest(deps.store, manifest, signal);
+    result.archived.push(entry);
+    deps.logger.info('binlog archived', { file: f.name, site, size: entry.size, transactions: entry.transactions, lastEventTime: entry.lastEventTime });
+  }
+  return result;
+}
+
+/** What `/archiver/status` reports. */
+export interface ArchiverStatus {
+  enabled: boolean;
+  primary: boolean | null;
+  lastScanAt: string | null;
+  filesArchived: number;
+  lastError: string | null;
+  storageType: 'PVC' | 'S3';
+  manifestPrefix: string;
+  site: string | null;
+}
+
+export function initialArchiverStatus(config: PitrConfig | undefined, store: ObjectStore): ArchiverStatus {
+  return {
+    enabled: config?.enabled ?? false,
+    primary: null,
+    lastScanAt: null,
+    filesArchived: 0,
+    lastError: null,
+    storageType: store.type,
+    manifestPrefix: `${store.location.replace(/\/$/, '')}/binlogs/`,
+    site: config?.site ?? null,
+  };
+}
+
+/**
+ * Archives until `signal` fires: a scan every poll interval, and sooner when the binlog index
+ * changes (local source), since that is when a file is sealed.
+ */
+export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status: ArchiverStatus, signal: AbortSignal, watch?: (path: string, onChange: () => void) => () => void): Promise<void> {
+  let wake: (() => void) | undefined;
+  let unwatch: (() => void) | undefined;
+  const onAbort = (): void => wake?.();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    while (!signal.aborted) {
+      try {
+        const scan = await archiveOnce(deps, config, signal);
+        status.primary = scan.primary;
+        status.site = scan.site;
+        status.filesArchived += scan.archived.length;
+        status.lastError = null;
+        if (!unwatch && watch && config.source.type === 'local') {
+          const session = await deps.connector.connect();
+          try {
+            const [row] = await session.query<{ index: string | null }>('SELECT @@GLOBAL.log_bin_index AS `index`');
+            if (row?.index) unwatch = watch(row.index, () => wake?.());
+          } finally {
+            await session.close();
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        status.lastError = errorMessage(err);
+        deps.logger.error('binlog archiving failed; trying again at the next scan', { reason: status.lastError });
+      }
+      status.lastScanAt = deps.clock.now().toISOString();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.archivePollInterval * 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    unwatch?.();
+  }
+}
+

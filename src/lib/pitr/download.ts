@@ -1,0 +1,54 @@
+/**
+ * Fetches archived binlogs to a local folder (`<dest>/<site>/<file>`), checking each against the
+ * size and SHA-256 its manifest entry recorded.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError, ExitCode } from '../errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { ArchivedBinlog } from './manifest.js';
+import type { ReplayFile } from './replay.js';
+
+export async function downloadBinlogs(
+  store: ObjectStore,
+  files: readonly ArchivedBinlog[],
+  dest: string,
+  options: { signal?: AbortSignal; onFile?: (entry: ArchivedBinlog, path: string) => void } = {},
+): Promise<ReplayFile[]> {
+  const out: ReplayFile[] = [];
+  for (const entry of files) {
+    const folder = join(dest, entry.site);
+    await mkdir(folder, { recursive: true });
+    const path = join(folder, entry.file);
+    const partial = `${path}.part`;
+    const hash = createHash('sha256');
+    let size = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(await store.read(entry.key, options.signal ? { signal: options.signal } : {}), hashing, createWriteStream(partial));
+      const sha256 = hash.digest('hex');
+      if (sha256 !== entry.sha256 || size !== entry.size) {
+        throw new AppError('BINLOG_TAMPERED', `archived binlog ${entry.key} does not match its manifest (size ${size}, SHA-256 ${sha256}; recorded ${entry.size}, ${entry.sha256})`, ExitCode.failure, {
+          hint: 'the archive is damaged; restore to a time before this file',
+        });
+      }
+      await rename(partial, path);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    }
+    out.push({ path, entry });
+    options.onFile?.(entry, path);
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * Point-in-time restore, after the dump is loaded: the plan (read from storage alone, refused
+ * before anything is touched when the target is out of reach), then the replay of the archived
+ * binlogs it names, announced by the log lines BLOODRAVEN_PITR_START, and _COMPLETE, _NOOP or
+ * _FAILED.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listBackups } from '../catalog/catalog.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MysqlConnector } from '../mysql/connection.js';
+import { detectFlavor } from '../mysql/flavor.js';
+import type { ProcessRunner } from '../process.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { downloadBinlogs } from './download.js';
+import type { ParsedGtid } from './gtid-space.js';
+import { readAllManifests } from './manifest.js';
+import { replayBinlogs, type ReplayResult } from './replay.js';
+import { planPointInTime, type PointInTimePlan } from './window.js';
+
+export type PitrLineKind = 'START' | 'COMPLETE' | 'FAILED' | 'NOOP';
+
+export interface PointInTimeRequest {
+  target: Date;
+  exclude: ParsedGtid[];
+  /** The profile's storage: catalog and archive. */
+  store: ObjectStore;
+  runner: ProcessRunner;
+  /** Receives each BLOODRAVEN_PITR_* line. */
+  onLine: (kind: PitrLineKind, fields: Record<string, unknown>) => void;
+  plan: PointInTimePlan;
+}
+
+export async function planFromStorage(store: ObjectStore, target: Date, backupName?: string, signal?: AbortSignal): Promise<PointInTimePlan> {
+  const [entries, manifests] = await Promise.all([listBackups(store, signal ? { signal } : {}), readAllManifests(store, signal)]);
+  return planPointInTime(entries, manifests, target, backupName);
+}
+
+/** Replays the plan's binlogs into the server; the dump must be loaded already. */
+export async function replayToPoint(
+  deps: { connector: MysqlConnector; logger: Logger },
+  request: PointInTimeRequest,
+  options: { skipBinlog: boolean; signal?: AbortSignal },
+): Promise<ReplayResult> {
+  const { plan, target } = request;
+  const base = { target: target.toISOString(), backup: plan.dump.entry.name, files: plan.files.map((f) => `${f.site}/${f.file}`) };
+  request.onLine('START', base);
+  const dir = await mkdtemp(join(tmpdir(), 'bloodraven-pitr-'));
+  try {
+    const session = await deps.connector.connect();
+    const flavor = await detectFlavor(session).finally(() => session.close());
+    const files = await downloadBinlogs(request.store, plan.files, dir, options.signal ? { signal: options.signal } : {});
+    const result = await replayBinlogs(
+      { runner: request.runner, connector: deps.connector, logger: deps.logger, flavor },
+      files,
+      { start: plan.dump.executed, stopAt: target, exclude: request.exclude, skipBinlog: options.skipBinlog },
+      options.signal,
+    );
+    if (result.applied === 0) request.onLine('NOOP', { ...base, reason: 'no archived transaction lies between the backup and the target', excluded: result.excluded });
+    else request.onLine('COMPLETE', { ...base, applied: result.applied, excluded: result.excluded, lastAppliedGtid: result.lastAppliedGtid, lastAppliedTime: result.lastAppliedTime });
+    return result;
+  } catch (err) {
+    request.onLine('FAILED', { ...base, reason: errorMessage(err) });
+    throw err;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
