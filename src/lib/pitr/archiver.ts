@@ -92,7 +92,8 @@ async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerS
 }
 
 /** Uploads one file while parsing and hashing it in the same pass. */
-async function archiveFile(deps: ArchiverDeps, config: PitrConfig, state: ServerState, site: string, file: string, signal?: AbortSignal): Promise<ArchivedBinlog> {
+async function archiveFile(deps: ArchiverDeps, config: PitrConfig, state: ServerState, where: { site: string; file: string }, signal?: AbortSignal): Promise<ArchivedBinlog> {
+  const { site, file } = where;
   const { stream, cleanup } = await openBinlog(deps, config, state, file, signal);
   try {
     const hash = createHash('sha256');
@@ -164,7 +165,7 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
   for (const f of sealed) {
     if (known.has(f.name)) continue;
     throwIfAborted(signal);
-    const entry = await archiveFile(deps, config, state, site, f.name, signal);
+    const entry = await archiveFile(deps, config, state, { site, file: f.name }, signal);
     manifest.entries.push(entry);
     await writeSiteManifest(deps.store, manifest, signal);
     result.archived.push(entry);
