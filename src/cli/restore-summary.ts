@@ -10,6 +10,13 @@ export function restoreSummary(verb: string, r: RestoreResult): string {
     `  data        ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${formatBytes(r.bytesPerSecond)}/s)`,
     ...(r.resumedSteps > 0 ? [`  resumed     ${r.resumedSteps} step(s) already done by an earlier run`] : []),
     ...(r.warnings > 0 ? [`  warnings    ${r.warnings} (see the log above)`] : []),
+    ...(r.pitr
+      ? [
+          `  replayed    ${r.pitr.applied} transaction(s) from the binlog archive${r.pitr.lastAppliedTime ? `, the last at ${r.pitr.lastAppliedTime}` : ''}${
+            r.pitr.excluded.length > 0 ? `; left out ${r.pitr.excluded.join(', ')}` : ''
+          }`,
+        ]
+      : []),
     '',
   ].join('\n');
 }

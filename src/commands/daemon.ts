@@ -1,3 +1,4 @@
+import { watch } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { runDaemon } from '../daemon/daemon.js';
@@ -5,6 +6,7 @@ import { systemClock } from '../lib/clock.js';
 import { loadConfig } from '../lib/config/load.js';
 import { createConnector, createProfileStore } from '../lib/deps.js';
 import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
+import { nodeProcessRunner } from '../lib/process.js';
 
 export default class Daemon extends BaseCommand {
   static override summary = 'Run the schedules of a config file: backups, retries, pruning, metrics.';
@@ -12,6 +14,8 @@ export default class Daemon extends BaseCommand {
   static override description = `Runs every backup.schedules entry of the config file at its cron times (read in its timeZone, default Etc/UTC). A schedule never overlaps itself: times that pass while its previous run goes on are skipped. A failed scheduled backup is retried (backup.retry: maxAttempts, initialBackoffSeconds, maxBackoffSeconds; the Nth retry waits initial × 2^(N−1) seconds after the failure, capped), each retry a fresh attempt with its own record. After each success the profile is pruned by its retention policy.
 
 Serves Prometheus metrics on /metrics (bloodraven_backup_runs_total{result}, bloodraven_backup_duration_seconds, bloodraven_backup_last_success_timestamp_seconds, bloodraven_backup_last_attempt_timestamp_seconds, bloodraven_backup_last_size_bytes; labelled group and profile) and /healthz. The metrics are seeded from the catalog at start, so a restart neither loses nor re-counts a backup.
+
+With backup.pitr.enabled, it also archives the server's sealed binlogs (as pitr archive does) and reports on /archiver/status: {enabled, primary, lastScanAt, filesArchived, lastError, storageType, manifestPrefix, site}.
 
 On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within --grace-seconds (after that it is interrupted and recorded as Failed), and exits 0.`;
 
@@ -42,6 +46,12 @@ On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within
         logger: this.logger,
         metrics: new BackupMetrics(),
         toolVersion: this.config.version,
+        runner: nodeProcessRunner,
+        watch: (path, onChange) => {
+          const watcher = watch(path, () => onChange());
+          watcher.on('error', () => undefined);
+          return () => watcher.close();
+        },
       },
       { listen: flags.listen, graceMs: flags['grace-seconds'] * 1000 },
       this.interrupt.signal,

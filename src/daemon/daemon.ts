@@ -18,6 +18,8 @@ import type { MysqlConnector } from '../lib/mysql/connection.js';
 import { applyPrune, planPrune } from '../lib/retention/prune.js';
 import type { ObjectStore } from '../lib/storage/object-store.js';
 import { countsOf, emptyTally, foldGone, readTally, writeTally, type Tally } from '../lib/metrics/tally.js';
+import { initialArchiverStatus, runArchiver, type ArchiverStatus } from '../lib/pitr/archiver.js';
+import type { ProcessRunner } from '../lib/process.js';
 import { startHttpServer } from './http.js';
 import { runScheduleLoop } from './schedule-loop.js';
 
@@ -29,6 +31,10 @@ export interface DaemonDeps {
   logger: Logger;
   metrics: BackupMetrics;
   toolVersion: string;
+  /** Runs the binlog tool for remote archiving. */
+  runner: ProcessRunner;
+  /** Watches a file (the binlog index) for changes; returns a function that stops watching. */
+  watch?: (path: string, onChange: () => void) => () => void;
 }
 
 export interface DaemonOptions {
@@ -130,6 +136,10 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   const tallies = new Tallies(deps);
   await tallies.seed();
   const nextRuns = new Map<string, string>();
+  const pitr = config.backup.pitr?.enabled ? config.backup.pitr : undefined;
+  const pitrProfile = pitr ? config.backup.profiles.find((p) => p.name === pitr.profileName) : undefined;
+  const pitrStore = pitrProfile ? await deps.storeFor(pitrProfile) : undefined;
+  const archiverStatus: ArchiverStatus | undefined = pitr && pitrStore ? initialArchiverStatus(pitr, pitrStore) : undefined;
   const running = new Map<string, { attempt: number; since: string }>();
   const server = options.listen
     ? await startHttpServer(options.listen, {
@@ -139,6 +149,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           schedules: config.backup.schedules.map((s) => ({ name: s.name, profile: s.profileName, nextRun: nextRuns.get(s.name) ?? null })),
           running: [...running].map(([schedule, r]) => ({ schedule, ...r })),
         }),
+        ...(archiverStatus ? { archiverStatus: () => ({ ...archiverStatus }) } : {}),
       })
     : null;
   if (server) logger.info('serving /metrics and /healthz', { address: server.address });
@@ -191,9 +202,15 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
     await tallies.pruned(profile, result.deleted);
   };
 
+  // The archiver stops taking work with everything else; an upload in flight ends with the grace period.
+  const archiving =
+    pitr && pitrStore && archiverStatus
+      ? runArchiver({ connector: deps.connector, store: pitrStore, runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), deps.watch)
+      : Promise.resolve();
   try {
-    await Promise.all(
-      config.backup.schedules.map((schedule) =>
+    await Promise.all([
+      archiving,
+      ...config.backup.schedules.map((schedule) =>
         runScheduleLoop(
           schedule,
           config.backup.retry,
@@ -201,9 +218,9 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           { stop, work: work.signal },
         ),
       ),
-    );
+    ]);
     // Without schedules the daemon only serves its endpoints, until told to stop.
-    if (config.backup.schedules.length === 0 && !stop.aborted) {
+    if (config.backup.schedules.length === 0 && !pitr && !stop.aborted) {
       await new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
     }
   } finally {

@@ -8,6 +8,8 @@ import { ConfigError } from '../lib/errors.js';
 export interface HttpEndpoints {
   metrics(): Promise<{ contentType: string; body: string }>;
   health(): Record<string, unknown>;
+  /** `/archiver/status`, when binlog archiving runs in this daemon. */
+  archiverStatus?: () => Record<string, unknown>;
 }
 
 export interface RunningHttpServer {
@@ -41,11 +43,15 @@ export async function startHttpServer(listen: string, endpoints: HttpEndpoints):
       );
       return;
     }
+    if (path === '/archiver/status' && endpoints.archiverStatus) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(endpoints.archiverStatus()));
+      return;
+    }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(endpoints.health()));
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /archiver/status\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

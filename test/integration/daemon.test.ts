@@ -17,6 +17,8 @@ import { createLogger, type LogEntry } from '../../src/lib/log.js';
 import { BackupMetrics } from '../../src/lib/metrics/backup-metrics.js';
 import { createMysqlConnector, type MysqlConnector } from '../../src/lib/mysql/connection.js';
 import { freePort } from '../../src/lib/mysql/sandbox.js';
+import { readAllManifests } from '../../src/lib/pitr/manifest.js';
+import { nodeProcessRunner } from '../../src/lib/process.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
@@ -65,6 +67,7 @@ function start(cfg: Config, connector: MysqlConnector, store: ObjectStore, optio
       logger,
       metrics,
       toolVersion: 'test',
+      runner: nodeProcessRunner,
     },
     { listen: '127.0.0.1:0', graceMs: options.graceMs ?? 60_000 },
     stop.signal,
@@ -167,6 +170,28 @@ describe('bloodraven daemon', () => {
     const entries = await listBackups(store);
     expect(entries[0]).toMatchObject({ phase: 'Succeeded' });
     expect(count(graceful.logs, 'backup started')).toBe(1);
+  });
+
+  it('archives binlogs when PITR is enabled, and reports on /archiver/status', async () => {
+    const root = join(work, 'archiver');
+    const store = createFsStore({ root });
+    await sql(server, 'INSERT INTO shop.t VALUES (100001, "x"); FLUSH BINARY LOGS');
+    const cfg = config(root, { schedules: [], pitr: { enabled: true, profileName: 'hourly', site: 'main' } });
+    const d = start(cfg, rootConnector(server), store);
+    const address = await d.address;
+    let status: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i++) {
+      status = JSON.parse((await get(address, '/archiver/status')).body) as Record<string, unknown>;
+      if (Number(status.filesArchived) > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    d.stop.abort();
+    await d.done;
+    expect(status).toMatchObject({ enabled: true, primary: true, site: 'main', storageType: 'PVC', lastError: null, manifestPrefix: `${root}/binlogs/` });
+    expect(Number(status.filesArchived)).toBeGreaterThan(0);
+    expect(typeof status.lastScanAt).toBe('string');
+    const [manifest] = await readAllManifests(store);
+    expect(manifest!.entries.length).toBe(status.filesArchived);
   });
 
   it('runs as a command: serves /healthz and /metrics, and exits 0 on SIGTERM', async () => {

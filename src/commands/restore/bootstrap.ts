@@ -7,7 +7,9 @@ import { createDeps } from '../../lib/deps.js';
 import { restoreBootstrap, type RestoreResult } from '../../lib/restore/restore-bootstrap.js';
 import { parseFrom, sourceFromCatalog, sourceFromStore, storageForFrom, type RestoreSource } from '../../lib/restore/source.js';
 import { createStore } from '../../lib/storage/create-store.js';
+import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js';
 import { restoreSummary } from '../../cli/restore-summary.js';
+import type { PointInTimeRequest } from '../../lib/pitr/point-in-time.js';
 
 export default class RestoreBootstrap extends BaseCommand {
   static override summary = 'Load a backup into the configured server.';
@@ -17,6 +19,8 @@ export default class RestoreBootstrap extends BaseCommand {
 A dump without @.done.json (incomplete) is refused. If the server already holds objects the dump would create, the restore lists them and exits 3, unless --ignore-existing-objects; an existing schema without such objects is fine.
 
 Progress is recorded beside the dump (load-progress.<server>.json): a restore that is interrupted and run again finishes without duplicated or missing rows. --reset-progress starts over.
+
+With --stop-datetime T: the newest complete backup taken before T is loaded (or --backup, if it was taken before T), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target outside the restorable range or across a gap is refused before anything is touched (exit 3). Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
 The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 a precondition refused (incomplete dump, existing objects, local_infile off).`;
 
@@ -30,14 +34,15 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
   static override enableJsonFlag = true;
 
   static override flags = {
-    backup: Flags.string({ description: 'Backup of the profile to restore: a name, or latest.', exactlyOne: ['backup', 'from'], helpGroup: 'SOURCE' }),
-    from: Flags.string({ description: 'A dump elsewhere: a folder, or s3://bucket/prefix.', exactlyOne: ['backup', 'from'], helpGroup: 'SOURCE' }),
+    backup: Flags.string({ description: 'Backup of the profile to restore: a name, or latest (the default).', exclusive: ['from'], helpGroup: 'SOURCE' }),
+    from: Flags.string({ description: 'A dump elsewhere: a folder, or s3://bucket/prefix.', exclusive: ['backup', 'stop-datetime'], helpGroup: 'SOURCE' }),
     'include-schema': Flags.string({ multiple: true, description: 'Load only these schemas (repeatable).', helpGroup: 'LOAD' }),
     'exclude-schema': Flags.string({ multiple: true, description: 'Leave these schemas out (repeatable).', helpGroup: 'LOAD' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64, helpGroup: 'LOAD' }),
     'ignore-existing-objects': Flags.boolean({ description: 'Load into objects that already exist instead of refusing.', helpGroup: 'LOAD' }),
     'skip-binlog': Flags.boolean({ description: 'Do not write the load to the binary log (SET sql_log_bin = 0).', helpGroup: 'LOAD' }),
     'reset-progress': Flags.boolean({ description: "Ignore an earlier, interrupted restore's progress and start over.", helpGroup: 'LOAD' }),
+    ...pointInTimeFlags,
     ...connectionFlags,
   };
 
@@ -54,12 +59,14 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
     let result: RestoreResult;
     try {
       let source: RestoreSource;
+      let pointInTime: PointInTimeRequest | undefined;
       if (flags.from !== undefined) {
         const from = parseFrom(flags.from, process.cwd());
         const store = await createStore(storageForFrom(from, loaded.profile.storage), { configDir: process.cwd(), logger: this.logger, configPath: '--from' });
         source = await sourceFromStore(store, flags.from);
       } else {
-        source = await sourceFromCatalog(deps.store, flags.backup ?? 'latest', this.interrupt.signal);
+        pointInTime = await pointInTimeRequest(flags, deps.store, flags.backup, json, this.interrupt.signal);
+        source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup ?? 'latest', this.interrupt.signal);
       }
       result = await restoreBootstrap(
         deps,
@@ -75,6 +82,7 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
           resetProgress: flags['reset-progress'],
         },
         { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
+        pointInTime,
       );
     } catch (err) {
       await view.finish(err);

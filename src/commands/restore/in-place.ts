@@ -3,6 +3,7 @@ import { confirm as askToConfirm } from '@inquirer/prompts';
 import { BaseCommand } from '../../cli/base-command.js';
 import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
 import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
+import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js';
 import { restoreSummary } from '../../cli/restore-summary.js';
 import { parseConfirm } from '../../lib/catalog/confirm-token.js';
 import { loadConfig } from '../../lib/config/load.js';
@@ -19,6 +20,8 @@ export default class RestoreInPlace extends BaseCommand {
 Without --include-schema: every user schema on the server is dropped and the backup loaded in its place. Writes from other clients are fenced off meanwhile (global read_only = 1; accounts with SUPER or READ_ONLY ADMIN are not held back) and the previous setting is put back even if the restore fails. The load does not go to the binary log: re-clone replicas afterwards.
 
 With --include-schema S: only schema S is dropped and reloaded; other schemas keep taking writes, and the binary log carries the change to replicas.
+
+With --stop-datetime T the backup loaded is the newest one taken before T (--backup latest) and the archived binlogs are replayed up to T afterwards, still fenced.
 
 --confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. Without --confirm, a terminal asks, showing what will be dropped; without a terminal the command refuses (exit 3).
 
@@ -37,6 +40,7 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
     confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used.' }),
     'include-schema': Flags.string({ description: 'Restore only this schema, leaving the others alone.' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
+    ...pointInTimeFlags,
     ...connectionFlags,
   };
 
@@ -47,7 +51,9 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
     const json = this.jsonEnabled();
     const prompt = this.passwordPrompt();
     const deps = await createDeps(loaded, { logger: this.logger, ...(prompt ? { promptPassword: prompt } : {}) });
-    const source = await sourceFromCatalog(deps.store, flags.backup, this.interrupt.signal);
+    // A point-in-time target is checked before anything is asked or touched.
+    const pointInTime = await pointInTimeRequest(flags, deps.store, flags.backup, this.jsonEnabled(), this.interrupt.signal);
+    const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, this.interrupt.signal);
     const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads };
 
     let confirmValue = flags.confirm;
@@ -79,7 +85,7 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
       result = await restoreInPlace(
         { connector: deps.connector, catalog: deps.store, logger: this.logger, clock: deps.clock },
         source,
-        { ...request, confirm: confirmAt },
+        { ...request, confirm: confirmAt, ...(pointInTime ? { pointInTime } : {}) },
         { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
       );
     } catch (err) {
