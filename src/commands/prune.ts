@@ -18,6 +18,8 @@ export default class Prune extends BaseCommand {
 
   static override description = `Prints the plan: every backup of the profile, kept or deleted, and why (retentionPolicy: count, maxAgeDays, minKeep, maxFailedKeep; or retention: N). Deletes only with --yes, or after a yes on a terminal; otherwise nothing changes.
 
+Archived binlogs (point-in-time recovery) older than what the oldest kept backup needs are deleted with them; binlogs a kept backup needs never are.
+
 A backup is deleted so that a crash midway never leaves a listed backup whose data is half gone: its record is marked Deleting first, then its data goes, then the record. A later prune finishes what an interrupted one began.
 
 Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named), 2 bad usage or configuration.`;
@@ -39,18 +41,18 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
     const json = this.jsonEnabled();
     const doomed = plan.decisions.filter((d) => d.action === 'delete');
     if (!json) process.stdout.write(describePlan(loaded.profile.name, plan));
-    if (doomed.length === 0) return { plan, applied: false };
+    if (doomed.length === 0 && plan.binlogs.length === 0) return { plan, applied: false };
 
     let go = flags.yes;
     if (!go && !json && process.stdin.isTTY && process.stderr.isTTY) {
-      go = await askToConfirm({ message: `Delete ${doomed.length} backup(s)?`, default: false }, { output: process.stderr });
+      go = await askToConfirm({ message: `Delete ${doomed.length} backup(s) and ${plan.binlogs.length} archived binlog(s)?`, default: false }, { output: process.stderr });
     }
     if (!go) {
       if (!json) process.stdout.write('Nothing deleted: pass --yes to delete.\n');
       return { plan, applied: false };
     }
     const result = await applyPrune(store, plan, { signal: this.interrupt.signal, logger: this.logger });
-    if (!json) process.stdout.write(`Deleted ${result.deleted.length} backup(s).\n`);
+    if (!json) process.stdout.write(`Deleted ${result.deleted.length} backup(s) and ${result.deletedBinlogs.length} archived binlog(s).\n`);
     if (result.failed.length > 0) {
       const out: PruneOutput = { ...result, applied: true };
       if (json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -63,18 +65,30 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
   }
 }
 
+function describeBinlogs(plan: PrunePlan): string {
+  if (plan.binlogs.length === 0) return '';
+  return (
+    `Archived binlogs no kept backup needs (${plan.binlogs.length}, ${formatBytes(plan.binlogs.reduce((n, b) => n + b.size, 0))}):\n` +
+    renderTable(
+      ['ACTION', 'SITE', 'FILE', 'WHY'],
+      plan.binlogs.map((b) => ['delete', b.site, b.file, b.reason]),
+    )
+  );
+}
+
 function describePlan(profile: string, plan: PrunePlan): string {
   const header = `Retention of profile ${profile} (${plan.location}): ${
     plan.policy
       ? `count ${plan.policy.count}, maxAgeDays ${plan.policy.maxAgeDays}, minKeep ${plan.policy.minKeep}, maxFailedKeep ${plan.policy.maxFailedKeep}`
       : 'no policy, everything is kept'
   }\n`;
-  if (plan.decisions.length === 0) return `${header}No backups.\n`;
+  if (plan.decisions.length === 0) return `${header}No backups.\n${describeBinlogs(plan)}`;
   return (
     header +
     renderTable(
       ['ACTION', 'NAME', 'PHASE', 'SIZE', 'WHY'],
       plan.decisions.map((d) => [d.action, d.name, d.phase, d.sizeBytes > 0 ? formatBytes(d.sizeBytes) : '-', d.reasons.join('; ')]),
-    )
+    ) +
+    describeBinlogs(plan)
   );
 }

@@ -10,7 +10,9 @@ export default class StatusCommand extends BaseCommand {
 
   static override description = `Per profile: its backups (phase, name, size, duration, age, verified or not), the last success and the last failure. Every schedule with its next run, computed with its timeZone (default Etc/UTC) and shown in UTC.
 
-With --json: {group, generatedAt, profiles[], schedules[]}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).`;
+With backup.pitr configured, also the point-in-time window of the binlog archive and its gaps.
+
+With --json: {group, generatedAt, profiles[], schedules[], pitr}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).`;
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
@@ -69,5 +71,13 @@ function render(status: Status, now: Date): string {
       '  ',
     );
   } else out += 'No schedules.\n';
+  if (status.pitr) {
+    const w = status.pitr;
+    out += `\nPoint-in-time recovery (archive in profile ${w.profile})\n`;
+    if (w.error) out += `  cannot read the archive: ${w.error}\n`;
+    else if (!w.from) out += `  nothing is restorable: ${w.reason ?? 'unknown'}\n`;
+    else out += `  restorable from ${w.from} to ${w.to ?? w.from}; ${w.files} archived binlogs from ${w.sites.join(', ') || 'no site'}\n`;
+    for (const g of w.gaps) out += `  GAP from ${g.from ?? '?'} to ${g.to ?? '?'}: ${g.reason}\n`;
+  }
   return out;
 }

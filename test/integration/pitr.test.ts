@@ -25,6 +25,7 @@ import { planFromStorage, type PitrLineKind } from '../../src/lib/pitr/point-in-
 import { computeWindow } from '../../src/lib/pitr/window.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
+import { restoreInPlace } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
@@ -203,6 +204,25 @@ describe('point-in-time recovery on one server', () => {
     await expect(planFromStorage(copy, new Date((t0 + 30) * 1000))).rejects.toMatchObject({ code: 'PITR_OUT_OF_RANGE' });
     const plan = await planFromStorage(copy, new Date(t0 * 1000));
     expect(plan.files.length).toBeGreaterThan(0);
+  });
+  it('rolls the live primary back in place to a point (the last test here: it changes the primary)', async () => {
+    const at = new Date((t0 + 90) * 1000);
+    const plan = await planFromStorage(store, at);
+    const lines: PitrLineKind[] = [];
+    const result = await restoreInPlace(
+      { connector: rootConnector(primary), catalog: store, logger: silentLogger, clock: systemClock },
+      await sourceFromCatalog(store, plan.dump.entry.name),
+      {
+        threads: 2,
+        confirm: new Date(),
+        pointInTime: { target: at, exclude: [], store, runner: nodeProcessRunner, plan, onLine: (k) => lines.push(k) },
+      },
+      { signal: new AbortController().signal },
+    );
+    expect(result.pitr).toMatchObject({ applied: 21 });
+    expect(lines).toEqual(['START', 'COMPLETE']);
+    expect(await ids(primary)).toEqual(range(1, 30));
+    expect(await sql(primary, 'SELECT @@GLOBAL.read_only AS ro')).toEqual([{ ro: '0' }]);
   });
 });
 

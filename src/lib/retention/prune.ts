@@ -19,20 +19,36 @@ import { errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { planRetention, type RetentionDecision } from './plan.js';
+import { extendsBeyond, rangesSet } from '../pitr/gtid-space.js';
+import { readAllManifests, readSiteManifest, writeSiteManifest, type SiteManifest } from '../pitr/manifest.js';
+import { restorableDumps } from '../pitr/window.js';
 
 export interface PruneDecision extends RetentionDecision {
   sizeBytes: number;
+}
+
+/** An archived binlog that no kept backup needs any more. */
+export interface BinlogPruneDecision {
+  site: string;
+  file: string;
+  key: string;
+  size: number;
+  reason: string;
 }
 
 export interface PrunePlan {
   location: string;
   policy: RetentionPolicy | null;
   decisions: PruneDecision[];
+  /** Archived binlogs to delete with the backups (point-in-time recovery). */
+  binlogs: BinlogPruneDecision[];
 }
 
 export interface PruneResult {
   plan: PrunePlan;
   deleted: string[];
+  /** Archived binlogs deleted (`site/file`). */
+  deletedBinlogs: string[];
   /** Backups whose deletion failed, with the reason; the next prune takes them up again. */
   failed: Array<{ name: string; error: string }>;
 }
@@ -45,7 +61,47 @@ export async function planPrune(store: ObjectStore, policy: RetentionPolicy | un
     policy,
     now,
   ).map((d) => ({ ...d, sizeBytes: byName.get(d.name)?.record?.sizeBytes ?? 0 }));
-  return { location: store.location, policy: policy ?? null, decisions };
+  const kept = new Set(decisions.filter((d) => d.action === 'keep').map((d) => d.name));
+  const binlogs = policy ? planBinlogPrune(entries.filter((e) => kept.has(e.name)), await readAllManifests(store, signal)) : [];
+  return { location: store.location, policy: policy ?? null, decisions, binlogs };
+}
+
+/**
+ * Archived binlogs older than what the oldest kept backup needs: every transaction they hold is
+ * in that backup already, and their last event is before its snapshot. Without a kept backup to
+ * restore from, no binlog is deleted.
+ */
+export function planBinlogPrune(kept: readonly CatalogEntry[], manifests: readonly SiteManifest[]): BinlogPruneDecision[] {
+  const oldest = restorableDumps(kept)[0];
+  if (!oldest) return [];
+  const cutoff = oldest.snapshotAt.toISOString();
+  return manifests.flatMap((m) =>
+    m.entries
+      .filter((f) => !extendsBeyond(rangesSet(f.gtidRanges), oldest.executed) && (f.lastEventTime ?? f.uploadedAt) < cutoff)
+      .map((f) => ({ site: f.site, file: f.file, key: f.key, size: f.size, reason: `older than ${oldest.entry.name}, the oldest backup kept (${cutoff})` })),
+  );
+}
+
+/**
+ * Deletes archived binlogs: each site's manifest first (read again just before, to keep what its
+ * archiver added meanwhile), then the files, so a crash never leaves a manifest naming a file
+ * that is gone.
+ */
+export async function deleteBinlogs(store: ObjectStore, binlogs: readonly BinlogPruneDecision[], signal?: AbortSignal): Promise<string[]> {
+  const bySite = new Map<string, BinlogPruneDecision[]>();
+  for (const b of binlogs) bySite.set(b.site, [...(bySite.get(b.site) ?? []), b]);
+  const deleted: string[] = [];
+  for (const [site, files] of bySite) {
+    const manifest = await readSiteManifest(store, site, signal);
+    const gone = new Set(files.map((f) => f.file));
+    await writeSiteManifest(store, { ...manifest, entries: manifest.entries.filter((e) => !gone.has(e.file)) }, signal);
+    await store.deleteMany(
+      files.map((f) => f.key),
+      signal ? { signal } : {},
+    );
+    deleted.push(...files.map((f) => `${site}/${f.file}`));
+  }
+  return deleted;
 }
 
 /** Deletes one backup in the crash-safe order above. */
@@ -65,7 +121,16 @@ export async function deleteBackup(store: ObjectStore, entry: Pick<CatalogEntry,
 }
 
 export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<PruneResult> {
-  const result: PruneResult = { plan, deleted: [], failed: [] };
+  const result: PruneResult = { plan, deleted: [], deletedBinlogs: [], failed: [] };
+  if (plan.binlogs.length > 0) {
+    try {
+      result.deletedBinlogs = await deleteBinlogs(store, plan.binlogs, options.signal);
+      options.logger.info('archived binlogs deleted', { files: result.deletedBinlogs.length });
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      result.failed.push({ name: 'archived binlogs', error: errorMessage(err) });
+    }
+  }
   const toDelete = plan.decisions.filter((d) => d.action === 'delete');
   if (toDelete.length === 0) return result;
   // Read the records again: a plan may have been shown to a person a while ago.

@@ -8,6 +8,8 @@ import type { BackupPhase } from '../catalog/record.js';
 import { errorMessage } from '../errors.js';
 import { nextRun } from '../schedule/cron.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { readAllManifests } from '../pitr/manifest.js';
+import { computeWindow, type PitrWindow } from '../pitr/window.js';
 
 export interface BackupStatus {
   name: string;
@@ -45,6 +47,8 @@ export interface Status {
   generatedAt: string;
   profiles: ProfileStatus[];
   schedules: ScheduleStatus[];
+  /** The point-in-time window of the binlog archive (with its gaps), when PITR is configured. */
+  pitr: (PitrWindow & { profile: string; error: string | null }) | null;
 }
 
 function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
@@ -85,5 +89,18 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
     timeZone: s.timeZone,
     nextRun: nextRun(s.schedule, s.timeZone, now).toISOString(),
   }));
-  return { group: config.name ?? null, generatedAt: now.toISOString(), profiles, schedules };
+  let pitr: Status['pitr'] = null;
+  const pitrConfig = config.backup.pitr;
+  const pitrProfile = pitrConfig ? config.backup.profiles.find((p) => p.name === pitrConfig.profileName) : undefined;
+  if (pitrProfile) {
+    try {
+      const store = await openStore(pitrProfile);
+      const [entries, manifests] = await Promise.all([listBackups(store, { now, ...(signal ? { signal } : {}) }), readAllManifests(store, signal)]);
+      pitr = { ...computeWindow(entries, manifests), profile: pitrProfile.name, error: null };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      pitr = { from: null, to: null, gaps: [], reason: null, sites: [], files: 0, profile: pitrProfile.name, error: errorMessage(err) };
+    }
+  }
+  return { group: config.name ?? null, generatedAt: now.toISOString(), profiles, schedules, pitr };
 }

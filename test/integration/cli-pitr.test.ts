@@ -1,0 +1,173 @@
+/**
+ * Point-in-time recovery as a user runs it: `pitr archive --once` (local and remote sources),
+ * `pitr window`, `status`, `pitr download`, `restore bootstrap --stop-datetime`, and `prune`
+ * taking archived binlogs along with the backups.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
+import type { Status } from '../../src/lib/status/describe-status.js';
+import type { ArchiveScan } from '../../src/lib/pitr/archiver.js';
+import type { PitrWindow } from '../../src/lib/pitr/window.js';
+import { rootConnection, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
+
+function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let source: TestServer;
+let work: string;
+let cwd: string;
+let t0: number;
+const servers: TestServer[] = [];
+
+async function batch(at: number | null, from: number, to: number): Promise<void> {
+  const conn = await rootConnection(source, 'app');
+  try {
+    if (at !== null) await conn.query(`SET TIMESTAMP = ${at}`);
+    for (let id = from; id <= to; id++) await conn.query('INSERT INTO events VALUES (?, ?)', [id, `row ${id}`]);
+  } finally {
+    await conn.end();
+  }
+}
+
+async function config(dir: string, extra: string): Promise<void> {
+  await writeFile(
+    join(dir, 'bloodraven.yaml'),
+    `name: app
+mysql: { host: 127.0.0.1, port: ${source.port}, user: root }
+backup:
+  profiles:
+    - name: p
+      storage: { type: PVC, pvc: { path: ./backups } }
+      dump: { threads: 2, includeSchemas: [app] }
+      retentionPolicy: { count: 1, minKeep: 1, maxFailedKeep: 5 }
+  pitr: { enabled: true, profileName: p, ${extra} }
+`,
+  );
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-cli-pitr-'));
+  source = await startTestServer();
+  await sql(source, 'CREATE DATABASE app; CREATE TABLE app.events (id INT PRIMARY KEY, note VARCHAR(50)); INSERT INTO app.events SELECT seq, "base" FROM app.seq_1_to_10');
+  cwd = await mkdtemp(join(work, 'cfg-'));
+  await config(cwd, 'site: here, source: { type: local }');
+  expect((await cli(['backup', 'now'], cwd)).code).toBe(0);
+  t0 = Math.floor(Date.now() / 1000) + 600;
+  await batch(t0, 11, 20);
+  await sql(source, 'FLUSH BINARY LOGS');
+  await batch(t0 + 60, 21, 30);
+  await sql(source, 'FLUSH BINARY LOGS');
+});
+
+afterAll(async () => {
+  await Promise.all([source?.stop(), ...servers.map((s) => s.stop())]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
+
+describe('bloodraven pitr', () => {
+  it('archives once, and shows the window (pitr window, status)', async () => {
+    const r = await cli(['pitr', 'archive', '--once', '--json'], cwd);
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    const scan = JSON.parse(r.stdout) as ArchiveScan;
+    expect(scan).toMatchObject({ site: 'here', primary: true });
+    expect(scan.archived.length).toBeGreaterThanOrEqual(2);
+    const w = await cli(['pitr', 'window', '--json'], cwd);
+    const window = JSON.parse(w.stdout) as PitrWindow;
+    expect(window).toMatchObject({ to: iso(t0 + 60), gaps: [], sites: ['here'] });
+    const text = await cli(['pitr', 'window'], cwd);
+    expect(text.stdout).toContain(`to ${iso(t0 + 60)}`);
+    const status = JSON.parse((await cli(['status', '--json'], cwd)).stdout) as Status;
+    expect(status.pitr).toMatchObject({ profile: 'p', to: iso(t0 + 60), gaps: [] });
+  });
+
+  it('archives over the replication protocol too, the same bytes', async () => {
+    const remote = await mkdtemp(join(work, 'remote-'));
+    await config(remote, 'site: far, source: { type: remote }');
+    const r = await cli(['pitr', 'archive', '--once', '--json'], remote);
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    const far = JSON.parse(r.stdout) as ArchiveScan;
+    const local = JSON.parse(await readFile(join(cwd, 'backups', 'binlogs', 'manifest-here.json'), 'utf8')) as { entries: Array<{ file: string; sha256: string }> };
+    const shared = far.archived.filter((e) => local.entries.some((l) => l.file === e.file));
+    expect(shared.length).toBeGreaterThan(0);
+    for (const e of shared) expect(e.sha256, e.file).toBe(local.entries.find((l) => l.file === e.file)!.sha256);
+  });
+
+  it('downloads exactly the binlogs a restore to a time needs, with a JSON line each', async () => {
+    const dest = join(work, 'dl');
+    // MySQL's native form, read as UTC.
+    const at = iso(t0 + 30).replace('T', ' ').replace('.000Z', '');
+    const r = await cli(['pitr', 'download', '--stop-datetime', at, '--dest', dest], cwd);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; sha256: string; lastEventTime: string; site: string });
+    expect(lines.length).toBeGreaterThan(0);
+    // The file with the second batch (after the target) is not needed.
+    expect(lines.every((l) => l.lastEventTime <= iso(t0 + 30) || l.lastEventTime === null)).toBe(true);
+    for (const l of lines) expect(createHash('sha256').update(await readFile(l.path)).digest('hex')).toBe(l.sha256);
+  });
+
+  it('restores a new server to a point, announcing it with BLOODRAVEN_PITR lines', async () => {
+    const target = await startTestServer();
+    servers.push(target);
+    const r = await cli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(target.port), '--json'], cwd);
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^BLOODRAVEN_PITR_START \{.*"target":"/m);
+    expect(r.stderr).toMatch(/^BLOODRAVEN_PITR_COMPLETE \{.*"applied":10/m);
+    expect((JSON.parse(r.stdout) as RestoreResult).pitr).toMatchObject({ applied: 10 });
+    expect(await sql(target, 'SELECT COUNT(*) AS n, MAX(id) AS m FROM app.events')).toEqual([{ n: '20', m: 20 }]);
+  });
+
+  it('refuses a target outside the window with exit 3, touching nothing', async () => {
+    const target = await startTestServer();
+    servers.push(target);
+    const r = await cli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 3600), '--port', String(target.port)], cwd);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/after the last archived event/);
+    expect(r.stderr).not.toMatch(/BLOODRAVEN_PITR_START/);
+    expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'app'")).toEqual([{ n: '0' }]);
+  });
+
+  it('prunes the binlogs no kept backup needs, along with the backups', async () => {
+    const own = await mkdtemp(join(work, 'prune-'));
+    await config(own, 'site: mine, source: { type: local }');
+    expect((await cli(['backup', 'now'], own)).code).toBe(0);
+    await batch(null, 1001, 1005);
+    await sql(source, 'FLUSH BINARY LOGS');
+    expect((await cli(['pitr', 'archive', '--once'], own)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await cli(['backup', 'now'], own)).code).toBe(0);
+    const before = JSON.parse(await readFile(join(own, 'backups', 'binlogs', 'manifest-mine.json'), 'utf8')) as { entries: Array<{ file: string; lastEventTime: string | null }> };
+    const dry = await cli(['prune'], own);
+    expect(dry.stdout).toMatch(/Archived binlogs no kept backup needs \(\d+/);
+    const r = await cli(['prune', '--yes', '--json'], own);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { deleted: string[]; deletedBinlogs: string[] };
+    expect(out.deleted).toHaveLength(1);
+    expect(out.deletedBinlogs.length).toBeGreaterThan(0);
+    const after = JSON.parse(await readFile(join(own, 'backups', 'binlogs', 'manifest-mine.json'), 'utf8')) as { entries: Array<{ file: string }> };
+    expect(after.entries.length).toBe(before.entries.length - out.deletedBinlogs.length);
+    // Binlogs stamped after the kept backup (the future batches) are still there.
+    const w = JSON.parse((await cli(['pitr', 'window', '--json'], own)).stdout) as PitrWindow;
+    expect(w.to).toBe(iso(t0 + 60));
+    expect(w.gaps).toEqual([]);
+  });
+});
