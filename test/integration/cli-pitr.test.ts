@@ -66,7 +66,8 @@ beforeAll(async () => {
   await sql(source, 'CREATE DATABASE app; CREATE TABLE app.events (id INT PRIMARY KEY, note VARCHAR(50)); INSERT INTO app.events SELECT seq, "base" FROM app.seq_1_to_10');
   cwd = await mkdtemp(join(work, 'cfg-'));
   await config(cwd, 'site: here, source: { type: local }');
-  expect((await cli(['backup', 'now'], cwd)).code).toBe(0);
+  const first = await cli(['backup', 'now'], cwd);
+  if (first.code !== 0) throw new Error(`backup now failed: ${first.stderr}`);
   t0 = Math.floor(Date.now() / 1000) + 600;
   await batch(t0, 11, 20);
   await sql(source, 'FLUSH BINARY LOGS');

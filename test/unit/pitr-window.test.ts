@@ -11,7 +11,7 @@ function dump(name: string, snapshotAt: string, gtid: string): CatalogEntry {
   return { name, prefix: `${name}/`, record, complete: true, phase: 'Succeeded', failure: null, startedAt: new Date(snapshotAt), verified: false };
 }
 
-function file(site: string, name: string, first: number, last: number, from: string, to: string, server = 1): ArchivedBinlog {
+function file(site: string, name: string, [first, last]: [number, number], [from, to]: [string, string], server = 1): ArchivedBinlog {
   return {
     file: name,
     site,
@@ -51,8 +51,8 @@ describe('GTID spaces', () => {
 
 describe('the window and the plan', () => {
   const dumps = [dump('old', '2026-01-01T00:00:00.000Z', '0-1-10'), dump('new', '2026-01-02T00:00:00.000Z', '0-1-30')];
-  const a = site('a', [file('a', 'b.1', 11, 20, '2026-01-01T01:00:00.000Z', '2026-01-01T02:00:00.000Z'), file('a', 'b.2', 21, 30, '2026-01-01T03:00:00.000Z', '2026-01-01T23:00:00.000Z')]);
-  const b = site('b', [file('b', 'c.1', 25, 40, '2026-01-01T22:00:00.000Z', '2026-01-02T05:00:00.000Z', 2)]);
+  const a = site('a', [file('a', 'b.1', [11, 20], ['2026-01-01T01:00:00.000Z', '2026-01-01T02:00:00.000Z']), file('a', 'b.2', [21, 30], ['2026-01-01T03:00:00.000Z', '2026-01-01T23:00:00.000Z'])]);
+  const b = site('b', [file('b', 'c.1', [25, 40], ['2026-01-01T22:00:00.000Z', '2026-01-02T05:00:00.000Z'], 2)]);
 
   it('spans from the oldest snapshot to the last archived event, without gaps when files overlap', () => {
     expect(computeWindow(dumps, [a, b])).toMatchObject({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T05:00:00.000Z', gaps: [], sites: ['a', 'b'], files: 3 });
@@ -68,7 +68,7 @@ describe('the window and the plan', () => {
   });
 
   it('reports a lost file as a gap with its time span, and refuses targets past its start', () => {
-    const lossy = site('a', [a.entries[0]!, file('a', 'b.3', 31, 40, '2026-01-01T05:00:00.000Z', '2026-01-01T06:00:00.000Z')]);
+    const lossy = site('a', [a.entries[0]!, file('a', 'b.3', [31, 40], ['2026-01-01T05:00:00.000Z', '2026-01-01T06:00:00.000Z'])]);
     const window = computeWindow([dumps[0]!], [lossy]);
     expect(window.gaps).toEqual([{ from: '2026-01-01T02:00:00.000Z', to: '2026-01-01T05:00:00.000Z', reason: 'transactions missing from the archive: domain 0, sequence numbers 21..30' }]);
     expect(() => planPointInTime([dumps[0]!], [lossy], new Date('2026-01-01T05:30:00Z'))).toThrow(/cross a gap/);
