@@ -2,7 +2,8 @@
 import type { LoadedConfig } from '../lib/config/load.js';
 import type { PitrConfig, Profile } from '../lib/config/schema.js';
 import { selectProfile } from '../lib/config/load.js';
-import { createProfileStore } from '../lib/deps.js';
+import type { ProfileKeys } from '../lib/crypto/keys.js';
+import { createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { ObjectStore } from '../lib/storage/object-store.js';
@@ -11,6 +12,8 @@ export interface PitrContext {
   config: PitrConfig;
   profile: Profile;
   store: ObjectStore;
+  /** The profile's encryption key: the archive is encrypted when the profile is. */
+  keys: ProfileKeys;
 }
 
 /**
@@ -24,5 +27,6 @@ export async function pitrContext(loaded: LoadedConfig, profileFlag: string | un
   }
   const profile = selectProfile(loaded.config, profileFlag ?? pitr?.profileName);
   const config: PitrConfig = pitr ?? { enabled: false, profileName: profile.name, archivePollInterval: 60, source: { type: 'local' } };
-  return { config, profile, store: await createProfileStore(loaded, profile, logger) };
+  const store = await createProfileStore(loaded, profile, logger);
+  return { config, profile, store, keys: createProfileKeys(loaded, profile, store) };
 }

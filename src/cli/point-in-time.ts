@@ -1,5 +1,6 @@
 /** The --stop-datetime / --exclude-gtids flags of the restore commands, and what they set up. */
 import { Flags } from '@oclif/core';
+import type { KeyEncryptionKey } from '../lib/crypto/keys.js';
 import type { ObjectStore } from '../lib/storage/object-store.js';
 import { parseGtid } from '../lib/pitr/gtid-space.js';
 import { planFromStorage, type PitrLineKind, type PointInTimeRequest } from '../lib/pitr/point-in-time.js';
@@ -30,14 +31,15 @@ export function pitrLinePrinter(json: boolean): (kind: PitrLineKind, fields: Rec
  */
 export async function pointInTimeRequest(
   flags: { 'stop-datetime'?: string | undefined; 'exclude-gtids'?: string[] | undefined },
-  store: ObjectStore,
+  archive: { store: ObjectStore; kek: KeyEncryptionKey | null },
   backup: string | undefined,
   json: boolean,
   signal: AbortSignal,
 ): Promise<PointInTimeRequest | undefined> {
   if (flags['stop-datetime'] === undefined) return undefined;
+  const { store, kek } = archive;
   const target = parseTargetTime(flags['stop-datetime']);
   const exclude = (flags['exclude-gtids'] ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean).map(parseGtid);
   const plan = await planFromStorage(store, target, backup === 'latest' ? undefined : backup, signal);
-  return { target, exclude, store, runner: nodeProcessRunner, plan, onLine: pitrLinePrinter(json) };
+  return { target, exclude, store, kek, runner: nodeProcessRunner, plan, onLine: pitrLinePrinter(json) };
 }

@@ -4,7 +4,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { runDaemon } from '../daemon/daemon.js';
 import { systemClock } from '../lib/clock.js';
 import { loadConfig } from '../lib/config/load.js';
-import { createConnector, createProfileStore } from '../lib/deps.js';
+import { createConnector, createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../lib/process.js';
 
@@ -33,6 +33,7 @@ On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within
     // A daemon runs unattended: the account comes from files, never a prompt.
     const connector = await createConnector(loaded);
     const stores = new Map<string, ReturnType<typeof createProfileStore>>();
+    const keyring = new Map<string, ReturnType<typeof createProfileKeys>>();
     await runDaemon(
       {
         config: loaded.config,
@@ -41,6 +42,13 @@ On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within
           let store = stores.get(profile.name);
           if (!store) stores.set(profile.name, (store = createProfileStore(loaded, profile, this.logger)));
           return store;
+        },
+        keysFor: async (profile) => {
+          let store = stores.get(profile.name);
+          if (!store) stores.set(profile.name, (store = createProfileStore(loaded, profile, this.logger)));
+          let keys = keyring.get(profile.name);
+          if (!keys) keyring.set(profile.name, (keys = createProfileKeys(loaded, profile, await store)));
+          return keys;
         },
         clock: systemClock,
         logger: this.logger,

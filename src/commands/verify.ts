@@ -3,7 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { createProgressView, loadProgressSpec } from '../cli/progress.js';
 import { resolveBackup } from '../lib/catalog/catalog.js';
 import { loadConfig } from '../lib/config/load.js';
-import { createProfileStore } from '../lib/deps.js';
+import { createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { systemClock } from '../lib/clock.js';
 import { AppError, ExitCode } from '../lib/errors.js';
 import { nodeProcessRunner } from '../lib/process.js';
@@ -45,10 +45,11 @@ Exit codes: 0 verified, 1 a file or table does not match (they are named) or the
 
     let result: VerificationResult;
     try {
+      const kek = await createProfileKeys(loaded, loaded.profile, store).forReading();
       const entry = await resolveBackup(store, flags.backup, { signal: this.interrupt.signal });
       this.logger.info('verifying', { backup: entry.name, scratch: flags.scratch });
       result = await verifyBackup(
-        { store, logger: this.logger, clock: systemClock, scratch },
+        { store, kek, logger: this.logger, clock: systemClock, scratch },
         entry,
         { threads: flags.threads ?? loaded.profile.dump.threads },
         { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },

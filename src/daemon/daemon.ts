@@ -17,6 +17,7 @@ import type { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import type { MysqlConnector } from '../lib/mysql/connection.js';
 import { applyPrune, planPrune } from '../lib/retention/prune.js';
 import type { ObjectStore } from '../lib/storage/object-store.js';
+import type { ProfileKeys } from '../lib/crypto/keys.js';
 import { countsOf, emptyTally, foldGone, readTally, writeTally, type Tally } from '../lib/metrics/tally.js';
 import { initialArchiverStatus, runArchiver, type ArchiverStatus } from '../lib/pitr/archiver.js';
 import type { ProcessRunner } from '../lib/process.js';
@@ -27,6 +28,8 @@ export interface DaemonDeps {
   config: Config;
   connector: MysqlConnector;
   storeFor(profile: Profile): Promise<ObjectStore>;
+  /** The profile's encryption key (read afresh for each backup, so a rotation is picked up). */
+  keysFor(profile: Profile): Promise<ProfileKeys>;
   clock: Clock;
   logger: Logger;
   metrics: BackupMetrics;
@@ -139,6 +142,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   const pitr = config.backup.pitr?.enabled ? config.backup.pitr : undefined;
   const pitrProfile = pitr ? config.backup.profiles.find((p) => p.name === pitr.profileName) : undefined;
   const pitrStore = pitrProfile ? await deps.storeFor(pitrProfile) : undefined;
+  const pitrKeys = pitrProfile ? await deps.keysFor(pitrProfile) : undefined;
   const archiverStatus: ArchiverStatus | undefined = pitr && pitrStore ? initialArchiverStatus(pitr, pitrStore) : undefined;
   const running = new Map<string, { attempt: number; since: string }>();
   const server = options.listen
@@ -171,6 +175,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
     let record: BackupRecord | null;
     try {
       const store = await deps.storeFor(profile);
+      const encryption = await (await deps.keysFor(profile)).forWriting();
       record = await runBackup(
         { connector: deps.connector, store, logger, clock },
         {
@@ -179,6 +184,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
           toolVersion: deps.toolVersion,
           trigger: { kind: 'schedule', schedule: schedule.name, attempt },
+          encryption,
         },
         { signal },
       );
@@ -205,7 +211,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   // The archiver stops taking work with everything else; an upload in flight ends with the grace period.
   const archiving =
     pitr && pitrStore && archiverStatus
-      ? runArchiver({ connector: deps.connector, store: pitrStore, runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), deps.watch)
+      ? runArchiver({ connector: deps.connector, store: pitrStore, ...(pitrKeys ? { keys: pitrKeys } : {}), runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), deps.watch)
       : Promise.resolve();
   try {
     await Promise.all([

@@ -8,12 +8,16 @@ import type { Profile } from './config/schema.js';
 import { resolveMysqlCredentials } from './config/mysql-credentials.js';
 import type { Logger } from './log.js';
 import { createMysqlConnector, type MysqlConnector } from './mysql/connection.js';
+import { resolve } from 'node:path';
+import { profileKeys, type ProfileKeys } from './crypto/keys.js';
 import { createStore } from './storage/create-store.js';
 import type { ObjectStore } from './storage/object-store.js';
 
 export interface Deps {
   connector: MysqlConnector;
   store: ObjectStore;
+  /** The profile's encryption key (read when needed). */
+  keys: ProfileKeys;
   logger: Logger;
   clock: Clock;
 }
@@ -27,7 +31,7 @@ export interface CreateDepsOptions {
 export async function createDeps(loaded: LoadedConfig, options: CreateDepsOptions): Promise<Deps> {
   const connector = await createConnector(loaded, options.promptPassword);
   const store = await createProfileStore(loaded, loaded.profile, options.logger);
-  return { connector, store, logger: options.logger, clock: options.clock ?? systemClock };
+  return { connector, store, keys: createProfileKeys(loaded, loaded.profile, store), logger: options.logger, clock: options.clock ?? systemClock };
 }
 
 /** The connector for the configured server, its account read from files (or a prompt). */
@@ -47,4 +51,11 @@ export async function createConnector(loaded: LoadedConfig, promptPassword?: (qu
 export function createProfileStore(loaded: LoadedConfig, profile: Profile, logger: Logger): Promise<ObjectStore> {
   const index = loaded.config.backup.profiles.indexOf(profile);
   return createStore(profile.storage, { configDir: loaded.baseDir, logger, configPath: `backup.profiles[${index}].storage` });
+}
+
+/** The profile's encryption key, from its passphrase file (relative to the config file). */
+export function createProfileKeys(loaded: LoadedConfig, profile: Profile, store: ObjectStore): ProfileKeys {
+  const index = loaded.config.backup.profiles.indexOf(profile);
+  const file = profile.encryption?.passphraseFile;
+  return profileKeys(store, file === undefined ? undefined : resolve(loaded.baseDir, file), `backup.profiles[${index}].encryption.passphraseFile`);
 }

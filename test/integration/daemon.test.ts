@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDaemon } from '../../src/daemon/daemon.js';
 import { listBackups } from '../../src/lib/catalog/catalog.js';
 import { fixedClock } from '../../src/lib/clock.js';
+import { profileKeys } from '../../src/lib/crypto/keys.js';
 import { configSchema, type Config, type ConfigInput } from '../../src/lib/config/schema.js';
 import { createLogger, type LogEntry } from '../../src/lib/log.js';
 import { BackupMetrics } from '../../src/lib/metrics/backup-metrics.js';
@@ -63,6 +64,7 @@ function start(cfg: Config, connector: MysqlConnector, store: ObjectStore, optio
       config: cfg,
       connector,
       storeFor: () => Promise.resolve(store),
+      keysFor: () => Promise.resolve(profileKeys(store, undefined, 'encryption.passphraseFile')),
       clock: fixedClock(new Date(options.clockStart ?? '2026-01-01T00:30:00Z')),
       logger,
       metrics,

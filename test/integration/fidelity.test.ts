@@ -87,7 +87,7 @@ beforeAll(async () => {
   );
   await restoreBootstrap(
     { connector: rootConnector(target), logger: silentLogger, clock: systemClock },
-    await sourceFromCatalog(store, 'latest'),
+    await sourceFromCatalog(store, 'latest', null),
     { threads: 3, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
     { signal: new AbortController().signal },
   );

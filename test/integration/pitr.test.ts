@@ -77,7 +77,7 @@ async function restoreTo(store: ObjectStore, target: TestServer, at: Date, exclu
   const lines: Array<[PitrLineKind, Record<string, unknown>]> = [];
   await restoreBootstrap(
     { connector: rootConnector(target), logger: silentLogger, clock: systemClock },
-    await sourceFromCatalog(store, plan.dump.entry.name),
+    await sourceFromCatalog(store, plan.dump.entry.name, null),
     { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
     { signal: new AbortController().signal },
     { target: at, exclude: exclude.map(parseGtid), store, runner: nodeProcessRunner, plan, onLine: (k, f) => lines.push([k, f]) },
@@ -211,7 +211,7 @@ describe('point-in-time recovery on one server', () => {
     const lines: PitrLineKind[] = [];
     const result = await restoreInPlace(
       { connector: rootConnector(primary), catalog: store, logger: silentLogger, clock: systemClock },
-      await sourceFromCatalog(store, plan.dump.entry.name),
+      await sourceFromCatalog(store, plan.dump.entry.name, null),
       {
         threads: 2,
         confirm: new Date(),

@@ -100,7 +100,7 @@ beforeAll(async () => {
     },
     { signal: new AbortController().signal },
   );
-  backup = await sourceFromCatalog(store, 'latest');
+  backup = await sourceFromCatalog(store, 'latest', null);
 });
 
 afterAll(async () => {
@@ -173,7 +173,7 @@ describe('restore bootstrap', () => {
     await cp(join(store.location, backup.entry.name), copy, { recursive: true });
     await rm(join(copy, '@.done.json'));
     const target = await newTarget();
-    const err = await expectError(restore(target, await sourceFromStore(createFsStore({ root: copy }), copy)), 'DUMP_INCOMPLETE');
+    const err = await expectError(restore(target, await sourceFromStore(createFsStore({ root: copy }), copy, null)), 'DUMP_INCOMPLETE');
     expect(err.exitCode).toBe(3);
     expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('bulk', 'fidelity')")).toEqual([{ n: '0' }]);
   });

@@ -33,7 +33,7 @@ function inPlace(
   options: { confirm: Date; includeSchema?: string; catalog?: ObjectStore; source?: ObjectStore; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   return (async () => {
-    const from = await sourceFromCatalog(options.source ?? store, 'latest');
+    const from = await sourceFromCatalog(options.source ?? store, 'latest', null);
     return restoreInPlace(
       { connector: rootConnector(server), catalog: options.catalog ?? store, logger: silentLogger, clock },
       from,
@@ -171,7 +171,7 @@ describe('restore in-place', () => {
   it('puts the fence back down even when the restore fails', async () => {
     // A copy of the backup whose data file is damaged: the load fails midway.
     const broken = createFsStore({ root: join(work, 'broken') });
-    const entry = (await sourceFromCatalog(store, 'latest')).entry;
+    const entry = (await sourceFromCatalog(store, 'latest', null)).entry;
     for (const o of await store.list(entry.prefix)) {
       let data = await store.get(o.key);
       if (o.key.endsWith('@@1.tsv.zst') || (o.key.includes('shop@orders@') && o.key.endsWith('.tsv.zst'))) data = Buffer.from('not zstd at all');

@@ -83,6 +83,8 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
           profile: profile.name,
           dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
           toolVersion: this.config.version,
+          // A wrong passphrase is refused before the backup starts.
+          encryption: await deps.keys.forWriting(),
         },
         {
           signal: this.interrupt.signal,

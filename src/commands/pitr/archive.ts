@@ -27,8 +27,8 @@ backup.pitr.source says how binlogs are read: local (the server's binlog folder 
     const { flags } = await this.parse(PitrArchive);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
-    const { config, store } = await pitrContext(loaded, flags.profile, this.logger, true);
-    const deps = { connector: await createConnector(loaded), store, runner: nodeProcessRunner, logger: this.logger, clock: systemClock };
+    const { config, store, keys } = await pitrContext(loaded, flags.profile, this.logger, true);
+    const deps = { connector: await createConnector(loaded), store, keys, runner: nodeProcessRunner, logger: this.logger, clock: systemClock };
     if (flags.once) {
       const scan = await archiveOnce(deps, config, this.interrupt.signal);
       if (!this.jsonEnabled()) {

@@ -26,10 +26,12 @@ export default class PitrDownload extends BaseCommand {
     this.setLogLevel(flags['log-level']);
     const target = parseTargetTime(flags['stop-datetime']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
-    const { store } = await pitrContext(loaded, flags.profile, this.logger, false);
+    const { store, keys } = await pitrContext(loaded, flags.profile, this.logger, false);
+    const kek = await keys.forReading();
     const plan = await planFromStorage(store, target, undefined, this.interrupt.signal);
     this.logger.info('binlogs needed', { backup: plan.dump.entry.name, files: plan.files.length });
     await downloadBinlogs(store, plan.files, resolve(flags.dest), {
+      kek,
       signal: this.interrupt.signal,
       onFile: (e, path) =>
         process.stdout.write(

@@ -58,15 +58,17 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
 
     let result: RestoreResult;
     try {
+      // A wrong passphrase is refused here, before the target is touched.
+      const kek = await deps.keys.forReading();
       let source: RestoreSource;
       let pointInTime: PointInTimeRequest | undefined;
       if (flags.from !== undefined) {
         const from = parseFrom(flags.from, process.cwd());
         const store = await createStore(storageForFrom(from, loaded.profile.storage), { configDir: process.cwd(), logger: this.logger, configPath: '--from' });
-        source = await sourceFromStore(store, flags.from);
+        source = await sourceFromStore(store, flags.from, kek);
       } else {
-        pointInTime = await pointInTimeRequest(flags, deps.store, flags.backup, json, this.interrupt.signal);
-        source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup ?? 'latest', this.interrupt.signal);
+        pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, json, this.interrupt.signal);
+        source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup ?? 'latest', kek, this.interrupt.signal);
       }
       result = await restoreBootstrap(
         deps,

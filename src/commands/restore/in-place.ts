@@ -51,9 +51,10 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
     const json = this.jsonEnabled();
     const prompt = this.passwordPrompt();
     const deps = await createDeps(loaded, { logger: this.logger, ...(prompt ? { promptPassword: prompt } : {}) });
-    // A point-in-time target is checked before anything is asked or touched.
-    const pointInTime = await pointInTimeRequest(flags, deps.store, flags.backup, this.jsonEnabled(), this.interrupt.signal);
-    const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, this.interrupt.signal);
+    // The passphrase and a point-in-time target are checked before anything is asked or touched.
+    const kek = await deps.keys.forReading();
+    const pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, this.jsonEnabled(), this.interrupt.signal);
+    const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, kek, this.interrupt.signal);
     const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads };
 
     let confirmValue = flags.confirm;

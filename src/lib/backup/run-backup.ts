@@ -19,6 +19,9 @@ import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
 import type { DumpOptions } from '../dump/options.js';
+import { newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
+import { defaultSegmentSize } from '../crypto/segments.js';
+import { encryptedBackupStore } from '../storage/encrypted-store.js';
 
 export interface BackupDeps {
   connector: MysqlConnector;
@@ -34,6 +37,8 @@ export interface BackupRequest {
   dump: DumpOptions;
   toolVersion: string;
   trigger?: BackupRecord['trigger'];
+  /** The profile's key: the backup is encrypted under a data key of its own, wrapped with it. */
+  encryption?: KeyEncryptionKey | null | undefined;
 }
 
 export interface BackupRunOptions {
@@ -112,6 +117,14 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     throw new BackupFailedError(err, record);
   };
 
+  // Everything but the record goes through the backup's data key, when the profile encrypts.
+  let dumpStore = store;
+  if (request.encryption) {
+    const { key, wrapped } = newDataKey(request.encryption, defaultSegmentSize);
+    record.encryption = wrapped;
+    dumpStore = encryptedBackupStore(store, prefix, key, wrapped.segmentSize);
+  }
+
   if (probeError !== undefined) return markFailed(probeError);
   try {
     await writeRecord();
@@ -129,7 +142,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
 
   let result: DumpResult;
   try {
-    result = await dumpInstance({ connector, store, logger, clock }, prefix, request.dump, {
+    result = await dumpInstance({ connector, store: dumpStore, logger, clock }, prefix, request.dump, {
       signal: run.signal,
       dumper: `bloodraven ${request.toolVersion}`,
       ...(run.onProgress ? { onProgress: run.onProgress } : {}),
@@ -143,7 +156,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   try {
     await writeRecord();
     // Last: the marker that makes this a complete dump.
-    await writeDoneMarker(store, prefix, result, run.signal);
+    await writeDoneMarker(dumpStore, prefix, result, run.signal);
   } catch (err) {
     return markFailed(err);
   }

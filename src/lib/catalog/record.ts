@@ -4,6 +4,7 @@
  * is written as `Running` before the dump starts and rewritten as `Succeeded` (before
  * `@.done.json`) or `Failed` (with the reason) when it ends.
  */
+import type { WrappedKey } from '../crypto/keys.js';
 import type { FlavorName } from '../mysql/flavor.js';
 
 /** `Deleting`: a prune has started removing it (its data may be partly gone). */
@@ -73,6 +74,8 @@ export interface BackupRecord {
   runner: { hostname: string; pid: number };
   /** Rewritten while the backup runs; a Running record whose heartbeat stopped belongs to a dead run. */
   heartbeatAt?: string;
+  /** The backup's data key, wrapped with the profile's key (crypto/keys.ts), when it is encrypted. */
+  encryption?: WrappedKey;
   /** How the attempt was started: by hand (`backup now`) or by a schedule of the daemon. */
   trigger?: { kind: 'manual' } | { kind: 'schedule'; schedule: string; attempt: number };
 }

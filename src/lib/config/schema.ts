@@ -98,6 +98,8 @@ export const profileSchema = z
     retentionPolicy: retentionPolicySchema.optional(),
     /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}. */
     retention: z.number().int().min(1).optional(),
+    /** Client-side encryption of every stored byte of the profile's backups and binlogs. */
+    encryption: z.strictObject({ passphraseFile: z.string().min(1) }).optional(),
   })
   .superRefine((p, ctx) => {
     if (p.retention !== undefined && p.retentionPolicy !== undefined) {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectStore, WriteResult } from '../storage/object-store.js';
 import { createCompressor } from './compression.js';
 
 export interface DataFileResult {
@@ -50,7 +50,7 @@ export interface DataFileOptions {
 export class DataFileSink {
   private readonly source: Readable;
   private readonly counter = new HashCounter();
-  private readonly written: Promise<unknown>;
+  private readonly written: Promise<[void, WriteResult]>;
   private rows = 0;
   private rawBytes = 0;
   private checksum = '';
@@ -83,13 +83,13 @@ export class DataFileSink {
   /** Ends the file; resolves once it is completely stored. */
   async finish(): Promise<DataFileResult> {
     this.source.push(null);
-    await this.written;
+    const [, stored] = await this.written;
     return {
       name: this.options.name,
       rows: this.rows,
       rawBytes: this.rawBytes,
-      storedBytes: this.counter.bytes,
-      sha256: this.counter.hash.digest('hex'),
+      storedBytes: stored.bytes,
+      sha256: stored.sha256 ?? this.counter.hash.digest('hex'),
       checksum: this.checksum,
     };
   }

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Clock } from '../clock.js';
 import type { PitrConfig } from '../config/schema.js';
 import { AppError, ExitCode, errorMessage, throwIfAborted } from '../errors.js';
@@ -23,6 +23,8 @@ import { withClientOptions } from '../mysql/client-tools.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type Flavor } from '../mysql/flavor.js';
 import type { ProcessRunner } from '../process.js';
+import { newDataKey, type KeyEncryptionKey, type ProfileKeys } from '../crypto/keys.js';
+import { createEncryptStream, defaultSegmentSize } from '../crypto/segments.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { groupFromHostname } from '../catalog/names.js';
 import { parseBinlog } from './binlog-parser.js';
@@ -32,6 +34,8 @@ export interface ArchiverDeps {
   connector: MysqlConnector;
   /** The storage of the profile the archive lives in. */
   store: ObjectStore;
+  /** The profile's key: when it encrypts, every file gets a data key of its own. */
+  keys?: ProfileKeys;
   runner: ProcessRunner;
   logger: Logger;
   clock: Clock;
@@ -92,15 +96,37 @@ async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerS
 }
 
 /** Uploads one file while parsing and hashing it in the same pass. */
-async function archiveFile(deps: ArchiverDeps, config: PitrConfig, state: ServerState, where: { site: string; file: string }, signal?: AbortSignal): Promise<ArchivedBinlog> {
-  const { site, file } = where;
+async function archiveFile(
+  deps: ArchiverDeps,
+  config: PitrConfig,
+  state: ServerState,
+  where: { site: string; file: string; kek: KeyEncryptionKey | null },
+  signal?: AbortSignal,
+): Promise<ArchivedBinlog> {
+  const { site, file, kek } = where;
+  const key = binlogKey(site, file);
   const { stream, cleanup } = await openBinlog(deps, config, state, file, signal);
   try {
-    const hash = createHash('sha256');
     const toStore = new PassThrough();
     const toParser = new PassThrough();
+    // The manifest keeps the SHA-256 of the stored bytes (the ciphertext, when encrypted).
+    const hash = createHash('sha256');
+    const dataKey = kek ? newDataKey(kek, defaultSegmentSize) : null;
+    let stored: Readable = toStore;
+    if (dataKey) {
+      const encrypt = createEncryptStream(dataKey.key, key, dataKey.wrapped.segmentSize);
+      toStore.once('error', (err) => encrypt.destroy(err));
+      stored = toStore.pipe(encrypt);
+    }
+    const hashing = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    stored.once('error', (err) => hashing.destroy(err));
+    stored.pipe(hashing);
     stream.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
       const a = toStore.write(chunk);
       const b = toParser.write(chunk);
       if (!a || !b) {
@@ -121,8 +147,7 @@ async function archiveFile(deps: ArchiverDeps, config: PitrConfig, state: Server
       toStore.destroy(err);
       toParser.destroy(err);
     });
-    const key = binlogKey(site, file);
-    const [written, summary] = await Promise.all([deps.store.write(key, toStore, signal ? { signal } : {}), parseBinlog(toParser, signal ? { signal } : {})]);
+    const [written, summary] = await Promise.all([deps.store.write(key, hashing, signal ? { signal } : {}), parseBinlog(toParser, signal ? { signal } : {})]);
     return {
       file,
       site,
@@ -140,6 +165,7 @@ async function archiveFile(deps: ArchiverDeps, config: PitrConfig, state: Server
       transactions: summary.transactions,
       endedWith: summary.endedWith,
       uploadedAt: deps.clock.now().toISOString(),
+      ...(dataKey ? { encryption: dataKey.wrapped } : {}),
     };
   } finally {
     stream.destroy();
@@ -162,10 +188,12 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
   const known = new Set(manifest.entries.map((e) => e.file));
   const sealed = state.files.slice(0, -1);
   const result: ArchiveScan = { site, primary: true, archived: [], alreadyArchived: sealed.filter((f) => known.has(f.name)).length };
+  // Read afresh each scan: the passphrase may have been rotated under a long-running archiver.
+  const kek = sealed.some((f) => !known.has(f.name)) ? ((await deps.keys?.forWriting()) ?? null) : null;
   for (const f of sealed) {
     if (known.has(f.name)) continue;
     throwIfAborted(signal);
-    const entry = await archiveFile(deps, config, state, { site, file: f.name }, signal);
+    const entry = await archiveFile(deps, config, state, { site, file: f.name, kek }, signal);
     manifest.entries.push(entry);
     await writeSiteManifest(deps.store, manifest, signal);
     result.archived.push(entry);

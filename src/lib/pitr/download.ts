@@ -1,6 +1,7 @@
 /**
  * Fetches archived binlogs to a local folder (`<dest>/<site>/<file>`), checking each against the
- * size and SHA-256 its manifest entry recorded.
+ * size and SHA-256 its manifest entry recorded (of the stored bytes), and decrypting an encrypted
+ * one with its data key.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, ExitCode } from '../errors.js';
+import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
+import { createDecryptStream } from '../crypto/segments.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ArchivedBinlog } from './manifest.js';
 import type { ReplayFile } from './replay.js';
@@ -17,7 +20,7 @@ export async function downloadBinlogs(
   store: ObjectStore,
   files: readonly ArchivedBinlog[],
   dest: string,
-  options: { signal?: AbortSignal; onFile?: (entry: ArchivedBinlog, path: string) => void } = {},
+  options: { kek?: KeyEncryptionKey | null; signal?: AbortSignal; onFile?: (entry: ArchivedBinlog, path: string) => void } = {},
 ): Promise<ReplayFile[]> {
   const out: ReplayFile[] = [];
   for (const entry of files) {
@@ -35,7 +38,21 @@ export async function downloadBinlogs(
       },
     });
     try {
-      await pipeline(await store.read(entry.key, options.signal ? { signal: options.signal } : {}), hashing, createWriteStream(partial));
+      let key: Buffer | null = null;
+      if (entry.encryption) {
+        if (!options.kek) {
+          throw new AppError('ENCRYPTION_KEY_REQUIRED', `archived binlog ${entry.key} is encrypted, and no passphrase that opens it is configured`, ExitCode.precondition, {
+            hint: "set encryption.passphraseFile on the archive's profile",
+          });
+        }
+        key = unwrapDataKey(options.kek, entry.encryption, `archived binlog ${entry.key}`);
+      }
+      const stored = await store.read(entry.key, options.signal ? { signal: options.signal } : {});
+      if (key) {
+        await pipeline(stored, hashing, createDecryptStream(key, entry.key), createWriteStream(partial));
+      } else {
+        await pipeline(stored, hashing, createWriteStream(partial));
+      }
       const sha256 = hash.digest('hex');
       if (sha256 !== entry.sha256 || size !== entry.size) {
         throw new AppError('BINLOG_TAMPERED', `archived binlog ${entry.key} does not match its manifest (size ${size}, SHA-256 ${sha256}; recorded ${entry.size}, ${entry.sha256})`, ExitCode.failure, {

@@ -8,6 +8,7 @@
  * restore reads every manifest and merges them.
  */
 import { NotFoundError } from '../errors.js';
+import type { WrappedKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { BinlogFlavor, MariadbGtidRange, MysqlGtidRange } from './binlog-parser.js';
 
@@ -45,6 +46,8 @@ export interface ArchivedBinlog {
   /** How the file ended (sealed by rotation, closed by a clean shutdown, or neither: a crash). */
   endedWith: 'rotate' | 'stop' | 'eof';
   uploadedAt: string;
+  /** The file's data key, wrapped with the profile's key, when the archive is encrypted. */
+  encryption?: WrappedKey;
 }
 
 export interface SiteManifest {

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor } from '../mysql/flavor.js';
 import type { ProcessRunner } from '../process.js';
+import type { KeyEncryptionKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { downloadBinlogs } from './download.js';
 import type { ParsedGtid } from './gtid-space.js';
@@ -27,6 +28,8 @@ export interface PointInTimeRequest {
   exclude: ParsedGtid[];
   /** The profile's storage: catalog and archive. */
   store: ObjectStore;
+  /** The profile's key, for an encrypted archive. */
+  kek?: KeyEncryptionKey | null;
   runner: ProcessRunner;
   /** Receives each BLOODRAVEN_PITR_* line. */
   onLine: (kind: PitrLineKind, fields: Record<string, unknown>) => void;
@@ -51,7 +54,7 @@ export async function replayToPoint(
   try {
     const session = await deps.connector.connect();
     const flavor = await detectFlavor(session).finally(() => session.close());
-    const files = await downloadBinlogs(request.store, plan.files, dir, options.signal ? { signal: options.signal } : {});
+    const files = await downloadBinlogs(request.store, plan.files, dir, { kek: request.kek ?? null, ...(options.signal ? { signal: options.signal } : {}) });
     const result = await replayBinlogs(
       { runner: request.runner, connector: deps.connector, logger: deps.logger, flavor },
       files,

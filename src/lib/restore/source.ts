@@ -9,6 +9,8 @@ import { resolveBackup } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { recordFileName } from '../catalog/names.js';
 import type { StorageConfig } from '../config/schema.js';
+import type { KeyEncryptionKey } from '../crypto/keys.js';
+import { backupView } from '../storage/encrypted-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export interface RestoreSource {
@@ -41,9 +43,14 @@ export function parseFrom(from: string, cwd: string): FromLocation {
   return { type: 'dir', path: resolve(cwd, from) };
 }
 
-export async function sourceFromCatalog(store: ObjectStore, nameOrLatest: string, signal?: AbortSignal): Promise<RestoreSource & { entry: CatalogEntry }> {
+/**
+ * A backup of the catalog; an encrypted one is read through its data key, unwrapped here so a
+ * wrong or missing key is refused before anything is touched.
+ */
+export async function sourceFromCatalog(store: ObjectStore, nameOrLatest: string, kek: KeyEncryptionKey | null, signal?: AbortSignal): Promise<RestoreSource & { entry: CatalogEntry }> {
   const entry = await resolveBackup(store, nameOrLatest, signal ? { signal } : {});
-  return { store, prefix: entry.prefix, description: `backup ${entry.name}`, record: entry.record, entry };
+  const view = backupView(store, entry.prefix, entry.record && { ...entry.record, name: entry.name }, kek);
+  return { store: view, prefix: entry.prefix, description: `backup ${entry.name}`, record: entry.record, entry };
 }
 
 /**
@@ -56,8 +63,11 @@ export function storageForFrom(from: FromLocation, profile: StorageConfig): Stor
   return { type: 'S3', s3: { ...base, bucket: from.bucket, prefix: from.prefix } };
 }
 
-/** A dump at the root of `store` (a `--from` location); its record is read when it has one. */
-export async function sourceFromStore(store: ObjectStore, description: string): Promise<RestoreSource> {
+/**
+ * A dump at the root of `store` (a `--from` location); its record is read when it has one. An
+ * encrypted bloodraven backup there opens with the profile's key, if it was written under it.
+ */
+export async function sourceFromStore(store: ObjectStore, description: string, kek: KeyEncryptionKey | null): Promise<RestoreSource> {
   let record: BackupRecord | null = null;
   if (await store.exists(recordFileName)) {
     try {
@@ -66,5 +76,5 @@ export async function sourceFromStore(store: ObjectStore, description: string): 
       record = null;
     }
   }
-  return { store, prefix: '', description, record };
+  return { store: backupView(store, '', record && { ...record, name: record.name || description }, kek), prefix: '', description, record };
 }

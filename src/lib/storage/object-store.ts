@@ -20,6 +20,11 @@ export interface StoreOptions {
 export interface WriteResult {
   /** Bytes stored. */
   bytes: number;
+  /**
+   * SHA-256 (hex) of the bytes stored, when they differ from the body's (an encrypting store
+   * says so; others leave it out and the body's hash is the stored bytes' hash).
+   */
+  sha256?: string;
 }
 
 export interface ObjectStore {

@@ -12,7 +12,9 @@ import { AppError, ExitCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { prepareDumpSession } from '../dump/snapshot.js';
+import type { KeyEncryptionKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { backupView } from '../storage/encrypted-store.js';
 import { loadDump, type LoadProgressReport } from '../load/loader.js';
 import { tableChecksum } from './table-checksum.js';
 
@@ -28,6 +30,8 @@ export interface ScratchServer {
 
 export interface VerifyDeps {
   store: ObjectStore;
+  /** The profile's key, for an encrypted backup. */
+  kek?: KeyEncryptionKey | null;
   logger: Logger;
   clock: Clock;
   /** Provides the scratch server, only once the files have been checked. */
@@ -95,6 +99,8 @@ export async function verifyBackup(
     error: null,
   };
 
+  // A missing or wrong key is refused before any work, like an incomplete backup.
+  const dumpStore = backupView(store, entry.prefix, { ...record, name: entry.name }, deps.kek ?? null);
   run.onPhase?.('files');
   result.files = await checkFiles(store, entry, record.files, run.signal, logger);
   if (result.files.failed.length === 0) {
@@ -102,7 +108,7 @@ export async function verifyBackup(
     const scratch = await deps.scratch();
     result.scratch = scratch.description;
     try {
-      Object.assign(result, await restoreAndCompare(deps, scratch, { entry, tables: record.tables, threads: options.threads }, run));
+      Object.assign(result, await restoreAndCompare({ ...deps, store: dumpStore }, scratch, { entry, tables: record.tables, threads: options.threads }, run));
     } catch (err) {
       if (run.signal.aborted) throw err;
       result.error = errorMessage(err);

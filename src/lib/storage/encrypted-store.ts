@@ -1,0 +1,91 @@
+/**
+ * A view of one backup's folder through its data key: every file written is encrypted
+ * (crypto/segments.ts) and every file read is decrypted, transparently for the dump engine and
+ * the loader. The backup record stays readable (it holds names, sizes and times, never row data),
+ * and so do the files bloodraven keeps about a backup (verification result, load progress).
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { recordFileName } from '../catalog/names.js';
+import type { BackupRecord } from '../catalog/record.js';
+import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
+import { createDecryptStream, createEncryptStream, decryptBuffer, encryptBuffer } from '../crypto/segments.js';
+import { PreconditionError } from '../errors.js';
+import type { ObjectStore, StoreOptions, WriteResult } from './object-store.js';
+
+const plainNames = new Set([recordFileName, 'verification.json']);
+
+function isPlain(name: string): boolean {
+  return plainNames.has(name) || /^load-progress\..*\.json$/.test(name);
+}
+
+export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Buffer, segmentSize: number): ObjectStore {
+  /** The file's name inside the backup, or null when it is kept plain (or outside the backup). */
+  const sealedName = (k: string): string | null => {
+    if (!k.startsWith(prefix)) return null;
+    const name = k.slice(prefix.length);
+    return isPlain(name) ? null : name;
+  };
+  return {
+    location: inner.location,
+    type: inner.type,
+    check: (options) => inner.check(options),
+    exists: (k, options) => inner.exists(k, options),
+    list: (p, options) => inner.list(p, options),
+    delete: (k, options) => inner.delete(k, options),
+    deleteMany: (keys, options) => inner.deleteMany(keys, options),
+    deletePrefix: (p, options) => inner.deletePrefix(p, options),
+    async write(k: string, body: Readable, options?: StoreOptions): Promise<WriteResult> {
+      const name = sealedName(k);
+      if (name === null) return inner.write(k, body, options);
+      const encrypt = createEncryptStream(key, name, segmentSize);
+      const hash = createHash('sha256');
+      // The record keeps the SHA-256 of what is stored: the ciphertext.
+      const hashing = new Transform({
+        transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
+          hash.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      body.once('error', (err) => encrypt.destroy(err));
+      encrypt.once('error', (err) => hashing.destroy(err));
+      const result = await inner.write(k, body.pipe(encrypt).pipe(hashing), options);
+      return { bytes: result.bytes, sha256: hash.digest('hex') };
+    },
+    async put(k: string, data: string | Uint8Array, options?: StoreOptions): Promise<void> {
+      const name = sealedName(k);
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+      await inner.put(k, name === null ? bytes : await encryptBuffer(key, name, bytes), options);
+    },
+    async read(k: string, options?: StoreOptions): Promise<Readable> {
+      const name = sealedName(k);
+      const stored = await inner.read(k, options);
+      if (name === null) return stored;
+      const decrypt = createDecryptStream(key, name);
+      const out = new PassThrough();
+      stored.once('error', (err) => out.destroy(err));
+      decrypt.once('error', (err) => out.destroy(err));
+      return stored.pipe(decrypt).pipe(out);
+    },
+    async get(k: string, options?: StoreOptions): Promise<Buffer> {
+      const name = sealedName(k);
+      const stored = await inner.get(k, options);
+      return name === null ? stored : decryptBuffer(key, name, stored);
+    },
+  };
+}
+
+/**
+ * How a backup's files are read: through its data key when its record says it is encrypted
+ * (which needs the profile's key), as they are otherwise.
+ */
+export function backupView(store: ObjectStore, prefix: string, record: Pick<BackupRecord, 'name' | 'encryption'> | null, kek: KeyEncryptionKey | null): ObjectStore {
+  const wrapped = record?.encryption;
+  if (!wrapped) return store;
+  if (!kek) {
+    throw new PreconditionError('ENCRYPTION_KEY_REQUIRED', `backup ${record.name} is encrypted, and no passphrase that opens it is configured`, {
+      hint: "set encryption.passphraseFile on the profile whose storage holds it (its encryption.json is the profile's keyring)",
+    });
+  }
+  return encryptedBackupStore(store, prefix, unwrapDataKey(kek, wrapped, `backup ${record.name}`), wrapped.segmentSize);
+}
