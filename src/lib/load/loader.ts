@@ -10,6 +10,7 @@
  * half-loaded tables. Progress is logged as the load goes, so a load that is killed and run again
  * finishes without duplicated or missing rows.
  */
+import { TamperedError } from '../crypto/segments.js';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../clock.js';
@@ -629,6 +630,8 @@ async function loadFile(ctx: Context, session: MysqlSession, table: TableManifes
     const reason = failure ? `${file.name} is damaged (${failure.message})` : errorMessage(err);
     body.destroy();
     await session.exec('ROLLBACK').catch(() => undefined);
+    // An encrypted file that fails authentication says so itself, naming the file.
+    if (failure instanceof TamperedError) throw failure;
     throw new AppError('LOAD_DATA_FAILED', `loading ${file.name} into ${quoteId(table.schema)}.${quoteId(table.name)} failed: ${reason}`, ExitCode.failure, {
       cause: err,
       ...(err instanceof AppError && err.hint ? { hint: err.hint } : {}),

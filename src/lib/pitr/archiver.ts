@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Clock } from '../clock.js';
 import type { PitrConfig } from '../config/schema.js';
 import { AppError, ExitCode, errorMessage, throwIfAborted } from '../errors.js';
@@ -112,20 +112,16 @@ async function archiveFile(
     // The manifest keeps the SHA-256 of the stored bytes (the ciphertext, when encrypted).
     const hash = createHash('sha256');
     const dataKey = kek ? newDataKey(kek, defaultSegmentSize) : null;
-    let stored: Readable = toStore;
-    if (dataKey) {
-      const encrypt = createEncryptStream(dataKey.key, key, dataKey.wrapped.segmentSize);
-      toStore.once('error', (err) => encrypt.destroy(err));
-      stored = toStore.pipe(encrypt);
-    }
     const hashing = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         hash.update(chunk);
         cb(null, chunk);
       },
     });
-    stored.once('error', (err) => hashing.destroy(err));
-    stored.pipe(hashing);
+    const stages: Array<Readable | Transform> = [toStore, ...(dataKey ? [createEncryptStream(dataKey.key, key, dataKey.wrapped.segmentSize)] : []), hashing];
+    pipeline(stages, (err) => {
+      if (err) hashing.destroy(err);
+    });
     stream.on('data', (chunk: Buffer) => {
       const a = toStore.write(chunk);
       const b = toParser.write(chunk);

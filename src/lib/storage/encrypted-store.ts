@@ -5,7 +5,7 @@
  * and so do the files bloodraven keeps about a backup (verification result, load progress).
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { recordFileName } from '../catalog/names.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
@@ -47,9 +47,11 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
           cb(null, chunk);
         },
       });
-      body.once('error', (err) => encrypt.destroy(err));
-      encrypt.once('error', (err) => hashing.destroy(err));
-      const result = await inner.write(k, body.pipe(encrypt).pipe(hashing), options);
+      // A failure anywhere reaches the inner store as a failing body: it then stores nothing.
+      pipeline(body, encrypt, hashing, (err) => {
+        if (err) hashing.destroy(err);
+      });
+      const result = await inner.write(k, hashing, options);
       return { bytes: result.bytes, sha256: hash.digest('hex') };
     },
     async put(k: string, data: string | Uint8Array, options?: StoreOptions): Promise<void> {
@@ -61,11 +63,12 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
       const name = sealedName(k);
       const stored = await inner.read(k, options);
       if (name === null) return stored;
-      const decrypt = createDecryptStream(key, name);
       const out = new PassThrough();
-      stored.once('error', (err) => out.destroy(err));
-      decrypt.once('error', (err) => out.destroy(err));
-      return stored.pipe(decrypt).pipe(out);
+      // A file that fails authentication fails its reader, never ends quietly.
+      pipeline(stored, createDecryptStream(key, name), out, (err) => {
+        if (err) out.destroy(err);
+      });
+      return out;
     },
     async get(k: string, options?: StoreOptions): Promise<Buffer> {
       const name = sealedName(k);

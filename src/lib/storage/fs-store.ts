@@ -13,7 +13,7 @@ import { lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, 
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError, StorageError, abortError, throwIfAborted } from '../errors.js';
+import { AppError, NotFoundError, StorageError, abortError, throwIfAborted } from '../errors.js';
 import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
 
 export interface FsStoreOptions {
@@ -141,7 +141,11 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         await rm(tempPath, { force: true }).catch(() => undefined);
         if (signal?.aborted) throw abortError(signal);
         if (firstFailure?.from === 'body') throw firstFailure.err;
-        throw await fsError(firstFailure?.err ?? err, 'write to', target);
+        const failure = firstFailure?.err ?? err;
+        // The body's own diagnosis (a tampered file, a failed dump) can reach here by way of the
+        // file stream; only the file system's errors are translated.
+        if (failure instanceof AppError) throw failure;
+        throw await fsError(failure, 'write to', target);
       } finally {
         body.off('error', onBodyError);
       }
