@@ -87,7 +87,7 @@ async function collectVersions(nodeBin) {
  * 1x with every chosen tool, 2x with bloodraven only (its restore too, unless --skip-restore-2x).
  */
 function planSizes(opts) {
-  const dump = opts.dump ? Object.values(cases).filter((c) => opts.tools.includes(c.id)) : [];
+  const dump = opts.dump ? Object.values(cases).filter((c) => opts.tools.includes(c.tool ?? c.id)) : [];
   const restore = opts.restore ? Object.values(restoreCases).filter((c) => opts.tools.includes(c.tool)) : [];
   const pass = (runs, list) => (list.length ? { runs, cases: list } : null);
   const sizes = [{ id: '1x', rows: opts.rows, tables: opts.tables, dump: pass(opts.runs, dump), restore: pass(opts.runsRestore, restore) }];

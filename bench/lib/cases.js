@@ -31,7 +31,7 @@ export const shellQuote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
  * root over its socket, one profile with 2 threads, zstd, PVC storage at `storagePath`.
  * @returns {Promise<string>} the config's path
  */
-export async function writeBloodravenConfig(path, socket, storagePath) {
+export async function writeBloodravenConfig(path, socket, storagePath, passphraseFile) {
   await writeFile(
     path,
     [
@@ -42,6 +42,7 @@ export async function writeBloodravenConfig(path, socket, storagePath) {
       '    - name: bench',
       `      storage: { type: PVC, pvc: { path: ${JSON.stringify(storagePath)} } }`,
       '      dump: { threads: 2, compression: zstd }',
+      ...(passphraseFile ? [`      encryption: { passphraseFile: ${JSON.stringify(passphraseFile)} }`] : []),
       '',
     ].join('\n'),
   );
@@ -101,6 +102,26 @@ export const cases = {
         files: await fileCount(run.out),
         record: { name: record.name, dataBytes: record.dataBytes, sizeBytes: record.sizeBytes, tables: record.tables?.length },
       };
+    },
+  },
+
+  bloodravenEncrypted: {
+    id: 'bloodraven-encrypted',
+    // Runs whenever bloodraven does: it measures the cost of encryption beside the plain run.
+    tool: 'bloodraven',
+    label: 'bloodraven backup now, encrypted',
+    detail: 'the same, with encryption.passphraseFile (AES-256-GCM segments)',
+    measureRss: true,
+    async command(ctx, run) {
+      const passphrase = join(run.scratch, 'passphrase');
+      await writeFile(passphrase, 'bench passphrase\n');
+      const config = await writeBloodravenConfig(join(run.scratch, 'bloodraven.yaml'), ctx.socket, run.out, passphrase);
+      return bloodravenBackupSpec(ctx, config);
+    },
+    async after(_ctx, run, result) {
+      const record = parseBackupRecord(result.stdout);
+      if (!record.encryption) throw new RunFailed('the encrypted run wrote a record without a data key');
+      return { outputBytes: await sizeOf(run.out), files: await fileCount(run.out) };
     },
   },
 

@@ -10,6 +10,8 @@ export const targets = {
   restoreTimeRatioVsMyloader: 0.7,
   /** bloodraven restore bootstrap's peak RSS, in bytes. */
   restorePeakRssBytes: 300e6,
+  /** bloodraven's best encrypted dump time over its best plain one. */
+  encryptedTimeRatio: 1.1,
 };
 
 /** @param {number} bytes */
@@ -81,6 +83,13 @@ export function renderComparisons(passes) {
       const r = ratio(br.bestMs, my.bestMs);
       comparisons.push({ pass: pass.id, what: 'time bloodraven / mydumper', value: r, target: null, verdict: null });
       lines.push([`${pass.id}`, 'time  bloodraven / mydumper -t 2 -c', r.toFixed(2), '(none)', '']);
+    }
+    const enc = get('bloodraven-encrypted');
+    if (enc) {
+      const r = ratio(enc.bestMs, br.bestMs);
+      const ve = verdict(r, targets.encryptedTimeRatio);
+      comparisons.push({ pass: pass.id, what: 'time bloodraven encrypted / plain', value: r, target: `<= ${targets.encryptedTimeRatio}`, verdict: ve });
+      lines.push([`${pass.id}`, 'time  bloodraven encrypted / plain', r.toFixed(2), `<= ${targets.encryptedTimeRatio.toFixed(2)}`, ve]);
     }
     const v = verdict(br.peakRssBytes, targets.peakRssBytes);
     comparisons.push({ pass: pass.id, what: 'bloodraven peak RSS', value: br.peakRssBytes ?? null, target: `<= ${targets.peakRssBytes}`, verdict: v });

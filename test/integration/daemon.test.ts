@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDaemon } from '../../src/daemon/daemon.js';
 import { listBackups } from '../../src/lib/catalog/catalog.js';
 import { fixedClock } from '../../src/lib/clock.js';
-import { profileKeys } from '../../src/lib/crypto/keys.js';
+import { profileKeys, readKeyring, type ProfileKeys } from '../../src/lib/crypto/keys.js';
+import { rotateKeys } from '../../src/lib/crypto/rotate.js';
 import { configSchema, type Config, type ConfigInput } from '../../src/lib/config/schema.js';
 import { createLogger, type LogEntry } from '../../src/lib/log.js';
 import { BackupMetrics } from '../../src/lib/metrics/backup-metrics.js';
@@ -49,7 +50,7 @@ interface Running {
 }
 
 /** Starts the daemon; `stopWhen` sees every log line and says when to stop it. */
-function start(cfg: Config, connector: MysqlConnector, store: ObjectStore, options: { stopWhen?: (logs: LogEntry[]) => boolean; graceMs?: number; clockStart?: string } = {}): Running {
+function start(cfg: Config, connector: MysqlConnector, store: ObjectStore, options: { stopWhen?: (logs: LogEntry[]) => boolean; graceMs?: number; clockStart?: string; keys?: ProfileKeys } = {}): Running {
   const stop = new AbortController();
   const logs: LogEntry[] = [];
   let ready!: (address: string) => void;
@@ -64,7 +65,7 @@ function start(cfg: Config, connector: MysqlConnector, store: ObjectStore, optio
       config: cfg,
       connector,
       storeFor: () => Promise.resolve(store),
-      keysFor: () => Promise.resolve(profileKeys(store, undefined, 'encryption.passphraseFile')),
+      keysFor: () => Promise.resolve(options.keys ?? profileKeys(store, undefined, 'encryption.passphraseFile')),
       clock: fixedClock(new Date(options.clockStart ?? '2026-01-01T00:30:00Z')),
       logger,
       metrics,
@@ -194,6 +195,33 @@ describe('bloodraven daemon', () => {
     expect(typeof status.lastScanAt).toBe('string');
     const [manifest] = await readAllManifests(store);
     expect(manifest!.entries.length).toBe(status.filesArchived);
+  });
+
+  it('encrypts scheduled backups and archived binlogs, and picks up a rotated passphrase', async () => {
+    const root = join(work, 'encrypted');
+    const store = createFsStore({ root });
+    const passphraseFile = join(work, 'daemon-passphrase');
+    await writeFile(passphraseFile, 'first\n');
+    const keys = profileKeys(store, passphraseFile, 'encryption.passphraseFile');
+    await sql(server, 'INSERT INTO shop.t VALUES (100002, "y"); FLUSH BINARY LOGS');
+    const cfg = config(root, { pitr: { enabled: true, profileName: 'hourly', site: 'enc' } });
+    const first = start(cfg, rootConnector(server), store, { keys, stopWhen: (logs) => count(logs, 'backup succeeded') >= 1 && count(logs, 'binlog archived') >= 1 });
+    await first.done;
+    const keyring = (await readKeyring(store))!;
+    const [entry] = await listBackups(store);
+    expect(entry!.record!.encryption?.keyId).toBe(keyring.keyId);
+    const [manifest] = await readAllManifests(store);
+    expect(manifest!.entries.length).toBeGreaterThan(0);
+    for (const e of manifest!.entries) expect(e.encryption?.keyId).toBe(keyring.keyId);
+
+    // Rotated while the daemon is down; the same keys object must not keep the old key.
+    const rotated = await rotateKeys({ store, logger: createLogger(() => undefined), clock: fixedClock(new Date()) }, { current: 'first', next: 'second' });
+    await writeFile(passphraseFile, 'second\n');
+    const second = start(cfg, rootConnector(server), store, { keys, clockStart: '2026-01-05T00:30:00Z', stopWhen: (logs) => count(logs, 'backup succeeded') >= 1 });
+    await second.done;
+    const [newest] = await listBackups(store);
+    expect(newest!.name).not.toBe(entry!.name);
+    expect(newest!.record!.encryption?.keyId).toBe(rotated.newKeyId);
   });
 
   it('runs as a command: serves /healthz and /metrics, and exits 0 on SIGTERM', async () => {

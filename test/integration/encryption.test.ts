@@ -169,7 +169,7 @@ describe('what storage holds', () => {
     const keyring = (await readKeyring(store))!;
     expect(record.phase).toBe('Succeeded');
     expect(record.tables.map((t) => t.table).sort()).toEqual(['other', 'secrets']);
-    expect(record.encryption).toMatchObject({ keyId: keyring.keyId, cipher: 'AES-256-GCM', segmentSize: 65536 });
+    expect(record.encryption).toMatchObject({ keyId: keyring.keyId, cipher: 'AES-256-GCM', segmentSize: 1048576 });
     expect(keyring.kdf).toMatchObject({ name: 'scrypt', N: 32768, r: 8, p: 1 });
     expect(JSON.stringify(keyring)).not.toContain(kek.key.toString('base64'));
     const [manifest] = await readAllManifests(store);
@@ -249,6 +249,28 @@ describe('a missing or wrong key is refused before anything is touched', () => {
     record.encryption!.wrapped = bytes.toString('base64');
     await writeFile(path, JSON.stringify(record));
     await expectCode(sourceFromCatalog(createFsStore({ root }), 'latest', kek), 'DATA_KEY_UNREADABLE');
+  });
+});
+
+describe('the keyring is one per profile', () => {
+  it('a backup and the archiver starting together share one new keyring', async () => {
+    const root = join(work, 'fresh-profile');
+    const keys = await keysFor(root, 'shared');
+    const [a, b] = await Promise.all([keys.forWriting(), keys.forWriting()]);
+    const stored = (await readKeyring(createFsStore({ root })))!;
+    expect(a!.keyId).toBe(stored.keyId);
+    expect(b!.keyId).toBe(stored.keyId);
+  });
+
+  it('a backup whose key is no longer the profile one fails instead of succeeding unreadable', async () => {
+    const root = await copyOfStore();
+    const s = createFsStore({ root });
+    const stale = (await (await keysFor(join(work, 'elsewhere'), 'first passphrase')).forWriting())!;
+    const err = await expectCode(takeBackup(s, stale), 'KEYRING_CHANGED');
+    expect(err.message).toMatch(/keyring changed/);
+    const [newest] = await listBackups(s);
+    expect(newest!.phase).toBe('Failed');
+    expect(newest!.complete).toBe(false);
   });
 });
 

@@ -105,6 +105,14 @@ describe('tampering', () => {
     }
   });
 
+  it('a header claiming huge segments is refused at once, not buffered for', async () => {
+    const sealed = await encrypt(plain);
+    const bad = Buffer.from(sealed);
+    bad.writeUInt32BE(0xffffffff, 6);
+    const err = await expectTampered(decrypt(bad));
+    expect(err.message).toContain('claims segments of 4294967295 bytes');
+  });
+
   it('cut at a segment boundary (the last segment dropped)', async () => {
     const sealed = await encrypt(plain);
     await expectTampered(decrypt(sealed.subarray(0, header + sealedSegment * 5)));

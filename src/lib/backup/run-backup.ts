@@ -19,7 +19,7 @@ import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
 import type { DumpOptions } from '../dump/options.js';
-import { newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
+import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { defaultSegmentSize } from '../crypto/segments.js';
 import { encryptedBackupStore } from '../storage/encrypted-store.js';
 
@@ -152,6 +152,11 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
 
   stopHeartbeat();
+  try {
+    if (request.encryption) await assertKeyIsCurrent(store, request.encryption);
+  } catch (err) {
+    return markFailed(err);
+  }
   Object.assign(record, succeededFields(result));
   try {
     await writeRecord();

@@ -122,7 +122,25 @@ export async function profileKek(store: ObjectStore, passphrase: string): Promis
   if (existing) return unlockKeyring(existing, passphrase);
   const { keyring, kek } = await newKeyring(passphrase);
   await store.put(keyringFileName, JSON.stringify(keyring, null, 2) + '\n');
+  // Another process may have created one at the same moment: the one stored is the profile's.
+  const stored = await readKeyring(store);
+  if (stored && stored.keyId !== keyring.keyId) return unlockKeyring(stored, passphrase);
   return kek;
+}
+
+/**
+ * Throws unless `kek` is still the profile's key. Checked before a backup or an archived binlog
+ * is declared done, so that data keys wrapped with a key the profile no longer has (a keyring
+ * replaced by a concurrent first write, or a rotation) fail loudly instead of being unreadable.
+ */
+export async function assertKeyIsCurrent(store: ObjectStore, kek: KeyEncryptionKey): Promise<void> {
+  const keyring = await readKeyring(store);
+  if (keyring?.keyId !== kek.keyId) {
+    throw new AppError('KEYRING_CHANGED', `the profile's keyring changed while this ran (key ${kek.keyId} is now ${keyring?.keyId ?? 'gone'})`, ExitCode.failure, {
+      hint: 'a key rotation or another first encrypted write happened meanwhile; run it again',
+      retryable: true,
+    });
+  }
 }
 
 export function newDataKey(kek: KeyEncryptionKey, segmentSize: number): { key: Buffer; wrapped: WrappedKey } {
@@ -162,6 +180,8 @@ export interface ProfileKeys {
 
 export function profileKeys(store: ObjectStore, passphraseFile: string | undefined, field: string): ProfileKeys {
   let cached: { id: string; kek: KeyEncryptionKey } | undefined;
+  // One at a time: a backup and the archiver starting together must not both create a keyring.
+  let writing: Promise<unknown> = Promise.resolve();
   const unlock = async (keyring: Keyring, passphrase: string): Promise<KeyEncryptionKey> => {
     const id = `${keyring.keyId}\u0000${keyring.kdf.salt}\u0000${passphrase}`;
     if (cached?.id === id) return cached.kek;
@@ -171,12 +191,16 @@ export function profileKeys(store: ObjectStore, passphraseFile: string | undefin
   };
   return {
     enabled: passphraseFile !== undefined,
-    async forWriting() {
-      if (passphraseFile === undefined) return null;
-      const passphrase = await readPassphrase(passphraseFile, field);
-      const keyring = await readKeyring(store);
-      if (keyring) return unlock(keyring, passphrase);
-      return profileKek(store, passphrase);
+    forWriting() {
+      const next = writing.then(async () => {
+        if (passphraseFile === undefined) return null;
+        const passphrase = await readPassphrase(passphraseFile, field);
+        const keyring = await readKeyring(store);
+        if (keyring) return unlock(keyring, passphrase);
+        return profileKek(store, passphrase);
+      });
+      writing = next.catch(() => undefined);
+      return next;
     },
     async forReading() {
       if (passphraseFile === undefined) return null;

@@ -3,11 +3,12 @@
  * ObjectStore.write(). Backpressure runs end to end: push() returns false when the compressor
  * or the store is behind, and the caller pauses the server's result stream until `onDrain`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.js';
 import type { ObjectStore, WriteResult } from '../storage/object-store.js';
+import { InternalError } from '../errors.js';
 import { createCompressor } from './compression.js';
 
 export interface DataFileResult {
@@ -26,11 +27,17 @@ export interface DataFileResult {
 
 /** Counts and hashes the bytes that pass through it. */
 class HashCounter extends Transform {
-  readonly hash = createHash('sha256');
+  /** Null when the store hashes what it stores itself (it encrypts: the stored bytes differ). */
+  readonly hash: Hash | null;
   bytes = 0;
 
+  constructor(hashing: boolean) {
+    super();
+    this.hash = hashing ? createHash('sha256') : null;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
   }
@@ -49,7 +56,7 @@ export interface DataFileOptions {
 
 export class DataFileSink {
   private readonly source: Readable;
-  private readonly counter = new HashCounter();
+  private readonly counter: HashCounter;
   private readonly written: Promise<[void, WriteResult]>;
   private rows = 0;
   private rawBytes = 0;
@@ -57,6 +64,7 @@ export class DataFileSink {
 
   constructor(private readonly options: DataFileOptions) {
     // highWaterMark in bytes: a few encoder blocks may wait here before the query is paused.
+    this.counter = new HashCounter(!options.store.hashesWrites);
     this.source = new Readable({ highWaterMark: 1024 * 1024, read: () => options.onDrain() });
     const compressor = createCompressor(options.compression);
     const flowing = pipeline(this.source, compressor, this.counter, { signal: options.signal });
@@ -84,12 +92,14 @@ export class DataFileSink {
   async finish(): Promise<DataFileResult> {
     this.source.push(null);
     const [, stored] = await this.written;
+    const sha256 = stored.sha256 ?? this.counter.hash?.digest('hex');
+    if (sha256 === undefined) throw new InternalError(`the store hashes its writes but reported no SHA-256 for ${this.options.name}`);
     return {
       name: this.options.name,
       rows: this.rows,
       rawBytes: this.rawBytes,
       storedBytes: stored.bytes,
-      sha256: stored.sha256 ?? this.counter.hash.digest('hex'),
+      sha256,
       checksum: this.checksum,
     };
   }

@@ -23,7 +23,7 @@ import { withClientOptions } from '../mysql/client-tools.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type Flavor } from '../mysql/flavor.js';
 import type { ProcessRunner } from '../process.js';
-import { newDataKey, type KeyEncryptionKey, type ProfileKeys } from '../crypto/keys.js';
+import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey, type ProfileKeys } from '../crypto/keys.js';
 import { createEncryptStream, defaultSegmentSize } from '../crypto/segments.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { groupFromHostname } from '../catalog/names.js';
@@ -190,6 +190,8 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
     if (known.has(f.name)) continue;
     throwIfAborted(signal);
     const entry = await archiveFile(deps, config, state, { site, file: f.name, kek }, signal);
+    // Its data key must open with the profile's key; otherwise the file is archived again next scan.
+    if (kek) await assertKeyIsCurrent(deps.store, kek);
     manifest.entries.push(entry);
     await writeSiteManifest(deps.store, manifest, signal);
     result.archived.push(entry);

@@ -29,6 +29,7 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
   return {
     location: inner.location,
     type: inner.type,
+    hashesWrites: true,
     check: (options) => inner.check(options),
     exists: (k, options) => inner.exists(k, options),
     list: (p, options) => inner.list(p, options),

@@ -32,6 +32,8 @@ export interface ObjectStore {
   readonly location: string;
   /** `PVC` or `S3`. */
   readonly type: 'PVC' | 'S3';
+  /** The store reports the SHA-256 of what it stores in WriteResult (writers need not hash). */
+  readonly hashesWrites?: boolean;
 
   /**
    * Checks that the store can be written: the folder exists or can be created and is writable;
