@@ -1,6 +1,7 @@
 // Starts a sandbox MariaDB, fills it with sample data, runs `bloodraven backup now` against it
 // (backups land in ./backups), and stops the sandbox again, whatever happens.
 import { spawn } from 'node:child_process';
+import process from 'node:process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
