@@ -26,6 +26,7 @@ import { readAllManifests } from '../../src/lib/pitr/manifest.js';
 import { planFromStorage } from '../../src/lib/pitr/point-in-time.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
+import { restoreInPlace } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog, sourceFromStore, type RestoreSource } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
@@ -196,6 +197,19 @@ describe('restore, verify and point-in-time recovery decrypt transparently', () 
     expect(result.files.checked).toBeGreaterThan(2);
     expect(result.mismatches).toEqual([]);
     expect(result.ok).toBe(true);
+  });
+
+  it('rolls a server back in place from the encrypted backup', async () => {
+    await restoreInto(target, await sourceFromCatalog(store, 'latest', kek));
+    await sql(target, 'DELETE FROM vault.secrets WHERE id % 3 = 0; UPDATE vault.other SET v = NULL');
+    const catalog = createFsStore({ root: await copyOfStore() });
+    await restoreInPlace(
+      { connector: rootConnector(target), catalog, logger: silentLogger, clock: systemClock },
+      await sourceFromCatalog(catalog, 'latest', kek),
+      { confirm: new Date(), includeSchema: 'vault', threads: 2 },
+      { signal: new AbortController().signal },
+    );
+    for (const t of ['vault.secrets', 'vault.other']) expect(await checksum(target, t), t).toBe(checksumAtBackup(t));
   });
 
   it('replays the encrypted binlogs to a point in time', async () => {
