@@ -3,8 +3,9 @@
  * last one used. The catalog keeps the last one used in the profile's storage, so an old command
  * line run again, from any machine, cannot trigger a second restore.
  */
-import { ConfigError, NotFoundError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { readJson, writeJson } from '../storage/json.js';
 
 export const confirmTokenFile = 'restore-in-place.json';
 
@@ -25,15 +26,10 @@ export function parseConfirm(value: string, now: Date): Date {
   return d;
 }
 
-export async function readConfirmToken(store: ObjectStore): Promise<ConfirmTokenState | null> {
-  try {
-    return JSON.parse((await store.get(confirmTokenFile)).toString('utf8')) as ConfirmTokenState;
-  } catch (err) {
-    if (err instanceof NotFoundError) return null;
-    throw err;
-  }
+export function readConfirmToken(store: ObjectStore): Promise<ConfirmTokenState | null> {
+  return readJson<ConfirmTokenState>(store, confirmTokenFile);
 }
 
 export async function recordConfirmToken(store: ObjectStore, state: ConfirmTokenState): Promise<void> {
-  await store.put(confirmTokenFile, JSON.stringify(state, null, 2) + '\n');
+  await writeJson(store, confirmTokenFile, state);
 }

@@ -6,6 +6,7 @@
  */
 import type { WrappedKey } from '../crypto/keys.js';
 import type { FlavorName } from '../mysql/flavor.js';
+import { serializeJson } from '../storage/json.js';
 
 /** `Deleting`: a prune has started removing it (its data may be partly gone). */
 export type BackupPhase = 'Running' | 'Succeeded' | 'Failed' | 'Deleting';
@@ -81,5 +82,5 @@ export interface BackupRecord {
 }
 
 export function serializeRecord(record: BackupRecord): string {
-  return JSON.stringify(record, null, 2) + '\n';
+  return serializeJson(record);
 }

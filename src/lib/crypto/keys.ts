@@ -7,8 +7,9 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, scrypt, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { AppError, ConfigError, ExitCode, NotFoundError } from '../errors.js';
+import { AppError, ConfigError, ExitCode } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { readJson, writeJson } from '../storage/json.js';
 
 export const keyringFileName = 'encryption.json';
 
@@ -84,13 +85,9 @@ export async function readPassphrase(path: string, field: string): Promise<strin
   return text;
 }
 
-export async function readKeyring(store: ObjectStore): Promise<Keyring | null> {
-  try {
-    return JSON.parse((await store.get(keyringFileName)).toString('utf8')) as Keyring;
-  } catch (err) {
-    if (err instanceof NotFoundError) return null;
-    throw err;
-  }
+/** The profile's keyring (or, for a rotation, the one waiting under `fileName`). */
+export function readKeyring(store: ObjectStore, fileName = keyringFileName): Promise<Keyring | null> {
+  return readJson<Keyring>(store, fileName);
 }
 
 /** A new keyring for `passphrase` (a fresh salt and key id). */
@@ -121,7 +118,7 @@ export async function profileKek(store: ObjectStore, passphrase: string): Promis
   const existing = await readKeyring(store);
   if (existing) return unlockKeyring(existing, passphrase);
   const { keyring, kek } = await newKeyring(passphrase);
-  await store.put(keyringFileName, JSON.stringify(keyring, null, 2) + '\n');
+  await writeJson(store, keyringFileName, keyring);
   // Another process may have created one at the same moment: the one stored is the profile's.
   const stored = await readKeyring(store);
   if (stored && stored.keyId !== keyring.keyId) return unlockKeyring(stored, passphrase);

@@ -12,13 +12,13 @@
  */
 import { recordFileName } from '../catalog/names.js';
 import { listBackups } from '../catalog/catalog.js';
-import type { BackupRecord } from '../catalog/record.js';
 import type { Clock } from '../clock.js';
-import { AppError, ExitCode, NotFoundError, PreconditionError } from '../errors.js';
+import { AppError, ExitCode, PreconditionError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readAllManifests, writeSiteManifest } from '../pitr/manifest.js';
+import { writeJson } from '../storage/json.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { keyringFileName, newKeyring, readKeyring, rewrap, unlockKeyring, type KeyEncryptionKey, type Keyring, type WrappedKey } from './keys.js';
+import { keyringFileName, newKeyring, readKeyring, rewrap, unlockKeyring, type KeyEncryptionKey, type WrappedKey } from './keys.js';
 
 export const nextKeyringFileName = 'encryption.next.json';
 
@@ -30,15 +30,6 @@ export interface RotateResult {
   binlogs: number;
   /** True when an interrupted rotation was found and finished. */
   resumed: boolean;
-}
-
-async function readNext(store: ObjectStore): Promise<Keyring | null> {
-  try {
-    return JSON.parse((await store.get(nextKeyringFileName)).toString('utf8')) as Keyring;
-  } catch (err) {
-    if (err instanceof NotFoundError) return null;
-    throw err;
-  }
 }
 
 export async function rotateKeys(
@@ -57,7 +48,7 @@ export async function rotateKeys(
   if (passphrases.current === passphrases.next) {
     throw new AppError('SAME_PASSPHRASE', 'the new passphrase is the same as the current one', ExitCode.usage, { hint: 'choose a new passphrase' });
   }
-  const pending = await readNext(store);
+  const pending = await readKeyring(store, nextKeyringFileName);
   if (pending?.keyId === keyring.keyId) {
     // Stopped between its last two steps: the new keyring is in place already.
     const to = await unlockKeyring(pending, passphrases.next);
@@ -86,7 +77,7 @@ export async function rotateKeys(
     logger.info('finishing an interrupted key rotation', { from: from.keyId, to: to.keyId });
   } else {
     const made = await newKeyring(passphrases.next, { N: keyring.kdf.N, r: keyring.kdf.r, p: keyring.kdf.p });
-    await store.put(nextKeyringFileName, JSON.stringify(made.keyring, null, 2) + '\n', options);
+    await writeJson(store, nextKeyringFileName, made.keyring, options);
     to = made.kek;
   }
 
@@ -97,16 +88,11 @@ export async function rotateKeys(
 
   let backups = 0;
   for (const entry of await listBackups(store, options)) {
-    const key = entry.prefix + recordFileName;
-    if (!entry.record?.encryption) continue;
-    // The record as stored, so that nothing but its key changes.
-    const record = JSON.parse((await store.get(key, options)).toString('utf8')) as BackupRecord;
-    if (!record.encryption) continue;
+    // The record as stored (the catalog parses it and nothing more), so only its key changes.
+    const record = entry.record;
+    if (!record?.encryption) continue;
     const next = moved(record.encryption, `backup ${entry.name}`);
-    if (next) {
-      record.encryption = next;
-      await store.put(key, JSON.stringify(record, null, 2) + '\n', options);
-    }
+    if (next) await writeJson(store, entry.prefix + recordFileName, { ...record, encryption: next }, options);
     backups++;
   }
 
@@ -125,9 +111,9 @@ export async function rotateKeys(
     if (changed) await writeSiteManifest(store, manifest, signal);
   }
 
-  const finished = (await readNext(store)) ?? pending;
+  const finished = (await readKeyring(store, nextKeyringFileName)) ?? pending;
   if (!finished) throw new AppError('ROTATION_LOST', `${nextKeyringFileName} disappeared during the rotation`, ExitCode.failure, { hint: 'run keys rotate again' });
-  await store.put(keyringFileName, JSON.stringify(finished, null, 2) + '\n', options);
+  await writeJson(store, keyringFileName, finished, options);
   await store.delete(nextKeyringFileName, options);
   logger.info('keys rotated', { from: from.keyId, to: to.keyId, backups, binlogs });
   return { oldKeyId: from.keyId, newKeyId: to.keyId, backups, binlogs, resumed };

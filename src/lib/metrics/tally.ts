@@ -4,8 +4,8 @@
  * exactly once, across daemon restarts and after pruning: a restart seeds the counters from the
  * tally and counts only what it has not seen; pruned backups stay counted in the totals.
  */
-import { NotFoundError } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { readJson, writeJson } from '../storage/json.js';
 
 export const tallyFileName = 'metrics-tally.json';
 
@@ -26,17 +26,13 @@ export function emptyTally(): Tally {
 }
 
 export async function readTally(store: ObjectStore): Promise<Tally> {
-  try {
-    const t = JSON.parse((await store.get(tallyFileName)).toString('utf8')) as Partial<Tally>;
-    return { version: 1, group: t.group ?? null, totals: { success: t.totals?.success ?? 0, failure: t.totals?.failure ?? 0 }, counted: t.counted ?? {} };
-  } catch (err) {
-    if (err instanceof NotFoundError) return emptyTally();
-    throw err;
-  }
+  const t = await readJson<Partial<Tally>>(store, tallyFileName);
+  if (!t) return emptyTally();
+  return { version: 1, group: t.group ?? null, totals: { success: t.totals?.success ?? 0, failure: t.totals?.failure ?? 0 }, counted: t.counted ?? {} };
 }
 
 export async function writeTally(store: ObjectStore, tally: Tally): Promise<void> {
-  await store.put(tallyFileName, JSON.stringify(tally, null, 2) + '\n');
+  await writeJson(store, tallyFileName, tally);
 }
 
 /** Moves counted backups that left the catalog (pruned) into the totals. */

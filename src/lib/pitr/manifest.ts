@@ -7,10 +7,10 @@
  * Per-site manifests keep a primary and a post-failover primary from racing on one object; a
  * restore reads every manifest and merges them.
  */
-import { NotFoundError } from '../errors.js';
 import type { WrappedKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { BinlogFlavor, MariadbGtidRange, MysqlGtidRange } from './binlog-parser.js';
+import { readJson, writeJson } from '../storage/json.js';
 
 export const archiveFolder = 'binlogs/';
 
@@ -57,17 +57,12 @@ export interface SiteManifest {
 }
 
 export async function readSiteManifest(store: ObjectStore, site: string, signal?: AbortSignal): Promise<SiteManifest> {
-  try {
-    const m = JSON.parse((await store.get(manifestKey(site), signal ? { signal } : {})).toString('utf8')) as SiteManifest;
-    return { version: 1, site, entries: m.entries ?? [] };
-  } catch (err) {
-    if (err instanceof NotFoundError) return { version: 1, site, entries: [] };
-    throw err;
-  }
+  const m = await readJson<Partial<SiteManifest>>(store, manifestKey(site), signal ? { signal } : {});
+  return { version: 1, site, entries: m?.entries ?? [] };
 }
 
 export async function writeSiteManifest(store: ObjectStore, manifest: SiteManifest, signal?: AbortSignal): Promise<void> {
-  await store.put(manifestKey(manifest.site), JSON.stringify(manifest, null, 2) + '\n', signal ? { signal } : {});
+  await writeJson(store, manifestKey(manifest.site), manifest, signal ? { signal } : {});
 }
 
 /** Every site's manifest in the archive. */
