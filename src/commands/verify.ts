@@ -9,7 +9,8 @@ import { AppError, ExitCode } from '../lib/errors.js';
 import { nodeProcessRunner } from '../lib/process.js';
 import { formatBytes, formatDuration } from '../lib/sizes.js';
 import { sandboxScratch, urlScratch } from '../lib/verify/scratch.js';
-import { verifyBackup, verificationFileName, type VerificationResult } from '../lib/verify/verify-backup.js';
+import { verificationFileName } from '../lib/catalog/names.js';
+import { verifyBackup, type VerificationResult } from '../lib/verify/verify-backup.js';
 
 export default class Verify extends BaseCommand {
   static override summary = 'Prove a backup restorable: checksums, a real restore, and a content comparison.';

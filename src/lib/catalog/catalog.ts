@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { AppError, NotFoundError, errorMessage } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { backupPrefix, doneMarkerName, recordFileName } from './names.js';
+import { backupPrefix, doneMarkerName, recordFileName, verificationFileName } from './names.js';
 import type { BackupPhase, BackupRecord } from './record.js';
 
 /** How often a running backup rewrites its heartbeat, and how long one may go stale. */
@@ -96,7 +96,7 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     const complete = files.has(doneMarkerName);
     const { phase, failure } = effectivePhase(record, complete, now, options.isAlive ?? processAlive);
     const started = record ? Date.parse(record.startedAt) : oldest;
-    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, startedAt: new Date(started), verified: files.has('verification.json') });
+    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, startedAt: new Date(started), verified: files.has(verificationFileName) });
   }
   entries.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.name.localeCompare(a.name));
   return entries;

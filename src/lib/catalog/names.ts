@@ -5,6 +5,22 @@
 
 export const recordFileName = 'bloodraven.json';
 export const doneMarkerName = '@.done.json';
+/** The result of `verify`, saved beside the backup. */
+export const verificationFileName = 'verification.json';
+
+/** A restore's resume log, beside the dump: one per target server. */
+export function loadProgressFileName(target: string): string {
+  return `load-progress.${target}.json`;
+}
+
+/**
+ * Whether a file in a backup's folder is one bloodraven keeps about the backup (record,
+ * verification, restore progress) rather than part of the dump. They hold no row data, stay
+ * readable when the backup is encrypted, and are left out of a decrypted copy.
+ */
+export function isBookkeepingFile(name: string): boolean {
+  return name === recordFileName || name === verificationFileName || /^load-progress\..*\.json$/.test(name);
+}
 
 /** `20261121-211300`: UTC, second precision, lowercase-safe (usable in Kubernetes names). */
 export function nameTimestamp(d: Date): string {

@@ -6,7 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import type { CatalogEntry } from '../catalog/catalog.js';
-import { doneMarkerName, recordFileName } from '../catalog/names.js';
+import { doneMarkerName, isBookkeepingFile } from '../catalog/names.js';
 import { AppError, ExitCode, PreconditionError, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backupView } from '../storage/encrypted-store.js';
@@ -18,11 +18,6 @@ export interface DecryptResult {
   destination: string;
   files: number;
   bytes: number;
-}
-
-/** Files bloodraven keeps about a backup, which are no part of the dump. */
-function isBookkeeping(name: string): boolean {
-  return name === recordFileName || name === 'verification.json' || /^load-progress\..*\.json$/.test(name);
 }
 
 export async function decryptBackup(
@@ -45,11 +40,11 @@ export async function decryptBackup(
   if (existing.length > 0) {
     throw new PreconditionError('TARGET_NOT_EMPTY', `${dest.path} is not empty`, { hint: 'name a new or empty folder with --to' });
   }
-  const view = backupView(deps.store, entry.prefix, { ...entry.record, name: entry.name }, deps.kek);
+  const view = backupView(deps.store, entry.prefix, entry.record, deps.kek);
   const options = run.signal ? { signal: run.signal } : {};
   const files = (await deps.store.list(entry.prefix, options))
     .map((o) => o.key.slice(entry.prefix.length))
-    .filter((name) => !isBookkeeping(name))
+    .filter((name) => !isBookkeepingFile(name))
     // The completion marker goes last.
     .sort((a, b) => Number(a === doneMarkerName) - Number(b === doneMarkerName) || a.localeCompare(b));
   if (!files.includes(doneMarkerName)) {

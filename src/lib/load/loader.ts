@@ -24,6 +24,7 @@ import { WorkQueue } from '../dump/work-queue.js';
 import { batchDeferredIndexes, deferIndexes, foreignKeyReferences } from './defer-indexes.js';
 import { readDumpManifest, type DataFileRef, type DumpManifest, type SchemaManifest, type TableManifest } from './dump-manifest.js';
 import { loadDataStatement } from './load-data.js';
+import { loadProgressFileName } from '../catalog/names.js';
 import { LoadProgress, type Step } from './load-progress.js';
 import { sectionsOf, type SectionKind } from './script-sections.js';
 import { splitSqlScript, type SqlStatement } from './sql-script.js';
@@ -129,7 +130,7 @@ export async function loadDump(deps: LoadDeps, prefix: string, options: LoadOpti
     const target = (await detectFlavor(main)).info;
     await checkTarget(main);
     progress = options.resume
-      ? await LoadProgress.open(deps.store, `${prefix}load-progress.${await targetId(main, target)}.json`, {
+      ? await LoadProgress.open(deps.store, prefix + loadProgressFileName(await targetId(main, target)), {
           reset: options.resetProgress,
           logger: deps.logger,
           now: () => deps.clock.now().getTime(),

@@ -49,7 +49,7 @@ export function parseFrom(from: string, cwd: string): FromLocation {
  */
 export async function sourceFromCatalog(store: ObjectStore, nameOrLatest: string, kek: KeyEncryptionKey | null, signal?: AbortSignal): Promise<RestoreSource & { entry: CatalogEntry }> {
   const entry = await resolveBackup(store, nameOrLatest, signal ? { signal } : {});
-  const view = backupView(store, entry.prefix, entry.record && { ...entry.record, name: entry.name }, kek);
+  const view = backupView(store, entry.prefix, entry.record, kek);
   return { store: view, prefix: entry.prefix, description: `backup ${entry.name}`, record: entry.record, entry };
 }
 
@@ -76,5 +76,5 @@ export async function sourceFromStore(store: ObjectStore, description: string, k
       record = null;
     }
   }
-  return { store: backupView(store, '', record && { ...record, name: record.name || description }, kek), prefix: '', description, record };
+  return { store: backupView(store, '', record, kek), prefix: '', description, record };
 }

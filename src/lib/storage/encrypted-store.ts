@@ -6,25 +6,19 @@
  */
 import { createHash } from 'node:crypto';
 import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { recordFileName } from '../catalog/names.js';
+import { isBookkeepingFile } from '../catalog/names.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { createDecryptStream, createEncryptStream, decryptBuffer, encryptBuffer } from '../crypto/segments.js';
 import { PreconditionError } from '../errors.js';
 import type { ObjectStore, StoreOptions, WriteResult } from './object-store.js';
 
-const plainNames = new Set([recordFileName, 'verification.json']);
-
-function isPlain(name: string): boolean {
-  return plainNames.has(name) || /^load-progress\..*\.json$/.test(name);
-}
-
 export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Buffer, segmentSize: number): ObjectStore {
   /** The file's name inside the backup, or null when it is kept plain (or outside the backup). */
   const sealedName = (k: string): string | null => {
     if (!k.startsWith(prefix)) return null;
     const name = k.slice(prefix.length);
-    return isPlain(name) ? null : name;
+    return isBookkeepingFile(name) ? null : name;
   };
   return {
     location: inner.location,

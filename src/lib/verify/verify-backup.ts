@@ -17,8 +17,9 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { backupView } from '../storage/encrypted-store.js';
 import { loadDump, type LoadProgressReport } from '../load/loader.js';
 import { tableChecksum } from './table-checksum.js';
+import { writeJson } from '../storage/json.js';
+import { verificationFileName } from '../catalog/names.js';
 
-export const verificationFileName = 'verification.json';
 
 /** A server to restore into: started for the verification, or an existing one. */
 export interface ScratchServer {
@@ -100,7 +101,7 @@ export async function verifyBackup(
   };
 
   // A missing or wrong key is refused before any work, like an incomplete backup.
-  const dumpStore = backupView(store, entry.prefix, { ...record, name: entry.name }, deps.kek ?? null);
+  const dumpStore = backupView(store, entry.prefix, record, deps.kek ?? null);
   run.onPhase?.('files');
   result.files = await checkFiles(store, entry, record.files, run.signal, logger);
   if (result.files.failed.length === 0) {
@@ -119,7 +120,7 @@ export async function verifyBackup(
   }
 
   result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
-  await store.put(entry.prefix + verificationFileName, JSON.stringify(result, null, 2) + '\n');
+  await writeJson(store, entry.prefix + verificationFileName, result);
   return result;
 }
 
