@@ -2,7 +2,7 @@
  * The catalog kept in storage, `backup list`, `prune` and `status`, against real backups in a
  * folder and in S3 (s3rver).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +22,8 @@ import { createS3Store } from '../../src/lib/storage/s3-store.js';
 import type { Status } from '../../src/lib/status/describe-status.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
+import { runCli as cli } from '../support/cli.js';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
 const dump: DumpOptions = { threads: 2, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['shop'], excludeSchemas: [], lockWaitTimeoutSeconds: 10 };
 
 let server: TestServer;
@@ -39,17 +39,6 @@ async function backupAt(store: ObjectStore, at: string, ok = true): Promise<stri
   } catch (err) {
     return (err as { record?: BackupRecord }).record!.name;
   }
-}
-
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 async function configIn(storage: string, extra = ''): Promise<string> {

@@ -11,31 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
+import { cliBin, runCli, type CliResult } from '../support/cli.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const bin = join(root, 'bin', 'run.js');
+const cli = (args: string[], options: { cwd: string; onStderr?: Parameters<typeof runCli>[2] }): Promise<CliResult> => runCli(args, options.cwd, options.onStderr);
+
 const node = process.execPath;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], options: { cwd: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void }): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(node, [bin, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      options.onStderr?.(stderr, child);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let server: TestServer;
 let work: string;
@@ -207,7 +187,7 @@ backup:
     // An explicit (empty) password file: on a terminal, a missing one would be asked for.
     const cwd = await configDir(localConfig().replace('user: root', 'user: root, passwordFile: ./empty'), { empty: '' });
     // `script` gives the CLI a pseudo-terminal, as a user's shell would.
-    const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${node} ${bin} backup now`, '/dev/null'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${node} ${cliBin} backup now`, '/dev/null'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));

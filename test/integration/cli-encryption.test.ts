@@ -3,28 +3,15 @@
  * profile, a restore with a wrong passphrase refused before the target is touched, `backup
  * decrypt`, and `keys rotate` after which only the new passphrase restores.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { checksumTable as checksum, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
+import { runCli as cli } from '../support/cli.js';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
-
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let source: TestServer;
 let target: TestServer;
@@ -52,11 +39,6 @@ backup:
 `,
   );
   return dir;
-}
-
-async function checksum(server: TestServer, table: string): Promise<string> {
-  const [row] = (await sql(server, `CHECKSUM TABLE ${table}`)) as Array<{ Checksum: string }>;
-  return String(row!.Checksum);
 }
 
 async function hasSchema(server: TestServer, name: string): Promise<boolean> {

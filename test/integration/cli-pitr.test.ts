@@ -3,7 +3,6 @@
  * `pitr window`, `status`, `pitr download`, `restore bootstrap --stop-datetime`, and `prune`
  * taking archived binlogs along with the backups.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,19 +13,8 @@ import type { Status } from '../../src/lib/status/describe-status.js';
 import type { ArchiveScan } from '../../src/lib/pitr/archiver.js';
 import type { PitrWindow } from '../../src/lib/pitr/window.js';
 import { rootConnection, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { runCli as cli } from '../support/cli.js';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
-
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let source: TestServer;
 let work: string;

@@ -3,39 +3,18 @@
  * child process, against real MariaDB servers, from a folder, from S3 (s3rver), and from MySQL
  * Shell's own dump; killed with SIGKILL midway and run again; and asked on a terminal.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
 import type { InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
-import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { checksumTable as checksum, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
+import { cliBin, runCli as cli } from '../support/cli.js';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'run.js');
 const fixture = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'mysqlsh-dump-instance-8.0.21.tar.gz');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], cwd: string, onStderr?: (text: string, child: ChildProcess) => void): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      onStderr?.(stderr, child);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let source: TestServer;
 let s3: S3TestServer;
@@ -69,11 +48,6 @@ ${extra}`,
 async function count(server: TestServer, table: string): Promise<number> {
   const [row] = (await sql(server, `SELECT COUNT(*) AS n FROM ${table}`)) as Array<{ n: string }>;
   return Number(row!.n);
-}
-
-async function checksum(server: TestServer, table: string): Promise<string> {
-  const [row] = (await sql(server, `CHECKSUM TABLE ${table}`)) as Array<{ Checksum: string }>;
-  return row!.Checksum;
 }
 
 beforeAll(async () => {
@@ -181,7 +155,7 @@ describe('bloodraven restore in-place', () => {
     const backup = await cli(['backup', 'now', '--port', String(source.port)], cwd);
     expect(backup.code).toBe(0);
     await sql(t, 'CREATE DATABASE scratch');
-    const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${process.execPath} ${bin} restore in-place --backup latest`, '/dev/null'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${process.execPath} ${cliBin} restore in-place --backup latest`, '/dev/null'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let answered = false;
     child.stdout.on('data', (b: Buffer) => {

@@ -18,7 +18,6 @@ import type { PitrConfig } from '../../src/lib/config/schema.js';
 import { decryptBackup } from '../../src/lib/crypto/decrypt-backup.js';
 import { keyringFileName, profileKeys, readKeyring, type KeyEncryptionKey, type ProfileKeys } from '../../src/lib/crypto/keys.js';
 import { nextKeyringFileName, rotateKeys } from '../../src/lib/crypto/rotate.js';
-import { AppError } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { archiveOnce } from '../../src/lib/pitr/archiver.js';
 import { downloadBinlogs } from '../../src/lib/pitr/download.js';
@@ -31,7 +30,8 @@ import { sourceFromCatalog, sourceFromStore, type RestoreSource } from '../../sr
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { verifyBackup, type ScratchServer } from '../../src/lib/verify/verify-backup.js';
-import { rootConnection, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { checksumTable as checksum, rootConnection, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { expectAppError as expectCode } from '../support/expect-error.js';
 
 // Strings that occur in the data and the DDL, and must occur in no stored byte.
 const canaryValue = 'PLAINTEXT-CANARY-7f3a';
@@ -77,27 +77,12 @@ async function restoreInto(t: TestServer, from: RestoreSource): Promise<void> {
   );
 }
 
-async function checksum(s: TestServer, table: string): Promise<string> {
-  const [row] = (await sql(s, `CHECKSUM TABLE ${table}`)) as Array<{ Checksum: string | null }>;
-  return String(row!.Checksum);
-}
-
 async function filesUnder(root: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
     if (e.isFile()) out.push(relative(root, join(e.parentPath, e.name)));
   }
   return out.sort();
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<AppError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, `expected ${code}`).toBeInstanceOf(AppError);
-  expect((err as AppError).code, (err as Error).message).toBe(code);
-  return err as AppError;
 }
 
 /** A copy of the whole profile storage (keyring, backups, archive), to damage without harm. */

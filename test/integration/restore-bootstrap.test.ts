@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import type { CatalogEntry } from '../../src/lib/catalog/catalog.js';
 import { systemClock } from '../../src/lib/clock.js';
-import { AppError } from '../../src/lib/errors.js';
 import type { LoadOptions } from '../../src/lib/load/loader.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
@@ -21,6 +20,7 @@ import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { awkwardDataSql, awkwardSchemas } from '../support/sample-data.js';
 import { definitions } from '../support/schema-objects.js';
+import { expectAppError as expectError } from '../support/expect-error.js';
 
 const schemas = [...awkwardSchemas, 'bulk'];
 
@@ -63,16 +63,6 @@ async function checksums(server: TestServer, names: string[]): Promise<Record<st
     }
   }
   return out;
-}
-
-async function expectError(promise: Promise<unknown>, code: string): Promise<AppError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  expect((err as AppError).code).toBe(code);
-  return err as AppError;
 }
 
 beforeAll(async () => {

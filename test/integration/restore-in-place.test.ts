@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { readConfirmToken } from '../../src/lib/catalog/confirm-token.js';
 import { fixedClock } from '../../src/lib/clock.js';
-import { AppError } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { restoreInPlace, type InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
@@ -19,6 +18,7 @@ import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import type { LoadProgressReport } from '../../src/lib/load/loader.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { expectAppError as expectError } from '../support/expect-error.js';
 
 let server: TestServer;
 let work: string;
@@ -46,16 +46,6 @@ function inPlace(
 async function readOnly(): Promise<number> {
   const [row] = (await rows('SELECT @@GLOBAL.read_only AS ro')) as Array<{ ro: string }>;
   return Number(row!.ro);
-}
-
-async function expectError(promise: Promise<unknown>, code: string): Promise<AppError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  expect((err as AppError).code).toBe(code);
-  return err as AppError;
 }
 
 beforeAll(async () => {

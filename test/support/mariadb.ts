@@ -40,3 +40,9 @@ export async function sql(server: TestServer, statements: string, database?: str
 export function rootConnector(server: TestServer, overrides: { user?: string; password?: string } = {}): MysqlConnector {
   return createMysqlConnector({ host: '127.0.0.1', port: server.port, user: overrides.user ?? 'root', password: overrides.password });
 }
+
+/** CHECKSUM TABLE of `table` (`schema.table`), as text. */
+export async function checksumTable(server: TestServer, table: string): Promise<string> {
+  const [row] = (await sql(server, `CHECKSUM TABLE ${table}`)) as Array<{ Checksum: string | number | null }>;
+  return String(row!.Checksum);
+}
