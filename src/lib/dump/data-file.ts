@@ -3,10 +3,10 @@
  * ObjectStore.write(). Backpressure runs end to end: push() returns false when the compressor
  * or the store is behind, and the caller pauses the server's result stream until `onDrain`.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.js';
+import { HashCounter } from '../storage/hash-counter.js';
 import type { ObjectStore, WriteResult } from '../storage/object-store.js';
 import { InternalError } from '../errors.js';
 import { createCompressor } from './compression.js';
@@ -23,24 +23,6 @@ export interface DataFileResult {
   sha256: string;
   /** Content checksum of the rows (row-checksum.ts). */
   checksum: string;
-}
-
-/** Counts and hashes the bytes that pass through it. */
-class HashCounter extends Transform {
-  /** Null when the store hashes what it stores itself (it encrypts: the stored bytes differ). */
-  readonly hash: Hash | null;
-  bytes = 0;
-
-  constructor(hashing: boolean) {
-    super();
-    this.hash = hashing ? createHash('sha256') : null;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash?.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
 }
 
 export interface DataFileOptions {
@@ -92,8 +74,8 @@ export class DataFileSink {
   async finish(): Promise<DataFileResult> {
     this.source.push(null);
     const [, stored] = await this.written;
-    const sha256 = stored.sha256 ?? this.counter.hash?.digest('hex');
-    if (sha256 === undefined) throw new InternalError(`the store hashes its writes but reported no SHA-256 for ${this.options.name}`);
+    const sha256 = stored.sha256 ?? this.counter.digest();
+    if (!sha256) throw new InternalError(`the store hashes its writes but reported no SHA-256 for ${this.options.name}`);
     return {
       name: this.options.name,
       rows: this.rows,

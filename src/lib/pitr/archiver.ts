@@ -9,12 +9,12 @@
  * A file is uploaded before its manifest entry is written: a crash in between only means the
  * file is uploaded again on the next scan.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
+import { HashCounter } from '../storage/hash-counter.js';
 import type { Clock } from '../clock.js';
 import type { PitrConfig } from '../config/schema.js';
 import { AppError, ExitCode, errorMessage, throwIfAborted } from '../errors.js';
@@ -110,14 +110,8 @@ async function archiveFile(
     const toStore = new PassThrough();
     const toParser = new PassThrough();
     // The manifest keeps the SHA-256 of the stored bytes (the ciphertext, when encrypted).
-    const hash = createHash('sha256');
     const dataKey = kek ? newDataKey(kek, defaultSegmentSize) : null;
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
+    const hashing = new HashCounter();
     const stages: Array<Readable | Transform> = [toStore, ...(dataKey ? [createEncryptStream(dataKey.key, key, dataKey.wrapped.segmentSize)] : []), hashing];
     pipeline(stages, (err) => {
       if (err) hashing.destroy(err);
@@ -152,7 +146,7 @@ async function archiveFile(
       serverId: state.flavor.info.serverId,
       serverUuid: state.flavor.info.serverUuid,
       size: written.bytes,
-      sha256: hash.digest('hex'),
+      sha256: hashing.digest()!,
       firstEventTime: summary.firstEventTime?.toISOString() ?? null,
       lastEventTime: summary.lastEventTime?.toISOString() ?? null,
       gtids: summary.gtids,

@@ -3,11 +3,10 @@
  * size and SHA-256 its manifest entry recorded (of the stored bytes), and decrypting an encrypted
  * one with its data key.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { HashCounter } from '../storage/hash-counter.js';
 import { pipeline } from 'node:stream/promises';
 import { AppError, ExitCode } from '../errors.js';
 import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
@@ -28,15 +27,7 @@ export async function downloadBinlogs(
     await mkdir(folder, { recursive: true });
     const path = join(folder, entry.file);
     const partial = `${path}.part`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const hashing = new HashCounter();
     try {
       let key: Buffer | null = null;
       if (entry.encryption) {
@@ -53,7 +44,8 @@ export async function downloadBinlogs(
       } else {
         await pipeline(stored, hashing, createWriteStream(partial));
       }
-      const sha256 = hash.digest('hex');
+      const sha256 = hashing.digest();
+      const size = hashing.bytes;
       if (sha256 !== entry.sha256 || size !== entry.size) {
         throw new AppError('BINLOG_TAMPERED', `archived binlog ${entry.key} does not match its manifest (size ${size}, SHA-256 ${sha256}; recorded ${entry.size}, ${entry.sha256})`, ExitCode.failure, {
           hint: 'the archive is damaged; restore to a time before this file',

@@ -4,8 +4,8 @@
  * the loader. The backup record stays readable (it holds names, sizes and times, never row data),
  * and so do the files bloodraven keeps about a backup (verification result, load progress).
  */
-import { createHash } from 'node:crypto';
-import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { HashCounter } from './hash-counter.js';
 import { isBookkeepingFile } from '../catalog/names.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
@@ -34,20 +34,14 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
       const name = sealedName(k);
       if (name === null) return inner.write(k, body, options);
       const encrypt = createEncryptStream(key, name, segmentSize);
-      const hash = createHash('sha256');
       // The record keeps the SHA-256 of what is stored: the ciphertext.
-      const hashing = new Transform({
-        transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
+      const hashing = new HashCounter();
       // A failure anywhere reaches the inner store as a failing body: it then stores nothing.
       pipeline(body, encrypt, hashing, (err) => {
         if (err) hashing.destroy(err);
       });
       const result = await inner.write(k, hashing, options);
-      return { bytes: result.bytes, sha256: hash.digest('hex') };
+      return { bytes: result.bytes, sha256: hashing.digest()! };
     },
     async put(k: string, data: string | Uint8Array, options?: StoreOptions): Promise<void> {
       const name = sealedName(k);
