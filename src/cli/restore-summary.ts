@@ -9,7 +9,16 @@ export function restoreSummary(verb: string, r: RestoreResult): string {
     `  tables      ${r.tables.length} (${r.rows.toLocaleString('en-US')} rows)`,
     `  data        ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${formatBytes(r.bytesPerSecond)}/s)`,
     ...(r.resumedSteps > 0 ? [`  resumed     ${r.resumedSteps} step(s) already done by an earlier run`] : []),
-    ...(r.warnings > 0 ? [`  warnings    ${r.warnings} (see the log above)`] : []),
+    `  checked     ${r.verified.filesBySha256} of ${r.verified.filesLoaded} data file(s) loaded against their SHA-256, the rest by size; ${r.verified.tablesCounted} table(s) against the backup's row count; ${r.verified.objectsFound} object(s) of its inventory present`,
+    ...(r.warnings > 0 ? [`  notes       ${r.warnings} note(s) from the server (see the log above)`] : []),
+    ...(r.users ? [`  accounts    ${r.users.created.length} created${r.users.kept.length > 0 ? `, ${r.users.kept.length} kept as the server had them (${r.users.kept.join(', ')})` : ''}`] : []),
+    ...(r.missingDefiners && r.missingDefiners.length > 0
+      ? [
+          `  WARNING     ${r.missingDefiners.length} object(s) name a DEFINER account the server lacks and fail when used:`,
+          ...r.missingDefiners.map((m) => `                ${m.object} (definer ${m.definer})`),
+          '              create those accounts, or restore with --load-users',
+        ]
+      : []),
     ...(r.pitr
       ? [
           `  replayed    ${r.pitr.applied} transaction(s) from the binlog archive${r.pitr.lastAppliedTime ? `, the last at ${r.pitr.lastAppliedTime}` : ''}${

@@ -167,7 +167,8 @@ describe('bloodraven restore in-place', () => {
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(answered).toBe(true);
-    expect(out).toMatch(/DROPS these schemas: scratch, shop/);
+    expect(out).toMatch(/drops +`scratch`, `shop`/);
+    expect(out).toMatch(/This DROPS scratch, shop\. Go ahead\?/);
     expect(code).toBe(0);
     expect(out).toMatch(/Restored in place/);
     expect(await count(t, 'shop.items')).toBe(150000);

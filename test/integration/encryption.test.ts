@@ -25,7 +25,7 @@ import { readAllManifests } from '../../src/lib/pitr/manifest.js';
 import { planFromStorage } from '../../src/lib/pitr/point-in-time.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
-import { restoreInPlace } from '../../src/lib/restore/restore-in-place.js';
+import { planRestoreInPlace, restoreInPlace } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog, sourceFromStore, type RestoreSource } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
@@ -104,7 +104,9 @@ beforeAll(async () => {
      CREATE TABLE other (id INT PRIMARY KEY, v VARCHAR(50));
      INSERT INTO secrets SELECT seq, CONCAT('${canaryValue}-', seq), REPEAT(MD5(seq), 6) FROM seq_1_to_20000;
      INSERT INTO other SELECT seq, CONCAT('${canaryValue}', seq) FROM seq_1_to_500;
-     CREATE VIEW v_${canaryColumn} AS SELECT id, ${canaryColumn} FROM secrets;`,
+     CREATE VIEW v_${canaryColumn} AS SELECT id, ${canaryColumn} FROM secrets;
+     -- Statistics now, not whenever the background thread gets to it: they decide the chunks.
+     ANALYZE TABLE secrets, other;`,
   );
   storeRoot = join(work, 'store');
   store = createFsStore({ root: storeRoot });
@@ -188,12 +190,10 @@ describe('restore, verify and point-in-time recovery decrypt transparently', () 
     await restoreInto(target, await sourceFromCatalog(store, 'latest', kek));
     await sql(target, 'DELETE FROM vault.secrets WHERE id % 3 = 0; UPDATE vault.other SET v = NULL');
     const catalog = createFsStore({ root: await copyOfStore() });
-    await restoreInPlace(
-      { connector: rootConnector(target), catalog, logger: silentLogger, clock: systemClock },
-      await sourceFromCatalog(catalog, 'latest', kek),
-      { confirm: new Date(), includeSchema: 'vault', threads: 2 },
-      { signal: new AbortController().signal },
-    );
+    const deps = { connector: rootConnector(target), catalog, logger: silentLogger, clock: systemClock };
+    const from = await sourceFromCatalog(catalog, 'latest', kek);
+    const plan = await planRestoreInPlace(deps, from, { includeSchema: 'vault', threads: 2 });
+    await restoreInPlace(deps, from, plan, { confirm: new Date() }, { signal: new AbortController().signal });
     for (const t of ['vault.secrets', 'vault.other']) expect(await checksum(target, t), t).toBe(checksumAtBackup(t));
   });
 
@@ -276,11 +276,28 @@ describe('the keyring is one per profile', () => {
 describe('tampering with a stored file fails, naming the file', () => {
   const dataFiles = async (root: string): Promise<string[]> => (await readdir(join(root, entry.name))).filter((f) => /^vault@secrets@\d+\.tsv\.zst$/.test(f)).sort();
 
-  async function expectTamperedRestore(root: string, file: string): Promise<void> {
+  /**
+   * Two layers each catch it, naming the file: the record's size and SHA-256 of the stored bytes,
+   * and, with the record rewritten to match the damaged files, the encryption's authentication.
+   */
+  async function expectTamperedRestore(root: string, ...files: string[]): Promise<void> {
     const damaged = createFsStore({ root });
-    const err = await expectCode(restoreInto(target, await sourceFromCatalog(damaged, 'latest', kek)), 'ENCRYPTED_FILE_TAMPERED');
-    expect(err.message).toContain(file);
+    const name = (await sourceFromCatalog(damaged, backupName(), kek)).entry.name;
+    const byRecord = await expectCode(restoreInto(target, await sourceFromCatalog(damaged, name, kek)), 'DUMP_FILE_MISMATCH');
+    expect(byRecord.message).toMatch(new RegExp(files.join('|').replace(/\./g, '\\.')));
+    const recordPath = join(root, name, 'bloodraven.json');
+    const record = JSON.parse(await readFile(recordPath, 'utf8')) as BackupRecord;
+    for (const f of record.files.filter((x) => files.includes(x.name))) {
+      const bytes = await readFile(join(root, name, f.name));
+      f.storedBytes = bytes.length;
+      f.sha256 = createHash('sha256').update(bytes).digest('hex');
+    }
+    await writeFile(recordPath, JSON.stringify(record));
+    const byKey = await expectCode(restoreInto(target, await sourceFromCatalog(damaged, name, kek)), 'ENCRYPTED_FILE_TAMPERED');
+    expect(byKey.message).toMatch(new RegExp(files.join('|').replace(/\./g, '\\.')));
   }
+  let tamperedBackup: string | undefined;
+  const backupName = (): string => tamperedBackup ?? 'latest';
 
   it('a flipped byte in a data file', async () => {
     const root = await copyOfStore();
@@ -308,8 +325,7 @@ describe('tampering with a stored file fails, naming the file', () => {
     await rename(join(dir, a!), join(dir, 'swap'));
     await rename(join(dir, b!), join(dir, a!));
     await rename(join(dir, 'swap'), join(dir, b!));
-    const err = await expectCode(restoreInto(target, await sourceFromCatalog(createFsStore({ root }), 'latest', kek)), 'ENCRYPTED_FILE_TAMPERED');
-    expect(err.message).toMatch(new RegExp(`${a}|${b}`.replace(/\./g, '\\.')));
+    await expectTamperedRestore(root, a!, b!);
   });
 
   it('a data file replaced by the same file of another backup', async () => {
@@ -318,8 +334,12 @@ describe('tampering with a stored file fails, naming the file', () => {
     const other = await takeBackup(s, kek);
     const [file] = await dataFiles(root);
     await cp(join(root, other.name, file!), join(root, entry.name, file!));
-    const err = await expectCode(restoreInto(target, await sourceFromCatalog(s, entry.name, kek)), 'ENCRYPTED_FILE_TAMPERED');
-    expect(err.message).toContain(file!);
+    tamperedBackup = entry.name;
+    try {
+      await expectTamperedRestore(root, file!);
+    } finally {
+      tamperedBackup = undefined;
+    }
   });
 
   it('a flipped byte in a DDL file', async () => {
@@ -328,7 +348,9 @@ describe('tampering with a stored file fails, naming the file', () => {
     const bytes = await readFile(path);
     bytes[30]! ^= 0x01;
     await writeFile(path, bytes);
-    await expectTamperedRestore(root, 'vault@secrets.sql');
+    // The script's SHA-256 is of its plain content: decryption fails first, naming the file.
+    const err = await expectCode(restoreInto(target, await sourceFromCatalog(createFsStore({ root }), 'latest', kek)), 'ENCRYPTED_FILE_TAMPERED');
+    expect(err.message).toContain('vault@secrets.sql');
   });
 
   it('verify reports the tampered file by name', async () => {

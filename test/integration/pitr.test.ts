@@ -25,7 +25,7 @@ import { planFromStorage, type PitrLineKind } from '../../src/lib/pitr/point-in-
 import { computeWindow } from '../../src/lib/pitr/window.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
-import { restoreInPlace } from '../../src/lib/restore/restore-in-place.js';
+import { planRestoreInPlace, restoreInPlace } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
@@ -209,14 +209,14 @@ describe('point-in-time recovery on one server', () => {
     const at = new Date((t0 + 90) * 1000);
     const plan = await planFromStorage(store, at);
     const lines: PitrLineKind[] = [];
+    const deps = { connector: rootConnector(primary), catalog: store, logger: silentLogger, clock: systemClock };
+    const from = await sourceFromCatalog(store, plan.dump.entry.name, null);
+    const restorePlan = await planRestoreInPlace(deps, from, { threads: 2 });
     const result = await restoreInPlace(
-      { connector: rootConnector(primary), catalog: store, logger: silentLogger, clock: systemClock },
-      await sourceFromCatalog(store, plan.dump.entry.name, null),
-      {
-        threads: 2,
-        confirm: new Date(),
-        pointInTime: { target: at, exclude: [], store, runner: nodeProcessRunner, plan, onLine: (k) => lines.push(k) },
-      },
+      deps,
+      from,
+      restorePlan,
+      { confirm: new Date(), pointInTime: { target: at, exclude: [], store, runner: nodeProcessRunner, plan, onLine: (k) => lines.push(k) } },
       { signal: new AbortController().signal },
     );
     expect(result.pitr).toMatchObject({ applied: 21 });

@@ -17,6 +17,7 @@ import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/rest
 import { sourceFromCatalog, sourceFromStore, type RestoreSource } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import type { BackupView } from '../../src/lib/storage/encrypted-store.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { awkwardDataSql, awkwardSchemas } from '../support/sample-data.js';
 import { definitions } from '../support/schema-objects.js';
@@ -173,13 +174,11 @@ describe('restore bootstrap', () => {
     // Interrupt while the keyless table is partly loaded: when its second file is opened.
     const controller = new AbortController();
     let heapFiles = 0;
-    const interrupting: ObjectStore = {
-      ...store,
-      location: store.location,
-      type: store.type,
-      read(key, options) {
+    const interrupting: BackupView = {
+      ...backup.store,
+      readChecked(key, expected, options) {
         if (key.includes('bulk@heap@') && ++heapFiles === 2) controller.abort(new Error('SIGTERM'));
-        return store.read(key, options);
+        return backup.store.readChecked(key, expected, options);
       },
     };
     const from: RestoreSource = { ...backup, store: interrupting };
@@ -194,9 +193,10 @@ describe('restore bootstrap', () => {
     expect(await sql(target, 'SELECT COUNT(*) AS n FROM bulk.heap')).toEqual([{ n: '12100' }]);
     for (const schema of schemas) expect(await definitions(target, schema), schema).toEqual(await definitions(source, schema));
 
-    // A third run finds everything done and changes nothing.
-    const third = await restore(target, backup);
-    expect(third.rows).toBe(0);
+    // A third run finds the load complete: it is refused (not reported as a restore of 0 rows), changing nothing.
+    const third = await expectError(restore(target, backup), 'LOAD_ALREADY_COMPLETE');
+    expect(third.exitCode).toBe(3);
+    expect(third.hint).toMatch(/--reset-progress/);
     expect(await checksums(target, ['bulk'])).toEqual(await checksums(source, ['bulk']));
   });
 

@@ -12,7 +12,7 @@ import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { readConfirmToken } from '../../src/lib/catalog/confirm-token.js';
 import { fixedClock } from '../../src/lib/clock.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { restoreInPlace, type InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
+import { planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
@@ -34,12 +34,9 @@ function inPlace(
 ): Promise<InPlaceResult> {
   return (async () => {
     const from = await sourceFromCatalog(options.source ?? store, 'latest', null);
-    return restoreInPlace(
-      { connector: rootConnector(server), catalog: options.catalog ?? store, logger: silentLogger, clock },
-      from,
-      { confirm: options.confirm, includeSchema: options.includeSchema, threads: 2 },
-      { signal: new AbortController().signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
-    );
+    const deps = { connector: rootConnector(server), catalog: options.catalog ?? store, logger: silentLogger, clock };
+    const plan = await planRestoreInPlace(deps, from, { includeSchema: options.includeSchema, threads: 2 });
+    return restoreInPlace(deps, from, plan, { confirm: options.confirm }, { signal: new AbortController().signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   })();
 }
 
@@ -158,16 +155,39 @@ describe('restore in-place', () => {
     expect(run.stderr).toMatch(/needs --confirm/);
     expect(await rows('SELECT COUNT(*) AS n FROM shop.orders')).toEqual([{ n: '20000' }]);
   });
-  it('puts the fence back down even when the restore fails', async () => {
-    // A copy of the backup whose data file is damaged: the load fails midway.
+  it('refuses a damaged backup before dropping anything (exit 3): schemas, data and the confirm token stay as they were', async () => {
+    // A copy of the backup whose data files are damaged.
     const broken = createFsStore({ root: join(work, 'broken') });
     const entry = (await sourceFromCatalog(store, 'latest', null)).entry;
     for (const o of await store.list(entry.prefix)) {
       let data = await store.get(o.key);
-      if (o.key.endsWith('@@1.tsv.zst') || (o.key.includes('shop@orders@') && o.key.endsWith('.tsv.zst'))) data = Buffer.from('not zstd at all');
+      if (o.key.includes('shop@orders@') && o.key.endsWith('.tsv.zst')) data = Buffer.from('not zstd at all');
       await broken.put(o.key, data);
     }
-    await expectError(inPlace({ confirm: new Date('2026-06-01T13:00:00Z'), source: broken }), 'LOAD_DATA_FAILED');
+    await sql(server, "INSERT INTO shop.orders (id, amount) VALUES (990001, 7)");
+    const before = await rows('SELECT COUNT(*) AS n, MAX(id) AS m FROM shop.orders');
+    const tokenBefore = await store.get('restore-in-place.json').catch(() => null);
+    const err = await expectError(inPlace({ confirm: new Date('2026-06-01T13:00:00Z'), source: broken }), 'DUMP_FILE_MISMATCH');
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/shop@orders@/);
+    expect(await rows('SELECT COUNT(*) AS n, MAX(id) AS m FROM shop.orders')).toEqual(before);
+    expect(await store.get('restore-in-place.json').catch(() => null)).toEqual(tokenBefore);
+    expect(await readOnly()).toBe(0);
+  });
+
+  it('puts the fence back down even when the restore fails midway', async () => {
+    const controller = new AbortController();
+    const from = await sourceFromCatalog(store, 'latest', null);
+    const deps = { connector: rootConnector(server), catalog: store, logger: silentLogger, clock };
+    const plan = await planRestoreInPlace(deps, from, { threads: 2 });
+    // Interrupted once the data is loading: the schemas are gone, the fence is up.
+    const failing = restoreInPlace(deps, from, plan, { confirm: new Date('2026-06-01T14:00:00Z') }, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'data' && p.filesDone > 0) controller.abort(new Error('stop'));
+      },
+    });
+    await expectError(failing, 'ABORTED');
     expect(await readOnly()).toBe(0);
   });
 

@@ -15,7 +15,9 @@ import { prepareDumpSession } from '../../src/lib/dump/snapshot.js';
 import { RowChecksum } from '../../src/lib/dump/row-checksum.js';
 import { AppError } from '../../src/lib/errors.js';
 import { readDumpManifest, type TableManifest } from '../../src/lib/load/dump-manifest.js';
-import { loadDump, type LoadOptions } from '../../src/lib/load/loader.js';
+import type { LoadOptions } from '../../src/lib/load/loader.js';
+import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
+import { sourceFromStore } from '../../src/lib/restore/source.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import { tableChecksum } from '../../src/lib/verify/table-checksum.js';
@@ -39,10 +41,9 @@ const options = (o: Partial<LoadOptions> = {}): LoadOptions => ({
   ...o,
 });
 
-async function load(server: TestServer, o: Partial<LoadOptions>): Promise<Awaited<ReturnType<typeof loadDump>>> {
-  return loadDump({ connector: rootConnector(server), store: createFsStore({ root: dir }), logger: silentLogger, clock: systemClock }, '', options(o), {
-    signal: new AbortController().signal,
-  });
+async function load(server: TestServer, o: Partial<LoadOptions>): Promise<RestoreResult> {
+  const source = await sourceFromStore(createFsStore({ root: dir }), dir, null);
+  return restoreBootstrap({ connector: rootConnector(server), logger: silentLogger, clock: systemClock }, source, options(o), { signal: new AbortController().signal });
 }
 
 /**

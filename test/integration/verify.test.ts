@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
+import { inventoryFileName, type InventoryFile } from '../../src/lib/dump/inventory-file.js';
 import { resolveBackup } from '../../src/lib/catalog/catalog.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { systemClock } from '../../src/lib/clock.js';
@@ -65,7 +66,10 @@ describe('verify', () => {
     const { store, record } = await backupInto(join(work, 'good'));
     const result = await verify(store);
     expect(result.ok).toBe(true);
-    expect(result.files).toEqual({ checked: record.files.length, failed: [] });
+    // Every data file by its stored SHA-256, every metadata and DDL script by its content, and the inventory file.
+    const contents = JSON.parse(await readFile(join(store.location, record.name, inventoryFileName), 'utf8')) as InventoryFile;
+    expect(contents.scripts.length).toBeGreaterThan(10);
+    expect(result.files).toEqual({ checked: record.files.length + contents.scripts.length + 1, failed: [] });
     expect(result.tables).toHaveLength(record.tables.length);
     expect(result.tables.every((t) => t.ok && t.actualRows === t.expectedRows)).toBe(true);
     expect(result.restore!.rows).toBe(record.tables.reduce((n, t) => n + t.rows, 0));

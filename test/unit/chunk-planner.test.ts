@@ -3,13 +3,13 @@ import { chooseChunkKey, integerBoundaries, isDense, rangeCondition, rangesFromB
 import type { ColumnInfo, IndexInfo, TableInfo } from '../../src/lib/mysql/introspect.js';
 
 function col(name: string, dataType: string, nullable = false): ColumnInfo {
-  return { name, dataType, columnType: dataType, nullable, generated: false };
+  return { name, dataType, columnType: dataType, nullable, generated: false, rowPeriod: null };
 }
 function idx(name: string, columns: string[], unique = true, extra: Partial<IndexInfo> = {}): IndexInfo {
   return { name, columns, unique, nullable: false, partial: false, ...extra };
 }
 function table(columns: ColumnInfo[], indexes: IndexInfo[]): TableInfo {
-  return { schema: 's', name: 't', type: 'table', engine: 'InnoDB', rowsEstimate: 0, avgRowLength: 0, dataLength: 0, partitioned: false, columns, indexes, triggers: [] };
+  return { schema: 's', name: 't', type: 'table', versioning: null, engine: 'InnoDB', rowsEstimate: 0, avgRowLength: 0, dataLength: 0, partitioned: false, columns, indexes, triggers: [] };
 }
 
 describe('chooseChunkKey', () => {

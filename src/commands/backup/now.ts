@@ -83,6 +83,10 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
           profile: profile.name,
           dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
           toolVersion: this.config.version,
+          fieldName: (field) => {
+            const flag = field === 'includeSchemas' ? 'include-schema' : 'exclude-schema';
+            return flags[flag] !== undefined ? `--${flag}` : `backup.profiles[${loaded.config.backup.profiles.indexOf(profile)}].dump.${field}`;
+          },
           // A wrong passphrase is refused before the backup starts.
           encryption: await deps.keys.forWriting(),
         },

@@ -10,6 +10,8 @@ import { createStore } from '../../lib/storage/create-store.js';
 import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js';
 import { restoreSummary } from '../../cli/restore-summary.js';
 import type { PointInTimeRequest } from '../../lib/pitr/point-in-time.js';
+import type { LoadOptions } from '../../lib/load/load-plan.js';
+import { describePlan, planRestore, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
 
 export default class RestoreBootstrap extends BaseCommand {
   static override summary = 'Load a backup into the configured server.';
@@ -18,7 +20,11 @@ export default class RestoreBootstrap extends BaseCommand {
 
 A dump without @.done.json (incomplete) is refused. If the server already holds objects the dump would create, the restore lists them and exits 3, unless --ignore-existing-objects; an existing schema without such objects is fine.
 
-Progress is recorded beside the dump (load-progress.<server>.json): a restore that is interrupted and run again finishes without duplicated or missing rows. --reset-progress starts over.
+Before anything is created, the plan checks the dump (complete, every data file present with the size its record gives), the target (local_infile, the account's privileges for every step, max_allowed_packet against the dump's largest value, objects in the way) and any earlier progress; a failed check refuses with exit 3 and changes nothing (--dry-run shows the plan and the checks). While loading, every data file's SHA-256 is compared with the record as it streams, a warning that a value changed fails the restore, and afterwards every table's row count and the inventory of objects are compared with the dump's.
+
+Progress is recorded beside the dump (load-progress.<server>.json): a restore that is interrupted and run again finishes without duplicated or missing rows. Resuming is refused when the server does not hold what the earlier run did (it was rebuilt), and running a finished restore again is refused; --reset-progress starts over.
+
+--load-users creates the dump's accounts (with their grants) that the server lacks, as MySQL Shell's loadUsers; accounts it has are left as they are. Objects whose DEFINER account is missing are named at the end.
 
 With --stop-datetime T: the newest complete backup taken before T is loaded (or --backup, if it was taken before T), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target outside the restorable range or across a gap is refused before anything is touched (exit 3). Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
@@ -41,12 +47,14 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64, helpGroup: 'LOAD' }),
     'ignore-existing-objects': Flags.boolean({ description: 'Load into objects that already exist instead of refusing.', helpGroup: 'LOAD' }),
     'skip-binlog': Flags.boolean({ description: 'Do not write the load to the binary log (SET sql_log_bin = 0).', helpGroup: 'LOAD' }),
-    'reset-progress': Flags.boolean({ description: "Ignore an earlier, interrupted restore's progress and start over.", helpGroup: 'LOAD' }),
+    'reset-progress': Flags.boolean({ description: "Start over: ignore an earlier restore's progress (needed to load a dump again that was loaded completely).", helpGroup: 'LOAD' }),
+    'load-users': Flags.boolean({ description: "Create the dump's accounts (with their grants) that the server lacks.", helpGroup: 'LOAD' }),
+    'dry-run': Flags.boolean({ description: 'Check everything and show the plan; change nothing.', helpGroup: 'LOAD' }),
     ...pointInTimeFlags,
     ...connectionFlags,
   };
 
-  async run(): Promise<RestoreResult> {
+  async run(): Promise<RestoreResult | PlanSummary> {
     const { flags } = await this.parse(RestoreBootstrap);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
@@ -70,22 +78,24 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
         pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, json, this.interrupt.signal);
         source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup ?? 'latest', kek, this.interrupt.signal);
       }
-      result = await restoreBootstrap(
-        deps,
-        source,
-        {
-          threads: flags.threads ?? loaded.profile.dump.threads,
-          includeSchemas: flags['include-schema'] ?? [],
-          excludeSchemas: flags['exclude-schema'] ?? [],
-          ignoreExistingObjects: flags['ignore-existing-objects'],
-          skipBinlog: flags['skip-binlog'],
-          deferIndexes: 'all',
-          resume: true,
-          resetProgress: flags['reset-progress'],
-        },
-        { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
-        pointInTime,
-      );
+      const options: LoadOptions = {
+        threads: flags.threads ?? loaded.profile.dump.threads,
+        includeSchemas: flags['include-schema'] ?? [],
+        excludeSchemas: flags['exclude-schema'] ?? [],
+        ignoreExistingObjects: flags['ignore-existing-objects'],
+        skipBinlog: flags['skip-binlog'],
+        deferIndexes: 'all',
+        resume: true,
+        resetProgress: flags['reset-progress'],
+        loadUsers: flags['load-users'],
+      };
+      if (flags['dry-run']) {
+        const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, this.interrupt.signal);
+        await view.finish();
+        if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
+        return summarizePlan(plan);
+      }
+      result = await restoreBootstrap(deps, source, options, { signal: this.interrupt.signal, onProgress: (p) => view.update(p) }, pointInTime);
     } catch (err) {
       await view.finish(err);
       throw err;

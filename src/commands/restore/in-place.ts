@@ -10,6 +10,7 @@ import { loadConfig } from '../../lib/config/load.js';
 import { createDeps } from '../../lib/deps.js';
 import { PreconditionError } from '../../lib/errors.js';
 import { planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
+import { describePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
 import { sourceFromCatalog } from '../../lib/restore/source.js';
 
 export default class RestoreInPlace extends BaseCommand {
@@ -23,9 +24,13 @@ With --include-schema S: only schema S is dropped and reloaded; other schemas ke
 
 With --stop-datetime T the backup loaded is the newest one taken before T (--backup latest) and the archived binlogs are replayed up to T afterwards, still fenced.
 
---confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. Without --confirm, a terminal asks, showing what will be dropped; without a terminal the command refuses (exit 3).
+Nothing is dropped before everything is checked: every file of the backup is read and compared with the size and SHA-256 its record gives, and the target is checked (local_infile, read_only, the account's privileges for every step, max_allowed_packet against the backup's largest value, the point-in-time window). Any failed check refuses with exit 3 and leaves the server, and the confirm token, as they were. After the load, every table's row count is compared with the backup's, any warning that a value changed fails the restore, and the server must hold every object the backup's inventory lists.
 
-Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 refused (read-only target, stale or missing confirmation, incomplete backup).`;
+--load-users creates the backup's accounts (with their grants) that the server lacks; accounts it has are left as they are. Objects whose DEFINER account is missing are named at the end.
+
+--confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. Without --confirm, a terminal asks, showing the plan; without a terminal the command refuses (exit 3). --dry-run shows the plan, every check made, and changes nothing.
+
+Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest --confirm now',
@@ -40,11 +45,13 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
     confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used.' }),
     'include-schema': Flags.string({ description: 'Restore only this schema, leaving the others alone.' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
+    'load-users': Flags.boolean({ description: "Create the backup's accounts (and their grants) that the server lacks." }),
+    'dry-run': Flags.boolean({ description: 'Check everything and show the plan; change nothing.' }),
     ...pointInTimeFlags,
     ...connectionFlags,
   };
 
-  async run(): Promise<InPlaceResult> {
+  async run(): Promise<InPlaceResult | PlanSummary> {
     const { flags } = await this.parse(RestoreInPlace);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
@@ -55,29 +62,29 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
     const kek = await deps.keys.forReading();
     const pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, this.jsonEnabled(), this.interrupt.signal);
     const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, kek, this.interrupt.signal);
-    const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads };
-
-    let confirmValue = flags.confirm;
-    if (confirmValue === undefined) {
-      if (!process.stdin.isTTY || !process.stderr.isTTY) {
-        throw new PreconditionError('CONFIRM_REQUIRED', 'restore in-place drops data, and without a terminal it needs --confirm', {
-          hint: 'pass --confirm now (or an RFC 3339 time newer than the last one used)',
-        });
-      }
-      const plan = await planRestoreInPlace(deps, source, request);
-      process.stderr.write(
-        [
-          `This restores ${plan.backup} into ${plan.target}.`,
-          `It DROPS ${plan.drop.length === 0 ? 'nothing (the schema does not exist yet)' : `these schemas: ${plan.drop.join(', ')}`}`,
-          `and loads: ${plan.load.join(', ') || '(nothing)'}.`,
-          '',
-        ].join('\n'),
-      );
-      const yes = await askToConfirm({ message: 'Go ahead?', default: false }, { output: process.stderr });
-      if (!yes) throw new PreconditionError('CONFIRM_DECLINED', 'restore in-place cancelled: nothing was changed');
-      confirmValue = 'now';
+    const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads, loadUsers: flags['load-users'] };
+    const interactive = flags.confirm === undefined && !flags['dry-run'];
+    if (interactive && (!process.stdin.isTTY || !process.stderr.isTTY)) {
+      throw new PreconditionError('CONFIRM_REQUIRED', 'restore in-place drops data, and without a terminal it needs --confirm', {
+        hint: 'pass --confirm now (or an RFC 3339 time newer than the last one used)',
+      });
     }
-    const confirmAt = parseConfirm(confirmValue, deps.clock.now());
+    // A bad --confirm is bad usage, found before the backup is read.
+    const confirmAt = flags.confirm === undefined ? undefined : parseConfirm(flags.confirm, deps.clock.now());
+
+    this.logger.info('checking the backup and the target before anything is changed (every file is read)');
+    const plan: RestorePlan = await planRestoreInPlace(deps, source, request, this.interrupt.signal);
+    if (flags['dry-run']) {
+      if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
+      return summarizePlan(plan);
+    }
+    let confirm = confirmAt;
+    if (confirm === undefined) {
+      process.stderr.write(`${describePlan(plan).join('\n')}\n`);
+      const yes = await askToConfirm({ message: `This DROPS ${plan.drop.join(', ') || 'nothing'}. Go ahead?`, default: false }, { output: process.stderr });
+      if (!yes) throw new PreconditionError('CONFIRM_DECLINED', 'restore in-place cancelled: nothing was changed');
+      confirm = deps.clock.now();
+    }
 
     const view = createProgressView(loadProgressSpec, json);
     this.logSink = (entry) => view.log(entry);
@@ -86,7 +93,8 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
       result = await restoreInPlace(
         { connector: deps.connector, catalog: deps.store, logger: this.logger, clock: deps.clock },
         source,
-        { ...request, confirm: confirmAt, ...(pointInTime ? { pointInTime } : {}) },
+        plan,
+        { confirm, ...(pointInTime ? { pointInTime } : {}) },
         { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
       );
     } catch (err) {
@@ -101,3 +109,4 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
     return result;
   }
 }
+

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
-import { AppError, PreconditionError, errorMessage } from '../errors.js';
+import { AppError, ConfigError, PreconditionError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
@@ -19,6 +19,7 @@ import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
 import type { DumpOptions } from '../dump/options.js';
+import { selectSchemas, type SelectionFieldName } from '../dump/select-schemas.js';
 import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { defaultSegmentSize } from '../crypto/segments.js';
 import { encryptedBackupStore } from '../storage/encrypted-store.js';
@@ -39,6 +40,8 @@ export interface BackupRequest {
   trigger?: BackupRecord['trigger'];
   /** The profile's key: the backup is encrypted under a data key of its own, wrapped with it. */
   encryption?: KeyEncryptionKey | null | undefined;
+  /** How the user wrote includeSchemas/excludeSchemas (a flag or a config path), for errors. */
+  fieldName?: SelectionFieldName | undefined;
 }
 
 export interface BackupRunOptions {
@@ -71,11 +74,15 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   try {
     const session = await connector.connect();
     try {
-      server = (await detectFlavor(session)).info;
+      const flavor = await detectFlavor(session);
+      server = flavor.info;
+      // A selection of nothing (a typo in includeSchemas) is refused before anything is written.
+      await selectSchemas(session, flavor.systemSchemas, request.dump, { target: connector.target, logger, ...(request.fieldName ? { fieldName: request.fieldName } : {}) });
     } finally {
       await session.close();
     }
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     probeError = err;
   }
 
@@ -145,6 +152,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     result = await dumpInstance({ connector, store: dumpStore, logger, clock }, prefix, request.dump, {
       signal: run.signal,
       dumper: `bloodraven ${request.toolVersion}`,
+      ...(request.fieldName ? { fieldName: request.fieldName } : {}),
       ...(run.onProgress ? { onProgress: run.onProgress } : {}),
     });
   } catch (err) {
@@ -227,9 +235,19 @@ function succeededFields(result: DumpResult): Partial<BackupRecord> {
     snapshotAt: result.snapshotAt.toISOString(),
     dataBytes: result.dataBytes,
     sizeBytes: result.storedBytes,
-    tables: result.tables.map((t) => ({ schema: t.schema, table: t.table, rows: t.rows, checksum: t.checksum, rawBytes: t.rawBytes, storedBytes: t.storedBytes })),
+    tables: result.tables.map((t) => ({
+      schema: t.schema,
+      table: t.table,
+      rows: t.rows,
+      checksum: t.checksum,
+      rawBytes: t.rawBytes,
+      storedBytes: t.storedBytes,
+      largestValue: t.largestValue,
+      largestRowBytes: t.largestRowBytes,
+    })),
     files: result.tables.flatMap((t) =>
       t.files.map((f) => ({ name: f.name, rows: f.rows, checksum: f.checksum, rawBytes: f.rawBytes, storedBytes: f.storedBytes, sha256: f.sha256 })),
     ),
+    inventoryFile: result.inventoryFile,
   };
 }

@@ -39,6 +39,15 @@ export interface BackupTableRecord {
   checksum: string;
   rawBytes: number;
   storedBytes: number;
+  /**
+   * The largest value of a column loaded through FROM_BASE64 (binary columns): a restore target
+   * whose max_allowed_packet is smaller cannot take it. The column is named by its place in the
+   * dump's column list of the table (`<s>@<t>.json`), so an encrypted backup's record names no
+   * column. Absent in records before it was kept.
+   */
+  largestValue?: { columnIndex: number; bytes: number } | null;
+  /** The largest row, in bytes of its values. Absent in records before it was kept. */
+  largestRowBytes?: number;
 }
 
 export interface BackupRecord {
@@ -70,6 +79,13 @@ export interface BackupRecord {
   bytesPerChunk: number;
   tables: BackupTableRecord[];
   files: BackupFileRecord[];
+  /**
+   * The size and SHA-256 of the dump's `@.inventory.json` (dump/inventory-file.ts): what the
+   * source held in the dumped schemas and its accounts, read at dump time independently of what
+   * was dumped, and the digest of every metadata and DDL file. Restores and verify compare with
+   * it. Absent in older records.
+   */
+  inventoryFile?: { bytes: number; sha256: string };
   tool: { name: 'bloodraven'; version: string };
   /** Process that runs the backup, so a catalog can tell a live Running record from a dead one. */
   runner: { hostname: string; pid: number };

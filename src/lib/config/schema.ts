@@ -76,6 +76,8 @@ export const dumpSchema = z.strictObject({
   consistent: z.boolean().default(true),
   includeSchemas: z.array(z.string().min(1)).default([]),
   excludeSchemas: z.array(z.string().min(1)).default([]),
+  /** Dump the accounts and their grants (@.users.sql), as MySQL Shell's `users` option. */
+  users: z.boolean().default(true),
 });
 
 /** Which backups a profile keeps (the reference's structured retention; 0 disables a check). */

@@ -4,11 +4,12 @@
  * anywhere in between has no `@.done.json` and is never mistaken for a complete one.
  */
 import type { Clock } from '../clock.js';
-import { AppError, MysqlError, abortError, errorMessage, throwIfAborted } from '../errors.js';
+import { AppError, ExitCode, MysqlError, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type BinlogPosition, type Flavor, type ServerInfo } from '../mysql/flavor.js';
-import { describeSchema, listSchemas, type SchemaInfo } from '../mysql/introspect.js';
+import { describeSchema, type SchemaInfo } from '../mysql/introspect.js';
+import { compareInventory, describeDifference, inventoryMatches, readInventory, type Inventory, type InventoryObject } from '../mysql/inventory.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { dataExtension } from './compression.js';
 import { DataFileSink, type DataFileResult } from './data-file.js';
@@ -21,6 +22,9 @@ import { planChunks, planTable, type DumpTask, type TablePlan } from './table-pl
 import { RowChecksum } from './row-checksum.js';
 import { TsvEncoder } from './tsv-encoder.js';
 import { WorkQueue } from './work-queue.js';
+import { selectSchemas, type SelectionFieldName } from './select-schemas.js';
+import { nameOfAccount, usersScript, type DumpedAccount } from './users-script.js';
+import { digestOf, inventoryFileContent, inventoryFileName, type ScriptDigest } from './inventory-file.js';
 
 export interface DumpDeps {
   connector: MysqlConnector;
@@ -54,6 +58,10 @@ export interface TableResult {
   rawBytes: number;
   storedBytes: number;
   files: DataFileResult[];
+  /** The largest value of a column loaded through FROM_BASE64 (binary), which must fit the target's max_allowed_packet; the column by its place in the table's dumped columns. */
+  largestValue: { columnIndex: number; bytes: number } | null;
+  /** The largest row, in bytes of its values: what a client reading it back must be able to receive. */
+  largestRowBytes: number;
 }
 
 export interface DumpResult {
@@ -73,6 +81,10 @@ export interface DumpResult {
   dataBytes: number;
   /** Every byte the dump stored (data, indexes, metadata, DDL). */
   storedBytes: number;
+  /** The source's objects in the dumped schemas, and its accounts (inventory.ts). */
+  inventory: Inventory;
+  /** The digest of `@.inventory.json` (inventory-file.ts), which holds the inventory and every script's digest. */
+  inventoryFile: { bytes: number; sha256: string };
 }
 
 export interface DumpRunOptions {
@@ -82,6 +94,8 @@ export interface DumpRunOptions {
   onServer?: (server: ServerInfo) => Promise<void> | void;
   /** Name of the dumping program, recorded in `@.json`. */
   dumper: string;
+  /** How the user wrote includeSchemas/excludeSchemas, for errors about them. */
+  fieldName?: SelectionFieldName;
 }
 
 /**
@@ -96,9 +110,11 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
   report();
 
   let storedBytes = 0;
+  const scripts: ScriptDigest[] = [];
   const put = async (name: string, text: string | Buffer): Promise<void> => {
     const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     await store.put(prefix + name, data, { signal: run.signal });
+    scripts.push(digestOf(name, data));
     storedBytes += data.length;
     progress.storedBytes += data.length;
   };
@@ -137,7 +153,14 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
 
     progress.phase = 'ddl';
     report();
-    const schemas = await describeSchemas(main, flavor, options, logger);
+    const schemas = await describeSchemas(main, flavor, options, { target: connector.target, logger, ...(run.fieldName ? { fieldName: run.fieldName } : {}) });
+    const accounts = options.users === false ? null : await dumpedAccounts(main, flavor);
+    const inventory = await readInventory(
+      main,
+      schemas.map((s) => s.name),
+      accounts ? accounts.map((a) => nameOfAccount(a.account)) : null,
+    );
+    assertDumpsInventory(schemas, inventory);
     const names = new BasenameAllocator();
     const schemaBasenames = new Map(schemas.map((s) => [s.name, names.schema(s.name)]));
     await put(
@@ -154,11 +177,13 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
         binlogPosition: snapshot.binlog?.position ?? null,
         consistent: snapshot.consistent,
         begin: startedAt,
+        users: inventory.accounts,
       }),
     );
     const ddl: DdlContext = { session: main, server: flavor.info, dumper: run.dumper };
     await put('@.sql', globalScript(ddl));
     await put('@.post.sql', globalScript(ddl));
+    if (accounts) await put('@.users.sql', usersScript(globalScript(ddl).trimEnd(), accounts));
     const plans: TablePlan[] = [];
     for (const schema of schemas) {
       throwIfAborted(run.signal);
@@ -175,6 +200,9 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
 
     progress.phase = 'finishing';
     report();
+    const inventoryContent = inventoryFileContent({ inventory, scripts });
+    await store.put(prefix + inventoryFileName, inventoryContent, { signal: run.signal });
+    storedBytes += inventoryContent.length;
     const completedAt = clock.now();
     const result: DumpResult = {
       server: flavor.info,
@@ -189,6 +217,8 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
       tables,
       dataBytes: tables.reduce((n, t) => n + t.rawBytes, 0),
       storedBytes,
+      inventory,
+      inventoryFile: digestOf(inventoryFileName, inventoryContent),
     };
     await snapshot.release();
     snapshot = undefined;
@@ -220,13 +250,57 @@ export async function writeDoneMarker(store: ObjectStore, prefix: string, result
   await store.put(prefix + '@.done.json', doneJson({ end: result.completedAt, dataBytes: result.dataBytes, tableDataBytes, tableRows, chunkFileBytes }), { signal });
 }
 
-async function describeSchemas(session: MysqlSession, flavor: Flavor, options: DumpOptions, logger: Logger): Promise<SchemaInfo[]> {
-  const names = await listSchemas(session, { include: options.includeSchemas, exclude: options.excludeSchemas, system: flavor.systemSchemas });
-  const missing = options.includeSchemas.filter((s) => !names.includes(s));
-  if (missing.length > 0) logger.warn('schemas named in includeSchemas do not exist on the server', { schemas: missing });
+async function describeSchemas(
+  session: MysqlSession,
+  flavor: Flavor,
+  options: DumpOptions,
+  context: { target: string; logger: Logger; fieldName?: SelectionFieldName },
+): Promise<SchemaInfo[]> {
+  const names = await selectSchemas(session, flavor.systemSchemas, options, context);
   const schemas: SchemaInfo[] = [];
   for (const name of names) schemas.push(await describeSchema(session, name));
+  const unsupported = schemas.flatMap((s) => s.unsupported.map((u) => `${s.name}.${u.name} (${u.type})`));
+  if (unsupported.length > 0) {
+    // Never a backup that quietly lacks tables: a kind of table the dumper does not know is an error.
+    throw new AppError('DUMP_UNSUPPORTED_OBJECT', `the dump cannot take these objects, and will not leave them out: ${unsupported.join(', ')}`, ExitCode.failure, {
+      hint: 'exclude their schemas (dump.excludeSchemas), or report the table type to bloodraven',
+    });
+  }
   return schemas;
+}
+
+/** The accounts and the statements that recreate them. */
+async function dumpedAccounts(session: MysqlSession, flavor: Flavor): Promise<DumpedAccount[]> {
+  const out: DumpedAccount[] = [];
+  for (const account of await flavor.listAccounts(session)) out.push({ account, statements: await flavor.accountStatements(session, account) });
+  return out;
+}
+
+/**
+ * Checks that the dump takes every object the source's inventory lists in the dumped schemas, as
+ * the kind it is. Both are read from information_schema, but by different code: this is where a
+ * kind of object the dumper skips would show.
+ */
+function assertDumpsInventory(schemas: readonly SchemaInfo[], inventory: Inventory): void {
+  const dumped: Inventory = { schemas: schemas.map((s) => s.name), accounts: inventory.accounts, objects: [] };
+  for (const s of schemas) {
+    const add = (o: InventoryObject): void => void dumped.objects.push(o);
+    for (const t of s.tables) {
+      if (t.type === 'sequence') add({ kind: 'sequence', schema: s.name, name: t.name });
+      else add({ kind: 'table', schema: s.name, name: t.name, type: t.versioning ? 'SYSTEM VERSIONED' : 'BASE TABLE' });
+      for (const trigger of t.triggers) add({ kind: 'trigger', schema: s.name, name: trigger });
+    }
+    for (const v of s.views) add({ kind: 'view', schema: s.name, name: v.name });
+    for (const f of s.functions) add({ kind: 'function', schema: s.name, name: f });
+    for (const p of s.procedures) add({ kind: 'procedure', schema: s.name, name: p });
+    for (const e of s.events) add({ kind: 'event', schema: s.name, name: e });
+  }
+  const difference = compareInventory(inventory, dumped, { schemas: inventory.schemas, accounts: false });
+  if (!inventoryMatches(difference)) {
+    throw new AppError('DUMP_WOULD_SKIP', `the dump would not hold everything the source holds:\n${describeDifference(difference)}`, ExitCode.failure, {
+      hint: 'this is a bug in bloodraven; exclude the schemas named to back up the rest meanwhile',
+    });
+  }
 }
 
 interface DdlWriter {
@@ -257,6 +331,8 @@ async function writeSchemaDdl({ ddl, names, options, put }: DdlWriter, schema: S
         triggers: t.triggers,
         extension: dataExtension[options.compression],
         compression: options.compression,
+        sequence: t.type === 'sequence',
+        systemVersioning: t.versioning ? { rowStart: t.versioning.rowStart, rowEnd: t.versioning.rowEnd } : null,
       }),
     );
   }
@@ -298,7 +374,7 @@ async function dumpData(
   const results = new Map<TablePlan, TableResult>();
   const remainingChunks = new Map<TablePlan, { planned: number; done: number; complete: boolean }>();
   for (const p of plans) {
-    results.set(p, { schema: p.schema, table: p.table, rows: 0, checksum: '', rawBytes: 0, storedBytes: 0, files: [] });
+    results.set(p, { schema: p.schema, table: p.table, rows: 0, checksum: '', rawBytes: 0, storedBytes: 0, files: [], largestValue: null, largestRowBytes: 0 });
     remainingChunks.set(p, { planned: 0, done: 0, complete: false });
   }
   const internal = new AbortController();
@@ -339,9 +415,14 @@ async function dumpData(
       const task = await queue.next();
       if (!task || signal.aborted) return;
       try {
-        const { files, indexBytes } = await runTask(session, task, context);
+        const { files, indexBytes, largestValues, largestRow } = await runTask(session, task, context);
         const r = results.get(task.plan)!;
         r.storedBytes += indexBytes;
+        r.largestRowBytes = Math.max(r.largestRowBytes, largestRow);
+        task.plan.kinds.forEach((kind, columnIndex) => {
+          const bytes = largestValues[columnIndex] ?? 0;
+          if (kind === 'base64' && bytes > (r.largestValue?.bytes ?? 0)) r.largestValue = { columnIndex, bytes };
+        });
         for (const f of files) {
           r.files.push(f);
           r.rows += f.rows;
@@ -392,6 +473,9 @@ interface TaskResult {
   files: DataFileResult[];
   /** Bytes of the `.idx` files written beside the data files. */
   indexBytes: number;
+  /** The largest value per column of the plan, and the largest row (TsvEncoder). */
+  largestValues: number[];
+  largestRow: number;
 }
 
 /**
@@ -452,6 +536,14 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   let encoder = new TsvEncoder(plan.kinds);
   let sink = openSink(fileName(0, task.kind === 'range' && task.last));
   let countedRows = 0;
+  const largestValues = new Array<number>(plan.columns.length).fill(0);
+  let largestRow = 0;
+  const noteLargest = (enc: TsvEncoder): void => {
+    enc.largestValues.forEach((v, i) => {
+      if (v > largestValues[i]!) largestValues[i] = v;
+    });
+    largestRow = Math.max(largestRow, enc.largestRow);
+  };
   const flush = (): void => {
     const block = encoder.take();
     if (block) {
@@ -471,6 +563,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
       // Next file, at this row boundary. At most one earlier file may still be uploading, so
       // the stream waits here for the one before to be stored.
       const previous = closeFile(sink, encoder);
+      noteLargest(encoder);
       fileIndex++;
       encoder = new TsvEncoder(plan.kinds);
       countedRows = 0;
@@ -490,6 +583,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   try {
     await Promise.race([query.done, failure]);
     flush();
+    noteLargest(encoder);
     void closeFile(sink, encoder);
     if (task.kind === 'stream') {
       sink = openSink(fileName(fileIndex + 1, true));
@@ -497,7 +591,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
     }
     const files = await Promise.race([Promise.all(finished), failure]);
     report();
-    return { files, indexBytes };
+    return { files, indexBytes, largestValues, largestRow };
   } catch (err) {
     await sink.abort(err instanceof Error ? err : new Error(String(err)));
     await Promise.allSettled(finished);

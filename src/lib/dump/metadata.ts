@@ -29,6 +29,8 @@ export interface InstanceMetadata {
   binlogPosition: number | null;
   consistent: boolean;
   begin: Date;
+  /** The dumped accounts (`'u'@'h'`), or null when accounts are not dumped. */
+  users: string[] | null;
 }
 
 export function instanceJson(m: InstanceMetadata): string {
@@ -43,9 +45,11 @@ export function instanceJson(m: InstanceMetadata): string {
       consistent: m.options.consistent,
       includeSchemas: m.options.includeSchemas,
       excludeSchemas: m.options.excludeSchemas,
-      users: false,
+      users: m.users !== null,
     },
     schemas: m.schemas,
+    // Its presence tells a loader that @.users.sql exists (FORMAT.md §2).
+    ...(m.users !== null ? { users: m.users } : {}),
     basenames: m.basenames,
     defaultCharacterSet: 'utf8mb4',
     tzUtc: true,
@@ -100,6 +104,10 @@ export interface TableMetadata {
   triggers: string[];
   extension: string;
   compression: string;
+  /** A MariaDB sequence: created before the tables (whose DEFAULT may use it). */
+  sequence: boolean;
+  /** The period columns of a system-versioned table, whose history rows the data holds. */
+  systemVersioning: { rowStart: string; rowEnd: string } | null;
 }
 
 export function tableJson(m: TableMetadata): string {
@@ -124,6 +132,9 @@ export function tableJson(m: TableMetadata): string {
     compression: m.compression,
     primaryIndex: m.primaryIndex,
     histograms: [],
+    // bloodraven's own keys; MySQL Shell's loader reads only the keys it knows.
+    ...(m.sequence ? { sequence: true } : {}),
+    ...(m.systemVersioning ? { systemVersioning: m.systemVersioning } : {}),
   });
 }
 

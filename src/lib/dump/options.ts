@@ -11,4 +11,6 @@ export interface DumpOptions {
   excludeSchemas: string[];
   /** How long to wait for the global read lock or the backup lock before giving up. */
   lockWaitTimeoutSeconds: number;
+  /** Dump the accounts and their grants (`@.users.sql`), as MySQL Shell's `users` option. Default true. */
+  users?: boolean;
 }

@@ -46,10 +46,21 @@ export function selectExpression(name: string, dataType: string): string {
   return dataType.toLowerCase() === 'float' ? `(${quoteId(name)} + 0e0)` : quoteId(name);
 }
 
+/** The invisible period columns of an implicitly versioned table, as the dump reads them. */
+function implicitPeriodColumns(info: TableInfo): Array<{ name: string; dataType: string }> {
+  const v = info.versioning;
+  return v?.implicit ? [{ name: v.rowStart, dataType: 'timestamp' }, { name: v.rowEnd, dataType: 'timestamp' }] : [];
+}
+
+/**
+ * The dump of one table: every column that is not generated, and for a system-versioned table
+ * every row of its history (`FOR SYSTEM_TIME ALL`) with its period columns, so the history is
+ * restored too (MDEV-16029).
+ */
 export function planTable(info: TableInfo, basename: string): TablePlan {
-  const dumped = info.columns.filter((c) => !c.generated);
+  const dumped = [...info.columns.filter((c) => !c.generated), ...implicitPeriodColumns(info)];
   const key = chooseChunkKey(info);
-  const from = `${quoteId(info.schema)}.${quoteId(info.name)}`;
+  const from = `${quoteId(info.schema)}.${quoteId(info.name)}${info.versioning ? ' FOR SYSTEM_TIME ALL' : ''}`;
   const columns = dumped.map((c) => c.name);
   return {
     schema: info.schema,

@@ -62,6 +62,13 @@ export class TsvEncoder {
   readonly idxOffsets: number[] = [];
   /** Checksum of the rows encoded so far (see row-checksum.ts). */
   readonly checksum = new RowChecksum();
+  /**
+   * The largest value seen per column, in bytes as the server sent them (before escaping or
+   * base64): a restore target must be able to take it (max_allowed_packet for decoded columns).
+   */
+  readonly largestValues: Float64Array;
+  /** The largest row seen, in bytes of its values (what a client reading it back must receive). */
+  largestRow = 0;
 
   private readonly kinds: Uint8Array;
   private readonly blockSize: number;
@@ -71,6 +78,7 @@ export class TsvEncoder {
 
   constructor(kinds: readonly ColumnKind[], blockSize = 256 * 1024) {
     this.kinds = Uint8Array.from(kinds, (k) => (k === 'text' ? KIND_TEXT : k === 'number' ? KIND_NUMBER : KIND_BASE64));
+    this.largestValues = new Float64Array(kinds.length);
     this.blockSize = blockSize;
     this.out = Buffer.allocUnsafe(blockSize + 64 * 1024);
   }
@@ -85,6 +93,8 @@ export class TsvEncoder {
     const kinds = this.kinds;
     const n = kinds.length;
     const rowStart = this.pos;
+    const largest = this.largestValues;
+    let rowBytes = 0;
     let p = start;
     for (let col = 0; col < n; col++) {
       const first = buf[p++]!;
@@ -109,6 +119,8 @@ export class TsvEncoder {
         p += 8;
       }
       const e = p + len;
+      rowBytes += len;
+      if (len > largest[col]!) largest[col] = len;
       const kind = kinds[col]!;
       if (kind === KIND_TEXT) {
         this.reserve(len * 2 + 1);
@@ -136,6 +148,7 @@ export class TsvEncoder {
       p = e;
     }
     this.rows++;
+    if (rowBytes > this.largestRow) this.largestRow = rowBytes;
     this.checksum.add(this.out, rowStart, this.pos - 1);
     this.bytes += this.pos - rowStart;
     if (this.bytes >= this.nextIdxMark) {

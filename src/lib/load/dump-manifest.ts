@@ -37,6 +37,10 @@ export interface TableManifest {
   characterSet: string;
   dialect: { fieldsTerminatedBy: string; fieldsEnclosedBy: string; fieldsOptionallyEnclosed: boolean; fieldsEscapedBy: string; linesTerminatedBy: string };
   dataFiles: DataFileRef[];
+  /** A MariaDB sequence (bloodraven marks it; otherwise read from its DDL by the loader). */
+  sequence: boolean;
+  /** The period columns of a system-versioned table whose data holds its history. */
+  systemVersioning: { rowStart: string; rowEnd: string } | null;
 }
 
 export interface ViewManifest {
@@ -69,6 +73,10 @@ export interface DumpManifest {
   binlogPosition: number | null;
   /** Uncompressed data bytes (from `@.done.json`). */
   dataBytes: number;
+  /** Rows per table as the dumper counted them (`@.done.json` tableRows), by `schema\0table`. */
+  tableRows: Map<string, number>;
+  /** The accounts `@.users.sql` holds (`@.json` users), or null when the dump has none. */
+  users: string[] | null;
   schemas: SchemaManifest[];
   /** Every object key under the dump's prefix, by name. */
   files: Map<string, number>;
@@ -227,9 +235,26 @@ export async function readDumpManifest(store: ObjectStore, prefix: string): Prom
     binlogFile: typeof instance.binlogFile === 'string' ? instance.binlogFile : null,
     binlogPosition: typeof instance.binlogPosition === 'number' ? instance.binlogPosition : null,
     dataBytes: typeof done.dataBytes === 'number' ? done.dataBytes : 0,
+    tableRows: tableRowsOf(done.tableRows),
+    users: Array.isArray(instance.users) && files.has('@.users.sql') ? strings(instance.users) : null,
     schemas,
     files,
   };
+}
+
+/** `schema\0table` → rows, from `@.done.json` tableRows. */
+export function tableRowKey(schema: string, table: string): string {
+  return `${schema}\u0000${table}`;
+}
+
+function tableRowsOf(value: unknown): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!isRecord(value)) return out;
+  for (const [schema, tables] of Object.entries(value)) {
+    if (!isRecord(tables)) continue;
+    for (const [table, rows] of Object.entries(tables)) if (typeof rows === 'number') out.set(tableRowKey(schema, table), rows);
+  }
+  return out;
 }
 
 interface ManifestReader {
@@ -287,5 +312,9 @@ async function readTableManifest(r: ManifestReader, schemaName: string, tableNam
       linesTerminatedBy: text(options.linesTerminatedBy, '\n'),
     },
     dataFiles: found.map(({ last: _last, ...f }) => f),
+    sequence: t.sequence === true,
+    systemVersioning: isRecord(t.systemVersioning) && typeof t.systemVersioning.rowStart === 'string' && typeof t.systemVersioning.rowEnd === 'string'
+      ? { rowStart: t.systemVersioning.rowStart, rowEnd: t.systemVersioning.rowEnd }
+      : null,
   };
 }

@@ -4,6 +4,11 @@
  * marked done and redoes the rest; redoing is safe because data is loaded with REPLACE, and a
  * table without a key that was not finished is emptied and loaded again whole.
  *
+ * The log is named after the target's address, which a rebuilt server shares, so it proves
+ * nothing by itself: before resuming, the restore plan checks that the target holds what the
+ * log's done steps made (restore/target-checks.ts). The last line of a finished load is
+ * LOAD-COMPLETE: a finished load run again is refused instead of quietly doing nothing.
+ *
  * Only `done` lines matter, so they are written in batches (a lost batch means some work is
  * redone, never skipped).
  */
@@ -11,7 +16,18 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
-export type StepKind = 'SCHEMA-DDL' | 'TABLE-DDL' | 'VIEW-DDL' | 'ROUTINES-DDL' | 'TABLE-DATA' | 'TABLE-INDEX' | 'TRIGGERS-DDL' | 'EVENTS-DDL' | 'POST-SQL';
+export type StepKind =
+  | 'SCHEMA-DDL'
+  | 'TABLE-DDL'
+  | 'VIEW-DDL'
+  | 'ROUTINES-DDL'
+  | 'USERS'
+  | 'TABLE-DATA'
+  | 'TABLE-INDEX'
+  | 'TRIGGERS-DDL'
+  | 'EVENTS-DDL'
+  | 'POST-SQL'
+  | 'LOAD-COMPLETE';
 
 export interface Step {
   op: StepKind;
@@ -21,7 +37,8 @@ export interface Step {
   chunk?: string;
 }
 
-interface Line extends Step {
+/** A finished step as the log holds it; `rows` for TABLE-DATA is the rows the file added. */
+export interface DoneStep extends Step {
   done: true;
   timestamp: number;
   rows?: number;
@@ -33,7 +50,7 @@ function stepKey(s: Step): string {
 }
 
 export class LoadProgress {
-  private readonly done = new Set<string>();
+  private readonly done = new Map<string, DoneStep>();
   private readonly lines: string[] = [];
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -60,9 +77,9 @@ export class LoadProgress {
       for (const raw of text.split('\n')) {
         if (!raw.trim()) continue;
         try {
-          const line = JSON.parse(raw) as Line;
+          const line = JSON.parse(raw) as DoneStep;
           if (line.done) {
-            progress.done.add(stepKey(line));
+            progress.done.set(stepKey(line), line);
             progress.lines.push(raw);
           }
         } catch {
@@ -78,16 +95,38 @@ export class LoadProgress {
     return this.done.size > 0;
   }
 
+  /** Where the log is kept (for messages). */
+  get file(): string {
+    return this.key;
+  }
+
+  /** The steps an earlier run finished, in the order it finished them. */
+  doneSteps(): DoneStep[] {
+    return [...this.done.values()];
+  }
+
+  /** When an earlier run finished the whole load, or null. */
+  completedAt(): Date | null {
+    const line = this.done.get(stepKey({ op: 'LOAD-COMPLETE' }));
+    return line ? new Date(line.timestamp) : null;
+  }
+
   isDone(step: Step): boolean {
     return this.done.has(stepKey(step));
+  }
+
+  /** The rows a finished TABLE-DATA step added, or undefined when it is not done. */
+  rowsOf(step: Step): number | undefined {
+    return this.done.get(stepKey(step))?.rows;
   }
 
   markDone(step: Step, extra: { rows?: number; bytes?: number } = {}): void {
     const key = stepKey(step);
     if (this.done.has(key)) return;
-    this.done.add(key);
+    const line: DoneStep = { ...step, done: true, timestamp: this.now(), ...extra };
+    this.done.set(key, line);
     if (!this.store) return;
-    this.lines.push(JSON.stringify({ ...step, done: true, timestamp: this.now(), ...extra }));
+    this.lines.push(JSON.stringify(line));
     this.dirty = true;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;

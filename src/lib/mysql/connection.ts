@@ -32,12 +32,37 @@ export interface MysqlSession {
   raw(sql: string, onRow: RawRowHandler): RawQueryHandle;
   /**
    * Runs LOAD DATA LOCAL INFILE `sql`, feeding the server from `source` instead of a local file.
-   * Returns the rows it affected and the number of warnings the server raised.
+   * Returns what the server reported (see LoadDataResult).
    */
-  loadLocal(sql: string, source: () => Readable): Promise<{ rows: number; warnings: number }>;
+  loadLocal(sql: string, source: () => Readable): Promise<LoadDataResult>;
   close(): Promise<void>;
   /** Drops the connection at once, without waiting for a running statement. */
   destroy(): void;
+}
+
+/** What the server reports for a LOAD DATA: `Records: N  Deleted: D  Skipped: S  Warnings: W`. */
+export interface LoadDataResult {
+  /** Lines read from the input. */
+  records: number;
+  /** Existing rows replaced (REPLACE), each counted once. */
+  deleted: number;
+  /** Lines not loaded (IGNORE, or duplicates without REPLACE). */
+  skipped: number;
+  warnings: number;
+  /** Rows added to the table: records − deleted − skipped. */
+  added: number;
+}
+
+/** Reads the OK packet's info text of a LOAD DATA; without one, the affected rows stand for the records. */
+export function parseLoadDataInfo(info: string | undefined, affectedRows: number, warningStatus: number): LoadDataResult {
+  const field = (name: string): number | undefined => {
+    const m = new RegExp(`${name}:\\s*(\\d+)`).exec(info ?? '');
+    return m ? Number(m[1]) : undefined;
+  };
+  const records = field('Records') ?? affectedRows;
+  const deleted = field('Deleted') ?? 0;
+  const skipped = field('Skipped') ?? 0;
+  return { records, deleted, skipped, warnings: field('Warnings') ?? warningStatus, added: records - deleted - skipped };
 }
 
 export interface MysqlConnector {
@@ -137,8 +162,8 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
             return input.pipe(output);
           },
         });
-        const header = result as { affectedRows: number; warningStatus?: number };
-        return { rows: header.affectedRows, warnings: header.warningStatus ?? 0 };
+        const header = result as { affectedRows: number; warningStatus?: number; info?: string };
+        return parseLoadDataInfo(header.info, header.affectedRows, header.warningStatus ?? 0);
       } catch (err) {
         throw translateMysqlError(err, { ...context, sql });
       }

@@ -3,7 +3,7 @@
  * binlog status statements, backup locks, binlog tools. Nothing else branches on the flavor.
  */
 import { MysqlError, PreconditionError } from '../errors.js';
-import type { MysqlSession } from './connection.js';
+import { quoteId, quoteString, type MysqlSession } from './connection.js';
 
 export type FlavorName = 'mysql' | 'mariadb';
 
@@ -27,6 +27,21 @@ export interface ServerInfo {
 export interface BinlogPosition {
   file: string;
   position: number;
+}
+
+/** An account or role of the server, as information_schema and SHOW GRANTS name it. */
+export interface ServerAccount {
+  user: string;
+  host: string;
+  /** A role (MariaDB CREATE ROLE); MySQL roles are accounts. */
+  role: boolean;
+}
+
+/** What recreates an account: its CREATE statement, its grants, and its default roles. */
+export interface AccountStatements {
+  create: string;
+  grants: string[];
+  defaultRoles: string[];
 }
 
 export interface Flavor {
@@ -53,6 +68,27 @@ export interface Flavor {
   unblockDdl(session: MysqlSession): Promise<void>;
   /** Schemas that are never dumped. */
   readonly systemSchemas: readonly string[];
+  /**
+   * The accounts and roles to dump, system accounts left out (MySQL Shell leaves out
+   * mysql.infoschema, mysql.session and mysql.sys; MariaDB has mariadb.sys). Throws
+   * PreconditionError when the account may not read them.
+   */
+  listAccounts(session: MysqlSession): Promise<ServerAccount[]>;
+  /** The statements that recreate `account` on another server. */
+  accountStatements(session: MysqlSession, account: ServerAccount): Promise<AccountStatements>;
+  /**
+   * Session settings a load needs so that rows the source holds arrive as they are: MariaDB's
+   * CHECK constraints are not re-checked (rows that predate a constraint are kept by the source,
+   * and foreign keys are not re-checked either).
+   */
+  readonly loadSessionStatements: readonly string[];
+  /**
+   * The session setting that lets a load write the history rows of a system-versioned table
+   * (MariaDB 10.11: system_versioning_insert_history), or null when the server cannot.
+   */
+  readonly insertHistoryStatement: string | null;
+  /** Privileges that let an account create objects with another account as DEFINER (any one suffices). */
+  readonly definerPrivileges: readonly string[];
 }
 
 export function parseServerVersion(version: string): ServerVersion {
@@ -138,6 +174,31 @@ async function flushTablesWithReadLock(session: MysqlSession, lockWaitTimeoutSec
   }
 }
 
+/** Runs a query that reads the account tables; a refusal becomes a PreconditionError with the fix. */
+async function readAccounts<T extends Record<string, unknown>>(session: MysqlSession, sql: string): Promise<T[]> {
+  try {
+    return await session.query<T>(sql);
+  } catch (err) {
+    if (err instanceof MysqlError && err.code === 'MYSQL_PRIVILEGE_MISSING') {
+      throw new PreconditionError('ACCOUNTS_UNREADABLE', `the accounts cannot be dumped: reading them was refused (${err.message})`, {
+        cause: err,
+        hint: "grant SELECT ON mysql.* to the backup user, or set dump.users: false on the profile (the backup then holds no accounts)",
+      });
+    }
+    throw err;
+  }
+}
+
+/** `SHOW GRANTS FOR` output, one statement per row. */
+async function showGrants(session: MysqlSession, account: ServerAccount): Promise<string[]> {
+  const who = account.role ? quoteId(account.user) : `${quoteString(account.user)}@${quoteString(account.host)}`;
+  const rows = await readAccounts<Record<string, string>>(session, `SHOW GRANTS FOR ${who}`);
+  return rows.map((r) => Object.values(r)[0] ?? '').filter((g) => g !== '');
+}
+
+const mariadbSystemAccounts = new Set(["'mariadb.sys'@'localhost'"]);
+const mysqlSystemAccounts = new Set(["'mysql.infoschema'@'localhost'", "'mysql.session'@'localhost'", "'mysql.sys'@'localhost'"]);
+
 function mariadbFlavor(info: ServerInfo): Flavor {
   const hasBackupStages = atLeast(info.versionNumber, 10, 4);
   return {
@@ -145,6 +206,32 @@ function mariadbFlavor(info: ServerInfo): Flavor {
     binlogTool: 'mariadb-binlog',
     clientTool: 'mariadb',
     systemSchemas: commonSystemSchemas,
+    loadSessionStatements: ['SET SESSION check_constraint_checks = 0'],
+    definerPrivileges: ['SUPER', 'SET USER'],
+    insertHistoryStatement: atLeast(info.versionNumber, 10, 11) ? 'SET SESSION system_versioning_insert_history = 1' : null,
+    async listAccounts(session) {
+      const rows = await readAccounts<{ user: string; host: string; role: string }>(
+        session,
+        'SELECT User AS user, Host AS host, is_role AS role FROM mysql.user ORDER BY User, Host',
+      );
+      return rows
+        .map((r) => ({ user: r.user, host: r.host, role: r.role === 'Y' }))
+        .filter((a) => !mariadbSystemAccounts.has(`${quoteString(a.user)}@${quoteString(a.host)}`) && !(a.role && a.user === 'PUBLIC'));
+    },
+    async accountStatements(session, account) {
+      const grants = await showGrants(session, account);
+      let create: string;
+      if (account.role) create = `CREATE ROLE IF NOT EXISTS ${quoteId(account.user)}`;
+      else {
+        const [row] = await readAccounts<Record<string, string>>(session, `SHOW CREATE USER ${quoteString(account.user)}@${quoteString(account.host)}`);
+        create = (Object.values(row ?? {})[0] ?? '').replace(/^CREATE USER (?!IF NOT EXISTS)/i, 'CREATE USER IF NOT EXISTS ');
+      }
+      return {
+        create,
+        grants: grants.filter((g) => !/^SET DEFAULT ROLE/i.test(g)),
+        defaultRoles: grants.filter((g) => /^SET DEFAULT ROLE/i.test(g)),
+      };
+    },
     async readGtidExecuted(session) {
       const [r] = await session.query<{ gtid: string | null }>('SELECT @@global.gtid_binlog_pos AS gtid');
       return r?.gtid ?? '';
@@ -177,6 +264,19 @@ function mysqlFlavor(info: ServerInfo): Flavor {
     binlogTool: 'mysqlbinlog',
     clientTool: 'mysql',
     systemSchemas: [...commonSystemSchemas, 'ndbinfo'],
+    loadSessionStatements: [],
+    insertHistoryStatement: null,
+    definerPrivileges: ['SUPER', 'SET_USER_ID', 'SET_ANY_DEFINER'],
+    async listAccounts(session) {
+      const rows = await readAccounts<{ user: string; host: string }>(session, 'SELECT User AS user, Host AS host FROM mysql.user ORDER BY User, Host');
+      return rows.map((r) => ({ user: r.user, host: r.host, role: false })).filter((a) => !mysqlSystemAccounts.has(`${quoteString(a.user)}@${quoteString(a.host)}`));
+    },
+    async accountStatements(session, account) {
+      // MySQL's SHOW CREATE USER carries DEFAULT ROLE; roles are accounts there.
+      const [row] = await readAccounts<Record<string, string>>(session, `SHOW CREATE USER ${quoteString(account.user)}@${quoteString(account.host)}`);
+      const create = (Object.values(row ?? {})[0] ?? '').replace(/^CREATE USER (?!IF NOT EXISTS)/i, 'CREATE USER IF NOT EXISTS ');
+      return { create, grants: await showGrants(session, account), defaultRoles: [] };
+    },
     async readGtidExecuted(session) {
       const [r] = await session.query<{ gtid: string | null }>('SELECT @@global.gtid_executed AS gtid');
       return (r?.gtid ?? '').replace(/\s+/g, '');

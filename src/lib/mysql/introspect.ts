@@ -11,7 +11,10 @@ export interface ColumnInfo {
   /** Full COLUMN_TYPE, e.g. `int(10) unsigned`. */
   columnType: string;
   nullable: boolean;
+  /** Computed from an expression (VIRTUAL, STORED/PERSISTENT): never dumped, the target computes it. */
   generated: boolean;
+  /** An explicit system-versioning column (`GENERATED ALWAYS AS ROW START|END`): dumped, it holds history. */
+  rowPeriod: 'start' | 'end' | null;
 }
 
 export interface IndexInfo {
@@ -24,11 +27,24 @@ export interface IndexInfo {
   partial: boolean;
 }
 
+/**
+ * A system-versioned table's period columns (MariaDB): the explicit ones a table declares, or the
+ * invisible ROW_START / ROW_END every other versioned table has.
+ */
+export interface SystemVersioning {
+  rowStart: string;
+  rowEnd: string;
+  /** The columns are the invisible ROW_START / ROW_END (not in information_schema.COLUMNS). */
+  implicit: boolean;
+}
+
 export interface TableInfo {
   schema: string;
   name: string;
-  /** BASE TABLE, or SEQUENCE on MariaDB. */
+  /** BASE TABLE (also SYSTEM VERSIONED), or SEQUENCE on MariaDB. */
   type: 'table' | 'sequence';
+  /** Set for a `WITH SYSTEM VERSIONING` table: its history is dumped too. */
+  versioning: SystemVersioning | null;
   engine: string | null;
   /** Estimated rows (InnoDB statistics, not exact). */
   rowsEstimate: number;
@@ -49,6 +65,8 @@ export interface ViewInfo {
 export interface SchemaInfo {
   name: string;
   tables: TableInfo[];
+  /** Objects information_schema lists that this code does not know how to dump (never skipped silently). */
+  unsupported: Array<{ name: string; type: string }>;
   views: ViewInfo[];
   functions: string[];
   procedures: string[];
@@ -96,9 +114,10 @@ export async function describeSchema(session: MysqlSession, schema: string): Pro
     columnType: string;
     nullable: string;
     extra: string | null;
+    expression: string | null;
   }>(
     `SELECT TABLE_NAME AS tableName, COLUMN_NAME AS name, DATA_TYPE AS dataType, COLUMN_TYPE AS columnType,
-            IS_NULLABLE AS nullable, EXTRA AS extra
+            IS_NULLABLE AS nullable, EXTRA AS extra, GENERATION_EXPRESSION AS expression
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
     [schema],
   );
@@ -136,25 +155,32 @@ export async function describeSchema(session: MysqlSession, schema: string): Pro
 
   const tables: TableInfo[] = [];
   const views: ViewInfo[] = [];
+  const unsupported: SchemaInfo['unsupported'] = [];
   for (const t of tableRows) {
-    const columns = (columnsByTable.get(t.name) ?? []).map(
-      (c): ColumnInfo => ({
+    const columns = (columnsByTable.get(t.name) ?? []).map((c): ColumnInfo => {
+      const rowPeriod = rowPeriodOf(c.expression);
+      return {
         name: c.name,
         dataType: c.dataType.toLowerCase(),
         columnType: c.columnType,
         nullable: c.nullable === 'YES',
-        generated: /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(c.extra ?? ''),
-      }),
-    );
+        generated: rowPeriod === null && /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(c.extra ?? ''),
+        rowPeriod,
+      };
+    });
     if (t.type === 'VIEW') {
       views.push({ schema, name: t.name, columns: columns.map((c) => c.name) });
       continue;
     }
-    if (t.type !== 'BASE TABLE' && t.type !== 'SEQUENCE') continue;
+    if (t.type !== 'BASE TABLE' && t.type !== 'SEQUENCE' && t.type !== 'SYSTEM VERSIONED') {
+      unsupported.push({ name: t.name, type: t.type });
+      continue;
+    }
     tables.push({
       schema,
       name: t.name,
       type: t.type === 'SEQUENCE' ? 'sequence' : 'table',
+      versioning: t.type === 'SYSTEM VERSIONED' ? versioningOf(columns) : null,
       engine: t.engine,
       rowsEstimate: Number(t.rows ?? 0),
       avgRowLength: Number(t.avg ?? 0),
@@ -168,11 +194,25 @@ export async function describeSchema(session: MysqlSession, schema: string): Pro
   return {
     name: schema,
     tables,
+    unsupported,
     views,
     functions: routineRows.filter((r) => r.type === 'FUNCTION').map((r) => r.name),
     procedures: routineRows.filter((r) => r.type === 'PROCEDURE').map((r) => r.name),
     events: eventRows.map((r) => r.name),
   };
+}
+
+function rowPeriodOf(expression: string | null): ColumnInfo['rowPeriod'] {
+  const e = (expression ?? '').trim().toUpperCase();
+  return e === 'ROW START' ? 'start' : e === 'ROW END' ? 'end' : null;
+}
+
+/** The period columns of a versioned table: declared ones, or MariaDB's invisible ROW_START/ROW_END. */
+function versioningOf(columns: readonly ColumnInfo[]): SystemVersioning {
+  const start = columns.find((c) => c.rowPeriod === 'start');
+  const end = columns.find((c) => c.rowPeriod === 'end');
+  if (start && end) return { rowStart: start.name, rowEnd: end.name, implicit: false };
+  return { rowStart: 'ROW_START', rowEnd: 'ROW_END', implicit: true };
 }
 
 function buildIndexes(

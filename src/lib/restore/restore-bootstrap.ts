@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
+import { planRestore, type RestorePlan } from './plan.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import type { ReplayResult } from '../pitr/replay.js';
 import type { RestoreSource } from './source.js';
@@ -32,16 +33,24 @@ export interface RestoreResult {
   durationMs: number;
   /** Uncompressed bytes per second. */
   bytesPerSecond: number;
+  /** Accounts created (--load-users), and those the target had already. */
+  users: LoadResult['users'];
+  /** Objects whose DEFINER account the target lacks: they fail when used until it exists. */
+  missingDefiners: LoadResult['missingDefiners'];
+  /** What the plan checked before anything was touched. */
+  checked: string[];
+  /** What the load proved as it went and at the end. */
+  verified: LoadResult['verified'];
   /** The binlog replay of a point-in-time restore. */
   pitr?: ReplayResult;
 }
 
-export function toRestoreResult(source: RestoreSource, target: string, load: LoadResult): RestoreResult {
+export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreResult {
   const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
   return {
-    source: source.description,
-    backup: source.record?.name ?? null,
-    target,
+    source: plan.source,
+    backup: plan.backup,
+    target: plan.target,
     schemas: load.schemas,
     tables: load.tables,
     rows: load.rows,
@@ -52,9 +61,17 @@ export function toRestoreResult(source: RestoreSource, target: string, load: Loa
     completedAt: load.completedAt.toISOString(),
     durationMs,
     bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0,
+    users: load.users,
+    missingDefiners: load.missingDefiners,
+    checked: plan.checked,
+    verified: load.verified,
   };
 }
 
+/**
+ * Plans the restore (refused with nothing touched when a check fails), then loads the dump and,
+ * for a point-in-time restore, replays the binlogs.
+ */
 export async function restoreBootstrap(
   deps: RestoreDeps,
   source: RestoreSource,
@@ -62,9 +79,10 @@ export async function restoreBootstrap(
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
   pointInTime?: PointInTimeRequest,
 ): Promise<RestoreResult> {
+  const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, run.signal);
   deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
-  const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, source.prefix, options, run);
-  const result = toRestoreResult(source, deps.connector.target, load);
+  const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run);
+  const result = toRestoreResult(plan, load);
   if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
   deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
   return result;

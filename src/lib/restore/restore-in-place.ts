@@ -7,20 +7,21 @@
  * - one schema (`includeSchema`): only that schema is dropped and reloaded, other schemas keep
  *   taking writes, and the binary log carries the change to replicas.
  *
- * Preflight refuses (exit 3) a read-only target and a confirm token that is not newer than the
- * last one used; the token is recorded before anything is dropped.
+ * Check before touch: the plan (planRestoreInPlace) reads every file of the backup against its
+ * record and checks the target (settings, privileges, room for the largest value) before
+ * anything is dropped; the confirm token is judged next. A refusal (exit 3) leaves the server and
+ * the token as they were. Only then is the token recorded and the first schema dropped.
  */
 import type { Clock } from '../clock.js';
 import { confirmTokenFile, readConfirmToken, recordConfirmToken } from '../catalog/confirm-token.js';
-import { AppError, ConfigError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
+import { AppError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
-import { quoteId, type MysqlConnector, type MysqlSession } from '../mysql/connection.js';
-import { detectFlavor } from '../mysql/flavor.js';
+import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { readDumpManifest } from '../load/dump-manifest.js';
-import { loadDump, type LoadOptions, type LoadProgressReport } from '../load/loader.js';
+import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
+import { planRestore, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
 
 export interface InPlaceDeps {
@@ -35,16 +36,8 @@ export interface InPlaceRequest {
   /** Only this schema; otherwise the whole instance. */
   includeSchema?: string | undefined;
   threads: number;
-}
-
-export interface InPlacePlan {
-  mode: 'instance' | 'schema';
-  backup: string;
-  target: string;
-  /** Schemas that will be dropped. */
-  drop: string[];
-  /** Schemas that will be loaded. */
-  load: string[];
+  /** Create the backup's accounts the server lacks (--load-users). */
+  loadUsers?: boolean;
 }
 
 export interface InPlaceResult extends RestoreResult {
@@ -55,71 +48,67 @@ export interface InPlaceResult extends RestoreResult {
   fencedMs: number;
 }
 
-async function userSchemas(session: MysqlSession): Promise<string[]> {
-  const flavor = await detectFlavor(session);
-  const system = new Set(flavor.systemSchemas);
-  const rows = await session.query<{ name: string }>('SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME');
-  return rows.map((r) => r.name).filter((n) => !system.has(n.toLowerCase()));
-}
-
-/** What an in-place restore would do, for a confirmation prompt. Changes nothing. */
-export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector'>, source: RestoreSource, request: InPlaceRequest): Promise<InPlacePlan> {
-  const manifest = await readDumpManifest(source.store, source.prefix);
-  const dumped = manifest.schemas.map((s) => s.name);
-  if (request.includeSchema !== undefined && !dumped.includes(request.includeSchema)) {
-    throw new ConfigError([{ path: '--include-schema', message: `${source.description} has no schema "${request.includeSchema}"; it has: ${dumped.join(', ') || '(none)'}` }]);
-  }
-  const session = await deps.connector.connect();
-  try {
-    const existing = await userSchemas(session);
-    const mode = request.includeSchema === undefined ? 'instance' : 'schema';
-    return {
+/**
+ * What an in-place restore would do, every precondition checked (every file of the backup read
+ * against its record, the target and the account). Changes nothing; refusals are PreconditionError.
+ */
+export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector' | 'logger' | 'clock'>, source: RestoreSource, request: InPlaceRequest, signal?: AbortSignal): Promise<RestorePlan> {
+  const mode = request.includeSchema === undefined ? 'instance' : 'schema';
+  return planRestore(
+    deps,
+    source,
+    {
       mode,
-      backup: source.description,
-      target: deps.connector.target,
-      drop: mode === 'instance' ? existing : existing.filter((s) => s === request.includeSchema),
-      load: mode === 'instance' ? dumped : [request.includeSchema!],
-    };
-  } finally {
-    await session.close();
+      verifyFiles: true,
+      includeFlag: '--include-schema',
+      load: {
+        threads: request.threads,
+        includeSchemas: request.includeSchema === undefined ? [] : [request.includeSchema],
+        excludeSchemas: [],
+        ignoreExistingObjects: false,
+        // The drops are not replicated either: a whole-instance restore is followed by re-cloning replicas.
+        skipBinlog: mode === 'instance',
+        deferIndexes: 'all',
+        resume: false,
+        resetProgress: true,
+        loadUsers: request.loadUsers === true,
+      },
+    },
+    signal,
+  );
+}
+
+/** Judges the confirm token against the last one used; refuses (exit 3) a token that is not newer. */
+async function checkConfirm(catalog: ObjectStore, confirm: Date): Promise<void> {
+  const last = await readConfirmToken(catalog);
+  if (last && confirm.getTime() <= Date.parse(last.confirmTokenUsed)) {
+    throw new PreconditionError('CONFIRM_STALE', `--confirm ${confirm.toISOString()} is not newer than the last one used (${last.confirmTokenUsed}, for ${last.backup})`, {
+      hint: 'pass --confirm now, or a newer time, to authorize this restore',
+    });
   }
 }
 
+/** Applies a plan made by planRestoreInPlace: records the token, fences, drops, loads, replays, lifts the fence. */
 export async function restoreInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
-  request: InPlaceRequest & { confirm: Date; pointInTime?: PointInTimeRequest },
+  plan: RestorePlan,
+  request: { confirm: Date; pointInTime?: PointInTimeRequest },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   const { connector, logger, clock } = deps;
-  const plan = await planRestoreInPlace(deps, source, request);
+  if (plan.mode !== 'instance' && plan.mode !== 'schema') throw new AppError('INTERNAL', `restoreInPlace needs an in-place plan, not ${plan.mode}`);
+  await checkConfirm(deps.catalog, request.confirm);
+  throwIfAborted(run.signal);
   const session = await connector.connect();
   let fence: { previous: number; since: number } | undefined;
   try {
-    // Preflight: nothing has changed yet.
-    const [ro] = await session.query<{ ro: string | number }>('SELECT @@GLOBAL.read_only AS ro');
-    if (Number(ro?.ro) !== 0) {
-      throw new PreconditionError('TARGET_READ_ONLY', `the target ${connector.target} is read-only (a replica, or fenced by someone else)`, {
-        hint: 'restore in place into the writable primary',
-      });
-    }
-    const last = await readConfirmToken(deps.catalog);
-    if (last && request.confirm.getTime() <= Date.parse(last.confirmTokenUsed)) {
-      throw new PreconditionError('CONFIRM_STALE', `--confirm ${request.confirm.toISOString()} is not newer than the last one used (${last.confirmTokenUsed}, for ${last.backup})`, {
-        hint: 'pass --confirm now, or a newer time, to authorize this restore',
-      });
-    }
-    throwIfAborted(run.signal);
-    await recordConfirmToken(deps.catalog, { confirmTokenUsed: request.confirm.toISOString(), backup: plan.backup, usedAt: clock.now().toISOString() });
+    await recordConfirmToken(deps.catalog, { confirmTokenUsed: request.confirm.toISOString(), backup: plan.source, usedAt: clock.now().toISOString() });
     logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
 
-    if (plan.mode === 'instance') {
-      // The drops are not replicated either: a whole-instance restore is followed by re-cloning replicas.
-      await session.exec('SET SESSION sql_log_bin = 0').catch((err: unknown) => {
-        throw new PreconditionError('SKIP_BINLOG_REFUSED', `a whole-instance restore runs without the binary log, which was refused: ${errorMessage(err)}`, {
-          hint: 'grant SUPER (MySQL) or BINLOG ADMIN (MariaDB) to the restoring user',
-        });
-      });
+    if (plan.mode === 'instance') await session.exec('SET SESSION sql_log_bin = 0');
+    if (plan.fence) {
+      const [ro] = await session.query<{ ro: string | number }>('SELECT @@GLOBAL.read_only AS ro');
       await session.exec('SET GLOBAL read_only = 1');
       fence = { previous: Number(ro?.ro ?? 0), since: clock.now().getTime() };
       logger.info('writes from other clients are fenced off (read_only = 1)');
@@ -132,33 +121,25 @@ export async function restoreInPlace(
         throw fenceError(err, `dropping schema ${schema} failed`);
       }
     }
-    const options: LoadOptions = {
-      threads: request.threads,
-      includeSchemas: plan.load,
-      excludeSchemas: [],
-      ignoreExistingObjects: false,
-      skipBinlog: plan.mode === 'instance',
-      deferIndexes: 'all',
-      resume: false,
-      resetProgress: true,
-    };
     let load;
     try {
-      load = await loadDump({ connector, store: source.store, logger, clock }, source.prefix, options, run);
+      load = await loadDump({ connector, store: source.store, logger, clock }, plan.load, run);
     } catch (err) {
       throw fenceError(err, 'loading the backup failed');
     }
     // Point-in-time replay runs against the same server, still fenced.
-    const pitr = request.pointInTime ? await replayToPoint({ connector, logger }, request.pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal }) : undefined;
+    const pitr = request.pointInTime ? await replayToPoint({ connector, logger }, request.pointInTime, { skipBinlog: plan.load.options.skipBinlog, signal: run.signal }) : undefined;
     const fencedMs = fence ? clock.now().getTime() - fence.since : 0;
     return {
-      ...toRestoreResult(source, connector.target, load),
+      ...toRestoreResult(plan, load),
       ...(pitr ? { pitr } : {}),
       mode: plan.mode,
       dropped: plan.drop,
       confirm: request.confirm.toISOString(),
       fencedMs,
     };
+  } catch (err) {
+    throw afterChange(err);
   } finally {
     if (fence) {
       try {

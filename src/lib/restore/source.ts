@@ -10,11 +10,12 @@ import type { BackupRecord } from '../catalog/record.js';
 import { recordFileName } from '../catalog/names.js';
 import type { StorageConfig } from '../config/schema.js';
 import type { KeyEncryptionKey } from '../crypto/keys.js';
-import { backupView } from '../storage/encrypted-store.js';
+import { backupView, type BackupView } from '../storage/encrypted-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export interface RestoreSource {
-  store: ObjectStore;
+  /** The dump's files (decrypted when the backup is encrypted), each checkable against the record. */
+  store: BackupView;
   /** Folder key of the dump in `store`, ending in `/` (or '' for the store's root). */
   prefix: string;
   /** For messages: the backup name or the location. */

@@ -8,11 +8,15 @@ import { ConfigError } from '../errors.js';
 import { createMysqlConnector } from '../mysql/connection.js';
 import { startSandbox } from '../mysql/sandbox.js';
 import type { ProcessRunner } from '../process.js';
-import type { ScratchServer } from './verify-backup.js';
+import type { ScratchNeeds, ScratchServer } from './verify-backup.js';
 
-export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = []): () => Promise<ScratchServer> {
-  return async () => {
-    const sandbox = await startSandbox({ runner, extraArgs: ['--innodb-buffer-pool-size=512M', '--innodb-log-file-size=256M', ...extraArgs] });
+/** A throwaway sandbox, sized for the backup: its max_allowed_packet takes the backup's largest row. */
+export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = []): (needs: ScratchNeeds) => Promise<ScratchServer> {
+  return async (needs) => {
+    const sandbox = await startSandbox({
+      runner,
+      extraArgs: ['--innodb-buffer-pool-size=512M', '--innodb-log-file-size=256M', `--max-allowed-packet=${needs.maxAllowedPacket}`, ...extraArgs],
+    });
     return {
       connector: createMysqlConnector({ socket: sandbox.socket, user: 'root' }),
       description: `sandbox (${sandbox.datadir})`,

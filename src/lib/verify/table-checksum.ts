@@ -32,7 +32,9 @@ export async function tableChecksum(session: MysqlSession, table: TableManifest,
     for (const r of rows) types.set(r.n, r.t);
   }
   const columns = table.columns.map((c) => selectExpression(c, types.get(c) ?? '')).join(', ');
-  const handle = session.raw(`SELECT ${columns} FROM ${quoteId(table.schema)}.${quoteId(table.name)}`, (buf, start, end) => {
+  // A system-versioned table's dump holds its history: every row version is compared.
+  const history = table.systemVersioning ? ' FOR SYSTEM_TIME ALL' : '';
+  const handle = session.raw(`SELECT ${columns} FROM ${quoteId(table.schema)}.${quoteId(table.name)}${history}`, (buf, start, end) => {
     encoder.encodeRow(buf, start, end);
     // Only the checksum is kept; the encoded bytes are dropped as they accumulate.
     if (encoder.full) encoder.take();

@@ -1,21 +1,28 @@
 /**
- * `verify`: proves a backup restorable. It checks every data file against the SHA-256 in the
- * record, loads the backup into a scratch server, and compares every table's row count and
- * content checksum with those taken at dump time. The result (with the measured restore time)
- * is saved beside the backup as `verification.json`.
+ * `verify`: proves a backup restorable and faithful to what the source held. It checks every file
+ * against the record (data files by the SHA-256 of their stored bytes, scripts by their content),
+ * loads the backup into a scratch server sized for it (max_allowed_packet for its largest row),
+ * checks that the scratch server then holds every object of the source's inventory, and compares
+ * every table's row count and content checksum with those taken at dump time. A backup whose
+ * record has no inventory (taken before bloodraven kept one) cannot be proven complete and fails.
+ * The result (with the measured restore time) is saved beside the backup as `verification.json`.
  */
-import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { CatalogEntry } from '../catalog/catalog.js';
-import type { BackupFileRecord, BackupTableRecord } from '../catalog/record.js';
+import type { BackupRecord, BackupTableRecord } from '../catalog/record.js';
 import { AppError, ExitCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { prepareDumpSession } from '../dump/snapshot.js';
 import type { KeyEncryptionKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { backupView } from '../storage/encrypted-store.js';
+import { backupView, type BackupView } from '../storage/encrypted-store.js';
 import { loadDump, type LoadProgressReport } from '../load/loader.js';
+import { checkFiles } from '../restore/check-files.js';
+import { inventoryFileName, readInventoryFile, type InventoryFile } from '../dump/inventory-file.js';
+import { planRestore } from '../restore/plan.js';
+import { nextPacketSize } from '../restore/target-checks.js';
+import type { RestoreSource } from '../restore/source.js';
 import { tableChecksum } from './table-checksum.js';
 import { writeJson } from '../storage/json.js';
 import { verificationFileName } from '../catalog/names.js';
@@ -35,8 +42,14 @@ export interface VerifyDeps {
   kek?: KeyEncryptionKey | null;
   logger: Logger;
   clock: Clock;
-  /** Provides the scratch server, only once the files have been checked. */
-  scratch: () => Promise<ScratchServer>;
+  /** Provides the scratch server, only once the files have been checked, sized for the backup. */
+  scratch: (needs: ScratchNeeds) => Promise<ScratchServer>;
+}
+
+/** What the scratch server must be able to take. */
+export interface ScratchNeeds {
+  /** Bytes: the largest row and value of the backup, with room (target-checks.ts nextPacketSize). */
+  maxAllowedPacket: number;
 }
 
 export interface FileCheck {
@@ -69,10 +82,15 @@ export interface VerificationResult {
   error: string | null;
 }
 
-async function sha256Of(store: ObjectStore, key: string, signal: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of await store.read(key, { signal })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/**
+ * The packet size a scratch server needs to load and read back this backup: room for its largest
+ * row and value. Records from before these were kept get the server's maximum, 1 GiB.
+ */
+export function scratchNeeds(record: BackupRecord): ScratchNeeds {
+  const known = record.tables.every((t) => t.largestRowBytes !== undefined);
+  if (!known) return { maxAllowedPacket: 1024 * 1024 * 1024 };
+  const largest = Math.max(0, ...record.tables.map((t) => Math.max(t.largestRowBytes ?? 0, t.largestValue?.bytes ?? 0)));
+  return { maxAllowedPacket: Math.max(64 * 1024 * 1024, nextPacketSize(Math.ceil(largest * 1.25))) };
 }
 
 export async function verifyBackup(
@@ -103,13 +121,24 @@ export async function verifyBackup(
   // A missing or wrong key is refused before any work, like an incomplete backup.
   const dumpStore = backupView(store, entry.prefix, record, deps.kek ?? null);
   run.onPhase?.('files');
-  result.files = await checkFiles(store, entry, record.files, run.signal, logger);
-  if (result.files.failed.length === 0) {
+  let contents: InventoryFile | null = null;
+  try {
+    contents = await readInventoryFile(dumpStore, entry.prefix, record.inventoryFile, run.signal);
+  } catch (err) {
+    if (run.signal.aborted) throw err;
+    result.files.failed.push({ name: inventoryFileName, ok: false, problem: errorMessage(err) });
+  }
+  const checked = await checkRecordedFiles({ store: dumpStore, prefix: entry.prefix, record, contents }, run.signal, logger);
+  result.files = { checked: checked.checked + (contents ? 1 : 0), failed: [...result.files.failed, ...checked.failed] };
+  if (!record.inventoryFile) {
+    result.error = 'the record holds no inventory of the source (the backup was taken by an older bloodraven): it cannot be proven complete; take a new backup';
+  } else if (result.files.failed.length === 0) {
     run.onPhase?.('restore');
-    const scratch = await deps.scratch();
+    const scratch = await deps.scratch(scratchNeeds(record));
     result.scratch = scratch.description;
     try {
-      Object.assign(result, await restoreAndCompare({ ...deps, store: dumpStore }, scratch, { entry, tables: record.tables, threads: options.threads }, run));
+      const source: RestoreSource = { store: dumpStore, prefix: entry.prefix, description: `backup ${entry.name}`, record };
+      Object.assign(result, await restoreAndCompare({ ...deps, store: dumpStore }, scratch, { source, tables: record.tables, threads: options.threads }, run));
     } catch (err) {
       if (run.signal.aborted) throw err;
       result.error = errorMessage(err);
@@ -124,39 +153,40 @@ export async function verifyBackup(
   return result;
 }
 
-/** Every data file's stored bytes against the SHA-256 in the record. */
-async function checkFiles(store: ObjectStore, entry: CatalogEntry, files: BackupFileRecord[], signal: AbortSignal, logger: Logger): Promise<VerificationResult['files']> {
-  const failed: FileCheck[] = [];
-  for (const f of files) {
-    let problem: string | undefined;
-    try {
-      const actual = await sha256Of(store, entry.prefix + f.name, signal);
-      if (actual !== f.sha256) problem = `SHA-256 ${actual} differs from the recorded ${f.sha256}`;
-    } catch (err) {
-      if (signal.aborted) throw err;
-      problem = errorMessage(err);
-    }
-    if (problem) {
-      failed.push({ name: f.name, ok: false, problem });
-      logger.warn('a data file does not match its record', { file: f.name, problem });
-    }
-  }
-  return { checked: files.length, failed };
+/** Every file the record lists, against the record: data files by stored size and SHA-256, scripts by content. */
+async function checkRecordedFiles(
+  { store, prefix, record, contents }: { store: BackupView; prefix: string; record: BackupRecord; contents: InventoryFile | null },
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<VerificationResult['files']> {
+  const dataFiles = new Map(record.files.map((f) => [f.name, { bytes: f.storedBytes, sha256: f.sha256 }]));
+  const scripts = new Map((contents?.scripts ?? []).map((s) => [s.name, { bytes: s.bytes, sha256: s.sha256 }]));
+  const failed: FileCheck[] = (await checkFiles(store, prefix, dataFiles, scripts, signal)).map((p) => ({ name: p.name, ok: false, problem: p.problem }));
+  for (const f of failed) logger.warn('a file does not match its record', { file: f.name, problem: f.problem ?? '' });
+  return { checked: dataFiles.size + scripts.size, failed };
 }
 
 /** Loads the backup into the scratch server and compares every table with the record. */
 async function restoreAndCompare(
   deps: VerifyDeps,
   scratch: ScratchServer,
-  { entry, tables: expectedTables, threads }: { entry: CatalogEntry; tables: BackupTableRecord[]; threads: number },
+  { source, tables: expectedTables, threads }: { source: RestoreSource; tables: BackupTableRecord[]; threads: number },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void; onPhase?: (phase: 'files' | 'restore' | 'checksums') => void },
 ): Promise<Pick<VerificationResult, 'restore' | 'tables' | 'mismatches'>> {
-  const load = await loadDump(
-    { connector: scratch.connector, store: deps.store, logger: deps.logger, clock: deps.clock },
-    entry.prefix,
-    { threads, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
-    run,
+  const scratchDeps = { connector: scratch.connector, logger: deps.logger, clock: deps.clock };
+  const plan = await planRestore(
+    scratchDeps,
+    source,
+    {
+      mode: 'scratch',
+      verifyFiles: false,
+      load: { threads, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
+    },
+    run.signal,
   );
+  // Verify compares every table itself, rows and content, and reports each one that differs; the
+  // load compares the scratch server's inventory with the source's (LOAD_INCOMPLETE).
+  const load = await loadDump({ ...scratchDeps, store: source.store }, { ...plan.load, tableRows: new Map() }, run);
   const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
   run.onPhase?.('checksums');
   const tables: TableCheck[] = [];

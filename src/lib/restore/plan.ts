@@ -1,0 +1,340 @@
+/**
+ * The restore plan (DESIGN §2, "Restore = plan, then apply"): everything a restore will do and
+ * every precondition it rests on, worked out without changing anything. Any failed check is a
+ * refusal (PreconditionError, exit 3) with nothing touched; all refusals are reported at once.
+ * Only a plan that passed is applied (loadDump, and for in-place restores the drops first).
+ *
+ * Checked here: the dump is complete and readable; the schemas asked for exist in it; every data
+ * file is present with the size the record gives (and, when asked, its SHA-256, by reading it);
+ * the target's settings (local_infile, read_only), the account's privileges and the session
+ * settings the load will make; room for the largest value (max_allowed_packet); objects in the
+ * way; whether an earlier load may be resumed; the accounts to create.
+ */
+import type { Clock } from '../clock.js';
+import { AppError, ConfigError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
+import { inventoryFileName, readInventoryFile, type InventoryFile } from '../dump/inventory-file.js';
+import type { Logger } from '../log.js';
+import { quoteId, type MysqlConnector, type MysqlSession } from '../mysql/connection.js';
+import { detectFlavor, type Flavor, type ServerInfo } from '../mysql/flavor.js';
+import { readGrants } from '../mysql/grants.js';
+import { loadProgressFileName } from '../catalog/names.js';
+import { readDumpManifest, tableRowKey, type DumpManifest, type SchemaManifest } from '../load/dump-manifest.js';
+import { inventoryOfManifest, type ExpectedFile, type LoadOptions, type LoadPlan } from '../load/load-plan.js';
+import { LoadProgress } from '../load/load-progress.js';
+import { ObjectMismatchError, type ExpectedObject } from '../storage/object-check.js';
+import { checkFiles, type FileProblem } from './check-files.js';
+import type { RestoreSource } from './source.js';
+import {
+  checkDefinerPrivilege,
+  checkLargestValues,
+  checkLocalInfile,
+  checkPrivileges,
+  checkResumable,
+  checkWritable,
+  definersIn,
+  existingObjects,
+  existingObjectsRefusal,
+  privilegeNeeds,
+  probeSettings,
+  splitAccounts,
+  type Refusal,
+} from './target-checks.js';
+
+/**
+ * - bootstrap: into a server that does not hold the dump's objects (or with --ignore-existing-objects);
+ * - instance: in place, every user schema dropped first, other clients fenced off;
+ * - schema: in place, the one schema dropped first;
+ * - scratch: a throwaway server (verify).
+ */
+export type RestoreMode = 'bootstrap' | 'instance' | 'schema' | 'scratch';
+
+export interface RestoreRequest {
+  mode: RestoreMode;
+  load: LoadOptions;
+  /** Read every file before anything is touched, checking its size and SHA-256 (in-place restores). */
+  verifyFiles: boolean;
+  /** How the user named the schema selection, for errors (`--include-schema`). */
+  includeFlag?: string;
+  excludeFlag?: string;
+}
+
+export interface RestorePlan {
+  mode: RestoreMode;
+  /** The backup name or location. */
+  source: string;
+  backup: string | null;
+  /** The target's address, and what it is. */
+  target: string;
+  server: ServerInfo;
+  /** Schemas dropped before the load (in-place restores). */
+  drop: string[];
+  /** Fence other clients off with the global read_only while restoring (whole-instance in place). */
+  fence: boolean;
+  load: LoadPlan;
+  /** What was checked, in words, for --dry-run and the in-place prompt. */
+  checked: string[];
+}
+
+export interface PlanDeps {
+  connector: MysqlConnector;
+  logger: Logger;
+  clock: Clock;
+}
+
+/** Works out the plan; throws PreconditionError (exit 3) listing every refusal, ConfigError (exit 2) for a bad selection. */
+export async function planRestore(deps: PlanDeps, source: RestoreSource, request: RestoreRequest, signal?: AbortSignal): Promise<RestorePlan> {
+  const manifest = await readDumpManifest(source.store, source.prefix);
+  const schemas = selectSchemas(manifest, request, source.description);
+  const record = source.record;
+  const refusals: Refusal[] = [];
+  const checked: string[] = [`the dump is complete (@.done.json) and its metadata reads (${manifest.schemas.length} schema(s))`];
+
+  const { files, problems: fileProblems } = expectedFiles(manifest, schemas, record);
+  refusals.push(...fileRefusals(fileProblems));
+  const contents = await readContents(source, refusals, signal);
+  const scripts = new Map<string, ExpectedObject>((contents?.scripts ?? []).map((s) => [s.name, { bytes: s.bytes, sha256: s.sha256 }]));
+  const missingScripts = [...scripts.keys()].filter((name) => !manifest.files.has(name));
+  refusals.push(...fileRefusals(missingScripts.map((name) => ({ name, problem: 'it is missing' }))));
+  checked.push(`every data file is present with the size the record gives (${files.size} file(s))`);
+  if (request.verifyFiles && refusals.length === 0) {
+    throwIfAborted(signal);
+    const problems = await checkFiles(source.store, source.prefix, files, scripts, signal);
+    refusals.push(...fileRefusals(problems));
+    checked.push('every data file and script read, its size and SHA-256 matching the record');
+  }
+
+  const session = await deps.connector.connect();
+  try {
+    const flavor = await detectFlavor(session);
+    const grants = await readGrants(session);
+    const drop = request.mode === 'instance' ? await userSchemas(session, flavor) : request.mode === 'schema' ? await presentSchemas(session, schemas) : [];
+    if (schemas.some((s) => s.tables.some((t) => t.includesData && t.dataFiles.length > 0))) refusals.push(...(await checkLocalInfile(session)));
+    if (request.mode === 'instance' || request.mode === 'schema') refusals.push(...(await checkWritable(session, deps.connector.target)));
+    const loadUsers = request.load.loadUsers === true;
+    refusals.push(...checkPrivileges(grants, privilegeNeeds(schemas, drop, loadUsers)));
+    refusals.push(...checkDefinerPrivilege(grants, flavor, await dumpDefiners(source, manifest, schemas, signal)));
+    refusals.push(
+      ...(await probeSettings(session, flavor, {
+        skipBinlog: request.load.skipBinlog,
+        insertHistory: schemas.some((s) => s.tables.some((t) => t.systemVersioning)),
+        fence: request.mode === 'instance',
+      })),
+    );
+    refusals.push(...(await checkLargestValues(session, record, schemas)));
+    checked.push(`the target ${deps.connector.target} (${flavor.info.version}): settings, privileges of ${grants.currentUser}, room for the largest value`);
+
+    const progress = request.load.resume
+      ? await LoadProgress.open(source.store, source.prefix + loadProgressFileName(await targetId(session, flavor.info)), {
+          reset: request.load.resetProgress,
+          logger: deps.logger,
+          now: () => deps.clock.now().getTime(),
+        })
+      : LoadProgress.disabled(deps.logger);
+    if (progress.resuming) {
+      refusals.push(...(await checkResumable(session, progress, manifest)));
+      checked.push(`the earlier load recorded in ${progress.file} is held by the target, and unfinished`);
+    }
+
+    const preexisting = new Set<string>();
+    if (!progress.resuming && drop.length === 0 && request.mode !== 'instance') {
+      const existing = await existingObjects(session, schemas);
+      if (existing.labels.length > 0 && !request.load.ignoreExistingObjects) refusals.push(existingObjectsRefusal(existing.labels));
+      for (const t of existing.tables) preexisting.add(tableRowKey(t.schema, t.table));
+    }
+
+    let users: LoadPlan['users'] = null;
+    if (loadUsers) {
+      if (manifest.users === null) {
+        refusals.push({ code: 'DUMP_HAS_NO_ACCOUNTS', message: `${source.description} holds no accounts (@.users.sql)`, hint: 'restore without --load-users; the backup was taken with dump.users: false, or by an older bloodraven' });
+      } else users = await splitAccounts(session, flavor, manifest.users, grants.currentUser);
+    }
+
+    if (refusals.length > 0) throw refusalError(refusals);
+    return {
+      mode: request.mode,
+      source: source.description,
+      backup: record?.name ?? null,
+      target: deps.connector.target,
+      server: flavor.info,
+      drop,
+      fence: request.mode === 'instance',
+      load: {
+        prefix: source.prefix,
+        manifest,
+        schemas,
+        options: request.load,
+        files,
+        scripts,
+        tableRows: tableRows(manifest, record),
+        inventory: contents?.inventory ?? inventoryOfManifest(manifest),
+        preexisting,
+        users,
+        progress,
+        target: flavor.info,
+      },
+      checked,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+/** The dump's inventory file, checked against the record; a damaged one is a refusal (null then, as for dumps without one). */
+async function readContents(source: RestoreSource, refusals: Refusal[], signal?: AbortSignal): Promise<InventoryFile | null> {
+  try {
+    return await readInventoryFile(source.store, source.prefix, source.record?.inventoryFile, signal);
+  } catch (err) {
+    if (!(err instanceof ObjectMismatchError) && !(err instanceof AppError && err.code === 'DUMP_CORRUPT')) throw err;
+    refusals.push(...fileRefusals([{ name: inventoryFileName, problem: errorMessage(err) }]));
+    return null;
+  }
+}
+
+/** One PreconditionError for all refusals: the single one as it is, several listed. */
+function refusalError(refusals: readonly Refusal[]): PreconditionError {
+  const [first] = refusals;
+  if (refusals.length === 1) return new PreconditionError(first!.code, first!.message, { hint: first!.hint });
+  const hints = [...new Set(refusals.map((r) => r.hint))];
+  return new PreconditionError(first!.code, `the restore is refused; nothing was changed:\n${refusals.map((r) => `  - ${r.message}`).join('\n')}`, {
+    hint: hints.join('; '),
+  });
+}
+
+function selectSchemas(manifest: DumpManifest, request: RestoreRequest, description: string): SchemaManifest[] {
+  const { includeSchemas, excludeSchemas } = request.load;
+  const names = new Set(manifest.schemas.map((s) => s.name));
+  const have = manifest.schemas.map((s) => s.name).join(', ') || '(none)';
+  const issues = [
+    ...includeSchemas.filter((s) => !names.has(s)).map((s) => ({ path: request.includeFlag ?? '--include-schema', message: `${description} has no schema "${s}"; it has: ${have}` })),
+    ...excludeSchemas.filter((s) => !names.has(s)).map((s) => ({ path: request.excludeFlag ?? '--exclude-schema', message: `${description} has no schema "${s}"; it has: ${have}` })),
+    ...includeSchemas.filter((s) => excludeSchemas.includes(s)).map((s) => ({ path: request.includeFlag ?? '--include-schema', message: `"${s}" is both included and excluded` })),
+  ];
+  if (issues.length > 0) throw new ConfigError(issues);
+  const include = new Set(includeSchemas);
+  const exclude = new Set(excludeSchemas);
+  const selected = manifest.schemas.filter((s) => (include.size === 0 || include.has(s.name)) && !exclude.has(s.name));
+  if (selected.length === 0) throw new ConfigError([{ path: request.excludeFlag ?? '--exclude-schema', message: `nothing of ${description} is left to restore` }]);
+  return selected;
+}
+
+/**
+ * What every data file of the selected tables is expected to be. With a record, every file it
+ * lists must be in the dump with its recorded size, and every file in the dump must be in it (a
+ * chunk added or swapped in is as wrong as one missing).
+ */
+function expectedFiles(manifest: DumpManifest, schemas: readonly SchemaManifest[], record: RestoreSource['record']): { files: Map<string, ExpectedFile>; problems: FileProblem[] } {
+  const files = new Map<string, ExpectedFile>();
+  const problems: FileProblem[] = [];
+  const recorded = new Map((record?.files ?? []).map((f) => [f.name, f]));
+  for (const table of schemas.flatMap((s) => s.tables)) {
+    const prefixOfTable = `${table.basename}@`;
+    for (const f of table.dataFiles) {
+      const r = recorded.get(f.name);
+      if (record && !r) problems.push({ name: f.name, problem: 'the record does not list it (a file added to the backup)' });
+      files.set(f.name, r ? { bytes: r.storedBytes, sha256: r.sha256, rows: r.rows } : { bytes: f.storedBytes, sha256: null, rows: null });
+      if (r && r.storedBytes !== f.storedBytes) problems.push({ name: f.name, problem: `it holds ${f.storedBytes} bytes, the record says ${r.storedBytes}` });
+    }
+    if (!record) continue;
+    for (const r of record.files) {
+      const ofTable = r.name.startsWith(prefixOfTable) || r.name.startsWith(`${table.basename}.`);
+      if (ofTable && !files.has(r.name) && !manifest.files.has(r.name)) problems.push({ name: r.name, problem: 'it is missing' });
+    }
+  }
+  return { files, problems };
+}
+
+function fileRefusals(problems: readonly FileProblem[]): Refusal[] {
+  if (problems.length === 0) return [];
+  const shown = problems.slice(0, 20).map((p) => `  ${p.name}: ${p.problem}`);
+  if (problems.length > 20) shown.push(`  … and ${problems.length - 20} more`);
+  return [
+    {
+      code: 'DUMP_FILE_MISMATCH',
+      message: `${problems.length} file(s) of the backup do not match its record:\n${shown.join('\n')}`,
+      hint: 'the backup is damaged; restore another backup (bloodraven backup list), and find out what changed its files',
+    },
+  ];
+}
+
+function tableRows(manifest: DumpManifest, record: RestoreSource['record']): Map<string, number> {
+  if (!record) return manifest.tableRows;
+  return new Map(record.tables.map((t) => [tableRowKey(t.schema, t.table), t.rows]));
+}
+
+/** Every account a DEFINER clause of the loaded schemas' scripts names. */
+async function dumpDefiners(source: RestoreSource, manifest: DumpManifest, schemas: readonly SchemaManifest[], signal?: AbortSignal): Promise<Set<string>> {
+  const names: string[] = [];
+  for (const s of schemas) {
+    if (s.functions.length + s.procedures.length + s.events.length > 0) names.push(`${s.basename}.sql`);
+    for (const v of s.views) names.push(`${v.basename}.sql`);
+    for (const t of s.tables) if (t.triggers.length > 0) names.push(`${t.basename}.triggers.sql`);
+  }
+  const definers = new Set<string>();
+  for (const name of names) {
+    if (!manifest.files.has(name)) continue;
+    const text = (await source.store.get(source.prefix + name, signal ? { signal } : {})).toString('utf8');
+    for (const d of definersIn(text)) definers.add(d);
+  }
+  return definers;
+}
+
+async function userSchemas(session: MysqlSession, flavor: Flavor): Promise<string[]> {
+  const system = new Set(flavor.systemSchemas);
+  const rows = await session.query<{ name: string }>('SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME');
+  return rows.map((r) => r.name).filter((n) => !system.has(n.toLowerCase()));
+}
+
+async function presentSchemas(session: MysqlSession, schemas: readonly SchemaManifest[]): Promise<string[]> {
+  const rows = await session.query<{ name: string }>('SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA');
+  const present = new Set(rows.map((r) => r.name));
+  return schemas.map((s) => s.name).filter((s) => present.has(s));
+}
+
+/** Names the resume log after the target server, so one dump can be loaded into several. */
+async function targetId(session: MysqlSession, target: ServerInfo): Promise<string> {
+  if (target.serverUuid) return target.serverUuid;
+  const [row] = await session.query<{ port: string | number }>('SELECT @@port AS port');
+  return `${target.hostname}-${String(row?.port ?? 0)}-${target.serverId}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+/** A summary of the plan, in lines, for --dry-run and the in-place prompt. */
+export function describePlan(plan: RestorePlan): string[] {
+  const files = [...plan.load.files.values()];
+  const bytes = files.reduce((n, f) => n + f.bytes, 0);
+  const lines = [
+    `Restore ${plan.source} into ${plan.target} (${plan.server.version})`,
+    `  drops      ${plan.drop.length === 0 ? 'nothing' : plan.drop.map(quoteId).join(', ')}${plan.fence ? ' (other clients fenced off with read_only meanwhile)' : ''}`,
+    `  loads      ${plan.load.schemas.map((s) => quoteId(s.name)).join(', ')}: ${plan.load.schemas.reduce((n, s) => n + s.tables.length, 0)} table(s), ${files.length} data file(s), ${bytes} bytes stored`,
+  ];
+  if (plan.load.progress.resuming) lines.push(`  resumes    an earlier load (${plan.load.progress.doneSteps().length} step(s) done)`);
+  if (plan.load.users) lines.push(`  accounts   creates ${plan.load.users.create.length}, keeps the target's own ${plan.load.users.kept.length}`);
+  lines.push('  checked:');
+  for (const c of plan.checked) lines.push(`    - ${c}`);
+  return lines;
+}
+
+
+/** The plan as --dry-run --json prints it: what would be dropped and loaded, and what was checked. */
+export interface PlanSummary {
+  dryRun: true;
+  mode: RestoreMode;
+  source: string;
+  target: string;
+  drop: string[];
+  load: string[];
+  files: number;
+  checked: string[];
+}
+
+export function summarizePlan(plan: RestorePlan): PlanSummary {
+  return {
+    dryRun: true,
+    mode: plan.mode,
+    source: plan.source,
+    target: plan.target,
+    drop: plan.drop,
+    load: plan.load.schemas.map((s) => s.name),
+    files: plan.load.files.size,
+    checked: plan.checked,
+  };
+}
