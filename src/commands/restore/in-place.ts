@@ -21,7 +21,7 @@ Without --include-schema: every user schema on the server is dropped and the bac
 
 With --include-schema S: only schema S is dropped and reloaded; other schemas keep taking writes, and the binary log carries the change to replicas.
 
-With --stop-datetime T the backup loaded is the newest one taken before T (--backup latest) and the archived binlogs are replayed up to T afterwards, still fenced.
+With --stop-datetime T the backup loaded is the newest one whose proven coverage holds T (see pitr window; a time none covers is refused, exit 3) and the archived binlogs are replayed up to T afterwards, still fenced.
 
 --confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. Without --confirm, a terminal asks, showing what will be dropped; without a terminal the command refuses (exit 3).
 
