@@ -101,6 +101,17 @@ function archived(manifests: readonly SiteManifest[]): ArchivedBinlog[] {
   return manifests.flatMap((m) => m.entries);
 }
 
+/** The archive as coverage needs it: each file with its GTIDs as a set, and all of them together. */
+interface ArchiveSets {
+  files: Array<{ file: ArchivedBinlog; gtids: GtidSet }>;
+  all: GtidSet;
+}
+
+function archiveSets(files: readonly ArchivedBinlog[]): ArchiveSets {
+  const sets = files.map((file) => ({ file, gtids: rangesSet(file.gtidRanges) }));
+  return { files: sets, all: unionSets(...sets.map((f) => f.gtids)) };
+}
+
 function latest(floor: Date, times: ReadonlyArray<string | null>): Date {
   return new Date(Math.max(floor.getTime(), ...times.filter((t): t is string => t !== null).map((t) => Date.parse(t))));
 }
@@ -110,13 +121,13 @@ function latest(floor: Date, times: ReadonlyArray<string | null>): Date {
  * backup's snapshot): a later one may need them. A file that also holds numbers past them was
  * written across the hole, so only its first event is surely before it.
  */
-function lastArchivedBefore(missing: GtidRange, files: readonly ArchivedBinlog[], floor: Date): Date {
+function lastArchivedBefore(missing: GtidRange, archive: ArchiveSets, floor: Date): Date {
   return latest(
     floor,
-    files.map((f) => {
-      const intervals = rangesSet(f.gtidRanges).get(missing.space) ?? [];
+    archive.files.map(({ file, gtids }) => {
+      const intervals = gtids.get(missing.space) ?? [];
       if (!intervals.some(([first]) => first < missing.first)) return null;
-      return intervals.some(([, last]) => last > missing.last) ? f.firstEventTime : f.lastEventTime;
+      return intervals.some(([, last]) => last > missing.last) ? file.firstEventTime : file.lastEventTime;
     }),
   );
 }
@@ -126,25 +137,26 @@ function missingReason(flavor: BinlogFlavor, missing: GtidRange, later: readonly
   return `transactions missing from the archive: ${describeHole(flavor, missing)}${holder ? ` (backup ${holder.entry.name} holds them)` : ''}`;
 }
 
-function coverageOf(dump: RestorableDump, later: readonly RestorableDump[], files: readonly ArchivedBinlog[]): Coverage {
+function coverageOf(dump: RestorableDump, later: readonly RestorableDump[], archive: ArchiveSets): Coverage {
   const snapshot = dump.snapshotAt;
   if (dump.executed.size === 0) {
     return { dump, from: snapshot, to: snapshot, stop: `backup ${dump.entry.name} recorded no GTID position, so no binlog can be shown to carry on from it` };
   }
-  const have = unionSets(dump.executed, ...files.map((f) => rangesSet(f.gtidRanges)));
+  const have = unionSets(dump.executed, archive.all);
   const known = unionSets(have, ...later.map((d) => d.executed));
   const missing = [...gapsBeyond(dump.executed, known), ...setRanges(subtractSets(known, have))]
-    .map((m) => ({ m, before: lastArchivedBefore(m, files, snapshot) }))
+    .map((m) => ({ m, before: lastArchivedBefore(m, archive, snapshot) }))
     .sort((a, b) => a.before.getTime() - b.before.getTime());
   const first = missing[0];
-  let to = first ? first.before : latest(snapshot, files.map((f) => f.lastEventTime));
+  let to = first ? first.before : latest(snapshot, archive.files.map((f) => f.file.lastEventTime));
   for (const d of later) if (containsSet(have, d.executed) && d.snapshotAt > to) to = d.snapshotAt;
   return { dump, from: snapshot, to, stop: first ? missingReason(dump.flavor, first.m, later) : null };
 }
 
 /** Each backup's coverage, oldest backup first. */
 function coverages(dumps: readonly RestorableDump[], files: readonly ArchivedBinlog[]): Coverage[] {
-  return dumps.map((d) => coverageOf(d, dumps.filter((l) => l.snapshotAt > d.snapshotAt), files));
+  const archive = archiveSets(files);
+  return dumps.map((d) => coverageOf(d, dumps.filter((l) => l.snapshotAt > d.snapshotAt), archive));
 }
 
 function windowOf(covered: readonly Coverage[], manifests: readonly SiteManifest[]): PitrWindow {
