@@ -72,9 +72,11 @@ export async function replayToPoint(
       options.signal,
     );
     if (result.applied === 0) {
-      request.onLine('NOOP', { ...base, reason: 'no transaction lies between the backup and the target, as the backups and the archive prove up to coveredTo', coveredTo: plan.coverage.to, excluded: result.excluded });
+      const reason = 'no transaction lies between the backup and the target, as the backups and the archive prove up to coveredTo';
+      request.onLine('NOOP', { ...base, reason, coveredTo: plan.coverage.to, excluded: result.excluded });
+    } else {
+      request.onLine('COMPLETE', { ...base, applied: result.applied, excluded: result.excluded, lastAppliedGtid: result.lastAppliedGtid, lastAppliedTime: result.lastAppliedTime });
     }
-    else request.onLine('COMPLETE', { ...base, applied: result.applied, excluded: result.excluded, lastAppliedGtid: result.lastAppliedGtid, lastAppliedTime: result.lastAppliedTime });
     return result;
   } catch (err) {
     request.onLine('FAILED', { ...base, reason: errorMessage(err) });
