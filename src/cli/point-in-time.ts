@@ -9,7 +9,7 @@ import { nodeProcessRunner } from '../lib/process.js';
 
 export const pointInTimeFlags = {
   'stop-datetime': Flags.string({
-    description: 'Restore to this time: RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS (UTC). Loads the newest complete backup taken before it, then replays the archived binlogs up to it.',
+    description: 'Restore to this time: RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS (UTC). Loads the newest complete backup whose proven coverage holds it (bloodraven pitr window), then replays the archived binlogs up to it; a time no backup covers is refused (exit 3).',
     helpGroup: 'POINT IN TIME',
   }),
   'exclude-gtids': Flags.string({

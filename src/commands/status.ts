@@ -1,4 +1,5 @@
 import { BaseCommand } from '../cli/base-command.js';
+import { renderPitrWindow } from '../cli/pitr-window-text.js';
 import { renderTable } from '../cli/table.js';
 import { loadConfig } from '../lib/config/load.js';
 import { createProfileStore } from '../lib/deps.js';
@@ -10,7 +11,7 @@ export default class StatusCommand extends BaseCommand {
 
   static override description = `Per profile: its backups (phase, name, size, duration, age, verified or not), the last success and the last failure. Every schedule with its next run, computed with its timeZone (default Etc/UTC) and shown in UTC.
 
-With backup.pitr configured, also the point-in-time window of the binlog archive and its gaps.
+With backup.pitr configured, also the point-in-time window (as bloodraven pitr window shows it): the ranges of restorable times, with the backups they start from, and the gaps between them with their reasons.
 
 With --json: {group, generatedAt, profiles[], schedules[], pitr}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).`;
 
@@ -74,10 +75,7 @@ function render(status: Status, now: Date): string {
   if (status.pitr) {
     const w = status.pitr;
     out += `\nPoint-in-time recovery (archive in profile ${w.profile})\n`;
-    if (w.error) out += `  cannot read the archive: ${w.error}\n`;
-    else if (!w.from) out += `  nothing is restorable: ${w.reason ?? 'unknown'}\n`;
-    else out += `  restorable from ${w.from} to ${w.to ?? w.from}; ${w.files} archived binlogs from ${w.sites.join(', ') || 'no site'}\n`;
-    for (const g of w.gaps) out += `  GAP from ${g.from ?? '?'} to ${g.to ?? '?'}: ${g.reason}\n`;
+    out += w.error ? `  cannot read the archive: ${w.error}\n` : renderPitrWindow(w, '  ');
   }
   return out;
 }

@@ -1,7 +1,8 @@
 /**
  * Point-in-time recovery as a user runs it: `pitr archive --once` (local and remote sources),
  * `pitr window`, `status`, `pitr download`, `restore bootstrap --stop-datetime`, and `prune`
- * taking archived binlogs along with the backups.
+ * taking archived binlogs along with the backups; and a time between two backups refused while no
+ * archive covers it, restored once the binlogs are archived.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -130,7 +131,8 @@ describe('bloodraven pitr', () => {
     servers.push(target);
     const r = await cli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 3600), '--port', String(target.port)], cwd);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/after the last archived event/);
+    expect(r.stderr).toMatch(/after the last restorable time/);
+    expect(r.stderr).toContain(`the nearest restorable times are ${iso(t0 + 60)} before it and none after it`);
     expect(r.stderr).not.toMatch(/BLOODRAVEN_PITR_START/);
     expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'app'")).toEqual([{ n: '0' }]);
   });
@@ -158,5 +160,52 @@ describe('bloodraven pitr', () => {
     const w = JSON.parse((await cli(['pitr', 'window', '--json'], own)).stdout) as PitrWindow;
     expect(w.to).toBe(iso(t0 + 60));
     expect(w.gaps).toEqual([]);
+  });
+
+  it('refuses a time between two backups that no archive covers (exit 3, nothing touched), and restores it once the binlogs are archived', async () => {
+    const own = await mkdtemp(join(work, 'between-'));
+    await config(own, 'site: between, source: { type: local }');
+    expect((await cli(['backup', 'now'], own)).code).toBe(0);
+    // Three transactions, committed now (no SET TIMESTAMP), then a second backup.
+    await batch(null, 2001, 2003);
+    const target = new Date(Date.now() + 500).toISOString();
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await cli(['backup', 'now'], own)).code).toBe(0);
+    const backups = (JSON.parse((await cli(['backup', 'list', '--json'], own)).stdout) as Array<{ name: string; snapshotAt: string }>).reverse();
+    expect(backups).toHaveLength(2);
+    const [first, second] = backups as [{ name: string; snapshotAt: string }, { name: string; snapshotAt: string }];
+    expect(first.snapshotAt < target && target < second.snapshotAt).toBe(true);
+
+    // No archive: each backup is a point, and the span between them is a gap.
+    const window = JSON.parse((await cli(['pitr', 'window', '--json'], own)).stdout) as PitrWindow;
+    expect(window.ranges).toEqual([
+      { from: first.snapshotAt, to: first.snapshotAt, backups: [first.name] },
+      { from: second.snapshotAt, to: second.snapshotAt, backups: [second.name] },
+    ]);
+    expect(window.gaps).toEqual([{ from: first.snapshotAt, to: second.snapshotAt, reason: expect.stringMatching(new RegExp(`transactions missing from the archive: domain 0, sequence numbers \\d+\\.\\.\\d+ \\(backup ${second.name} holds them\\)`)) as unknown }]);
+    expect((await cli(['pitr', 'window'], own)).stdout).toContain(`GAP from ${first.snapshotAt} to ${second.snapshotAt}`);
+
+    const server = await startTestServer();
+    servers.push(server);
+    const schemasBefore = await sql(server, 'SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1');
+    const refused = await cli(['restore', 'bootstrap', '--stop-datetime', target, '--port', String(server.port)], own);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain(`the nearest restorable times are ${first.snapshotAt} before it and ${second.snapshotAt} after it`);
+    expect(refused.stderr).toMatch(/pitr archive/);
+    expect(refused.stdout + refused.stderr).not.toMatch(/BLOODRAVEN_PITR_(START|NOOP)/);
+    expect(await sql(server, 'SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1')).toEqual(schemasBefore);
+
+    // With the binlogs that hold the three transactions archived, the same time restores them all.
+    await sql(source, 'FLUSH BINARY LOGS');
+    expect((await cli(['pitr', 'archive', '--once'], own)).code).toBe(0);
+    const covered = JSON.parse((await cli(['pitr', 'window', '--json'], own)).stdout) as PitrWindow;
+    expect(covered.ranges).toHaveLength(1);
+    expect(covered.ranges[0]!.backups).toEqual([first.name, second.name]);
+    const restored = await cli(['restore', 'bootstrap', '--stop-datetime', target, '--port', String(server.port)], own);
+    expect(restored.stderr).not.toMatch(/error:/);
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toMatch(/^BLOODRAVEN_PITR_COMPLETE \{.*"applied":3[,}]/m);
+    expect(restored.stdout).toContain(`"backup":"${first.name}"`);
+    expect(await sql(server, 'SELECT id FROM app.events WHERE id > 2000 ORDER BY id')).toEqual([{ id: 2001 }, { id: 2002 }, { id: 2003 }]);
   });
 });

@@ -2,7 +2,8 @@
  * Point-in-time recovery proven on real servers: rows written in batches with binlog rotations
  * between them are archived; a new server restored to a time between two batches holds exactly
  * the earlier ones; a restore with one transaction excluded lacks exactly that change; targets
- * outside the window or across a gap are refused before anything is touched; and a primary/replica
+ * outside the window or past a gap are refused before anything is touched; a replay that would
+ * fall short of what the archive holds fails instead of succeeding; and a primary/replica
  * pair where the replica is promoted midway restores across the switch from both sites' manifests.
  *
  * Batches carry SET TIMESTAMP times well after the backup, a minute apart, so that times between
@@ -29,6 +30,7 @@ import { planRestoreInPlace, restoreInPlace } from '../../src/lib/restore/restor
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { expectAppError } from '../support/expect-error.js';
 import { rootConnection, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 let work: string;
@@ -148,6 +150,8 @@ describe('point-in-time recovery on one server', () => {
     const window = computeWindow(await listBackups(store), await readAllManifests(store));
     expect(window.to).toBe(new Date((t0 + 120) * 1000).toISOString());
     expect(Date.parse(window.from!)).toBeLessThan(t0 * 1000);
+    expect(window.ranges).toHaveLength(1);
+    expect(window.ranges[0]).toMatchObject({ from: window.from, to: window.to });
     expect(window.gaps).toEqual([]);
   });
 
@@ -168,7 +172,7 @@ describe('point-in-time recovery on one server', () => {
     expect(lines[1]![1]).toMatchObject({ applied: 30, excluded: [badUpdate] });
   });
 
-  it('says NOOP when nothing lies between the backup and the target', async () => {
+  it('says NOOP when the archive proves nothing lies between the backup and the target', async () => {
     const target = await server();
     const { lines } = await restoreTo(store, target, new Date((t0 - 60) * 1000));
     expect(await ids(target)).toEqual(range(1, 10));
@@ -184,11 +188,11 @@ describe('point-in-time recovery on one server', () => {
       expect(err).toBeInstanceOf(AppError);
       expect((err as AppError).code).toBe('PITR_OUT_OF_RANGE');
       expect((err as AppError).exitCode).toBe(3);
-      expect((err as AppError).message).toMatch(/the restorable range is \d{4}-.*Z to \d{4}-.*Z/);
+      expect((err as AppError).message).toMatch(/the nearest restorable times are (none|\d{4}-\S+Z) before it and (none|\d{4}-\S+Z) after it/);
     }
   });
 
-  it('reports a binlog missing from the archive as a gap, and refuses to restore across it', async () => {
+  it('reports a binlog missing from the archive as a gap, and refuses to restore past it', async () => {
     const copy = createFsStore({ root: join(work, 'gap') });
     for (const o of await store.list('')) await copy.put(o.key, await store.get(o.key));
     const [manifest] = await readAllManifests(copy);
@@ -196,14 +200,31 @@ describe('point-in-time recovery on one server', () => {
     const lost = manifest!.entries.find((e) => e.lastEventTime === new Date((t0 + 70) * 1000).toISOString())!;
     await writeSiteManifest(copy, { ...manifest!, entries: manifest!.entries.filter((e) => e !== lost) });
     const window = computeWindow(await listBackups(copy), await readAllManifests(copy));
+    // Coverage ends at the last archived event before the lost transactions, and nothing bridges it.
+    expect(window.ranges).toHaveLength(1);
+    expect(window.to).toBe(new Date(t0 * 1000).toISOString());
     expect(window.gaps).toHaveLength(1);
-    expect(window.gaps[0]).toMatchObject({ from: new Date(t0 * 1000).toISOString(), to: new Date((t0 + 120) * 1000).toISOString() });
+    expect(window.gaps[0]).toMatchObject({ from: new Date(t0 * 1000).toISOString(), to: null });
     expect(window.gaps[0]!.reason).toMatch(/domain 0, sequence numbers \d+\.\.\d+/);
-    await expect(planFromStorage(copy, new Date((t0 + 120) * 1000))).rejects.toMatchObject({ code: 'PITR_OUT_OF_RANGE', message: expect.stringMatching(/cross a gap/) as unknown });
+    await expect(planFromStorage(copy, new Date((t0 + 120) * 1000))).rejects.toMatchObject({ code: 'PITR_OUT_OF_RANGE', message: expect.stringMatching(/transactions missing from the archive/) as unknown });
     // Up to the last event before the gap is fine; any later time might need what is missing.
     await expect(planFromStorage(copy, new Date((t0 + 30) * 1000))).rejects.toMatchObject({ code: 'PITR_OUT_OF_RANGE' });
     const plan = await planFromStorage(copy, new Date(t0 * 1000));
     expect(plan.files.length).toBeGreaterThan(0);
+  });
+
+  it('fails a replay that would apply fewer transactions than the archive holds before the target, applying none', async () => {
+    const copy = createFsStore({ root: join(work, 'short') });
+    for (const o of await store.list('')) await copy.put(o.key, await store.get(o.key));
+    const [manifest] = await readAllManifests(copy);
+    // The manifest says the file of the first batch holds five transactions more than it does.
+    const first = manifest!.entries.find((e) => e.lastEventTime === new Date(t0 * 1000).toISOString())!;
+    const overstated = { ...first, gtidRanges: first.gtidRanges.map((r) => ({ ...r, last: r.last + 5 })) };
+    await writeSiteManifest(copy, { ...manifest!, entries: manifest!.entries.map((e) => (e === first ? overstated : e)) });
+    const target = await server();
+    const err = await expectAppError(restoreTo(copy, target, new Date((t0 + 30) * 1000)), 'PITR_REPLAY_INCOMPLETE');
+    expect(err.message).toMatch(/would leave out transactions the archive holds before it \(domain 0, sequence numbers \d+\.\.\d+\)/);
+    expect(await ids(target)).toEqual(range(1, 10));
   });
   it('rolls the live primary back in place to a point (the last test here: it changes the primary)', async () => {
     const at = new Date((t0 + 90) * 1000);

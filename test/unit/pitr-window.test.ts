@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { CatalogEntry } from '../../src/lib/catalog/catalog.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
-import { executedSet, holes, parseGtid, rangesSet, unionSets } from '../../src/lib/pitr/gtid-space.js';
+import { PreconditionError } from '../../src/lib/errors.js';
+import { containsSet, executedSet, gapsBeyond, holes, parseGtid, rangesSet, subtractSets, unionSets } from '../../src/lib/pitr/gtid-space.js';
 import type { ArchivedBinlog, SiteManifest } from '../../src/lib/pitr/manifest.js';
 import { parseTargetTime } from '../../src/lib/pitr/target-time.js';
 import { computeWindow, planPointInTime } from '../../src/lib/pitr/window.js';
 
-function dump(name: string, snapshotAt: string, gtid: string): CatalogEntry {
-  const record = { name, phase: 'Succeeded', startedAt: snapshotAt, snapshotAt, gtidExecuted: gtid, source: { flavor: 'mariadb' } } as unknown as BackupRecord;
+function dump(name: string, snapshotAt: string, gtid: string, flavor: 'mariadb' | 'mysql' = 'mariadb'): CatalogEntry {
+  const record = { name, phase: 'Succeeded', startedAt: snapshotAt, snapshotAt, gtidExecuted: gtid, source: { flavor } } as unknown as BackupRecord;
   return { name, prefix: `${name}/`, record, complete: true, phase: 'Succeeded', failure: null, startedAt: new Date(snapshotAt), verified: false };
 }
 
@@ -32,7 +33,28 @@ function file(site: string, name: string, [first, last]: [number, number], [from
   };
 }
 
+function mysqlFile(site: string, name: string, uuid: string, [first, last]: [number, number], [from, to]: [string, string]): ArchivedBinlog {
+  return { ...file(site, name, [first, last], [from, to]), flavor: 'mysql', serverUuid: uuid, gtids: `${uuid}:${first}-${last}`, gtidRanges: [{ uuid, first, last }] };
+}
+
 const site = (name: string, entries: ArchivedBinlog[]): SiteManifest => ({ version: 1, site: name, entries });
+
+/** 2026-01-01 at this UTC time. */
+const jan1 = (hhmm: string): string => `2026-01-01T${hhmm}:00.000Z`;
+
+/** Runs `run`, expects the exit-3 PITR_OUT_OF_RANGE refusal from it, and returns that. */
+function refusal(run: () => unknown): PreconditionError {
+  let err: unknown;
+  try {
+    run();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(PreconditionError);
+  expect((err as PreconditionError).code).toBe('PITR_OUT_OF_RANGE');
+  expect((err as PreconditionError).exitCode).toBe(3);
+  return err as PreconditionError;
+}
 
 describe('GTID spaces', () => {
   it('reads MariaDB and MySQL GTIDs and executed sets', () => {
@@ -47,37 +69,116 @@ describe('GTID spaces', () => {
     const all = unionSets(executedSet('mariadb', '0-1-10'), rangesSet([{ domain: 0, server: 1, first: 11, last: 20 }]), rangesSet([{ domain: 0, server: 2, first: 15, last: 25 }]), rangesSet([{ domain: 0, server: 2, first: 30, last: 31 }]));
     expect(holes(all)).toEqual([{ space: '0', first: 26, last: 29 }]);
   });
+
+  it('subtracts sets, and finds what is missing past a base: holes above it, and the start of a space it lacks', () => {
+    const set = new Map([['0', [[0, 20], [26, 30]] as Array<[number, number]>], ['u', [[4, 9]] as Array<[number, number]>]]);
+    expect(subtractSets(set, executedSet('mariadb', '0-1-22'))).toEqual(new Map([['0', [[26, 30]]], ['u', [[4, 9]]]]));
+    expect(containsSet(set, executedSet('mariadb', '0-1-20'))).toBe(true);
+    expect(containsSet(set, executedSet('mariadb', '0-1-21'))).toBe(false);
+    expect(gapsBeyond(executedSet('mariadb', '0-1-10'), set)).toEqual([
+      { space: '0', first: 21, last: 25 },
+      { space: 'u', first: 1, last: 3 },
+    ]);
+    // A hole the base already had is not something that happened after it.
+    expect(gapsBeyond(new Map([['0', [[0, 20], [26, 30]]]]), set).filter((g) => g.space === '0')).toEqual([]);
+  });
 });
 
-describe('the window and the plan', () => {
-  const dumps = [dump('old', '2026-01-01T00:00:00.000Z', '0-1-10'), dump('new', '2026-01-02T00:00:00.000Z', '0-1-30')];
-  const a = site('a', [file('a', 'b.1', [11, 20], ['2026-01-01T01:00:00.000Z', '2026-01-01T02:00:00.000Z']), file('a', 'b.2', [21, 30], ['2026-01-01T03:00:00.000Z', '2026-01-01T23:00:00.000Z'])]);
-  const b = site('b', [file('b', 'c.1', [25, 40], ['2026-01-01T22:00:00.000Z', '2026-01-02T05:00:00.000Z'], 2)]);
-
-  it('spans from the oldest snapshot to the last archived event, without gaps when files overlap', () => {
-    expect(computeWindow(dumps, [a, b])).toMatchObject({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T05:00:00.000Z', gaps: [], sites: ['a', 'b'], files: 3 });
+describe('the window: only what storage proves', () => {
+  it('without an archive, two backups holding different transactions are two points, and a time between them is refused naming both', () => {
+    const dumps = [dump('d1', jan1('00:00'), '0-1-10'), dump('d2', jan1('06:00'), '0-1-13')];
+    const window = computeWindow(dumps, []);
+    expect(window.ranges).toEqual([
+      { from: jan1('00:00'), to: jan1('00:00'), backups: ['d1'] },
+      { from: jan1('06:00'), to: jan1('06:00'), backups: ['d2'] },
+    ]);
+    expect(window.gaps).toEqual([{ from: jan1('00:00'), to: jan1('06:00'), reason: 'transactions missing from the archive: domain 0, sequence numbers 11..13 (backup d2 holds them)' }]);
+    const err = refusal(() => planPointInTime(dumps, [], new Date(jan1('03:00'))));
+    expect(err.message).toContain(`nothing between ${jan1('00:00')} and ${jan1('06:00')} is restorable`);
+    expect(err.message).toContain(`the nearest restorable times are ${jan1('00:00')} before it and ${jan1('06:00')} after it`);
+    expect(err.hint).toMatch(/pitr window.*pitr archive/);
+    // Each snapshot itself is restorable, with nothing to replay.
+    expect(planPointInTime(dumps, [], new Date(jan1('00:00')))).toMatchObject({ dump: { entry: { name: 'd1' } }, files: [], required: new Map() });
+    expect(planPointInTime(dumps, [], new Date(jan1('06:00'))).dump.entry.name).toBe('d2');
   });
 
-  it('picks the newest dump before the target and the files after it, from every site', () => {
-    const plan = planPointInTime(dumps, [a, b], new Date('2026-01-02T04:00:00Z'));
-    expect(plan.dump.entry.name).toBe('new');
-    expect(plan.files.map((f) => f.file)).toEqual(['c.1']);
-    const early = planPointInTime(dumps, [a, b], new Date('2026-01-01T02:30:00Z'));
-    expect(early.dump.entry.name).toBe('old');
-    expect(early.files.map((f) => f.file)).toEqual(['b.1']);
+  it('two backups holding the same transactions prove the span between them empty, archive or not', () => {
+    const dumps = [dump('d1', jan1('00:00'), '0-1-10'), dump('d2', jan1('06:00'), '0-1-10')];
+    expect(computeWindow(dumps, [])).toMatchObject({ from: jan1('00:00'), to: jan1('06:00'), ranges: [{ from: jan1('00:00'), to: jan1('06:00'), backups: ['d1', 'd2'] }], gaps: [] });
+    expect(planPointInTime(dumps, [], new Date(jan1('03:00')))).toMatchObject({ dump: { entry: { name: 'd1' } }, files: [], coverage: { from: jan1('00:00'), to: jan1('06:00') } });
+    refusal(() => planPointInTime(dumps, [], new Date(jan1('07:00'))));
   });
 
-  it('reports a lost file as a gap with its time span, and refuses targets past its start', () => {
-    const lossy = site('a', [a.entries[0]!, file('a', 'b.3', [31, 40], ['2026-01-01T05:00:00.000Z', '2026-01-01T06:00:00.000Z'])]);
-    const window = computeWindow([dumps[0]!], [lossy]);
-    expect(window.gaps).toEqual([{ from: '2026-01-01T02:00:00.000Z', to: '2026-01-01T05:00:00.000Z', reason: 'transactions missing from the archive: domain 0, sequence numbers 21..30' }]);
-    expect(() => planPointInTime([dumps[0]!], [lossy], new Date('2026-01-01T05:30:00Z'))).toThrow(/cross a gap/);
-    expect(planPointInTime([dumps[0]!], [lossy], new Date('2026-01-01T02:00:00Z')).files.map((f) => f.file)).toEqual(['b.1']);
+  it('an archive that continues a backup without a hole covers it to the last archived event, across sites', () => {
+    const dumps = [dump('d1', jan1('00:00'), '0-1-10')];
+    const a = site('a', [file('a', 'b.1', [11, 20], [jan1('01:00'), jan1('02:00')]), file('a', 'b.2', [21, 30], [jan1('03:00'), jan1('05:00')])]);
+    // After a failover, the new primary carries on from the old one's numbers; overlaps are fine.
+    const b = site('b', [file('b', 'c.1', [25, 40], [jan1('04:00'), jan1('08:00')], 2)]);
+    expect(computeWindow(dumps, [a, b])).toMatchObject({ from: jan1('00:00'), to: jan1('08:00'), ranges: [{ from: jan1('00:00'), to: jan1('08:00'), backups: ['d1'] }], gaps: [], sites: ['a', 'b'], files: 3 });
+    const plan = planPointInTime(dumps, [a, b], new Date(jan1('03:30')));
+    expect(plan.files.map((f) => f.file)).toEqual(['b.1', 'b.2']);
+    // Only the file that ends by the target must be applied in full.
+    expect(plan.required).toEqual(new Map([['0', [[11, 20]]]]));
+    expect(refusal(() => planPointInTime(dumps, [a, b], new Date(jan1('09:00')))).message).toContain(`the nearest restorable times are ${jan1('08:00')} before it and none after it`);
+    refusal(() => planPointInTime(dumps, [a, b], new Date('2025-12-31T00:00:00Z')));
   });
 
-  it('refuses a target before every dump, or after the archive', () => {
-    expect(() => planPointInTime(dumps, [a], new Date('2025-12-31T00:00:00Z'))).toThrow(/no complete backup was taken before it/);
-    expect(() => planPointInTime(dumps, [a], new Date('2026-01-03T00:00:00Z'))).toThrow(/after the last archived event/);
+  it('a hole ends coverage at the last archived event before it; a backup past the hole starts a range of its own', () => {
+    const files = site('a', [file('a', 'b.1', [11, 20], [jan1('01:00'), jan1('02:00')]), file('a', 'b.3', [31, 40], [jan1('05:00'), jan1('06:00')])]);
+    const reason = 'transactions missing from the archive: domain 0, sequence numbers 21..30';
+    expect(computeWindow([dump('d1', jan1('00:00'), '0-1-10')], [files])).toMatchObject({
+      ranges: [{ from: jan1('00:00'), to: jan1('02:00'), backups: ['d1'] }],
+      gaps: [{ from: jan1('02:00'), to: null, reason }],
+    });
+    const dumps = [dump('d1', jan1('00:00'), '0-1-10'), dump('d2', jan1('05:30'), '0-1-35')];
+    const window = computeWindow(dumps, [files]);
+    expect(window.ranges).toEqual([
+      { from: jan1('00:00'), to: jan1('02:00'), backups: ['d1'] },
+      { from: jan1('05:30'), to: jan1('06:00'), backups: ['d2'] },
+    ]);
+    expect(window.gaps).toEqual([{ from: jan1('02:00'), to: jan1('05:30'), reason: `${reason} (backup d2 holds them)` }]);
+    expect(planPointInTime(dumps, [files], new Date(jan1('02:00'))).files.map((f) => f.file)).toEqual(['b.1']);
+    const err = refusal(() => planPointInTime(dumps, [files], new Date(jan1('03:00'))));
+    expect(err.message).toContain(reason);
+    expect(err.message).toContain(`the nearest restorable times are ${jan1('02:00')} before it and ${jan1('05:30')} after it`);
+    expect(planPointInTime(dumps, [files], new Date(jan1('05:45')))).toMatchObject({ dump: { entry: { name: 'd2' } }, files: [{ file: 'b.3' }] });
+  });
+
+  it('picks the newest backup whose coverage holds the target, not the newest one before it', () => {
+    const a = site('a', [file('a', 'b.1', [11, 30], [jan1('01:00'), jan1('05:00')])]);
+    // d2 recorded no GTID position: nothing shows which binlogs carry on from it.
+    const dumps = [dump('d1', jan1('00:00'), '0-1-10'), dump('d2', jan1('02:00'), ''), dump('d3', jan1('03:00'), '0-1-25')];
+    expect(planPointInTime(dumps, [a], new Date(jan1('02:30')))).toMatchObject({ dump: { entry: { name: 'd1' } }, files: [{ file: 'b.1' }] });
+    expect(planPointInTime(dumps, [a], new Date(jan1('04:00'))).dump.entry.name).toBe('d3');
+    expect(planPointInTime(dumps, [a], new Date(jan1('02:00')))).toMatchObject({ dump: { entry: { name: 'd2' } }, files: [] });
+    const named = refusal(() => planPointInTime(dumps, [a], new Date(jan1('02:30')), 'd2'));
+    expect(named.message).toMatch(/backup d2 reaches only 2026-01-01T02:00:00.000Z only \(backup d2 recorded no GTID position/);
+    expect(planPointInTime(dumps, [a], new Date(jan1('04:00')), 'd1').dump.entry.name).toBe('d1');
+  });
+
+  it('judges MySQL GTID sets the same way, per source UUID', () => {
+    const uuid = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+    const other = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+    const noArchive = [dump('m1', jan1('00:00'), `${uuid}:1-10`, 'mysql'), dump('m2', jan1('06:00'), `${uuid}:1-13`, 'mysql')];
+    expect(computeWindow(noArchive, []).gaps).toEqual([{ from: jan1('00:00'), to: jan1('06:00'), reason: `transactions missing from the archive: ${uuid}:11..13 (backup m2 holds them)` }]);
+    refusal(() => planPointInTime(noArchive, [], new Date(jan1('03:00'))));
+
+    // A hole the backup's own executed set already had does not end coverage; a new UUID (a
+    // failover) must start at 1.
+    const d = [dump('m1', jan1('00:00'), `${uuid}:1-5:7-10`, 'mysql')];
+    const a = site('a', [mysqlFile('a', 'b.1', uuid, [11, 20], [jan1('01:00'), jan1('02:00')])]);
+    const b = site('b', [mysqlFile('b', 'c.1', other, [1, 5], [jan1('03:00'), jan1('04:00')])]);
+    expect(computeWindow(d, [a, b])).toMatchObject({ ranges: [{ from: jan1('00:00'), to: jan1('04:00') }], gaps: [] });
+    const late = site('b', [mysqlFile('b', 'c.2', other, [3, 5], [jan1('03:00'), jan1('04:00')])]);
+    expect(computeWindow(d, [a, late])).toMatchObject({
+      ranges: [{ from: jan1('00:00'), to: jan1('00:00') }],
+      gaps: [{ from: jan1('00:00'), to: null, reason: `transactions missing from the archive: ${other}:1..2` }],
+    });
+  });
+
+  it('reports nothing restorable without a complete backup', () => {
+    expect(computeWindow([], [])).toMatchObject({ from: null, to: null, ranges: [], reason: 'there is no complete backup to start from' });
+    expect(refusal(() => planPointInTime([], [], new Date(jan1('00:00')))).message).toContain('there is no complete backup to start from');
   });
 });
 

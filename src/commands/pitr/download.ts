@@ -10,9 +10,9 @@ import { parseTargetTime } from '../../lib/pitr/target-time.js';
 export default class PitrDownload extends BaseCommand {
   static override summary = 'Fetch exactly the binlogs a restore to a time needs.';
 
-  static override description = `Picks the newest complete backup taken before --stop-datetime and downloads the archived binlogs holding transactions after it (by its GTID position) and not after the target (by event time), from every site, into --dest/<site>/<file>, each checked against its recorded SHA-256. Prints one JSON line per file: {site, file, path, size, sha256, firstEventTime, lastEventTime, gtids}.
+  static override description = `Picks the newest complete backup whose proven coverage holds --stop-datetime (as bloodraven pitr window shows it) and downloads the archived binlogs holding transactions after it (by its GTID position) and not after the target (by event time), from every site, into --dest/<site>/<file>, each checked against its recorded SHA-256. Prints one JSON line per file: {site, file, path, size, sha256, firstEventTime, lastEventTime, gtids}.
 
---stop-datetime takes RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS; a time without a zone is UTC. A target outside the restorable range, or across a gap, is refused (exit 3).`;
+--stop-datetime takes RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS; a time without a zone is UTC. A target outside the restorable ranges (in a gap, or before or after them all) is refused (exit 3), naming the nearest restorable times.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %> --stop-datetime 2026-04-15T09:30:00Z --dest ./binlogs'];
 

@@ -1,16 +1,19 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { pitrContext } from '../../cli/pitr-context.js';
+import { renderPitrWindow } from '../../cli/pitr-window-text.js';
 import { listBackups } from '../../lib/catalog/catalog.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { readAllManifests } from '../../lib/pitr/manifest.js';
 import { computeWindow, type PitrWindow } from '../../lib/pitr/window.js';
 
 export default class PitrWindowCommand extends BaseCommand {
-  static override summary = 'Show the range of times a point-in-time restore can reach.';
+  static override summary = 'Show the times a point-in-time restore can reach, and the gaps.';
 
-  static override description = `Computed from storage alone: from the oldest complete backup's snapshot to the last archived binlog event, with every gap (transactions missing from the archive: a binlog never archived, a failover whose new primary does not carry on from the old one). A restore to a time in a gap, or across one, is refused.
+  static override description = `Computed from storage alone. Only proven times count: each complete backup's snapshot, and after it the span that the archived binlogs cover without a hole in its GTID position (per MariaDB domain or MySQL source UUID, across sites after a failover), up to their last event. A transaction the archive lacks (a binlog never archived, a failover whose new primary does not carry on from the old one, or one a later backup holds) ends that span at the last archived event before it. Two backups holding the same transactions prove the span between them empty, archive or not.
 
-With --json: {from, to, gaps[{from, to, reason}], reason, sites, files}, times in RFC 3339.`;
+Times outside these ranges (the gaps, each shown with its reason) are refused by a restore (exit 3).
+
+With --json: {from, to, ranges[{from, to, backups}], gaps[{from, to, reason}], reason, sites, files}, times in RFC 3339; a range whose from equals its to is a snapshot alone, a gap whose to is null has no range after it.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
@@ -22,13 +25,7 @@ With --json: {from, to, gaps[{from, to, reason}], reason, sites, files}, times i
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
     const { store } = await pitrContext(loaded, flags.profile, this.logger, false);
     const window = computeWindow(await listBackups(store, { signal: this.interrupt.signal }), await readAllManifests(store, this.interrupt.signal));
-    if (!this.jsonEnabled()) {
-      if (!window.from) process.stdout.write(`Nothing is restorable: ${window.reason ?? 'unknown'}\n`);
-      else {
-        process.stdout.write(`Restorable from ${window.from} to ${window.to ?? window.from} (${window.files} archived binlogs from ${window.sites.length} site(s): ${window.sites.join(', ') || 'none'})\n`);
-        for (const g of window.gaps) process.stdout.write(`  gap from ${g.from ?? '?'} to ${g.to ?? '?'}: ${g.reason}\n`);
-      }
-    }
+    if (!this.jsonEnabled()) process.stdout.write(renderPitrWindow(window, ''));
     return window;
   }
 }

@@ -26,7 +26,7 @@ Progress is recorded beside the dump (load-progress.<server>.json): a restore th
 
 --load-users creates the dump's accounts (with their grants) that the server lacks, as MySQL Shell's loadUsers; accounts it has are left as they are. Objects whose DEFINER account is missing are named at the end.
 
-With --stop-datetime T: the newest complete backup taken before T is loaded (or --backup, if it was taken before T), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target outside the restorable range or across a gap is refused before anything is touched (exit 3). Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
+With --stop-datetime T: the newest complete backup whose proven coverage holds T is loaded (or --backup, if its coverage holds T; see pitr window), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target no backup covers is refused before anything is touched (exit 3), naming the nearest restorable times. Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
 The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 a precondition refused (incomplete dump, existing objects, local_infile off).`;
 

@@ -78,11 +78,69 @@ export function rangesSet(ranges: ReadonlyArray<MariadbGtidRange | MysqlGtidRang
   return set;
 }
 
+/** A run of consecutive transaction numbers in one space, both ends included. */
+export interface GtidRange {
+  space: string;
+  first: number;
+  last: number;
+}
+
 /** Holes between the intervals of each space: transactions nobody has. */
-export function holes(set: GtidSet): Array<{ space: string; first: number; last: number }> {
-  const out: Array<{ space: string; first: number; last: number }> = [];
+export function holes(set: GtidSet): GtidRange[] {
+  const out: GtidRange[] = [];
   for (const [space, intervals] of set) {
     for (let i = 1; i < intervals.length; i++) out.push({ space, first: intervals[i - 1]![1] + 1, last: intervals[i]![0] - 1 });
+  }
+  return out;
+}
+
+/** The highest number `set` holds in `space`, or undefined when it holds none there. */
+export function topOf(set: GtidSet, space: string): number | undefined {
+  return set.get(space)?.at(-1)?.[1];
+}
+
+/** What `a` holds and `b` does not. */
+export function subtractSets(a: GtidSet, b: GtidSet): GtidSet {
+  const out: GtidSet = new Map();
+  for (const [space, intervals] of a) {
+    let rest = intervals.map(([x, y]): Interval => [x, y]);
+    for (const [bx, by] of b.get(space) ?? []) {
+      rest = rest.flatMap(([x, y]): Interval[] => {
+        if (by < x || bx > y) return [[x, y]];
+        const kept: Interval[] = [];
+        if (x < bx) kept.push([x, bx - 1]);
+        if (by < y) kept.push([by + 1, y]);
+        return kept;
+      });
+    }
+    if (rest.length > 0) out.set(space, rest);
+  }
+  return out;
+}
+
+/** Whether every transaction of `inner` is in `outer`. */
+export function containsSet(outer: GtidSet, inner: GtidSet): boolean {
+  return subtractSets(inner, outer).size === 0;
+}
+
+/** The set's intervals as ranges, space by space. */
+export function setRanges(set: GtidSet): GtidRange[] {
+  return [...set].flatMap(([space, intervals]) => intervals.map(([first, last]) => ({ space, first, last })));
+}
+
+/**
+ * Numbers missing from `set` past what `base` holds: in a space `base` holds, the holes above its
+ * highest number (a hole `base` itself already had, and nothing later fills, is not a transaction
+ * that happened after it); in a space `base` lacks, every hole and the numbers before the first
+ * one (numbering starts at 1, and the whole space came after `base`).
+ */
+export function gapsBeyond(base: GtidSet, set: GtidSet): GtidRange[] {
+  const out: GtidRange[] = [];
+  for (const [space, intervals] of set) {
+    const top = topOf(base, space);
+    const first = intervals[0]?.[0];
+    if (top === undefined && first !== undefined && first > 1) out.push({ space, first: 1, last: first - 1 });
+    out.push(...holes(new Map([[space, intervals]])).filter((h) => top === undefined || h.first > top));
   }
   return out;
 }
@@ -96,7 +154,7 @@ export function extendsBeyond(set: GtidSet, base: GtidSet): boolean {
   return false;
 }
 
-export function describeHole(flavor: BinlogFlavor, h: { space: string; first: number; last: number }): string {
+export function describeHole(flavor: BinlogFlavor, h: GtidRange): string {
   const span = h.first === h.last ? `${h.first}` : `${h.first}..${h.last}`;
   return flavor === 'mariadb' ? `domain ${h.space}, sequence numbers ${span}` : `${h.space}:${span}`;
 }

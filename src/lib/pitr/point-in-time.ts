@@ -1,14 +1,15 @@
 /**
  * Point-in-time restore, after the dump is loaded: the plan (read from storage alone, refused
- * before anything is touched when the target is out of reach), then the replay of the archived
- * binlogs it names, announced by the log lines BLOODRAVEN_PITR_START, and _COMPLETE, _NOOP or
- * _FAILED.
+ * before anything is touched when the target is not proven restorable), then the replay of the
+ * archived binlogs it names, announced by the log lines BLOODRAVEN_PITR_START, and _COMPLETE,
+ * _NOOP or _FAILED. _NOOP only follows a plan whose coverage holds the target and a replay that
+ * found every required transaction in the dump already.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listBackups } from '../catalog/catalog.js';
-import { errorMessage } from '../errors.js';
+import { InternalError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor } from '../mysql/flavor.js';
@@ -36,18 +37,27 @@ export interface PointInTimeRequest {
   plan: PointInTimePlan;
 }
 
+/**
+ * The plan of a restore to `target` (window.ts planPointInTime), from the catalog and the archive
+ * manifests in `store`. Throws PreconditionError (exit 3) when the target is not restorable.
+ */
 export async function planFromStorage(store: ObjectStore, target: Date, backupName?: string, signal?: AbortSignal): Promise<PointInTimePlan> {
   const [entries, manifests] = await Promise.all([listBackups(store, signal ? { signal } : {}), readAllManifests(store, signal)]);
   return planPointInTime(entries, manifests, target, backupName);
 }
 
-/** Replays the plan's binlogs into the server; the dump must be loaded already. */
+/**
+ * Replays the plan's binlogs into the server; the dump must be loaded already. Throws (after a
+ * _FAILED line) when the replay would fall short of the plan's required transactions.
+ */
 export async function replayToPoint(
   deps: { connector: MysqlConnector; logger: Logger },
   request: PointInTimeRequest,
   options: { skipBinlog: boolean; signal?: AbortSignal },
 ): Promise<ReplayResult> {
   const { plan, target } = request;
+  // The plan is the proof that the target is restorable; a request for another time has none.
+  if (target.toISOString() !== plan.target) throw new InternalError(`the point-in-time plan is for ${plan.target}, not for ${target.toISOString()}`);
   const base = { target: target.toISOString(), backup: plan.dump.entry.name, files: plan.files.map((f) => `${f.site}/${f.file}`) };
   request.onLine('START', base);
   const dir = await mkdtemp(join(tmpdir(), 'bloodraven-pitr-'));
@@ -58,11 +68,15 @@ export async function replayToPoint(
     const result = await replayBinlogs(
       { runner: request.runner, connector: deps.connector, logger: deps.logger, flavor },
       files,
-      { start: plan.dump.executed, stopAt: target, exclude: request.exclude, skipBinlog: options.skipBinlog },
+      { start: plan.dump.executed, stopAt: target, exclude: request.exclude, skipBinlog: options.skipBinlog, required: plan.required },
       options.signal,
     );
-    if (result.applied === 0) request.onLine('NOOP', { ...base, reason: 'no archived transaction lies between the backup and the target', excluded: result.excluded });
-    else request.onLine('COMPLETE', { ...base, applied: result.applied, excluded: result.excluded, lastAppliedGtid: result.lastAppliedGtid, lastAppliedTime: result.lastAppliedTime });
+    if (result.applied === 0) {
+      const reason = 'no transaction lies between the backup and the target, as the backups and the archive prove up to coveredTo';
+      request.onLine('NOOP', { ...base, reason, coveredTo: plan.coverage.to, excluded: result.excluded });
+    } else {
+      request.onLine('COMPLETE', { ...base, applied: result.applied, excluded: result.excluded, lastAppliedGtid: result.lastAppliedGtid, lastAppliedTime: result.lastAppliedTime });
+    }
     return result;
   } catch (err) {
     request.onLine('FAILED', { ...base, reason: errorMessage(err) });

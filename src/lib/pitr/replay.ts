@@ -7,6 +7,10 @@
  *   two sites overlap after a failover, and the dump's GTID position cuts into the first file;
  * - an excluded GTID is left out;
  * - replay stops at the first transaction stamped after the target time.
+ *
+ * Before anything is applied, the selection is checked against what the plan requires: a replay
+ * that would leave out a transaction the archive holds before the target, or apply one past a
+ * hole, fails instead of reporting success.
  */
 import { createReadStream } from 'node:fs';
 import type { Logger } from '../log.js';
@@ -16,7 +20,7 @@ import type { MysqlConnector } from '../mysql/connection.js';
 import type { Flavor } from '../mysql/flavor.js';
 import type { ProcessRunner } from '../process.js';
 import { parseBinlog, type BinlogTransaction } from './binlog-parser.js';
-import { addToSet, parseGtid, setHas, unionSets, type GtidSet, type ParsedGtid } from './gtid-space.js';
+import { addToSet, describeHole, gapsBeyond, parseGtid, setHas, setRanges, subtractSets, unionSets, type GtidSet, type ParsedGtid } from './gtid-space.js';
 import type { ArchivedBinlog } from './manifest.js';
 
 export interface ReplayFile {
@@ -32,6 +36,8 @@ export interface ReplayOptions {
   exclude: ParsedGtid[];
   /** Keep the replay out of the target's own binary log. */
   skipBinlog: boolean;
+  /** Transactions the server must hold after the replay (the plan's `required`). */
+  required: GtidSet;
 }
 
 export interface ReplayResult {
@@ -52,7 +58,7 @@ interface Run {
 }
 
 /** Picks the transactions to apply and merges neighbours into byte runs per file. */
-async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, signal?: AbortSignal): Promise<{ runs: Run[]; result: ReplayResult }> {
+async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, signal?: AbortSignal): Promise<{ runs: Run[]; result: ReplayResult; held: GtidSet }> {
   const applied = unionSets(options.start);
   const result: ReplayResult = { applied: 0, alreadyApplied: 0, excluded: [], lastAppliedGtid: null, lastAppliedTime: null, stoppedBy: 'end' };
   const runs: Run[] = [];
@@ -85,7 +91,36 @@ async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, 
       result.lastAppliedTime = t.timestamp.toISOString();
     }
   }
-  return { runs, result };
+  return { runs, result, held: applied };
+}
+
+/**
+ * Refuses a selection that would leave the server short of the required transactions (files read
+ * out of order, a file that does not hold what its manifest says) or holding one past a hole.
+ * `held` is what the server would hold after the replay: the start set, the applied and the
+ * excluded transactions.
+ */
+function checkSelection(files: readonly ReplayFile[], options: ReplayOptions, held: GtidSet): void {
+  const flavor = files[0]?.entry.flavor ?? 'mariadb';
+  const target = options.stopAt.toISOString();
+  const short = setRanges(subtractSets(options.required, held));
+  if (short.length > 0) {
+    throw new AppError(
+      'PITR_REPLAY_INCOMPLETE',
+      `the replay to ${target} would leave out transactions the archive holds before it (${short.map((r) => describeHole(flavor, r)).join('; ')}); no binlog was applied`,
+      ExitCode.failure,
+      { hint: 'check the archive (bloodraven pitr window) and the files of every site; restore again once it is whole' },
+    );
+  }
+  const holes = gapsBeyond(options.start, held);
+  if (holes.length > 0) {
+    throw new AppError(
+      'PITR_REPLAY_INCOMPLETE',
+      `the replay to ${target} would apply transactions past ones the archive lacks (${holes.map((r) => describeHole(flavor, r)).join('; ')}); no binlog was applied`,
+      ExitCode.failure,
+      { hint: 'pick a target before the missing transactions (bloodraven pitr window)' },
+    );
+  }
 }
 
 export async function replayBinlogs(
@@ -94,7 +129,8 @@ export async function replayBinlogs(
   options: ReplayOptions,
   signal?: AbortSignal,
 ): Promise<ReplayResult> {
-  const { runs, result } = await selectRuns(files, options, signal);
+  const { runs, result, held } = await selectRuns(files, options, signal);
+  checkSelection(files, options, held);
   for (const g of options.exclude) {
     const found = result.excluded.some((x) => {
       const p = parseGtid(x);

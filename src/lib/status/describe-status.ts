@@ -47,7 +47,7 @@ export interface Status {
   generatedAt: string;
   profiles: ProfileStatus[];
   schedules: ScheduleStatus[];
-  /** The point-in-time window of the binlog archive (with its gaps), when PITR is configured. */
+  /** The point-in-time window (restorable ranges and the gaps between them), when PITR is configured. */
   pitr: (PitrWindow & { profile: string; error: string | null }) | null;
 }
 
@@ -99,7 +99,7 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
       pitr = { ...computeWindow(entries, manifests), profile: pitrProfile.name, error: null };
     } catch (err) {
       if (signal?.aborted) throw err;
-      pitr = { from: null, to: null, gaps: [], reason: null, sites: [], files: 0, profile: pitrProfile.name, error: errorMessage(err) };
+      pitr = { from: null, to: null, ranges: [], gaps: [], reason: null, sites: [], files: 0, profile: pitrProfile.name, error: errorMessage(err) };
     }
   }
   return { group: config.name ?? null, generatedAt: now.toISOString(), profiles, schedules, pitr };
