@@ -193,6 +193,20 @@ backup:
   });
 });
 
+describe('paths given as flags', () => {
+  it('are relative to the working folder, not to the config file, and a missing one is blamed on the flag', async () => {
+    const dir = await dirWith({ 'etc/bloodraven.yaml': 'backup: { profiles: [ { name: p, storage: { type: PVC, pvc: { path: b } } } ] }\n', pw: 'secret\n' });
+    const loaded = await loadConfig({ cwd: dir, file: 'etc/bloodraven.yaml', overrides: { mysql: { user: 'u', passwordFile: 'pw' } } });
+    expect(loaded.config.mysql.passwordFile).toBe(join(dir, 'pw'));
+    const credentials = await resolveMysqlCredentials(loaded.config.mysql, { baseDir: loaded.baseDir, fieldName: loaded.fieldName });
+    expect(credentials).toMatchObject({ user: 'u', password: 'secret' });
+
+    const missing = await loadConfig({ cwd: dir, file: 'etc/bloodraven.yaml', overrides: { mysql: { credentialsDir: 'nope' } } });
+    const err = await configError(resolveMysqlCredentials(missing.config.mysql, { baseDir: missing.baseDir, fieldName: missing.fieldName }));
+    expect(err.issues).toEqual([{ path: '--credentials-dir', message: `${join(dir, 'nope', 'MYSQL_USER')} does not exist` }]);
+  });
+});
+
 describe('resolveMysqlCredentials', () => {
   it('reads MYSQL_USER and MYSQL_PASSWORD from credentialsDir, dropping a trailing newline', async () => {
     const dir = await dirWith({ 'creds/MYSQL_USER': 'backup\n', 'creds/MYSQL_PASSWORD': 's3cret pass\n' });

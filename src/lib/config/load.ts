@@ -78,7 +78,7 @@ export interface LoadedConfig {
    * `backup.profiles[0].dump.includeSchemas`, or one inside it): the flag that set it
    * (`--include-schema`), or else the config path itself. For messages about a field's value.
    */
-  fieldName(path: string): string;
+  fieldName: (path: string) => string;
 }
 
 /** Local defaults when there is no config file: one profile, backups in ./backups. */
@@ -116,7 +116,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
     raw = structuredClone(localDefaults);
   }
   const baseDir = found ? dirname(path) : input.cwd;
-  const { merged, flagFields } = applyOverrides(raw, input.overrides ?? {}, input.profile);
+  const { merged, flagFields } = applyOverrides(raw, input.overrides ?? {}, input.profile, input.cwd);
   const fieldName = (fieldPath: string): string => flagFor(flagFields, fieldPath) ?? fieldPath;
   const result = validateConfig(merged, fieldName);
   if (!result.success) {
@@ -168,25 +168,18 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * Lays the flags over the file's values (before validation, so flags are validated too), and
  * says which config paths the flags set.
  */
-function applyOverrides(raw: unknown, overrides: ConfigOverrides, profileName: string | undefined): { merged: unknown; flagFields: Map<string, string> } {
+function applyOverrides(
+  raw: unknown,
+  overrides: ConfigOverrides,
+  profileName: string | undefined,
+  cwd: string,
+): { merged: unknown; flagFields: Map<string, string> } {
   const flagFields = new Map<string, string>();
   if (!isRecord(raw)) return { merged: raw, flagFields };
   const out: Record<string, unknown> = { ...raw };
   const mysql = definedEntries(overrides.mysql ?? {});
   if (Object.keys(mysql).length > 0) {
-    const base = isRecord(out.mysql) ? { ...out.mysql } : {};
-    // A connection given on the command line replaces the file's way of connecting.
-    if ('socket' in mysql) {
-      delete base.host;
-      delete base.port;
-    }
-    if ('host' in mysql || 'port' in mysql) delete base.socket;
-    if ('credentialsDir' in mysql) {
-      delete base.user;
-      delete base.passwordFile;
-    }
-    if ('user' in mysql || 'passwordFile' in mysql) delete base.credentialsDir;
-    out.mysql = { ...base, ...mysql };
+    out.mysql = overrideConnection(isRecord(out.mysql) ? out.mysql : {}, mysql, cwd);
     for (const key of Object.keys(mysql)) flagFields.set(`mysql.${key}`, overrideFlags.mysql[key as keyof typeof overrideFlags.mysql]);
   }
   const dump = definedEntries(overrides.dump ?? {});
@@ -205,6 +198,29 @@ function applyOverrides(raw: unknown, overrides: ConfigOverrides, profileName: s
     }
   }
   return { merged: out, flagFields };
+}
+
+/** The file's `mysql:` block with the connection flags laid over it. */
+function overrideConnection(file: Record<string, unknown>, flags: Record<string, unknown>, cwd: string): Record<string, unknown> {
+  const base = { ...file };
+  // A connection given on the command line replaces the file's way of connecting.
+  if ('socket' in flags) {
+    delete base.host;
+    delete base.port;
+  }
+  if ('host' in flags || 'port' in flags) delete base.socket;
+  if ('credentialsDir' in flags) {
+    delete base.user;
+    delete base.passwordFile;
+  }
+  if ('user' in flags || 'passwordFile' in flags) delete base.credentialsDir;
+  const merged = { ...base, ...flags };
+  // A path typed on the command line is relative to where it was typed, not to the config file.
+  for (const key of ['passwordFile', 'credentialsDir']) {
+    const value = flags[key];
+    if (typeof value === 'string' && value !== '') merged[key] = resolve(cwd, value);
+  }
+  return merged;
 }
 
 function definedEntries(o: object): Record<string, unknown> {
