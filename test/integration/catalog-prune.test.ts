@@ -23,6 +23,8 @@ import type { Status } from '../../src/lib/status/describe-status.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
 import { runCli as cli } from '../support/cli.js';
+import { expectAppError } from '../support/expect-error.js';
+import { PreconditionError } from '../../src/lib/errors.js';
 
 const dump: DumpOptions = { threads: 2, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['shop'], excludeSchemas: [], lockWaitTimeoutSeconds: 10 };
 
@@ -92,6 +94,32 @@ describe('the catalog', () => {
     expect(entries[3]!.failure).toMatch(new RegExp(`process \\(pid ${dead}\\) is gone`));
     expect(entries[4]!.failure).toMatch(/cannot reach the MySQL server/);
     expect((await resolveBackup(store, 'latest')).name).toBe(good);
+  });
+});
+
+describe('resolving a backup by name', () => {
+  it('refuses a failed backup with exit 3, saying it is incomplete, and offers only restorable ones', async () => {
+    const store = createFsStore({ root: join(work, 'resolve') });
+    const older = await backupAt(store, '2026-03-01T00:00:00Z');
+    const good = await backupAt(store, '2026-03-02T00:00:00Z');
+    // Never reached the server: a Failed record and no @.json.
+    const failed = await backupAt(store, '2026-03-03T00:00:00Z', false);
+
+    const refused = await expectAppError(resolveBackup(store, failed), 'BACKUP_NOT_RESTORABLE');
+    expect(refused).toBeInstanceOf(PreconditionError);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.message).toMatch(new RegExp(`^backup ${failed} exists but cannot be restored: it is Failed \\(cannot reach the MySQL server.*\\), incomplete: it has no @\\.done\\.json$`));
+    expect(refused.hint).toBe(`restore a complete backup instead: the newest restorable backups are: ${good}, ${older}; or use --backup latest`);
+
+    const missing = await expectAppError(resolveBackup(store, 'shop-p-20260309-000000'), 'BACKUP_NOT_FOUND');
+    expect(missing.hint).toBe(`the newest restorable backups are: ${good}, ${older}; or use --backup latest`);
+    expect(missing.hint).not.toContain(failed);
+
+    const onlyFailed = createFsStore({ root: join(work, 'resolve-failed') });
+    const lone = await backupAt(onlyFailed, '2026-03-04T00:00:00Z', false);
+    const none = await expectAppError(resolveBackup(onlyFailed, 'shop-p-20260309-000000'), 'BACKUP_NOT_FOUND');
+    expect(none.hint).toMatch(/is restorable yet; take one with `bloodraven backup now`$/);
+    expect(none.hint).not.toContain(lone);
   });
 });
 
