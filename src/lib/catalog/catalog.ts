@@ -37,6 +37,12 @@ export interface CatalogOptions {
   now?: Date;
   /** Whether a process of this machine is alive (injected for tests). */
   isAlive?: (pid: number) => boolean;
+  /**
+   * A storage folder that does not exist yet reads as an empty catalog instead of failing: for the
+   * daemon, whose first backup creates it. Readers a user runs leave this off, so a mistyped path
+   * is reported rather than shown as "no backups".
+   */
+  missingStorageIsEmpty?: boolean;
 }
 
 function processAlive(pid: number): boolean {
@@ -68,9 +74,19 @@ export function effectivePhase(
   return { phase: 'Running', failure: null };
 }
 
-/** Every backup folder in the store, newest first. */
+/**
+ * Every backup folder in the store, newest first. A storage path that is missing (see
+ * missingStorageIsEmpty) or is not a folder is a StorageError naming the path and its config field.
+ */
 export async function listBackups(store: ObjectStore, options: CatalogOptions = {}): Promise<CatalogEntry[]> {
-  const objects = await store.list('', options.signal ? { signal: options.signal } : {});
+  const storeOptions = options.signal ? { signal: options.signal } : {};
+  try {
+    await store.checkReadable(storeOptions);
+  } catch (err) {
+    if (options.missingStorageIsEmpty && err instanceof AppError && err.code === 'STORAGE_NOT_FOUND') return [];
+    throw err;
+  }
+  const objects = await store.list('', storeOptions);
   const folders = new Map<string, { files: Set<string>; oldest: number }>();
   for (const o of objects) {
     const slash = o.key.indexOf('/');
@@ -88,7 +104,7 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     let record: BackupRecord | null = null;
     if (files.has(recordFileName)) {
       try {
-        record = JSON.parse((await store.get(`${name}/${recordFileName}`, options.signal ? { signal: options.signal } : {})).toString('utf8')) as BackupRecord;
+        record = JSON.parse((await store.get(`${name}/${recordFileName}`, storeOptions)).toString('utf8')) as BackupRecord;
       } catch {
         record = null;
       }

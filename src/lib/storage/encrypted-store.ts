@@ -25,6 +25,7 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
     type: inner.type,
     hashesWrites: true,
     check: (options) => inner.check(options),
+    checkReadable: (options) => inner.checkReadable(options),
     exists: (k, options) => inner.exists(k, options),
     list: (p, options) => inner.list(p, options),
     delete: (k, options) => inner.delete(k, options),
