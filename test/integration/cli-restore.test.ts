@@ -112,6 +112,13 @@ describe('bloodraven restore bootstrap', () => {
     expect(r.stderr).toContain(`hint: restore a complete backup instead: the newest restorable backups are: ${goodName}; or use --backup latest`);
   });
 
+  it('refuses a schema both included and excluded (exit 2) before reading storage or reaching a server', async () => {
+    const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
+    const r = await cli(['restore', 'bootstrap', '--include-schema', 'shop', '--exclude-schema', 'shop', '--port', String(await freePort())], cwd);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--exclude-schema: "shop" is both included (--include-schema) and excluded (--exclude-schema)');
+  });
+
   it('refuses with exit 3 when the target already has the tables, listing them', async () => {
     const t = await target();
     const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');

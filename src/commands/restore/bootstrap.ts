@@ -3,6 +3,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
 import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { assertSchemaFlagsAgree } from '../../lib/config/schema.js';
 import { createDeps } from '../../lib/deps.js';
 import { restoreBootstrap, type RestoreResult } from '../../lib/restore/restore-bootstrap.js';
 import { parseFrom, sourceFromCatalog, sourceFromStore, storageForFrom, type RestoreSource } from '../../lib/restore/source.js';
@@ -49,6 +50,7 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
   async run(): Promise<RestoreResult> {
     const { flags } = await this.parse(RestoreBootstrap);
     this.setLogLevel(flags['log-level']);
+    assertSchemaFlagsAgree(flags['include-schema'], flags['exclude-schema']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
     const json = this.jsonEnabled();
     const view = createProgressView(loadProgressSpec, json);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseSize } from '../sizes.js';
 import { checkCron } from '../schedule/cron.js';
+import { ConfigError } from '../errors.js';
 
 /** Names that end up in backup names and object keys: DNS-label-like, as Kubernetes names are. */
 const nameSchema = z
@@ -257,19 +258,30 @@ function profileIssues(profiles: unknown, name: PathNamer): { issues: ConfigProb
       issues.push({ path: [...at, 'retention'], message: `use either ${name([...at, 'retention'])} or ${name([...at, 'retentionPolicy'])}, not both` });
     }
     if (isRecord(p.dump)) {
-      const excluded = new Set(stringsOf(p.dump.excludeSchemas));
-      const both = [...new Set(stringsOf(p.dump.includeSchemas).filter((s) => excluded.has(s)))];
-      if (both.length > 0) {
-        const include = name([...at, 'dump', 'includeSchemas']);
-        const exclude = name([...at, 'dump', 'excludeSchemas']);
-        issues.push({
-          path: [...at, 'dump', 'excludeSchemas'],
-          message: `${both.map((s) => `"${s}"`).join(', ')} ${both.length === 1 ? 'is' : 'are'} both included (${include}) and excluded (${exclude}): name each schema in one of them only`,
-        });
-      }
+      const include = name([...at, 'dump', 'includeSchemas']);
+      const exclude = name([...at, 'dump', 'excludeSchemas']);
+      const problem = schemaFilterProblem(stringsOf(p.dump.includeSchemas), stringsOf(p.dump.excludeSchemas), include, exclude);
+      if (problem) issues.push({ path: [...at, 'dump', 'excludeSchemas'], message: problem });
     }
   }
   return { issues, profileNames };
+}
+
+/**
+ * Why a pair of schema filters contradicts itself (a schema both included and excluded), or null.
+ * `includeName` and `excludeName` are how the user wrote them: flags or config fields.
+ */
+export function schemaFilterProblem(include: readonly string[], exclude: readonly string[], includeName: string, excludeName: string): string | null {
+  const excluded = new Set(exclude);
+  const both = [...new Set(include.filter((s) => excluded.has(s)))];
+  if (both.length === 0) return null;
+  return `${both.map((s) => `"${s}"`).join(', ')} ${both.length === 1 ? 'is' : 'are'} both included (${includeName}) and excluded (${excludeName}): name each schema in one of them only`;
+}
+
+/** Refuses (ConfigError on the exclude flag) schema filters given as flags that contradict each other. */
+export function assertSchemaFlagsAgree(include: readonly string[] | undefined, exclude: readonly string[] | undefined, includeFlag = '--include-schema', excludeFlag = '--exclude-schema'): void {
+  const problem = schemaFilterProblem(include ?? [], exclude ?? [], includeFlag, excludeFlag);
+  if (problem) throw new ConfigError([{ path: excludeFlag, message: problem }], { hint: 'fix the flags named above (see --help)' });
 }
 
 /** Unique schedule names, existing profiles, and cron expressions valid in their time zone. */
