@@ -23,7 +23,7 @@ With --include-schema S: only schema S is dropped and reloaded; other schemas ke
 
 With --stop-datetime T the backup loaded is the newest one taken before T (--backup latest) and the archived binlogs are replayed up to T afterwards, still fenced.
 
---confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. Without --confirm, a terminal asks, showing what will be dropped; without a terminal the command refuses (exit 3).
+--confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. A time more than 5 minutes ahead of this machine's clock is refused (exit 2): every later restore would have to confirm with a time after it. Without --confirm, a terminal asks, showing what will be dropped; without a terminal the command refuses (exit 3).
 
 Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 refused (read-only target, stale or missing confirmation, incomplete backup).`;
 
@@ -37,7 +37,7 @@ Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 re
 
   static override flags = {
     backup: Flags.string({ description: 'Backup of the profile to restore: a name, or latest.', required: true }),
-    confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used.' }),
+    confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used (and not in the future).' }),
     'include-schema': Flags.string({ description: 'Restore only this schema, leaving the others alone.' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
     ...pointInTimeFlags,
