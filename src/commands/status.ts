@@ -4,6 +4,7 @@ import { renderTable } from '../cli/table.js';
 import { loadConfig } from '../lib/config/load.js';
 import { createProfileStore } from '../lib/deps.js';
 import { formatBytes, formatDuration } from '../lib/sizes.js';
+import { StorageError } from '../lib/errors.js';
 import { describeStatus, type BackupStatus, type Status } from '../lib/status/describe-status.js';
 
 export default class StatusCommand extends BaseCommand {
@@ -13,7 +14,11 @@ export default class StatusCommand extends BaseCommand {
 
 With backup.pitr configured, also the point-in-time window (as bloodraven pitr window shows it): the ranges of restorable times, with the backups they start from, and the gaps between them with their reasons.
 
-With --json: {group, generatedAt, profiles[], schedules[], pitr}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).`;
+With --json: {group, generatedAt, profiles[], schedules[], pitr}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).
+
+A profile whose storage cannot be read (a bucket that does not exist, a storage path that is missing or is a file) is shown with the reason, the rest as usual, and the command then exits 1 (with --json, after printing the whole document).
+
+Exit codes: 0 every profile was read, 1 some storage could not be read, 2 bad usage or configuration.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
@@ -25,7 +30,23 @@ With --json: {group, generatedAt, profiles[], schedules[], pitr}, each schedule 
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
     const now = new Date();
     const status = await describeStatus(loaded.config, (p) => createProfileStore(loaded, p, this.logger), now, this.interrupt.signal);
-    if (!this.jsonEnabled()) process.stdout.write(render(status, now));
+    const json = this.jsonEnabled();
+    if (!json) process.stdout.write(render(status, now));
+    const failed = status.profiles.filter((p) => p.error !== null);
+    const unreadable = failed.map((p) => `profile ${p.name}: ${p.error ?? ''}`);
+    // The archive lives in a profile's storage: said once when that profile is unreadable anyway.
+    if (status.pitr?.error && !failed.some((p) => p.name === status.pitr?.profile)) {
+      unreadable.push(`the binlog archive in profile ${status.pitr.profile}: ${status.pitr.error}`);
+    }
+    if (unreadable.length > 0) {
+      // Everything readable has been shown (with --json, the whole document); the exit code says it is not all.
+      if (json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+      this.suppressJsonError = true;
+      const hints = [...new Set(failed.flatMap((p) => (p.errorHint ? [p.errorHint] : [])))];
+      throw new StorageError('STATUS_INCOMPLETE', `status is incomplete: some storage could not be read:\n  ${unreadable.join('\n  ')}`, {
+        hint: hints.length === 1 && unreadable.length === 1 ? hints[0]! : 'fix the storage settings of the profiles named above',
+      });
+    }
     return status;
   }
 }
@@ -44,7 +65,7 @@ function render(status: Status, now: Date): string {
   for (const p of status.profiles) {
     out += `Profile ${p.name} (${p.storageType} ${p.location ?? '?'})\n`;
     if (p.error) {
-      out += `  cannot read its storage: ${p.error}\n\n`;
+      out += `  cannot read its storage: ${p.error}\n${p.errorHint ? `  hint: ${p.errorHint}\n` : ''}\n`;
       continue;
     }
     if (p.backups.length === 0) out += '  no backups yet\n';

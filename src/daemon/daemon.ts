@@ -74,7 +74,8 @@ class Tallies {
     for (const profile of deps.config.backup.profiles) {
       try {
         const store = await deps.storeFor(profile);
-        const entries = await listBackups(store, { now: deps.clock.now() });
+        // Before the first backup its folder may not exist yet: nothing to count then.
+        const entries = await listBackups(store, { now: deps.clock.now(), missingStorageIsEmpty: true });
         const terminal = entries.filter((e) => e.phase === 'Succeeded' || e.phase === 'Failed');
         const tally = foldGone(await readTally(store), new Set(terminal.map((e) => e.name)));
         const group = deps.config.name ?? tally.group ?? terminal.find((e) => e.record)?.record?.group ?? 'unknown';

@@ -37,7 +37,7 @@ export async function createDeps(loaded: LoadedConfig, options: CreateDepsOption
 /** The connector for the configured server, its account read from files (or a prompt). */
 export async function createConnector(loaded: LoadedConfig, promptPassword?: (question: string) => Promise<string>): Promise<MysqlConnector> {
   const { config, baseDir } = loaded;
-  const credentials = await resolveMysqlCredentials(config.mysql, { baseDir, ...(promptPassword ? { promptPassword } : {}) });
+  const credentials = await resolveMysqlCredentials(config.mysql, { baseDir, fieldName: loaded.fieldName, ...(promptPassword ? { promptPassword } : {}) });
   return createMysqlConnector({
     ...(config.mysql.socket ? { socket: config.mysql.socket } : { host: config.mysql.host ?? '127.0.0.1', port: config.mysql.port ?? 3306 }),
     user: credentials.user,

@@ -61,13 +61,17 @@ interface Attempt {
   root: string;
 }
 
-async function attempt(connector: MysqlConnector, options: { store?: ObjectStore; dump?: Partial<DumpOptions>; signal?: AbortSignal; clock?: Clock } = {}): Promise<Attempt> {
+async function attempt(
+  connector: MysqlConnector,
+  options: { store?: ObjectStore; dump?: Partial<DumpOptions>; signal?: AbortSignal; clock?: Clock; group?: string | undefined } = {},
+): Promise<Attempt> {
   const root = join(work, `attempt-${++n}`);
   const store = options.store ?? createFsStore({ root });
   try {
     const record = await runBackup(
       { connector, store, logger: silentLogger, clock: options.clock ?? systemClock },
-      { group: 'g', profile: 'p', dump: dump(options.dump), toolVersion: 'test' },
+      // No `group` key: the config's `name` is set; `group: undefined`: it is not.
+      { group: 'group' in options ? options.group : 'g', profile: 'p', dump: dump(options.dump), toolVersion: 'test' },
       { signal: options.signal ?? new AbortController().signal },
     );
     return { error: undefined, record, root };
@@ -101,6 +105,15 @@ describe('backup failures', () => {
     const { record, files } = await stored(result.root);
     expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'MYSQL_UNREACHABLE' } });
     expect(files).not.toContain('@.done.json');
+  });
+
+  it('an unreachable server and no configured group: reported, and nothing written under a group named after the address', async () => {
+    const port = await freePort();
+    const result = await attempt(createMysqlConnector({ host: '127.0.0.1', port, user: 'root', connectTimeoutMs: 2000 }), { group: undefined });
+    const e = expectError(result.error, 'MYSQL_UNREACHABLE', new RegExp(`127\\.0\\.0\\.1:${port}`));
+    expect(e.exitCode).toBe(1);
+    expect(result.record).toBeUndefined();
+    expect(await readdir(result.root)).toEqual([]);
   });
 
   it('a wrong password: says access was refused and where the password came from', async () => {

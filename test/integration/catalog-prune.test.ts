@@ -3,6 +3,7 @@
  * folder and in S3 (s3rver).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ import type { Status } from '../../src/lib/status/describe-status.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
 import { runCli as cli } from '../support/cli.js';
+import { expectAppError } from '../support/expect-error.js';
+import { PreconditionError } from '../../src/lib/errors.js';
 
 const dump: DumpOptions = { threads: 2, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['shop'], excludeSchemas: [], lockWaitTimeoutSeconds: 10 };
 
@@ -92,6 +95,32 @@ describe('the catalog', () => {
     expect(entries[3]!.failure).toMatch(new RegExp(`process \\(pid ${dead}\\) is gone`));
     expect(entries[4]!.failure).toMatch(/cannot reach the MySQL server/);
     expect((await resolveBackup(store, 'latest')).name).toBe(good);
+  });
+});
+
+describe('resolving a backup by name', () => {
+  it('refuses a failed backup with exit 3, saying it is incomplete, and offers only restorable ones', async () => {
+    const store = createFsStore({ root: join(work, 'resolve') });
+    const older = await backupAt(store, '2026-03-01T00:00:00Z');
+    const good = await backupAt(store, '2026-03-02T00:00:00Z');
+    // Never reached the server: a Failed record and no @.json.
+    const failed = await backupAt(store, '2026-03-03T00:00:00Z', false);
+
+    const refused = await expectAppError(resolveBackup(store, failed), 'BACKUP_NOT_RESTORABLE');
+    expect(refused).toBeInstanceOf(PreconditionError);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.message).toMatch(new RegExp(`^backup ${failed} exists but cannot be restored: it is Failed \\(cannot reach the MySQL server.*\\), incomplete: it has no @\\.done\\.json$`));
+    expect(refused.hint).toBe(`restore a complete backup instead: the newest restorable backups are: ${good}, ${older}; or use --backup latest`);
+
+    const missing = await expectAppError(resolveBackup(store, 'shop-p-20260309-000000'), 'BACKUP_NOT_FOUND');
+    expect(missing.hint).toBe(`the newest restorable backups are: ${good}, ${older}; or use --backup latest`);
+    expect(missing.hint).not.toContain(failed);
+
+    const onlyFailed = createFsStore({ root: join(work, 'resolve-failed') });
+    const lone = await backupAt(onlyFailed, '2026-03-04T00:00:00Z', false);
+    const none = await expectAppError(resolveBackup(onlyFailed, 'shop-p-20260309-000000'), 'BACKUP_NOT_FOUND');
+    expect(none.hint).toMatch(/is restorable yet; take one with `bloodraven backup now`$/);
+    expect(none.hint).not.toContain(lone);
   });
 });
 
@@ -202,6 +231,50 @@ describe('prune', () => {
     await applyPrune(store, plan, { logger: silentLogger });
     await deleteBackup(store, { name: 'shop-p-20200101-000000', prefix: 'shop-p-20200101-000000/', record: null }).catch(() => undefined);
     expect(await readFile(join(outside, 'shop-p-20200101-000000', 'precious'), 'utf8')).toBe('keep me');
+  });
+});
+
+describe('a PVC storage path that is missing or is a file', () => {
+  it.each([
+    { what: 'missing', prepare: (_path: string) => Promise.resolve(), says: 'the storage folder PATH does not exist', hint: 'creates the folder when it takes the first backup' },
+    { what: 'a file', prepare: (path: string) => writeFile(path, 'x'), says: 'the storage path PATH is a file, not a folder', hint: 'at the folder that holds the backups' },
+  ])('makes backup list, prune and status fail (exit 1) naming the path and its config field, not say "No backups", when it is $what', async ({ what, prepare, says, hint }) => {
+    const cwd = await configIn('{ type: PVC, pvc: { path: ./nowhere } }');
+    const path = join(cwd, 'nowhere');
+    await prepare(path);
+    for (const args of [['backup', 'list'], ['prune'], ['status'], ['backup', 'list', '--json']]) {
+      const r = await cli(args, cwd);
+      const command = args.join(' ');
+      expect(r.code, command).toBe(1);
+      expect(r.stdout, command).not.toMatch(/no backups/i);
+      expect(r.stderr, command).toContain(says.replace('PATH', path));
+      expect(r.stderr, command).toContain(`hint: ${hint.startsWith('at') ? 'point ' : 'check '}backup.profiles[0].storage.pvc.path`);
+      expect(r.stderr, command).toContain(hint);
+    }
+    // Reading creates nothing.
+    expect(existsSync(path)).toBe(what === 'a file');
+  });
+
+  it('status still shows every readable profile, then exits 1; with --json the whole document', async () => {
+    const cwd = await mkdtemp(join(work, 'cfg-'));
+    await writeFile(
+      join(cwd, 'bloodraven.yaml'),
+      `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles:\n    - name: p\n      storage: { type: PVC, pvc: { path: ./backups } }\n    - name: typo\n      storage: { type: PVC, pvc: { path: ./backusp } }\n`,
+    );
+    const good = await backupAt(createFsStore({ root: join(cwd, 'backups') }), '2026-10-01T00:00:00Z');
+
+    const json = await cli(['status', '--json'], cwd);
+    expect(json.code).toBe(1);
+    const status = JSON.parse(json.stdout) as Status;
+    expect(status.profiles[0]).toMatchObject({ name: 'p', error: null, lastSuccess: { name: good } });
+    expect(status.profiles[1]).toMatchObject({ name: 'typo', error: `the storage folder ${join(cwd, 'backusp')} does not exist`, backups: [] });
+    expect(status.profiles[1]!.errorHint).toContain('check backup.profiles[1].storage.pvc.path');
+    expect(json.stderr).toContain(`error: status is incomplete: some storage could not be read:\n  profile typo: the storage folder ${join(cwd, 'backusp')} does not exist`);
+
+    const text = await cli(['status'], cwd);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(new RegExp(`Profile p \\(PVC [^\\n]*\\)\\n.*${good}`, 's'));
+    expect(text.stdout).toContain(`Profile typo (PVC ${join(cwd, 'backusp')})\n  cannot read its storage: the storage folder ${join(cwd, 'backusp')} does not exist\n  hint: check backup.profiles[1].storage.pvc.path`);
   });
 });
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
+import { freePort } from '../../src/lib/mysql/sandbox.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
 import { cliBin, runCli, type CliResult } from '../support/cli.js';
@@ -146,6 +147,27 @@ backup:
       expect(r.stderr).toContain(path);
     }
     expect(r.stdout).toBe('');
+  });
+
+  it('blames a bad flag on the flag, not on the good config file (exit 2)', async () => {
+    const cwd = await mkdtemp(join(work, 'cfg-'));
+    await writeFile(join(cwd, 'good.yaml'), localConfig());
+    const r = await cli(['backup', 'now', '--config', 'good.yaml', '--threads', '0'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ {2}--threads: .*>=1/m);
+    expect(r.stderr).not.toContain('backup.profiles[0].dump.threads');
+    expect(r.stderr).not.toMatch(/fix .*good\.yaml/);
+    expect(r.stderr).toContain('hint: fix the flags named above (see --help)');
+  });
+
+  it('refuses a schema both included and excluded, before connecting to any server (exit 2)', async () => {
+    // Nothing listens on this port: reaching the server would fail with exit 1 instead.
+    const cwd = await configDir(localConfig().replace(`port: ${server.port}`, `port: ${await freePort()}`));
+    const r = await cli(['backup', 'now', '--include-schema', 'shop', '--include-schema', 'crm', '--exclude-schema', 'shop'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--exclude-schema: "shop" is both included (--include-schema) and excluded (--exclude-schema)');
+    expect(r.stderr).not.toMatch(/cannot reach/);
+    expect(existsSync(join(cwd, 'backups'))).toBe(false);
   });
 
   it('fails with exit 1 and a JSON error document when the server is unreachable', async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
 import type { InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
+import { freePort } from '../../src/lib/mysql/sandbox.js';
 import { checksumTable as checksum, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
 import { cliBin, runCli as cli } from '../support/cli.js';
@@ -91,6 +92,31 @@ describe('bloodraven restore bootstrap', () => {
     expect(result.durationMs).toBeGreaterThan(0);
     expect(await checksum(t, 'shop.items')).toBe(await checksum(source, 'shop.items'));
     expect(r.stderr).toMatch(/progress: load table data and build indexes/);
+  });
+
+  it('refuses a named failed backup with exit 3 before touching any server, offering only restorable ones', async () => {
+    const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
+    const good = await cli(['backup', 'now', '--json'], cwd);
+    expect(good.code).toBe(0);
+    const goodName = (JSON.parse(good.stdout) as { name: string }).name;
+    const deadPort = String(await freePort());
+    const failed = await cli(['backup', 'now', '--json', '--port', deadPort], cwd);
+    expect(failed.code).toBe(1);
+    const failedName = (JSON.parse(failed.stdout) as { record: { name: string } }).record.name;
+
+    // Nothing listens on deadPort: reaching for the server would fail with exit 1 instead.
+    const r = await cli(['restore', 'bootstrap', '--backup', failedName, '--port', deadPort], cwd);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`error: backup ${failedName} exists but cannot be restored: it is Failed (cannot reach the MySQL server`);
+    expect(r.stderr).toContain('incomplete: it has no @.done.json');
+    expect(r.stderr).toContain(`hint: restore a complete backup instead: the newest restorable backups are: ${goodName}; or use --backup latest`);
+  });
+
+  it('refuses a schema both included and excluded (exit 2) before reading storage or reaching a server', async () => {
+    const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
+    const r = await cli(['restore', 'bootstrap', '--include-schema', 'shop', '--exclude-schema', 'shop', '--port', String(await freePort())], cwd);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--exclude-schema: "shop" is both included (--include-schema) and excluded (--exclude-schema)');
   });
 
   it('refuses with exit 3 when the target already has the tables, listing them', async () => {

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,6 +65,30 @@ describe('fs store', () => {
     expect(err).toMatchObject({ code: 'NOT_A_DIRECTORY' });
     expect((err as StorageError).message).toContain(`${path.join(root, 'plain-file')} is a file, not a folder`);
     expect((err as StorageError).hint).toContain('storage.pvc.path');
+  });
+
+  it('checkReadable() refuses a missing folder and a file, naming the path and the config field, and creates nothing', async () => {
+    const missing = newRoot();
+    const missingErr = await createFsStore({ root: missing, configField: 'backup.profiles[1].storage.pvc.path' })
+      .checkReadable()
+      .catch((e: unknown) => e);
+    expect(missingErr).toBeInstanceOf(StorageError);
+    expect(missingErr).toMatchObject({ code: 'STORAGE_NOT_FOUND', message: `the storage folder ${missing} does not exist` });
+    expect((missingErr as StorageError).hint).toBe('check backup.profiles[1].storage.pvc.path; `bloodraven backup now` creates the folder when it takes the first backup');
+    expect(existsSync(missing)).toBe(false);
+
+    const file = newRoot();
+    await writeFile(file, 'not a folder');
+    const fileErr = await createFsStore({ root: file, configField: 'backup.profiles[0].storage.pvc.path' })
+      .checkReadable()
+      .catch((e: unknown) => e);
+    expect(fileErr).toMatchObject({ code: 'NOT_A_DIRECTORY', message: `the storage path ${file} is a file, not a folder` });
+    expect((fileErr as StorageError).hint).toBe('point backup.profiles[0].storage.pvc.path at the folder that holds the backups');
+    await expect(createFsStore({ root: path.join(file, 'below') }).checkReadable()).rejects.toMatchObject({ code: 'NOT_A_DIRECTORY' });
+
+    const present = newRoot();
+    await mkdir(present);
+    await createFsStore({ root: present }).checkReadable();
   });
 
   it('gives a clear StorageError when a write needs a folder where a file is', async () => {

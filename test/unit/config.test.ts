@@ -82,6 +82,94 @@ backup:
     expect(err.message).toContain('backup.profiles[1].dump.bytesPerChunk: must be at least 128k');
   });
 
+  it('reports the cross-field problems together with the field errors that used to hide them', async () => {
+    const dir = await dirWith({
+      'bloodraven.yaml': `
+mysql: { socket: /run/mysqld.sock, host: db, passwordFile: ./pw, credentialsDir: ./creds }
+backup:
+  profiles:
+    - name: a
+      storage: { type: PVC, pvc: { path: ./a } }
+      dump: { threads: 0, includeSchemas: [shop, crm], excludeSchemas: [crm] }
+      retention: 3
+      retentionPolicy: { count: 2 }
+    - name: a
+      storage: { type: PVC, pvc: { path: ./b } }
+  schedules:
+    - { name: nightly, profileName: nope, schedule: "0 2 * * *" }
+    - { name: nightly, profileName: a, schedule: "61 * * * *" }
+  retry: { maxAttempts: 0, initialBackoffSeconds: 600, maxBackoffSeconds: 60 }
+  pitr: { profileName: missing }
+`,
+    });
+    const err = await configError(loadConfig({ cwd: dir }));
+    expect(err.exitCode).toBe(2);
+    const byPath = new Map(err.issues.map((i) => [i.path, i.message]));
+    // The field errors…
+    expect(byPath.get('backup.profiles[0].dump.threads')).toMatch(/>=1/);
+    expect(byPath.get('backup.retry.maxAttempts')).toMatch(/>=1/);
+    // …and every cross-field problem beside them.
+    expect(Object.fromEntries([...byPath].filter(([path]) => !path.endsWith('threads') && !path.endsWith('maxAttempts')))).toEqual({
+      'mysql.socket': 'use either mysql.socket or mysql.host, not both',
+      'mysql.credentialsDir': 'use either mysql.credentialsDir or mysql.passwordFile, not both',
+      'mysql.passwordFile': 'mysql.passwordFile needs a user as well: mysql.user is not set',
+      'backup.profiles[0].retention': 'use either backup.profiles[0].retention or backup.profiles[0].retentionPolicy, not both',
+      'backup.profiles[0].dump.excludeSchemas': expect.stringContaining('"crm" is both included (backup.profiles[0].dump.includeSchemas) and excluded (backup.profiles[0].dump.excludeSchemas)') as string,
+      'backup.profiles[1].name': 'profile "a" is defined twice',
+      'backup.schedules[0].profileName': 'no profile named "nope"',
+      'backup.schedules[1].name': 'schedule "nightly" is defined twice',
+      'backup.schedules[1].schedule': expect.stringContaining('"61 * * * *" is not a valid cron schedule') as string,
+      'backup.retry.maxBackoffSeconds': 'must be at least backup.retry.initialBackoffSeconds (600)',
+      'backup.pitr.profileName': 'no profile named "missing"',
+    });
+  });
+
+  it('names the flag, not the file, when a flag value is wrong', async () => {
+    const dir = await dirWith({ 'good.yaml': 'backup: { profiles: [ { name: p, storage: { type: PVC, pvc: { path: b } }, dump: { excludeSchemas: [logs] } } ] }\n' });
+    const file = join(dir, 'good.yaml');
+    const onlyFlags = await configError(
+      loadConfig({ cwd: dir, file: 'good.yaml', overrides: { mysql: { port: 0, passwordFile: 'pw' }, dump: { threads: 0, bytesPerChunk: '1k', includeSchemas: ['shop', ''] } } }),
+    );
+    expect(onlyFlags.issues).toEqual([
+      { path: '--port', message: expect.stringMatching(/>=1/) as string },
+      { path: '--threads', message: expect.stringMatching(/>=1/) as string },
+      { path: '--bytes-per-chunk', message: 'must be at least 128k' },
+      { path: '--include-schema', message: expect.stringMatching(/>=1 characters/) as string },
+      { path: '--password-file', message: '--password-file needs a user as well: mysql.user is not set' },
+    ]);
+    expect(onlyFlags.hint).toBe('fix the flags named above (see --help)');
+    expect(onlyFlags.hint).not.toContain(file);
+
+    // A flag contradicting the file: either may be what is wrong.
+    const contradiction = await configError(loadConfig({ cwd: dir, file: 'good.yaml', overrides: { dump: { includeSchemas: ['logs'] } } }));
+    expect(contradiction.issues).toEqual([
+      { path: 'backup.profiles[0].dump.excludeSchemas', message: expect.stringContaining('"logs" is both included (--include-schema) and excluded (backup.profiles[0].dump.excludeSchemas)') as string },
+    ]);
+    expect(contradiction.hint).toBe(`fix ${file} and the flags named above`);
+    const bothFlags = await configError(loadConfig({ cwd: dir, file: 'good.yaml', overrides: { dump: { includeSchemas: ['a', 'b'], excludeSchemas: ['b', 'a'] } } }));
+    expect(bothFlags.issues).toEqual([{ path: '--exclude-schema', message: expect.stringContaining('"a", "b" are both included (--include-schema) and excluded (--exclude-schema)') as string }]);
+    expect(bothFlags.hint).toBe('fix the flags named above (see --help)');
+
+    const both = await configError(loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': 'backup: { profiles: [ { name: Bad, storage: { type: PVC, pvc: { path: b } } } ] }\n' }), overrides: { mysql: { socket: '/s', host: 'h' } } }));
+    expect(both.issues.map((i) => i.path)).toEqual(['backup.profiles[0].name', '--socket']);
+    expect(both.issues[1]!.message).toBe('use either --socket or --host, not both');
+    expect(both.hint).toMatch(/^fix .*bloodraven\.yaml and the flags named above$/);
+  });
+
+  it('tells how the user wrote each field: the flag that set it, or the config path', async () => {
+    const dir = await dirWith({
+      'bloodraven.yaml': 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: a } } }, { name: b, storage: { type: PVC, pvc: { path: b } } } ] }\n',
+    });
+    const loaded = await loadConfig({ cwd: dir, profile: 'b', overrides: { mysql: { user: 'u' }, dump: { includeSchemas: ['shop'], consistent: false } } });
+    expect(loaded.fieldName('backup.profiles[1].dump.includeSchemas')).toBe('--include-schema');
+    expect(loaded.fieldName('backup.profiles[1].dump.includeSchemas[0]')).toBe('--include-schema');
+    expect(loaded.fieldName('backup.profiles[1].dump.consistent')).toBe('--no-consistent');
+    expect(loaded.fieldName('mysql.user')).toBe('--user');
+    expect(loaded.fieldName('backup.profiles[0].dump.includeSchemas')).toBe('backup.profiles[0].dump.includeSchemas');
+    expect(loaded.fieldName('backup.profiles[1].dump.excludeSchemas')).toBe('backup.profiles[1].dump.excludeSchemas');
+    expect(loaded.fieldName('mysql.host')).toBe('mysql.host');
+  });
+
   it('uses local defaults without a file, and lets flags replace file values', async () => {
     const empty = await dirWith({});
     const defaults = await loadConfig({ cwd: empty, overrides: { mysql: { socket: '/run/mysqld.sock' }, dump: { threads: 2 } } });
@@ -100,7 +188,22 @@ backup:
     const dir = await dirWith({ 'broken.yaml': 'backup: [unclosed', 'ok.yaml': 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }' });
     expect((await configError(loadConfig({ cwd: dir, file: 'missing.yaml' }))).message).toMatch(/missing\.yaml does not exist/);
     expect((await configError(loadConfig({ cwd: dir, file: 'broken.yaml' }))).message).toMatch(/broken\.yaml/);
-    expect((await configError(loadConfig({ cwd: dir, file: 'ok.yaml', profile: 'zzz' }))).message).toMatch(/no profile named "zzz"; the config has: a/);
+    const unknownProfile = await configError(loadConfig({ cwd: dir, file: 'ok.yaml', profile: 'zzz' }));
+    expect(unknownProfile.issues).toEqual([{ path: '--profile', message: 'no profile named "zzz"; the config has: a' }]);
+  });
+});
+
+describe('paths given as flags', () => {
+  it('are relative to the working folder, not to the config file, and a missing one is blamed on the flag', async () => {
+    const dir = await dirWith({ 'etc/bloodraven.yaml': 'backup: { profiles: [ { name: p, storage: { type: PVC, pvc: { path: b } } } ] }\n', pw: 'secret\n' });
+    const loaded = await loadConfig({ cwd: dir, file: 'etc/bloodraven.yaml', overrides: { mysql: { user: 'u', passwordFile: 'pw' } } });
+    expect(loaded.config.mysql.passwordFile).toBe(join(dir, 'pw'));
+    const credentials = await resolveMysqlCredentials(loaded.config.mysql, { baseDir: loaded.baseDir, fieldName: loaded.fieldName });
+    expect(credentials).toMatchObject({ user: 'u', password: 'secret' });
+
+    const missing = await loadConfig({ cwd: dir, file: 'etc/bloodraven.yaml', overrides: { mysql: { credentialsDir: 'nope' } } });
+    const err = await configError(resolveMysqlCredentials(missing.config.mysql, { baseDir: missing.baseDir, fieldName: missing.fieldName }));
+    expect(err.issues).toEqual([{ path: '--credentials-dir', message: `${join(dir, 'nope', 'MYSQL_USER')} does not exist` }]);
   });
 });
 

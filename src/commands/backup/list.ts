@@ -10,7 +10,11 @@ export default class BackupList extends BaseCommand {
 
   static override description = `Reads the catalog kept in the profile's storage itself: every attempt's record. A backup is Succeeded only when its dump is complete (@.done.json); a Running record whose process is gone, or a dump that never finished, is listed as Failed with the reason.
 
-With --json: an array of the backup records, newest first, each with its real phase, failureReason and verified.`;
+With --json: an array of the backup records, newest first, each with its real phase, failureReason and verified.
+
+A PVC storage path that does not exist, or is a file, is an error naming the path and its config field (backup.profiles[N].storage.pvc.path), never "No backups": a missing folder is most often a mistyped path (backup now creates it with the profile's first backup).
+
+Exit codes: 0 listed, 1 the storage could not be read, 2 bad usage or configuration.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --profile offsite --json'];
 

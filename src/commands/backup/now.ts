@@ -15,7 +15,9 @@ export default class BackupNow extends BaseCommand {
 
   static override description = `Dumps every user schema of the configured MySQL or MariaDB server into the profile's storage (a folder or an S3 bucket) in MySQL Shell's instance-dump layout: a consistent snapshot (a brief global read lock while the worker sessions start), cut into chunks, dumped by parallel sessions, compressed, and streamed to storage without staging on local disk.
 
-The backup is named <group>-<profile>-<UTC time>. Beside MySQL Shell's files it writes bloodraven.json, the backup record (source, coordinates, sizes, every data file's SHA-256). @.done.json is written last: a backup without it is incomplete, and its record says Failed with the reason.
+The backup is named <group>-<profile>-<UTC time>. Beside MySQL Shell's files it writes bloodraven.json, the backup record (source, coordinates, sizes, every data file's SHA-256). @.done.json is written last: a backup without it is incomplete, and its record says Failed with the reason. One failure leaves no record: the server cannot be reached and the config has no name (the group would be guessed from the address, perhaps the mistyped part).
+
+Flags replace the profile's dump: and the mysql: settings of the config file; a bad flag value is reported under the flag. A schema given to both --include-schema and --exclude-schema (or to both lists in the file) is refused before any server is contacted.
 
 On success the last line is BLOODRAVEN_DUMP_COMPLETE {"location","sizeBytes","gtidExecuted","binlogFile","binlogPos"} (on stdout; on stderr with --json, where stdout holds only the backup record).
 
@@ -83,10 +85,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
           profile: profile.name,
           dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
           toolVersion: this.config.version,
-          fieldName: (field) => {
-            const flag = field === 'includeSchemas' ? 'include-schema' : 'exclude-schema';
-            return flags[flag] !== undefined ? `--${flag}` : `backup.profiles[${loaded.config.backup.profiles.indexOf(profile)}].dump.${field}`;
-          },
+          fieldName: (field) => loaded.fieldName(`backup.profiles[${loaded.config.backup.profiles.indexOf(profile)}].dump.${field}`),
           // A wrong passphrase is refused before the backup starts.
           encryption: await deps.keys.forWriting(),
         },

@@ -3,6 +3,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
 import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { assertSchemaFlagsAgree } from '../../lib/config/schema.js';
 import { createDeps } from '../../lib/deps.js';
 import { restoreBootstrap, type RestoreResult } from '../../lib/restore/restore-bootstrap.js';
 import { parseFrom, sourceFromCatalog, sourceFromStore, storageForFrom, type RestoreSource } from '../../lib/restore/source.js';
@@ -28,7 +29,7 @@ Progress is recorded beside the dump (load-progress.<server>.json): a restore th
 
 With --stop-datetime T: the newest complete backup whose proven coverage holds T is loaded (or --backup, if its coverage holds T; see pitr window), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target no backup covers is refused before anything is touched (exit 3), naming the nearest restorable times. Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
-The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration, 3 a precondition refused (incomplete dump, existing objects, local_infile off).`;
+The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest',
@@ -57,6 +58,7 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
   async run(): Promise<RestoreResult | PlanSummary> {
     const { flags } = await this.parse(RestoreBootstrap);
     this.setLogLevel(flags['log-level']);
+    assertSchemaFlagsAgree(flags['include-schema'], flags['exclude-schema']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
     const json = this.jsonEnabled();
     const view = createProgressView(loadProgressSpec, json);

@@ -9,7 +9,7 @@ import { parseConfirm } from '../../lib/catalog/confirm-token.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { createDeps } from '../../lib/deps.js';
 import { PreconditionError } from '../../lib/errors.js';
-import { planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
+import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
 import { describePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
 import { sourceFromCatalog } from '../../lib/restore/source.js';
 
@@ -28,7 +28,7 @@ Nothing is dropped before everything is checked: every file of the backup is rea
 
 --load-users creates the backup's accounts (with their grants) that the server lacks; accounts it has are left as they are. Objects whose DEFINER account is missing are named at the end.
 
---confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. Without --confirm, a terminal asks, showing the plan; without a terminal the command refuses (exit 3). --dry-run shows the plan, every check made, and changes nothing.
+--confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. A time more than 5 minutes ahead of this machine's clock is refused (exit 2): every later restore would have to confirm with a time after it. Without --confirm, a terminal asks, showing the plan; without a terminal the command refuses (exit 3). --dry-run shows the plan, every check made, and changes nothing.
 
 Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup).`;
 
@@ -42,7 +42,7 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
 
   static override flags = {
     backup: Flags.string({ description: 'Backup of the profile to restore: a name, or latest.', required: true }),
-    confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used.' }),
+    confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used (and not in the future).' }),
     'include-schema': Flags.string({ description: 'Restore only this schema, leaving the others alone.' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
     'load-users': Flags.boolean({ description: "Create the backup's accounts (and their grants) that the server lacks." }),
@@ -58,20 +58,21 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
     const json = this.jsonEnabled();
     const prompt = this.passwordPrompt();
     const deps = await createDeps(loaded, { logger: this.logger, ...(prompt ? { promptPassword: prompt } : {}) });
-    // The passphrase and a point-in-time target are checked before anything is asked or touched.
-    const kek = await deps.keys.forReading();
-    const pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, this.jsonEnabled(), this.interrupt.signal);
-    const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, kek, this.interrupt.signal);
-    const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads, loadUsers: flags['load-users'] };
     const interactive = flags.confirm === undefined && !flags['dry-run'];
     if (interactive && (!process.stdin.isTTY || !process.stderr.isTTY)) {
       throw new PreconditionError('CONFIRM_REQUIRED', 'restore in-place drops data, and without a terminal it needs --confirm', {
         hint: 'pass --confirm now (or an RFC 3339 time newer than the last one used)',
       });
     }
-    // A bad --confirm is bad usage, found before the backup is read.
+    // A bad or stale --confirm is found before the backup is read.
     const confirmAt = flags.confirm === undefined ? undefined : parseConfirm(flags.confirm, deps.clock.now());
-
+    const inPlaceDeps = { connector: deps.connector, catalog: deps.store, logger: this.logger, clock: deps.clock };
+    if (confirmAt && !flags['dry-run']) await checkConfirm(inPlaceDeps, confirmAt);
+    // The passphrase and a point-in-time target are checked before anything is asked or touched.
+    const kek = await deps.keys.forReading();
+    const pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, this.jsonEnabled(), this.interrupt.signal);
+    const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, kek, this.interrupt.signal);
+    const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads, loadUsers: flags['load-users'] };
     this.logger.info('checking the backup and the target before anything is changed (every file is read)');
     const plan: RestorePlan = await planRestoreInPlace(deps, source, request, this.interrupt.signal);
     if (flags['dry-run']) {
@@ -91,7 +92,7 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
     let result: InPlaceResult;
     try {
       result = await restoreInPlace(
-        { connector: deps.connector, catalog: deps.store, logger: this.logger, clock: deps.clock },
+        inPlaceDeps,
         source,
         plan,
         { confirm, ...(pointInTime ? { pointInTime } : {}) },

@@ -5,7 +5,8 @@
  * Order of writes: `bloodraven.json` (Running) → `@.json` → DDL and data → `bloodraven.json`
  * (Succeeded, with every file's checksum) → `@.done.json`. If anything fails, the record is
  * rewritten as Failed with the reason (where storage is reachable) and `@.done.json` is never
- * written.
+ * written. The one failure that leaves no record: the server cannot be reached and no group is
+ * configured, so there is no trustworthy name to record it under.
  */
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
@@ -84,6 +85,11 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     probeError = err;
+  }
+  if (probeError !== undefined && request.group === undefined) {
+    // Without a configured group the name would be guessed from the address, perhaps a mistyped
+    // one: a Failed record there would start a group of backups that does not exist.
+    throw new BackupFailedError(probeError, undefined);
   }
 
   const group = request.group ?? groupFromHostname(server?.hostname ?? connector.target.replace(/:\d+$/, '').replace(/^socket /, 'localhost'));

@@ -5,7 +5,7 @@
  * gone, or a dump folder that never got its `@.done.json`, counts as Failed.
  */
 import { hostname } from 'node:os';
-import { AppError, NotFoundError, errorMessage } from '../errors.js';
+import { AppError, NotFoundError, PreconditionError, errorMessage } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { backupPrefix, doneMarkerName, recordFileName, verificationFileName } from './names.js';
 import type { BackupPhase, BackupRecord } from './record.js';
@@ -37,6 +37,12 @@ export interface CatalogOptions {
   now?: Date;
   /** Whether a process of this machine is alive (injected for tests). */
   isAlive?: (pid: number) => boolean;
+  /**
+   * A storage folder that does not exist yet reads as an empty catalog instead of failing: for the
+   * daemon, whose first backup creates it. Readers a user runs leave this off, so a mistyped path
+   * is reported rather than shown as "no backups".
+   */
+  missingStorageIsEmpty?: boolean;
 }
 
 function processAlive(pid: number): boolean {
@@ -68,9 +74,19 @@ export function effectivePhase(
   return { phase: 'Running', failure: null };
 }
 
-/** Every backup folder in the store, newest first. */
+/**
+ * Every backup folder in the store, newest first. A storage path that is missing (see
+ * missingStorageIsEmpty) or is not a folder is a StorageError naming the path and its config field.
+ */
 export async function listBackups(store: ObjectStore, options: CatalogOptions = {}): Promise<CatalogEntry[]> {
-  const objects = await store.list('', options.signal ? { signal: options.signal } : {});
+  const storeOptions = options.signal ? { signal: options.signal } : {};
+  try {
+    await store.checkReadable(storeOptions);
+  } catch (err) {
+    if (options.missingStorageIsEmpty && err instanceof AppError && err.code === 'STORAGE_NOT_FOUND') return [];
+    throw err;
+  }
+  const objects = await store.list('', storeOptions);
   const folders = new Map<string, { files: Set<string>; oldest: number }>();
   for (const o of objects) {
     const slash = o.key.indexOf('/');
@@ -88,7 +104,7 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     let record: BackupRecord | null = null;
     if (files.has(recordFileName)) {
       try {
-        record = JSON.parse((await store.get(`${name}/${recordFileName}`, options.signal ? { signal: options.signal } : {})).toString('utf8')) as BackupRecord;
+        record = JSON.parse((await store.get(`${name}/${recordFileName}`, storeOptions)).toString('utf8')) as BackupRecord;
       } catch {
         record = null;
       }
@@ -109,7 +125,9 @@ export function isRestorable(entry: CatalogEntry): boolean {
 
 /**
  * The backup a user means by `NAME` or `latest` (the newest restorable one). Throws NotFoundError
- * naming what exists when there is no such backup.
+ * when there is no such backup, and PreconditionError (exit 3) when the named one exists but
+ * cannot be restored (failed, running, being deleted, incomplete); either way the hint offers the
+ * newest restorable backups, never failed ones.
  */
 export async function resolveBackup(store: ObjectStore, nameOrLatest: string, options: CatalogOptions = {}): Promise<CatalogEntry> {
   let entries: CatalogEntry[];
@@ -119,8 +137,9 @@ export async function resolveBackup(store: ObjectStore, nameOrLatest: string, op
     if (err instanceof AppError) throw err;
     throw new AppError('CATALOG_UNREADABLE', `cannot list the backups in ${store.location}: ${errorMessage(err)}`);
   }
+  const restorable = entries.filter(isRestorable);
   if (nameOrLatest === 'latest') {
-    const latest = entries.find(isRestorable);
+    const latest = restorable[0];
     if (!latest) {
       throw new NotFoundError('NO_BACKUP', `no complete backup in ${store.location}${entries.length > 0 ? ` (${entries.length} incomplete or failed)` : ''}`, {
         hint: 'take one with `bloodraven backup now`, or name a backup with --backup',
@@ -128,11 +147,17 @@ export async function resolveBackup(store: ObjectStore, nameOrLatest: string, op
     }
     return latest;
   }
+  const offer = (): string => {
+    const names = restorable.slice(0, 5).map((e) => e.name);
+    if (names.length > 0) return `the newest restorable backups are: ${names.join(', ')}; or use --backup latest`;
+    return entries.length > 0 ? `no backup in ${store.location} is restorable yet; take one with \`bloodraven backup now\`` : 'the profile holds no backups yet';
+  };
   const entry = entries.find((e) => e.name === nameOrLatest);
-  if (!entry) {
-    const names = entries.slice(0, 5).map((e) => e.name);
-    throw new NotFoundError('BACKUP_NOT_FOUND', `there is no backup named ${nameOrLatest} in ${store.location}`, {
-      hint: names.length > 0 ? `the newest are: ${names.join(', ')}; or use --backup latest` : 'the profile holds no backups yet',
+  if (!entry) throw new NotFoundError('BACKUP_NOT_FOUND', `there is no backup named ${nameOrLatest} in ${store.location}`, { hint: offer() });
+  if (!isRestorable(entry)) {
+    const state = `${entry.phase}${entry.failure ? ` (${entry.failure})` : ''}${entry.complete ? '' : ', incomplete: it has no @.done.json'}`;
+    throw new PreconditionError('BACKUP_NOT_RESTORABLE', `backup ${entry.name} exists but cannot be restored: it is ${state}`, {
+      hint: entry.phase === 'Running' ? `wait for it to finish, or restore another: ${offer()}` : `restore a complete backup instead: ${offer()}`,
     });
   }
   return entry;

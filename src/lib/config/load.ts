@@ -6,13 +6,17 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { configSchema, type Config, type Profile } from './schema.js';
+import { formatPath, validateConfig, type Config, type Profile } from './schema.js';
+
+export { formatPath } from './schema.js';
 
 export const defaultConfigFile = 'bloodraven.yaml';
 
-/** Values given on the command line; each replaces the matching field of the file. */
+/**
+ * Values given on the command line; each replaces the matching field of the file. Each is named by
+ * its flag in messages (overrideFlags).
+ */
 export interface ConfigOverrides {
   mysql?: {
     host?: string | undefined;
@@ -33,6 +37,26 @@ export interface ConfigOverrides {
   };
 }
 
+/** The flag that gives each override, to name it in messages instead of the config path. */
+const overrideFlags = {
+  mysql: {
+    host: '--host',
+    port: '--port',
+    socket: '--socket',
+    user: '--user',
+    passwordFile: '--password-file',
+    credentialsDir: '--credentials-dir',
+  },
+  dump: {
+    threads: '--threads',
+    bytesPerChunk: '--bytes-per-chunk',
+    compression: '--compression',
+    consistent: '--consistent',
+    includeSchemas: '--include-schema',
+    excludeSchemas: '--exclude-schema',
+  },
+} as const satisfies { [K in keyof ConfigOverrides]-?: Record<keyof NonNullable<ConfigOverrides[K]>, string> };
+
 export interface LoadConfigInput {
   /** `--config`: must exist when given. */
   file?: string | undefined;
@@ -49,6 +73,12 @@ export interface LoadedConfig {
   /** Folder relative paths are resolved against. */
   baseDir: string;
   profile: Profile;
+  /**
+   * How the user wrote the field at `path` (a config path such as
+   * `backup.profiles[0].dump.includeSchemas`, or one inside it): the flag that set it
+   * (`--include-schema`), or else the config path itself. For messages about a field's value.
+   */
+  fieldName: (path: string) => string;
 }
 
 /** Local defaults when there is no config file: one profile, backups in ./backups. */
@@ -56,6 +86,11 @@ export const localDefaults = {
   backup: { profiles: [{ name: 'local', storage: { type: 'PVC', pvc: { path: './backups' } } }] },
 };
 
+/**
+ * Reads the config file (or takes the local defaults), lays the flags over it and validates the
+ * result. Throws one ConfigError listing every problem, each under the flag or config path the
+ * user wrote, with a hint pointing at the file only when the file is at fault.
+ */
 export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> {
   const explicit = input.file !== undefined;
   const path = resolve(input.cwd, input.file ?? defaultConfigFile);
@@ -81,22 +116,46 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
     raw = structuredClone(localDefaults);
   }
   const baseDir = found ? dirname(path) : input.cwd;
-  const merged = applyOverrides(raw, input.overrides ?? {}, input.profile);
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    throw new ConfigError(toIssues(parsed.error), found ? { hint: `fix ${path}` } : { hint: `no ${defaultConfigFile} was found: local defaults and flags apply` });
+  const { merged, flagFields } = applyOverrides(raw, input.overrides ?? {}, input.profile, input.cwd);
+  const fieldName = (fieldPath: string): string => flagFor(flagFields, fieldPath) ?? fieldPath;
+  const result = validateConfig(merged, fieldName);
+  if (!result.success) {
+    const issues: ConfigIssue[] = result.issues.map((issue) => ({ path: fieldName(formatPath(issue.path)), message: issue.message }));
+    throw new ConfigError(issues, { hint: configHint(issues, flagFields, found ? path : null) });
   }
-  const config = parsed.data;
+  const config = result.data;
   const profile = selectProfile(config, input.profile);
-  return { config, path: found ? path : null, baseDir, profile };
+  return { config, path: found ? path : null, baseDir, profile, fieldName };
 }
 
+/** The flag behind `fieldPath`, or behind the field it lies in (`…includeSchemas[2]` is `--include-schema`). */
+function flagFor(flagFields: ReadonlyMap<string, string>, fieldPath: string): string | undefined {
+  for (const [field, flag] of flagFields) {
+    if (fieldPath === field || fieldPath.startsWith(`${field}.`) || fieldPath.startsWith(`${field}[`)) return flag;
+  }
+  return undefined;
+}
+
+/** Where to look: the file only when something in it is wrong, the flags when they are. */
+function configHint(issues: readonly ConfigIssue[], flagFields: ReadonlyMap<string, string>, file: string | null): string {
+  const flags = new Set(flagFields.values());
+  // An issue involves a flag when it is about one, or names one (a flag contradicting a file value).
+  const fromFlags = issues.some((i) => flags.has(i.path) || [...flags].some((flag) => i.message.includes(flag)));
+  const fromFile = issues.some((i) => !flags.has(i.path));
+  if (file === null) {
+    return fromFlags && !fromFile ? 'fix the flags named above (see --help)' : `no ${defaultConfigFile} was found: local defaults and flags apply`;
+  }
+  if (fromFile && fromFlags) return `fix ${file} and the flags named above`;
+  return fromFile ? `fix ${file}` : 'fix the flags named above (see --help)';
+}
+
+/** The profile `--profile` names, or the first; a name the config lacks is a ConfigError on --profile. */
 export function selectProfile(config: Config, name: string | undefined): Profile {
   const profiles = config.backup.profiles;
   if (name === undefined) return profiles[0]!;
   const found = profiles.find((p) => p.name === name);
   if (!found) {
-    throw new ConfigError([{ path: 'profile', message: `no profile named "${name}"; the config has: ${profiles.map((p) => p.name).join(', ')}` }]);
+    throw new ConfigError([{ path: '--profile', message: `no profile named "${name}"; the config has: ${profiles.map((p) => p.name).join(', ')}` }]);
   }
   return found;
 }
@@ -105,25 +164,23 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Lays the flags over the file's values (before validation, so flags are validated too). */
-function applyOverrides(raw: unknown, overrides: ConfigOverrides, profileName: string | undefined): unknown {
-  if (!isRecord(raw)) return raw;
+/**
+ * Lays the flags over the file's values (before validation, so flags are validated too), and
+ * says which config paths the flags set.
+ */
+function applyOverrides(
+  raw: unknown,
+  overrides: ConfigOverrides,
+  profileName: string | undefined,
+  cwd: string,
+): { merged: unknown; flagFields: Map<string, string> } {
+  const flagFields = new Map<string, string>();
+  if (!isRecord(raw)) return { merged: raw, flagFields };
   const out: Record<string, unknown> = { ...raw };
   const mysql = definedEntries(overrides.mysql ?? {});
   if (Object.keys(mysql).length > 0) {
-    const base = isRecord(out.mysql) ? { ...out.mysql } : {};
-    // A connection given on the command line replaces the file's way of connecting.
-    if ('socket' in mysql) {
-      delete base.host;
-      delete base.port;
-    }
-    if ('host' in mysql || 'port' in mysql) delete base.socket;
-    if ('credentialsDir' in mysql) {
-      delete base.user;
-      delete base.passwordFile;
-    }
-    if ('user' in mysql || 'passwordFile' in mysql) delete base.credentialsDir;
-    out.mysql = { ...base, ...mysql };
+    out.mysql = overrideConnection(isRecord(out.mysql) ? out.mysql : {}, mysql, cwd);
+    for (const key of Object.keys(mysql)) flagFields.set(`mysql.${key}`, overrideFlags.mysql[key as keyof typeof overrideFlags.mysql]);
   }
   const dump = definedEntries(overrides.dump ?? {});
   if (Object.keys(dump).length > 0 && isRecord(out.backup) && Array.isArray(out.backup.profiles)) {
@@ -134,25 +191,38 @@ function applyOverrides(raw: unknown, overrides: ConfigOverrides, profileName: s
       const copy = [...profiles];
       copy[index] = { ...target, dump: { ...(isRecord(target.dump) ? target.dump : {}), ...dump } };
       out.backup = { ...out.backup, profiles: copy };
+      for (const [key, value] of Object.entries(dump)) {
+        const flag = key === 'consistent' && value === false ? '--no-consistent' : overrideFlags.dump[key as keyof typeof overrideFlags.dump];
+        flagFields.set(`backup.profiles[${index}].dump.${key}`, flag);
+      }
     }
   }
-  return out;
+  return { merged: out, flagFields };
+}
+
+/** The file's `mysql:` block with the connection flags laid over it. */
+function overrideConnection(file: Record<string, unknown>, flags: Record<string, unknown>, cwd: string): Record<string, unknown> {
+  const base = { ...file };
+  // A connection given on the command line replaces the file's way of connecting.
+  if ('socket' in flags) {
+    delete base.host;
+    delete base.port;
+  }
+  if ('host' in flags || 'port' in flags) delete base.socket;
+  if ('credentialsDir' in flags) {
+    delete base.user;
+    delete base.passwordFile;
+  }
+  if ('user' in flags || 'passwordFile' in flags) delete base.credentialsDir;
+  const merged = { ...base, ...flags };
+  // A path typed on the command line is relative to where it was typed, not to the config file.
+  for (const key of ['passwordFile', 'credentialsDir']) {
+    const value = flags[key];
+    if (typeof value === 'string' && value !== '') merged[key] = resolve(cwd, value);
+  }
+  return merged;
 }
 
 function definedEntries(o: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-}
-
-function toIssues(error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
-}
-
-/** `backup.profiles[0].storage.s3.bucket` */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out;
 }

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { MysqlConfig } from './schema.js';
+import type { FieldNamer, MysqlConfig } from './schema.js';
 
 export interface MysqlCredentials {
   user: string;
@@ -19,6 +19,8 @@ export interface CredentialOptions {
   baseDir: string;
   /** Asks for a password on a terminal; absent when stdin is not a TTY. */
   promptPassword?: (question: string) => Promise<string>;
+  /** Names a field as the user wrote it (LoadedConfig.fieldName): `--password-file` rather than `mysql.passwordFile`. */
+  fieldName?: FieldNamer;
 }
 
 /** Reads a secret file, dropping one trailing newline (as `echo` and Secrets leave them). */
@@ -31,18 +33,24 @@ async function readSecretFile(path: string, field: string): Promise<string> {
   }
 }
 
+/**
+ * The account to connect as: from `credentialsDir`, or `user` + `passwordFile`, or `user` and a
+ * prompt. A missing or unreadable file is a ConfigError naming the field (or flag) that gave it.
+ */
 export async function resolveMysqlCredentials(mysql: MysqlConfig, options: CredentialOptions): Promise<MysqlCredentials> {
+  const fieldName = options.fieldName ?? ((path: string) => path);
   if (mysql.credentialsDir) {
     const dir = resolve(options.baseDir, mysql.credentialsDir);
-    const user = await readSecretFile(join(dir, 'MYSQL_USER'), 'mysql.credentialsDir');
-    const password = await readSecretFile(join(dir, 'MYSQL_PASSWORD'), 'mysql.credentialsDir');
-    if (!user) throw new ConfigError([{ path: 'mysql.credentialsDir', message: `${join(dir, 'MYSQL_USER')} is empty` }]);
+    const field = fieldName('mysql.credentialsDir');
+    const user = await readSecretFile(join(dir, 'MYSQL_USER'), field);
+    const password = await readSecretFile(join(dir, 'MYSQL_PASSWORD'), field);
+    if (!user) throw new ConfigError([{ path: field, message: `${join(dir, 'MYSQL_USER')} is empty` }]);
     return { user, password, passwordSource: join(dir, 'MYSQL_PASSWORD') };
   }
   const user = mysql.user ?? 'root';
   if (mysql.passwordFile) {
     const path = resolve(options.baseDir, mysql.passwordFile);
-    return { user, password: await readSecretFile(path, 'mysql.passwordFile'), passwordSource: path };
+    return { user, password: await readSecretFile(path, fieldName('mysql.passwordFile')), passwordSource: path };
   }
   if (options.promptPassword) {
     const password = await options.promptPassword(`Password for MySQL user '${user}' (empty for none): `);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseSize } from '../sizes.js';
 import { checkCron } from '../schedule/cron.js';
+import { ConfigError } from '../errors.js';
 
 /** Names that end up in backup names and object keys: DNS-label-like, as Kubernetes names are. */
 const nameSchema = z
@@ -98,15 +99,10 @@ export const profileSchema = z
     storage: storageSchema,
     dump: dumpSchema.default(() => dumpSchema.parse({})),
     retentionPolicy: retentionPolicySchema.optional(),
-    /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}. */
+    /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}; never with retentionPolicy (crossFieldIssues). */
     retention: z.number().int().min(1).optional(),
     /** Client-side encryption of every stored byte of the profile's backups and binlogs. */
     encryption: z.strictObject({ passphraseFile: z.string().min(1) }).optional(),
-  })
-  .superRefine((p, ctx) => {
-    if (p.retention !== undefined && p.retentionPolicy !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['retention'], message: 'use either retention or retentionPolicy, not both' });
-    }
   })
   .transform(({ retention, retentionPolicy, ...rest }) => ({
     ...rest,
@@ -115,15 +111,16 @@ export const profileSchema = z
       retentionPolicy ?? (retention === undefined ? undefined : { count: retention, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }),
   }));
 
-/** Retries of scheduled backups that failed: the Nth retry waits initial × 2^(N−1) seconds, capped. */
-export const retrySchema = z
-  .strictObject({
-    /** Attempts in all, the first included. */
-    maxAttempts: z.number().int().min(1).default(1),
-    initialBackoffSeconds: z.number().min(0).default(60),
-    maxBackoffSeconds: z.number().min(0).default(1800),
-  })
-  .refine((r) => r.maxBackoffSeconds >= r.initialBackoffSeconds, { message: 'maxBackoffSeconds must be at least initialBackoffSeconds', path: ['maxBackoffSeconds'] });
+/**
+ * Retries of scheduled backups that failed: the Nth retry waits initial × 2^(N−1) seconds, capped
+ * (maxBackoffSeconds ≥ initialBackoffSeconds is checked by crossFieldIssues).
+ */
+export const retrySchema = z.strictObject({
+  /** Attempts in all, the first included. */
+  maxAttempts: z.number().int().min(1).default(1),
+  initialBackoffSeconds: z.number().min(0).default(60),
+  maxBackoffSeconds: z.number().min(0).default(1800),
+});
 
 /** Seconds, or a duration like 30s, 5m, 1h. */
 const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
@@ -164,51 +161,188 @@ export const scheduleSchema = z.strictObject({
   timeZone: z.string().min(1).default('Etc/UTC'),
 });
 
-export const configSchema = z
-  .strictObject({
-    /** The group: labels, backup names. Default: the server's host name. */
-    name: nameSchema.optional(),
-    mysql: mysqlSchema.default(() => mysqlSchema.parse({})),
-    backup: z.strictObject({
-      profiles: z.array(profileSchema).min(1, 'at least one profile is needed'),
-      schedules: z.array(scheduleSchema).default([]),
-      retry: retrySchema.default(() => retrySchema.parse({})),
-      pitr: pitrSchema.optional(),
-    }),
-  })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.backup.profiles.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['backup', 'profiles', i, 'name'], message: `profile "${p.name}" is defined twice` });
-      seen.add(p.name);
-    });
-    if (config.mysql.credentialsDir && (config.mysql.user || config.mysql.passwordFile)) {
-      ctx.addIssue({ code: 'custom', path: ['mysql', 'credentialsDir'], message: 'use either credentialsDir or user + passwordFile, not both' });
+/** Every field's own rules (type, range, format); the rules relating fields are crossFieldIssues. */
+const configFieldsSchema = z.strictObject({
+  /** The group: labels, backup names. Default: the server's host name. */
+  name: nameSchema.optional(),
+  mysql: mysqlSchema.default(() => mysqlSchema.parse({})),
+  backup: z.strictObject({
+    profiles: z.array(profileSchema).min(1, 'at least one profile is needed'),
+    schedules: z.array(scheduleSchema).default([]),
+    retry: retrySchema.default(() => retrySchema.parse({})),
+    pitr: pitrSchema.optional(),
+  }),
+});
+
+/** A problem with the configuration, at the path of the field it concerns. */
+export interface ConfigProblem {
+  path: Array<string | number>;
+  message: string;
+}
+
+/** How a field is named in messages: by default its config path; load.ts names flags instead. */
+export type FieldNamer = (path: string) => string;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Present in the input: YAML writes an empty value as null, which the field rules report on their own. */
+function isSet(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+function recordsOf(v: unknown): Array<[number, Record<string, unknown>]> {
+  return Array.isArray(v) ? v.flatMap((item, i): Array<[number, Record<string, unknown>]> => (isRecord(item) ? [[i, item]] : [])) : [];
+}
+
+function stringsOf(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/**
+ * The rules that relate fields to each other (duplicate names, references to profiles, options
+ * that exclude each other). They read the raw input defensively rather than zod's parsed value,
+ * because zod skips an object's refinements once any field in it has an error: run here, every
+ * problem is reported together, whatever else is wrong.
+ */
+export function crossFieldIssues(input: unknown, fieldName: FieldNamer = (path) => path): ConfigProblem[] {
+  if (!isRecord(input)) return [];
+  const name = (path: Array<string | number>): string => fieldName(formatPath(path));
+  const backup = isRecord(input.backup) ? input.backup : {};
+  const { issues, profileNames } = profileIssues(backup.profiles, name);
+  // References are only checked against a list of profiles that is there to check against.
+  const known = Array.isArray(backup.profiles) ? profileNames : null;
+  issues.push(...mysqlIssues(input.mysql, name), ...scheduleIssues(backup.schedules, known));
+  if (isRecord(backup.pitr) && known && typeof backup.pitr.profileName === 'string' && !known.has(backup.pitr.profileName)) {
+    issues.push({ path: ['backup', 'pitr', 'profileName'], message: `no profile named "${backup.pitr.profileName}"` });
+  }
+  if (isRecord(backup.retry)) {
+    const initial = backup.retry.initialBackoffSeconds ?? 60;
+    const max = backup.retry.maxBackoffSeconds ?? 1800;
+    if (typeof initial === 'number' && typeof max === 'number' && max < initial) {
+      issues.push({ path: ['backup', 'retry', 'maxBackoffSeconds'], message: `must be at least ${name(['backup', 'retry', 'initialBackoffSeconds'])} (${initial})` });
     }
-    if (config.mysql.passwordFile && !config.mysql.user) {
-      ctx.addIssue({ code: 'custom', path: ['mysql', 'user'], message: 'passwordFile needs user' });
+  }
+  return issues;
+}
+
+type PathNamer = (path: Array<string | number>) => string;
+
+/** One way to reach the server, and one source for the account. */
+function mysqlIssues(mysql: unknown, name: PathNamer): ConfigProblem[] {
+  if (!isRecord(mysql)) return [];
+  const issues: ConfigProblem[] = [];
+  const setOf = (...keys: string[]): string[] => keys.filter((k) => isSet(mysql[k])).map((k) => name(['mysql', k]));
+  if (isSet(mysql.socket) && (isSet(mysql.host) || isSet(mysql.port))) {
+    issues.push({ path: ['mysql', 'socket'], message: `use either ${name(['mysql', 'socket'])} or ${setOf('host', 'port').join(' and ')}, not both` });
+  }
+  if (isSet(mysql.credentialsDir) && (isSet(mysql.user) || isSet(mysql.passwordFile))) {
+    issues.push({ path: ['mysql', 'credentialsDir'], message: `use either ${name(['mysql', 'credentialsDir'])} or ${setOf('user', 'passwordFile').join(' and ')}, not both` });
+  }
+  if (isSet(mysql.passwordFile) && !isSet(mysql.user)) {
+    issues.push({ path: ['mysql', 'passwordFile'], message: `${name(['mysql', 'passwordFile'])} needs a user as well: ${name(['mysql', 'user'])} is not set` });
+  }
+  return issues;
+}
+
+/** Unique profile names, one retention setting each, and schema filters that do not contradict each other. */
+function profileIssues(profiles: unknown, name: PathNamer): { issues: ConfigProblem[]; profileNames: Set<string> } {
+  const issues: ConfigProblem[] = [];
+  const profileNames = new Set<string>();
+  for (const [i, p] of recordsOf(profiles)) {
+    const at = ['backup', 'profiles', i];
+    if (typeof p.name === 'string') {
+      if (profileNames.has(p.name)) issues.push({ path: [...at, 'name'], message: `profile "${p.name}" is defined twice` });
+      profileNames.add(p.name);
     }
-    const profileNames = new Set(config.backup.profiles.map((p) => p.name));
-    const scheduleNames = new Set<string>();
-    config.backup.schedules.forEach((sch, i) => {
-      if (!profileNames.has(sch.profileName)) {
-        ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, 'profileName'], message: `no profile named "${sch.profileName}"` });
-      }
-      if (scheduleNames.has(sch.name)) ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, 'name'], message: `schedule "${sch.name}" is defined twice` });
+    if (isSet(p.retention) && isSet(p.retentionPolicy)) {
+      issues.push({ path: [...at, 'retention'], message: `use either ${name([...at, 'retention'])} or ${name([...at, 'retentionPolicy'])}, not both` });
+    }
+    if (isRecord(p.dump)) {
+      const include = name([...at, 'dump', 'includeSchemas']);
+      const exclude = name([...at, 'dump', 'excludeSchemas']);
+      const problem = schemaFilterProblem(stringsOf(p.dump.includeSchemas), stringsOf(p.dump.excludeSchemas), include, exclude);
+      if (problem) issues.push({ path: [...at, 'dump', 'excludeSchemas'], message: problem });
+    }
+  }
+  return { issues, profileNames };
+}
+
+/**
+ * Why a pair of schema filters contradicts itself (a schema both included and excluded), or null.
+ * `includeName` and `excludeName` are how the user wrote them: flags or config fields.
+ */
+export function schemaFilterProblem(include: readonly string[], exclude: readonly string[], includeName: string, excludeName: string): string | null {
+  const excluded = new Set(exclude);
+  const both = [...new Set(include.filter((s) => excluded.has(s)))];
+  if (both.length === 0) return null;
+  return `${both.map((s) => `"${s}"`).join(', ')} ${both.length === 1 ? 'is' : 'are'} both included (${includeName}) and excluded (${excludeName}): name each schema in one of them only`;
+}
+
+/** Refuses (ConfigError on the exclude flag) schema filters given as flags that contradict each other. */
+export function assertSchemaFlagsAgree(include: readonly string[] | undefined, exclude: readonly string[] | undefined, includeFlag = '--include-schema', excludeFlag = '--exclude-schema'): void {
+  const problem = schemaFilterProblem(include ?? [], exclude ?? [], includeFlag, excludeFlag);
+  if (problem) throw new ConfigError([{ path: excludeFlag, message: problem }], { hint: 'fix the flags named above (see --help)' });
+}
+
+/** Unique schedule names, existing profiles, and cron expressions valid in their time zone. */
+function scheduleIssues(schedules: unknown, profileNames: ReadonlySet<string> | null): ConfigProblem[] {
+  const issues: ConfigProblem[] = [];
+  const scheduleNames = new Set<string>();
+  for (const [i, sch] of recordsOf(schedules)) {
+    const at = ['backup', 'schedules', i];
+    if (profileNames && typeof sch.profileName === 'string' && !profileNames.has(sch.profileName)) {
+      issues.push({ path: [...at, 'profileName'], message: `no profile named "${sch.profileName}"` });
+    }
+    if (typeof sch.name === 'string') {
+      if (scheduleNames.has(sch.name)) issues.push({ path: [...at, 'name'], message: `schedule "${sch.name}" is defined twice` });
       scheduleNames.add(sch.name);
-      const cronProblem = checkCron(sch.schedule, sch.timeZone);
-      if (cronProblem) ctx.addIssue({ code: 'custom', path: ['backup', 'schedules', i, cronProblem.field], message: cronProblem.message });
-    });
-    if (config.backup.pitr && !profileNames.has(config.backup.pitr.profileName)) {
-      ctx.addIssue({ code: 'custom', path: ['backup', 'pitr', 'profileName'], message: `no profile named "${config.backup.pitr.profileName}"` });
     }
-    if (config.mysql.socket && (config.mysql.host || config.mysql.port)) {
-      ctx.addIssue({ code: 'custom', path: ['mysql', 'socket'], message: 'use either socket or host/port, not both' });
+    const timeZone = sch.timeZone ?? 'Etc/UTC';
+    if (typeof sch.schedule === 'string' && sch.schedule !== '' && typeof timeZone === 'string' && timeZone !== '') {
+      const cronProblem = checkCron(sch.schedule, timeZone);
+      if (cronProblem) issues.push({ path: [...at, cronProblem.field], message: cronProblem.message });
     }
-  });
+  }
+  return issues;
+}
+
+export type ConfigValidation = { success: true; data: z.output<typeof configFieldsSchema> } | { success: false; issues: ConfigProblem[] };
+
+/**
+ * Validates a whole configuration: every field's rules and every cross-field rule, all problems
+ * together. `fieldName` names fields in messages (a flag rather than the config path, say).
+ */
+export function validateConfig(input: unknown, fieldName?: FieldNamer): ConfigValidation {
+  const fields = configFieldsSchema.safeParse(input);
+  const issues: ConfigProblem[] = fields.success
+    ? []
+    : fields.error.issues.map((issue) => ({ path: issue.path.map((part) => (typeof part === 'number' ? part : String(part))), message: issue.message }));
+  issues.push(...crossFieldIssues(input, fieldName));
+  return fields.success && issues.length === 0 ? { success: true, data: fields.data } : { success: false, issues };
+}
+
+/** The configuration as one zod schema (for code that builds a config in place: tests, tools). */
+export const configSchema = z.unknown().transform((input, ctx): z.output<typeof configFieldsSchema> => {
+  const result = validateConfig(input);
+  if (result.success) return result.data;
+  for (const issue of result.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  return z.NEVER;
+});
+
+/** `backup.profiles[0].storage.s3.bucket` */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
 
 export type Config = z.output<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigInput = z.input<typeof configFieldsSchema>;
 export type MysqlConfig = Config['mysql'];
 export type Profile = Config['backup']['profiles'][number];
 export type StorageConfig = Profile['storage'];

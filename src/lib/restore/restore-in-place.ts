@@ -13,7 +13,7 @@
  * the token as they were. Only then is the token recorded and the first schema dropped.
  */
 import type { Clock } from '../clock.js';
-import { confirmTokenFile, readConfirmToken, recordConfirmToken } from '../catalog/confirm-token.js';
+import { confirmTokenFile, judgeConfirm, readConfirmToken, recordConfirmToken } from '../catalog/confirm-token.js';
 import { AppError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { quoteId, type MysqlConnector } from '../mysql/connection.js';
@@ -78,14 +78,16 @@ export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector' | '
   );
 }
 
-/** Judges the confirm token against the last one used; refuses (exit 3) a token that is not newer. */
-async function checkConfirm(catalog: ObjectStore, confirm: Date): Promise<void> {
-  const last = await readConfirmToken(catalog);
-  if (last && confirm.getTime() <= Date.parse(last.confirmTokenUsed)) {
-    throw new PreconditionError('CONFIRM_STALE', `--confirm ${confirm.toISOString()} is not newer than the last one used (${last.confirmTokenUsed}, for ${last.backup})`, {
-      hint: 'pass --confirm now, or a newer time, to authorize this restore',
-    });
+/**
+ * Judges the confirm token against the last one used (catalog/confirm-token.ts judgeConfirm);
+ * refuses (exit 3) one that is not newer. Reads only.
+ */
+export async function checkConfirm(deps: Pick<InPlaceDeps, 'catalog' | 'clock' | 'logger'>, confirm: Date): Promise<void> {
+  const judgement = judgeConfirm(await readConfirmToken(deps.catalog), confirm, deps.clock.now());
+  if (!judgement.ok) {
+    throw new PreconditionError('CONFIRM_STALE', judgement.reason, { hint: 'pass --confirm now, or a newer time, to authorize this restore' });
   }
+  if (judgement.ignored) deps.logger.warn('the last confirm token was ignored', { token: judgement.ignored.token, reason: judgement.ignored.reason });
 }
 
 /** Applies a plan made by planRestoreInPlace: records the token, fences, drops, loads, replays, lifts the fence. */
@@ -98,7 +100,7 @@ export async function restoreInPlace(
 ): Promise<InPlaceResult> {
   const { connector, logger, clock } = deps;
   if (plan.mode !== 'instance' && plan.mode !== 'schema') throw new AppError('INTERNAL', `restoreInPlace needs an in-place plan, not ${plan.mode}`);
-  await checkConfirm(deps.catalog, request.confirm);
+  await checkConfirm(deps, request.confirm);
   throwIfAborted(run.signal);
   const session = await connector.connect();
   let fence: { previous: number; since: number } | undefined;

@@ -5,7 +5,7 @@
 import type { Config, Profile } from '../config/schema.js';
 import { listBackups, type CatalogEntry } from '../catalog/catalog.js';
 import type { BackupPhase } from '../catalog/record.js';
-import { errorMessage } from '../errors.js';
+import { AppError, errorMessage } from '../errors.js';
 import { nextRun } from '../schedule/cron.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readAllManifests } from '../pitr/manifest.js';
@@ -31,6 +31,8 @@ export interface ProfileStatus {
   lastFailure: BackupStatus | null;
   /** Why the profile's storage could not be read, if it could not. */
   error: string | null;
+  /** What to do about `error`, when there is advice. */
+  errorHint: string | null;
 }
 
 export interface ScheduleStatus {
@@ -65,10 +67,14 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
   };
 }
 
+/**
+ * Everything `status` shows. A profile whose storage cannot be read is described with its error
+ * (and so is the archive), never left out: callers decide what an unreadable profile means.
+ */
 export async function describeStatus(config: Config, openStore: (profile: Profile) => Promise<ObjectStore>, now: Date, signal?: AbortSignal): Promise<Status> {
   const profiles: ProfileStatus[] = [];
   for (const profile of config.backup.profiles) {
-    const status: ProfileStatus = { name: profile.name, location: null, storageType: profile.storage.type, backups: [], lastSuccess: null, lastFailure: null, error: null };
+    const status: ProfileStatus = { name: profile.name, location: null, storageType: profile.storage.type, backups: [], lastSuccess: null, lastFailure: null, error: null, errorHint: null };
     try {
       const store = await openStore(profile);
       status.location = store.location;
@@ -79,6 +85,7 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
     } catch (err) {
       if (signal?.aborted) throw err;
       status.error = errorMessage(err);
+      status.errorHint = err instanceof AppError ? (err.hint ?? null) : null;
     }
     profiles.push(status);
   }

@@ -19,7 +19,8 @@ export async function createStore(storage: StorageConfig, options: CreateStoreOp
   const configPath = options.configPath ?? 'storage';
   switch (storage.type) {
     case 'PVC':
-      return createFsStore({ root: path.resolve(options.configDir, storage.pvc.path) });
+      // A flag (`--from`) names the folder itself; a config block names it in its pvc.path field.
+      return createFsStore({ root: path.resolve(options.configDir, storage.pvc.path), configField: configPath.startsWith('--') ? configPath : `${configPath}.pvc.path` });
     case 'S3': {
       const s3 = storage.s3;
       let credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;

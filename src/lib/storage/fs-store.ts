@@ -19,10 +19,11 @@ import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, ty
 export interface FsStoreOptions {
   /** The folder holding the objects; resolved against the working directory if relative. */
   root: string;
+  /** The config field (or flag) that names the folder, for hints: `backup.profiles[0].storage.pvc.path`. */
+  configField?: string;
 }
 
 const tempSuffix = '.dumping';
-const configField = 'storage.pvc.path';
 
 // O_NOFOLLOW: a symlink appearing under the temp file's name (between removing a leftover and
 // opening) makes the open fail instead of writing wherever it points. Windows has no such flag.
@@ -31,6 +32,9 @@ const createTempFlags =
 
 export function createFsStore(options: FsStoreOptions): ObjectStore {
   const root = path.resolve(options.root);
+  const configField = options.configField ?? 'storage.pvc.path';
+  /** A Node file system error as a StorageError whose hint names the config field. */
+  const storageError = (err: unknown, action: Action, target: string): Promise<unknown> => fsError(err, action, target, configField);
 
   const keyPath = (key: string): string => path.join(root, ...key.split('/'));
 
@@ -63,7 +67,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     try {
       await makeFolders(dir);
     } catch (err) {
-      throw await fsError(err, 'write to', target);
+      throw await storageError(err, 'write to', target);
     }
     return target;
   };
@@ -88,7 +92,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       try {
         await makeFolders(root);
       } catch (err) {
-        throw await fsError(err, 'create', root);
+        throw await storageError(err, 'create', root);
       }
       const info = await stat(root);
       if (!info.isDirectory()) {
@@ -101,7 +105,27 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         await unlink(probe);
       } catch (err) {
         await rm(probe, { force: true }).catch(() => undefined);
-        throw await fsError(err, 'write to', root);
+        throw await storageError(err, 'write to', root);
+      }
+    },
+
+    async checkReadable(options: StoreOptions = {}) {
+      throwIfAborted(options.signal);
+      let info;
+      try {
+        info = await stat(root);
+      } catch (err) {
+        // Only a missing last folder: a file standing in the path is reported as such below.
+        if (hasCode(err, 'ENOENT')) {
+          throw new StorageError('STORAGE_NOT_FOUND', `the storage folder ${root} does not exist`, {
+            cause: err,
+            hint: `check ${configField}; \`bloodraven backup now\` creates the folder when it takes the first backup`,
+          });
+        }
+        throw await storageError(err, 'read', root);
+      }
+      if (!info.isDirectory()) {
+        throw new StorageError('NOT_A_DIRECTORY', `the storage path ${root} is a file, not a folder`, { hint: `point ${configField} at the folder that holds the backups` });
       }
     },
 
@@ -125,7 +149,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         handle = await open(tempPath, createTempFlags, 0o644);
       } catch (err) {
         body.off('error', onBodyError);
-        throw await fsError(err, 'write to', target);
+        throw await storageError(err, 'write to', target);
       }
       // flush: the data is fsynced before the file is closed, so the rename publishes complete data.
       const out = handle.createWriteStream({ flush: true });
@@ -145,7 +169,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         // The body's own diagnosis (a tampered file, a failed dump) can reach here by way of the
         // file stream; only the file system's errors are translated.
         if (failure instanceof AppError) throw failure;
-        throw await fsError(failure, 'write to', target);
+        throw await storageError(failure, 'write to', target);
       } finally {
         body.off('error', onBodyError);
       }
@@ -169,7 +193,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       } catch (err) {
         await handle?.close().catch(() => undefined);
         await rm(tempPath, { force: true }).catch(() => undefined);
-        throw await fsError(err, 'write to', target);
+        throw await storageError(err, 'write to', target);
       }
       await syncDirectory(path.dirname(target));
     },
@@ -182,7 +206,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         handle = await open(target, 'r');
       } catch (err) {
         if (isMissing(err)) throw notFound(key, err);
-        throw await fsError(err, 'read', target);
+        throw await storageError(err, 'read', target);
       }
       const info = await handle.stat();
       if (!info.isFile()) {
@@ -201,7 +225,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       } catch (err) {
         if (options.signal?.aborted) throw abortError(options.signal);
         if (isMissing(err) || hasCode(err, 'EISDIR')) throw notFound(key, err);
-        throw await fsError(err, 'read', target);
+        throw await storageError(err, 'read', target);
       }
     },
 
@@ -212,7 +236,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         return (await stat(target)).isFile();
       } catch (err) {
         if (isMissing(err)) return false;
-        throw await fsError(err, 'read', target);
+        throw await storageError(err, 'read', target);
       }
     },
 
@@ -228,7 +252,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         await walk(folder, folderKey, found, options.signal);
       } catch (err) {
         if (options.signal?.aborted) throw abortError(options.signal);
-        throw await fsError(err, 'list', folder);
+        throw await storageError(err, 'list', folder);
       }
       return found.filter((o) => o.key.startsWith(prefix)).sort((a, b) => compareKeys(a.key, b.key));
     },
@@ -242,7 +266,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         await unlink(target);
       } catch (err) {
         if (isMissing(err)) return;
-        throw await fsError(err, 'delete', target);
+        throw await storageError(err, 'delete', target);
       }
     },
 
@@ -264,14 +288,14 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         entry = await lstat(folder);
       } catch (err) {
         if (isMissing(err)) return 0;
-        throw await fsError(err, 'delete', folder);
+        throw await storageError(err, 'delete', folder);
       }
       await assertInsideRoot(folder, 'delete');
       if (entry.isSymbolicLink()) {
         // A link to a folder inside the root: its objects are listed under the real folder's name,
         // so only the link itself goes.
         await unlink(folder).catch(async (err: unknown) => {
-          if (!isMissing(err)) throw await fsError(err, 'delete', folder);
+          if (!isMissing(err)) throw await storageError(err, 'delete', folder);
         });
         return 0;
       }
@@ -284,7 +308,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         await rm(folder, { recursive: true, force: true });
       } catch (err) {
         if (options.signal?.aborted) throw abortError(options.signal);
-        throw await fsError(err, 'delete', folder);
+        throw await storageError(err, 'delete', folder);
       }
       return objects.length;
     },
@@ -400,7 +424,7 @@ function isMissing(err: unknown): boolean {
 type Action = 'write to' | 'read' | 'list' | 'delete' | 'create';
 
 /** Translates a Node file system error into a StorageError saying what failed and what to do. */
-async function fsError(err: unknown, action: Action, target: string): Promise<unknown> {
+async function fsError(err: unknown, action: Action, target: string, configField: string): Promise<unknown> {
   if (err instanceof StorageError || !hasCode(err)) return err;
   const options = { cause: err };
   switch (err.code) {

@@ -42,6 +42,15 @@ export interface ObjectStore {
   check(options?: StoreOptions): Promise<void>;
 
   /**
+   * Checks, creating nothing, that the store is there to be read: the folder exists and is a
+   * folder. Throws StorageError STORAGE_NOT_FOUND (a missing folder) or NOT_A_DIRECTORY, naming
+   * the path and the config field, so that readers never mistake a wrong path for an empty store.
+   * S3 has no folders (a prefix without objects is an empty store) and its listing already
+   * reports a missing bucket.
+   */
+  checkReadable(options?: StoreOptions): Promise<void>;
+
+  /**
    * Streams `body` into `key`. The object becomes visible only once the body has ended and all
    * of it is stored; if the body or the store fails (or the signal fires), nothing is left under
    * `key` (a local temp file is removed, a multipart upload is aborted). Memory used is bounded by

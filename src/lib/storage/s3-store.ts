@@ -238,6 +238,9 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       await call('HeadBucket', undefined, signal, () => client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(signal)));
     },
 
+    // Nothing to check before a listing: a missing bucket or refused credentials fail the listing itself.
+    checkReadable: () => Promise.resolve(),
+
     async write(key: string, body: Readable, options: StoreOptions = {}): Promise<WriteResult> {
       const { signal } = options;
       throwIfAborted(signal);
