@@ -30,6 +30,7 @@ export interface ConfigOverrides {
     consistent?: boolean | undefined;
     includeSchemas?: string[] | undefined;
     excludeSchemas?: string[] | undefined;
+    lockWaitTimeout?: string | undefined;
   };
 }
 
