@@ -235,14 +235,14 @@ function lockBlocked(statements: readonly RunningStatement[], boundSeconds: numb
 /** The lock was requested, not granted in time, and given up: names what was running then. */
 function lockTimedOut(err: LockWaitTimeoutError, running: readonly RunningStatement[], boundSeconds: number, attempt: number): PreconditionError {
   const [first] = running;
-  const bound = serverLockWaitTimeout(boundSeconds) === boundSeconds ? '' : ` (dump.lockWaitTimeout ${boundSeconds}s, in whole seconds)`;
+  const bound = serverLockWaitTimeout(boundSeconds) === boundSeconds ? '' : ` (dump.lockWaitTimeout ${boundSeconds}s, rounded up to the whole seconds the server counts)`;
   const base = `${err.message}${bound} and was given up so that writes could go on (attempt ${attempt} of ${SNAPSHOT_LOCK_ATTEMPTS})`;
   if (first) {
     return new PreconditionError('SNAPSHOT_LOCK_TIMEOUT', `${base}; in progress at that moment: ${describeStatements(running)}`, { cause: err, hint: waitOrKill(first), retryable: true });
   }
   return new PreconditionError(
     'SNAPSHOT_LOCK_TIMEOUT',
-    `${base}; no statement was in progress, so an idle session holds a lock: LOCK TABLES … WRITE, FLUSH TABLES WITH READ LOCK, or another backup's lock (BACKUP STAGE, LOCK INSTANCE FOR BACKUP)`,
+    `${base}; no statement it waits for was in progress, so an idle session most likely holds a lock: LOCK TABLES … WRITE, FLUSH TABLES WITH READ LOCK, or another backup's lock (BACKUP STAGE, LOCK INSTANCE FOR BACKUP)`,
     { cause: err, hint: 'find that session with SHOW PROCESSLIST (an account needs PROCESS to see other accounts\' sessions), let it release its lock or end it with KILL, and run again', retryable: true },
   );
 }
