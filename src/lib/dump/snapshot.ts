@@ -186,7 +186,9 @@ async function lockedSnapshot(a: LockAttempt): Promise<LockedSnapshot> {
     if (!(err instanceof LockWaitTimeoutError)) throw err;
     // The backup stage may be half taken; the next attempt starts from nothing.
     await flavor.unblockDdl(ddlSession).catch(() => undefined);
-    const holders = await flavor.readLockBlockers(main, { minSeconds: 0, ignoreConnectionIds: a.ownSessions });
+    // What held the lock up started before the request and was still running when it gave up;
+    // younger statements (writes that queued behind it) are not named.
+    const holders = await flavor.readLockBlockers(main, { minSeconds: err.waitedSeconds, ignoreConnectionIds: a.ownSessions });
     throw lockTimedOut(err, holders, bound, a.attempt);
   }
 

@@ -57,6 +57,8 @@ export interface LockWaitOptions {
  */
 export class LockWaitTimeoutError extends PreconditionError {
   readonly lock: string;
+  /** The lock_wait_timeout it waited, in whole seconds. */
+  readonly waitedSeconds: number;
 
   constructor(lock: string, waitedSeconds: number, options: { cause?: unknown } = {}) {
     super('SNAPSHOT_LOCK_TIMEOUT', `${lock} was not granted within ${waitedSeconds}s`, {
@@ -65,6 +67,7 @@ export class LockWaitTimeoutError extends PreconditionError {
       retryable: true,
     });
     this.lock = lock;
+    this.waitedSeconds = waitedSeconds;
   }
 }
 
