@@ -12,6 +12,7 @@ import { listBackups } from '../lib/catalog/catalog.js';
 import type { BackupRecord } from '../lib/catalog/record.js';
 import { BackupFailedError, runBackup } from '../lib/backup/run-backup.js';
 import { errorMessage } from '../lib/errors.js';
+import { dumpOptionsOf } from '../lib/dump/options.js';
 import type { Logger } from '../lib/log.js';
 import type { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import type { MysqlConnector } from '../lib/mysql/connection.js';
@@ -182,7 +183,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
         {
           group: config.name,
           profile: profile.name,
-          dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
+          dump: dumpOptionsOf(profile.dump),
           toolVersion: deps.toolVersion,
           trigger: { kind: 'schedule', schedule: schedule.name, attempt },
           encryption,

@@ -251,5 +251,7 @@ backup:
     expect(r.stdout).toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
     expect(r.stdout).toMatch(/--profile/);
     expect(r.stdout).toMatch(/Exit codes/);
+    expect(r.stdout).toMatch(/--lock-wait-timeout/);
+    expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/3 a precondition refused: .*the lock was not taken within dump\.lockWaitTimeout/);
   });
 });

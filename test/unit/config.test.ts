@@ -44,7 +44,7 @@ backup:
     expect(loaded.path).toBe(join(dir, 'bloodraven.yaml'));
     expect(loaded.config.name).toBe('orders');
     expect(loaded.profile.name).toBe('local');
-    expect(loaded.profile.dump).toEqual({ threads: 8, bytesPerChunk: 128_000_000, compression: 'gzip', consistent: true, includeSchemas: [], excludeSchemas: [], users: true });
+    expect(loaded.profile.dump).toEqual({ threads: 8, bytesPerChunk: 128_000_000, compression: 'gzip', consistent: true, includeSchemas: [], excludeSchemas: [], users: true, lockWaitTimeout: 1 });
     const offsite = (await loadConfig({ cwd: dir, profile: 'offsite' })).profile;
     expect(offsite.storage).toMatchObject({ type: 'S3', s3: { bucket: 'my-bucket', prefix: 'orders', partSize: 16_000_000 } });
     expect(offsite.dump.threads).toBe(4);
@@ -182,6 +182,23 @@ backup:
     expect(loaded.config.mysql).toMatchObject({ host: 'h', port: 1 });
     expect(loaded.config.mysql.socket).toBeUndefined();
     expect(loaded.profile.dump).toMatchObject({ compression: 'none', bytesPerChunk: 1_000_000 });
+  });
+
+  it('reads dump.lockWaitTimeout as seconds or a duration (sub-second too), and lets --lock-wait-timeout replace it', async () => {
+    const profiles = ['2', '1.5', '"500ms"', '"3s"', '"0s"', '"soon"', '-1']
+      .map((value, i) => `    - { name: p${i}, storage: { type: PVC, pvc: { path: b${i} } }, dump: { lockWaitTimeout: ${value} } }`)
+      .join('\n');
+    const bad = await dirWith({ 'bloodraven.yaml': `backup:\n  profiles:\n${profiles}\n` });
+    const err = await configError(loadConfig({ cwd: bad }));
+    expect(err.issues.map((i) => i.path)).toEqual(['backup.profiles[4].dump.lockWaitTimeout', 'backup.profiles[5].dump.lockWaitTimeout', 'backup.profiles[6].dump.lockWaitTimeout']);
+    expect(err.message).toContain('backup.profiles[4].dump.lockWaitTimeout: must be more than 0');
+
+    const good = await dirWith({ 'bloodraven.yaml': `backup:\n  profiles:\n${profiles.split('\n').slice(0, 4).join('\n')}\n` });
+    const seconds = await Promise.all(['p0', 'p1', 'p2', 'p3'].map(async (profile) => (await loadConfig({ cwd: good, profile })).profile.dump.lockWaitTimeout));
+    expect(seconds).toEqual([2, 1.5, 0.5, 3]);
+    const flagged = await loadConfig({ cwd: good, profile: 'p3', overrides: { dump: { lockWaitTimeout: '250ms' } } });
+    expect(flagged.profile.dump.lockWaitTimeout).toBe(0.25);
+    expect((await loadConfig({ cwd: await dirWith({}) })).profile.dump.lockWaitTimeout).toBe(1);
   });
 
   it('refuses a named config file that does not exist, a broken YAML file and an unknown profile', async () => {

@@ -6,6 +6,7 @@ import { runBackup, BackupFailedError } from '../../lib/backup/run-backup.js';
 import type { BackupRecord } from '../../lib/catalog/record.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { createDeps } from '../../lib/deps.js';
+import { dumpOptionsOf } from '../../lib/dump/options.js';
 import { errorMessage, type AppError } from '../../lib/errors.js';
 import { BackupMetrics } from '../../lib/metrics/backup-metrics.js';
 import { formatBytes, formatDuration } from '../../lib/sizes.js';
@@ -15,13 +16,15 @@ export default class BackupNow extends BaseCommand {
 
   static override description = `Dumps every user schema of the configured MySQL or MariaDB server into the profile's storage (a folder or an S3 bucket) in MySQL Shell's instance-dump layout: a consistent snapshot (a brief global read lock while the worker sessions start), cut into chunks, dumped by parallel sessions, compressed, and streamed to storage without staging on local disk.
 
+The lock never holds up the application's writes for more than about dump.lockWaitTimeout (--lock-wait-timeout, default 1s) at a time: it is not requested while a statement it would wait for has run longer than that, a request not granted within it is given up, and after 3 attempts the backup stops with exit 3, naming the statement that held it up (connection id, user, how long it has run, its text).
+
 The backup is named <group>-<profile>-<UTC time>. Beside MySQL Shell's files it writes bloodraven.json, the backup record (source, coordinates, sizes, every data file's SHA-256). @.done.json is written last: a backup without it is incomplete, and its record says Failed with the reason. One failure leaves no record: the server cannot be reached and the config has no name (the group would be guessed from the address, perhaps the mistyped part).
 
 Flags replace the profile's dump: and the mysql: settings of the config file; a bad flag value is reported under the flag. A schema given to both --include-schema and --exclude-schema (or to both lists in the file) is refused before any server is contacted.
 
 On success the last line is BLOODRAVEN_DUMP_COMPLETE {"location","sizeBytes","gtidExecuted","binlogFile","binlogPos"} (on stdout; on stderr with --json, where stdout holds only the backup record).
 
-Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a precondition refused (missing privilege for the lock, lock not obtainable, target not empty).`;
+Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a precondition refused: the account may not take the snapshot lock (RELOAD), the lock was not taken within dump.lockWaitTimeout (a long-running statement or a session's lock holds it up; the message names it), or the target folder is not empty.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -43,6 +46,11 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
     }),
     'include-schema': Flags.string({ multiple: true, description: 'Dump only these schemas (repeatable).', helpGroup: 'DUMP' }),
     'exclude-schema': Flags.string({ multiple: true, description: 'Leave these schemas out (repeatable).', helpGroup: 'DUMP' }),
+    'lock-wait-timeout': Flags.string({
+      description:
+        'How long the backup may hold up writes for its snapshot lock: seconds, or a duration like 500ms or 2s (replaces dump.lockWaitTimeout; default 1s). A statement running longer keeps the lock from being taken.',
+      helpGroup: 'DUMP',
+    }),
     pushgateway: Flags.string({ description: 'Push the backup metrics to this Prometheus Pushgateway URL when done (for CI runs).' }),
   };
 
@@ -64,6 +72,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
           consistent: flags.consistent,
           includeSchemas: flags['include-schema'],
           excludeSchemas: flags['exclude-schema'],
+          lockWaitTimeout: flags['lock-wait-timeout'],
         },
       },
     });
@@ -83,7 +92,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
         {
           group: loaded.config.name,
           profile: profile.name,
-          dump: { ...profile.dump, lockWaitTimeoutSeconds: 60 },
+          dump: dumpOptionsOf(profile.dump),
           toolVersion: this.config.version,
           fieldName: (field) => loaded.fieldName(`backup.profiles[${loaded.config.backup.profiles.indexOf(profile)}].dump.${field}`),
           // A wrong passphrase is refused before the backup starts.

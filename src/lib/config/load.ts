@@ -34,6 +34,7 @@ export interface ConfigOverrides {
     consistent?: boolean | undefined;
     includeSchemas?: string[] | undefined;
     excludeSchemas?: string[] | undefined;
+    lockWaitTimeout?: string | undefined;
   };
 }
 
@@ -54,6 +55,7 @@ const overrideFlags = {
     consistent: '--consistent',
     includeSchemas: '--include-schema',
     excludeSchemas: '--exclude-schema',
+    lockWaitTimeout: '--lock-wait-timeout',
   },
 } as const satisfies { [K in keyof ConfigOverrides]-?: Record<keyof NonNullable<ConfigOverrides[K]>, string> };
 

@@ -70,6 +70,18 @@ export const storageSchema = z.discriminatedUnion('type', [pvcStorageSchema, s3S
 
 export const compressionSchema = z.enum(['zstd', 'gzip', 'none']);
 
+/** Seconds, or a duration like 30s, 5m, 1h. */
+const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write seconds, or a number with ms, s, m or h (like 60s)` });
+    return z.NEVER;
+  }
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1;
+  return Number(m[1]) * factor;
+});
+
 export const dumpSchema = z.strictObject({
   threads: z.number().int().min(1).max(64).default(4),
   bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000),
@@ -79,6 +91,13 @@ export const dumpSchema = z.strictObject({
   excludeSchemas: z.array(z.string().min(1)).default([]),
   /** Dump the accounts and their grants (@.users.sql), as MySQL Shell's `users` option. */
   users: z.boolean().default(true),
+  /**
+   * How long the backup may hold up the application's writes, in seconds: statements running
+   * longer keep it from requesting the snapshot locks, and a lock request waits at most this long
+   * before it is given up and retried. The servers wait in whole seconds, so a value under 1 s
+   * (like 500ms) makes the check for long statements stricter while the lock still waits 1 s.
+   */
+  lockWaitTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(1),
 });
 
 /** Which backups a profile keeps (the reference's structured retention; 0 disables a check). */
@@ -120,18 +139,6 @@ export const retrySchema = z.strictObject({
   maxAttempts: z.number().int().min(1).default(1),
   initialBackoffSeconds: z.number().min(0).default(60),
   maxBackoffSeconds: z.number().min(0).default(1800),
-});
-
-/** Seconds, or a duration like 30s, 5m, 1h. */
-const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write seconds, or a number with ms, s, m or h (like 60s)` });
-    return z.NEVER;
-  }
-  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1;
-  return Number(m[1]) * factor;
 });
 
 /** Continuous binlog archiving for point-in-time recovery. */

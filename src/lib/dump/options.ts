@@ -1,4 +1,4 @@
-import type { Compression } from '../config/schema.js';
+import type { Compression, DumpConfig } from '../config/schema.js';
 
 /** What a dump is asked to do; the profile's `dump:` block, resolved. */
 export interface DumpOptions {
@@ -9,8 +9,18 @@ export interface DumpOptions {
   consistent: boolean;
   includeSchemas: string[];
   excludeSchemas: string[];
-  /** How long to wait for the global read lock or the backup lock before giving up. */
+  /**
+   * How long the backup may hold up the application, in seconds (fractions allowed): the bound
+   * on a running statement's age before the snapshot lock is requested, and on each lock wait
+   * (see src/lib/dump/snapshot.ts).
+   */
   lockWaitTimeoutSeconds: number;
   /** Dump the accounts and their grants (`@.users.sql`), as MySQL Shell's `users` option. Default true. */
   users?: boolean;
+}
+
+/** The dump a profile's `dump:` block asks for. */
+export function dumpOptionsOf(dump: DumpConfig): DumpOptions {
+  const { lockWaitTimeout, ...rest } = dump;
+  return { ...rest, lockWaitTimeoutSeconds: lockWaitTimeout };
 }

@@ -1,13 +1,33 @@
 /**
- * The consistent snapshot (DESIGN §2, FORMAT.md §4): a brief global read lock, every worker
- * session starts `START TRANSACTION WITH CONSISTENT SNAPSHOT`, the GTID set and binlog
- * coordinates are read, DDL is blocked for the rest of the dump where the flavor can, and the
+ * The consistent snapshot (DESIGN §2, FORMAT.md §4): DDL is blocked for the rest of the dump
+ * where the flavor can, then a brief global read lock, every worker session starts `START
+ * TRANSACTION WITH CONSISTENT SNAPSHOT`, the GTID set and binlog coordinates are read, and the
  * read lock is released. Connections are opened before the lock so it is held only for the
  * statements that need it.
+ *
+ * The application must never stall behind the backup: while FLUSH TABLES WITH READ LOCK waits
+ * for a running write, every other write on the server queues behind it. So the lock is not
+ * requested while a statement it would wait for has already run longer than the bound
+ * (`lockWaitTimeoutSeconds`), a request waits at most that long and then gives up (releasing
+ * the queue), and after SNAPSHOT_LOCK_ATTEMPTS attempts the backup fails with exit 3, naming the
+ * statement that held it up. The DDL lock is taken first because its waits hold up only DDL,
+ * never writes (checked on MariaDB 10.11; MySQL documents LOCK INSTANCE FOR BACKUP as permitting
+ * DML), whereas a DDL lock waiting while the read lock is held would stall every write.
  */
+import { PreconditionError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
-import type { BinlogPosition, Flavor } from '../mysql/flavor.js';
+import { LockWaitTimeoutError, serverLockWaitTimeout, type BinlogPosition, type Flavor, type RunningStatement } from '../mysql/flavor.js';
+import { retry } from '../retry.js';
+
+/** How many times the snapshot locks are tried before the backup gives up (exit 3). */
+export const SNAPSHOT_LOCK_ATTEMPTS = 3;
+/**
+ * The pause before a new attempt is drawn at random below 2 s, then below 4 s (retry()'s
+ * backoff): long enough for a statement that is about to end to end.
+ */
+const lockRetryBaseDelayMs = 2_000;
+const lockRetryMaxDelayMs = 4_000;
 
 export interface Snapshot {
   /** One session per thread, each inside a transaction that sees the same point in time. */
@@ -34,6 +54,11 @@ export interface SnapshotOptions {
   main: MysqlSession;
   threads: number;
   consistent: boolean;
+  /**
+   * The bound on how long the backup may hold up the application, in seconds (fractions
+   * allowed): statements running longer keep the lock from being requested, and a lock request
+   * waits at most this long (rounded up to whole seconds, at least 1 s: see LockWaitOptions).
+   */
   lockWaitTimeoutSeconds: number;
   logger: Logger;
   now: () => number;
@@ -49,6 +74,13 @@ export async function prepareDumpSession(session: MysqlSession): Promise<void> {
   await session.exec('SET SESSION wait_timeout = 86400');
 }
 
+/**
+ * Opens `threads` worker sessions and starts their transactions at one point in time (or each at
+ * its own when not `consistent`). Throws PreconditionError (exit 3) SNAPSHOT_LOCK_BLOCKED or
+ * SNAPSHOT_LOCK_TIMEOUT naming the statement that kept the locks from being taken within the
+ * bound, SNAPSHOT_PRIVILEGE_MISSING when the account may not take the read lock; on any failure
+ * every session it opened is dropped.
+ */
 export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> {
   const { connector, flavor, main, logger } = options;
   const opened: MysqlSession[] = [];
@@ -68,43 +100,37 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
     const ddlSession = options.consistent ? await connector.connect() : undefined;
     if (ddlSession) opened.push(ddlSession);
 
-    let lockHeldMs = 0;
-    let takenAt = options.now();
-    let ddlBlocked = false;
-    let gtidExecuted: string;
-    let binlog: BinlogPosition | null;
-    if (options.consistent) {
-      await flavor.lockForSnapshot(main, { lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds });
-      const lockedAt = options.now();
-      takenAt = lockedAt;
-      try {
-        await Promise.all(workers.map((w) => w.exec('START TRANSACTION WITH CONSISTENT SNAPSHOT')));
-        gtidExecuted = await flavor.readGtidExecuted(main);
-        binlog = await readBinlogOrWarn(flavor, main, logger);
-        ddlBlocked = ddlSession ? await flavor.blockDdl(ddlSession, { lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds }) : false;
-      } finally {
-        await main.exec('UNLOCK TABLES');
-        lockHeldMs = options.now() - lockedAt;
-      }
-      if (!ddlBlocked) {
+    let state: LockedSnapshot;
+    if (ddlSession) {
+      const ownSessions = [main, ddlSession, ...workers].map((s) => s.threadId);
+      state = await retry((attempt) => lockedSnapshot({ ...options, ddlSession, workers, ownSessions, attempt }), {
+        attempts: SNAPSHOT_LOCK_ATTEMPTS,
+        baseDelayMs: lockRetryBaseDelayMs,
+        maxDelayMs: lockRetryMaxDelayMs,
+        onRetry: (err, attempt, delayMs) => logger.warn('the snapshot lock was not taken; trying again', { attempt, delayMs, reason: errorMessage(err) }),
+      });
+      if (!state.ddlBlocked) {
         logger.warn('DDL is not blocked during the dump (the account cannot take the backup lock); a table altered meanwhile fails the dump', {
           flavor: flavor.info.flavor,
         });
       }
     } else {
       // Each session sees its own moment: the dump is not a single point in time.
+      const takenAt = options.now();
       await Promise.all(workers.map((w) => w.exec('START TRANSACTION WITH CONSISTENT SNAPSHOT')));
-      gtidExecuted = await flavor.readGtidExecuted(main);
-      binlog = await readBinlogOrWarn(flavor, main, logger);
+      const gtidExecuted = await flavor.readGtidExecuted(main);
+      const binlog = await readBinlogOrWarn(flavor, main, logger);
+      state = { lockHeldMs: 0, takenAt, ddlBlocked: false, gtidExecuted, binlog };
     }
+    const { ddlBlocked } = state;
 
     return {
       workers,
       consistent: options.consistent,
-      gtidExecuted,
-      binlog,
-      lockHeldMs,
-      takenAt,
+      gtidExecuted: state.gtidExecuted,
+      binlog: state.binlog,
+      lockHeldMs: state.lockHeldMs,
+      takenAt: state.takenAt,
       ddlBlocked,
       async release() {
         if (ddlSession && ddlBlocked) await flavor.unblockDdl(ddlSession).catch(() => undefined);
@@ -121,6 +147,106 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
     destroy();
     throw err;
   }
+}
+
+interface LockAttempt extends SnapshotOptions {
+  ddlSession: MysqlSession;
+  workers: MysqlSession[];
+  /** Connection ids of this backup's sessions, which never count as blockers. */
+  ownSessions: number[];
+  /** 1-based. */
+  attempt: number;
+}
+
+interface LockedSnapshot {
+  lockHeldMs: number;
+  takenAt: number;
+  ddlBlocked: boolean;
+  gtidExecuted: string;
+  binlog: BinlogPosition | null;
+}
+
+/**
+ * One attempt: refuse if a statement the read lock would wait for has run longer than the bound;
+ * block DDL; take the read lock; start every worker's transaction and read the coordinates under
+ * it; release it. A lock not granted in time is given up, the DDL lock released, and the
+ * statements holding it up named in a retryable PreconditionError.
+ */
+async function lockedSnapshot(a: LockAttempt): Promise<LockedSnapshot> {
+  const { flavor, main, ddlSession, logger } = a;
+  const bound = a.lockWaitTimeoutSeconds;
+  const longRunning = await flavor.readLockBlockers(main, { minSeconds: bound, ignoreConnectionIds: a.ownSessions });
+  if (longRunning.length > 0) throw lockBlocked(longRunning, bound, a.attempt);
+
+  let ddlBlocked = false;
+  try {
+    ddlBlocked = await flavor.blockDdl(ddlSession, { lockWaitTimeoutSeconds: bound });
+    await flavor.lockForSnapshot(main, { lockWaitTimeoutSeconds: bound });
+  } catch (err) {
+    if (!(err instanceof LockWaitTimeoutError)) throw err;
+    // The backup stage may be half taken; the next attempt starts from nothing.
+    await flavor.unblockDdl(ddlSession).catch(() => undefined);
+    // What held the lock up started before the request and was still running when it gave up;
+    // younger statements (writes that queued behind it) are not named.
+    const holders = await flavor.readLockBlockers(main, { minSeconds: err.waitedSeconds, ignoreConnectionIds: a.ownSessions });
+    throw lockTimedOut(err, holders, bound, a.attempt);
+  }
+
+  const lockedAt = a.now();
+  let gtidExecuted: string;
+  let binlog: BinlogPosition | null;
+  try {
+    await Promise.all(a.workers.map((w) => w.exec('START TRANSACTION WITH CONSISTENT SNAPSHOT')));
+    gtidExecuted = await flavor.readGtidExecuted(main);
+    binlog = await readBinlogOrWarn(flavor, main, logger);
+  } finally {
+    await main.exec('UNLOCK TABLES');
+  }
+  return { lockHeldMs: a.now() - lockedAt, takenAt: lockedAt, ddlBlocked, gtidExecuted, binlog };
+}
+
+/** At most this many characters of a statement's text go into a message. */
+const statementChars = 160;
+
+/** `connection 17 (app@10.0.0.5:41234), running for 12.3s: UPDATE …` */
+function describeStatement(s: RunningStatement): string {
+  const text = s.text.replace(/\s+/g, ' ').trim();
+  const cut = text.length > statementChars ? `${text.slice(0, statementChars - 1)}…` : text;
+  return `connection ${s.connectionId} (${s.user}@${s.host}), running for ${Number(s.seconds.toFixed(1))}s: ${cut}`;
+}
+
+function describeStatements(statements: readonly RunningStatement[]): string {
+  const [first, ...rest] = statements;
+  if (!first) return '';
+  return rest.length === 0 ? describeStatement(first) : `${describeStatement(first)} (and ${rest.length} more)`;
+}
+
+function waitOrKill(s: RunningStatement): string {
+  return `let it finish and run the backup again, or end it with KILL QUERY ${s.connectionId}; or raise dump.lockWaitTimeout (--lock-wait-timeout), which lets the backup hold up writes for that long`;
+}
+
+/** A statement the read lock would wait for has run longer than the bound: the lock is not requested. */
+function lockBlocked(statements: readonly RunningStatement[], boundSeconds: number, attempt: number): PreconditionError {
+  return new PreconditionError(
+    'SNAPSHOT_LOCK_BLOCKED',
+    `the global read lock was not requested (attempt ${attempt} of ${SNAPSHOT_LOCK_ATTEMPTS}): it would wait for a statement running longer than dump.lockWaitTimeout (${boundSeconds}s), and every write on the server would wait behind it: ${describeStatements(statements)}`,
+    { hint: waitOrKill(statements[0]!), retryable: true },
+  );
+}
+
+/** The lock was requested, not granted in time, and given up: names what was running then. */
+function lockTimedOut(err: LockWaitTimeoutError, running: readonly RunningStatement[], boundSeconds: number, attempt: number): PreconditionError {
+  const [first] = running;
+  const bound = serverLockWaitTimeout(boundSeconds) === boundSeconds ? '' : ` (dump.lockWaitTimeout ${boundSeconds}s, rounded up to the whole seconds the server counts)`;
+  const base = `${err.message}${bound} and was given up so that writes could go on (attempt ${attempt} of ${SNAPSHOT_LOCK_ATTEMPTS})`;
+  if (first) {
+    return new PreconditionError('SNAPSHOT_LOCK_TIMEOUT', `${base}; in progress at that moment: ${describeStatements(running)}`, { cause: err, hint: waitOrKill(first), retryable: true });
+  }
+  return new PreconditionError(
+    'SNAPSHOT_LOCK_TIMEOUT',
+    `${base}; no statement it waits for was in progress, so an idle session most likely holds a lock: LOCK TABLES … WRITE, FLUSH TABLES WITH READ LOCK, or another backup's lock (BACKUP STAGE, LOCK INSTANCE FOR BACKUP)`,
+    { cause: err, hint: 'find that session with SHOW PROCESSLIST (an account needs PROCESS to see other accounts\' sessions), let it release its lock or end it with KILL, and run again', retryable: true },
+  );
 }
 
 async function readBinlogOrWarn(flavor: Flavor, session: MysqlSession, logger: Logger): Promise<BinlogPosition | null> {

@@ -2,7 +2,7 @@
  * Everything that differs between MySQL and MariaDB lives here: version parsing, GTID variables,
  * binlog status statements, backup locks, binlog tools. Nothing else branches on the flavor.
  */
-import { MysqlError, PreconditionError } from '../errors.js';
+import { InternalError, MysqlError, PreconditionError } from '../errors.js';
 import { quoteId, quoteString, type MysqlSession } from './connection.js';
 
 export type FlavorName = 'mysql' | 'mariadb';
@@ -44,6 +44,48 @@ export interface AccountStatements {
   defaultRoles: string[];
 }
 
+/** A statement in progress on some session, as information_schema.PROCESSLIST shows it. */
+export interface RunningStatement {
+  /** The connection (thread) id, as `KILL QUERY` takes it. */
+  connectionId: number;
+  user: string;
+  /** The client's host (and port), as the process list shows it. */
+  host: string;
+  /** How long the statement has been running, in seconds (MariaDB: to the millisecond; MySQL: whole seconds). */
+  seconds: number;
+  /** The statement's text, cut to its first 1000 characters. */
+  text: string;
+}
+
+/** How long a lock statement may wait. */
+export interface LockWaitOptions {
+  /**
+   * How long the lock may wait, in seconds. The servers count `lock_wait_timeout` in whole
+   * seconds (MySQL: at least 1), so the wait is this rounded up, and at least 1 s.
+   */
+  lockWaitTimeoutSeconds: number;
+}
+
+/**
+ * A lock was not granted within its `lock_wait_timeout` and the statement gave up (nothing is
+ * held). `lock` names the statement, e.g. "the global read lock (FLUSH TABLES WITH READ LOCK)".
+ */
+export class LockWaitTimeoutError extends PreconditionError {
+  readonly lock: string;
+  /** The lock_wait_timeout it waited, in whole seconds. */
+  readonly waitedSeconds: number;
+
+  constructor(lock: string, waitedSeconds: number, options: { cause?: unknown } = {}) {
+    super('SNAPSHOT_LOCK_TIMEOUT', `${lock} was not granted within ${waitedSeconds}s`, {
+      ...options,
+      hint: 'find what holds it with SHOW PROCESSLIST, wait for it to end, and run again',
+      retryable: true,
+    });
+    this.lock = lock;
+    this.waitedSeconds = waitedSeconds;
+  }
+}
+
 export interface Flavor {
   readonly info: ServerInfo;
   /** The program that reads binary logs for this server. */
@@ -55,17 +97,33 @@ export interface Flavor {
   /** The current binlog file and position, or null when binary logging is off. */
   readBinlogPosition(session: MysqlSession): Promise<BinlogPosition | null>;
   /**
-   * Takes the global read lock that makes every session's snapshot start at the same point.
-   * Throws PreconditionError naming the missing privilege or the lock wait.
+   * Takes the global read lock that makes every session's snapshot start at the same point,
+   * waiting at most `lockWaitTimeoutSeconds` (rounded up to whole seconds) for it, since every
+   * write on the server waits behind a lock request that waits. Throws PreconditionError
+   * SNAPSHOT_PRIVILEGE_MISSING when the account may not take it, LockWaitTimeoutError when it was
+   * not granted in time (then nothing is held).
    */
-  lockForSnapshot(session: MysqlSession, options: { lockWaitTimeoutSeconds: number }): Promise<void>;
+  lockForSnapshot(session: MysqlSession, options: LockWaitOptions): Promise<void>;
   /**
    * Blocks DDL (not DML) for as long as `session` stays open, so table definitions cannot change
-   * under a running dump. Returns false when the server or the account cannot do it.
+   * under a running dump. Returns false when the server or the account cannot do it. Waits at
+   * most `lockWaitTimeoutSeconds` (rounded up) for running DDL or another backup's lock, then
+   * throws LockWaitTimeoutError; what it may have taken is released by unblockDdl.
    */
-  blockDdl(session: MysqlSession, options: { lockWaitTimeoutSeconds: number }): Promise<boolean>;
+  blockDdl(session: MysqlSession, options: LockWaitOptions): Promise<boolean>;
   /** Releases what blockDdl took. */
   unblockDdl(session: MysqlSession): Promise<void>;
+  /**
+   * Statements in progress that FLUSH TABLES WITH READ LOCK would wait for, running for at
+   * least `minSeconds`, the longest-running first; read from information_schema.PROCESSLIST.
+   * Idle sessions, replication and other system threads, and the sessions in
+   * `ignoreConnectionIds` (the backup's own) are left out. On MySQL, and MariaDB before 10.4,
+   * every statement counts, reads too, because the lock must close every table in use; MariaDB
+   * 10.4+ does not wait for plain reads, so SELECT, WITH, SHOW, EXPLAIN and DESCRIBE statements
+   * (without FOR UPDATE) are left out there. Without the PROCESS privilege the server lists only
+   * the account's own sessions.
+   */
+  readLockBlockers(session: MysqlSession, options: { minSeconds: number; ignoreConnectionIds: readonly number[] }): Promise<RunningStatement[]>;
   /** Schemas that are never dumped. */
   readonly systemSchemas: readonly string[];
   /**
@@ -151,23 +209,45 @@ async function readMasterStatus(session: MysqlSession, statement: string): Promi
   return { file: r.File, position: Number(r.Position) };
 }
 
-async function flushTablesWithReadLock(session: MysqlSession, lockWaitTimeoutSeconds: number): Promise<void> {
-  await session.exec(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(lockWaitTimeoutSeconds))}`);
+/**
+ * `lock_wait_timeout` for a bound in seconds: the servers take whole seconds (MySQL at least 1;
+ * MariaDB's 0 means "do not wait", which MySQL refuses), so a bound under a second waits 1 s.
+ */
+export function serverLockWaitTimeout(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds));
+}
+
+/**
+ * Runs `take` (statements that take `lock`) on `session` with lock_wait_timeout bounded, then
+ * puts the session's own setting back, so the rest of the dump on that session keeps the server's
+ * default. A lock wait timeout becomes LockWaitTimeoutError.
+ */
+async function withBoundedLockWait(session: MysqlSession, lock: string, seconds: number, take: () => Promise<void>): Promise<void> {
+  const timeout = serverLockWaitTimeout(seconds);
+  await session.exec(`SET SESSION lock_wait_timeout = ${timeout}`);
   try {
-    // Closing idle tables first shortens the time FTWRL itself blocks writers.
-    await session.exec('FLUSH NO_WRITE_TO_BINLOG TABLES');
-    await session.exec('FLUSH TABLES WITH READ LOCK');
+    await take();
+  } catch (err) {
+    if (err instanceof MysqlError && err.code === 'MYSQL_ER_LOCK_WAIT_TIMEOUT') throw new LockWaitTimeoutError(lock, timeout, { cause: err });
+    throw err;
+  }
+  await session.exec('SET SESSION lock_wait_timeout = DEFAULT');
+}
+
+const globalReadLock = 'the global read lock (FLUSH TABLES WITH READ LOCK)';
+
+async function flushTablesWithReadLock(session: MysqlSession, lockWaitTimeoutSeconds: number): Promise<void> {
+  try {
+    await withBoundedLockWait(session, globalReadLock, lockWaitTimeoutSeconds, async () => {
+      // Closing idle tables first shortens the time FTWRL itself blocks writers.
+      await session.exec('FLUSH NO_WRITE_TO_BINLOG TABLES');
+      await session.exec('FLUSH TABLES WITH READ LOCK');
+    });
   } catch (err) {
     if (err instanceof MysqlError && err.code === 'MYSQL_PRIVILEGE_MISSING') {
       throw new PreconditionError('SNAPSHOT_PRIVILEGE_MISSING', `a consistent dump needs FLUSH TABLES WITH READ LOCK, which was refused: ${err.message}`, {
         cause: err,
         hint: "grant it with GRANT RELOAD ON *.* TO '<user>'@'<host>'; or set dump.consistent: false on the profile (the dump is then not a single point in time)",
-      });
-    }
-    if (err instanceof MysqlError && /lock wait timeout/i.test(err.message)) {
-      throw new PreconditionError('SNAPSHOT_LOCK_TIMEOUT', `the global read lock could not be obtained within ${lockWaitTimeoutSeconds}s: a long-running statement or lock holds it`, {
-        cause: err,
-        hint: 'find the blocking statement with SHOW PROCESSLIST, wait for it to end, and run again',
       });
     }
     throw err;
@@ -198,6 +278,32 @@ async function showGrants(session: MysqlSession, account: ServerAccount): Promis
 
 const mariadbSystemAccounts = new Set(["'mariadb.sys'@'localhost'"]);
 const mysqlSystemAccounts = new Set(["'mysql.infoschema'@'localhost'", "'mysql.session'@'localhost'", "'mysql.sys'@'localhost'"]);
+
+/**
+ * The process-list conditions every flavor shares: a statement in progress, not on an idle
+ * session, not on the server's own threads (replication, event scheduler), not on `ignore`.
+ */
+function inProgressElsewhere(ignore: readonly number[]): string {
+  const ids = [0, ...ignore].map((id) => {
+    if (!Number.isSafeInteger(id)) throw new InternalError(`not a connection id: ${id}`);
+    return id;
+  });
+  return `INFO IS NOT NULL AND COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID') AND USER NOT IN ('system user', 'event_scheduler') AND ID <> CONNECTION_ID() AND ID NOT IN (${ids.join(', ')})`;
+}
+
+/**
+ * Plain reads, which MariaDB 10.4+'s FLUSH TABLES WITH READ LOCK does not wait for: the text
+ * starts (after blanks, parentheses and comments) with a reading verb and has no FOR UPDATE.
+ * REGEXP on PROCESSLIST.INFO (a _ci column) ignores case. The pattern holds no backslash and no
+ * question mark, so the SQL literal needs no escaping and the driver sees no placeholder.
+ */
+const mariadbPlainRead =
+  "INFO REGEXP '^([[:space:](]|/[*]([^*]|[*]+[^*/])*[*]+/)*(SELECT|WITH|SHOW|EXPLAIN|DESCRIBE|DESC)([^[:alnum:]_]|$)' AND NOT INFO REGEXP 'FOR[[:space:]]+UPDATE'";
+
+async function readRunningStatements(session: MysqlSession, sql: string): Promise<RunningStatement[]> {
+  const rows = await session.query<{ id: string | number; user: string | null; host: string | null; seconds: string | number; text: string | null }>(sql);
+  return rows.map((r) => ({ connectionId: Number(r.id), user: r.user ?? '', host: r.host ?? '', seconds: Number(r.seconds), text: r.text ?? '' }));
+}
 
 function mariadbFlavor(info: ServerInfo): Flavor {
   const hasBackupStages = atLeast(info.versionNumber, 10, 4);
@@ -241,9 +347,11 @@ function mariadbFlavor(info: ServerInfo): Flavor {
     async blockDdl(session, o) {
       if (!hasBackupStages) return false;
       try {
-        await session.exec(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(o.lockWaitTimeoutSeconds))}`);
-        await session.exec('BACKUP STAGE START');
-        await session.exec('BACKUP STAGE BLOCK_DDL');
+        // BACKUP STAGE START waits for another session's backup stage (mariadb-backup), BLOCK_DDL for running DDL.
+        await withBoundedLockWait(session, 'the backup lock (BACKUP STAGE BLOCK_DDL)', o.lockWaitTimeoutSeconds, async () => {
+          await session.exec('BACKUP STAGE START');
+          await session.exec('BACKUP STAGE BLOCK_DDL');
+        });
         return true;
       } catch (err) {
         if (err instanceof MysqlError && err.code === 'MYSQL_PRIVILEGE_MISSING') return false;
@@ -253,6 +361,11 @@ function mariadbFlavor(info: ServerInfo): Flavor {
     async unblockDdl(session) {
       await session.exec('BACKUP STAGE END');
     },
+    readLockBlockers: (session, o) =>
+      readRunningStatements(
+        session,
+        `SELECT ID AS id, USER AS user, HOST AS host, TIME_MS / 1000 AS seconds, LEFT(INFO, 1000) AS text FROM information_schema.PROCESSLIST WHERE ${inProgressElsewhere(o.ignoreConnectionIds)} AND TIME_MS >= ${Math.round(o.minSeconds * 1000)}${hasBackupStages ? ` AND NOT (${mariadbPlainRead})` : ''} ORDER BY TIME_MS DESC`,
+      ),
   };
 }
 
@@ -286,9 +399,8 @@ function mysqlFlavor(info: ServerInfo): Flavor {
     async blockDdl(session, o) {
       if (!atLeast(v, 8, 0)) return false;
       try {
-        await session.exec(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.floor(o.lockWaitTimeoutSeconds))}`);
         // Needs BACKUP_ADMIN; without it the dump still works, but DDL is not held off.
-        await session.exec('LOCK INSTANCE FOR BACKUP');
+        await withBoundedLockWait(session, 'the backup lock (LOCK INSTANCE FOR BACKUP)', o.lockWaitTimeoutSeconds, () => session.exec('LOCK INSTANCE FOR BACKUP'));
         return true;
       } catch (err) {
         if (err instanceof MysqlError && err.code === 'MYSQL_PRIVILEGE_MISSING') return false;
@@ -298,5 +410,12 @@ function mysqlFlavor(info: ServerInfo): Flavor {
     async unblockDdl(session) {
       await session.exec('UNLOCK INSTANCE');
     },
+    // information_schema.PROCESSLIST shows whole seconds only; a statement younger than the
+    // bound that holds the lock up is caught by the lock's own timeout instead.
+    readLockBlockers: (session, o) =>
+      readRunningStatements(
+        session,
+        `SELECT ID AS id, USER AS user, HOST AS host, TIME AS seconds, LEFT(INFO, 1000) AS text FROM information_schema.PROCESSLIST WHERE ${inProgressElsewhere(o.ignoreConnectionIds)} AND TIME >= ${Math.ceil(o.minSeconds)} ORDER BY TIME DESC`,
+      ),
   };
 }
