@@ -98,6 +98,49 @@ describe('the catalog', () => {
   });
 });
 
+describe('backups of nothing', () => {
+  it('a selection that matches no table is refused before anything is written (exit 2), naming the field', async () => {
+    const root = join(work, 'nothing');
+    const store = createFsStore({ root });
+    const attempt = (selection: Partial<DumpOptions>): Promise<unknown> =>
+      runBackup(
+        { connector: rootConnector(server), store, logger: silentLogger, clock: fixedClock(new Date('2026-05-01T00:00:00Z')) },
+        { group: 'shop', profile: 'p', dump: { ...dump, ...selection }, toolVersion: 'test', fieldName: (f) => `--${f === 'includeSchemas' ? 'include' : 'exclude'}-schema` },
+        { signal: new AbortController().signal },
+      );
+    const typo = await expectAppError(attempt({ includeSchemas: ['nosuchdb'] }), 'CONFIG_INVALID');
+    expect(typo.exitCode).toBe(2);
+    expect(typo.message).toMatch(/--include-schema: "nosuchdb" matches no schema on .*; it has: shop/);
+    await sql(server, 'CREATE DATABASE IF NOT EXISTS empty_one');
+    const empty = await expectAppError(attempt({ includeSchemas: ['empty_one'] }), 'CONFIG_INVALID');
+    expect(empty.message).toMatch(/--include-schema: the backup would hold schemas without a single table \(empty_one\)/);
+    const everything = await expectAppError(attempt({ includeSchemas: [], excludeSchemas: ['shop', 'empty_one'] }), 'CONFIG_INVALID');
+    expect(everything.message).toMatch(/--exclude-schema: the backup would hold no schema/);
+    await sql(server, 'DROP DATABASE empty_one');
+    expect(await listBackups(store)).toEqual([]);
+  });
+
+  it('an empty backup left by an older version is Failed: never latest, never counted by retention', async () => {
+    const root = join(work, 'empty-left');
+    const store = createFsStore({ root });
+    const older = await backupAt(store, '2026-05-01T00:00:00Z');
+    const newer = await backupAt(store, '2026-05-02T00:00:00Z');
+    // Two "successful" backups of nothing, newer than the real ones (as the old version wrote them).
+    const record = JSON.parse(await readFile(join(root, newer, 'bloodraven.json'), 'utf8')) as BackupRecord;
+    for (const name of ['shop-p-20260503-000000', 'shop-p-20260504-000000']) {
+      const startedAt = `${name.slice(7, 11)}-${name.slice(11, 13)}-${name.slice(13, 15)}T00:00:00Z`;
+      await store.put(`${name}/bloodraven.json`, serializeRecord({ ...record, name, startedAt, tables: [], files: [] }));
+      await store.put(`${name}/@.json`, '{}');
+      await store.put(`${name}/@.done.json`, '{}');
+    }
+    const entries = await listBackups(store);
+    expect(entries.filter((e) => e.phase === 'Failed').map((e) => e.failure)).toEqual(['it holds no table (its schema selection matched nothing)', 'it holds no table (its schema selection matched nothing)']);
+    expect((await resolveBackup(store, 'latest')).name).toBe(newer);
+    const plan = await planPrune(store, { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 0 }, new Date('2026-05-05T00:00:00Z'));
+    expect(plan.decisions.filter((d) => d.action === 'keep').map((d) => d.name).sort()).toEqual([older, newer].sort());
+  });
+});
+
 describe('resolving a backup by name', () => {
   it('refuses a failed backup with exit 3, saying it is incomplete, and offers only restorable ones', async () => {
     const store = createFsStore({ root: join(work, 'resolve') });

@@ -23,7 +23,8 @@ import { expectAppError as expectError } from '../support/expect-error.js';
 let server: TestServer;
 let work: string;
 let store: ObjectStore;
-const clock = fixedClock(new Date('2026-06-01T10:00:00Z'));
+// After every confirm time the tests use: a confirm time ahead of the clock is refused.
+const clock = fixedClock(new Date('2026-06-01T15:00:00Z'));
 
 async function rows(statement: string): Promise<unknown> {
   return sql(server, statement);

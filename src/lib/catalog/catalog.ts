@@ -63,6 +63,9 @@ export function effectivePhase(
 ): { phase: BackupPhase; failure: string | null } {
   if (!record) return complete ? { phase: 'Succeeded', failure: null } : { phase: 'Failed', failure: 'the dump has no record and no @.done.json: it never finished' };
   if (record.phase === 'Succeeded' && !complete) return { phase: 'Failed', failure: 'the record says Succeeded but @.done.json is missing' };
+  // A backup of nothing (a selection that matched no table, before such backups were refused) is
+  // never restorable, never `latest`, and never counts as a success for retention.
+  if (record.phase === 'Succeeded' && record.tables.length === 0) return { phase: 'Failed', failure: 'it holds no table (its schema selection matched nothing)' };
   if (record.phase === 'Failed') return { phase: 'Failed', failure: record.failure?.message ?? 'failed' };
   if (record.phase !== 'Running') return { phase: record.phase, failure: null };
   const sameHost = record.runner.hostname === hostname();
