@@ -90,6 +90,17 @@ describe('an encrypted S3 profile from the CLI', () => {
     expect(await hasSchema(target, 'shop')).toBe(false);
   });
 
+  it('refuses an in-place restore with a wrong passphrase before dropping anything or using the token', async () => {
+    await sql(target, 'CREATE DATABASE IF NOT EXISTS keepme; CREATE TABLE IF NOT EXISTS keepme.t (id INT PRIMARY KEY); INSERT IGNORE INTO keepme.t VALUES (1)');
+    const cfg = await configFor(target, 'not the passphrase');
+    const r = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', 'now'], cfg);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/passphrase does not open/);
+    expect(await hasSchema(target, 'keepme')).toBe(true);
+    expect(await sql(target, 'SELECT id FROM keepme.t')).toEqual([{ id: 1 }]);
+    await sql(target, 'DROP DATABASE keepme');
+  });
+
   it('decrypts a backup into a plain dump', async () => {
     const cfg = await configFor(target, 'alpha passphrase');
     const r = await cli(['backup', 'decrypt', '--backup', 'latest', '--to', join(work, 'plain'), '--json'], cfg);

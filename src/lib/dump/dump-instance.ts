@@ -143,6 +143,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
       lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds,
       logger,
       now: () => clock.now().getTime(),
+      signal: run.signal,
     });
     logger.info('snapshot taken', {
       consistent: snapshot.consistent,

@@ -62,6 +62,8 @@ export interface SnapshotOptions {
   lockWaitTimeoutSeconds: number;
   logger: Logger;
   now: () => number;
+  /** Stops the lock attempts (and the pauses between them) at once. */
+  signal?: AbortSignal;
 }
 
 /** Session settings every dump session uses (FORMAT.md §3). */
@@ -107,6 +109,7 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
         attempts: SNAPSHOT_LOCK_ATTEMPTS,
         baseDelayMs: lockRetryBaseDelayMs,
         maxDelayMs: lockRetryMaxDelayMs,
+        ...(options.signal ? { signal: options.signal } : {}),
         onRetry: (err, attempt, delayMs) => logger.warn('the snapshot lock was not taken; trying again', { attempt, delayMs, reason: errorMessage(err) }),
       });
       if (!state.ddlBlocked) {

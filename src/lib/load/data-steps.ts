@@ -226,7 +226,11 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
   // A damaged file may fail before the server asks for the data or while it reads it; either
   // way the LOAD DATA must see the failure, never a quiet end of file.
   let failure: Error | undefined;
-  const flowing = pipeline(body, createDecompressor(file.compression), counter).catch((err: unknown) => {
+  // Ends the stream however far it got, so that waiting for it never outlasts a failed load
+  // (a stream whose reader went away would otherwise wait for it forever).
+  const stop = new AbortController();
+  const flowing = pipeline(body, createDecompressor(file.compression), counter, { signal: stop.signal }).catch((err: unknown) => {
+    if (stop.signal.aborted) return;
     failure = err instanceof Error ? err : new Error(String(err));
   });
   const source = (): Readable => {
@@ -259,7 +263,7 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
     ctx.verified.filesLoaded++;
     if (expected.sha256 !== null) ctx.verified.filesBySha256++;
   } catch (err) {
-    body.destroy();
+    stop.abort();
     await session.exec('ROLLBACK').catch(() => undefined);
     // A file that differs from the record, or fails authentication, says so itself, naming the file.
     const own = failure ?? err;
@@ -278,13 +282,20 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
 }
 
 /**
+ * Server notes that say nothing about the values loaded: deprecated syntax (1287, 1681) and a
+ * statement marked unsafe for statement-based replication (1592).
+ */
+const harmlessNotes = new Set([1287, 1592, 1681]);
+
+/**
  * A warning on a data statement means the server stored something other than what the file
- * holds (a value truncated, adjusted, or made NULL): the file fails, naming the table and the
- * warnings. Notes are only logged.
+ * holds (a value truncated, rounded, adjusted, or made NULL): the file fails, naming the table and
+ * the warnings. Even a Note can mean that (rounding a DECIMAL is Note 1265), so only the notes
+ * known to say nothing about values pass.
  */
 async function refuseChangedValues(ctx: LoadContext, session: MysqlSession, where: string, file: string): Promise<void> {
-  const shown = await session.query<{ Level: string; Code: number; Message: string }>('SHOW WARNINGS');
-  const serious = shown.filter((w) => w.Level !== 'Note');
+  const shown = await session.query<{ Level: string; Code: number | string; Message: string }>('SHOW WARNINGS');
+  const serious = shown.filter((w) => !(w.Level === 'Note' && harmlessNotes.has(Number(w.Code))));
   ctx.warnings += shown.length;
   if (serious.length === 0) {
     ctx.deps.logger.info('the server noted something while loading data', { file, notes: shown.map((w) => `${w.Code}: ${w.Message}`).join('; ') });
@@ -297,7 +308,7 @@ async function refuseChangedValues(ctx: LoadContext, session: MysqlSession, wher
       .map((w) => `${w.Level} ${w.Code}: ${w.Message}`)
       .join('; ')}`,
     ExitCode.failure,
-    { hint: 'the target cannot hold these values as the source held them (check its settings: max_allowed_packet, sql_mode, character sets), then run again' },
+    { hint: 'the target cannot hold these values as the source held them (check its settings: max_allowed_packet, sql_mode, character sets, or the definition of a table that existed before), then run again' },
   );
 }
 

@@ -74,7 +74,8 @@ export async function readInventory(session: MysqlSession, schemas: readonly str
   return { schemas: [...schemas].sort(), objects, accounts: accounts ? [...accounts].sort() : null };
 }
 
-function objectKey(o: Pick<InventoryObject, 'kind' | 'schema' | 'name'>): string {
+/** A key that is the same for objects the server would take for one another (tables, views and sequences share a namespace). */
+export function objectKey(o: { kind: string; schema: string; name: string }): string {
   // Triggers, routines and events are named per schema; tables, views and sequences share a namespace.
   const space = o.kind === 'view' || o.kind === 'sequence' ? 'table' : o.kind;
   return `${space}\u0000${o.schema}\u0000${o.name}`;

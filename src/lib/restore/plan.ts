@@ -83,7 +83,7 @@ export interface PlanDeps {
 
 /** Works out the plan; throws PreconditionError (exit 3) listing every refusal, ConfigError (exit 2) for a bad selection. */
 export async function planRestore(deps: PlanDeps, source: RestoreSource, request: RestoreRequest, signal?: AbortSignal): Promise<RestorePlan> {
-  const manifest = await readDumpManifest(source.store, source.prefix);
+  const manifest = await readManifest(source);
   const schemas = selectSchemas(manifest, request, source.description);
   const record = source.record;
   const refusals: Refusal[] = [];
@@ -176,6 +176,16 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
     };
   } finally {
     await session.close();
+  }
+}
+
+/** The dump's metadata; a damaged or incomplete dump is a refusal: nothing has been touched. */
+async function readManifest(source: RestoreSource): Promise<DumpManifest> {
+  try {
+    return await readDumpManifest(source.store, source.prefix);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'DUMP_CORRUPT') throw new PreconditionError(err.code, err.message, { cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+    throw err;
   }
 }
 

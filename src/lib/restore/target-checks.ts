@@ -9,11 +9,11 @@ import { errorMessage, MysqlError } from '../errors.js';
 import { quoteId, type MysqlSession } from '../mysql/connection.js';
 import type { Flavor } from '../mysql/flavor.js';
 import type { Grants } from '../mysql/grants.js';
-import { accountName, readInventory } from '../mysql/inventory.js';
+import { accountName, objectKey, readInventory } from '../mysql/inventory.js';
 import { formatBytes } from '../sizes.js';
 import type { BackupRecord } from '../catalog/record.js';
 import type { DumpManifest, SchemaManifest } from '../load/dump-manifest.js';
-import type { LoadProgress } from '../load/load-progress.js';
+import type { DoneStep, LoadProgress } from '../load/load-progress.js';
 
 /** One reason to refuse: a code, what is wrong, and what to do. */
 export interface Refusal {
@@ -212,23 +212,22 @@ export async function existingObjects(session: MysqlSession, schemas: readonly S
     schemas.map((s) => s.name),
     null,
   );
-  const have = new Map(actual.objects.map((o) => [`${o.kind === 'view' || o.kind === 'sequence' ? 'table' : o.kind}\u0000${o.schema}\u0000${o.name}`, o]));
+  const have = new Set(actual.objects.map((o) => heldKey(o.kind, o.schema, o.name)));
   const labels: string[] = [];
   const tables: Array<{ schema: string; table: string }> = [];
   const q = (schema: string, name: string): string => `${quoteId(schema)}.${quoteId(name)}`;
   for (const s of schemas) {
     for (const t of s.tables) {
-      const found = have.get(`table\u0000${s.name}\u0000${t.name}`);
-      if (found) {
+      if (have.has(heldKey('table', s.name, t.name))) {
         labels.push(`table ${q(s.name, t.name)}`);
         tables.push({ schema: s.name, table: t.name });
       }
-      for (const trigger of t.triggers) if (have.has(`trigger\u0000${s.name}\u0000${trigger}`)) labels.push(`trigger ${q(s.name, trigger)}`);
+      for (const trigger of t.triggers) if (have.has(heldKey('trigger', s.name, trigger))) labels.push(`trigger ${q(s.name, trigger)}`);
     }
-    for (const v of s.views) if (have.has(`table\u0000${s.name}\u0000${v.name}`)) labels.push(`view ${q(s.name, v.name)}`);
-    for (const f of s.functions) if (have.has(`function\u0000${s.name}\u0000${f}`)) labels.push(`function ${q(s.name, f)}`);
-    for (const p of s.procedures) if (have.has(`procedure\u0000${s.name}\u0000${p}`)) labels.push(`procedure ${q(s.name, p)}`);
-    for (const e of s.events) if (have.has(`event\u0000${s.name}\u0000${e}`)) labels.push(`event ${q(s.name, e)}`);
+    for (const v of s.views) if (have.has(heldKey('table', s.name, v.name))) labels.push(`view ${q(s.name, v.name)}`);
+    for (const f of s.functions) if (have.has(heldKey('function', s.name, f))) labels.push(`function ${q(s.name, f)}`);
+    for (const p of s.procedures) if (have.has(heldKey('procedure', s.name, p))) labels.push(`procedure ${q(s.name, p)}`);
+    for (const e of s.events) if (have.has(heldKey('event', s.name, e))) labels.push(`event ${q(s.name, e)}`);
   }
   return { labels, tables };
 }
@@ -264,48 +263,11 @@ export async function checkResumable(session: MysqlSession, progress: LoadProgre
   if (steps.length === 0) return [];
   const schemaNames = [...new Set(steps.map((s) => s.schema).filter((s): s is string => s !== undefined))];
   const held = await readInventory(session, schemaNames, null);
-  const [schemaRows] = [await session.query<{ n: string }>('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA')];
-  const schemas = new Set(schemaRows.map((r) => r.n));
-  const has = (kind: string, schema: string, name: string): boolean =>
-    held.objects.some((o) => o.schema === schema && o.name === name && (kind === 'table' ? o.kind !== 'function' && o.kind !== 'procedure' && o.kind !== 'trigger' && o.kind !== 'event' : o.kind === kind));
+  const schemaRows = await session.query<{ n: string }>('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA');
+  const target: HeldObjects = { schemas: new Set(schemaRows.map((r) => r.n)), objects: new Set(held.objects.map((o) => heldKey(o.kind, o.schema, o.name))) };
   const bySchema = new Map(manifest.schemas.map((s) => [s.name, s]));
-  const lacking: string[] = [];
-  const nonEmpty = new Map<string, { schema: string; table: string }>();
-  for (const step of steps) {
-    const schema = step.schema ?? '';
-    const s = bySchema.get(schema);
-    const label = step.table ? `${quoteId(schema)}.${quoteId(step.table)}` : quoteId(schema);
-    switch (step.op) {
-      case 'SCHEMA-DDL':
-        if (!schemas.has(schema)) lacking.push(`schema ${label}`);
-        break;
-      case 'TABLE-DDL':
-      case 'VIEW-DDL':
-        if (step.table && !has('table', schema, step.table)) lacking.push(`${step.op === 'VIEW-DDL' ? 'view' : 'table'} ${label}`);
-        break;
-      case 'ROUTINES-DDL':
-        for (const f of s?.functions ?? []) if (!has('function', schema, f)) lacking.push(`function ${quoteId(schema)}.${quoteId(f)}`);
-        for (const p of s?.procedures ?? []) if (!has('procedure', schema, p)) lacking.push(`procedure ${quoteId(schema)}.${quoteId(p)}`);
-        break;
-      case 'TRIGGERS-DDL':
-        for (const t of s?.tables.find((x) => x.name === step.table)?.triggers ?? []) if (!has('trigger', schema, t)) lacking.push(`trigger ${quoteId(schema)}.${quoteId(t)}`);
-        break;
-      case 'EVENTS-DDL':
-        for (const e of s?.events ?? []) if (!has('event', schema, e)) lacking.push(`event ${quoteId(schema)}.${quoteId(e)}`);
-        break;
-      case 'TABLE-DATA':
-        if (step.table && (step.rows ?? 0) > 0) nonEmpty.set(label, { schema, table: step.table });
-        break;
-      default:
-        break;
-    }
-  }
-  for (const [label, t] of nonEmpty) {
-    if (!has('table', t.schema, t.table)) continue;
-    const versioned = bySchema.get(t.schema)?.tables.find((x) => x.name === t.table)?.systemVersioning ? ' FOR SYSTEM_TIME ALL' : '';
-    const rows = await session.query(`SELECT 1 FROM ${quoteId(t.schema)}.${quoteId(t.table)}${versioned} LIMIT 1`);
-    if (rows.length === 0) lacking.push(`the rows of table ${label}`);
-  }
+  const lacking = steps.flatMap((step) => lackedBy(step, target, bySchema.get(step.schema ?? '')));
+  lacking.push(...(await emptiedTables(session, steps, target, bySchema)));
   if (lacking.length === 0) return [];
   const shown = [...new Set(lacking)].slice(0, 10);
   return [
@@ -315,6 +277,54 @@ export async function checkResumable(session: MysqlSession, progress: LoadProgre
       hint: 'start the load over with --reset-progress',
     },
   ];
+}
+
+/** What the target holds, by heldKey. */
+interface HeldObjects {
+  schemas: Set<string>;
+  objects: Set<string>;
+}
+
+function heldKey(kind: string, schema: string, name: string): string {
+  return objectKey({ kind, schema, name });
+}
+
+/** The objects a finished DDL step made that the target does not hold, as labels. */
+function lackedBy(step: DoneStep, target: HeldObjects, schema: SchemaManifest | undefined): string[] {
+  const name = step.schema ?? '';
+  const missing = (kind: string, objects: readonly string[]): string[] =>
+    objects.filter((o) => !target.objects.has(heldKey(kind, name, o))).map((o) => `${kind} ${quoteId(name)}.${quoteId(o)}`);
+  switch (step.op) {
+    case 'SCHEMA-DDL':
+      return target.schemas.has(name) ? [] : [`schema ${quoteId(name)}`];
+    case 'TABLE-DDL':
+    case 'VIEW-DDL':
+      return step.table ? missing(step.op === 'VIEW-DDL' ? 'view' : 'table', [step.table]) : [];
+    case 'ROUTINES-DDL':
+      return [...missing('function', schema?.functions ?? []), ...missing('procedure', schema?.procedures ?? [])];
+    case 'TRIGGERS-DDL':
+      return missing('trigger', schema?.tables.find((t) => t.name === step.table)?.triggers ?? []);
+    case 'EVENTS-DDL':
+      return missing('event', schema?.events ?? []);
+    default:
+      return [];
+  }
+}
+
+/** Tables an earlier run loaded rows into (that still exist) which hold none now. */
+async function emptiedTables(session: MysqlSession, steps: readonly DoneStep[], target: HeldObjects, bySchema: ReadonlyMap<string, SchemaManifest>): Promise<string[]> {
+  const loaded = new Map<string, { schema: string; table: string }>();
+  for (const step of steps) {
+    if (step.op !== 'TABLE-DATA' || !step.table || !step.schema || (step.rows ?? 0) === 0) continue;
+    if (target.objects.has(heldKey('table', step.schema, step.table))) loaded.set(`${quoteId(step.schema)}.${quoteId(step.table)}`, { schema: step.schema, table: step.table });
+  }
+  const emptied: string[] = [];
+  for (const [label, t] of loaded) {
+    const versioned = bySchema.get(t.schema)?.tables.find((x) => x.name === t.table)?.systemVersioning ? ' FOR SYSTEM_TIME ALL' : '';
+    const rows = await session.query(`SELECT 1 FROM ${label}${versioned} LIMIT 1`);
+    if (rows.length === 0) emptied.push(`the rows of table ${label}`);
+  }
+  return emptied;
 }
 
 /** The accounts of the dump the target lacks (to create) and has (left alone); the restoring account is never touched. */
