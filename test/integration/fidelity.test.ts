@@ -19,7 +19,9 @@ import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
-import { awkwardDataSql, awkwardSchemas } from '../support/sample-data.js';
+import { awkwardDataSql, awkwardSchemas, tableKindsSchema, tableKindsSql } from '../support/sample-data.js';
+
+const schemas = [...awkwardSchemas, tableKindsSchema];
 
 let source: TestServer;
 let target: TestServer;
@@ -38,6 +40,8 @@ function image(server: TestServer, schemas: string[]): Promise<string> {
         '--hex-blob',
         '--routines',
         '--events',
+        // System-versioned tables with every row version, so history is compared too.
+        '--dump-history',
         '--triggers',
         '--skip-extended-insert',
         '--skip-dump-date',
@@ -61,7 +65,7 @@ async function checksums(server: TestServer, schemas: string[]): Promise<Record<
   const out: Record<string, string> = {};
   const q = (id: string): string => '`' + id.replace(/`/g, '``') + '`';
   for (const schema of schemas) {
-    const tables = (await sql(server, `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${JSON.stringify(schema)} AND TABLE_TYPE = 'BASE TABLE'`)) as Array<{ t: string }>;
+    const tables = (await sql(server, `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${JSON.stringify(schema)} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`)) as Array<{ t: string }>;
     for (const { t } of tables) {
       const [row] = (await sql(server, `CHECKSUM TABLE ${q(schema)}.${q(t)} EXTENDED`)) as Array<{ Checksum: string }>;
       out[`${schema}.${t}`] = row!.Checksum;
@@ -74,6 +78,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bloodraven-fidelity-'));
   [source, target] = await Promise.all([startTestServer(), startTestServer()]);
   await sql(source, awkwardDataSql);
+  await sql(source, tableKindsSql);
   const store = createFsStore({ root: join(work, 'backups') });
   await runBackup(
     { connector: rootConnector(source), store, logger: silentLogger, clock: systemClock },
@@ -81,7 +86,7 @@ beforeAll(async () => {
       group: 'g',
       profile: 'p',
       toolVersion: 'test',
-      dump: { threads: 3, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: awkwardSchemas, excludeSchemas: [], lockWaitTimeoutSeconds: 10 },
+      dump: { threads: 3, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: schemas, excludeSchemas: [], lockWaitTimeoutSeconds: 10 },
     },
     { signal: new AbortController().signal },
   );
@@ -100,12 +105,16 @@ afterAll(async () => {
 
 describe('a round trip through backup and restore', () => {
   it('gives a mariadb-dump image identical to the source, line for line', async () => {
-    const [a, b] = await Promise.all([image(source, awkwardSchemas), image(target, awkwardSchemas)]);
+    const [a, b] = await Promise.all([image(source, schemas), image(target, schemas)]);
     // The image holds every row and every definition; a few spot checks that it is not empty.
     expect(a).toContain("INSERT INTO `texts` VALUES (4,'emoji 😀 and 中文 and ñ'");
     expect(a).toMatch(/TRIGGER parent_ai AFTER INSERT ON parent FOR EACH ROW/);
     expect(a).toMatch(/EVENT `nightly_cleanup` ON SCHEDULE EVERY 1 DAY/);
     expect(a).toContain("INSERT INTO `tâble with spaces` VALUES (1,'café');");
+    // History rows of the versioned tables are in the image (with their row_start and row_end).
+    expect(a.match(/INSERT INTO `versioned_parts` \(`id`, `v`, row_start, row_end\) VALUES/g)?.length).toBe(4);
+    // An update of a column left out of versioning makes no history row: two versions, not three.
+    expect(a.match(/INSERT INTO `partly_versioned` /g)?.length).toBe(2);
     const linesA = a.split('\n');
     const linesB = b.split('\n');
     const differing = linesA.flatMap((line, i) => (line === linesB[i] ? [] : [`line ${i + 1}: ${line.slice(0, 200)} <> ${(linesB[i] ?? '(missing)').slice(0, 200)}`]));
@@ -114,7 +123,7 @@ describe('a round trip through backup and restore', () => {
   });
 
   it('gives the same CHECKSUM TABLE for every table', async () => {
-    const [a, b] = await Promise.all([checksums(source, awkwardSchemas), checksums(target, awkwardSchemas)]);
+    const [a, b] = await Promise.all([checksums(source, schemas), checksums(target, schemas)]);
     expect(Object.keys(a).length).toBeGreaterThan(20);
     const differing = Object.keys(a).filter((k) => a[k] !== b[k]);
     expect(differing).toEqual([]);

@@ -123,3 +123,46 @@ CREATE DATABASE \`wéird.schema/\`\`x\`\`\`;
 CREATE TABLE \`wéird.schema/\`\`x\`\`\`.\`it's a "table".with/dots\` (\`col 1\` INT PRIMARY KEY, \`c\`\`2\` VARCHAR(10));
 INSERT INTO \`wéird.schema/\`\`x\`\`\`.\`it's a "table".with/dots\` VALUES (1, 'a'), (2, 'b');
 `;
+
+/**
+ * MariaDB's other kinds of table, each with rows (and history, where it keeps one): other
+ * engines, application-time periods, system versioning (with partitions by SYSTEM_TIME, with a
+ * column left out of versioning, bitemporal), sequences used by a DEFAULT, CHECK constraints,
+ * compressed rows, spatial indexes.
+ */
+export const tableKindsSchema = 'kinds';
+export const tableKindsSql = `
+CREATE DATABASE kinds; USE kinds;
+CREATE TABLE aria_t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=Aria;
+CREATE TABLE myisam_t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=MyISAM;
+CREATE TABLE memory_t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=MEMORY;
+INSERT INTO aria_t VALUES (1, 'aria'), (2, 'two');
+INSERT INTO myisam_t VALUES (1, 'myisam'), (2, 'two');
+INSERT INTO memory_t VALUES (1, 'memory'), (2, 'two');
+CREATE TABLE app_period (id INT, s DATE, e DATE, price INT, PERIOD FOR valid (s, e), PRIMARY KEY (id, s));
+INSERT INTO app_period VALUES (1, '2026-01-01', '2026-07-01', 10), (1, '2026-07-01', '2027-01-01', 12);
+CREATE TABLE bitemporal (id INT, s DATE, e DATE, price INT, PERIOD FOR valid (s, e), PRIMARY KEY (id, s)) WITH SYSTEM VERSIONING;
+INSERT INTO bitemporal VALUES (1, '2026-01-01', '2027-01-01', 5);
+UPDATE bitemporal SET price = 6 WHERE id = 1;
+CREATE TABLE versioned_parts (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING
+  PARTITION BY SYSTEM_TIME (PARTITION p_hist HISTORY, PARTITION p_cur CURRENT);
+INSERT INTO versioned_parts VALUES (1, 1), (2, 2);
+UPDATE versioned_parts SET v = v + 10;
+DELETE FROM versioned_parts WHERE id = 2;
+CREATE TABLE partly_versioned (id INT PRIMARY KEY, v INT, hits INT WITHOUT SYSTEM VERSIONING) WITH SYSTEM VERSIONING;
+INSERT INTO partly_versioned VALUES (1, 1, 0);
+UPDATE partly_versioned SET v = 2;
+UPDATE partly_versioned SET hits = 5;
+CREATE TABLE compressed_t (id INT PRIMARY KEY, t TEXT) ROW_FORMAT=COMPRESSED;
+INSERT INTO compressed_t VALUES (1, REPEAT('compressible ', 500));
+CREATE SEQUENCE seq_a START WITH 100 INCREMENT BY 10;
+CREATE TABLE uses_seq (id INT NOT NULL DEFAULT NEXTVAL(seq_a) PRIMARY KEY, v INT);
+INSERT INTO uses_seq (v) VALUES (1), (2);
+CREATE TABLE checked (id INT PRIMARY KEY, q INT CHECK (q > 0));
+INSERT INTO checked VALUES (1, 1);
+SET SESSION check_constraint_checks = 0;
+INSERT INTO checked VALUES (2, -1);
+SET SESSION check_constraint_checks = 1;
+CREATE TABLE spatial_t (id INT PRIMARY KEY, g GEOMETRY NOT NULL, SPATIAL INDEX (g));
+INSERT INTO spatial_t VALUES (1, ST_GeomFromText('POINT(1 2)')), (2, ST_GeomFromText('LINESTRING(0 0, 3 4)'));
+`;

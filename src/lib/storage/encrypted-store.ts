@@ -40,16 +40,8 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
     return isBookkeepingFile(name) ? null : name;
   };
   return {
-    location: inner.location,
-    type: inner.type,
+    ...forwarding(inner),
     hashesWrites: true,
-    check: (options) => inner.check(options),
-    checkReadable: (options) => inner.checkReadable(options),
-    exists: (k, options) => inner.exists(k, options),
-    list: (p, options) => inner.list(p, options),
-    delete: (k, options) => inner.delete(k, options),
-    deleteMany: (keys, options) => inner.deleteMany(keys, options),
-    deletePrefix: (p, options) => inner.deletePrefix(p, options),
     async write(k: string, body: Readable, options?: StoreOptions): Promise<WriteResult> {
       const name = sealedName(k);
       if (name === null) return inner.write(k, body, options);
@@ -103,8 +95,8 @@ export function backupView(store: ObjectStore, prefix: string, record: Pick<Back
   return encryptedBackupStore(store, prefix, unwrapDataKey(kek, wrapped, `backup ${record.name}`), wrapped.segmentSize);
 }
 
-/** The files of an unencrypted backup as they are, with checked reads. */
-function plainBackupView(store: ObjectStore, prefix: string): BackupView {
+/** A store that passes every call to `store` (adapters may be class instances: methods are bound here). */
+function forwarding(store: ObjectStore): ObjectStore {
   return {
     location: store.location,
     type: store.type,
@@ -120,6 +112,13 @@ function plainBackupView(store: ObjectStore, prefix: string): BackupView {
     put: (k, data, options) => store.put(k, data, options),
     read: (k, options) => store.read(k, options),
     get: (k, options) => store.get(k, options),
+  };
+}
+
+/** The files of an unencrypted backup as they are, with checked reads. */
+function plainBackupView(store: ObjectStore, prefix: string): BackupView {
+  return {
+    ...forwarding(store),
     async readChecked(k, expected, options) {
       return through(await store.read(k, options), new ObjectCheck(k.startsWith(prefix) ? k.slice(prefix.length) : k, expected));
     },
