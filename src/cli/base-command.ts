@@ -40,7 +40,9 @@ export abstract class BaseCommand extends Command {
 
   override async init(): Promise<void> {
     await super.init();
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    assertNodeVersion(process.versions.node);
+    // SIGHUP: the terminal closed or the SSH session dropped; stop as cleanly as on Ctrl-C.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       const handler = (): void => {
         if (this.interrupt.signal.aborted) {
           // Second signal: stop waiting for a clean shutdown.
@@ -105,6 +107,19 @@ export abstract class BaseCommand extends Command {
     if (appError.code === 'INTERNAL' && err.stack) process.stderr.write(`${err.stack}\nThis is a bug in bloodraven; please report it with the lines above.\n`);
     return Promise.reject(new Errors.ExitError(appError.exitCode));
   }
+}
+
+/**
+ * zstd, the default compression, is in node:zlib from Node 22.15. An older Node would fail only
+ * once a backup or restore is under way (a restore in place after its drops), so it is refused
+ * before any command starts.
+ */
+export function assertNodeVersion(version: string): void {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major > 22 || (major === 22 && minor >= 15)) return;
+  throw new AppError('NODE_TOO_OLD', `bloodraven needs Node.js 22.15 or later (for zstd in node:zlib); this is Node.js ${version}`, ExitCode.usage, {
+    hint: 'run it with the Node the project installs: `npx bloodraven …` in its folder, or node_modules/.bin/node bin/run.js …; or install Node 24',
+  });
 }
 
 function toAppError(err: Error & { oclif?: { exit?: number } }): AppError {

@@ -4,10 +4,15 @@ import type { BackupRecord } from '../lib/catalog/record.js';
 import { formatBytes, formatDuration } from '../lib/sizes.js';
 
 /** The record as the catalog sees it: its real phase, why it failed, whether it was verified. */
-export type ListedBackup = Partial<BackupRecord> & Pick<BackupRecord, 'name' | 'phase'> & { verified: boolean; failureReason: string | null };
+export type ListedBackup = Partial<BackupRecord> & Pick<BackupRecord, 'name' | 'phase'> & { verified: boolean; verification: 'passed' | 'failed' | null; failureReason: string | null };
 
 export function listedBackup(e: CatalogEntry): ListedBackup {
-  return { ...(e.record ?? {}), name: e.name, phase: e.phase, startedAt: e.startedAt.toISOString(), verified: e.verified, failureReason: e.failure };
+  return { ...(e.record ?? {}), name: e.name, phase: e.phase, startedAt: e.startedAt.toISOString(), verified: e.verified, verification: e.verification, failureReason: e.failure };
+}
+
+/** yes, FAILED (verify said the backup is not what its record says), or no (never verified). */
+export function verificationLabel(v: 'passed' | 'failed' | null): string {
+  return v === 'passed' ? 'yes' : v === 'failed' ? 'FAILED' : 'no';
 }
 
 export function age(from: Date, now: Date): string {

@@ -1,6 +1,7 @@
 import { BaseCommand } from '../cli/base-command.js';
 import { renderPitrWindow } from '../cli/pitr-window-text.js';
 import { renderTable } from '../cli/table.js';
+import { verificationLabel } from '../cli/catalog-view.js';
 import { loadConfig } from '../lib/config/load.js';
 import { createProfileStore } from '../lib/deps.js';
 import { formatBytes, formatDuration } from '../lib/sizes.js';
@@ -78,7 +79,7 @@ function render(status: Status, now: Date): string {
           b.sizeBytes > 0 ? formatBytes(b.sizeBytes) : '-',
           b.durationSeconds === null ? '-' : formatDuration(b.durationSeconds * 1000),
           ago(b.ageSeconds),
-          b.verified ? 'yes' : 'no',
+          verificationLabel(b.verification),
         ]),
         '  ',
       );

@@ -15,9 +15,11 @@ import { verifyBackup, type VerificationResult } from '../lib/verify/verify-back
 export default class Verify extends BaseCommand {
   static override summary = 'Prove a backup restorable: checksums, a real restore, and a content comparison.';
 
-  static override description = `Checks every data file of the backup against the SHA-256 in its record, restores the backup into a scratch server (a throwaway sandbox from the local mariadbd/mysqld, or an existing server you name), and compares every table's row count and content checksum with the ones taken at dump time. Reports the restore time and throughput (the measured recovery time) and saves the result beside the backup as ${verificationFileName}.
+  static override description = `Proves the backup holds what the source held. Checks every data file against the SHA-256 in its record and every metadata and DDL file against the SHA-256 in its @.inventory.json, restores the backup into a scratch server (a throwaway sandbox from the local mariadbd/mysqld, sized for the backup's largest row; or an existing server you name, which must not hold the backup's objects already, and keeps what was restored), checks that the scratch server then holds every object of the source's inventory, and compares every table's row count and content checksum (system-versioned tables with their history) with the ones taken at dump time. Reports the restore time and throughput (the measured recovery time) and saves the result beside the backup as ${verificationFileName}; backup list and status show it (VERIFIED yes, or FAILED).
 
-Exit codes: 0 verified, 1 a file or table does not match (they are named) or the restore failed, 2 bad usage or configuration, 3 the backup is not a complete, successful one.`;
+A backup taken before bloodraven kept an inventory cannot be proven complete and fails, saying so.
+
+Exit codes: 0 verified, 1 a file, object or table does not match (they are named) or the restore failed, 2 bad usage or configuration, 3 the backup is not a complete, successful one, or the --scratch server cannot take it (its settings, privileges, or objects already there; nothing is saved then).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -29,7 +31,7 @@ Exit codes: 0 verified, 1 a file or table does not match (they are named) or the
 
   static override flags = {
     backup: Flags.string({ description: 'The backup to verify: a name, or latest.', default: 'latest' }),
-    scratch: Flags.string({ description: 'Where to restore: sandbox (default), or mysql://user@host:port (its data is overwritten).', default: 'sandbox' }),
+    scratch: Flags.string({ description: 'Where to restore: sandbox (default), or mysql://user@host:port (it must not hold the backup\'s objects; what is restored stays).', default: 'sandbox' }),
     'scratch-password-file': Flags.string({ description: 'Password of the --scratch server user.' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
   };
@@ -81,7 +83,9 @@ function summary(r: VerificationResult): string {
   return [
     `Backup ${r.backup} ${r.ok ? 'verified' : 'FAILED verification'}`,
     `  files       ${r.files.checked - r.files.failed.length}/${r.files.checked} match their SHA-256`,
-    `  tables      ${r.tables.length - r.mismatches.length}/${r.tables.length} match rows and content (${rows.toLocaleString('en-US')} rows)`,
+    r.tables.length === 0
+      ? `  tables      not compared${r.files.failed.length > 0 ? ' (a file does not match its record)' : r.error ? ` (${r.error})` : ''}`
+      : `  tables      ${r.tables.length - r.mismatches.length}/${r.tables.length} match rows and content (${rows.toLocaleString('en-US')} rows)`,
     ...(r.restore
       ? [`  restore     ${formatDuration(r.restore.durationMs)} for ${formatBytes(r.restore.bytes)} (${formatBytes(r.restore.bytesPerSecond)}/s) into ${r.scratch ?? '?'}`]
       : ['  restore     not done']),

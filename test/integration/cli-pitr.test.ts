@@ -156,6 +156,12 @@ describe('bloodraven pitr', () => {
     expect(out.deletedBinlogs.length).toBeGreaterThan(0);
     const after = JSON.parse(await readFile(join(own, 'backups', 'binlogs', 'manifest-mine.json'), 'utf8')) as { entries: Array<{ file: string }> };
     expect(after.entries.length).toBe(before.entries.length - out.deletedBinlogs.length);
+    // The server still has the pruned files: the archiver does not upload them again.
+    const again = await cli(['pitr', 'archive', '--once', '--json'], own);
+    expect(again.code).toBe(0);
+    expect((JSON.parse(again.stdout) as { archived: unknown[] }).archived).toEqual([]);
+    const afterArchive = JSON.parse(await readFile(join(own, 'backups', 'binlogs', 'manifest-mine.json'), 'utf8')) as { entries: Array<{ file: string }> };
+    expect(afterArchive.entries.map((e) => e.file)).toEqual(after.entries.map((e) => e.file));
     // Binlogs stamped after the kept backup (the future batches) are still there.
     const w = JSON.parse((await cli(['pitr', 'window', '--json'], own)).stdout) as PitrWindow;
     expect(w.to).toBe(iso(t0 + 60));

@@ -173,6 +173,31 @@ describe('bloodraven restore bootstrap', () => {
 });
 
 describe('bloodraven restore in-place', () => {
+  // The machine's own Node (20 on these machines) lacks zstd: it must be refused before anything.
+  const systemNode = '/usr/bin/node';
+  const oldNode = ((): boolean => {
+    try {
+      const [major = 0, minor = 0] = execFileSync(systemNode, ['-p', 'process.versions.node']).toString().trim().split('.').map(Number);
+      return major < 22 || (major === 22 && minor < 15);
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!oldNode)('refuses to run on a Node.js without zstd (exit 2), before touching the server', async () => {
+    const t = await target();
+    await sql(t, 'CREATE DATABASE keepme; CREATE TABLE keepme.t (id INT PRIMARY KEY); INSERT INTO keepme.t VALUES (1)');
+    const cwd = await configFor(t, '{ type: PVC, pvc: { path: ./backups } }');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(systemNode, [cliBin, 'restore', 'in-place', '--backup', 'latest', '--confirm', 'now'], { cwd });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs Node\.js 22\.15 or later/);
+    expect(await sql(t, 'SELECT id FROM keepme.t')).toEqual([{ id: 1 }]);
+  });
+
   it('asks on a terminal, showing what will be dropped, and restores after a yes', async () => {
     const t = await target();
     await sql(t, 'CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(200)); INSERT INTO shop.items VALUES (1, "only one")');

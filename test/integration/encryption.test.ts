@@ -348,9 +348,10 @@ describe('tampering with a stored file fails, naming the file', () => {
     const bytes = await readFile(path);
     bytes[30]! ^= 0x01;
     await writeFile(path, bytes);
-    // The script's SHA-256 is of its plain content: decryption fails first, naming the file.
-    const err = await expectCode(restoreInto(target, await sourceFromCatalog(createFsStore({ root }), 'latest', kek)), 'ENCRYPTED_FILE_TAMPERED');
-    expect(err.message).toContain('vault@secrets.sql');
+    // Every script is read before anything is touched; it fails authentication, naming the file.
+    const err = await expectCode(restoreInto(target, await sourceFromCatalog(createFsStore({ root }), 'latest', kek)), 'DUMP_FILE_MISMATCH');
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/vault@secrets\.sql: .*(tampered|authentic)/i);
   });
 
   it('verify reports the tampered file by name', async () => {

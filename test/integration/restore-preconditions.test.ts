@@ -18,7 +18,8 @@ import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/rest
 import { planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
-import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import type { ObjectStore, StoreOptions } from '../../src/lib/storage/object-store.js';
+import type { ExpectedObject } from '../../src/lib/storage/object-check.js';
 import { expectAppError } from '../support/expect-error.js';
 import type { AppError } from '../../src/lib/errors.js';
 import { zstdDecompressSync } from 'node:zlib';
@@ -96,7 +97,12 @@ beforeAll(async () => {
      CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB);
      INSERT INTO blobs VALUES (1, REPEAT(UNHEX('00FF'), 1048576)), (2, 'small');
      CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100;
-     ANALYZE TABLE orders;`,
+     CREATE SEQUENCE order_seq START WITH 500 INCREMENT BY 5;
+     DO NEXTVAL(order_seq); DO NEXTVAL(order_seq);
+     CREATE TABLE keyless (v VARCHAR(250));
+     INSERT INTO keyless SELECT REPEAT(CHAR(65 + seq % 26), 200) FROM seq_1_to_3000;
+     CREATE DATABASE extra; CREATE TABLE extra.notes (id INT PRIMARY KEY, body TEXT); INSERT INTO extra.notes VALUES (1, 'one'), (2, 'two');
+     ANALYZE TABLE orders, keyless;`,
   );
   store = createFsStore({ root: join(work, 'backups') });
   record = await runBackup(
@@ -165,16 +171,117 @@ describe('an in-place restore refuses before its first change, leaving the targe
     }
   });
 
+  it('a fence left up by an in-place restore that was killed is taken over and lowered; a foreign one is refused, naming the way out', async () => {
+    // Someone else's read_only: refused, and the hint says what to do if it is a killed restore's.
+    await sql(target, 'SET GLOBAL read_only = 1');
+    try {
+      const err = await expectRefusedUntouched(() => inPlace(), 'TARGET_READ_ONLY');
+      expect(err.hint).toMatch(/killed, its fence is still up/);
+    } finally {
+      await sql(target, 'SET GLOBAL read_only = 0');
+    }
+  });
+
   it('and then, with nothing in the way, restores and proves it', async () => {
     const result = await inPlace();
     expect(result.dropped).toEqual(['crm', 'shop']);
-    expect(result.verified).toEqual({ filesBySha256: record.files.length, filesLoaded: record.files.length, tablesCounted: 2, objectsFound: 3 });
+    expect(result.verified).toEqual({ filesBySha256: record.files.length, filesLoaded: record.files.length, tablesCounted: 5, objectsFound: 6 });
     expect(await checksumTable(target, 'shop.orders')).toBe(await checksumTable(source, 'shop.orders'));
     expect(await checksumTable(target, 'shop.blobs')).toBe(await checksumTable(source, 'shop.blobs'));
   });
 });
 
+describe('an interrupted in-place restore', () => {
+  it('leaves its fence recorded; the next in-place restore takes it over and lowers it, and says what state it left', async () => {
+    const controller = new AbortController();
+    const from = await sourceFromCatalog(store, 'latest', null);
+    const deps = { connector: rootConnector(target), catalog: store, logger: silentLogger, clock };
+    const plan = await planRestoreInPlace(deps, from, { threads: 1 });
+    confirmAt += 60_000;
+    const killed = restoreInPlace(deps, from, plan, { confirm: new Date(confirmAt) }, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'data' && p.filesDone > 0) controller.abort(new Error('stop'));
+      },
+    });
+    const err = await expectAppError(killed, 'ABORTED');
+    expect(err.hint).toMatch(/the server now holds part of the backup .*run the same restore in place again/);
+    // A process killed outright never lowers its fence: as it leaves the server and the catalog.
+    await sql(target, 'SET GLOBAL read_only = 1');
+    const token = JSON.parse((await store.get('restore-in-place.json')).toString()) as { fence: unknown };
+    await store.put('restore-in-place.json', JSON.stringify({ ...token, fence: { target: rootConnector(target).target, previous: 0, raisedAt: new Date(confirmAt).toISOString() } }));
+    const result = await inPlace();
+    expect(result.checked.join('\n')).toMatch(/fence of an earlier in-place restore of it that was interrupted/);
+    expect(await sql(target, 'SELECT @@GLOBAL.read_only AS ro')).toEqual([{ ro: '0' }]);
+    expect((JSON.parse((await store.get('restore-in-place.json')).toString()) as { fence: unknown }).fence).toBeNull();
+    expect(await checksumTable(target, 'shop.orders')).toBe(await checksumTable(source, 'shop.orders'));
+  });
+});
+
 describe('a restore that cannot prove its work fails instead of reporting success', () => {
+  it('a damaged DDL script is refused before anything is created (exit 3)', async () => {
+    const fresh = await startTestServer();
+    try {
+      const edited = await alteredCopy((name) => (name === 'shop@orders.sql' ? Buffer.from('CREATE TABLE IF NOT EXISTS orders (id INT PRIMARY KEY);\n') : undefined));
+      const err = await expectAppError(bootstrap(fresh, {}, edited), 'DUMP_FILE_MISMATCH');
+      expect(err.exitCode).toBe(3);
+      expect(err.message).toContain('shop@orders.sql');
+      expect(await sql(fresh, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('shop', 'extra')")).toEqual([{ n: '0' }]);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('an interrupted load resumes: a sequence half loaded, a keyless table interrupted twice', async () => {
+    const fresh = await startTestServer();
+    try {
+      const copy = await alteredCopy(() => undefined);
+      const from = await sourceFromCatalog(copy, 'latest', null);
+      /** A restore that stops when it opens the file matching `at` (its `nth` time). */
+      const stoppedAt = async (at: RegExp, nth = 1): Promise<void> => {
+        const controller = new AbortController();
+        let seen = 0;
+        const view = { ...from.store, readChecked: (key: string, expected: ExpectedObject, options?: StoreOptions) => {
+          if (at.test(key) && ++seen === nth) controller.abort(new Error('stop'));
+          return from.store.readChecked(key, expected, options);
+        } };
+        const run = restoreBootstrap(
+          { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
+          { ...from, store: view },
+          { threads: 1, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
+          { signal: controller.signal },
+        );
+        await expectAppError(run, 'ABORTED');
+      };
+      // The sequence's first file is in, its last one is not.
+      await stoppedAt(/shop@order_seq@@/);
+      // The keyless table: one file in, then emptied to be loaded whole, and stopped again.
+      await stoppedAt(/shop@keyless@1\./);
+      await stoppedAt(/shop@keyless@0\./);
+      const done = await bootstrap(fresh, {}, copy);
+      expect(done.verified.tablesCounted).toBe(5);
+      for (const t of ['shop.orders', 'shop.keyless', 'shop.blobs', 'extra.notes']) expect(await checksumTable(fresh, t), t).toBe(await checksumTable(source, t));
+      const seq = 'SELECT next_not_cached_value AS n, cycle_count AS c FROM shop.order_seq';
+      expect(await sql(fresh, seq)).toEqual(await sql(source, seq));
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('loads another schema of a backup into a server that has one of its schemas from an earlier load', async () => {
+    const fresh = await startTestServer();
+    try {
+      const copy = await alteredCopy(() => undefined);
+      expect((await bootstrap(fresh, { includeSchemas: ['extra'] }, copy)).schemas).toEqual(['extra']);
+      const shop = await bootstrap(fresh, { includeSchemas: ['shop'] }, copy);
+      expect(shop.schemas).toEqual(['shop']);
+      expect(await checksumTable(fresh, 'shop.orders')).toBe(await checksumTable(source, 'shop.orders'));
+      await expectAppError(bootstrap(fresh, { includeSchemas: ['extra'] }, copy), 'LOAD_ALREADY_COMPLETE');
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it('one flipped byte in a data file fails the restore, naming the file, with none of its rows loaded', async () => {
     const fresh = await startTestServer();
     try {
@@ -219,14 +326,14 @@ describe('a restore that cannot prove its work fails instead of reporting succes
     const fresh = await startTestServer();
     try {
       const first = await bootstrap(fresh);
-      expect(first.rows).toBe(20002);
-      await sql(fresh, 'DROP DATABASE shop');
+      expect(first.rows).toBe(23005);
+      await sql(fresh, 'DROP DATABASE shop; DROP DATABASE IF EXISTS extra');
       const err = await expectAppError(bootstrap(fresh), 'LOAD_ALREADY_COMPLETE');
       expect(err.exitCode).toBe(3);
       expect(err.hint).toMatch(/--reset-progress/);
       expect(await sql(fresh, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")).toEqual([{ n: '0' }]);
       const again = await bootstrap(fresh, { resetProgress: true });
-      expect(again.rows).toBe(20002);
+      expect(again.rows).toBe(23005);
       expect(again.resumedSteps).toBe(0);
     } finally {
       await fresh.stop();
@@ -253,13 +360,13 @@ describe('a restore that cannot prove its work fails instead of reporting succes
         ))();
       await expectAppError(interrupted, 'ABORTED');
       // The server is rebuilt: same address, same server id, nothing of the earlier load.
-      await sql(fresh, 'DROP DATABASE shop');
+      await sql(fresh, 'DROP DATABASE shop; DROP DATABASE IF EXISTS extra');
       const err = await expectAppError(bootstrap(fresh, {}, copy), 'LOAD_PROGRESS_STALE');
       expect(err.exitCode).toBe(3);
       expect(err.message).toMatch(/schema `shop`/);
       expect(await sql(fresh, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")).toEqual([{ n: '0' }]);
       const over = await bootstrap(fresh, { resetProgress: true }, copy);
-      expect(over.rows).toBe(20002);
+      expect(over.rows).toBe(23005);
       expect(await checksumTable(fresh, 'shop.orders')).toBe(await checksumTable(source, 'shop.orders'));
     } finally {
       await fresh.stop();

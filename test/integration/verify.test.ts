@@ -10,14 +10,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { inventoryFileName, type InventoryFile } from '../../src/lib/dump/inventory-file.js';
-import { resolveBackup } from '../../src/lib/catalog/catalog.js';
+import { listBackups, resolveBackup } from '../../src/lib/catalog/catalog.js';
+import { existsSync } from 'node:fs';
+import { expectAppError } from '../support/expect-error.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
-import { sandboxScratch } from '../../src/lib/verify/scratch.js';
+import { sandboxScratch, urlScratch } from '../../src/lib/verify/scratch.js';
 import { verifyBackup, type VerificationResult } from '../../src/lib/verify/verify-backup.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { awkwardDataSql } from '../support/sample-data.js';
@@ -104,6 +106,32 @@ describe('verify', () => {
     expect(result.ok).toBe(false);
     expect(result.mismatches.sort()).toEqual(['bulk.t', 'fidelity.texts']);
     expect(result.files.failed).toEqual([]);
+  });
+
+  it('a failed verification shows as FAILED in the catalog, never as verified', async () => {
+    const { store, record } = await backupInto(join(work, 'failed-shows'));
+    const victim = record.files.find((f) => f.name.startsWith('bulk@t@'))!;
+    await writeFile(join(store.location, record.name, victim.name), 'garbage');
+    expect((await verify(store)).ok).toBe(false);
+    const [entry] = await listBackups(store);
+    expect(entry).toMatchObject({ verified: false, verification: 'failed' });
+  });
+
+  it('a scratch server that cannot take the backup (its objects already there) is refused (exit 3), and nothing is saved against the backup', async () => {
+    const { store, record } = await backupInto(join(work, 'scratch-refused'));
+    // The source itself holds every object of the backup.
+    const err = await expectAppError(
+      verifyBackup(
+        { store, logger: silentLogger, clock: systemClock, scratch: urlScratch(`mysql://root@127.0.0.1:${source.port}`, undefined) },
+        await resolveBackup(store, 'latest'),
+        { threads: 2 },
+        { signal: new AbortController().signal },
+      ),
+      'TARGET_HAS_OBJECTS',
+    );
+    expect(err.exitCode).toBe(3);
+    expect(existsSync(join(store.location, record.name, 'verification.json'))).toBe(false);
+    expect((await listBackups(store))[0]).toMatchObject({ verification: null });
   });
 
   it('exits 1 from the CLI, naming the mismatch, with the result as --json', async () => {

@@ -9,7 +9,7 @@ import { computeWindow, planPointInTime } from '../../src/lib/pitr/window.js';
 
 function dump(name: string, snapshotAt: string, gtid: string, flavor: 'mariadb' | 'mysql' = 'mariadb'): CatalogEntry {
   const record = { name, phase: 'Succeeded', startedAt: snapshotAt, snapshotAt, gtidExecuted: gtid, source: { flavor } } as unknown as BackupRecord;
-  return { name, prefix: `${name}/`, record, complete: true, phase: 'Succeeded', failure: null, startedAt: new Date(snapshotAt), verified: false };
+  return { name, prefix: `${name}/`, record, complete: true, phase: 'Succeeded', failure: null, startedAt: new Date(snapshotAt), verified: false, verification: null };
 }
 
 function file(site: string, name: string, [first, last]: [number, number], [from, to]: [string, string], server = 1): ArchivedBinlog {
@@ -121,6 +121,22 @@ describe('the window: only what storage proves', () => {
     expect(plan.required).toEqual(new Map([['0', [[11, 20]]]]));
     expect(refusal(() => planPointInTime(dumps, [a, b], new Date(jan1('09:00')))).message).toContain(`the nearest restorable times are ${jan1('08:00')} before it and none after it`);
     refusal(() => planPointInTime(dumps, [a, b], new Date('2025-12-31T00:00:00Z')));
+  });
+
+  it('no coverage reaches across a whole-instance restore in place: the binlogs after it do not carry on from before it', () => {
+    const dumps = [dump('d1', jan1('00:00'), '0-1-10'), dump('d2', jan1('06:00'), '0-1-35')];
+    const a = site('a', [file('a', 'b.1', [11, 20], [jan1('01:00'), jan1('02:00')]), file('a', 'b.2', [21, 40], [jan1('03:00'), jan1('08:00')])]);
+    const breaks = [{ at: new Date(jan1('02:30')), reason: 'the whole instance was restored in place from d0 at 02:30, outside the binary log' }];
+    const w = computeWindow(dumps, [a], breaks);
+    expect(w.ranges).toEqual([
+      { from: jan1('00:00'), to: '2026-01-01T02:29:59.999Z', backups: ['d1'] },
+      { from: jan1('06:00'), to: jan1('08:00'), backups: ['d2'] },
+    ]);
+    expect(w.gaps[0]).toMatchObject({ from: '2026-01-01T02:29:59.999Z', to: jan1('06:00'), reason: breaks[0]!.reason });
+    // Without the break, d1 would claim the whole span and replay what the restore undid.
+    expect(computeWindow(dumps, [a]).ranges).toHaveLength(1);
+    expect(refusal(() => planPointInTime(dumps, [a], new Date(jan1('04:00')), undefined, breaks)).message).toContain('restored in place');
+    expect(planPointInTime(dumps, [a], new Date(jan1('07:00')), undefined, breaks).dump.entry.name).toBe('d2');
   });
 
   it('a hole ends coverage at the last archived event before it; a backup past the hole starts a range of its own', () => {

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js';
-import { age, durationOf, listedBackup, sizeOf, type ListedBackup } from '../../cli/catalog-view.js';
+import { age, durationOf, listedBackup, sizeOf, verificationLabel, type ListedBackup } from '../../cli/catalog-view.js';
 import { renderTable } from '../../cli/table.js';
 import { listBackups } from '../../lib/catalog/catalog.js';
 import { loadConfig } from '../../lib/config/load.js';
@@ -34,7 +34,7 @@ Exit codes: 0 listed, 1 the storage could not be read, 2 bad usage or configurat
         process.stdout.write(
           renderTable(
             ['NAME', 'PHASE', 'STARTED', 'DURATION', 'SIZE', 'VERIFIED'],
-            entries.map((e) => [e.name, e.phase, age(e.startedAt, now), durationOf(e), sizeOf(e), e.verified ? 'yes' : 'no']),
+            entries.map((e) => [e.name, e.phase, age(e.startedAt, now), durationOf(e), sizeOf(e), verificationLabel(e.verification)]),
           ),
         );
         for (const e of entries.filter((x) => x.failure)) process.stdout.write(`  ${e.name}: ${e.failure ?? ''}\n`);

@@ -34,12 +34,13 @@ backup.pitr.source says how binlogs are read: local (the server's binlog folder 
       if (!this.jsonEnabled()) {
         process.stdout.write(
           scan.primary
-            ? `Archived ${scan.archived.length} binlog(s) for site ${scan.site} (${scan.alreadyArchived} were already archived)\n`
+            ? `Archived ${scan.archived.length} binlog(s) for site ${scan.site} (${scan.alreadyArchived} were archived before, or pruned)\n`
             : `The server is read-only (not the primary): nothing archived for site ${scan.site}\n`,
         );
       }
       return scan;
     }
+    this.logger.info('archiving sealed binlogs as they appear, until stopped (Ctrl-C); use --once for a single scan', { everySeconds: config.archivePollInterval });
     const status = initialArchiverStatus(config, store);
     await runArchiver(deps, config, status, this.interrupt.signal, (path, onChange) => {
       const watcher = watch(path, () => onChange());

@@ -1,10 +1,9 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { pitrContext } from '../../cli/pitr-context.js';
 import { renderPitrWindow } from '../../cli/pitr-window-text.js';
-import { listBackups } from '../../lib/catalog/catalog.js';
 import { loadConfig } from '../../lib/config/load.js';
-import { readAllManifests } from '../../lib/pitr/manifest.js';
-import { computeWindow, type PitrWindow } from '../../lib/pitr/window.js';
+import { windowFromStorage } from '../../lib/pitr/point-in-time.js';
+import type { PitrWindow } from '../../lib/pitr/window.js';
 
 export default class PitrWindowCommand extends BaseCommand {
   static override summary = 'Show the times a point-in-time restore can reach, and the gaps.';
@@ -24,7 +23,7 @@ With --json: {from, to, ranges[{from, to, backups}], gaps[{from, to, reason}], r
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
     const { store } = await pitrContext(loaded, flags.profile, this.logger, false);
-    const window = computeWindow(await listBackups(store, { signal: this.interrupt.signal }), await readAllManifests(store, this.interrupt.signal));
+    const window = await windowFromStorage(store, { signal: this.interrupt.signal });
     if (!this.jsonEnabled()) process.stdout.write(renderPitrWindow(window, ''));
     return window;
   }

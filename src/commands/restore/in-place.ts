@@ -74,7 +74,7 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
     const source = await sourceFromCatalog(deps.store, pointInTime?.plan.dump.entry.name ?? flags.backup, kek, this.interrupt.signal);
     const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads, loadUsers: flags['load-users'] };
     this.logger.info('checking the backup and the target before anything is changed (every file is read)');
-    const plan: RestorePlan = await planRestoreInPlace(deps, source, request, this.interrupt.signal);
+    const plan: RestorePlan = await planRestoreInPlace(inPlaceDeps, source, request, this.interrupt.signal);
     if (flags['dry-run']) {
       if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
       return summarizePlan(plan);

@@ -28,8 +28,10 @@ export interface CatalogEntry {
   failure: string | null;
   /** When it started, as far as anyone can tell (the record, or the folder's oldest file). */
   startedAt: Date;
-  /** Whether `verification.json` exists beside it. */
+  /** Whether its last verification (`verification.json`) passed. */
   verified: boolean;
+  /** How its last verification ended: passed, failed, or none yet (or unreadable: failed). */
+  verification: 'passed' | 'failed' | null;
 }
 
 export interface CatalogOptions {
@@ -115,10 +117,22 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     const complete = files.has(doneMarkerName);
     const { phase, failure } = effectivePhase(record, complete, now, options.isAlive ?? processAlive);
     const started = record ? Date.parse(record.startedAt) : oldest;
-    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, startedAt: new Date(started), verified: files.has(verificationFileName) });
+    const verification = files.has(verificationFileName) ? await verificationOutcome(store, `${name}/${verificationFileName}`, options.signal) : null;
+    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, startedAt: new Date(started), verified: verification === 'passed', verification });
   }
   entries.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.name.localeCompare(a.name));
   return entries;
+}
+
+/** Whether a saved verification result passed; one that cannot be read counts as failed. */
+async function verificationOutcome(store: ObjectStore, key: string, signal?: AbortSignal): Promise<'passed' | 'failed'> {
+  try {
+    const result = JSON.parse((await store.get(key, signal ? { signal } : {})).toString('utf8')) as { ok?: unknown };
+    return result.ok === true ? 'passed' : 'failed';
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return 'failed';
+  }
 }
 
 /** Whether a backup can be restored: complete and succeeded. */

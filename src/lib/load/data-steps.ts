@@ -179,14 +179,19 @@ async function checkTableRows(ctx: LoadContext, session: MysqlSession, table: Ta
  * The files of a table still to load. A table with a primary key reloads only what is not marked
  * done (REPLACE makes a redone file harmless); a table without one that was partly loaded is
  * emptied and loaded whole again, since its rows cannot be told apart. So is a system-versioned
- * table, whose history rows REPLACE cannot address.
+ * table, whose history rows REPLACE cannot address. A sequence (no key, one row) is never emptied
+ * (TRUNCATE is refused on it); REPLACE sets its row.
  */
 async function filesToLoad(ctx: LoadContext, session: MysqlSession, table: TableManifest, files: DataFileRef[]): Promise<DataFileRef[]> {
   const done = files.filter((f) => ctx.plan.progress.isDone(dataStep(table, f)));
   ctx.resumedSteps += done.length;
   if (done.length === files.length) return [];
-  if (done.length > 0 && (table.primaryIndex.length === 0 || table.systemVersioning)) {
+  // A sequence holds one row, which REPLACE sets whole: what is done stays done.
+  if (done.length > 0 && !table.sequence && (table.primaryIndex.length === 0 || table.systemVersioning)) {
     ctx.deps.logger.info('emptying a partly loaded table, to load it whole', { table: `${table.schema}.${table.name}` });
+    // Its files are no longer loaded: a later resume must not take their rows as there.
+    ctx.plan.progress.forget(done.map((f) => dataStep(table, f)));
+    await ctx.plan.progress.flush();
     const name = `${quoteId(table.schema)}.${quoteId(table.name)}`;
     if (table.systemVersioning) {
       // Deleting makes history rows of the current ones; DELETE HISTORY then removes all history.

@@ -7,7 +7,8 @@
  * The log is named after the target's address, which a rebuilt server shares, so it proves
  * nothing by itself: before resuming, the restore plan checks that the target holds what the
  * log's done steps made (restore/target-checks.ts). The last line of a finished load is
- * LOAD-COMPLETE: a finished load run again is refused instead of quietly doing nothing.
+ * LOAD-COMPLETE (one per schema loaded): a finished load run again is refused instead of quietly
+ * doing nothing, while another schema of the same dump can still be loaded.
  *
  * Only `done` lines matter, so they are written in batches (a lost batch means some work is
  * redone, never skipped).
@@ -105,10 +106,17 @@ export class LoadProgress {
     return [...this.done.values()];
   }
 
-  /** When an earlier run finished the whole load, or null. */
-  completedAt(): Date | null {
-    const line = this.done.get(stepKey({ op: 'LOAD-COMPLETE' }));
-    return line ? new Date(line.timestamp) : null;
+  /** When earlier runs finished loading every one of `schemas` (LOAD-COMPLETE per schema), or null. */
+  completedAt(schemas: readonly string[]): Date | null {
+    const lines = schemas.map((schema) => this.done.get(stepKey({ op: 'LOAD-COMPLETE', schema })));
+    if (lines.length === 0 || lines.some((l) => l === undefined)) return null;
+    return new Date(Math.max(...lines.map((l) => l!.timestamp)));
+  }
+
+  /** Whether an earlier run finished any step of `schema`. */
+  touched(schema: string): boolean {
+    for (const line of this.done.values()) if (line.schema === schema) return true;
+    return false;
   }
 
   isDone(step: Step): boolean {
@@ -132,6 +140,23 @@ export class LoadProgress {
       this.timer = undefined;
       void this.flush();
     }, 1000);
+  }
+
+  /** Takes steps back (their work was undone, a table emptied to be loaded again); written with the next flush. */
+  forget(steps: readonly Step[]): void {
+    const keys = new Set(steps.map(stepKey));
+    let changed = false;
+    for (const key of keys) changed = this.done.delete(key) || changed;
+    if (!changed) return;
+    const kept = this.lines.filter((raw) => {
+      try {
+        return !keys.has(stepKey(JSON.parse(raw) as Step));
+      } catch {
+        return false;
+      }
+    });
+    this.lines.splice(0, this.lines.length, ...kept);
+    this.dirty = true;
   }
 
   /** Writes what is not written yet. Never throws: without a log, a rerun just redoes more. */

@@ -147,7 +147,7 @@ export async function loadDump(deps: LoadDeps, plan: LoadPlan, run: LoadRunOptio
         fix: 'create the accounts, or restore with --load-users',
       });
     }
-    plan.progress.markDone({ op: 'LOAD-COMPLETE' });
+    for (const s of plan.schemas) plan.progress.markDone({ op: 'LOAD-COMPLETE', schema: s.name });
     await plan.progress.flush();
     return {
       target: flavor.info,

@@ -28,7 +28,7 @@ import { createEncryptStream, defaultSegmentSize } from '../crypto/segments.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { groupFromHostname } from '../catalog/names.js';
 import { parseBinlog } from './binlog-parser.js';
-import { binlogKey, readSiteManifest, writeSiteManifest, type ArchivedBinlog } from './manifest.js';
+import { binlogKey, isArchived, readSiteManifest, writeSiteManifest, type ArchivedBinlog } from './manifest.js';
 
 export interface ArchiverDeps {
   connector: MysqlConnector;
@@ -175,15 +175,15 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
   const site = siteOf(config, state.flavor.info.hostname);
   if (state.readOnly) return { site, primary: false, archived: [], alreadyArchived: 0 };
   const manifest = await readSiteManifest(deps.store, site, signal);
-  const known = new Set(manifest.entries.map((e) => e.file));
+  const known = (f: { name: string; size: number }): boolean => isArchived(manifest, f.name, f.size);
   const sealed = state.files.slice(0, -1);
-  const result: ArchiveScan = { site, primary: true, archived: [], alreadyArchived: sealed.filter((f) => known.has(f.name)).length };
+  const result: ArchiveScan = { site, primary: true, archived: [], alreadyArchived: sealed.filter(known).length };
   // Read afresh each scan: the passphrase may have been rotated under a long-running archiver.
-  const kek = sealed.some((f) => !known.has(f.name)) ? ((await deps.keys?.forWriting()) ?? null) : null;
+  const kek = sealed.some((f) => !known(f)) ? ((await deps.keys?.forWriting()) ?? null) : null;
   for (const f of sealed) {
-    if (known.has(f.name)) continue;
+    if (known(f)) continue;
     throwIfAborted(signal);
-    const entry = await archiveFile(deps, config, state, { site, file: f.name, kek }, signal);
+    const entry: ArchivedBinlog = { ...(await archiveFile(deps, config, state, { site, file: f.name, kek }, signal)), binlogBytes: f.size };
     // Its data key must open with the profile's key; otherwise the file is archived again next scan.
     if (kek) await assertKeyIsCurrent(deps.store, kek);
     manifest.entries.push(entry);

@@ -32,7 +32,10 @@ export interface ArchivedBinlog {
   serverId: number;
   /** @@server_uuid (MySQL); null on MariaDB. */
   serverUuid: string | null;
+  /** Bytes stored (the ciphertext, when the archive is encrypted). */
   size: number;
+  /** Bytes of the binlog file on the server (SHOW BINARY LOGS); absent in older manifests. */
+  binlogBytes?: number;
   sha256: string;
   /** Times of the first and last transaction events (RFC 3339), read from the events themselves. */
   firstEventTime: string | null;
@@ -54,11 +57,22 @@ export interface SiteManifest {
   version: 1;
   site: string;
   entries: ArchivedBinlog[];
+  /**
+   * Files prune deleted from the archive (no kept backup needs them): the archiver must not
+   * upload them again while the server still has them. Known by name and size, so a file of the
+   * same name written after the server's binary logs were reset is not mistaken for one.
+   */
+  pruned?: Array<{ file: string; size: number }>;
 }
 
 export async function readSiteManifest(store: ObjectStore, site: string, signal?: AbortSignal): Promise<SiteManifest> {
   const m = await readJson<Partial<SiteManifest>>(store, manifestKey(site), signal ? { signal } : {});
-  return { version: 1, site, entries: m?.entries ?? [] };
+  return { version: 1, site, entries: m?.entries ?? [], ...(m?.pruned ? { pruned: m.pruned } : {}) };
+}
+
+/** Whether the file `name` of `size` bytes was archived, or archived and pruned since. */
+export function isArchived(manifest: SiteManifest, name: string, size: number): boolean {
+  return manifest.entries.some((e) => e.file === name) || (manifest.pruned ?? []).some((p) => p.file === name && p.size === size);
 }
 
 export async function writeSiteManifest(store: ObjectStore, manifest: SiteManifest, signal?: AbortSignal): Promise<void> {

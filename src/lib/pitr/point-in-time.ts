@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listBackups } from '../catalog/catalog.js';
-import { InternalError, errorMessage } from '../errors.js';
+import { AppError, InternalError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor } from '../mysql/flavor.js';
@@ -20,7 +20,8 @@ import { downloadBinlogs } from './download.js';
 import type { ParsedGtid } from './gtid-space.js';
 import { readAllManifests } from './manifest.js';
 import { replayBinlogs, type ReplayResult } from './replay.js';
-import { planPointInTime, type PointInTimePlan } from './window.js';
+import { computeWindow, planPointInTime, type CoverageBreak, type PitrWindow, type PointInTimePlan } from './window.js';
+import { readConfirmToken } from '../catalog/confirm-token.js';
 
 export type PitrLineKind = 'START' | 'COMPLETE' | 'FAILED' | 'NOOP';
 
@@ -42,8 +43,31 @@ export interface PointInTimeRequest {
  * manifests in `store`. Throws PreconditionError (exit 3) when the target is not restorable.
  */
 export async function planFromStorage(store: ObjectStore, target: Date, backupName?: string, signal?: AbortSignal): Promise<PointInTimePlan> {
-  const [entries, manifests] = await Promise.all([listBackups(store, signal ? { signal } : {}), readAllManifests(store, signal)]);
-  return planPointInTime(entries, manifests, target, backupName);
+  const { entries, manifests, breaks } = await readPitrInputs(store, signal);
+  return planPointInTime(entries, manifests, target, backupName, breaks);
+}
+
+/** The restorable window of the catalog and archive in `store` (window.ts computeWindow). */
+export async function windowFromStorage(store: ObjectStore, options: { now?: Date; signal?: AbortSignal } = {}): Promise<PitrWindow> {
+  const { entries, manifests, breaks } = await readPitrInputs(store, options.signal, options.now);
+  return computeWindow(entries, manifests, breaks);
+}
+
+/**
+ * What coverage is computed from: the catalog, the archive's manifests, and the whole-instance
+ * in-place restores recorded in the catalog (each a break: the binlogs after it do not carry on
+ * from the state before it).
+ */
+async function readPitrInputs(store: ObjectStore, signal?: AbortSignal, now?: Date) {
+  const [entries, manifests, inPlace] = await Promise.all([
+    listBackups(store, { ...(signal ? { signal } : {}), ...(now ? { now } : {}) }),
+    readAllManifests(store, signal),
+    readConfirmToken(store),
+  ]);
+  const breaks: CoverageBreak[] = (inPlace?.history ?? [])
+    .filter((e) => e.mode === 'instance')
+    .map((e) => ({ at: new Date(e.startedAt), reason: `the whole instance was restored in place from ${e.backup} at ${e.startedAt}, outside the binary log` }));
+  return { entries, manifests, breaks };
 }
 
 /**
@@ -80,8 +104,20 @@ export async function replayToPoint(
     return result;
   } catch (err) {
     request.onLine('FAILED', { ...base, reason: errorMessage(err) });
-    throw err;
+    throw withReplayHint(err);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A replayed statement about an account the target lacks (GRANT to an account that was never
+ * created there: ERROR 1133, 1396, 1449) means the accounts were not restored with the dump.
+ */
+function withReplayHint(err: unknown): unknown {
+  if (!(err instanceof AppError) || err.hint || !/ERROR (1133|1396|1449)\b/.test(err.message)) return err;
+  return new AppError(err.code, err.message, err.exitCode, {
+    cause: err,
+    hint: 'the binlogs change accounts the target does not have: restore with --load-users, so the backup\'s accounts are there before the replay',
+  });
 }

@@ -137,6 +137,22 @@ function missingReason(flavor: BinlogFlavor, missing: GtidRange, later: readonly
   return `transactions missing from the archive: ${describeHole(flavor, missing)}${holder ? ` (backup ${holder.entry.name} holds them)` : ''}`;
 }
 
+/**
+ * A moment after which the server's binary log does not carry on from what came before: a
+ * whole-instance in-place restore, which reloads a backup outside the binary log. No coverage
+ * reaches across one.
+ */
+export interface CoverageBreak {
+  at: Date;
+  reason: string;
+}
+
+/** Ends `c` just before the first break after its start. */
+function clipAtBreak(c: Coverage, breaks: readonly CoverageBreak[]): Coverage {
+  const first = breaks.filter((b) => b.at > c.from && b.at <= c.to).sort((a, b) => a.at.getTime() - b.at.getTime())[0];
+  return first ? { ...c, to: new Date(first.at.getTime() - 1), stop: first.reason } : c;
+}
+
 function coverageOf(dump: RestorableDump, later: readonly RestorableDump[], archive: ArchiveSets): Coverage {
   const snapshot = dump.snapshotAt;
   if (dump.executed.size === 0) {
@@ -153,10 +169,10 @@ function coverageOf(dump: RestorableDump, later: readonly RestorableDump[], arch
   return { dump, from: snapshot, to, stop: first ? missingReason(dump.flavor, first.m, later) : null };
 }
 
-/** Each backup's coverage, oldest backup first. */
-function coverages(dumps: readonly RestorableDump[], files: readonly ArchivedBinlog[]): Coverage[] {
+/** Each backup's coverage, oldest backup first, none reaching across a break. */
+function coverages(dumps: readonly RestorableDump[], files: readonly ArchivedBinlog[], breaks: readonly CoverageBreak[]): Coverage[] {
   const archive = archiveSets(files);
-  return dumps.map((d) => coverageOf(d, dumps.filter((l) => l.snapshotAt > d.snapshotAt), archive));
+  return dumps.map((d) => clipAtBreak(coverageOf(d, dumps.filter((l) => l.snapshotAt > d.snapshotAt), archive), breaks));
 }
 
 function windowOf(covered: readonly Coverage[], manifests: readonly SiteManifest[]): PitrWindow {
@@ -184,8 +200,8 @@ function windowOf(covered: readonly Coverage[], manifests: readonly SiteManifest
  * The restorable window: per complete backup, its snapshot and what the archive (and the later
  * backups) prove restorable after it, merged into ranges, with the gaps between them.
  */
-export function computeWindow(entries: readonly CatalogEntry[], manifests: readonly SiteManifest[]): PitrWindow {
-  return windowOf(coverages(restorableDumps(entries), archived(manifests)), manifests);
+export function computeWindow(entries: readonly CatalogEntry[], manifests: readonly SiteManifest[], breaks: readonly CoverageBreak[] = []): PitrWindow {
+  return windowOf(coverages(restorableDumps(entries), archived(manifests), breaks), manifests);
 }
 
 export interface PointInTimePlan {
@@ -231,9 +247,15 @@ function whyOutside(window: PitrWindow, target: Date): string {
  * @throws PreconditionError (PITR_OUT_OF_RANGE, exit 3) when no backup's coverage holds the
  *   target, naming the nearest restorable times before and after it.
  */
-export function planPointInTime(entries: readonly CatalogEntry[], manifests: readonly SiteManifest[], target: Date, backupName?: string): PointInTimePlan {
+export function planPointInTime(
+  entries: readonly CatalogEntry[],
+  manifests: readonly SiteManifest[],
+  target: Date,
+  backupName?: string,
+  breaks: readonly CoverageBreak[] = [],
+): PointInTimePlan {
   const files = archived(manifests);
-  const covered = coverages(restorableDumps(entries), files);
+  const covered = coverages(restorableDumps(entries), files, breaks);
   const window = windowOf(covered, manifests);
   const t = target.getTime();
   const holds = (c: Coverage): boolean => c.from.getTime() <= t && t <= c.to.getTime();

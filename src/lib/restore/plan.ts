@@ -16,7 +16,7 @@ import { inventoryFileName, readInventoryFile, type InventoryFile } from '../dum
 import type { Logger } from '../log.js';
 import { quoteId, type MysqlConnector, type MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type Flavor, type ServerInfo } from '../mysql/flavor.js';
-import { readGrants } from '../mysql/grants.js';
+import { readGrants, type Grants } from '../mysql/grants.js';
 import { loadProgressFileName } from '../catalog/names.js';
 import { readDumpManifest, tableRowKey, type DumpManifest, type SchemaManifest } from '../load/dump-manifest.js';
 import { inventoryOfManifest, type ExpectedFile, type LoadOptions, type LoadPlan } from '../load/load-plan.js';
@@ -53,6 +53,8 @@ export interface RestoreRequest {
   load: LoadOptions;
   /** Read every file before anything is touched, checking its size and SHA-256 (in-place restores). */
   verifyFiles: boolean;
+  /** The read_only fence an earlier in-place restore of this target raised and never lowered (it was killed). */
+  ownFence?: { previous: number; raisedAt: string };
   /** How the user named the schema selection, for errors (`--include-schema`). */
   includeFlag?: string;
   excludeFlag?: string;
@@ -70,6 +72,8 @@ export interface RestorePlan {
   drop: string[];
   /** Fence other clients off with the global read_only while restoring (whole-instance in place). */
   fence: boolean;
+  /** A fence left by an interrupted in-place restore of this target, taken over and lowered to what it replaced. */
+  ownFence?: { previous: number; raisedAt: string };
   load: LoadPlan;
   /** What was checked, in words, for --dry-run and the in-place prompt. */
   checked: string[];
@@ -85,67 +89,22 @@ export interface PlanDeps {
 export async function planRestore(deps: PlanDeps, source: RestoreSource, request: RestoreRequest, signal?: AbortSignal): Promise<RestorePlan> {
   const manifest = await readManifest(source);
   const schemas = selectSchemas(manifest, request, source.description);
-  const record = source.record;
   const refusals: Refusal[] = [];
   const checked: string[] = [`the dump is complete (@.done.json) and its metadata reads (${manifest.schemas.length} schema(s))`];
-
-  const { files, problems: fileProblems } = expectedFiles(manifest, schemas, record);
-  refusals.push(...fileRefusals(fileProblems));
-  const contents = await readContents(source, refusals, signal);
-  const scripts = new Map<string, ExpectedObject>((contents?.scripts ?? []).map((s) => [s.name, { bytes: s.bytes, sha256: s.sha256 }]));
-  const missingScripts = [...scripts.keys()].filter((name) => !manifest.files.has(name));
-  refusals.push(...fileRefusals(missingScripts.map((name) => ({ name, problem: 'it is missing' }))));
-  checked.push(`every data file is present with the size the record gives (${files.size} file(s))`);
-  if (request.verifyFiles && refusals.length === 0) {
-    throwIfAborted(signal);
-    const problems = await checkFiles(source.store, source.prefix, files, scripts, signal);
-    refusals.push(...fileRefusals(problems));
-    checked.push('every data file and script read, its size and SHA-256 matching the record');
-  }
+  const dump = await checkDump({ source, manifest, schemas, request, refusals, checked }, signal);
 
   const session = await deps.connector.connect();
   try {
     const flavor = await detectFlavor(session);
     const grants = await readGrants(session);
     const drop = request.mode === 'instance' ? await userSchemas(session, flavor) : request.mode === 'schema' ? await presentSchemas(session, schemas) : [];
-    if (schemas.some((s) => s.tables.some((t) => t.includesData && t.dataFiles.length > 0))) refusals.push(...(await checkLocalInfile(session)));
-    if (request.mode === 'instance' || request.mode === 'schema') refusals.push(...(await checkWritable(session, deps.connector.target)));
-    const loadUsers = request.load.loadUsers === true;
-    refusals.push(...checkPrivileges(grants, privilegeNeeds(schemas, drop, loadUsers)));
-    refusals.push(...checkDefinerPrivilege(grants, flavor, await dumpDefiners(source, manifest, schemas, signal)));
-    refusals.push(
-      ...(await probeSettings(session, flavor, {
-        skipBinlog: request.load.skipBinlog,
-        insertHistory: schemas.some((s) => s.tables.some((t) => t.systemVersioning)),
-        fence: request.mode === 'instance',
-      })),
-    );
-    refusals.push(...(await checkLargestValues(session, record, schemas)));
-    checked.push(`the target ${deps.connector.target} (${flavor.info.version}): settings, privileges of ${grants.currentUser}, room for the largest value`);
-
-    const progress = request.load.resume
-      ? await LoadProgress.open(source.store, source.prefix + loadProgressFileName(await targetId(session, flavor.info)), {
-          reset: request.load.resetProgress,
-          logger: deps.logger,
-          now: () => deps.clock.now().getTime(),
-        })
-      : LoadProgress.disabled(deps.logger);
-    if (progress.resuming) {
-      refusals.push(...(await checkResumable(session, progress, manifest)));
-      checked.push(`the earlier load recorded in ${progress.file} is held by the target, and unfinished`);
-    }
-
-    const preexisting = new Set<string>();
-    if (!progress.resuming && drop.length === 0 && request.mode !== 'instance') {
-      const existing = await existingObjects(session, schemas);
-      if (existing.labels.length > 0 && !request.load.ignoreExistingObjects) refusals.push(existingObjectsRefusal(existing.labels));
-      for (const t of existing.tables) preexisting.add(tableRowKey(t.schema, t.table));
-    }
-
+    const stage: Stage = { source, manifest, schemas, request, refusals, checked };
+    await checkTarget(stage, { session, flavor, grants, drop, target: deps.connector.target }, signal);
+    const { progress, preexisting } = await checkEarlierLoad(stage, { session, flavor, drop }, deps);
     let users: LoadPlan['users'] = null;
-    if (loadUsers) {
+    if (request.load.loadUsers === true) {
       if (manifest.users === null) {
-        refusals.push({ code: 'DUMP_HAS_NO_ACCOUNTS', message: `${source.description} holds no accounts (@.users.sql)`, hint: 'restore without --load-users; the backup was taken with dump.users: false, or by an older bloodraven' });
+        refusals.push({ dump: true, code: 'DUMP_HAS_NO_ACCOUNTS', message: `${source.description} holds no accounts (@.users.sql)`, hint: 'restore without --load-users; the backup was taken with dump.users: false, or by an older bloodraven' });
       } else users = await splitAccounts(session, flavor, manifest.users, grants.currentUser);
     }
 
@@ -153,20 +112,21 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
     return {
       mode: request.mode,
       source: source.description,
-      backup: record?.name ?? null,
+      backup: source.record?.name ?? null,
       target: deps.connector.target,
       server: flavor.info,
       drop,
       fence: request.mode === 'instance',
+      ...(request.ownFence ? { ownFence: request.ownFence } : {}),
       load: {
         prefix: source.prefix,
         manifest,
         schemas,
         options: request.load,
-        files,
-        scripts,
-        tableRows: tableRows(manifest, record),
-        inventory: contents?.inventory ?? inventoryOfManifest(manifest),
+        files: dump.files,
+        scripts: dump.scripts,
+        tableRows: tableRows(manifest, source.record),
+        inventory: dump.contents?.inventory ?? inventoryOfManifest(manifest),
         preexisting,
         users,
         progress,
@@ -177,6 +137,101 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
   } finally {
     await session.close();
   }
+}
+
+/** What the stages of planning share; each adds its refusals and what it checked. */
+interface Stage {
+  source: RestoreSource;
+  manifest: DumpManifest;
+  schemas: SchemaManifest[];
+  request: RestoreRequest;
+  refusals: Refusal[];
+  checked: string[];
+}
+
+/**
+ * The dump: every data file present with its recorded size (and, when asked, its SHA-256), the
+ * inventory file, and every script's content against its SHA-256 (scripts are small: always read,
+ * so a damaged one never surfaces after the data is in).
+ */
+async function checkDump(stage: Stage, signal?: AbortSignal): Promise<{ files: Map<string, ExpectedFile>; scripts: Map<string, ExpectedObject>; contents: InventoryFile | null }> {
+  const { source, manifest, schemas, request, refusals, checked } = stage;
+  const { files, problems } = expectedFiles(manifest, schemas, source.record);
+  refusals.push(...fileRefusals(problems));
+  const contents = await readContents(source, refusals, signal);
+  const scripts = new Map<string, ExpectedObject>((contents?.scripts ?? []).map((s) => [s.name, { bytes: s.bytes, sha256: s.sha256 }]));
+  refusals.push(...fileRefusals([...scripts.keys()].filter((name) => !manifest.files.has(name)).map((name) => ({ name, problem: 'it is missing' }))));
+  checked.push(`every data file is present with the size the record gives (${files.size} file(s))`);
+  if (refusals.length === 0) {
+    throwIfAborted(signal);
+    // Data files are read here only when asked (in place); otherwise each is checked as it loads.
+    refusals.push(...fileRefusals(await checkFiles(source.store, source.prefix, request.verifyFiles ? files : new Map(), scripts, signal)));
+    if (scripts.size > 0) checked.push(`every metadata and DDL script read, its SHA-256 matching the record (${scripts.size} file(s))`);
+    if (request.verifyFiles) checked.push('every data file read, its size and SHA-256 matching the record');
+  }
+  return { files, scripts, contents };
+}
+
+/** The target: settings, the account's privileges, the session settings the load makes, room for the largest value. */
+async function checkTarget(
+  stage: Stage,
+  on: { session: MysqlSession; flavor: Flavor; grants: Grants; drop: string[]; target: string },
+  signal?: AbortSignal,
+): Promise<void> {
+  const { source, manifest, schemas, request, refusals, checked } = stage;
+  const { session, flavor, grants } = on;
+  if (schemas.some((s) => s.tables.some((t) => t.includesData && t.dataFiles.length > 0))) refusals.push(...(await checkLocalInfile(session)));
+  if (request.mode === 'instance' || request.mode === 'schema') {
+    const readOnly = await checkWritable(session, on.target);
+    if (readOnly.length > 0 && request.ownFence && request.mode === 'instance') {
+      checked.push(`the target is read-only by the fence of an earlier in-place restore of it that was interrupted (raised ${request.ownFence.raisedAt}): this restore takes it over and lowers it`);
+    } else refusals.push(...readOnly);
+  }
+  refusals.push(...checkPrivileges(grants, privilegeNeeds(schemas, on.drop, request.load.loadUsers === true)));
+  refusals.push(...checkDefinerPrivilege(grants, flavor, await dumpDefiners(source, manifest, schemas, signal)));
+  refusals.push(
+    ...(await probeSettings(session, flavor, {
+      skipBinlog: request.load.skipBinlog,
+      insertHistory: schemas.some((s) => s.tables.some((t) => t.systemVersioning)),
+      fence: request.mode === 'instance',
+    })),
+  );
+  refusals.push(...(await checkLargestValues(session, source.record, schemas)));
+  checked.push(`the target ${on.target} (${flavor.info.version}): settings, privileges of ${grants.currentUser}, room for the largest value`);
+}
+
+/**
+ * An earlier load of this dump into this target: resumed only if the target holds what it did,
+ * refused when it finished the same schemas; schemas no earlier load began must not clash with
+ * what the target holds (unless --ignore-existing-objects, whose tables are then not row-counted).
+ */
+async function checkEarlierLoad(
+  stage: Stage,
+  on: { session: MysqlSession; flavor: Flavor; drop: string[] },
+  deps: PlanDeps,
+): Promise<{ progress: LoadProgress; preexisting: Set<string> }> {
+  const { source, manifest, schemas, request, refusals, checked } = stage;
+  const { session } = on;
+  const progress = request.load.resume
+    ? await LoadProgress.open(source.store, source.prefix + loadProgressFileName(await targetId(session, on.flavor.info)), {
+        reset: request.load.resetProgress,
+        logger: deps.logger,
+        now: () => deps.clock.now().getTime(),
+      })
+    : LoadProgress.disabled(deps.logger);
+  const resumed = schemas.filter((s) => progress.touched(s.name));
+  if (progress.resuming) {
+    refusals.push(...(await checkResumable(session, progress, manifest, schemas.map((s) => s.name))));
+    if (resumed.length > 0) checked.push(`the earlier load recorded in ${progress.file} is held by the target, and unfinished`);
+  }
+  const preexisting = new Set<string>();
+  const fresh = schemas.filter((s) => !resumed.includes(s));
+  if (fresh.length > 0 && on.drop.length === 0 && request.mode !== 'instance') {
+    const existing = await existingObjects(session, fresh);
+    if (existing.labels.length > 0 && !request.load.ignoreExistingObjects) refusals.push(existingObjectsRefusal(existing.labels));
+    for (const t of existing.tables) preexisting.add(tableRowKey(t.schema, t.table));
+  }
+  return { progress, preexisting };
 }
 
 /** The dump's metadata; a damaged or incomplete dump is a refusal: nothing has been touched. */
@@ -203,12 +258,15 @@ async function readContents(source: RestoreSource, refusals: Refusal[], signal?:
 /** One PreconditionError for all refusals: the single one as it is, several listed. */
 function refusalError(refusals: readonly Refusal[]): PreconditionError {
   const [first] = refusals;
-  if (refusals.length === 1) return new PreconditionError(first!.code, first!.message, { hint: first!.hint });
   const hints = [...new Set(refusals.map((r) => r.hint))];
-  return new PreconditionError(first!.code, `the restore is refused; nothing was changed:\n${refusals.map((r) => `  - ${r.message}`).join('\n')}`, {
-    hint: hints.join('; '),
-  });
+  const message = refusals.length === 1 ? first!.message : `the restore is refused; nothing was changed:\n${refusals.map((r) => `  - ${r.message}`).join('\n')}`;
+  // Refused for the target alone: the dump is not in question (verify must not count it against the backup).
+  if (refusals.every((r) => !r.dump)) return new TargetRefusedError(first!.code, message, { hint: hints.join('; ') });
+  return new PreconditionError(first!.code, message, { hint: hints.join('; ') });
 }
+
+/** A restore refused for what its target is (settings, privileges, objects in the way), not for its dump. */
+export class TargetRefusedError extends PreconditionError {}
 
 function selectSchemas(manifest: DumpManifest, request: RestoreRequest, description: string): SchemaManifest[] {
   const { includeSchemas, excludeSchemas } = request.load;
@@ -259,6 +317,7 @@ function fileRefusals(problems: readonly FileProblem[]): Refusal[] {
   if (problems.length > 20) shown.push(`  … and ${problems.length - 20} more`);
   return [
     {
+      dump: true,
       code: 'DUMP_FILE_MISMATCH',
       message: `${problems.length} file(s) of the backup do not match its record:\n${shown.join('\n')}`,
       hint: 'the backup is damaged; restore another backup (bloodraven backup list), and find out what changed its files',

@@ -13,7 +13,7 @@
  * the token as they were. Only then is the token recorded and the first schema dropped.
  */
 import type { Clock } from '../clock.js';
-import { confirmTokenFile, judgeConfirm, readConfirmToken, recordConfirmToken } from '../catalog/confirm-token.js';
+import { confirmTokenFile, judgeConfirm, readConfirmToken, recordConfirmToken, type ConfirmTokenState } from '../catalog/confirm-token.js';
 import { AppError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { quoteId, type MysqlConnector } from '../mysql/connection.js';
@@ -52,14 +52,18 @@ export interface InPlaceResult extends RestoreResult {
  * What an in-place restore would do, every precondition checked (every file of the backup read
  * against its record, the target and the account). Changes nothing; refusals are PreconditionError.
  */
-export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector' | 'logger' | 'clock'>, source: RestoreSource, request: InPlaceRequest, signal?: AbortSignal): Promise<RestorePlan> {
+export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector' | 'catalog' | 'logger' | 'clock'>, source: RestoreSource, request: InPlaceRequest, signal?: AbortSignal): Promise<RestorePlan> {
   const mode = request.includeSchema === undefined ? 'instance' : 'schema';
+  // A fence left up by an in-place restore of this server that was killed is ours to take over.
+  const fence = (await readConfirmToken(deps.catalog))?.fence;
+  const ownFence = fence && fence.target === deps.connector.target ? { previous: fence.previous, raisedAt: fence.raisedAt } : undefined;
   return planRestore(
     deps,
     source,
     {
       mode,
       verifyFiles: true,
+      ...(ownFence ? { ownFence } : {}),
       includeFlag: '--include-schema',
       load: {
         threads: request.threads,
@@ -104,17 +108,32 @@ export async function restoreInPlace(
   throwIfAborted(run.signal);
   const session = await connector.connect();
   let fence: { previous: number; since: number } | undefined;
+  const startedAt = clock.now().toISOString();
+  const last = await readConfirmToken(deps.catalog);
+  const state: ConfirmTokenState = {
+    confirmTokenUsed: request.confirm.toISOString(),
+    backup: plan.source,
+    usedAt: startedAt,
+    fence: null,
+    history: [...(last?.history ?? []), { startedAt, backup: plan.source, mode: plan.mode, target: connector.target }],
+  };
+  let begun = false;
   try {
-    await recordConfirmToken(deps.catalog, { confirmTokenUsed: request.confirm.toISOString(), backup: plan.source, usedAt: clock.now().toISOString() });
-    logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
-
     if (plan.mode === 'instance') await session.exec('SET SESSION sql_log_bin = 0');
     if (plan.fence) {
       const [ro] = await session.query<{ ro: string | number }>('SELECT @@GLOBAL.read_only AS ro');
+      // A fence this restore takes over (an earlier one was killed) is put back to what was there before it.
+      fence = { previous: plan.ownFence ? plan.ownFence.previous : Number(ro?.ro ?? 0), since: clock.now().getTime() };
+      state.fence = { target: connector.target, previous: fence.previous, raisedAt: startedAt };
+    }
+    // The token, the history and the fence go to the catalog before anything changes on the server.
+    await recordConfirmToken(deps.catalog, state);
+    logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
+    if (fence) {
       await session.exec('SET GLOBAL read_only = 1');
-      fence = { previous: Number(ro?.ro ?? 0), since: clock.now().getTime() };
       logger.info('writes from other clients are fenced off (read_only = 1)');
     }
+    begun = true;
     for (const schema of plan.drop) {
       throwIfAborted(run.signal);
       try {
@@ -141,11 +160,12 @@ export async function restoreInPlace(
       fencedMs,
     };
   } catch (err) {
-    throw afterChange(err);
+    throw unfinished(afterChange(err), begun ? plan.drop : null);
   } finally {
     if (fence) {
       try {
         await session.exec(`SET GLOBAL read_only = ${fence.previous}`);
+        await recordConfirmToken(deps.catalog, { ...state, fence: null });
         logger.info('fence lifted: read_only restored', { read_only: fence.previous });
       } catch (err) {
         logger.error('could not lift the fence: run SET GLOBAL read_only = 0 on the server by hand', { reason: errorMessage(err) });
@@ -153,6 +173,15 @@ export async function restoreInPlace(
     }
     await session.close();
   }
+}
+
+/** A restore that stopped after its first drop says what state the server is in, and what to do. */
+function unfinished(err: unknown, dropped: readonly string[] | null): unknown {
+  if (dropped === null || !(err instanceof AppError) || err.hint) return err;
+  return new AppError(err.code, err.message, err.exitCode, {
+    cause: err,
+    hint: `the server now holds part of the backup (${dropped.join(', ') || 'nothing was dropped'} dropped first): run the same restore in place again (with a newer --confirm) to finish it, or restore another backup`,
+  });
 }
 
 /** A write refused while fenced means the account may not write under read_only. */

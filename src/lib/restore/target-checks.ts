@@ -20,6 +20,8 @@ export interface Refusal {
   code: string;
   message: string;
   hint: string;
+  /** The refusal is about the dump (damaged, incomplete), not about the target. */
+  dump?: boolean;
 }
 
 export async function checkLocalInfile(session: MysqlSession): Promise<Refusal[]> {
@@ -37,7 +39,13 @@ export async function checkLocalInfile(session: MysqlSession): Promise<Refusal[]
 export async function checkWritable(session: MysqlSession, target: string): Promise<Refusal[]> {
   const [ro] = await session.query<{ ro: string | number }>('SELECT @@GLOBAL.read_only AS ro');
   if (Number(ro?.ro) === 0) return [];
-  return [{ code: 'TARGET_READ_ONLY', message: `the target ${target} is read-only (a replica, or fenced by someone else)`, hint: 'restore in place into the writable primary' }];
+  return [
+    {
+      code: 'TARGET_READ_ONLY',
+      message: `the target ${target} is read-only (a replica, or fenced by someone else)`,
+      hint: 'restore in place into the writable primary; if an in-place restore of this server was killed, its fence is still up: check nothing else set it, then SET GLOBAL read_only = 0',
+    },
+  ];
 }
 
 /** A privilege the restore needs on a schema (or globally, when schema is null), and why. */
@@ -248,18 +256,20 @@ export function existingObjectsRefusal(labels: readonly string[]): Refusal {
  * finished steps the target does not hold (the schemas were dropped, or the server rebuilt at the
  * same address): resuming would skip work that is not there.
  */
-export async function checkResumable(session: MysqlSession, progress: LoadProgress, manifest: DumpManifest): Promise<Refusal[]> {
-  const completedAt = progress.completedAt();
+export async function checkResumable(session: MysqlSession, progress: LoadProgress, manifest: DumpManifest, selected: readonly string[]): Promise<Refusal[]> {
+  const completedAt = progress.completedAt(selected);
   if (completedAt) {
     return [
       {
         code: 'LOAD_ALREADY_COMPLETE',
-        message: `this dump was loaded completely into this server already (${completedAt.toISOString()}, ${progress.file})`,
+        message: `this dump (${selected.join(', ')}) was loaded completely into this server already (${completedAt.toISOString()}, ${progress.file})`,
         hint: 'to load it again, drop what it created or pass --ignore-existing-objects, and pass --reset-progress',
       },
     ];
   }
-  const steps = progress.doneSteps();
+  // Only what this load would resume matters: steps of other schemas are another load's.
+  const inSelection = new Set(selected);
+  const steps = progress.doneSteps().filter((s) => s.schema !== undefined && inSelection.has(s.schema) && s.op !== 'LOAD-COMPLETE');
   if (steps.length === 0) return [];
   const schemaNames = [...new Set(steps.map((s) => s.schema).filter((s): s is string => s !== undefined))];
   const held = await readInventory(session, schemaNames, null);

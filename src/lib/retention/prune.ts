@@ -94,7 +94,9 @@ export async function deleteBinlogs(store: ObjectStore, binlogs: readonly Binlog
   for (const [site, files] of bySite) {
     const manifest = await readSiteManifest(store, site, signal);
     const gone = new Set(files.map((f) => f.file));
-    await writeSiteManifest(store, { ...manifest, entries: manifest.entries.filter((e) => !gone.has(e.file)) }, signal);
+    // Tombstones, so that the archiver does not upload them again while the server still has them.
+    const pruned = [...(manifest.pruned ?? []), ...manifest.entries.filter((e) => gone.has(e.file)).map((e) => ({ file: e.file, size: e.binlogBytes ?? e.size }))];
+    await writeSiteManifest(store, { ...manifest, entries: manifest.entries.filter((e) => !gone.has(e.file)), pruned }, signal);
     await store.deleteMany(
       files.map((f) => f.key),
       signal ? { signal } : {},

@@ -8,8 +8,8 @@ import type { BackupPhase } from '../catalog/record.js';
 import { AppError, errorMessage } from '../errors.js';
 import { nextRun } from '../schedule/cron.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { readAllManifests } from '../pitr/manifest.js';
-import { computeWindow, type PitrWindow } from '../pitr/window.js';
+import { windowFromStorage } from '../pitr/point-in-time.js';
+import type { PitrWindow } from '../pitr/window.js';
 
 export interface BackupStatus {
   name: string;
@@ -19,6 +19,7 @@ export interface BackupStatus {
   durationSeconds: number | null;
   sizeBytes: number;
   verified: boolean;
+  verification: 'passed' | 'failed' | null;
   failure: string | null;
 }
 
@@ -63,6 +64,7 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
     durationSeconds: r?.completedAt ? Math.round((Date.parse(r.completedAt) - Date.parse(r.startedAt)) / 1000) : null,
     sizeBytes: r?.sizeBytes ?? 0,
     verified: e.verified,
+    verification: e.verification,
     failure: e.failure,
   };
 }
@@ -102,8 +104,7 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
   if (pitrProfile) {
     try {
       const store = await openStore(pitrProfile);
-      const [entries, manifests] = await Promise.all([listBackups(store, { now, ...(signal ? { signal } : {}) }), readAllManifests(store, signal)]);
-      pitr = { ...computeWindow(entries, manifests), profile: pitrProfile.name, error: null };
+      pitr = { ...(await windowFromStorage(store, { now, ...(signal ? { signal } : {}) })), profile: pitrProfile.name, error: null };
     } catch (err) {
       if (signal?.aborted) throw err;
       pitr = { from: null, to: null, ranges: [], gaps: [], reason: null, sites: [], files: 0, profile: pitrProfile.name, error: errorMessage(err) };

@@ -20,7 +20,7 @@ import { backupView, type BackupView } from '../storage/encrypted-store.js';
 import { loadDump, type LoadProgressReport } from '../load/loader.js';
 import { checkFiles } from '../restore/check-files.js';
 import { inventoryFileName, readInventoryFile, type InventoryFile } from '../dump/inventory-file.js';
-import { planRestore } from '../restore/plan.js';
+import { planRestore, TargetRefusedError } from '../restore/plan.js';
 import { nextPacketSize } from '../restore/target-checks.js';
 import type { RestoreSource } from '../restore/source.js';
 import { tableChecksum } from './table-checksum.js';
@@ -140,7 +140,8 @@ export async function verifyBackup(
       const source: RestoreSource = { store: dumpStore, prefix: entry.prefix, description: `backup ${entry.name}`, record };
       Object.assign(result, await restoreAndCompare({ ...deps, store: dumpStore }, scratch, { source, tables: record.tables, threads: options.threads }, run));
     } catch (err) {
-      if (run.signal.aborted) throw err;
+      // A scratch server that cannot take the backup says nothing about the backup: no result is saved.
+      if (run.signal.aborted || err instanceof TargetRefusedError) throw err;
       result.error = errorMessage(err);
       logger.error('the backup could not be restored into the scratch server', { reason: result.error });
     } finally {
