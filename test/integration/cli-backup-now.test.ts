@@ -160,6 +160,16 @@ backup:
     expect(r.stderr).toContain('hint: fix the flags named above (see --help)');
   });
 
+  it('lists every bad flag value at once, each under its flag (exit 2)', async () => {
+    const cwd = await mkdtemp(join(work, 'cfg-'));
+    await writeFile(join(cwd, 'good.yaml'), localConfig());
+    const r = await cli(['backup', 'now', '--config', 'good.yaml', '--threads', 'abc', '--bytes-per-chunk', '1x', '--compression', 'lz4'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ {2}--threads: must be a whole number from 1 to 64$/m);
+    expect(r.stderr).toMatch(/^ {2}--bytes-per-chunk: "1x" is not a size/m);
+    expect(r.stderr).toMatch(/^ {2}--compression: .*"zstd"\|"gzip"\|"none"/m);
+  });
+
   it('refuses a schema both included and excluded, before connecting to any server (exit 2)', async () => {
     // Nothing listens on this port: reaching the server would fail with exit 1 instead.
     const cwd = await configDir(localConfig().replace(`port: ${server.port}`, `port: ${await freePort()}`));
@@ -180,6 +190,13 @@ backup:
     expect(doc.record).toMatchObject({ phase: 'Failed', failure: { code: 'MYSQL_UNREACHABLE' } });
     expect(r.stderr).toMatch(/^error: cannot reach the MySQL server at 127\.0\.0\.1:1/m);
     expect(r.stderr).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+  });
+
+  it('names the flags the user gave in the hint of a connection failure', async () => {
+    const cwd = await configDir(localConfig());
+    const r = await cli(['backup', 'now', '--port', '1'], { cwd });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^hint: check that the server is running and that mysql\.host\/--port point at it$/m);
   });
 
   it.each(['SIGINT', 'SIGTERM'] as const)('stops on %s mid-dump: exit 1, "interrupted", the record says Failed, no @.done.json', async (signal) => {

@@ -98,6 +98,7 @@ backup:
   schedules:
     - { name: nightly, profileName: nope, schedule: "0 2 * * *" }
     - { name: nightly, profileName: a, schedule: "61 * * * *" }
+    - { name: weekly, profileName: a, schedule: "0 2 * * 9", timeZone: Mars/Olympus }
   retry: { maxAttempts: 0, initialBackoffSeconds: 600, maxBackoffSeconds: 60 }
   pitr: { profileName: missing }
 `,
@@ -119,6 +120,9 @@ backup:
       'backup.schedules[0].profileName': 'no profile named "nope"',
       'backup.schedules[1].name': 'schedule "nightly" is defined twice',
       'backup.schedules[1].schedule': expect.stringContaining('"61 * * * *" is not a valid cron schedule') as string,
+      // A wrong zone no longer hides a wrong schedule beside it.
+      'backup.schedules[2].timeZone': '"Mars/Olympus" is not an IANA time zone (like Etc/UTC or America/Los_Angeles)',
+      'backup.schedules[2].schedule': expect.stringContaining('"0 2 * * 9" is not a valid cron schedule') as string,
       'backup.retry.maxBackoffSeconds': 'must be at least backup.retry.initialBackoffSeconds (600)',
       'backup.pitr.profileName': 'no profile named "missing"',
     });

@@ -36,9 +36,10 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
 
   static override flags = {
     ...connectionFlags,
-    threads: Flags.integer({ description: 'Parallel dump sessions (replaces dump.threads; default 4).', helpGroup: 'DUMP' }),
+    // Read as text and judged with the rest of the config, so every bad value is reported at once.
+    threads: Flags.string({ description: 'Parallel dump sessions, 1 to 64 (replaces dump.threads; default 4).', helpGroup: 'DUMP' }),
     'bytes-per-chunk': Flags.string({ description: 'Uncompressed bytes per chunk, decimal units like 64M (replaces dump.bytesPerChunk).', helpGroup: 'DUMP' }),
-    compression: Flags.option({ options: ['zstd', 'gzip', 'none'] as const, description: 'Data file compression (replaces dump.compression; default zstd).', helpGroup: 'DUMP' })(),
+    compression: Flags.string({ description: 'Data file compression: zstd, gzip or none (replaces dump.compression; default zstd).', helpGroup: 'DUMP' }),
     consistent: Flags.boolean({
       allowNo: true,
       description: 'Take a consistent snapshot with a brief global read lock (replaces dump.consistent; default on).',
@@ -66,7 +67,7 @@ Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a pr
       overrides: {
         mysql: connectionOverrides(flags),
         dump: {
-          threads: flags.threads,
+          threads: flags.threads === undefined ? undefined : /^\d+$/.test(flags.threads) ? Number(flags.threads) : flags.threads,
           bytesPerChunk: flags['bytes-per-chunk'],
           compression: flags.compression,
           consistent: flags.consistent,

@@ -28,7 +28,8 @@ export interface ConfigOverrides {
   };
   /** Applied to the selected profile's `dump:` block. */
   dump?: {
-    threads?: number | undefined;
+    /** A number, or the text given when it is not one (then reported as the flag's error). */
+    threads?: number | string | undefined;
     bytesPerChunk?: string | undefined;
     compression?: string | undefined;
     consistent?: boolean | undefined;

@@ -83,7 +83,7 @@ const durationSchema = z.union([z.number().positive(), z.string()]).transform((v
 });
 
 export const dumpSchema = z.strictObject({
-  threads: z.number().int().min(1).max(64).default(4),
+  threads: z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) }).int().min(1).max(64).default(4),
   bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000),
   compression: compressionSchema.default('zstd'),
   consistent: z.boolean().default(true),
@@ -308,8 +308,7 @@ function scheduleIssues(schedules: unknown, profileNames: ReadonlySet<string> | 
     }
     const timeZone = sch.timeZone ?? 'Etc/UTC';
     if (typeof sch.schedule === 'string' && sch.schedule !== '' && typeof timeZone === 'string' && timeZone !== '') {
-      const cronProblem = checkCron(sch.schedule, timeZone);
-      if (cronProblem) issues.push({ path: [...at, cronProblem.field], message: cronProblem.message });
+      for (const problem of checkCron(sch.schedule, timeZone)) issues.push({ path: [...at, problem.field], message: problem.message });
     }
   }
   return issues;

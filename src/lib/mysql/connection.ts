@@ -18,6 +18,8 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** Where the password came from, for error messages ("passwordFile /x", "a prompt"). */
   passwordSource?: string;
+  /** How the user named the settings, for hints: flags or config fields (default: the config fields). */
+  settingNames?: { address: string; account: string };
 }
 
 export type Row = Record<string, unknown>;
@@ -106,7 +108,7 @@ export function createMysqlConnector(options: ConnectionOptions): MysqlConnector
       try {
         conn = await createConnection(driverOptions);
       } catch (err) {
-        throw translateMysqlError(err, { target, user: options.user, passwordSource: options.passwordSource });
+        throw translateMysqlError(err, { target, user: options.user, passwordSource: options.passwordSource, settingNames: options.settingNames });
       }
       // Keep an error listener so a dropped connection never becomes an uncaught exception.
       coreOf(conn).on('error', () => undefined);
@@ -185,6 +187,7 @@ interface ErrorContext {
   target: string;
   user: string;
   passwordSource?: string | undefined;
+  settingNames?: { address: string; account: string } | undefined;
   sql?: string;
 }
 
@@ -209,14 +212,14 @@ export function translateMysqlError(err: unknown, context: ErrorContext): MysqlE
   if (networkCodes.has(code)) {
     return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: ${message}`, {
       cause: err,
-      hint: 'check that the server is running and that mysql.host/mysql.port (or mysql.socket) point at it',
+      hint: `check that the server is running and that ${context.settingNames?.address ?? 'mysql.host/mysql.port (or mysql.socket)'} point at it`,
     });
   }
   if (code === 'ER_ACCESS_DENIED_ERROR' || e.errno === 1045 || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
     const source = context.passwordSource ? ` (password from ${context.passwordSource})` : '';
     return new MysqlError('MYSQL_ACCESS_DENIED', `the server at ${context.target} refused user '${context.user}'${source}: ${message}`, {
       cause: err,
-      hint: 'check the user and password (mysql.credentialsDir, or mysql.user + mysql.passwordFile)',
+      hint: `check the user and password (${context.settingNames?.account ?? 'mysql.credentialsDir, or mysql.user + mysql.passwordFile'})`,
     });
   }
   if (lostCodes.has(code) || e.fatal) {

@@ -191,7 +191,7 @@ async function checkTarget(
   refusals.push(...checkDefinerPrivilege(grants, flavor, await dumpDefiners(source, manifest, schemas, signal)));
   refusals.push(
     ...(await probeSettings(session, flavor, {
-      skipBinlog: request.load.skipBinlog,
+      skipBinlog: request.load.skipBinlog ? (request.mode === 'instance' ? 'whole-instance' : 'asked') : false,
       insertHistory: schemas.some((s) => s.tables.some((t) => t.systemVersioning)),
       fence: request.mode === 'instance',
     })),

@@ -139,7 +139,7 @@ export function definersIn(text: string): string[] {
 export async function probeSettings(
   session: MysqlSession,
   flavor: Flavor,
-  wants: { skipBinlog: boolean; insertHistory: boolean; fence: boolean },
+  wants: { skipBinlog: false | 'asked' | 'whole-instance'; insertHistory: boolean; fence: boolean },
 ): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
   const tryIt = async (sql: string, undo: string | null, refusal: Omit<Refusal, 'message'> & { what: string }): Promise<void> => {
@@ -154,8 +154,11 @@ export async function probeSettings(
   if (wants.skipBinlog) {
     await tryIt('SET SESSION sql_log_bin = 0', 'SET SESSION sql_log_bin = 1', {
       code: 'SKIP_BINLOG_REFUSED',
-      what: 'keeping the load out of the binary log (SET sql_log_bin = 0)',
-      hint: 'grant SUPER (MySQL) or BINLOG ADMIN (MariaDB) to the restoring user, or load without --skip-binlog',
+      what: `keeping the load out of the binary log (SET sql_log_bin = 0${wants.skipBinlog === 'whole-instance' ? ', as a whole-instance restore in place does' : ''})`,
+      hint:
+        wants.skipBinlog === 'asked'
+          ? 'grant SUPER (MySQL) or BINLOG ADMIN (MariaDB) to the restoring user, or load without --skip-binlog'
+          : 'grant SUPER (MySQL) or BINLOG ADMIN (MariaDB) to the restoring user, or restore one schema in place (--include-schema), which goes to the binary log',
     });
   }
   if (wants.insertHistory) {

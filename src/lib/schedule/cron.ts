@@ -14,18 +14,22 @@ function zoneExists(timeZone: string): boolean {
   }
 }
 
-/** A problem with a schedule, or null; `field` says which config field it concerns. */
-export function checkCron(expression: string, timeZone: string): { field: 'schedule' | 'timeZone'; message: string } | null {
-  if (!zoneExists(timeZone)) return { field: 'timeZone', message: `"${timeZone}" is not an IANA time zone (like Etc/UTC or America/Los_Angeles)` };
+/** Every problem with a schedule and its zone (both are checked, one does not hide the other); `field` says which config field each concerns. */
+export function checkCron(expression: string, timeZone: string): Array<{ field: 'schedule' | 'timeZone'; message: string }> {
+  const problems: Array<{ field: 'schedule' | 'timeZone'; message: string }> = [];
+  const zoneOk = zoneExists(timeZone);
+  if (!zoneOk) problems.push({ field: 'timeZone', message: `"${timeZone}" is not an IANA time zone (like Etc/UTC or America/Los_Angeles)` });
   if (expression.trim().split(/\s+/).length !== 5) {
-    return { field: 'schedule', message: `"${expression}" is not a five-field cron schedule (minute hour day-of-month month day-of-week)` };
+    problems.push({ field: 'schedule', message: `"${expression}" is not a five-field cron schedule (minute hour day-of-month month day-of-week)` });
+    return problems;
   }
   try {
-    CronExpressionParser.parse(expression, { tz: timeZone, strict: false });
-    return null;
+    // The expression is judged in UTC when the zone itself is wrong.
+    CronExpressionParser.parse(expression, { tz: zoneOk ? timeZone : 'Etc/UTC', strict: false });
   } catch (err) {
-    return { field: 'schedule', message: `"${expression}" is not a valid cron schedule: ${(err as Error).message}` };
+    problems.push({ field: 'schedule', message: `"${expression}" is not a valid cron schedule: ${(err as Error).message}` });
   }
+  return problems;
 }
 
 /** The first time strictly after `after` that the schedule fires. */
