@@ -22,7 +22,7 @@ import { silentLogger } from '../../src/lib/log.js';
 import { archiveOnce } from '../../src/lib/pitr/archiver.js';
 import { parseGtid } from '../../src/lib/pitr/gtid-space.js';
 import { readAllManifests, writeSiteManifest } from '../../src/lib/pitr/manifest.js';
-import { planFromStorage, type PitrLineKind } from '../../src/lib/pitr/point-in-time.js';
+import { planFromStorage, windowFromStorage, type PitrLineKind } from '../../src/lib/pitr/point-in-time.js';
 import { computeWindow } from '../../src/lib/pitr/window.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
@@ -244,6 +244,12 @@ describe('point-in-time recovery on one server', () => {
     expect(lines).toEqual(['START', 'COMPLETE']);
     expect(await ids(primary)).toEqual(range(1, 30));
     expect(await sql(primary, 'SELECT @@GLOBAL.read_only AS ro')).toEqual([{ ro: '0' }]);
+    // The restore went outside the binary log: no coverage reaches across it any more.
+    const restoredAt = Date.parse(result.startedAt);
+    const after = await windowFromStorage(store);
+    expect(after.ranges.every((r) => Date.parse(r.to) < restoredAt || Date.parse(r.from) > restoredAt)).toBe(true);
+    expect(after.gaps.map((g) => g.reason).join('\n')).toMatch(/restored in place from backup .*outside the binary log/);
+    await expectAppError(planFromStorage(store, at), 'PITR_OUT_OF_RANGE');
   });
 });
 

@@ -141,7 +141,8 @@ describe('an in-place restore refuses before its first change, leaving the targe
     const err = await expectRefusedUntouched(() => inPlace({ connector: restorer }), 'RESTORE_PRIVILEGE_MISSING');
     expect(err.message).toMatch(/DROP on `crm`\.\*/);
     expect(err.message).toMatch(/DROP on `shop`\.\*/);
-    expect(err.message).toMatch(/sql_log_bin = 0\) was refused/);
+    expect(err.message).toMatch(/DROP on `shop`\.\* \(to replace the view placeholders, to drop it before the restore\)/);
+    expect(err.message).toMatch(/sql_log_bin = 0, as a whole-instance restore in place does\) was refused/);
     expect(err.message).toMatch(/SET GLOBAL read_only\) was refused/);
     expect(err.message).toMatch(/restore is refused; nothing was changed/);
   });

@@ -86,7 +86,13 @@ export function privilegeNeeds(schemas: readonly SchemaManifest[], drop: readonl
 export function checkPrivileges(grants: Grants, needs: readonly PrivilegeNeed[]): Refusal[] {
   const missing = needs.filter((n) => !grants.has(n.privilege, n.schema));
   if (missing.length === 0) return [];
-  const lines = missing.map((n) => `${n.privilege} on ${n.schema === null ? '*.*' : `${quoteId(n.schema)}.*`} (${n.why})`);
+  // One line per privilege and schema, with every reason it is needed.
+  const reasons = new Map<string, string[]>();
+  for (const n of missing) {
+    const on = `${n.privilege} on ${n.schema === null ? '*.*' : `${quoteId(n.schema)}.*`}`;
+    reasons.set(on, [...(reasons.get(on) ?? []), n.why]);
+  }
+  const lines = [...reasons].map(([on, why]) => `${on} (${why.join(', ')})`);
   const grant = [...new Set(missing.map((n) => n.privilege))].join(', ');
   return [
     {
