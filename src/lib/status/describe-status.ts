@@ -61,7 +61,7 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
     phase: e.phase,
     startedAt: e.startedAt.toISOString(),
     ageSeconds: Math.round((now.getTime() - e.startedAt.getTime()) / 1000),
-    durationSeconds: r?.completedAt ? Math.round((Date.parse(r.completedAt) - Date.parse(r.startedAt)) / 1000) : null,
+    durationSeconds: r?.completedAt ? (Date.parse(r.completedAt) - Date.parse(r.startedAt)) / 1000 : null,
     sizeBytes: r?.sizeBytes ?? 0,
     verified: e.verified,
     verification: e.verification,
