@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
+import { listBackups } from '../../src/lib/catalog/catalog.js';
+import { readInPlaceRestores } from '../../src/lib/catalog/in-place-history.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { fixedClock, systemClock } from '../../src/lib/clock.js';
 import type { LoadOptions } from '../../src/lib/load/load-plan.js';
@@ -183,8 +185,15 @@ describe('an in-place restore refuses before its first change, leaving the targe
     }
   });
 
-  it('and then, with nothing in the way, restores and proves it', async () => {
-    const result = await inPlace();
+  it('and then, with nothing in the way, restores and proves it, recording itself where the PITR archive is too', async () => {
+    const archive = createFsStore({ root: await mkdtemp(join(work, 'archive-')) });
+    const from = await sourceFromCatalog(store, 'latest', null);
+    const deps = { connector: rootConnector(target), catalog: store, historyIn: [archive], logger: silentLogger, clock };
+    confirmAt += 60_000;
+    const result = await restoreInPlace(deps, from, await planRestoreInPlace(deps, from, { threads: 2 }), { confirm: new Date(confirmAt) }, { signal: new AbortController().signal });
+    const [event] = await readInPlaceRestores(archive);
+    expect(event).toMatchObject({ mode: 'instance', backup: `backup ${record.name}`, target: rootConnector(target).target });
+    expect((await readInPlaceRestores(store)).at(-1)).toEqual(event);
     expect(result.dropped).toEqual(['crm', 'shop']);
     expect(result.verified).toEqual({ filesBySha256: record.files.length, filesLoaded: record.files.length, tablesCounted: 5, objectsFound: 6 });
     expect(await checksumTable(target, 'shop.orders')).toBe(await checksumTable(source, 'shop.orders'));
@@ -211,6 +220,18 @@ describe('an interrupted in-place restore', () => {
     await sql(target, 'SET GLOBAL read_only = 1');
     const token = JSON.parse((await store.get('restore-in-place.json')).toString()) as { fence: unknown };
     await store.put('restore-in-place.json', JSON.stringify({ ...token, fence: { target: rootConnector(target).target, previous: 0, raisedAt: new Date(confirmAt).toISOString() } }));
+    // A backup of the half-restored server would become `latest`: refused, nothing written.
+    const backupsBefore = (await listBackups(store)).map((e) => e.name);
+    const refused = await expectAppError(
+      runBackup(
+        { connector: rootConnector(target), store, logger: silentLogger, clock: systemClock },
+        { group: 'g', profile: 'p', toolVersion: 'test', dump: { threads: 1, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: [], excludeSchemas: [], lockWaitTimeoutSeconds: 10 } },
+        { signal: new AbortController().signal },
+      ),
+      'SERVER_PARTLY_RESTORED',
+    );
+    expect(refused.exitCode).toBe(3);
+    expect((await listBackups(store)).map((e) => e.name)).toEqual(backupsBefore);
     const result = await inPlace();
     expect(result.checked.join('\n')).toMatch(/fence of an earlier in-place restore of it that was interrupted/);
     expect(await sql(target, 'SELECT @@GLOBAL.read_only AS ro')).toEqual([{ ro: '0' }]);

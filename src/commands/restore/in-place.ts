@@ -7,7 +7,7 @@ import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js
 import { restoreSummary } from '../../cli/restore-summary.js';
 import { parseConfirm } from '../../lib/catalog/confirm-token.js';
 import { loadConfig } from '../../lib/config/load.js';
-import { createDeps } from '../../lib/deps.js';
+import { createDeps, createProfileStore } from '../../lib/deps.js';
 import { PreconditionError } from '../../lib/errors.js';
 import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
 import { describePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
@@ -66,7 +66,10 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
     }
     // A bad or stale --confirm is found before the backup is read.
     const confirmAt = flags.confirm === undefined ? undefined : parseConfirm(flags.confirm, deps.clock.now());
-    const inPlaceDeps = { connector: deps.connector, catalog: deps.store, logger: this.logger, clock: deps.clock };
+    // The PITR archive's storage keeps the history too: its window must end at a whole-instance restore.
+    const pitrProfile = loaded.config.backup.profiles.find((p) => p.name === loaded.config.backup.pitr?.profileName);
+    const historyIn = pitrProfile && pitrProfile !== loaded.profile ? [await createProfileStore(loaded, pitrProfile, this.logger)] : [];
+    const inPlaceDeps = { connector: deps.connector, catalog: deps.store, historyIn, logger: this.logger, clock: deps.clock };
     if (confirmAt && !flags['dry-run']) await checkConfirm(inPlaceDeps, confirmAt);
     // The passphrase and a point-in-time target are checked before anything is asked or touched.
     const kek = await deps.keys.forReading();

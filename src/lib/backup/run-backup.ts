@@ -16,6 +16,7 @@ import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { heartbeatIntervalMs } from '../catalog/catalog.js';
+import { readConfirmToken } from '../catalog/confirm-token.js';
 import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../catalog/names.js';
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
@@ -90,6 +91,14 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     // Without a configured group the name would be guessed from the address, perhaps a mistyped
     // one: a Failed record there would start a group of backups that does not exist.
     throw new BackupFailedError(probeError, undefined);
+  }
+
+  // A server an interrupted in-place restore left half loaded must not become a backup (and `latest`).
+  const fence = (await readConfirmToken(store))?.fence;
+  if (fence && fence.target === connector.target) {
+    throw new PreconditionError('SERVER_PARTLY_RESTORED', `${connector.target} holds a partly finished in-place restore (its fence was raised ${fence.raisedAt} and never lowered): a backup of it now would not be a backup of your data`, {
+      hint: 'finish the restore first: run the same restore in-place again (with a newer --confirm); it takes the fence over and lowers it',
+    });
   }
 
   const group = request.group ?? groupFromHostname(server?.hostname ?? connector.target.replace(/:\d+$/, '').replace(/^socket /, 'localhost'));

@@ -19,18 +19,6 @@ export interface ConfirmTokenState {
    * the server, and the read_only it had before. A later in-place restore of that server takes it over.
    */
   fence?: { target: string; previous: number; raisedAt: string } | null;
-  /** Every in-place restore of the profile, oldest first (point-in-time recovery cannot reach across one that left the binary log). */
-  history?: InPlaceRestoreEvent[];
-}
-
-/** One in-place restore, as the catalog keeps it. */
-export interface InPlaceRestoreEvent {
-  /** When it began dropping (RFC 3339). */
-  startedAt: string;
-  backup: string;
-  /** `instance`: out of the binary log, so the binlogs after it do not continue what came before. */
-  mode: 'instance' | 'schema';
-  target: string;
 }
 
 /**

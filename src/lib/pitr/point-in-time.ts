@@ -21,7 +21,7 @@ import type { ParsedGtid } from './gtid-space.js';
 import { readAllManifests } from './manifest.js';
 import { replayBinlogs, type ReplayResult } from './replay.js';
 import { computeWindow, planPointInTime, type CoverageBreak, type PitrWindow, type PointInTimePlan } from './window.js';
-import { readConfirmToken } from '../catalog/confirm-token.js';
+import { readInPlaceRestores } from '../catalog/in-place-history.js';
 
 export type PitrLineKind = 'START' | 'COMPLETE' | 'FAILED' | 'NOOP';
 
@@ -62,9 +62,9 @@ async function readPitrInputs(store: ObjectStore, signal?: AbortSignal, now?: Da
   const [entries, manifests, inPlace] = await Promise.all([
     listBackups(store, { ...(signal ? { signal } : {}), ...(now ? { now } : {}) }),
     readAllManifests(store, signal),
-    readConfirmToken(store),
+    readInPlaceRestores(store, signal),
   ]);
-  const breaks: CoverageBreak[] = (inPlace?.history ?? [])
+  const breaks: CoverageBreak[] = inPlace
     .filter((e) => e.mode === 'instance')
     .map((e) => ({ at: new Date(e.startedAt), reason: `the whole instance was restored in place from ${e.backup} at ${e.startedAt}, outside the binary log` }));
   return { entries, manifests, breaks };
@@ -118,6 +118,6 @@ function withReplayHint(err: unknown): unknown {
   if (!(err instanceof AppError) || err.hint || !/ERROR (1133|1396|1449)\b/.test(err.message)) return err;
   return new AppError(err.code, err.message, err.exitCode, {
     cause: err,
-    hint: 'the binlogs change accounts the target does not have: restore with --load-users, so the backup\'s accounts are there before the replay',
+    hint: 'the binlogs change accounts the target does not have: drop the schemas this restore created and run it again with --reset-progress --load-users, so the backup\'s accounts are there before the replay',
   });
 }

@@ -134,7 +134,8 @@ function lastArchivedBefore(missing: GtidRange, archive: ArchiveSets, floor: Dat
 
 function missingReason(flavor: BinlogFlavor, missing: GtidRange, later: readonly RestorableDump[]): string {
   const holder = later.find((d) => (d.executed.get(missing.space) ?? []).some(([first, last]) => first <= missing.last && last >= missing.first));
-  return `transactions missing from the archive: ${describeHole(flavor, missing)}${holder ? ` (backup ${holder.entry.name} holds them)` : ''}`;
+  const all = holder && (holder.executed.get(missing.space) ?? []).some(([first, last]) => first <= missing.first && last >= missing.last);
+  return `transactions missing from the archive: ${describeHole(flavor, missing)}${holder ? ` (backup ${holder.entry.name} holds ${all ? 'them' : 'some of them'})` : ''}`;
 }
 
 /**

@@ -185,6 +185,12 @@ async function checkTarget(
     const readOnly = await checkWritable(session, on.target);
     if (readOnly.length > 0 && request.ownFence && request.mode === 'instance') {
       checked.push(`the target is read-only by the fence of an earlier in-place restore of it that was interrupted (raised ${request.ownFence.raisedAt}): this restore takes it over and lowers it`);
+    } else if (readOnly.length > 0 && request.ownFence) {
+      refusals.push({
+        code: 'TARGET_READ_ONLY',
+        message: `the target ${on.target} is read-only by the fence of a whole-instance restore in place of it that was interrupted (raised ${request.ownFence.raisedAt}): its schemas are partly restored`,
+        hint: 'finish that restore first: run restore in-place without --include-schema (with a newer --confirm); it takes the fence over and lowers it',
+      });
     } else refusals.push(...readOnly);
   }
   refusals.push(...checkPrivileges(grants, privilegeNeeds(schemas, on.drop, request.load.loadUsers === true)));

@@ -3,6 +3,7 @@
  * which is expected to be new or at least free of the objects the dump creates.
  */
 import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
@@ -68,6 +69,17 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreRes
   };
 }
 
+/** A load that stopped midway says what the target holds and what to do. */
+function resumable(err: unknown, resume: boolean): unknown {
+  if (!(err instanceof AppError) || err.hint) return err;
+  return new AppError(err.code, err.message, err.exitCode, {
+    cause: err,
+    hint: resume
+      ? 'the target now holds part of the backup: run the same restore again to resume where it stopped'
+      : 'the target now holds part of the backup: drop what it created before loading it again',
+  });
+}
+
 /**
  * Plans the restore (refused with nothing touched when a check fails), then loads the dump and,
  * for a point-in-time restore, replays the binlogs.
@@ -81,7 +93,9 @@ export async function restoreBootstrap(
 ): Promise<RestoreResult> {
   const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, run.signal);
   deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
-  const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run);
+  const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
+    throw resumable(err, options.resume);
+  });
   const result = toRestoreResult(plan, load);
   if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
   deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });

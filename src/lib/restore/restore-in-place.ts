@@ -23,11 +23,14 @@ import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import { planRestore, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
+import { recordInPlaceRestore } from '../catalog/in-place-history.js';
 
 export interface InPlaceDeps {
   connector: MysqlConnector;
   /** The profile's storage, where the catalog keeps the last confirm token. */
   catalog: ObjectStore;
+  /** More storages that keep the history of in-place restores: the PITR archive's, when it is another profile's. */
+  historyIn?: readonly ObjectStore[];
   logger: Logger;
   clock: Clock;
 }
@@ -109,14 +112,7 @@ export async function restoreInPlace(
   const session = await connector.connect();
   let fence: { previous: number; since: number } | undefined;
   const startedAt = clock.now().toISOString();
-  const last = await readConfirmToken(deps.catalog);
-  const state: ConfirmTokenState = {
-    confirmTokenUsed: request.confirm.toISOString(),
-    backup: plan.source,
-    usedAt: startedAt,
-    fence: null,
-    history: [...(last?.history ?? []), { startedAt, backup: plan.source, mode: plan.mode, target: connector.target }],
-  };
+  const state: ConfirmTokenState = { confirmTokenUsed: request.confirm.toISOString(), backup: plan.source, usedAt: startedAt, fence: null };
   let begun = false;
   try {
     if (plan.mode === 'instance') await session.exec('SET SESSION sql_log_bin = 0');
@@ -128,6 +124,7 @@ export async function restoreInPlace(
     }
     // The token, the history and the fence go to the catalog before anything changes on the server.
     await recordConfirmToken(deps.catalog, state);
+    await recordInPlaceRestore([deps.catalog, ...(deps.historyIn ?? [])], { startedAt, backup: plan.source, mode: plan.mode, target: connector.target });
     logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
     if (fence) {
       await session.exec('SET GLOBAL read_only = 1');

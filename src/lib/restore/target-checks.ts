@@ -272,7 +272,7 @@ export async function checkResumable(session: MysqlSession, progress: LoadProgre
       {
         code: 'LOAD_ALREADY_COMPLETE',
         message: `this dump (${selected.join(', ')}) was loaded completely into this server already (${completedAt.toISOString()}, ${progress.file})`,
-        hint: 'to load it again, drop what it created or pass --ignore-existing-objects, and pass --reset-progress',
+        hint: 'to load it again, drop the schemas it created, then run with --reset-progress',
       },
     ];
   }
