@@ -18,7 +18,7 @@ import { createDecompressor } from '../dump/compression.js';
 import { WorkQueue } from '../dump/work-queue.js';
 import { ObjectMismatchError } from '../storage/object-check.js';
 import { batchDeferredIndexes } from './defer-indexes.js';
-import { tableRowKey, type DataFileRef, type TableManifest } from './dump-manifest.js';
+import { everyRowOf, tableRowKey, type DataFileRef, type TableManifest } from './dump-manifest.js';
 import type { LoadContext } from './load-context.js';
 import { loadDataStatement } from './load-data.js';
 import type { Step } from './load-progress.js';
@@ -146,10 +146,6 @@ function size(t: TableManifest): number {
   return t.dataFiles.reduce((n, f) => n + (f.rawBytes ?? f.storedBytes), 0);
 }
 
-function fromClause(table: TableManifest): string {
-  return `${quoteId(table.schema)}.${quoteId(table.name)}${table.systemVersioning ? ' FOR SYSTEM_TIME ALL' : ''}`;
-}
-
 /**
  * Compares a finished table's rows with the dump's count. A table loaded whole in this run, into
  * a table that started empty, counts what its files added; one that an earlier run began is
@@ -160,7 +156,7 @@ async function checkTableRows(ctx: LoadContext, session: MysqlSession, table: Ta
   const key = tableRowKey(table.schema, table.name);
   if (ctx.plan.preexisting.has(key) || !table.includesData) return;
   if (!state.loadedWhole) {
-    const [row] = await session.query<{ n: string | number }>(`SELECT COUNT(*) AS n FROM ${fromClause(table)}`);
+    const [row] = await session.query<{ n: string | number }>(`SELECT COUNT(*) AS n FROM ${everyRowOf(table)}`);
     state.result.rows = Number(row?.n ?? 0);
   }
   const expected = ctx.plan.tableRows.get(key);

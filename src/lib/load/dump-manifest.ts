@@ -8,6 +8,7 @@ import { NotFoundError, PreconditionError, AppError, ExitCode } from '../errors.
 import type { ObjectStore } from '../storage/object-store.js';
 import { compressionOfFile } from '../dump/compression.js';
 import type { Compression } from '../config/schema.js';
+import { quoteId } from '../mysql/connection.js';
 
 export interface DataFileRef {
   /** File name inside the dump folder. */
@@ -240,6 +241,11 @@ export async function readDumpManifest(store: ObjectStore, prefix: string): Prom
     schemas,
     files,
   };
+}
+
+/** The table as a FROM clause reading every row the dump holds of it: its history too, when it is system-versioned. */
+export function everyRowOf(table: Pick<TableManifest, 'schema' | 'name' | 'systemVersioning'>): string {
+  return `${quoteId(table.schema)}.${quoteId(table.name)}${table.systemVersioning ? ' FOR SYSTEM_TIME ALL' : ''}`;
 }
 
 /** `schema\0table` → rows, from `@.done.json` tableRows. */

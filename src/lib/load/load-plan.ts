@@ -6,7 +6,7 @@
 import type { Inventory, InventoryObject } from '../mysql/inventory.js';
 import type { ServerInfo } from '../mysql/flavor.js';
 import type { ExpectedObject } from '../storage/object-check.js';
-import { tableRowKey, type DumpManifest, type SchemaManifest } from './dump-manifest.js';
+import type { DumpManifest, SchemaManifest } from './dump-manifest.js';
 import type { LoadProgress } from './load-progress.js';
 
 export interface LoadOptions {
@@ -75,5 +75,3 @@ export function inventoryOfManifest(manifest: DumpManifest): Inventory {
   }
   return { schemas: manifest.schemas.map((s) => s.name), objects, accounts: manifest.users };
 }
-
-export { tableRowKey };

@@ -12,7 +12,7 @@ import type { Grants } from '../mysql/grants.js';
 import { accountName, objectKey, readInventory } from '../mysql/inventory.js';
 import { formatBytes } from '../sizes.js';
 import type { BackupRecord } from '../catalog/record.js';
-import type { DumpManifest, SchemaManifest } from '../load/dump-manifest.js';
+import { everyRowOf, type DumpManifest, type SchemaManifest } from '../load/dump-manifest.js';
 import type { DoneStep, LoadProgress } from '../load/load-progress.js';
 
 /** One reason to refuse: a code, what is wrong, and what to do. */
@@ -339,8 +339,8 @@ async function emptiedTables(session: MysqlSession, steps: readonly DoneStep[], 
   }
   const emptied: string[] = [];
   for (const [label, t] of loaded) {
-    const versioned = bySchema.get(t.schema)?.tables.find((x) => x.name === t.table)?.systemVersioning ? ' FOR SYSTEM_TIME ALL' : '';
-    const rows = await session.query(`SELECT 1 FROM ${label}${versioned} LIMIT 1`);
+    const table = bySchema.get(t.schema)?.tables.find((x) => x.name === t.table) ?? { schema: t.schema, name: t.table, systemVersioning: null };
+    const rows = await session.query(`SELECT 1 FROM ${everyRowOf(table)} LIMIT 1`);
     if (rows.length === 0) emptied.push(`the rows of table ${label}`);
   }
   return emptied;

@@ -3,8 +3,8 @@
  * computed it: the same columns, encoded to the same TSV by the same encoder, rows hashed and
  * summed (row-checksum.ts). Equal to the recorded checksum means the same rows, byte for byte.
  */
-import type { TableManifest } from '../load/dump-manifest.js';
-import { quoteId, type MysqlSession } from '../mysql/connection.js';
+import { everyRowOf, type TableManifest } from '../load/dump-manifest.js';
+import type { MysqlSession } from '../mysql/connection.js';
 import { selectExpression } from '../dump/table-plan.js';
 import { TsvEncoder, type ColumnKind } from '../dump/tsv-encoder.js';
 
@@ -33,8 +33,7 @@ export async function tableChecksum(session: MysqlSession, table: TableManifest,
   }
   const columns = table.columns.map((c) => selectExpression(c, types.get(c) ?? '')).join(', ');
   // A system-versioned table's dump holds its history: every row version is compared.
-  const history = table.systemVersioning ? ' FOR SYSTEM_TIME ALL' : '';
-  const handle = session.raw(`SELECT ${columns} FROM ${quoteId(table.schema)}.${quoteId(table.name)}${history}`, (buf, start, end) => {
+  const handle = session.raw(`SELECT ${columns} FROM ${everyRowOf(table)}`, (buf, start, end) => {
     encoder.encodeRow(buf, start, end);
     // Only the checksum is kept; the encoded bytes are dropped as they accumulate.
     if (encoder.full) encoder.take();
