@@ -21,7 +21,11 @@ export async function checkFiles(
   prefix: string,
   dataFiles: ReadonlyMap<string, ExpectedObject>,
   scripts: ReadonlyMap<string, ExpectedObject>,
-  signal?: AbortSignal,
+  { signal, onScript }: {
+    signal?: AbortSignal | undefined;
+    /** Receives each script that matched its record, so a caller need not read it again. */
+    onScript?: (name: string, content: Buffer) => void;
+  } = {},
 ): Promise<FileProblem[]> {
   const options = signal ? { signal } : {};
   const problems: FileProblem[] = [];
@@ -38,6 +42,7 @@ export async function checkFiles(
       const content = await store.get(prefix + name, options);
       const problem = describeMismatch(expected, { bytes: content.length, sha256: createHash('sha256').update(content).digest('hex') });
       if (problem) problems.push({ name, problem });
+      else onScript?.(name, content);
     } catch (err) {
       if (signal?.aborted) throw err;
       problems.push({ name, problem: errorMessage(err) });

@@ -91,14 +91,15 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
   const schemas = selectSchemas(manifest, request, source.description);
   const refusals: Refusal[] = [];
   const checked: string[] = [`the dump is complete (@.done.json) and its metadata reads (${manifest.schemas.length} schema(s))`];
-  const dump = await checkDump({ source, manifest, schemas, request, refusals, checked }, signal);
+  const scriptTexts = new Map<string, Buffer>();
+  const dump = await checkDump({ source, manifest, schemas, request, refusals, checked, scriptTexts }, signal);
 
   const session = await deps.connector.connect();
   try {
     const flavor = await detectFlavor(session);
     const grants = await readGrants(session);
     const drop = request.mode === 'instance' ? await userSchemas(session, flavor) : request.mode === 'schema' ? await presentSchemas(session, schemas) : [];
-    const stage: Stage = { source, manifest, schemas, request, refusals, checked };
+    const stage: Stage = { source, manifest, schemas, request, refusals, checked, scriptTexts };
     await checkTarget(stage, { session, flavor, grants, drop, target: deps.connector.target }, signal);
     const { progress, preexisting } = await checkEarlierLoad(stage, { session, flavor, drop }, deps);
     let users: LoadPlan['users'] = null;
@@ -147,6 +148,8 @@ interface Stage {
   request: RestoreRequest;
   refusals: Refusal[];
   checked: string[];
+  /** Scripts already read and checked, by name: later checks use them instead of reading again. */
+  scriptTexts: Map<string, Buffer>;
 }
 
 /**
@@ -165,7 +168,11 @@ async function checkDump(stage: Stage, signal?: AbortSignal): Promise<{ files: M
   if (refusals.length === 0) {
     throwIfAborted(signal);
     // Data files are read here only when asked (in place); otherwise each is checked as it loads.
-    refusals.push(...fileRefusals(await checkFiles(source.store, source.prefix, request.verifyFiles ? files : new Map(), scripts, signal)));
+    const problems = await checkFiles(source.store, source.prefix, request.verifyFiles ? files : new Map(), scripts, {
+      signal,
+      onScript: (name, content) => stage.scriptTexts.set(name, content),
+    });
+    refusals.push(...fileRefusals(problems));
     if (scripts.size > 0) checked.push(`every metadata and DDL script read, its SHA-256 matching the record (${scripts.size} file(s))`);
     if (request.verifyFiles) checked.push('every data file read, its size and SHA-256 matching the record');
   }
@@ -178,7 +185,7 @@ async function checkTarget(
   on: { session: MysqlSession; flavor: Flavor; grants: Grants; drop: string[]; target: string },
   signal?: AbortSignal,
 ): Promise<void> {
-  const { source, manifest, schemas, request, refusals, checked } = stage;
+  const { source, schemas, request, refusals, checked } = stage;
   const { session, flavor, grants } = on;
   if (schemas.some((s) => s.tables.some((t) => t.includesData && t.dataFiles.length > 0))) refusals.push(...(await checkLocalInfile(session)));
   if (request.mode === 'instance' || request.mode === 'schema') {
@@ -194,7 +201,7 @@ async function checkTarget(
     } else refusals.push(...readOnly);
   }
   refusals.push(...checkPrivileges(grants, privilegeNeeds(schemas, on.drop, request.load.loadUsers === true)));
-  refusals.push(...checkDefinerPrivilege(grants, flavor, await dumpDefiners(source, manifest, schemas, signal)));
+  refusals.push(...checkDefinerPrivilege(grants, flavor, await dumpDefiners(stage, signal)));
   refusals.push(
     ...(await probeSettings(session, flavor, {
       skipBinlog: request.load.skipBinlog ? (request.mode === 'instance' ? 'whole-instance' : 'asked') : false,
@@ -337,7 +344,7 @@ function tableRows(manifest: DumpManifest, record: RestoreSource['record']): Map
 }
 
 /** Every account a DEFINER clause of the loaded schemas' scripts names. */
-async function dumpDefiners(source: RestoreSource, manifest: DumpManifest, schemas: readonly SchemaManifest[], signal?: AbortSignal): Promise<Set<string>> {
+async function dumpDefiners({ source, manifest, schemas, scriptTexts }: Stage, signal?: AbortSignal): Promise<Set<string>> {
   const names: string[] = [];
   for (const s of schemas) {
     if (s.functions.length + s.procedures.length + s.events.length > 0) names.push(`${s.basename}.sql`);
@@ -347,7 +354,7 @@ async function dumpDefiners(source: RestoreSource, manifest: DumpManifest, schem
   const definers = new Set<string>();
   for (const name of names) {
     if (!manifest.files.has(name)) continue;
-    const text = (await source.store.get(source.prefix + name, signal ? { signal } : {})).toString('utf8');
+    const text = (scriptTexts.get(name) ?? (await source.store.get(source.prefix + name, signal ? { signal } : {}))).toString('utf8');
     for (const d of definersIn(text)) definers.add(d);
   }
   return definers;

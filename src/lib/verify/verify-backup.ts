@@ -162,7 +162,7 @@ async function checkRecordedFiles(
 ): Promise<VerificationResult['files']> {
   const dataFiles = new Map(record.files.map((f) => [f.name, { bytes: f.storedBytes, sha256: f.sha256 }]));
   const scripts = new Map((contents?.scripts ?? []).map((s) => [s.name, { bytes: s.bytes, sha256: s.sha256 }]));
-  const failed: FileCheck[] = (await checkFiles(store, prefix, dataFiles, scripts, signal)).map((p) => ({ name: p.name, ok: false, problem: p.problem }));
+  const failed: FileCheck[] = (await checkFiles(store, prefix, dataFiles, scripts, { signal })).map((p) => ({ name: p.name, ok: false, problem: p.problem }));
   for (const f of failed) logger.warn('a file does not match its record', { file: f.name, problem: f.problem ?? '' });
   return { checked: dataFiles.size + scripts.size, failed };
 }
