@@ -14,11 +14,12 @@ import { readInPlaceRestores } from '../../src/lib/catalog/in-place-history.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { fixedClock, systemClock } from '../../src/lib/clock.js';
 import type { LoadOptions } from '../../src/lib/load/load-plan.js';
+import type { LoadProgressReport } from '../../src/lib/load/loader.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { createMysqlConnector, type MysqlConnector } from '../../src/lib/mysql/connection.js';
 import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
 import { planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
-import { sourceFromCatalog } from '../../src/lib/restore/source.js';
+import { sourceFromCatalog, type RestoreSource } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore, StoreOptions } from '../../src/lib/storage/object-store.js';
 import type { ExpectedObject } from '../../src/lib/storage/object-check.js';
@@ -56,13 +57,19 @@ function inPlace(options: { connector?: MysqlConnector; source?: ObjectStore; in
   })();
 }
 
-function bootstrap(into: TestServer, options: Partial<LoadOptions> = {}, from: ObjectStore = store, signal = new AbortController().signal): Promise<RestoreResult> {
+/** `restore bootstrap` of the latest backup in `from` (a store, or a source as it is), resuming. */
+function bootstrap(
+  into: TestServer,
+  options: Partial<LoadOptions> = {},
+  from: ObjectStore | RestoreSource = store,
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void } = { signal: new AbortController().signal },
+): Promise<RestoreResult> {
   return (async () =>
     restoreBootstrap(
       { connector: rootConnector(into), logger: silentLogger, clock: systemClock },
-      await sourceFromCatalog(from, 'latest', null),
+      'prefix' in from ? from : await sourceFromCatalog(from, 'latest', null),
       { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false, ...options },
-      { signal },
+      run,
     ))();
 }
 
@@ -267,13 +274,7 @@ describe('a restore that cannot prove its work fails instead of reporting succes
           if (at.test(key) && ++seen === nth) controller.abort(new Error('stop'));
           return from.store.readChecked(key, expected, options);
         } };
-        const run = restoreBootstrap(
-          { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
-          { ...from, store: view },
-          { threads: 1, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
-          { signal: controller.signal },
-        );
-        await expectAppError(run, 'ABORTED');
+        await expectAppError(bootstrap(fresh, { threads: 1 }, { ...from, store: view }, { signal: controller.signal }), 'ABORTED');
       };
       // The sequence's first file is in, its last one is not.
       await stoppedAt(/shop@order_seq@@/);
@@ -368,18 +369,12 @@ describe('a restore that cannot prove its work fails instead of reporting succes
       const copy = await alteredCopy(() => undefined);
       const controller = new AbortController();
       let loaded = 0;
-      const interrupted = (async () =>
-        restoreBootstrap(
-          { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
-          await sourceFromCatalog(copy, 'latest', null),
-          { threads: 1, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
-          {
-            signal: controller.signal,
-            onProgress: (p) => {
-              if (p.filesDone > 3 && ++loaded === 1) controller.abort(new Error('stop'));
-            },
-          },
-        ))();
+      const interrupted = bootstrap(fresh, { threads: 1 }, copy, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.filesDone > 3 && ++loaded === 1) controller.abort(new Error('stop'));
+        },
+      });
       await expectAppError(interrupted, 'ABORTED');
       // The server is rebuilt: same address, same server id, nothing of the earlier load.
       await sql(fresh, 'DROP DATABASE shop; DROP DATABASE IF EXISTS extra');
