@@ -7,6 +7,7 @@ import { loadConfig } from '../../lib/config/load.js';
 import { createConnector } from '../../lib/deps.js';
 import { archiveOnce, initialArchiverStatus, runArchiver, type ArchiveScan } from '../../lib/pitr/archiver.js';
 import { nodeProcessRunner } from '../../lib/process.js';
+import { throwIfAborted } from '../../lib/errors.js';
 
 export default class PitrArchive extends BaseCommand {
   static override summary = "Archive the server's sealed binlogs for point-in-time recovery.";
@@ -47,6 +48,8 @@ backup.pitr.source says how binlogs are read: local (the server's binlog folder 
       watcher.on('error', () => undefined);
       return () => watcher.close();
     });
+    // The archiver returns when stopped; a stop is an interrupt like any other (exit 130).
+    throwIfAborted(this.interrupt.signal);
     return undefined;
   }
 }

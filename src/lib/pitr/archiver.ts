@@ -106,9 +106,9 @@ async function archiveFile(
   const { site, file, kek } = where;
   const key = binlogKey(site, file);
   const { stream, cleanup } = await openBinlog(deps, config, state, file, signal);
+  const toStore = new PassThrough();
+  const toParser = new PassThrough();
   try {
-    const toStore = new PassThrough();
-    const toParser = new PassThrough();
     // The manifest keeps the SHA-256 of the stored bytes (the ciphertext, when encrypted).
     const dataKey = kek ? newDataKey(kek, defaultSegmentSize) : null;
     const hashing = new HashCounter();
@@ -158,7 +158,8 @@ async function archiveFile(
       ...(dataKey ? { encryption: dataKey.wrapped } : {}),
     };
   } finally {
-    stream.destroy();
+    // When one side failed, the other must not wait for bytes that will not come.
+    for (const s of [stream, toStore, toParser]) s.destroy();
     await cleanup();
   }
 }

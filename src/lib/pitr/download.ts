@@ -8,7 +8,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HashCounter } from '../storage/hash-counter.js';
 import { pipeline } from 'node:stream/promises';
-import { AppError, ExitCode } from '../errors.js';
+import { abortError, AppError, ExitCode, throwIfAborted } from '../errors.js';
 import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/segments.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -23,6 +23,7 @@ export async function downloadBinlogs(
 ): Promise<ReplayFile[]> {
   const out: ReplayFile[] = [];
   for (const entry of files) {
+    throwIfAborted(options.signal);
     const folder = join(dest, entry.site);
     await mkdir(folder, { recursive: true });
     const path = join(folder, entry.file);
@@ -38,11 +39,13 @@ export async function downloadBinlogs(
         }
         key = unwrapDataKey(options.kek, entry.encryption, `archived binlog ${entry.key}`);
       }
-      const stored = await store.read(entry.key, options.signal ? { signal: options.signal } : {});
+      const withSignal = options.signal ? { signal: options.signal } : {};
+      const stored = await store.read(entry.key, withSignal);
+      // The signal goes to the pipeline too: a store whose stream ignores it must not keep copying.
       if (key) {
-        await pipeline(stored, hashing, createDecryptStream(key, entry.key), createWriteStream(partial));
+        await pipeline(stored, hashing, createDecryptStream(key, entry.key), createWriteStream(partial), withSignal);
       } else {
-        await pipeline(stored, hashing, createWriteStream(partial));
+        await pipeline(stored, hashing, createWriteStream(partial), withSignal);
       }
       const sha256 = hashing.digest();
       const size = hashing.bytes;
@@ -54,6 +57,8 @@ export async function downloadBinlogs(
       await rename(partial, path);
     } catch (err) {
       await rm(partial, { force: true });
+      // The pipeline's own AbortError says less than the interrupt's reason.
+      if (options.signal?.aborted) throw abortError(options.signal);
       throw err;
     }
     out.push({ path, entry });

@@ -115,7 +115,8 @@ export async function replayToPoint(
  * created there: ERROR 1133, 1396, 1449) means the accounts were not restored with the dump.
  */
 function withReplayHint(err: unknown): unknown {
-  if (!(err instanceof AppError) || err.hint || !/ERROR (1133|1396|1449)\b/.test(err.message)) return err;
+  // This hint replaces the replay's general one: it names the cause and the one fix.
+  if (!(err instanceof AppError) || !/ERROR (1133|1396|1449)\b/.test(err.message)) return err;
   return new AppError(err.code, err.message, err.exitCode, {
     cause: err,
     hint: 'the binlogs change accounts the target does not have: drop the schemas this restore created and run it again with --reset-progress --load-users, so the backup\'s accounts are there before the replay',

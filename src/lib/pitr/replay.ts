@@ -13,12 +13,13 @@
  * hole, fails instead of reporting success.
  */
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
-import { AppError, ExitCode, throwIfAborted } from '../errors.js';
+import { abortError, AppError, errorMessage, ExitCode, ExternalCommandError, throwIfAborted } from '../errors.js';
 import { withClientOptions } from '../mysql/client-tools.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import type { Flavor } from '../mysql/flavor.js';
-import type { ProcessRunner } from '../process.js';
+import type { PipedProcess, ProcessRunner } from '../process.js';
 import { parseBinlog, type BinlogTransaction } from './binlog-parser.js';
 import { addToSet, describeHole, gapsBeyond, parseGtid, setHas, setRanges, subtractSets, unionSets, type GtidSet, type ParsedGtid } from './gtid-space.js';
 import type { ArchivedBinlog } from './manifest.js';
@@ -53,8 +54,12 @@ export interface ReplayResult {
 
 interface Run {
   path: string;
+  /** `<site>/<file>`, for messages. */
+  name: string;
   from: number;
   to: number;
+  firstGtid: string | null;
+  lastGtid: string | null;
 }
 
 /** Picks the transactions to apply and merges neighbours into byte runs per file. */
@@ -84,8 +89,12 @@ async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, 
       }
       if (g) addToSet(applied, g.space, [g.seq, g.seq]);
       const last = runs[runs.length - 1];
-      if (last && last.path === file.path && last.to === t.startPosition) last.to = t.endPosition;
-      else runs.push({ path: file.path, from: t.startPosition, to: t.endPosition });
+      if (last && last.path === file.path && last.to === t.startPosition) {
+        last.to = t.endPosition;
+        last.lastGtid = t.gtid ?? last.lastGtid;
+      } else {
+        runs.push({ path: file.path, name: `${file.entry.site}/${file.entry.file}`, from: t.startPosition, to: t.endPosition, firstGtid: t.gtid, lastGtid: t.gtid });
+      }
       result.applied++;
       result.lastAppliedGtid = t.gtid;
       result.lastAppliedTime = t.timestamp.toISOString();
@@ -139,27 +148,84 @@ export async function replayBinlogs(
     if (!found) deps.logger.warn('an excluded GTID is not among the transactions the replay went through', { space: g.space, seq: g.seq });
   }
   if (runs.length === 0) return result;
-  await withClientOptions(deps.connector.options, async (connectArgs) => {
-    const client = deps.runner.pipe(deps.flavor.clientTool, [...connectArgs, '--binary-mode'], signal ? { signal } : {});
-    try {
-      if (options.skipBinlog) client.stdin.write('SET SESSION sql_log_bin = 0;\n');
-      for (const run of runs) {
-        throwIfAborted(signal);
-        // --no-defaults: the tool only reads a local file; nothing in a my.cnf should change how.
-        const tool = deps.runner.pipe(deps.flavor.binlogTool, ['--no-defaults', `--start-position=${run.from}`, `--stop-position=${run.to}`, run.path], signal ? { signal } : {});
-        tool.stdin.end();
-        for await (const chunk of tool.stdout) {
-          if (!client.stdin.write(chunk)) await new Promise<void>((resolve) => client.stdin.once('drain', () => resolve()));
-        }
-        await tool.done;
-      }
-      client.stdin.end();
-      await client.done;
-    } catch (err) {
-      client.kill();
-      await client.done.catch(() => undefined);
-      throw err instanceof AppError ? err : new AppError('PITR_REPLAY_FAILED', `replaying the binlogs failed: ${(err as Error).message}`, ExitCode.failure, { cause: err });
-    }
-  });
+  await withClientOptions(deps.connector.options, (connectArgs) => streamRuns(deps, runs, connectArgs, options.skipBinlog, signal));
   return result;
+}
+
+/**
+ * Feeds each run, through the binlog tool, into one client session. Whichever end stops first
+ * (the client on an SQL error or a lost server, the tool on a bad file, an abort) ends the other
+ * at once: the client's pipe is closed when it exits, so the copy fails instead of waiting on a
+ * full pipe, and the tool is stopped instead of being left blocked on its own.
+ */
+/** How long a client whose pipe broke gets to exit on its own. */
+const clientExitGraceMs = 2000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+async function streamRuns(
+  deps: { runner: ProcessRunner; flavor: Flavor },
+  runs: readonly Run[],
+  connectArgs: string[],
+  skipBinlog: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
+  const withSignal = signal ? { signal } : {};
+  const client = deps.runner.pipe(deps.flavor.clientTool, [...connectArgs, '--binary-mode'], withSignal);
+  // Its output is not used; left unread, it could fill the pipe and stall the client.
+  client.stdout.resume();
+  let tool: PipedProcess | undefined;
+  let lastGiven: Run | undefined;
+  try {
+    if (skipBinlog) client.stdin.write('SET SESSION sql_log_bin = 0;\n');
+    for (const run of runs) {
+      throwIfAborted(signal);
+      lastGiven = run;
+      // --no-defaults: the tool only reads a local file; nothing in a my.cnf should change how.
+      tool = deps.runner.pipe(deps.flavor.binlogTool, ['--no-defaults', `--start-position=${run.from}`, `--stop-position=${run.to}`, run.path], withSignal);
+      tool.stdin.end();
+      await pipeline(tool.stdout, client.stdin, { end: false, ...withSignal });
+      await tool.done;
+      tool = undefined;
+    }
+    client.stdin.end();
+    await client.done;
+  } catch (err) {
+    // A broken pipe may be seen before the client's exit is: give it a moment to end on its own,
+    // so its own error (an SQL error, a lost connection) is reported, not the pipe's.
+    if (!signal?.aborted && !client.exited) await Promise.race([client.done.catch(() => undefined), delay(clientExitGraceMs)]);
+    const clientGaveUp = client.exited;
+    await Promise.all([tool?.stop(), client.stop()]);
+    if (signal?.aborted) throw abortError(signal);
+    const clientFailure = clientGaveUp
+      ? await client.done.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      : undefined;
+    throw replayFailure(deps.flavor, lastGiven, clientFailure ?? err);
+  }
+}
+
+/** The error of a replay that stopped, naming the last range of the binlogs the client was given. */
+function replayFailure(flavor: Flavor, run: Run | undefined, err: unknown): AppError {
+  const gtids = run?.firstGtid ? `, GTIDs ${run.firstGtid} to ${run.lastGtid ?? run.firstGtid}` : '';
+  const where = run ? ` (the last range given to ${flavor.clientTool}: binlog ${run.name} from position ${run.from} to ${run.to}${gtids})` : '';
+  return new AppError('PITR_REPLAY_FAILED', `replaying the binlogs into the target failed${where}: ${clientMessage(err)}`, ExitCode.failure, {
+    cause: err,
+    hint: 'the target holds the backup and part of the binlogs: fix what the error names (the target server must be up, and hold none of the objects the binlogs create), then drop what this restore created and run it again',
+  });
+}
+
+/**
+ * The client's error lines (`ERROR 1050 (42S01) at line 110: …`) without the statement it echoes
+ * before them, which for a row event is a screenful of base64.
+ */
+function clientMessage(err: unknown): string {
+  if (!(err instanceof ExternalCommandError)) return errorMessage(err);
+  const errors = err.stderrTail.split('\n').filter((l) => /^ERROR \d+/.test(l));
+  if (errors.length === 0) return err.message;
+  return `${err.command} exited with ${err.commandExitCode ?? 'a signal'}: ${errors.join('; ')}`;
 }

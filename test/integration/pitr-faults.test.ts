@@ -1,0 +1,286 @@
+/**
+ * Point-in-time recovery under faults, as a user runs it: a replay whose client stops early (the
+ * target already holds a table the binlogs create, or the target server dies) fails at once with
+ * the client's error, and an interrupt of a replay, of `pitr archive` (once and continuous) and of
+ * `pitr download` ends the run with exit 130. Never a hang, never exit 13, and no binlog tool,
+ * client or temporary folder left behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cliBin } from '../support/cli.js';
+import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
+
+let source: TestServer;
+let work: string;
+/** The TMPDIR of every CLI run here: what they leave behind is theirs alone. */
+let scratch: string;
+let cwd: string;
+let t0: number;
+const targets: TestServer[] = [];
+const started: ChildProcess[] = [];
+
+interface Cli {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  ended: Promise<number | null>;
+}
+
+/** `bloodraven ...args` in `cwd`, with its temporary files in `scratch`. */
+function startCli(args: string[], dir: string): Cli {
+  const child = spawn(process.execPath, [cliBin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: scratch } });
+  started.push(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const ended = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  return { child, stdout: () => out, stderr: () => err, ended };
+}
+
+/** Rejects when `promise` has not settled within `ms`: the test fails instead of hanging. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still running after ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
+}
+
+async function until(what: string, ms: number, test: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Processes whose command line mentions the scratch folder: the binlog tools and clients of the runs here. */
+async function scratchProcesses(name?: string): Promise<Array<{ pid: number; cmd: string }>> {
+  const found: Array<{ pid: number; cmd: string }> = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ');
+      const state = (await readFile(`/proc/${entry}/stat`, 'utf8')).split(') ')[1]?.[0];
+      if (cmd.includes(scratch) && state !== 'Z' && (!name || cmd.includes(name))) found.push({ pid: Number(entry), cmd });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+/** What the runs left in the scratch folder. */
+async function leftovers(): Promise<string[]> {
+  return (await readdir(scratch)).filter((n) => n.startsWith('bloodraven-'));
+}
+
+/**
+ * A TCP proxy to the server that forwards the server's answers on each connection up to
+ * `stallAfter` bytes, then holds the rest back for good: a server or network that stops answering.
+ */
+async function startStallingProxy(port: number, stallAfter: number): Promise<{ port: number; readonly stalled: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let stalled = 0;
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    let passed = 0;
+    upstream.on('data', (b: Buffer) => {
+      if (passed > stallAfter) return;
+      passed += b.length;
+      if (passed <= stallAfter) {
+        client.write(b);
+      } else {
+        stalled++;
+        upstream.pause();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get stalled() {
+      return stalled;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function config(dir: string, pitr: string, port = source.port): Promise<void> {
+  await writeFile(
+    join(dir, 'bloodraven.yaml'),
+    `name: app
+mysql: { host: 127.0.0.1, port: ${port}, user: root }
+backup:
+  profiles:
+    - name: p
+      storage: { type: PVC, pvc: { path: ./backups } }
+      dump: { threads: 2, includeSchemas: [app] }
+  pitr: { enabled: true, profileName: p, archivePollInterval: 3600, ${pitr} }
+`,
+  );
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bloodraven-pitr-faults-'));
+  scratch = join(work, 'tmp');
+  await mkdir(scratch);
+  source = await startTestServer();
+  await sql(source, 'CREATE DATABASE app; CREATE TABLE app.events (id INT PRIMARY KEY, note VARCHAR(50)); INSERT INTO app.events SELECT seq, "base" FROM app.seq_1_to_10');
+  cwd = await mkdtemp(join(work, 'cfg-'));
+  await config(cwd, 'site: here, source: { type: local }');
+  const backup = startCli(['backup', 'now'], cwd);
+  if ((await backup.ended) !== 0) throw new Error(`backup now failed: ${backup.stderr()}`);
+  t0 = Math.floor(Date.now() / 1000) + 600;
+  await sql(source, `FLUSH BINARY LOGS; SET TIMESTAMP = ${t0}; INSERT INTO app.events VALUES (11, 'small'); FLUSH BINARY LOGS`);
+  // About 20 MB of row events in one transaction: far more than a pipe holds.
+  await sql(
+    source,
+    `SET TIMESTAMP = ${t0 + 10}; CREATE DATABASE IF NOT EXISTS other; CREATE TABLE other.big (id INT PRIMARY KEY, pad VARCHAR(200));
+     INSERT INTO other.big SELECT seq, REPEAT('x', 200) FROM app.seq_1_to_100000; INSERT INTO app.events VALUES (12, 'after big');
+     SET TIMESTAMP = ${t0 + 30}; INSERT INTO app.events VALUES (13, 'after the target'); FLUSH BINARY LOGS`,
+  );
+  const archive = startCli(['pitr', 'archive', '--once'], cwd);
+  if ((await archive.ended) !== 0) throw new Error(`pitr archive failed: ${archive.stderr()}`);
+});
+
+afterEach(async () => {
+  // A run a failed test left going, and what it started, must not outlive the test.
+  for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const p of await scratchProcesses()) process.kill(p.pid, 'SIGKILL');
+  for (const name of await leftovers()) await rm(join(scratch, name), { recursive: true, force: true });
+  await Promise.all(targets.splice(0).map((t) => t.stop()));
+});
+
+afterAll(async () => {
+  await source?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
+
+async function newTarget(): Promise<TestServer> {
+  const target = await startTestServer();
+  targets.push(target);
+  return target;
+}
+
+describe('a point-in-time replay that cannot go on', () => {
+  it('fails at once with the client\'s error when the target already holds a table the binlogs create: exit 1, no tool left', async () => {
+    const target = await newTarget();
+    await sql(target, 'CREATE DATABASE other; CREATE TABLE other.big (id INT PRIMARY KEY, pad VARCHAR(200))');
+    const run = startCli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port), '--json'], cwd);
+    // Before the fix: the binlog tool blocked on a pipe nobody read, and the CLI ended with 13 after minutes.
+    const code = await within(90_000, 'restore bootstrap', run.ended);
+    expect(run.stderr()).toMatch(
+      /^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ from position \d+ to \d+, GTIDs \S+ to \S+\): mariadb --binary-mode exited with 1: ERROR 1050 \(42S01\) at line \d+: Table 'big' already exists$/m,
+    );
+    expect(run.stderr()).toMatch(/^hint: the target holds the backup and part of the binlogs/m);
+    expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED \{.*Table 'big' already exists/m);
+    expect(code).toBe(1);
+    expect(await scratchProcesses()).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('fails with a named error when the target server dies during the replay and comes back', async () => {
+    const target = await newTarget();
+    const run = startCli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port), '--json'], cwd);
+    await until('the binlog tool to run', 90_000, async () => (await scratchProcesses('mariadb-binlog')).length > 0);
+    await target.crash();
+    await target.restart();
+    const code = await within(90_000, 'restore bootstrap', run.ended);
+    expect(run.stderr()).toMatch(/^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ .*\): mariadb --binary-mode exited with 1: ERROR 20(02|03|06|13) \(HY000\)/m);
+    expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED /m);
+    expect(code).toBe(1);
+    expect(await scratchProcesses()).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe('an interrupt', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s during a point-in-time replay stops the binlog tool and the client, removes the downloaded binlogs, and exits 130', async (sig) => {
+    const target = await newTarget();
+    const run = startCli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port), '--json'], cwd);
+    await until('the binlog tool to run', 90_000, async () => (await scratchProcesses('mariadb-binlog')).length > 0);
+    const children = await scratchProcesses();
+    run.child.kill(sig);
+    const code = await within(30_000, 'restore bootstrap', run.ended);
+    expect(run.stderr()).toMatch(new RegExp(`^BLOODRAVEN_PITR_FAILED \\{.*"reason":"interrupted: ${sig}"`, 'm'));
+    expect(run.stderr()).toMatch(new RegExp(`^error: interrupted: ${sig}`, 'm'));
+    expect(code).toBe(130);
+    for (const c of children) expect(existsSync(`/proc/${c.pid}`), c.cmd).toBe(false);
+    expect(await scratchProcesses()).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it.each([
+    ['--once', ['--once']],
+    ['continuous', []],
+  ] as const)('during pitr archive (%s, remote source) stuck on a stalled connection stops mariadb-binlog, removes its folder, and exits 130', async (_mode, extra) => {
+    // The server's answers stop after 1 MB on each connection: mariadb-binlog waits for ever on the big file.
+    const proxy = await startStallingProxy(source.port, 1_000_000);
+    try {
+      const dir = await mkdtemp(join(work, 'remote-'));
+      await config(dir, 'site: far, source: { type: remote }', proxy.port);
+      const run = startCli(['pitr', 'archive', ...extra], dir);
+      await until('the fetch to stall', 90_000, () => proxy.stalled > 0);
+      let tools: Array<{ pid: number; cmd: string }> = [];
+      await until('mariadb-binlog to show', 30_000, async () => (tools = await scratchProcesses('mariadb-binlog')).length > 0);
+      expect(tools).toHaveLength(1);
+      run.child.kill('SIGTERM');
+      const code = await within(30_000, 'pitr archive', run.ended);
+      expect(run.stderr()).toMatch(/^error: interrupted: SIGTERM/m);
+      expect(code).toBe(130);
+      expect(existsSync(`/proc/${tools[0]!.pid}`)).toBe(false);
+      expect(await scratchProcesses()).toEqual([]);
+      expect(await leftovers()).toEqual([]);
+      // What was uploaded is in the manifest with its checksum; the file being fetched is not.
+      const fetching = /\s(\S+)$/.exec(tools[0]!.cmd.trim())?.[1];
+      expect(fetching).toMatch(/^binlog\.\d+$/);
+      const manifestPath = join(dir, 'backups', 'binlogs', 'manifest-far.json');
+      const entries = existsSync(manifestPath) ? (JSON.parse(await readFile(manifestPath, 'utf8')) as { entries: Array<{ file: string }> }).entries : [];
+      expect(entries.map((e) => e.file)).not.toContain(fetching);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('during pitr download stops the copy, leaves no partial file, and exits 130', async () => {
+    const dest = join(work, 'dl');
+    const run = startCli(['pitr', 'download', '--stop-datetime', iso(t0 + 20), '--dest', dest], cwd);
+    // The small file comes first; the interrupt lands while the big one is copied.
+    await until('the first file', 90_000, () => run.stdout().includes('\n'));
+    run.child.kill('SIGSTOP');
+    run.child.kill('SIGINT');
+    run.child.kill('SIGCONT');
+    const code = await within(30_000, 'pitr download', run.ended);
+    expect(run.stderr()).toMatch(/^error: interrupted: SIGINT/m);
+    expect(code).toBe(130);
+    const files = (await readdir(join(dest, 'here'))).sort();
+    expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
+    // Every file left is whole and announced; the big one, being copied, is not there.
+    const lines = run.stdout().trim().split('\n').map((l) => JSON.parse(l) as { file: string; lastEventTime: string });
+    expect(files).toEqual(lines.map((l) => l.file).sort());
+    expect(lines.map((l) => l.lastEventTime)).not.toContain(iso(t0 + 30));
+    expect(await leftovers()).toEqual([]);
+  });
+});
