@@ -12,7 +12,15 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/lib/clock.js';
+import type { PitrConfig } from '../../src/lib/config/schema.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
+import { archiveOnce } from '../../src/lib/pitr/archiver.js';
+import { nodeProcessRunner } from '../../src/lib/process.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import { cliBin } from '../support/cli.js';
+import { expectAppError } from '../support/expect-error.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 let source: TestServer;
@@ -213,6 +221,29 @@ describe('a point-in-time replay that cannot go on', () => {
     expect(code).toBe(1);
     expect(await scratchProcesses()).toEqual([]);
     expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe('a remote binlog fetch that stalls', () => {
+  it('is stopped after the bound with BINLOG_FETCH_STALLED, leaving no tool and no folder', async () => {
+    const proxy = await startStallingProxy(source.port, 1_000_000);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    try {
+      const store = createFsStore({ root: join(work, 'stalled') });
+      const deps = { connector: createMysqlConnector({ host: '127.0.0.1', port: proxy.port, user: 'root' }), store, runner: nodeProcessRunner, logger: silentLogger, clock: systemClock, fetchStallMs: 3000 };
+      const config: PitrConfig = { enabled: true, profileName: 'p', archivePollInterval: 60, site: 'stalled', source: { type: 'remote' } };
+      // Before the bound: mariadb-binlog waited for ever on the stalled connection.
+      const err = await within(60_000, 'archiveOnce', expectAppError(archiveOnce(deps, config), 'BINLOG_FETCH_STALLED'));
+      expect(err.message).toMatch(/^mariadb-binlog received nothing of binlog\.\d+ from the server for 3 s; it was stopped$/);
+      expect(err.hint).toMatch(/mysql\.host/);
+      expect(proxy.stalled).toBeGreaterThan(0);
+      expect(await scratchProcesses()).toEqual([]);
+      expect(await leftovers()).toEqual([]);
+    } finally {
+      process.env.TMPDIR = savedTmp;
+      await proxy.close();
+    }
   });
 });
 

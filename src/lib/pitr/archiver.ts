@@ -10,7 +10,7 @@
  * file is uploaded again on the next scan.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
@@ -39,7 +39,14 @@ export interface ArchiverDeps {
   runner: ProcessRunner;
   logger: Logger;
   clock: Clock;
+  /**
+   * How long a remote fetch may go without receiving a byte before it is stopped and fails
+   * (default 60 s): the binlog tool itself waits for ever on a server or network that stops answering.
+   */
+  fetchStallMs?: number;
 }
+
+const defaultFetchStallMs = 60_000;
 
 export interface ArchiveScan {
   site: string;
@@ -84,15 +91,58 @@ async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerS
     return { stream: createReadStream(join(folder, file)), cleanup: () => Promise.resolve() };
   }
   const dir = await mkdtemp(join(tmpdir(), 'bloodraven-binlog-'));
+  const stallMs = deps.fetchStallMs ?? defaultFetchStallMs;
+  const stalled = new AbortController();
+  const watchdog = watchGrowth(join(dir, file), stallMs, () =>
+    stalled.abort(
+      new AppError('BINLOG_FETCH_STALLED', `${state.flavor.binlogTool} received nothing of ${file} from the server for ${Math.round(stallMs / 1000)} s; it was stopped`, ExitCode.failure, {
+        hint: 'check that the server (mysql.host) is up and reachable; the file is fetched again at the next scan',
+        retryable: true,
+      }),
+    ),
+  );
   try {
+    const runSignal = signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal;
     await withClientOptions(deps.connector.options, (args) =>
-      deps.runner.run(state.flavor.binlogTool, [...args, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, file], signal ? { signal } : {}),
+      deps.runner.run(state.flavor.binlogTool, [...args, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, file], { signal: runSignal }),
     );
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
+  } finally {
+    watchdog.stop();
   }
   return { stream: createReadStream(join(dir, file)), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Calls `onStall` once when the file at `path` has not grown for `stallMs` (a missing file counts as empty). */
+function watchGrowth(path: string, stallMs: number, onStall: () => void): { stop: () => void } {
+  let size = -1;
+  let grewAt = Date.now();
+  let checking = false;
+  const timer = setInterval(
+    () => {
+      if (checking) return;
+      checking = true;
+      void stat(path)
+        .then(
+          (s) => s.size,
+          () => 0,
+        )
+        .then((now) => {
+          if (now !== size) {
+            size = now;
+            grewAt = Date.now();
+          } else if (Date.now() - grewAt >= stallMs) {
+            clearInterval(timer);
+            onStall();
+          }
+        })
+        .finally(() => (checking = false));
+    },
+    Math.max(100, Math.min(5000, stallMs / 4)),
+  );
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Uploads one file while parsing and hashing it in the same pass. */
