@@ -202,7 +202,7 @@ describe('a point-in-time replay that cannot go on', () => {
     expect(run.stderr()).toMatch(
       /^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ from position \d+ to \d+, GTIDs \S+ to \S+\): mariadb --binary-mode exited with 1: ERROR 1050 \(42S01\) at line \d+: Table 'big' already exists$/m,
     );
-    expect(run.stderr()).toMatch(/^hint: the target holds the backup and part of the binlogs/m);
+    expect(run.stderr()).toMatch(/^hint: fix what the error names .*the target now holds the backup and part of the binlogs, so run the restore again from the start/m);
     expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED \{.*Table 'big' already exists/m);
     expect(code).toBe(1);
     expect(await scratchProcesses()).toEqual([]);
@@ -212,7 +212,8 @@ describe('a point-in-time replay that cannot go on', () => {
   it('fails with a named error when the target server dies during the replay and comes back', async () => {
     const target = await newTarget();
     const run = startCli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port), '--json'], cwd);
-    await until('the binlog tool to run', 90_000, async () => (await scratchProcesses('mariadb-binlog')).length > 0);
+    await until('the binlog tool to run', 90_000, async () => run.child.exitCode !== null || (await scratchProcesses('mariadb-binlog')).length > 0);
+    expect(run.child.exitCode, run.stderr()).toBeNull();
     await target.crash();
     await target.restart();
     const code = await within(90_000, 'restore bootstrap', run.ended);
@@ -241,7 +242,8 @@ describe('a remote binlog fetch that stalls', () => {
       expect(await scratchProcesses()).toEqual([]);
       expect(await leftovers()).toEqual([]);
     } finally {
-      process.env.TMPDIR = savedTmp;
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
       await proxy.close();
     }
   });
@@ -251,7 +253,8 @@ describe('an interrupt', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('%s during a point-in-time replay stops the binlog tool and the client, removes the downloaded binlogs, and exits 130', async (sig) => {
     const target = await newTarget();
     const run = startCli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port), '--json'], cwd);
-    await until('the binlog tool to run', 90_000, async () => (await scratchProcesses('mariadb-binlog')).length > 0);
+    await until('the binlog tool to run', 90_000, async () => run.child.exitCode !== null || (await scratchProcesses('mariadb-binlog')).length > 0);
+    expect(run.child.exitCode, run.stderr()).toBeNull();
     const children = await scratchProcesses();
     run.child.kill(sig);
     const code = await within(30_000, 'restore bootstrap', run.ended);

@@ -215,7 +215,8 @@ function replayFailure(flavor: Flavor, run: Run | undefined, err: unknown): AppE
   const where = run ? ` (the last range given to ${flavor.clientTool}: binlog ${run.name} from position ${run.from} to ${run.to}${gtids})` : '';
   return new AppError('PITR_REPLAY_FAILED', `replaying the binlogs into the target failed${where}: ${clientMessage(err)}`, ExitCode.failure, {
     cause: err,
-    hint: 'the target holds the backup and part of the binlogs: fix what the error names (the target server must be up, and hold none of the objects the binlogs create), then drop what this restore created and run it again',
+    // Both restores replay; the hint fits either (a bootstrap's target must be emptied first).
+    hint: 'fix what the error names (is the target server up? does it hold objects the binlogs create?); the target now holds the backup and part of the binlogs, so run the restore again from the start: in place, or into an emptied target',
   });
 }
 
