@@ -200,7 +200,7 @@ describe('a point-in-time replay that cannot go on', () => {
     // Before the fix: the binlog tool blocked on a pipe nobody read, and the CLI ended with 13 after minutes.
     const code = await within(90_000, 'restore bootstrap', run.ended);
     expect(run.stderr()).toMatch(
-      /^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ from position \d+ to \d+, GTIDs \S+ to \S+\): mariadb --binary-mode exited with 1: ERROR 1050 \(42S01\) at line \d+: Table 'big' already exists$/m,
+      /^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ from position \d+ to \d+, GTIDs \S+ to \S+\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 1050 \(42S01\) at line \d+: Table 'big' already exists$/m,
     );
     expect(run.stderr()).toMatch(/^hint: fix what the error names .*the target now holds the backup and part of the binlogs, so run the restore again from the start/m);
     expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED \{.*Table 'big' already exists/m);
@@ -217,7 +217,7 @@ describe('a point-in-time replay that cannot go on', () => {
     await target.crash();
     await target.restart();
     const code = await within(90_000, 'restore bootstrap', run.ended);
-    expect(run.stderr()).toMatch(/^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ .*\): mariadb --binary-mode exited with 1: ERROR 20(02|03|06|13) \(HY000\)/m);
+    expect(run.stderr()).toMatch(/^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ .*\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 20(02|03|06|13) \(HY000\)/m);
     expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED /m);
     expect(code).toBe(1);
     expect(await scratchProcesses()).toEqual([]);

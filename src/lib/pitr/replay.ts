@@ -158,6 +158,8 @@ export async function replayBinlogs(
  * at once: the client's pipe is closed when it exits, so the copy fails instead of waiting on a
  * full pipe, and the tool is stopped instead of being left blocked on its own.
  */
+const connectTimeoutSeconds = 30;
+
 /** How long a client whose pipe broke gets to exit on its own. */
 const clientExitGraceMs = 2000;
 
@@ -173,7 +175,8 @@ async function streamRuns(
   signal?: AbortSignal,
 ): Promise<void> {
   const withSignal = signal ? { signal } : {};
-  const client = deps.runner.pipe(deps.flavor.clientTool, [...connectArgs, '--binary-mode'], withSignal);
+  // A target that accepts the connection but never answers must not hold the replay at its start.
+  const client = deps.runner.pipe(deps.flavor.clientTool, [...connectArgs, `--connect-timeout=${connectTimeoutSeconds}`, '--binary-mode'], withSignal);
   // Its output is not used; left unread, it could fill the pipe and stall the client.
   client.stdout.resume();
   let tool: PipedProcess | undefined;
