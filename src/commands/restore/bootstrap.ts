@@ -12,7 +12,7 @@ import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js
 import { restoreSummary } from '../../cli/restore-summary.js';
 import type { PointInTimeRequest } from '../../lib/pitr/point-in-time.js';
 import type { LoadOptions } from '../../lib/load/load-plan.js';
-import { describePlan, planRestore, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
+import { describePlan, planRestore, releasePlan, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
 
 export default class RestoreBootstrap extends BaseCommand {
   static override summary = 'Load a backup into the configured server.';
@@ -93,6 +93,7 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
       };
       if (flags['dry-run']) {
         const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, this.interrupt.signal);
+        await releasePlan(plan);
         await view.finish();
         if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
         return summarizePlan(plan);

@@ -10,7 +10,7 @@ import { loadConfig } from '../../lib/config/load.js';
 import { createDeps, createProfileStore } from '../../lib/deps.js';
 import { PreconditionError } from '../../lib/errors.js';
 import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
-import { describePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
+import { describePlan, releasePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
 import { sourceFromCatalog } from '../../lib/restore/source.js';
 
 export default class RestoreInPlace extends BaseCommand {
@@ -78,39 +78,44 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
     const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads, loadUsers: flags['load-users'] };
     this.logger.info('checking the backup and the target before anything is changed (every file is read)');
     const plan: RestorePlan = await planRestoreInPlace(inPlaceDeps, source, request, this.interrupt.signal);
-    if (flags['dry-run']) {
-      if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
-      return summarizePlan(plan);
-    }
-    let confirm = confirmAt;
-    if (confirm === undefined) {
-      process.stderr.write(`${describePlan(plan).join('\n')}\n`);
-      const yes = await askToConfirm({ message: `This DROPS ${plan.drop.join(', ') || 'nothing'}. Go ahead?`, default: false }, { output: process.stderr });
-      if (!yes) throw new PreconditionError('CONFIRM_DECLINED', 'restore in-place cancelled: nothing was changed');
-      confirm = deps.clock.now();
-    }
-
-    const view = createProgressView(loadProgressSpec, json);
-    this.logSink = (entry) => view.log(entry);
-    let result: InPlaceResult;
+    // The plan holds the target's restore claim; restoreInPlace releases it, and so does this when it is never called.
     try {
-      result = await restoreInPlace(
-        inPlaceDeps,
-        source,
-        plan,
-        { confirm, ...(pointInTime ? { pointInTime } : {}) },
-        { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
-      );
-    } catch (err) {
-      await view.finish(err);
-      throw err;
+      if (flags['dry-run']) {
+        if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
+        return summarizePlan(plan);
+      }
+      let confirm = confirmAt;
+      if (confirm === undefined) {
+        process.stderr.write(`${describePlan(plan).join('\n')}\n`);
+        const yes = await askToConfirm({ message: `This DROPS ${plan.drop.join(', ') || 'nothing'}. Go ahead?`, default: false }, { output: process.stderr });
+        if (!yes) throw new PreconditionError('CONFIRM_DECLINED', 'restore in-place cancelled: nothing was changed');
+        confirm = deps.clock.now();
+      }
+
+      const view = createProgressView(loadProgressSpec, json);
+      this.logSink = (entry) => view.log(entry);
+      let result: InPlaceResult;
+      try {
+        result = await restoreInPlace(
+          inPlaceDeps,
+          source,
+          plan,
+          { confirm, ...(pointInTime ? { pointInTime } : {}) },
+          { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
+        );
+      } catch (err) {
+        await view.finish(err);
+        throw err;
+      }
+      await view.finish();
+      if (!json) {
+        process.stdout.write(restoreSummary('Restored in place', result));
+        process.stdout.write(`  dropped     ${result.dropped.join(', ') || '(nothing)'}\n  fenced      ${result.mode === 'instance' ? `${(result.fencedMs / 1000).toFixed(1)}s` : 'no (one schema)'}\n`);
+      }
+      return result;
+    } finally {
+      await releasePlan(plan);
     }
-    await view.finish();
-    if (!json) {
-      process.stdout.write(restoreSummary('Restored in place', result));
-      process.stdout.write(`  dropped     ${result.dropped.join(', ') || '(nothing)'}\n  fenced      ${result.mode === 'instance' ? `${(result.fencedMs / 1000).toFixed(1)}s` : 'no (one schema)'}\n`);
-    }
-    return result;
   }
 }
 
