@@ -4,7 +4,7 @@
  * runs cannot remove it; the next bloodraven command sweeps it (and the folders older versions
  * left), never the folder of a run that is still alive.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,13 @@ let target: TestServer;
 let work: string;
 let cwd: string;
 let t0: number;
+
+const children: ChildProcess[] = [];
+/** A CLI run the test started: killed at the end if a failed assertion left it running. */
+function started<T extends ChildProcess>(child: T): T {
+  children.push(child);
+  return child;
+}
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
 
@@ -82,6 +89,7 @@ backup:
 });
 
 afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await Promise.all([source?.stop(), target?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -94,7 +102,7 @@ describe('temporary files with secrets', () => {
     await lock.query("SELECT GET_LOCK('held-by-test', 0)");
     let released = false;
     try {
-      const child = spawn(process.execPath, [cliBin, 'restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(target.port)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = started(spawn(process.execPath, [cliBin, 'restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(target.port)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
       let stderr = '';
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -149,7 +157,7 @@ describe('temporary files with secrets', () => {
       const lock = await rootConnection(fresh);
       await lock.query("SELECT GET_LOCK('held-by-test', 0)");
       try {
-        const child = spawn(process.execPath, [cliBin, 'restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(fresh.port)], { cwd, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = started(spawn(process.execPath, [cliBin, 'restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(fresh.port)], { cwd, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] }));
         let stderr = '';
         child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
         const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -164,7 +172,7 @@ describe('temporary files with secrets', () => {
         expect(code, stderr).not.toBe(0);
         expect((await readdir(tmp)).filter((n) => n.startsWith('bloodraven-run-'))).toEqual([]);
       } finally {
-        await lock.end();
+          await lock.end();
       }
     } finally {
       await fresh.stop();
