@@ -3,10 +3,14 @@
  * lives in the run's private folder (0700, the file 0600). A run killed with SIGKILL while a tool
  * runs cannot remove it; the next bloodraven command sweeps it (and the folders older versions
  * left), never the folder of a run that is still alive.
+ *
+ * The same stalled replay shows the restore claim held for the whole restore, the replay
+ * included: a second restore is refused naming the first one's process (from the progress file),
+ * and a SIGKILL releases the claim with the killed run's connection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrivateFolder } from '../../src/lib/private-temp.js';
@@ -173,6 +177,38 @@ describe('temporary files with secrets', () => {
         expect((await readdir(tmp)).filter((n) => n.startsWith('bloodraven-run-'))).toEqual([]);
       } finally {
           await lock.end();
+      }
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('holds the restore claim through the replay, names its process to a second restore, and loses it with a SIGKILL', async () => {
+    const fresh = await startTestServer();
+    try {
+      await createAccount(fresh);
+      const lock = await rootConnection(fresh);
+      await lock.query("SELECT GET_LOCK('held-by-test', 0)");
+      try {
+        const args = ['restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(fresh.port)];
+        const child = started(spawn(process.execPath, [cliBin, ...args], { cwd, stdio: ['ignore', 'ignore', 'ignore'] }));
+        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        await until('the replay to wait for the lock', async () => {
+          const rows = (await sql(fresh, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%GET_LOCK(''held-by-test''%' AND USER = 'keeper'")) as unknown[];
+          return rows.length > 0 ? true : undefined;
+        });
+        const second = await runCli(args, cwd);
+        expect(second.code, second.stderr).toBe(3);
+        expect(second.stderr).toMatch(new RegExp(`error: another restore is running into 127\\.0\\.0\\.1:${fresh.port}: connection \\d+ of keeper@\\S+ .*names it as process ${child.pid} on ${hostname()}, restoring since `));
+        child.kill('SIGKILL');
+        await exited;
+        // The server ends the killed run's connections, and with its claim.
+        await until('the claim to be released', async () => {
+          const [row] = (await sql(fresh, "SELECT IS_USED_LOCK('bloodraven.restore') AS id")) as Array<{ id: number | null }>;
+          return row!.id === null ? true : undefined;
+        });
+      } finally {
+        await lock.end();
       }
     } finally {
       await fresh.stop();
