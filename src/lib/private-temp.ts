@@ -107,6 +107,14 @@ export async function removeRunFolder(): Promise<void> {
   await (await folder.catch(() => null))?.remove();
 }
 
+/**
+ * Removes this run's folder at once, synchronously: for a process about to end by a signal's
+ * default action (a second Ctrl-C), where neither finally blocks nor 'exit' listeners run.
+ */
+export function removeRunFolderSync(): void {
+  onExit?.();
+}
+
 export interface SweepOptions {
   root?: string;
   /** Whether process `pid` is running (default: signal 0). */

@@ -50,10 +50,18 @@ export async function claimTarget(connector: MysqlConnector, holderDetail?: (hol
     // The connection sits idle while the load runs, for hours on a big dump: the server's idle
     // timeout (wait_timeout, 8 h by default) must not end it and the claim with it.
     await session.exec('SET SESSION wait_timeout = 31536000');
-    const [row] = await session.query<{ got: string | number | null; id: string | number }>('SELECT GET_LOCK(?, 0) AS got, CONNECTION_ID() AS id', [restoreLockName]);
-    if (Number(row?.got) === 1) return heldClaim(session, Number(row?.id));
-    if (row?.got === null || row?.got === undefined) throw new MysqlError('TARGET_CLAIM_FAILED', `could not take the restore claim (GET_LOCK('${restoreLockName}')) on ${connector.target}`);
-    const holder = await describeHolder(session);
+    let holder: ClaimHolder | null = null;
+    // Twice: a holder that let go between our GET_LOCK and the look at who holds it is no reason to refuse.
+    for (let attempt = 0; attempt < 2 && holder === null; attempt++) {
+      const [row] = await session.query<{ got: string | number | null; id: string | number }>('SELECT GET_LOCK(?, 0) AS got, CONNECTION_ID() AS id', [restoreLockName]);
+      if (Number(row?.got) === 1) return heldClaim(session, Number(row?.id));
+      if (row?.got === null || row?.got === undefined) {
+        throw new MysqlError('TARGET_CLAIM_FAILED', `could not take the restore claim (GET_LOCK('${restoreLockName}')) on ${connector.target}: the server answered NULL`, {
+          hint: 'the server could not take a named lock (out of memory, or the connection was killed); see its error log, then run the restore again',
+        });
+      }
+      holder = await describeHolder(session);
+    }
     const detail = holder ? await holderDetail?.(holder).catch(() => null) : null;
     throw claimedError(connector.target, holder ?? { connectionId: 0, user: null, host: null, seconds: null }, detail ?? null);
   } catch (err) {
@@ -76,7 +84,6 @@ function heldClaim(session: MysqlSession, connectionId: number): TargetClaim {
 
 async function describeHolder(session: MysqlSession): Promise<ClaimHolder | null> {
   const [used] = await session.query<{ id: string | number | null }>('SELECT IS_USED_LOCK(?) AS id', [restoreLockName]);
-  // Released between our GET_LOCK and now: the holder is gone, but we did not get it either.
   if (used?.id === null || used?.id === undefined) return null;
   const connectionId = Number(used.id);
   const [p] = await session.query<{ user: string | null; host: string | null; time: string | number | null }>(
