@@ -110,7 +110,7 @@ export async function restoreBootstrap(
 }
 
 /** Names this process in the progress file as the claim's holder (written with the load's first flush). */
-export function recordClaimHolder(plan: RestorePlan, clock: Clock): void {
+function recordClaimHolder(plan: RestorePlan, clock: Clock): void {
   if (!plan.claim) return;
   plan.load.progress.recordHolder({ pid: process.pid, host: hostname(), connectionId: plan.claim.connectionId, since: clock.now().toISOString() });
 }
