@@ -14,6 +14,7 @@ import { rmSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AppError, ExitCode, errorMessage } from './errors.js';
 
 export const runFolderPrefix = 'bloodraven-run-';
 /** What bloodraven before the run folder left behind: a folder per client option file. */
@@ -48,11 +49,20 @@ interface Owner {
 /** Creates a private folder for process `pid` under `root`. */
 export async function createPrivateFolder(options: { root?: string; pid?: number } = {}): Promise<PrivateFolder> {
   const pid = options.pid ?? process.pid;
-  const path = await mkdtemp(join(options.root ?? tmpdir(), `${runFolderPrefix}${pid}-`));
-  // mkdtemp makes it 0700 already; say so explicitly rather than rely on it (and on the umask).
-  await mkdir(path, { recursive: true, mode: 0o700 });
-  const owner: Owner = { pid, startTicks: await processStartTicks(pid), createdAt: new Date().toISOString() };
-  await writeFile(join(path, ownerFile), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
+  const root = options.root ?? tmpdir();
+  let path: string;
+  try {
+    path = await mkdtemp(join(root, `${runFolderPrefix}${pid}-`));
+    // mkdtemp makes it 0700 already; say so explicitly rather than rely on it (and on the umask).
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    const owner: Owner = { pid, startTicks: await processStartTicks(pid), createdAt: new Date().toISOString() };
+    await writeFile(join(path, ownerFile), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw new AppError('TEMP_FOLDER_FAILED', `cannot create a private temporary folder in ${root}: ${errorMessage(err)}`, ExitCode.failure, {
+      cause: err,
+      hint: 'make that folder writable, or point TMPDIR at a writable folder of this user',
+    });
+  }
   return {
     path,
     async writeFile(prefix, content, suffix = '') {

@@ -37,6 +37,15 @@ describe('private temporary folders', () => {
     expect(await names()).toEqual([]);
   });
 
+  it('names the folder it cannot create in, and what to do', async () => {
+    const missing = join(root, 'gone');
+    await expect(createPrivateFolder({ root: missing })).rejects.toMatchObject({
+      code: 'TEMP_FOLDER_FAILED',
+      message: expect.stringContaining(`cannot create a private temporary folder in ${missing}: ENOENT`) as unknown,
+      hint: 'make that folder writable, or point TMPDIR at a writable folder of this user',
+    });
+  });
+
   it("sweeps a dead run's folder and an old legacy one; keeps a live run's, a fresh legacy one and foreign names", async () => {
     const dead = await createPrivateFolder({ root, pid: await deadPid() });
     const live = await createPrivateFolder({ root, pid: process.ppid });
