@@ -6,6 +6,7 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
 import { AbortedError, AppError, ExitCode } from '../lib/errors.js';
 import { createLogger, formatLogLine, type LogEntry, type Logger, type LogLevel } from '../lib/log.js';
+import { removeRunFolder, sweepPrivateFolders } from '../lib/private-temp.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -41,6 +42,8 @@ export abstract class BaseCommand extends Command {
   override async init(): Promise<void> {
     await super.init();
     assertNodeVersion(process.versions.node);
+    // Temporary files of runs that were killed (a password among them) go before anything else.
+    await sweepPrivateFolders();
     // SIGHUP: the terminal closed or the SSH session dropped; stop as cleanly as on Ctrl-C.
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       const handler = (): void => {
@@ -82,6 +85,7 @@ export abstract class BaseCommand extends Command {
 
   override async finally(err: Error | undefined): Promise<void> {
     this.removeSignalHandlers();
+    await removeRunFolder();
     await super.finally(err);
   }
 

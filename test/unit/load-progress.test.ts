@@ -36,6 +36,22 @@ describe('the load progress log', () => {
     expect(again.doneSteps()).toHaveLength(1);
   });
 
+  it('names the run holding the restore claim, read back by a later run; a holder alone is no earlier progress', async () => {
+    const p = await open();
+    const holder = { pid: 4242, host: 'restorer-1', connectionId: 17, since: '2026-07-01T12:00:00.000Z' };
+    p.recordHolder(holder);
+    await p.flush();
+    const only = await open();
+    expect(only.holder).toEqual(holder);
+    expect(only.resuming).toBe(false);
+    p.markDone({ op: 'SCHEMA-DDL', schema: 's' });
+    await p.flush();
+    const again = await open();
+    expect(again.holder).toEqual(holder);
+    expect(again.isDone({ op: 'SCHEMA-DDL', schema: 's' })).toBe(true);
+    expect(again.doneSteps()).toHaveLength(1);
+  });
+
   it('knows a load complete per schema: another schema of the same dump is not complete', async () => {
     const p = await open();
     p.markDone({ op: 'SCHEMA-DDL', schema: 'app' });

@@ -12,7 +12,7 @@ import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js
 import { restoreSummary } from '../../cli/restore-summary.js';
 import type { PointInTimeRequest } from '../../lib/pitr/point-in-time.js';
 import type { LoadOptions } from '../../lib/load/load-plan.js';
-import { describePlan, planRestore, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
+import { describePlan, planRestore, releasePlan, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
 
 export default class RestoreBootstrap extends BaseCommand {
   static override summary = 'Load a backup into the configured server.';
@@ -29,7 +29,9 @@ Progress is recorded beside the dump (load-progress.<server>.json): a restore th
 
 With --stop-datetime T: the newest complete backup whose proven coverage holds T is loaded (or --backup, if its coverage holds T; see pitr window), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target no backup covers is refused before anything is touched (exit 3), naming the nearest restorable times. Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
-The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off).`;
+One restore at a time per server: the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore', on a connection of its own) from its checks until it ends, and names itself in the progress file. A restore started while another one holds it is refused with exit 3, naming the holder's connection (and its process and host, from the progress file); a killed restore's lock ends with its connection.
+
+The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off, another restore running into the server).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest',
@@ -93,6 +95,7 @@ The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 
       };
       if (flags['dry-run']) {
         const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, this.interrupt.signal);
+        await releasePlan(plan);
         await view.finish();
         if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
         return summarizePlan(plan);

@@ -10,7 +10,7 @@ import { loadConfig } from '../../lib/config/load.js';
 import { createDeps, createProfileStore } from '../../lib/deps.js';
 import { PreconditionError } from '../../lib/errors.js';
 import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
-import { describePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
+import { describePlan, releasePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
 import { sourceFromCatalog } from '../../lib/restore/source.js';
 
 export default class RestoreInPlace extends BaseCommand {
@@ -30,7 +30,9 @@ Nothing is dropped before everything is checked: every file of the backup is rea
 
 --confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. A time more than 5 minutes ahead of this machine's clock is refused (exit 2): every later restore would have to confirm with a time after it. Without --confirm, a terminal asks, showing the plan; without a terminal the command refuses (exit 3). --dry-run shows the plan, every check made, and changes nothing.
 
-Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup).`;
+One restore at a time per server: from its checks until it ends, the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore'); another restore into it meanwhile is refused (exit 3), naming the holder.
+
+Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest --confirm now',
@@ -78,39 +80,44 @@ Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configu
     const request = { includeSchema: flags['include-schema'], threads: flags.threads ?? loaded.profile.dump.threads, loadUsers: flags['load-users'] };
     this.logger.info('checking the backup and the target before anything is changed (every file is read)');
     const plan: RestorePlan = await planRestoreInPlace(inPlaceDeps, source, request, this.interrupt.signal);
-    if (flags['dry-run']) {
-      if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
-      return summarizePlan(plan);
-    }
-    let confirm = confirmAt;
-    if (confirm === undefined) {
-      process.stderr.write(`${describePlan(plan).join('\n')}\n`);
-      const yes = await askToConfirm({ message: `This DROPS ${plan.drop.join(', ') || 'nothing'}. Go ahead?`, default: false }, { output: process.stderr });
-      if (!yes) throw new PreconditionError('CONFIRM_DECLINED', 'restore in-place cancelled: nothing was changed');
-      confirm = deps.clock.now();
-    }
-
-    const view = createProgressView(loadProgressSpec, json);
-    this.logSink = (entry) => view.log(entry);
-    let result: InPlaceResult;
+    // The plan holds the target's restore claim; restoreInPlace releases it, and so does this when it is never called.
     try {
-      result = await restoreInPlace(
-        inPlaceDeps,
-        source,
-        plan,
-        { confirm, ...(pointInTime ? { pointInTime } : {}) },
-        { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
-      );
-    } catch (err) {
-      await view.finish(err);
-      throw err;
+      if (flags['dry-run']) {
+        if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
+        return summarizePlan(plan);
+      }
+      let confirm = confirmAt;
+      if (confirm === undefined) {
+        process.stderr.write(`${describePlan(plan).join('\n')}\n`);
+        const yes = await askToConfirm({ message: `This DROPS ${plan.drop.join(', ') || 'nothing'}. Go ahead?`, default: false }, { output: process.stderr });
+        if (!yes) throw new PreconditionError('CONFIRM_DECLINED', 'restore in-place cancelled: nothing was changed');
+        confirm = deps.clock.now();
+      }
+
+      const view = createProgressView(loadProgressSpec, json);
+      this.logSink = (entry) => view.log(entry);
+      let result: InPlaceResult;
+      try {
+        result = await restoreInPlace(
+          inPlaceDeps,
+          source,
+          plan,
+          { confirm, ...(pointInTime ? { pointInTime } : {}) },
+          { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
+        );
+      } catch (err) {
+        await view.finish(err);
+        throw err;
+      }
+      await view.finish();
+      if (!json) {
+        process.stdout.write(restoreSummary('Restored in place', result));
+        process.stdout.write(`  dropped     ${result.dropped.join(', ') || '(nothing)'}\n  fenced      ${result.mode === 'instance' ? `${(result.fencedMs / 1000).toFixed(1)}s` : 'no (one schema)'}\n`);
+      }
+      return result;
+    } finally {
+      await releasePlan(plan);
     }
-    await view.finish();
-    if (!json) {
-      process.stdout.write(restoreSummary('Restored in place', result));
-      process.stdout.write(`  dropped     ${result.dropped.join(', ') || '(nothing)'}\n  fenced      ${result.mode === 'instance' ? `${(result.fencedMs / 1000).toFixed(1)}s` : 'no (one schema)'}\n`);
-    }
-    return result;
   }
 }
 

@@ -11,7 +11,8 @@
  * doing nothing, while another schema of the same dump can still be loaded.
  *
  * Only `done` lines matter, so they are written in batches (a lost batch means some work is
- * redone, never skipped).
+ * redone, never skipped). The first line may name the run that holds the target's restore claim
+ * (restore/target-claim.ts), so that a restore refused for it can say which process that is.
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -46,6 +47,15 @@ export interface DoneStep extends Step {
   bytes?: number;
 }
 
+/** The run that holds (or last held) the target's restore claim. */
+export interface ProgressHolder {
+  pid: number;
+  host: string;
+  /** The server's id of the connection holding the claim. */
+  connectionId: number;
+  since: string;
+}
+
 function stepKey(s: Step): string {
   return JSON.stringify([s.op, s.schema ?? null, s.table ?? null, s.chunk ?? null]);
 }
@@ -57,6 +67,8 @@ export class LoadProgress {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private broken = false;
+  private holderLine: string | null = null;
+  private recordedHolder: ProgressHolder | null = null;
 
   private constructor(
     private readonly store: ObjectStore | null,
@@ -78,7 +90,8 @@ export class LoadProgress {
       for (const raw of text.split('\n')) {
         if (!raw.trim()) continue;
         try {
-          const line = JSON.parse(raw) as DoneStep;
+          const line = JSON.parse(raw) as DoneStep & { holder?: ProgressHolder };
+          if (line.holder) progress.recordedHolder = line.holder;
           if (line.done) {
             progress.done.set(stepKey(line), line);
             progress.lines.push(raw);
@@ -99,6 +112,19 @@ export class LoadProgress {
   /** Where the log is kept (for messages). */
   get file(): string {
     return this.key;
+  }
+
+  /** The run the file names as holding the target's restore claim (the last that did), or null. */
+  get holder(): ProgressHolder | null {
+    return this.recordedHolder;
+  }
+
+  /** Names this run as holding the claim; written with the next flush. */
+  recordHolder(holder: ProgressHolder): void {
+    this.recordedHolder = holder;
+    if (!this.store) return;
+    this.holderLine = JSON.stringify({ holder });
+    this.dirty = true;
   }
 
   /** The steps an earlier run finished, in the order it finished them. */
@@ -169,7 +195,7 @@ export class LoadProgress {
       if (!this.store || !this.dirty || this.broken) return;
       this.dirty = false;
       try {
-        await this.store.put(this.key, this.lines.join('\n') + '\n');
+        await this.store.put(this.key, [...(this.holderLine ? [this.holderLine] : []), ...this.lines].join('\n') + '\n');
       } catch (err) {
         this.broken = true;
         this.logger.warn('cannot write the load progress file; an interrupted load will start over', { file: this.key, reason: errorMessage(err) });

@@ -1,11 +1,12 @@
 /**
  * Running the server's own client programs (the `mariadb`/`mysql` client, the binlog tools) with
  * the configured connection. The password goes into a temporary option file readable only by us,
- * never onto the command line, where every user of the machine could read it.
+ * never onto the command line, where every user of the machine could read it. The file lives in
+ * the run's private folder (private-temp.ts), so a run killed before it could remove the file
+ * leaves it where the next run sweeps it.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { runFolder, type PrivateFolder } from '../private-temp.js';
 import type { ConnectionOptions } from './connection.js';
 
 /** Quotes a value for a MySQL option file. */
@@ -15,20 +16,18 @@ function optionValue(v: string): string {
 
 /**
  * Calls `work` with the arguments that connect a client program (`--defaults-extra-file` first,
- * as the programs require), then removes the option file.
+ * as the programs require), then removes the option file. `folder`: where the file goes (default:
+ * this run's private folder).
  */
-export async function withClientOptions<T>(options: ConnectionOptions, work: (args: string[]) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'bloodraven-client-'));
-  const file = join(dir, 'client.cnf');
+export async function withClientOptions<T>(options: ConnectionOptions, work: (args: string[]) => Promise<T>, folder?: PrivateFolder): Promise<T> {
+  const lines = ['[client]', `user=${optionValue(options.user)}`];
+  if (options.password !== undefined) lines.push(`password=${optionValue(options.password)}`);
+  if (options.socket) lines.push(`socket=${optionValue(options.socket)}`);
+  else lines.push(`host=${optionValue(options.host ?? '127.0.0.1')}`, `port=${options.port ?? 3306}`, 'protocol=TCP');
+  const file = await (folder ?? (await runFolder())).writeFile('client', lines.join('\n') + '\n', '.cnf');
   try {
-    const lines = ['[client]', `user=${optionValue(options.user)}`];
-    if (options.password !== undefined) lines.push(`password=${optionValue(options.password)}`);
-    if (options.socket) lines.push(`socket=${optionValue(options.socket)}`);
-    else lines.push(`host=${optionValue(options.host ?? '127.0.0.1')}`, `port=${options.port ?? 3306}`, 'protocol=TCP');
-    await writeFile(file, lines.join('\n') + '\n', { mode: 0o600 });
-    await chmod(file, 0o600);
     return await work([`--defaults-extra-file=${file}`]);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(file, { force: true });
   }
 }

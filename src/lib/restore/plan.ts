@@ -9,6 +9,10 @@
  * the target's settings (local_infile, read_only), the account's privileges and the session
  * settings the load will make; room for the largest value (max_allowed_packet); objects in the
  * way; whether an earlier load may be resumed; the accounts to create.
+ *
+ * Before it looks at the target, the plan takes the target's restore claim (target-claim.ts): a
+ * restore already running into it is a refusal. The plan keeps the claim; whoever applies the plan
+ * releases it when the restore ends (releasePlan), whatever the outcome.
  */
 import type { Clock } from '../clock.js';
 import { AppError, ConfigError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
@@ -23,6 +27,7 @@ import { inventoryOfManifest, type ExpectedFile, type LoadOptions, type LoadPlan
 import { LoadProgress } from '../load/load-progress.js';
 import { ObjectMismatchError, type ExpectedObject } from '../storage/object-check.js';
 import { checkFiles, type FileProblem } from './check-files.js';
+import { claimTarget, type ClaimHolder, type TargetClaim } from './target-claim.js';
 import type { RestoreSource } from './source.js';
 import {
   checkDefinerPrivilege,
@@ -77,6 +82,13 @@ export interface RestorePlan {
   load: LoadPlan;
   /** What was checked, in words, for --dry-run and the in-place prompt. */
   checked: string[];
+  /** The target's restore claim, held until releasePlan (none for a scratch server: it is the run's own). */
+  claim: TargetClaim | null;
+}
+
+/** Releases what the plan holds (the target's claim). Safe to call more than once. */
+export async function releasePlan(plan: Pick<RestorePlan, 'claim'>): Promise<void> {
+  await plan.claim?.release();
 }
 
 export interface PlanDeps {
@@ -94,8 +106,11 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
   const scriptTexts = new Map<string, Buffer>();
   const dump = await checkDump({ source, manifest, schemas, request, refusals, checked, scriptTexts }, signal);
 
-  const session = await deps.connector.connect();
+  const claim = request.mode === 'scratch' ? null : await claimTarget(deps.connector, (holder) => recordedHolder(deps, source, holder, request));
+  let session: MysqlSession | undefined;
+  let planned = false;
   try {
+    session = await deps.connector.connect();
     const flavor = await detectFlavor(session);
     const grants = await readGrants(session);
     const drop = request.mode === 'instance' ? await userSchemas(session, flavor) : request.mode === 'schema' ? await presentSchemas(session, schemas) : [];
@@ -110,6 +125,8 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
     }
 
     if (refusals.length > 0) throw refusalError(refusals);
+    if (claim) checked.push(`no other restore is running into ${deps.connector.target}: this one holds its restore claim (connection ${claim.connectionId})`);
+    planned = true;
     return {
       mode: request.mode,
       source: source.description,
@@ -134,7 +151,27 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
         target: flavor.info,
       },
       checked,
+      claim,
     };
+  } finally {
+    await session?.close();
+    if (!planned) await claim?.release();
+  }
+}
+
+/** What the holder's own progress file says about it (its process and host), when the file names that connection. */
+async function recordedHolder(deps: PlanDeps, source: RestoreSource, holder: ClaimHolder, request: RestoreRequest): Promise<string | null> {
+  if (!request.load.resume) return null;
+  const session = await deps.connector.connect();
+  try {
+    const flavor = await detectFlavor(session);
+    const progress = await LoadProgress.open(source.store, source.prefix + loadProgressFileName(await targetId(session, flavor.info)), {
+      reset: false,
+      logger: deps.logger,
+      now: () => deps.clock.now().getTime(),
+    });
+    const h = progress.holder;
+    return h && h.connectionId === holder.connectionId ? `${progress.file} names it as process ${h.pid} on ${h.host}, restoring since ${h.since}` : null;
   } finally {
     await session.close();
   }

@@ -7,7 +7,8 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
-import { planRestore, type RestorePlan } from './plan.js';
+import { hostname } from 'node:os';
+import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import type { ReplayResult } from '../pitr/replay.js';
 import type { RestoreSource } from './source.js';
@@ -92,12 +93,24 @@ export async function restoreBootstrap(
   pointInTime?: PointInTimeRequest,
 ): Promise<RestoreResult> {
   const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, run.signal);
-  deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
-  const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
-    throw resumable(err, options.resume);
-  });
-  const result = toRestoreResult(plan, load);
-  if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
-  deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
-  return result;
+  try {
+    recordClaimHolder(plan, deps.clock);
+    deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
+    const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
+      throw resumable(err, options.resume);
+    });
+    const result = toRestoreResult(plan, load);
+    if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
+    deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
+    return result;
+  } finally {
+    // The claim is held through the replay: the binlogs change the target as much as the load does.
+    await releasePlan(plan);
+  }
+}
+
+/** Names this process in the progress file as the claim's holder (written with the load's first flush). */
+function recordClaimHolder(plan: RestorePlan, clock: Clock): void {
+  if (!plan.claim) return;
+  plan.load.progress.recordHolder({ pid: process.pid, host: hostname(), connectionId: plan.claim.connectionId, since: clock.now().toISOString() });
 }

@@ -21,7 +21,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
-import { planRestore, type RestorePlan } from './plan.js';
+import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
 import { recordInPlaceRestore } from '../catalog/in-place-history.js';
 
@@ -97,8 +97,25 @@ export async function checkConfirm(deps: Pick<InPlaceDeps, 'catalog' | 'clock' |
   if (judgement.ignored) deps.logger.warn('the last confirm token was ignored', { token: judgement.ignored.token, reason: judgement.ignored.reason });
 }
 
-/** Applies a plan made by planRestoreInPlace: records the token, fences, drops, loads, replays, lifts the fence. */
+/**
+ * Applies a plan made by planRestoreInPlace: records the token, fences, drops, loads, replays,
+ * lifts the fence. Releases the plan's claim on the target when it ends, whatever the outcome.
+ */
 export async function restoreInPlace(
+  deps: InPlaceDeps,
+  source: RestoreSource,
+  plan: RestorePlan,
+  request: { confirm: Date; pointInTime?: PointInTimeRequest },
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
+): Promise<InPlaceResult> {
+  try {
+    return await applyInPlace(deps, source, plan, request, run);
+  } finally {
+    await releasePlan(plan);
+  }
+}
+
+async function applyInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
   plan: RestorePlan,

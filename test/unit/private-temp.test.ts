@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPrivateFolder, removeRunFolder, runFolder, sweepPrivateFolders } from '../../src/lib/private-temp.js';
+
+let root: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'bloodraven-private-unit-'));
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** The pid of a process that has ended. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  await new Promise((resolve) => child.on('close', resolve));
+  return child.pid!;
+}
+
+const names = async (): Promise<string[]> => (await readdir(root)).sort();
+const base = (path: string): string => path.slice(root.length + 1);
+
+describe('private temporary folders', () => {
+  it('creates the folder 0700 and its files 0600, named after the pid', async () => {
+    const folder = await createPrivateFolder({ root });
+    expect(base(folder.path)).toMatch(new RegExp(`^bloodraven-run-${process.pid}-`));
+    expect((await stat(folder.path)).mode & 0o777).toBe(0o700);
+    const file = await folder.writeFile('client', 'password="x"\n', '.cnf');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(await folder.makeFolder('pitr'))).mode & 0o777).toBe(0o700);
+    await folder.remove();
+    expect(await names()).toEqual([]);
+  });
+
+  it('names the folder it cannot create in, and what to do', async () => {
+    const missing = join(root, 'gone');
+    await expect(createPrivateFolder({ root: missing })).rejects.toMatchObject({
+      code: 'TEMP_FOLDER_FAILED',
+      message: expect.stringContaining(`cannot create a private temporary folder in ${missing}: ENOENT`) as unknown,
+      hint: 'make that folder writable, or point TMPDIR at a writable folder of this user',
+    });
+  });
+
+  it("sweeps a dead run's folder and an old legacy one; keeps a live run's, a fresh legacy one and foreign names", async () => {
+    const dead = await createPrivateFolder({ root, pid: await deadPid() });
+    const live = await createPrivateFolder({ root, pid: process.ppid });
+    const mine = await createPrivateFolder({ root });
+    const oldLegacy = join(root, 'bloodraven-client-old');
+    const newLegacy = join(root, 'bloodraven-client-new');
+    for (const d of [oldLegacy, newLegacy]) {
+      await mkdir(d);
+      await writeFile(join(d, 'client.cnf'), 'password="x"\n');
+    }
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(oldLegacy, old, old);
+    await mkdir(join(root, 'bloodraven-sandbox-x'));
+    const removed = await sweepPrivateFolders({ root });
+    expect(removed.map(base).sort()).toEqual([base(dead.path), 'bloodraven-client-old'].sort());
+    expect(await names()).toEqual([base(live.path), base(mine.path), 'bloodraven-client-new', 'bloodraven-sandbox-x'].sort());
+  });
+
+  it('sweeps the folder of a pid that was reused by another process (its start time differs)', async () => {
+    const reused = await createPrivateFolder({ root, pid: process.ppid });
+    const also = await createPrivateFolder({ root, pid: process.ppid });
+    const removed = await sweepPrivateFolders({ root, startTicks: (pid) => Promise.resolve(pid === process.ppid ? 'another start' : null) });
+    expect(removed.sort()).toEqual([reused.path, also.path].sort());
+    // With the real start time, the live run's folder stays.
+    const live = await createPrivateFolder({ root, pid: process.ppid });
+    expect(await sweepPrivateFolders({ root })).toEqual([]);
+    await live.remove();
+  });
+
+  it('keeps a live pid whose folder has no owner record until it is old', async () => {
+    const path = join(root, `bloodraven-run-${process.ppid}-abcdef`);
+    await mkdir(path, { mode: 0o700 });
+    expect(await sweepPrivateFolders({ root })).toEqual([]);
+    expect(await sweepPrivateFolders({ root, now: () => Date.now() + 3_600_000 })).toEqual([path]);
+  });
+
+  it('shares one folder across the run and removes it at the end', async () => {
+    const [a, b] = await Promise.all([runFolder(), runFolder()]);
+    expect(a.path).toBe(b.path);
+    await removeRunFolder();
+    await expect(stat(a.path)).rejects.toThrow(/ENOENT/);
+    const c = await runFolder();
+    expect(c.path).not.toBe(a.path);
+    await removeRunFolder();
+  });
+});
