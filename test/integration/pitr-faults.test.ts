@@ -17,6 +17,7 @@ import type { PitrConfig } from '../../src/lib/config/schema.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
 import { archiveOnce } from '../../src/lib/pitr/archiver.js';
+import { removeRunFolder } from '../../src/lib/private-temp.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import { cliBin } from '../support/cli.js';
@@ -240,6 +241,11 @@ describe('a remote binlog fetch that stalls', () => {
       expect(err.hint).toMatch(/mysql\.host/);
       expect(proxy.stalled).toBeGreaterThan(0);
       expect(await scratchProcesses()).toEqual([]);
+      // The fetch ran in this process: its folder was inside this process's run folder, and is gone.
+      for (const own of (await readdir(scratch)).filter((n) => n.startsWith(`bloodraven-run-${process.pid}-`))) {
+        expect(await readdir(join(scratch, own))).toEqual(['owner.json']);
+      }
+      await removeRunFolder();
       expect(await leftovers()).toEqual([]);
     } finally {
       if (savedTmp === undefined) delete process.env.TMPDIR;

@@ -124,6 +124,9 @@ describe('temporary files with secrets', () => {
       expect((await stat(dir)).mode & 0o777).toBe(0o700);
       expect((await stat(file)).mode & 0o777).toBe(0o600);
       expect(await readFile(file, 'utf8')).toContain(`password="${password}"`);
+      // The downloaded binlogs (data) are in the same private folder, not in a folder of their own.
+      expect((await readdir(dir)).filter((n) => n.startsWith('pitr-'))).toHaveLength(1);
+      expect((await readdir(tmp)).filter((n) => n.startsWith('bloodraven-'))).toEqual([folder]);
 
       child.kill('SIGKILL');
       expect(await exited).toBeNull();
@@ -146,6 +149,7 @@ describe('temporary files with secrets', () => {
       expect(left).not.toContain(folder);
       expect(left).not.toContain('bloodraven-client-AbC123');
       expect(left).toContain(live.path.slice(tmp.length + 1));
+      expect(left.filter((n) => n.startsWith('bloodraven-'))).toEqual([live.path.slice(tmp.length + 1)]);
       await live.remove();
     } finally {
       if (!released) await lock.query("SELECT RELEASE_LOCK('held-by-test')").catch(() => undefined);

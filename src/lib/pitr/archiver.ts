@@ -10,8 +10,7 @@
  * file is uploaded again on the next scan.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import { HashCounter } from '../storage/hash-counter.js';
@@ -27,6 +26,7 @@ import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey, type ProfileKeys
 import { createEncryptStream, defaultSegmentSize } from '../crypto/segments.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { groupFromHostname } from '../catalog/names.js';
+import { runFolder } from '../private-temp.js';
 import { parseBinlog } from './binlog-parser.js';
 import { binlogKey, isArchived, readSiteManifest, writeSiteManifest, type ArchivedBinlog } from './manifest.js';
 
@@ -90,7 +90,8 @@ async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerS
     if (!folder) throw new AppError('BINLOG_DIR_UNKNOWN', 'the server does not say where its binlogs are (@@log_bin_basename)', ExitCode.usage, { hint: 'set backup.pitr.source.binlogDir' });
     return { stream: createReadStream(join(folder, file)), cleanup: () => Promise.resolve() };
   }
-  const dir = await mkdtemp(join(tmpdir(), 'bloodraven-binlog-'));
+  // A fetched binlog is data: into the run's private folder, swept after a SIGKILL.
+  const dir = await (await runFolder()).makeFolder('binlog');
   const stallMs = deps.fetchStallMs ?? defaultFetchStallMs;
   const stalled = new AbortController();
   const watchdog = watchGrowth(join(dir, file), stallMs, () =>

@@ -5,9 +5,7 @@
  * _NOOP or _FAILED. _NOOP only follows a plan whose coverage holds the target and a replay that
  * found every required transaction in the dump already.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { listBackups } from '../catalog/catalog.js';
 import { AppError, InternalError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -22,6 +20,7 @@ import { readAllManifests } from './manifest.js';
 import { replayBinlogs, type ReplayResult } from './replay.js';
 import { computeWindow, planPointInTime, type CoverageBreak, type PitrWindow, type PointInTimePlan } from './window.js';
 import { readInPlaceRestores } from '../catalog/in-place-history.js';
+import { runFolder } from '../private-temp.js';
 
 export type PitrLineKind = 'START' | 'COMPLETE' | 'FAILED' | 'NOOP';
 
@@ -84,7 +83,9 @@ export async function replayToPoint(
   if (target.toISOString() !== plan.target) throw new InternalError(`the point-in-time plan is for ${plan.target}, not for ${target.toISOString()}`);
   const base = { target: target.toISOString(), backup: plan.dump.entry.name, files: plan.files.map((f) => `${f.site}/${f.file}`) };
   request.onLine('START', base);
-  const dir = await mkdtemp(join(tmpdir(), 'bloodraven-pitr-'));
+  // The downloaded (and decrypted) binlogs are data: they go into the run's private folder,
+  // which a SIGKILL leaves for the next run's sweep.
+  const dir = await (await runFolder()).makeFolder('pitr');
   try {
     const session = await deps.connector.connect();
     const flavor = await detectFlavor(session).finally(() => session.close());
