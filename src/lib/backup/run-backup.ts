@@ -25,6 +25,7 @@ import { selectSchemas, type SelectionFieldName } from '../dump/select-schemas.j
 import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { defaultSegmentSize } from '../crypto/segments.js';
 import { encryptedBackupStore } from '../storage/encrypted-store.js';
+import { stallGuardedStore } from '../storage/stall-guard.js';
 
 export interface BackupDeps {
   connector: MysqlConnector;
@@ -66,8 +67,16 @@ export class BackupFailedError extends AppError {
   }
 }
 
+/** The default of dump.storageStallTimeout, seconds. */
+const defaultStallTimeoutSeconds = 120;
+
 export async function runBackup(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions): Promise<BackupRecord> {
-  const { connector, store, logger, clock } = deps;
+  const { connector, logger, clock } = deps;
+  // Every write of the backup is bounded: a store that stops taking bytes fails the run.
+  const store = stallGuardedStore(deps.store, {
+    stallTimeoutMs: (request.dump.storageStallTimeoutSeconds ?? defaultStallTimeoutSeconds) * 1000,
+    configField: 'dump.storageStallTimeout of the profile',
+  });
   const startedAt = clock.now();
   await store.check({ signal: run.signal });
 

@@ -441,9 +441,9 @@ async function fsError(err: unknown, action: Action, target: string, configField
       });
     case 'ENOSPC':
     case 'EDQUOT':
-      return new StorageError('DISK_FULL', `disk full while writing ${target}`, {
+      return new StorageError('DISK_FULL', `the disk of the storage folder is full: cannot ${action} ${target}`, {
         ...options,
-        hint: 'free space on the volume (prune old backups) or give it more capacity',
+        hint: `free space on the volume (\`bloodraven prune\` removes old backups), give it more capacity, or choose another ${configField}`,
       });
     // mkdir -p reports a file in the way as EEXIST, open() as ENOTDIR.
     case 'EEXIST':
