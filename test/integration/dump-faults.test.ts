@@ -4,6 +4,8 @@
  * error and exit code, and the source's locks must be released as soon as the dump cannot go on.
  */
 import { execFile } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { runCli, type CliResult } from '../support/cli.js';
+import { startS3Server } from '../support/s3.js';
 
 const run = promisify(execFile);
 
@@ -139,3 +142,88 @@ describe('backup now on a full disk (finding 1)', () => {
   }, 180_000);
 });
 
+
+/**
+ * An S3 endpoint that stops answering uploads: a proxy in front of s3rver that, once told to,
+ * takes every PUT and never reads its body nor answers (what a dead load balancer looks like).
+ */
+async function startStallingProxy(target: string): Promise<{ endpoint: string; stallPuts(): void; stop(): Promise<void> }> {
+  const upstream = new URL(target);
+  let stalling = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    if (stalling && req.method === 'PUT') {
+      req.pause();
+      return;
+    }
+    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stallPuts: () => (stalling = true),
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('backup now against storage that stops answering', () => {
+  it('fails with STORAGE_STALLED after dump.storageStallTimeout, exit 1, and DDL on the source proceeds', async () => {
+    const s3 = await startS3Server({ buckets: ['backups'] });
+    const proxy = await startStallingProxy(s3.endpoint);
+    try {
+      const dir = await mkdtemp(join(work, 'cfg-'));
+      await mkdir(join(dir, 'aws'));
+      for (const [name, value] of Object.entries({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'eu-west-1' })) {
+        await writeFile(join(dir, 'aws', name), value);
+      }
+      await writeFile(
+        join(dir, 'bloodraven.yaml'),
+        `name: shop
+mysql: { host: 127.0.0.1, port: ${server.port}, user: root }
+backup:
+  profiles:
+    - name: remote
+      storage: { type: S3, s3: { bucket: backups, prefix: shop, endpointURL: "${proxy.endpoint}", credentialsDir: ./aws, partSize: 5242880 } }
+      dump: { threads: 2, bytesPerChunk: 8M, compression: none, includeSchemas: [big], storageStallTimeout: 3s }
+`,
+      );
+      let ddlDone: Promise<unknown> | undefined;
+      let child: { kill(signal?: NodeJS.Signals): boolean } | undefined;
+      const cli = runCli(['backup', 'now'], dir, (text, c) => {
+        child = c;
+        if (!ddlDone && text.includes('progress: dump table data')) {
+          proxy.stallPuts();
+          ddlDone = within(sql(server, 'CREATE TABLE big.after_stall (id INT)'), 60_000).catch((err: unknown) => err);
+        }
+      });
+      // Without the bound, the upload waits for the client's socket timeout (120 s) and retries.
+      const ended = await within(cli, 90_000);
+      if (ended === 'timeout') child?.kill('SIGKILL');
+      expect(ended).not.toBe('timeout');
+      const r = ended as CliResult;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^error: storage stopped responding: writing .* made no progress for 3s/m);
+      expect(r.stderr).toMatch(/^hint: .*dump\.storageStallTimeout/m);
+      expect(r.stdout).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+      const ddl = await ddlDone;
+      expect(ddl).not.toBe('timeout');
+      expect(ddl).not.toBeInstanceOf(Error);
+      await sql(server, 'DROP TABLE big.after_stall');
+    } finally {
+      await proxy.stop();
+      await s3.stop();
+    }
+  }, 180_000);
+});

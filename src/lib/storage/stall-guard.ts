@@ -86,6 +86,15 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       );
     },
 
+    putIfAbsent(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<boolean> {
+      return guarded(
+        o.signal,
+        () => stalled(key, 'writing'),
+        (signal) => store.putIfAbsent(key, data, { signal }),
+        (elapsed) => elapsed >= stallTimeoutMs,
+      );
+    },
+
     write(key: string, body: Readable, o: StoreOptions = {}): Promise<WriteResult> {
       // The store reads from `relay`. Bytes enter it only as the store takes bytes out (its
       // buffer is bounded), so a chunk entering is progress; a full relay that takes nothing is not.
