@@ -11,8 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/lib/backup/run-backup.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
-import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { fixedClock } from '../../src/lib/clock.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
+import { createS3Store } from '../../src/lib/storage/s3-store.js';
+import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { startS3Server } from '../support/s3.js';
 
@@ -45,7 +51,12 @@ beforeAll(async () => {
     `CREATE DATABASE big; USE big;
      CREATE TABLE rows400k (id INT PRIMARY KEY, a CHAR(32), b CHAR(32), c CHAR(32));
      INSERT INTO rows400k SELECT seq, MD5(seq), MD5(seq * 7), MD5(seq * 13) FROM seq_1_to_400000;
-     ANALYZE TABLE rows400k;`,
+     ANALYZE TABLE rows400k;
+     CREATE DATABASE small; USE small;
+     CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(50));
+     INSERT INTO t SELECT seq, CONCAT('row ', seq) FROM seq_1_to_2000;
+     CREATE TABLE keyless (v VARCHAR(50));
+     INSERT INTO keyless SELECT CONCAT('row ', seq) FROM seq_1_to_2000;`,
   );
 }, 120_000);
 
@@ -226,4 +237,103 @@ backup:
       await s3.stop();
     }
   }, 180_000);
+});
+
+/** The backups under `root`, by folder: the record and the files. */
+async function backupsIn(root: string): Promise<Map<string, { record: BackupRecord; files: string[] }>> {
+  const out = new Map<string, { record: BackupRecord; files: string[] }>();
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const files = await readdir(join(root, name));
+    out.set(name, { record: JSON.parse(await readFile(join(root, name, 'bloodraven.json'), 'utf8')) as BackupRecord, files });
+  }
+  return out;
+}
+
+describe('two backup now runs of one profile at once', () => {
+  it('never share a backup name: both succeed under different names, or one is refused with exit 3 naming the other, having written nothing', async () => {
+    const storage = join(work, 'race');
+    const cwd = await configDir(storage);
+    await writeFile(join(cwd, 'bloodraven.yaml'), (await readFile(join(cwd, 'bloodraven.yaml'), 'utf8')).replace('includeSchemas: [big]', 'includeSchemas: [small]'));
+    // Names have second precision; runs started together usually fall in the same second. Try
+    // until a pair does (each pair is checked either way).
+    let collided = 0;
+    for (let pair = 0; pair < 6 && collided === 0; pair++) {
+      await rm(storage, { recursive: true, force: true });
+      const [a, b] = await Promise.all([runCli(['backup', 'now'], cwd), runCli(['backup', 'now'], cwd)]);
+      const results = [a, b];
+      const backups = await backupsIn(storage);
+      const ok = results.filter((r) => r.code === 0);
+      const refused = results.filter((r) => r.code === 3);
+      expect(ok.length + refused.length, results.map((r) => r.stderr).join('\n---\n')).toBe(2);
+      expect(ok.length).toBeGreaterThanOrEqual(1);
+      if (refused.length === 1) {
+        collided++;
+        const [loser] = refused;
+        expect(loser!.stderr).toMatch(/^error: another run \(pid \d+ on .*\) has already claimed the backup name shop-local-\d{8}-\d{6} at .*; nothing was written$/m);
+        expect(loser!.stderr).toMatch(/^hint: backups are named by the second they start/m);
+        expect(backups.size).toBe(1);
+      } else {
+        expect(backups.size).toBe(2);
+      }
+      // Every backup left is whole: Succeeded, complete, every file its record names as recorded.
+      for (const [name, { record, files }] of backups) {
+        expect(record).toMatchObject({ name, phase: 'Succeeded' });
+        expect(files).toContain('@.done.json');
+        expect(record.files.length).toBeGreaterThan(0);
+        for (const f of record.files) expect(files).toContain(f.name);
+      }
+    }
+    expect(collided).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe('two backups claiming one name at the same moment', () => {
+  /** Two runs whose clocks read the same second, started together on one store. */
+  async function race(store: ObjectStore): Promise<PromiseSettledResult<BackupRecord>[]> {
+    const startedAt = new Date('2026-11-29T12:00:00Z');
+    const attempt = (): Promise<BackupRecord> =>
+      runBackup(
+        { connector: rootConnector(server), store, logger: silentLogger, clock: fixedClock(startedAt) },
+        {
+          group: 'shop',
+          profile: 'p',
+          dump: { threads: 1, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['small'], excludeSchemas: [], lockWaitTimeoutSeconds: 5 },
+          toolVersion: 'test',
+        },
+        { signal: new AbortController().signal },
+      );
+    return Promise.allSettled([attempt(), attempt()]);
+  }
+
+  function expectOneRefused(results: PromiseSettledResult<BackupRecord>[]): BackupRecord {
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toMatchObject({ code: 'BACKUP_NAME_TAKEN', exitCode: 3 });
+    expect((lost[0]!.reason as Error).message).toMatch(/another run \(pid \d+ on .*\) has already claimed the backup name shop-p-20261129-120000/);
+    return won[0]!.value;
+  }
+
+  it('on a folder: one is refused (exit 3) before writing; the other is whole', async () => {
+    const root = join(work, 'same-second');
+    const winner = expectOneRefused(await race(createFsStore({ root })));
+    const { record, files } = (await backupsIn(root)).get(winner.name)!;
+    expect(record).toMatchObject({ phase: 'Succeeded', runner: { pid: process.pid } });
+    expect(files).toContain('@.done.json');
+    for (const f of record.files) expect(files).toContain(f.name);
+  });
+
+  it('on S3 (a conditional PUT): one is refused (exit 3) before writing; the other is whole', async () => {
+    const s3 = await startS3Server({ buckets: ['backups'] });
+    try {
+      const store = createS3Store({ bucket: 'backups', prefix: 'race', endpointURL: s3.endpoint, partSize: 5 * 1024 * 1024, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+      const winner = expectOneRefused(await race(store));
+      const keys = (await store.list(`${winner.name}/`)).map((o) => o.key.slice(winner.name.length + 1));
+      expect(keys).toContain('@.done.json');
+      for (const f of winner.files) expect(keys).toContain(f.name);
+    } finally {
+      await s3.stop();
+    }
+  });
 });

@@ -115,6 +115,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   const prefix = backupPrefix(name);
   const record = newRecord({ name, group, request, store, target: connector.target, server, startedAt });
   const existing = await store.list(prefix, { signal: run.signal });
+  if (existing.some((o) => o.key === prefix + recordFileName)) throw await nameTaken(store, prefix, record);
   if (existing.length > 0) {
     // Never mix two dumps in one folder, and never touch the one already there.
     throw new PreconditionError('TARGET_NOT_EMPTY', `${record.location} already holds ${existing.length} file(s) of another backup`, {
@@ -156,12 +157,16 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     dumpStore = encryptedBackupStore(store, prefix, key, wrapped.segmentSize);
   }
 
-  if (probeError !== undefined) return markFailed(probeError);
+  // The record is the claim on the name: of two runs started in the same second, one creates it
+  // and the other is refused before it writes anything.
+  let claimed: boolean;
   try {
-    await writeRecord();
+    claimed = await store.putIfAbsent(prefix + recordFileName, serializeRecord(record), { signal: run.signal });
   } catch (err) {
     throw new BackupFailedError(err, undefined);
   }
+  if (!claimed) throw await nameTaken(store, prefix, record);
+  if (probeError !== undefined) return markFailed(probeError);
   run.onStart?.(record);
   logger.info('backup started', { name, location: record.location, server: connector.target });
   // So that a catalog read elsewhere can tell this run is alive (catalog.ts).
@@ -199,6 +204,20 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+/** The refusal when another run holds the name: names that run as its record describes it. */
+async function nameTaken(store: ObjectStore, prefix: string, mine: BackupRecord): Promise<PreconditionError> {
+  let holder = 'another run';
+  try {
+    const other = JSON.parse((await store.get(prefix + recordFileName)).toString('utf8')) as Partial<BackupRecord>;
+    if (other.runner) holder = `another run (pid ${other.runner.pid} on ${other.runner.hostname}, started ${other.startedAt ?? 'at an unknown time'}, ${other.phase ?? 'in an unknown state'})`;
+  } catch {
+    // Unreadable or gone meanwhile: the name is still not ours.
+  }
+  return new PreconditionError('BACKUP_NAME_TAKEN', `${holder} has already claimed the backup name ${mine.name} at ${mine.location}; nothing was written`, {
+    hint: 'backups are named by the second they start: two runs of one profile in the same second cannot both be taken; run again in a second',
+  });
 }
 
 function newRecord(o: {
