@@ -159,13 +159,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
 
   // The record is the claim on the name: of two runs started in the same second, one creates it
   // and the other is refused before it writes anything.
-  let claimed: boolean;
-  try {
-    claimed = await store.putIfAbsent(prefix + recordFileName, serializeRecord(record), { signal: run.signal });
-  } catch (err) {
-    throw new BackupFailedError(err, undefined);
-  }
-  if (!claimed) throw await nameTaken(store, prefix, record);
+  await claimName(store, prefix, record, run.signal);
   if (probeError !== undefined) return markFailed(probeError);
   run.onStart?.(record);
   logger.info('backup started', { name, location: record.location, server: connector.target });
@@ -204,6 +198,17 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+/** Creates the backup's first record, unless another run has: then refuses (exit 3) naming it. */
+async function claimName(store: ObjectStore, prefix: string, record: BackupRecord, signal: AbortSignal): Promise<void> {
+  let claimed: boolean;
+  try {
+    claimed = await store.putIfAbsent(prefix + recordFileName, serializeRecord(record), { signal });
+  } catch (err) {
+    throw new BackupFailedError(err, undefined);
+  }
+  if (!claimed) throw await nameTaken(store, prefix, record);
 }
 
 /** The refusal when another run holds the name: names that run as its record describes it. */
