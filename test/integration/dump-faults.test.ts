@@ -339,3 +339,35 @@ describe('two backups claiming one name at the same moment', () => {
     }
   });
 });
+
+describe('backup now interrupted', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('on %s mid-dump: ends with exit 130, DDL on the source proceeds, the record says Failed, no partial file left', async (signal) => {
+    const storage = join(work, `interrupted-${signal}`);
+    const cwd = await configDir(storage);
+    let ddlDone: Promise<unknown> | undefined;
+    let child: { kill(signal?: NodeJS.Signals): boolean } | undefined;
+    const cli = runCli(['backup', 'now'], cwd, (text, c) => {
+      child = c;
+      // Once rows are flowing: a worker is in the middle of a result set and a file.
+      if (!ddlDone && /progress: 0\/1 tables · [\d,]+ rows/.test(text)) {
+        c.kill(signal);
+        ddlDone = within(sql(server, `CREATE TABLE big.after_${signal} (id INT)`), 30_000).catch((err: unknown) => err);
+      }
+    });
+    const ended = await within(cli, 60_000);
+    if (ended === 'timeout') child?.kill('SIGKILL');
+    expect(ended).not.toBe('timeout');
+    const r = ended as CliResult;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(new RegExp(`^error: interrupted: ${signal}$`, 'm'));
+    expect(r.stdout).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
+    const ddl = await ddlDone;
+    expect(ddl).not.toBe('timeout');
+    expect(ddl).not.toBeInstanceOf(Error);
+    const [entry] = (await backupsIn(storage)).values();
+    expect(entry!.record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED', message: `interrupted: ${signal}` } });
+    expect(entry!.files).not.toContain('@.done.json');
+    expect(entry!.files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+    await sql(server, `DROP TABLE big.after_${signal}`);
+  }, 120_000);
+});

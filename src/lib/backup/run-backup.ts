@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
-import { AppError, ConfigError, PreconditionError, errorMessage } from '../errors.js';
+import { AppError, ConfigError, PreconditionError, StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
@@ -66,6 +66,9 @@ export class BackupFailedError extends AppError {
     this.record = record;
   }
 }
+
+/** How long an interrupted run tries to record that it failed before it gives up and exits. */
+const recordAfterInterruptMs = 10_000;
 
 /** The default of dump.storageStallTimeout, seconds. */
 const defaultStallTimeoutSeconds = 120;
@@ -125,11 +128,17 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
 
   // Writes are queued so a heartbeat never lands after (and undoes) the final record.
   let writes: Promise<void> = Promise.resolve();
-  const writeRecord = (): Promise<void> => {
-    // The final record must be written even when the run was interrupted, so no signal here.
-    const next = writes.then(() => store.put(prefix + recordFileName, serializeRecord(record)));
+  const writeRecord = (bound?: AbortSignal): Promise<void> => {
+    // The final record must be written even when the run was interrupted, so not under run.signal.
+    const next = writes.then(() => store.put(prefix + recordFileName, serializeRecord(record), bound ? { signal: bound } : {}));
     writes = next.catch(() => undefined);
-    return next;
+    if (!bound) return next;
+    // After an interrupt the wait is short, whatever is queued before it (a stalled heartbeat).
+    const gaveUp = new Promise<never>((_, reject) =>
+      bound.addEventListener('abort', () => reject(new StorageError('RECORD_NOT_WRITTEN', 'the record could not be written in time after the interrupt')), { once: true }),
+    );
+    gaveUp.catch(() => undefined);
+    return Promise.race([next, gaveUp]);
   };
   let heartbeat: NodeJS.Timeout | undefined;
   const stopHeartbeat = (): void => {
@@ -142,7 +151,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     record.completedAt = clock.now().toISOString();
     record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
     try {
-      await writeRecord();
+      await writeRecord(run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined);
     } catch (writeErr) {
       logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
     }
