@@ -15,6 +15,8 @@ import { runBackup } from '../../src/lib/backup/run-backup.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { fixedClock } from '../../src/lib/clock.js';
 import { silentLogger } from '../../src/lib/log.js';
+import { listBackups } from '../../src/lib/catalog/catalog.js';
+import { applyPrune, deleteBackup, planPrune } from '../../src/lib/retention/prune.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { createS3Store } from '../../src/lib/storage/s3-store.js';
@@ -370,4 +372,87 @@ describe('backup now interrupted', () => {
     expect(entry!.files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
     await sql(server, `DROP TABLE big.after_${signal}`);
   }, 120_000);
+});
+
+describe('prune racing a running backup', () => {
+  it('a prune run while a backup runs leaves it alone, and the backup succeeds whole (CLI)', async () => {
+    const storage = join(work, 'prune-race');
+    const cwd = await configDir(storage, '', '      retentionPolicy: { count: 1, minKeep: 0, maxFailedKeep: 0 }\n');
+    // A failed attempt and an old success for prune to delete meanwhile.
+    const failed = await runCli(['backup', 'now', '--port', '1'], cwd);
+    expect(failed.code).toBe(1);
+    let prune: Promise<CliResult> | undefined;
+    const backup = runCli(['backup', 'now'], cwd, (text, child) => {
+      if (prune || !/progress: 0\/1 tables · [\d,]+ rows/.test(text)) return;
+      // The backup is held mid-dump (stopped) for as long as the prune runs, then goes on.
+      child.kill('SIGSTOP');
+      prune = runCli(['prune', '--yes'], cwd).finally(() => child.kill('SIGCONT'));
+    });
+    const b = await within(backup, 120_000);
+    expect(b).not.toBe('timeout');
+    expect((b as CliResult).code).toBe(0);
+    const p = await prune!;
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/still running/);
+    const left = await listBackups(createFsStore({ root: storage }));
+    expect(left.map((e) => e.phase)).toEqual(['Succeeded']);
+    const { record, files } = (await backupsIn(storage)).get(left[0]!.name)!;
+    for (const f of record.files) expect(files).toContain(f.name);
+    expect(files).toContain('@.done.json');
+  }, 180_000);
+
+  it('prune leaves alone a backup its plan counted as dead once its heartbeat is back', async () => {
+    const root = join(work, 'stale-then-alive');
+    const store = createFsStore({ root });
+    const now = new Date();
+    const long = new Date(now.getTime() - 10 * 60_000).toISOString();
+    const record = {
+      recordVersion: 1, name: 'shop-p-20261129-100000', group: 'shop', profile: 'p', phase: 'Running', location: `${root}/shop-p-20261129-100000`, storageType: 'PVC',
+      source: { target: 'x:3306', hostname: null, serverUuid: null, serverId: null, flavor: null, version: null },
+      consistent: null, gtidExecuted: null, binlogFile: null, binlogPos: null, startedAt: long, completedAt: null, dataBytes: 0, sizeBytes: 0,
+      compression: 'zstd', threads: 1, bytesPerChunk: 1, tables: [], files: [], tool: { name: 'bloodraven', version: 't' },
+      runner: { hostname: 'another-host', pid: 1 }, heartbeatAt: long,
+    };
+    await store.put('shop-p-20261129-100000/bloodraven.json', JSON.stringify(record));
+    await store.put('shop-p-20261129-100000/@.json', '{}');
+    const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 0, maxFailedKeep: 0 }, now);
+    expect(plan.decisions).toMatchObject([{ name: 'shop-p-20261129-100000', phase: 'Failed', action: 'delete' }]);
+    // The run on the other host writes its heartbeat again (it was only late).
+    await store.put('shop-p-20261129-100000/bloodraven.json', JSON.stringify({ ...record, heartbeatAt: new Date().toISOString() }));
+    const result = await applyPrune(store, plan, { logger: silentLogger });
+    expect(result.deleted).toEqual([]);
+    expect(result.skipped).toMatchObject([{ name: 'shop-p-20261129-100000', reason: expect.stringMatching(/running/) as unknown }]);
+    expect(await store.exists('shop-p-20261129-100000/@.json')).toBe(true);
+  });
+
+  it('a backup whose folder a prune deleted while it ran fails instead of claiming files that are gone', async () => {
+    const root = join(work, 'deleted-under');
+    const inner = createFsStore({ root });
+    // A prune that took the run for dead deletes its folder just before the dump finishes.
+    const store: ObjectStore = {
+      ...inner,
+      put: async (key, data, o) => {
+        if (key.endsWith('/@.inventory.json')) {
+          const prefix = key.slice(0, key.indexOf('/') + 1);
+          await deleteBackup(inner, { name: prefix.slice(0, -1), prefix, record: null });
+        }
+        return inner.put(key, data, o);
+      },
+    };
+    const outcome = await runBackup(
+      { connector: rootConnector(server), store, logger: silentLogger, clock: fixedClock(new Date('2026-11-29T13:00:00Z')) },
+      {
+        group: 'shop',
+        profile: 'p',
+        dump: { threads: 1, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['small'], excludeSchemas: [], lockWaitTimeoutSeconds: 5 },
+        toolVersion: 'test',
+      },
+      { signal: new AbortController().signal },
+    ).catch((err: unknown) => err);
+    expect(outcome).toMatchObject({ code: 'BACKUP_REMOVED_WHILE_RUNNING', exitCode: 1 });
+    expect((outcome as Error).message).toMatch(/files are gone/);
+    const entries = await listBackups(inner);
+    expect(entries.filter((e) => e.phase === 'Succeeded')).toEqual([]);
+    expect(await inner.exists('shop-p-20261129-130000/@.done.json')).toBe(false);
+  });
 });

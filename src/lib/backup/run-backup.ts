@@ -194,6 +194,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   stopHeartbeat();
   try {
     if (request.encryption) await assertKeyIsCurrent(store, request.encryption);
+    await assertStillStored(store, prefix, record, result, run.signal);
   } catch (err) {
     return markFailed(err);
   }
@@ -207,6 +208,28 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+/**
+ * Checks, before the backup is declared Succeeded, that its folder still holds what the dump
+ * wrote and that its record is still this run's: a prune that took the run for dead (a clock
+ * far off, a heartbeat that could not be written for minutes) may have deleted it meanwhile, and
+ * a backup must never claim files that are gone.
+ */
+async function assertStillStored(store: ObjectStore, prefix: string, record: BackupRecord, result: DumpResult, signal: AbortSignal): Promise<void> {
+  const stored = new Set((await store.list(prefix, { signal })).map((o) => o.key.slice(prefix.length)));
+  const expected = ['@.json', recordFileName, ...result.tables.flatMap((t) => t.files.map((f) => f.name))];
+  const missing = expected.filter((name) => !stored.has(name));
+  let phase: string = record.phase;
+  if (missing.length === 0) {
+    const now = JSON.parse((await store.get(prefix + recordFileName, { signal })).toString('utf8')) as Partial<BackupRecord>;
+    phase = now.phase ?? 'unknown';
+  }
+  if (missing.length === 0 && phase === 'Running') return;
+  const what = missing.length > 0 ? `${missing.length} of its files are gone (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : `its record now says ${phase}`;
+  throw new StorageError('BACKUP_REMOVED_WHILE_RUNNING', `${record.location} was changed by someone else while the backup ran: ${what}; it is not a backup`, {
+    hint: 'a prune most likely took this run for dead (check that the hosts running backups and prune agree on the time); run the backup again',
+  });
 }
 
 /** Creates the backup's first record, unless another run has: then refuses (exit 3) naming it. */
