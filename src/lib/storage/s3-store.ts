@@ -340,7 +340,10 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         } catch (err) {
           if (!(err instanceof Error && (httpStatus(err) === 412 || s3Code(err) === 'PreconditionFailed'))) throw err;
           // A retry whose first attempt was stored but whose answer was lost finds its own object.
-          if (attempt > 1) return Buffer.from(await this.get(key, options)).equals(Buffer.from(Body));
+          if (attempt > 1) {
+            const stored = await client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal));
+            return Buffer.from((await stored.Body?.transformToByteArray()) ?? []).equals(Buffer.from(Body));
+          }
           return false;
         }
       });
