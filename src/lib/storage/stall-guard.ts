@@ -113,12 +113,16 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
         () => undefined,
       );
       const waiting = (): boolean => bodyEnded || relay.readableLength > 0 || relay.writableLength > 0;
+      // A store that ignores its signal must not leave the body's producer waiting either.
       return guarded(
         o.signal,
         () => stalled(key, 'writing'),
         (signal) => store.write(key, relay, { signal }),
         () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
-      );
+      ).catch((err: unknown) => {
+        relay.destroy(err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      });
     },
   };
 }
