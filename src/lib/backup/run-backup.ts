@@ -9,6 +9,7 @@
  * configured, so there is no trustworthy name to record it under.
  */
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { AppError, ConfigError, PreconditionError, StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -228,7 +229,7 @@ async function assertStillStored(store: ObjectStore, prefix: string, record: Bac
   if (missing.length === 0 && phase === 'Running') return;
   const what = missing.length > 0 ? `${missing.length} of its files are gone (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : `its record now says ${phase}`;
   throw new StorageError('BACKUP_REMOVED_WHILE_RUNNING', `${record.location} was changed by someone else while the backup ran: ${what}; it is not a backup`, {
-    hint: 'a prune most likely took this run for dead (check that the hosts running backups and prune agree on the time); run the backup again',
+    hint: 'a prune that took this run for dead (check that the hosts running backups and prune agree on the time), or a person or job removing files from the storage folder; run the backup again',
   });
 }
 
@@ -246,11 +247,16 @@ async function claimName(store: ObjectStore, prefix: string, record: BackupRecor
 /** The refusal when another run holds the name: names that run as its record describes it. */
 async function nameTaken(store: ObjectStore, prefix: string, mine: BackupRecord): Promise<PreconditionError> {
   let holder = 'another run';
-  try {
-    const other = JSON.parse((await store.get(prefix + recordFileName)).toString('utf8')) as Partial<BackupRecord>;
-    if (other.runner) holder = `another run (pid ${other.runner.pid} on ${other.runner.hostname}, started ${other.startedAt ?? 'at an unknown time'}, ${other.phase ?? 'in an unknown state'})`;
-  } catch {
-    // Unreadable or gone meanwhile: the name is still not ours.
+  // The winner's record may still be on its way (S3 refuses a second conditional write while the
+  // first is in flight): it is looked for a few times before the refusal names no one.
+  for (let attempt = 0; attempt < 5 && holder === 'another run'; attempt++) {
+    if (attempt > 0) await sleep(200);
+    try {
+      const other = JSON.parse((await store.get(prefix + recordFileName)).toString('utf8')) as Partial<BackupRecord>;
+      if (other.runner) holder = `another run (pid ${other.runner.pid} on ${other.runner.hostname}, started ${other.startedAt ?? 'at an unknown time'}, ${other.phase ?? 'in an unknown state'})`;
+    } catch {
+      // Not there yet, or unreadable: the name is still not ours.
+    }
   }
   return new PreconditionError('BACKUP_NAME_TAKEN', `${holder} has already claimed the backup name ${mine.name} at ${mine.location}; nothing was written`, {
     hint: 'backups are named by the second they start: two runs of one profile in the same second cannot both be taken; run again in a second',
