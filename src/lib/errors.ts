@@ -9,7 +9,7 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   precondition: 3,
-  /** Stopped by SIGINT/SIGTERM (or a caller's abort): 128 + SIGINT, as shells report it. */
+  /** 128 + SIGINT, as a shell reports a program Ctrl-C ended. */
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
