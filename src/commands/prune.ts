@@ -53,6 +53,7 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
     }
     const result = await applyPrune(store, plan, { signal: this.interrupt.signal, logger: this.logger });
     if (!json) process.stdout.write(`Deleted ${result.deleted.length} backup(s) and ${result.deletedBinlogs.length} archived binlog(s).\n`);
+    if (!json) for (const s of result.skipped) process.stdout.write(`Left alone: ${s.name}: ${s.reason}.\n`);
     if (result.failed.length > 0) {
       const out: PruneOutput = { ...result, applied: true };
       if (json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -174,7 +174,7 @@ describe('backup failures', () => {
     const before = await readFile(join(dir, 'bloodraven.json'), 'utf8');
     const filesBefore = (await readdir(dir)).sort();
     const second = await attempt(rootConnector(server), { store, clock });
-    const e = expectError(second.error, 'TARGET_NOT_EMPTY', /already holds/);
+    const e = expectError(second.error, 'BACKUP_NAME_TAKEN', /another run \(pid \d+ on .*, Succeeded\) has already claimed the backup name/);
     expect(e.exitCode).toBe(3);
     expect(await readFile(join(dir, 'bloodraven.json'), 'utf8')).toBe(before);
     expect((await readdir(dir)).sort()).toEqual(filesBefore);

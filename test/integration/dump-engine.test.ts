@@ -47,6 +47,11 @@ function recordingStore(inner: ObjectStore): ObjectStore & { order: string[] } {
       await inner.put(key, data, options);
       order.push(key);
     },
+    async putIfAbsent(key, data, options) {
+      const created = await inner.putIfAbsent(key, data, options);
+      if (created) order.push(key);
+      return created;
+    },
   };
 }
 

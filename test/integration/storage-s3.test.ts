@@ -241,6 +241,15 @@ describe('S3 store', () => {
       expect(await digest(await store.read('b1/data'))).toEqual(await digest(patternBody(size)));
     });
 
+    it('counts a conditional put whose answer was lost as created when the object there is its own', async () => {
+      proxiedStore();
+      proxy.failNext(1, lostResponse, 'PutObject');
+
+      expect(await store.putIfAbsent('claims/mine.json', '{"me":1}')).toBe(true);
+      expect(await store.putIfAbsent('claims/mine.json', '{"me":2}')).toBe(false);
+      expect((await store.get('claims/mine.json')).toString()).toBe('{"me":1}');
+    });
+
     it('retries a small put after a 500 and a reset', async () => {
       proxiedStore();
       proxy.failNext(1, internalError, 'PutObject');

@@ -175,6 +175,17 @@ export function objectStoreContract(getHarness: () => StoreHarness): void {
       expect(await store.list('records/')).toMatchObject([{ key: 'records/b6.json', size: 7 }]);
     });
 
+    it('creates an object only where none is (putIfAbsent): of racing writers exactly one wins, and its object stays', async () => {
+      const racers = Array.from({ length: 5 }, (_, i) => store.putIfAbsent('claims/name.json', `{"racer":${i}}`));
+      const won = await Promise.all(racers);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const winner = won.indexOf(true);
+      expect((await store.get('claims/name.json')).toString()).toBe(`{"racer":${winner}}`);
+      expect(await store.putIfAbsent('claims/name.json', '{"late":true}')).toBe(false);
+      expect((await store.get('claims/name.json')).toString()).toBe(`{"racer":${winner}}`);
+      expect(await store.list('claims/')).toMatchObject([{ key: 'claims/name.json' }]);
+    });
+
     it('lists objects in key order, filtered by prefix, with size and time', async () => {
       const before = Date.now() - 5_000;
       const keys = ['b/2', 'a/sub/x', 'a/2', 'ab', 'a/10', 'a/sub-y', 'a/1', 'a/Z', 'a/é'];

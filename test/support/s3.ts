@@ -11,6 +11,8 @@
  * - ListObjectsV2 fails with 500 as soon as a listing is truncated (over 1000 keys): its
  *   continuation tokens are DES-encrypted, and OpenSSL 3 (Node ≥ 17) no longer offers DES. Here
  *   the listing comes from s3rver's store and the token is the last key, base64url-encoded.
+ * - PutObject ignores `If-None-Match: *` (S3's conditional write). Here a PUT carrying it gets 412
+ *   PreconditionFailed when the key holds an object or another such PUT of it is in flight.
  *
  * s3rver only knows the access key S3RVER (it does not check v4 signatures, so any secret works);
  * other access keys get 403 InvalidAccessKeyId. Requests signed with another key are left to
@@ -47,6 +49,7 @@ interface S3rverApp {
   store: {
     putBucket(name: string): Promise<unknown>;
     getBucket(name: string): Promise<unknown>;
+    existsObject(bucket: string, key: string): Promise<boolean>;
     listObjects(bucket: string, options: { prefix?: string; startAfter?: string; maxKeys?: number; delimiter?: string }): Promise<S3rverListing>;
   };
 }
@@ -64,9 +67,11 @@ export async function startS3Server(options: { buckets?: string[] } = {}): Promi
   });
   await app.configureBuckets();
   const s3rverHandler = app.callback();
+  // Keys with a conditional PUT in flight: of two racing, the second is refused, as by S3.
+  const claims = new Set<string>();
 
   const server = createServer((req, res) => {
-    fillGaps(app, directory, req, res)
+    fillGaps(app, directory, claims, req, res)
       .then((handled) => {
         if (!handled) s3rverHandler(req, res);
       })
@@ -95,7 +100,7 @@ export async function startS3Server(options: { buckets?: string[] } = {}): Promi
 }
 
 /** Answers the requests s3rver gets wrong (see the top of this file); returns false for the rest. */
-async function fillGaps(app: S3rverApp, directory: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+async function fillGaps(app: S3rverApp, directory: string, claims: Set<string>, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   if (!/Credential=S3RVER\//.test(req.headers.authorization ?? '')) return false;
   const url = new URL(req.url ?? '/', 'http://localhost');
   const [bucket, ...keyParts] = url.pathname.slice(1).split('/');
@@ -103,6 +108,23 @@ async function fillGaps(app: S3rverApp, directory: string, req: IncomingMessage,
   const q = url.searchParams;
   const onBucket = keyParts.every((p) => p === '');
 
+  if (req.method === 'PUT' && !onBucket && !q.has('uploadId') && req.headers['if-none-match'] === '*') {
+    const key = decodeURIComponent(keyParts.join('/'));
+    const id = `${bucket}/${key}`;
+    const refuse = (): boolean => {
+      req.resume();
+      sendXml(res, 412, xmlError('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'));
+      return true;
+    };
+    if (claims.has(id)) return refuse();
+    claims.add(id);
+    if (await app.store.existsObject(bucket, key)) {
+      claims.delete(id);
+      return refuse();
+    }
+    res.once('close', () => claims.delete(id));
+    return false;
+  }
   if (q.has('uploadId') && !onBucket) {
     const uploadDir = path.join(directory, bucket, '._S3rver_uploads', path.basename(q.get('uploadId') ?? ''));
     // The key file is what marks a live upload: a part written after an abort recreates the folder.

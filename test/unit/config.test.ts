@@ -44,7 +44,7 @@ backup:
     expect(loaded.path).toBe(join(dir, 'bloodraven.yaml'));
     expect(loaded.config.name).toBe('orders');
     expect(loaded.profile.name).toBe('local');
-    expect(loaded.profile.dump).toEqual({ threads: 8, bytesPerChunk: 128_000_000, compression: 'gzip', consistent: true, includeSchemas: [], excludeSchemas: [], users: true, lockWaitTimeout: 1 });
+    expect(loaded.profile.dump).toEqual({ threads: 8, bytesPerChunk: 128_000_000, compression: 'gzip', consistent: true, includeSchemas: [], excludeSchemas: [], users: true, lockWaitTimeout: 1, storageStallTimeout: 120 });
     const offsite = (await loadConfig({ cwd: dir, profile: 'offsite' })).profile;
     expect(offsite.storage).toMatchObject({ type: 'S3', s3: { bucket: 'my-bucket', prefix: 'orders', partSize: 16_000_000 } });
     expect(offsite.dump.threads).toBe(4);

@@ -24,7 +24,9 @@ Flags replace the profile's dump: and the mysql: settings of the config file; a 
 
 On success the last line is BLOODRAVEN_DUMP_COMPLETE {"location","sizeBytes","gtidExecuted","binlogFile","binlogPos"} (on stdout; on stderr with --json, where stdout holds only the backup record).
 
-Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a precondition refused: the account may not take the snapshot lock (RELOAD), the lock was not taken within dump.lockWaitTimeout (a long-running statement or a session's lock holds it up; the message names it), the target folder is not empty, the accounts cannot be read (dump.users needs SELECT on mysql.*), or the server holds a partly finished in-place restore (its fence is still up). A schema selection that matches no table, or names a schema the server lacks, is bad usage (exit 2) and writes nothing.`;
+Exit codes: 0 success, 1 the backup failed, 2 bad usage or configuration, 3 a precondition refused: the account may not take the snapshot lock (RELOAD), the lock was not taken within dump.lockWaitTimeout (a long-running statement or a session's lock holds it up; the message names it), the target folder is not empty or another run of the profile claimed the same name in the same second (the message names it; nothing is written), the accounts cannot be read (dump.users needs SELECT on mysql.*), or the server holds a partly finished in-place restore (its fence is still up). A schema selection that matches no table, or names a schema the server lacks, is bad usage (exit 2) and writes nothing. 130: interrupted (SIGINT, SIGTERM); the source's locks are released first and the record says Failed.
+
+A full disk, a folder that is unwritable or gone, or a storage write that makes no progress for dump.storageStallTimeout (default 120s) fails the backup (exit 1) within seconds of the fault, after the source's backup lock and snapshot sessions are dropped.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -9,8 +9,9 @@
  * configured, so there is no trustworthy name to record it under.
  */
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
-import { AppError, ConfigError, PreconditionError, errorMessage } from '../errors.js';
+import { AppError, ConfigError, PreconditionError, StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
@@ -25,6 +26,7 @@ import { selectSchemas, type SelectionFieldName } from '../dump/select-schemas.j
 import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { defaultSegmentSize } from '../crypto/segments.js';
 import { encryptedBackupStore } from '../storage/encrypted-store.js';
+import { stallGuardedStore } from '../storage/stall-guard.js';
 
 export interface BackupDeps {
   connector: MysqlConnector;
@@ -66,8 +68,19 @@ export class BackupFailedError extends AppError {
   }
 }
 
+/** How long an interrupted run tries to record that it failed before it gives up and exits. */
+const recordAfterInterruptMs = 10_000;
+
+/** The default of dump.storageStallTimeout, seconds. */
+const defaultStallTimeoutSeconds = 120;
+
 export async function runBackup(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions): Promise<BackupRecord> {
-  const { connector, store, logger, clock } = deps;
+  const { connector, logger, clock } = deps;
+  // Every write of the backup is bounded: a store that stops taking bytes fails the run.
+  const store = stallGuardedStore(deps.store, {
+    stallTimeoutMs: (request.dump.storageStallTimeoutSeconds ?? defaultStallTimeoutSeconds) * 1000,
+    configField: 'dump.storageStallTimeout of the profile',
+  });
   const startedAt = clock.now();
   await store.check({ signal: run.signal });
 
@@ -106,6 +119,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   const prefix = backupPrefix(name);
   const record = newRecord({ name, group, request, store, target: connector.target, server, startedAt });
   const existing = await store.list(prefix, { signal: run.signal });
+  if (existing.some((o) => o.key === prefix + recordFileName)) throw await nameTaken(store, prefix, record);
   if (existing.length > 0) {
     // Never mix two dumps in one folder, and never touch the one already there.
     throw new PreconditionError('TARGET_NOT_EMPTY', `${record.location} already holds ${existing.length} file(s) of another backup`, {
@@ -115,11 +129,17 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
 
   // Writes are queued so a heartbeat never lands after (and undoes) the final record.
   let writes: Promise<void> = Promise.resolve();
-  const writeRecord = (): Promise<void> => {
-    // The final record must be written even when the run was interrupted, so no signal here.
-    const next = writes.then(() => store.put(prefix + recordFileName, serializeRecord(record)));
+  const writeRecord = (bound?: AbortSignal): Promise<void> => {
+    // The final record must be written even when the run was interrupted, so not under run.signal.
+    const next = writes.then(() => store.put(prefix + recordFileName, serializeRecord(record), bound ? { signal: bound } : {}));
     writes = next.catch(() => undefined);
-    return next;
+    if (!bound) return next;
+    // After an interrupt the wait is short, whatever is queued before it (a stalled heartbeat).
+    const gaveUp = new Promise<never>((_, reject) =>
+      bound.addEventListener('abort', () => reject(new StorageError('RECORD_NOT_WRITTEN', 'the record could not be written in time after the interrupt')), { once: true }),
+    );
+    gaveUp.catch(() => undefined);
+    return Promise.race([next, gaveUp]);
   };
   let heartbeat: NodeJS.Timeout | undefined;
   const stopHeartbeat = (): void => {
@@ -132,7 +152,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     record.completedAt = clock.now().toISOString();
     record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
     try {
-      await writeRecord();
+      await writeRecord(run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined);
     } catch (writeErr) {
       logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
     }
@@ -147,12 +167,10 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     dumpStore = encryptedBackupStore(store, prefix, key, wrapped.segmentSize);
   }
 
+  // The record is the claim on the name: of two runs started in the same second, one creates it
+  // and the other is refused before it writes anything.
+  await claimName(store, prefix, record, run.signal);
   if (probeError !== undefined) return markFailed(probeError);
-  try {
-    await writeRecord();
-  } catch (err) {
-    throw new BackupFailedError(err, undefined);
-  }
   run.onStart?.(record);
   logger.info('backup started', { name, location: record.location, server: connector.target });
   // So that a catalog read elsewhere can tell this run is alive (catalog.ts).
@@ -177,6 +195,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   stopHeartbeat();
   try {
     if (request.encryption) await assertKeyIsCurrent(store, request.encryption);
+    await assertStillStored(store, prefix, record, result, run.signal);
   } catch (err) {
     return markFailed(err);
   }
@@ -190,6 +209,58 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+/**
+ * Checks, before the backup is declared Succeeded, that its folder still holds what the dump
+ * wrote and that its record is still this run's: a prune that took the run for dead (a clock
+ * far off, a heartbeat that could not be written for minutes) may have deleted it meanwhile, and
+ * a backup must never claim files that are gone.
+ */
+async function assertStillStored(store: ObjectStore, prefix: string, record: BackupRecord, result: DumpResult, signal: AbortSignal): Promise<void> {
+  const stored = new Set((await store.list(prefix, { signal })).map((o) => o.key.slice(prefix.length)));
+  const expected = ['@.json', recordFileName, ...result.tables.flatMap((t) => t.files.map((f) => f.name))];
+  const missing = expected.filter((name) => !stored.has(name));
+  let phase: string = record.phase;
+  if (missing.length === 0) {
+    const now = JSON.parse((await store.get(prefix + recordFileName, { signal })).toString('utf8')) as Partial<BackupRecord>;
+    phase = now.phase ?? 'unknown';
+  }
+  if (missing.length === 0 && phase === 'Running') return;
+  const what = missing.length > 0 ? `${missing.length} of its files are gone (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : `its record now says ${phase}`;
+  throw new StorageError('BACKUP_REMOVED_WHILE_RUNNING', `${record.location} was changed by someone else while the backup ran: ${what}; it is not a backup`, {
+    hint: 'a prune that took this run for dead (check that the hosts running backups and prune agree on the time), or a person or job removing files from the storage folder; run the backup again',
+  });
+}
+
+/** Creates the backup's first record, unless another run has: then refuses (exit 3) naming it. */
+async function claimName(store: ObjectStore, prefix: string, record: BackupRecord, signal: AbortSignal): Promise<void> {
+  let claimed: boolean;
+  try {
+    claimed = await store.putIfAbsent(prefix + recordFileName, serializeRecord(record), { signal });
+  } catch (err) {
+    throw new BackupFailedError(err, undefined);
+  }
+  if (!claimed) throw await nameTaken(store, prefix, record);
+}
+
+/** The refusal when another run holds the name: names that run as its record describes it. */
+async function nameTaken(store: ObjectStore, prefix: string, mine: BackupRecord): Promise<PreconditionError> {
+  let holder = 'another run';
+  // The winner's record may still be on its way (S3 refuses a second conditional write while the
+  // first is in flight): it is looked for a few times before the refusal names no one.
+  for (let attempt = 0; attempt < 5 && holder === 'another run'; attempt++) {
+    if (attempt > 0) await sleep(200);
+    try {
+      const other = JSON.parse((await store.get(prefix + recordFileName)).toString('utf8')) as Partial<BackupRecord>;
+      if (other.runner) holder = `another run (pid ${other.runner.pid} on ${other.runner.hostname}, started ${other.startedAt ?? 'at an unknown time'}, ${other.phase ?? 'in an unknown state'})`;
+    } catch {
+      // Not there yet, or unreadable: the name is still not ours.
+    }
+  }
+  return new PreconditionError('BACKUP_NAME_TAKEN', `${holder} has already claimed the backup name ${mine.name} at ${mine.location}; nothing was written`, {
+    hint: 'backups are named by the second they start: two runs of one profile in the same second cannot both be taken; run again in a second',
+  });
 }
 
 function newRecord(o: {

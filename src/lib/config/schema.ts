@@ -98,6 +98,12 @@ export const dumpSchema = z.strictObject({
    * (like 500ms) makes the check for long statements stricter while the lock still waits 1 s.
    */
   lockWaitTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(1),
+  /**
+   * How long a write to the backup's storage may make no progress, in seconds, before the backup
+   * fails (releasing the source's locks): a hung mount or a silent S3 endpoint ends the run
+   * instead of holding it forever.
+   */
+  storageStallTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(120),
 });
 
 /** Which backups a profile keeps (the reference's structured retention; 0 disables a check). */

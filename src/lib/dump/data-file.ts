@@ -34,6 +34,11 @@ export interface DataFileOptions {
   signal: AbortSignal;
   /** Called when the file can take more blocks after push() returned false. */
   onDrain: () => void;
+  /**
+   * Called once if the file fails on its way to storage, as soon as it does: a producer paused
+   * on push() would otherwise wait for an onDrain that never comes.
+   */
+  onError?: (err: unknown) => void;
 }
 
 export class DataFileSink {
@@ -53,9 +58,15 @@ export class DataFileSink {
     const stored = options.store.write(options.key, this.counter, { signal: options.signal });
     // If storage fails, stop the encoder side too, so the caller's push() sees the failure.
     stored.catch((err: unknown) => this.source.destroy(err instanceof Error ? err : new Error(String(err))));
-    this.written = Promise.all([flowing, stored]);
+    // The store's error names the file and says what to do (a full disk); the stream side only
+    // sees the raw error it was destroyed with, so the store's wins when both fail.
+    this.written = Promise.allSettled([flowing, stored]).then(([f, s]): [void, WriteResult] => {
+      if (s.status === 'rejected') throw s.reason;
+      if (f.status === 'rejected') throw f.reason;
+      return [undefined, s.value];
+    });
     // finish() or abort() awaits this; until then a failure must not count as unhandled.
-    this.written.catch(() => undefined);
+    this.written.catch((err: unknown) => options.onError?.(err));
   }
 
   /** Adds encoded bytes; false means: stop producing until onDrain is called. */

@@ -367,7 +367,7 @@ async function dumpData(
   snapshot: Snapshot,
   planner: MysqlSession,
   plans: TablePlan[],
-  base: Omit<DataContext, 'signal'>,
+  base: Omit<DataContext, 'signal' | 'stop'>,
   outerSignal: AbortSignal,
 ): Promise<TableResult[]> {
   const { options, progress, report } = base;
@@ -380,13 +380,15 @@ async function dumpData(
   }
   const internal = new AbortController();
   const signal = AbortSignal.any([outerSignal, internal.signal]);
-  const context: DataContext = { ...base, signal };
   let firstError: unknown;
   const fail = (err: unknown): void => {
     if (firstError === undefined) firstError = err;
-    internal.abort(err);
+    // Dropping the sessions ends the snapshot transactions and releases the backup lock at once,
+    // even where a worker is paused in the middle of a result set.
     snapshot.destroy();
+    internal.abort(err);
   };
+  const context: DataContext = { ...base, signal, stop: fail };
   const tableDone = (plan: TablePlan): void => {
     const state = remainingChunks.get(plan)!;
     if (state.complete && state.done === state.planned) {
@@ -466,6 +468,8 @@ interface DataContext {
   options: DumpOptions;
   /** Fires on interrupt or on the first failure. */
   signal: AbortSignal;
+  /** Ends the whole dump at once (every worker, and the snapshot's sessions and locks). */
+  stop: (err: unknown) => void;
   progress: DumpProgress;
   report: () => void;
 }
@@ -515,7 +519,8 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
       running.query?.resume();
     }
   };
-  const openSink = (name: string): DataFileSink => new DataFileSink({ store, key: prefix + name, name, compression: options.compression, signal, onDrain: resume });
+  const openSink = (name: string): DataFileSink =>
+    new DataFileSink({ store, key: prefix + name, name, compression: options.compression, signal, onDrain: resume, onError: rejectFailure });
 
   let indexBytes = 0;
   const finished: Array<Promise<DataFileResult>> = [];
@@ -594,6 +599,8 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
     report();
     return { files, indexBytes, largestValues, largestRow };
   } catch (err) {
+    // The source's locks and snapshots go before any cleanup of storage, which may be slow.
+    context.stop(err);
     await sink.abort(err instanceof Error ? err : new Error(String(err)));
     await Promise.allSettled(finished);
     throw err;

@@ -17,10 +17,12 @@ export interface DumpOptions {
   lockWaitTimeoutSeconds: number;
   /** Dump the accounts and their grants (`@.users.sql`), as MySQL Shell's `users` option. Default true. */
   users?: boolean;
+  /** How long a storage write may make no progress before the backup fails (storage/stall-guard.ts). Default 120. */
+  storageStallTimeoutSeconds?: number;
 }
 
 /** The dump a profile's `dump:` block asks for. */
 export function dumpOptionsOf(dump: DumpConfig): DumpOptions {
-  const { lockWaitTimeout, ...rest } = dump;
-  return { ...rest, lockWaitTimeoutSeconds: lockWaitTimeout };
+  const { lockWaitTimeout, storageStallTimeout, ...rest } = dump;
+  return { ...rest, lockWaitTimeoutSeconds: lockWaitTimeout, storageStallTimeoutSeconds: storageStallTimeout };
 }

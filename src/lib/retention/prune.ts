@@ -51,6 +51,8 @@ export interface PruneResult {
   deletedBinlogs: string[];
   /** Backups whose deletion failed, with the reason; the next prune takes them up again. */
   failed: Array<{ name: string; error: string }>;
+  /** Backups the plan would delete that were found running when their turn came: left alone. */
+  skipped: Array<{ name: string; reason: string }>;
 }
 
 export async function planPrune(store: ObjectStore, policy: RetentionPolicy | undefined, now: Date, signal?: AbortSignal): Promise<PrunePlan> {
@@ -123,7 +125,7 @@ export async function deleteBackup(store: ObjectStore, entry: Pick<CatalogEntry,
 }
 
 export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<PruneResult> {
-  const result: PruneResult = { plan, deleted: [], deletedBinlogs: [], failed: [] };
+  const result: PruneResult = { plan, deleted: [], deletedBinlogs: [], failed: [], skipped: [] };
   if (plan.binlogs.length > 0) {
     try {
       result.deletedBinlogs = await deleteBinlogs(store, plan.binlogs, options.signal);
@@ -142,6 +144,14 @@ export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: {
     const entry = entries.get(d.name);
     if (!entry) {
       result.deleted.push(d.name);
+      continue;
+    }
+    // The plan may be older than the run it saw as dead: a heartbeat that came back (a run on
+    // another host, a storage hiccup) means it is alive, and its files are not prune's to take.
+    if (entry.phase === 'Running') {
+      const reason = `it is running again (its heartbeat is fresh) although the plan counted it as ${d.phase}`;
+      result.skipped.push({ name: d.name, reason });
+      options.logger.warn('a backup the plan would delete is running: left alone', { name: d.name, reason });
       continue;
     }
     try {

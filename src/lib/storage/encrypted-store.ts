@@ -110,6 +110,7 @@ function forwarding(store: ObjectStore): ObjectStore {
     deletePrefix: (p, options) => store.deletePrefix(p, options),
     write: (k, body, options) => store.write(k, body, options),
     put: (k, data, options) => store.put(k, data, options),
+    putIfAbsent: (k, data, options) => store.putIfAbsent(k, data, options),
     read: (k, options) => store.read(k, options),
     get: (k, options) => store.get(k, options),
   };

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Dirent } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -196,6 +196,30 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         throw await storageError(err, 'write to', target);
       }
       await syncDirectory(path.dirname(target));
+    },
+
+    async putIfAbsent(key: string, data: string | Uint8Array, options: StoreOptions = {}): Promise<boolean> {
+      throwIfAborted(options.signal);
+      const target = await prepareWrite(key);
+      const tempPath = `${target}.${randomBytes(6).toString('hex')}${tempSuffix}`;
+      let handle: FileHandle | undefined;
+      try {
+        handle = await open(tempPath, createTempFlags, 0o644);
+        await handle.writeFile(data);
+        await handle.sync();
+        await handle.close();
+        handle = undefined;
+        // link() fails if the name exists: the complete file appears under it, or nothing does.
+        await link(tempPath, target);
+      } catch (err) {
+        await handle?.close().catch(() => undefined);
+        if (hasCode(err, 'EEXIST')) return false;
+        throw await storageError(err, 'write to', target);
+      } finally {
+        await rm(tempPath, { force: true }).catch(() => undefined);
+      }
+      await syncDirectory(path.dirname(target));
+      return true;
     },
 
     async read(key: string, options: StoreOptions = {}): Promise<Readable> {
@@ -441,9 +465,9 @@ async function fsError(err: unknown, action: Action, target: string, configField
       });
     case 'ENOSPC':
     case 'EDQUOT':
-      return new StorageError('DISK_FULL', `disk full while writing ${target}`, {
+      return new StorageError('DISK_FULL', `the disk of the storage folder is full: cannot ${action} ${target}`, {
         ...options,
-        hint: 'free space on the volume (prune old backups) or give it more capacity',
+        hint: `free space on the volume (\`bloodraven prune\` removes old backups), give it more capacity, or choose another ${configField}`,
       });
     // mkdir -p reports a file in the way as EEXIST, open() as ENOTDIR.
     case 'EEXIST':

@@ -61,6 +61,13 @@ export interface ObjectStore {
   /** Stores a small object in one request; replaces an existing one atomically. */
   put(key: string, data: string | Uint8Array, options?: StoreOptions): Promise<void>;
 
+  /**
+   * Stores a small object only if none exists under `key`, atomically: of two writers racing for
+   * one key, exactly one gets true; the other gets false and the object stays the winner's. What
+   * claims a name (a backup's record) uses this.
+   */
+  putIfAbsent(key: string, data: string | Uint8Array, options?: StoreOptions): Promise<boolean>;
+
   /** A stream of the object's bytes. Throws NotFoundError (code OBJECT_NOT_FOUND) if missing. */
   read(key: string, options?: StoreOptions): Promise<Readable>;
 

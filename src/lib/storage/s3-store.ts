@@ -328,6 +328,27 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       );
     },
 
+    async putIfAbsent(key: string, data: string | Uint8Array, options: StoreOptions = {}): Promise<boolean> {
+      const { signal } = options;
+      const Body = typeof data === 'string' ? Buffer.from(data) : data;
+      const Key = objectKey(key);
+      // S3's conditional write: the object is created only if the key holds none.
+      return call('PutObject', key, signal, async (attempt) => {
+        try {
+          await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentLength: Body.length, IfNoneMatch: '*' }), sendOptions(signal));
+          return true;
+        } catch (err) {
+          if (!(err instanceof Error && (httpStatus(err) === 412 || s3Code(err) === 'PreconditionFailed'))) throw err;
+          // A retry whose first attempt was stored but whose answer was lost finds its own object.
+          if (attempt > 1) {
+            const stored = await client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal));
+            return Buffer.from((await stored.Body?.transformToByteArray()) ?? []).equals(Buffer.from(Body));
+          }
+          return false;
+        }
+      });
+    },
+
     async read(key: string, options: StoreOptions = {}): Promise<Readable> {
       const { signal } = options;
       const Key = objectKey(key);

@@ -1,0 +1,132 @@
+/**
+ * A bound on storage writes that stop making progress. A hung NFS mount, a volume that vanished
+ * under a mount point or an S3 endpoint that accepts a connection and then says nothing would
+ * otherwise keep a backup waiting forever, and with it the source's backup lock and snapshots.
+ *
+ * A write stalls when the store has taken no byte for the bound while bytes are waiting for it
+ * (or the body has ended and the store is still finishing). A body that is merely slow to produce
+ * (a slow query) is not a stall. A small put stalls when it has not finished within the bound.
+ * A stalled operation is cancelled through its signal and fails with StorageError
+ * STORAGE_STALLED; its promise settles then even if the store ignores the cancellation.
+ */
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageError, abortError } from '../errors.js';
+import type { ObjectStore, StoreOptions, WriteResult } from './object-store.js';
+
+export interface StallGuardOptions {
+  /** No progress for this long fails the operation. */
+  stallTimeoutMs: number;
+  /** The config field that sets the bound, for the hint. */
+  configField: string;
+}
+
+/** `store`, with writes and puts that stall failing with STORAGE_STALLED. */
+export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions): ObjectStore {
+  const { stallTimeoutMs } = options;
+  const stalled = (key: string, what: string): StorageError =>
+    new StorageError('STORAGE_STALLED', `storage stopped responding: ${what} ${key} in ${store.location} made no progress for ${formatSeconds(stallTimeoutMs)}`, {
+      hint: `check that ${store.type === 'S3' ? 'the S3 endpoint is reachable and answering' : 'the volume is mounted, reachable and not full'}; if it is just slow, raise ${options.configField}`,
+    });
+
+  /** Runs `operation` with a signal that fires on `outer` or when `watch` reports a stall. */
+  const guarded = async <T>(
+    outer: AbortSignal | undefined,
+    error: () => StorageError,
+    operation: (signal: AbortSignal) => Promise<T>,
+    isStalled: (sinceProgressMs: number) => boolean,
+  ): Promise<T> => {
+    const controller = new AbortController();
+    const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+    let rejectStall: (err: unknown) => void = () => undefined;
+    const stall = new Promise<never>((_, reject) => (rejectStall = reject));
+    stall.catch(() => undefined);
+    const started = Date.now();
+    const timer = setInterval(
+      () => {
+        if (!isStalled(Date.now() - started)) return;
+        const err = error();
+        controller.abort(err);
+        rejectStall(err);
+      },
+      Math.max(50, Math.min(1000, stallTimeoutMs / 4)),
+    );
+    timer.unref();
+    try {
+      return await Promise.race([operation(signal), stall]);
+    } catch (err) {
+      if (outer?.aborted) throw abortError(outer);
+      if (controller.signal.aborted) throw controller.signal.reason;
+      throw err;
+    } finally {
+      clearInterval(timer);
+    }
+  };
+
+  return {
+    location: store.location,
+    type: store.type,
+    ...(store.hashesWrites === undefined ? {} : { hashesWrites: store.hashesWrites }),
+    check: (o) => store.check(o),
+    checkReadable: (o) => store.checkReadable(o),
+    read: (key, o) => store.read(key, o),
+    get: (key, o) => store.get(key, o),
+    exists: (key, o) => store.exists(key, o),
+    list: (prefix, o) => store.list(prefix, o),
+    delete: (key, o) => store.delete(key, o),
+    deleteMany: (keys, o) => store.deleteMany(keys, o),
+    deletePrefix: (prefix, o) => store.deletePrefix(prefix, o),
+
+    put(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<void> {
+      return guarded(
+        o.signal,
+        () => stalled(key, 'writing'),
+        (signal) => store.put(key, data, { signal }),
+        (elapsed) => elapsed >= stallTimeoutMs,
+      );
+    },
+
+    putIfAbsent(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<boolean> {
+      return guarded(
+        o.signal,
+        () => stalled(key, 'writing'),
+        (signal) => store.putIfAbsent(key, data, { signal }),
+        (elapsed) => elapsed >= stallTimeoutMs,
+      );
+    },
+
+    write(key: string, body: Readable, o: StoreOptions = {}): Promise<WriteResult> {
+      // The store reads from `relay`. Bytes enter it only as the store takes bytes out (its
+      // buffer is bounded), so a chunk entering is progress; a full relay that takes nothing is not.
+      let lastProgress = Date.now();
+      const relay = new Transform({
+        highWaterMark: body.readableHighWaterMark,
+        transform(chunk: Buffer, _encoding, done) {
+          lastProgress = Date.now();
+          done(null, chunk);
+        },
+      });
+      let bodyEnded = false;
+      // A failure on either side destroys both; the store's write reports it.
+      void pipeline(body, relay).then(
+        () => (bodyEnded = true),
+        () => undefined,
+      );
+      const waiting = (): boolean => bodyEnded || relay.readableLength > 0 || relay.writableLength > 0;
+      // A store that ignores its signal must not leave the body's producer waiting either.
+      return guarded(
+        o.signal,
+        () => stalled(key, 'writing'),
+        (signal) => store.write(key, relay, { signal }),
+        () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
+      ).catch((err: unknown) => {
+        relay.destroy(err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      });
+    },
+  };
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))}s`;
+}
