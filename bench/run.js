@@ -21,8 +21,10 @@ import { snapshotSchema } from './lib/db.js';
 import { runPass } from './lib/measure.js';
 import { parseOptions, usage } from './lib/options.js';
 import { restoreCases } from './lib/restore-cases.js';
+import { objectBackupCases, objectRestoreCases, snapshotObjects } from './lib/objects-cases.js';
+import { objectSchemas, prepareObjects } from './lib/objects.js';
 import { detectRssMethod, RunFailed } from './lib/proc.js';
-import { formatBytes, formatMs, renderCases, renderComparisons, renderRestoreCases, renderRestoreComparisons, targets } from './lib/report.js';
+import { formatBytes, formatMs, renderCases, renderComparisons, renderObjectsSummary, renderRestoreCases, renderRestoreComparisons, targets } from './lib/report.js';
 
 const execFileP = promisify(execFile);
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -87,6 +89,7 @@ async function collectVersions(nodeBin) {
  * 1x with every chosen tool, 2x with bloodraven only (its restore too, unless --skip-restore-2x).
  */
 function planSizes(opts) {
+  if (!opts.dump && !opts.restore) return [];
   const dump = opts.dump ? Object.values(cases).filter((c) => opts.tools.includes(c.tool ?? c.id)) : [];
   const restore = opts.restore ? Object.values(restoreCases).filter((c) => opts.tools.includes(c.tool)) : [];
   const pass = (runs, list) => (list.length ? { runs, cases: list } : null);
@@ -108,7 +111,7 @@ function describePass(p) {
 }
 
 function printHeader({ opts, versions, rssMethod, twoX }) {
-  out(`bloodraven ${[opts.dump && 'backup', opts.restore && 'restore'].filter(Boolean).join(' and ')} benchmark`);
+  out(`bloodraven ${[opts.dump && 'backup', opts.restore && 'restore', opts.objects && 'many-objects'].filter(Boolean).join(', ')} benchmark`);
   out(`  machine     ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(totalmem())} RAM, load average ${loadText()}`);
   for (const [k, v] of Object.entries(versions)) out(`  ${k.padEnd(11)} ${v}`);
   out(`  peak RSS    ${rssMethod === 'gnu-time' ? 'GNU time %M (largest process of the command)' : 'VmHWM polled from /proc (the started process only)'}`);
@@ -132,6 +135,12 @@ function printHeader({ opts, versions, rssMethod, twoX }) {
     out(`              The 2x size (${describePass(twoX)}) runs bloodraven only (${what}), to keep the total time reasonable.`);
   }
   if (opts.restore && !opts.skip2x && !opts.restore2x) out('              Restores are not timed at 2x (--skip-restore-2x).');
+  if (opts.objects) {
+    out(`              Many objects: ${describeObjects(opts)}; bloodraven backup now vs`);
+    out('              mydumper -t 2 -c, then restore bootstrap vs myloader -t 2 (each restore into');
+    out('              dropped schemas, checked like the others, views too); CPU seconds of the tool');
+    out('              (GNU time) and of the server (/proc) for each run.');
+  }
   out();
 }
 
@@ -176,6 +185,41 @@ async function runSize(size, { server, env, done, restored }) {
     const source = { rows: expected.rows, counts: expected.counts, indexes: expected.indexes };
     restored.push({ ...common, runs: size.restore.runs, source, loadBefore, loadAfter, cases: results });
   }
+}
+
+function describeObjects(opts) {
+  return `${opts.objectTables.toLocaleString('en-US')} tables x ${opts.objectRows} rows in ${opts.objectSchemas} schemas, ${opts.objectViews} views`;
+}
+
+/**
+ * The many-objects pass (issue 14, finding 6): thousands of small tables, so what each tool pays
+ * per object shows. Other schemas of the sandbox (sbtest) are dropped first: bloodraven dumps
+ * every schema of the server.
+ */
+async function runObjects(opts, { server, env }) {
+  const { socket, signal } = env.ctx;
+  out();
+  out(`== many objects: ${describeObjects(opts)} ==`);
+  await server.sql(socket, `DROP DATABASE IF EXISTS ${server.database}`, signal);
+  const schemas = objectSchemas(opts.objectSchemas);
+  let t = performance.now();
+  await prepareObjects(socket, { schemas: opts.objectSchemas, tables: opts.objectTables, views: opts.objectViews, rows: opts.objectRows, signal });
+  out(`prepared in ${formatMs(performance.now() - t)}`);
+  const serverCpuSeconds = await server.serverCpuMeter(socket, signal);
+  const ctx = { ...env.ctx, schemas, objectTables: opts.objectTables, serverCpuSeconds };
+  const tools = (c) => opts.tools.includes(c.id === 'bloodraven' || c.id === 'bloodraven-restore' ? 'bloodraven' : 'mydumper');
+  out(`backups, best of ${opts.runsObjects}:`);
+  const backups = await runPass({ runs: opts.runsObjects, cases: Object.values(objectBackupCases).filter(tools) }, { ...env, ctx });
+  out();
+  out(renderCases(backups));
+  t = performance.now();
+  const expected = await snapshotObjects(socket, schemas, signal);
+  out();
+  out(`restores, best of ${opts.runsObjects}; the source, taken untimed in ${formatMs(performance.now() - t)}: ${expected.tables} tables, ${expected.views.length} views, ${expected.rows.toLocaleString('en-US')} rows`);
+  const restores = await runPass({ runs: opts.runsObjects, cases: Object.values(objectRestoreCases).filter(tools) }, { ...env, ctx: { ...ctx, expected } });
+  out();
+  out(renderRestoreCases(restores));
+  return { id: 'objects', label: describeObjects(opts), tables: expected.tables, views: expected.views.length, rows: expected.rows, backups, restores };
 }
 
 /** The summary: ratios beside the targets. Returns every comparison, for the results file. */
@@ -229,7 +273,14 @@ async function main(opts, signal) {
     const done = [];
     const restored = [];
     for (const size of sizes) await runSize(size, { server, env, done, restored });
+    const objects = opts.objects ? await runObjects(opts, { server, env }) : null;
     const comparisons = printSummary({ opts, done, restored, twoX });
+    if (objects) {
+      const summary = renderObjectsSummary(objects);
+      out();
+      out(summary.text);
+      comparisons.push(...summary.comparisons);
+    }
 
     await mkdir(dirname(resultsFile), { recursive: true });
     const doc = {
@@ -242,6 +293,7 @@ async function main(opts, signal) {
       targets,
       passes: done,
       restorePasses: restored,
+      objectsPass: objects,
       comparisons,
     };
     await writeFile(resultsFile, `${JSON.stringify(doc, null, 2)}\n`);

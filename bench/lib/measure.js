@@ -45,6 +45,8 @@ export async function runPass(pass, env) {
           run.outputBytes === undefined ? '' : formatBytes(run.outputBytes),
           run.rows === undefined ? '' : `${run.rows.toLocaleString('en-US')} rows checked`,
           run.binlogBytes === undefined ? '' : `binlog +${formatBytes(run.binlogBytes)}`,
+          run.cpuSeconds === undefined ? '' : `CPU ${run.cpuSeconds.toFixed(2)} s`,
+          run.serverCpuSeconds === undefined ? '' : `server CPU ${run.serverCpuSeconds.toFixed(2)} s`,
         ]
           .filter(Boolean)
           .join(', ');
@@ -75,14 +77,16 @@ async function oneRun(c, ctx, index, env) {
     await mkdir(run.scratch);
     if (c.before) await c.before(ctx, run);
     const spec = await c.command(ctx, run);
+    const serverCpuBefore = ctx.serverCpuSeconds ? await ctx.serverCpuSeconds() : undefined;
     const result = await timedRun(spec, {
       scratchDir: run.scratch,
       rss: c.measureRss ? env.rssMethod : 'none',
       timeoutMs: env.timeoutMs,
       signal: ctx.signal,
     });
+    const serverCpu = serverCpuBefore === undefined ? undefined : (await ctx.serverCpuSeconds()) - serverCpuBefore;
     const checked = (c.after ? await c.after(ctx, run, result) : undefined) ?? {};
-    return { ms: result.ms, peakRssBytes: result.peakRssBytes, ...checked };
+    return { ms: result.ms, peakRssBytes: result.peakRssBytes, cpuSeconds: result.cpuSeconds, serverCpuSeconds: serverCpu, ...checked };
   } finally {
     await rm(dir, { recursive: true, force: true });
     // Write-back of one run's output must not slow the next run down.
@@ -98,9 +102,13 @@ function summarise(r) {
   const times = r.runs.map((x) => x.ms);
   const rss = r.runs.map((x) => x.peakRssBytes).filter((x) => x !== undefined);
   const last = r.runs.at(-1) ?? {};
+  const best = r.runs.reduce((a, b) => (b.ms < a.ms ? b : a), r.runs[0] ?? {});
   return {
     ...r,
     bestMs: Math.min(...times),
+    // CPU seconds of the best run: the client's (GNU time) and the server's (/proc), when measured.
+    cpuSeconds: best.cpuSeconds,
+    serverCpuSeconds: best.serverCpuSeconds,
     timesMs: times,
     peakRssBytes: rss.length ? Math.max(...rss) : undefined,
     outputBytes: last.outputBytes,

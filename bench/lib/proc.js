@@ -99,6 +99,7 @@ async function tailOf(path, bytes = 3000) {
  * @property {string} stdout                   collected stdout ('' unless spec.stdout is 'pipe')
  * @property {string} stderrPath               file holding the command's stderr
  * @property {number | undefined} peakRssBytes
+ * @property {number | undefined} cpuSeconds   user + system CPU of the command (GNU time only)
  */
 
 /**
@@ -112,7 +113,7 @@ export async function timedRun(spec, opts) {
   const stderrPath = join(opts.scratchDir, 'stderr.log');
   const rssPath = join(opts.scratchDir, 'time-rss');
   const [file, args] =
-    opts.rss === 'gnu-time' ? [gnuTime, ['-f', '%M', '-o', rssPath, spec.file, ...spec.args]] : [spec.file, spec.args];
+    opts.rss === 'gnu-time' ? [gnuTime, ['-f', '%M %U %S', '-o', rssPath, spec.file, ...spec.args]] : [spec.file, spec.args];
   const display = spec.display ?? [spec.file, ...spec.args].join(' ');
 
   const errFile = await open(stderrPath, 'w');
@@ -174,9 +175,12 @@ export async function timedRun(spec, opts) {
     const detail = [await tailOf(stderrPath), spec.stdout === 'pipe' ? stdout.slice(-2000) : ''].filter(Boolean).join('\n');
     throw new RunFailed(`${display} ${how}:\n${detail}`);
   }
+  let cpuSeconds;
   if (opts.rss === 'gnu-time') {
-    const kib = parseLastInt(await readFile(rssPath, 'utf8').catch(() => ''));
-    peakKib = kib;
+    // "%M %U %S": peak RSS in KiB, then user and system CPU seconds of the command and its children.
+    const m = /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$/.exec((await readFile(rssPath, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '');
+    peakKib = m ? Number(m[1]) : undefined;
+    cpuSeconds = m ? Number(m[2]) + Number(m[3]) : undefined;
   }
-  return { ms, stdout, stderrPath, peakRssBytes: peakKib === undefined ? undefined : peakKib * 1024 };
+  return { ms, stdout, stderrPath, peakRssBytes: peakKib === undefined ? undefined : peakKib * 1024, cpuSeconds };
 }

@@ -12,6 +12,10 @@ export const targets = {
   restorePeakRssBytes: 300e6,
   /** bloodraven's best encrypted dump time over its best plain one. */
   encryptedTimeRatio: 1.1,
+  /** Many objects: bloodraven's best time over mydumper's (backup) and myloader's (restore). */
+  objectsTimeRatio: 2.0,
+  /** Many objects: bloodraven restore bootstrap's peak RSS, in bytes. */
+  objectsRestorePeakRssBytes: 300e6,
 };
 
 /** @param {number} bytes */
@@ -179,4 +183,50 @@ export function renderRestoreComparisons(passes) {
   const { lines, comparisons } = restoreComparisons(passes);
   if (!lines.length) return { text: '(bloodraven restore bootstrap was not run: nothing to compare)', comparisons };
   return { text: table(['pass', 'measure', 'value', 'target', ''], lines, 2), comparisons };
+}
+
+const seconds = (x) => (x === undefined || x === null ? '-' : `${x.toFixed(2)} s`);
+
+/**
+ * The many-objects pass: each tool's best wall time with the client's and the server's CPU
+ * seconds of that run, then bloodraven over its peer (time and CPU) beside the targets, and
+ * bloodraven's restore peak RSS.
+ * @param {{ id: string, backups: object[], restores: object[] }} pass  what run.js runObjects returns
+ * @returns {{ text: string, comparisons: object[] }}
+ */
+export function renderObjectsSummary(pass) {
+  const comparisons = [];
+  const rows = [];
+  const pairs = [
+    ['backup', pass.backups, 'bloodraven', 'mydumper'],
+    ['restore', pass.restores, 'bloodraven-restore', 'myloader'],
+  ];
+  for (const [what, cases, ours, peer] of pairs) {
+    const br = cases.find((c) => c.id === ours);
+    const other = cases.find((c) => c.id === peer);
+    for (const c of [br, other].filter(Boolean)) {
+      rows.push([what, c.label, formatMs(c.bestMs), seconds(c.cpuSeconds), seconds(c.serverCpuSeconds), c.peakRssBytes === undefined ? '-' : formatBytes(c.peakRssBytes)]);
+    }
+    if (br && other) {
+      const r = ratio(br.bestMs, other.bestMs);
+      const v = verdict(r, targets.objectsTimeRatio);
+      comparisons.push({ pass: pass.id, what: `${what} time bloodraven / ${peer}`, value: r, target: `<= ${targets.objectsTimeRatio}`, verdict: v });
+      const cpu = ratio(br.cpuSeconds, other.cpuSeconds);
+      const serverCpu = ratio(br.serverCpuSeconds, other.serverCpuSeconds);
+      const both = ratio(
+        br.cpuSeconds === undefined || br.serverCpuSeconds === undefined ? undefined : br.cpuSeconds + br.serverCpuSeconds,
+        other.cpuSeconds === undefined || other.serverCpuSeconds === undefined ? undefined : other.cpuSeconds + other.serverCpuSeconds,
+      );
+      comparisons.push({ pass: pass.id, what: `${what} CPU (client + server) bloodraven / ${peer}`, value: both ?? null, target: null, verdict: null });
+      rows.push([what, `ratio bloodraven / ${peer}`, `${r.toFixed(2)} ${v} (<= ${targets.objectsTimeRatio.toFixed(1)})`, cpu === undefined ? '-' : cpu.toFixed(2), serverCpu === undefined ? '-' : serverCpu.toFixed(2), '']);
+    }
+  }
+  const br = pass.restores.find((c) => c.id === 'bloodraven-restore');
+  if (br) {
+    const v = verdict(br.peakRssBytes, targets.objectsRestorePeakRssBytes);
+    comparisons.push({ pass: pass.id, what: 'many objects: bloodraven restore peak RSS', value: br.peakRssBytes ?? null, target: `<= ${targets.objectsRestorePeakRssBytes}`, verdict: v });
+    rows.push(['restore', 'bloodraven restore peak RSS', formatBytes(br.peakRssBytes), '', '', `${v} (<= ${formatBytes(targets.objectsRestorePeakRssBytes)})`]);
+  }
+  const text = [`many objects (${pass.label}):`, table(['', 'tool', 'best wall', 'CPU (tool)', 'CPU (server)', 'peak RSS'], rows, 2)].join('\n');
+  return { text, comparisons };
 }

@@ -1,6 +1,7 @@
 /**
  * The throwaway MariaDB server the benchmark runs against, and the sysbench data set in it.
  */
+import { readFile } from 'node:fs/promises';
 import { startSandbox } from '../../dist/lib/mysql/sandbox.js';
 import { nodeProcessRunner } from '../../dist/lib/process.js';
 
@@ -94,4 +95,23 @@ function tableCounts(tables) {
   const parts = [];
   for (let i = 1; i <= tables; i++) parts.push(`SELECT COUNT(*) AS n FROM ${database}.sbtest${i}`);
   return parts.join(' UNION ALL ');
+}
+
+/**
+ * A function that returns the CPU seconds (user + system) the server process has used so far,
+ * from /proc/<pid>/stat; the difference over a run is what the run cost the server.
+ * @param {string} socket
+ * @param {AbortSignal} signal
+ * @returns {Promise<() => Promise<number>>}
+ */
+export async function serverCpuMeter(socket, signal) {
+  const pidFile = await sql(socket, 'SELECT @@pid_file', signal);
+  const pid = Number((await readFile(pidFile, 'utf8')).trim());
+  const ticks = 100; // USER_HZ: 100 on Linux
+  return async () => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticks;
+  };
 }

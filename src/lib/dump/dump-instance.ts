@@ -22,6 +22,7 @@ import { planChunks, planTable, type DumpTask, type TablePlan } from './table-pl
 import { RowChecksum } from './row-checksum.js';
 import { TsvEncoder } from './tsv-encoder.js';
 import { WorkQueue } from './work-queue.js';
+import { forEachBounded } from '../parallel.js';
 import { selectSchemas, type SelectionFieldName } from './select-schemas.js';
 import { nameOfAccount, usersScript, type DumpedAccount } from './users-script.js';
 import { digestOf, inventoryFileContent, inventoryFileName, type ScriptDigest } from './inventory-file.js';
@@ -114,6 +115,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
   const put = async (name: string, text: string | Buffer): Promise<void> => {
     const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     await store.put(prefix + name, data, { signal: run.signal });
+    // Scripts are written several at a time; their digests are listed by name (below).
     scripts.push(digestOf(name, data));
     storedBytes += data.length;
     progress.storedBytes += data.length;
@@ -201,6 +203,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
 
     progress.phase = 'finishing';
     report();
+    scripts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const inventoryContent = inventoryFileContent({ inventory, scripts });
     await store.put(prefix + inventoryFileName, inventoryContent, { signal: run.signal });
     storedBytes += inventoryContent.length;
@@ -311,14 +314,25 @@ interface DdlWriter {
   put: (name: string, text: string) => Promise<void>;
 }
 
+/**
+ * Tables whose scripts are written at a time. The SHOW CREATE statements queue on the one
+ * session; what runs in parallel is the storage round trips, which with thousands of small tables
+ * cost more than the statements.
+ */
+const ddlWrites = 8;
+
 async function writeSchemaDdl({ ddl, names, options, put }: DdlWriter, schema: SchemaInfo, schemaBasename: string): Promise<TablePlan[]> {
   const basenames: Record<string, string> = {};
-  const plans: TablePlan[] = [];
-  for (const t of schema.tables) {
+  // Names are given out in the schema's order, before anything runs in parallel: they must not
+  // depend on which write finishes first.
+  const plans = schema.tables.map((t) => {
     const basename = names.table(schemaBasename, t.name);
     basenames[t.name] = basename;
-    const plan = planTable(t, basename);
-    plans.push(plan);
+    return planTable(t, basename);
+  });
+  await forEachBounded(plans, ddlWrites, async (plan) => {
+    const t = plan.info;
+    const basename = plan.basename;
     await put(`${basename}.sql`, await tableScript(ddl, schema.name, t.name));
     if (t.triggers.length > 0) await put(`${basename}.triggers.sql`, await triggersScript(ddl, schema.name, t.name, t.triggers));
     await put(
@@ -336,13 +350,16 @@ async function writeSchemaDdl({ ddl, names, options, put }: DdlWriter, schema: S
         systemVersioning: t.versioning ? { rowStart: t.versioning.rowStart, rowEnd: t.versioning.rowEnd } : null,
       }),
     );
-  }
-  for (const v of schema.views) {
+  });
+  const views = schema.views.map((v) => {
     const basename = names.table(schemaBasename, v.name);
     basenames[v.name] = basename;
+    return { view: v, basename };
+  });
+  await forEachBounded(views, ddlWrites, async ({ view: v, basename }) => {
     await put(`${basename}.pre.sql`, viewPlaceholderScript(ddl, schema.name, v.name, v.columns));
     await put(`${basename}.sql`, await viewScript(ddl, schema.name, v.name));
-  }
+  });
   await put(`${schemaBasename}.sql`, await schemaScript(ddl, schema.name, schema));
   await put(
     `${schemaBasename}.json`,
@@ -413,32 +430,45 @@ async function dumpData(
     .catch(fail)
     .finally(() => queue.close());
 
-  const workers = snapshot.workers.map(async (session) => {
-    for (;;) {
-      const task = await queue.next();
-      if (!task || signal.aborted) return;
-      try {
-        const { files, indexBytes, largestValues, largestRow } = await runTask(session, task, context);
-        const r = results.get(task.plan)!;
+  const record = (task: DumpTask, { files, indexBytes, largestValues, largestRow }: TaskResult): void => {
+    const r = results.get(task.plan)!;
         r.storedBytes += indexBytes;
         r.largestRowBytes = Math.max(r.largestRowBytes, largestRow);
         task.plan.kinds.forEach((kind, columnIndex) => {
           const bytes = largestValues[columnIndex] ?? 0;
           if (kind === 'base64' && bytes > (r.largestValue?.bytes ?? 0)) r.largestValue = { columnIndex, bytes };
         });
-        for (const f of files) {
-          r.files.push(f);
-          r.rows += f.rows;
-          r.rawBytes += f.rawBytes;
-          r.storedBytes += f.storedBytes;
-        }
-        remainingChunks.get(task.plan)!.done++;
-        tableDone(task.plan);
-      } catch (err) {
-        fail(err);
-        return;
-      }
+    for (const f of files) {
+      r.files.push(f);
+      r.rows += f.rows;
+      r.rawBytes += f.rawBytes;
+      r.storedBytes += f.storedBytes;
     }
+    remainingChunks.get(task.plan)!.done++;
+    tableDone(task.plan);
+  };
+
+  // A worker reads the next task as soon as its session has sent the last row of the one before;
+  // the files of up to storingPerWorker tasks may still be on their way to storage meanwhile.
+  // With thousands of small tables, storing a file is most of a task's time.
+  const workers = snapshot.workers.map(async (session) => {
+    const storing = new Set<Promise<void>>();
+    for (;;) {
+      const task = await queue.next();
+      if (!task || signal.aborted) break;
+      while (storing.size >= storingPerWorker) await Promise.race(storing);
+      if (signal.aborted) break;
+      let sessionFree: () => void = () => undefined;
+      const free = new Promise<void>((resolve) => {
+        sessionFree = resolve;
+      });
+      const stored: Promise<void> = runTask(session, task, context, sessionFree)
+        .then((result) => record(task, result), fail)
+        .finally(() => storing.delete(stored));
+      storing.add(stored);
+      await Promise.race([free, stored]);
+    }
+    await Promise.all(storing);
   });
   await Promise.all([planning, ...workers]);
   if (firstError !== undefined) {
@@ -459,6 +489,9 @@ function compareFileNames(a: string, b: string): number {
   const num = (n: string): number => Number(/@@?(\d+)\.[^@]*$/.exec(n)?.[1] ?? -1);
   return num(a) - num(b) || a.localeCompare(b);
 }
+
+/** Tasks per worker whose files may still be on their way to storage while it runs the next query. */
+const storingPerWorker = 4;
 
 /** What the data phase's workers share. */
 interface DataContext {
@@ -487,7 +520,7 @@ interface TaskResult {
  * Dumps one task into one data file (a key range) or several (a table without a usable key,
  * split by size and always ending with an empty `@@N` file, as MySQL Shell does).
  */
-async function runTask(session: MysqlSession, task: DumpTask, context: DataContext): Promise<TaskResult> {
+async function runTask(session: MysqlSession, task: DumpTask, context: DataContext, sessionFree: () => void): Promise<TaskResult> {
   const { store, prefix, options, signal, progress, report } = context;
   const plan = task.plan;
   const extension = dataExtension[options.compression];
@@ -539,7 +572,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   };
 
   let fileIndex = 0;
-  let encoder = new TsvEncoder(plan.kinds);
+  let encoder = new TsvEncoder(plan.kinds, plan.encoderBlock);
   let sink = openSink(fileName(0, task.kind === 'range' && task.last));
   let countedRows = 0;
   const largestValues = new Array<number>(plan.columns.length).fill(0);
@@ -571,7 +604,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
       const previous = closeFile(sink, encoder);
       noteLargest(encoder);
       fileIndex++;
-      encoder = new TsvEncoder(plan.kinds);
+      encoder = new TsvEncoder(plan.kinds, plan.encoderBlock);
       countedRows = 0;
       sink = openSink(fileName(fileIndex, false));
       waitingForPrevious = true;
@@ -593,8 +626,10 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
     void closeFile(sink, encoder);
     if (task.kind === 'stream') {
       sink = openSink(fileName(fileIndex + 1, true));
-      void closeFile(sink, new TsvEncoder(plan.kinds));
+      void closeFile(sink, new TsvEncoder(plan.kinds, plan.encoderBlock));
     }
+    // The session has read every row: it may take the next task while these files are stored.
+    sessionFree();
     const files = await Promise.race([Promise.all(finished), failure]);
     report();
     return { files, indexBytes, largestValues, largestRow };

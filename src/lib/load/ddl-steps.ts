@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { AppError, ExitCode, MysqlError, errorMessage, throwIfAborted } from '../errors.js';
 import { ObjectMismatchError, describeMismatch } from '../storage/object-check.js';
 import { quoteId, type MysqlSession } from '../mysql/connection.js';
+import { forEachBounded } from '../parallel.js';
 import { deferIndexes, foreignKeyReferences } from './defer-indexes.js';
 import type { TableManifest } from './dump-manifest.js';
 import type { LoadContext } from './load-context.js';
@@ -78,11 +79,25 @@ export function createsSequence(table: TableManifest, statements: readonly SqlSt
 }
 
 /**
+ * Below this many bytes of data, a table is created with all its indexes: building a secondary
+ * index after the load costs an ALTER TABLE (and a look at information_schema) per table, which
+ * for thousands of small tables is most of the restore, while inserting a few rows into an
+ * indexed table costs next to nothing. Bigger tables are loaded first and indexed after.
+ */
+export const smallTableBytes = 4 * 1024 * 1024;
+
+/** How many table scripts are read from storage at a time. */
+const scriptReads = 8;
+
+/**
  * Creates schemas, then every sequence, then the other tables; returns the secondary indexes held
  * back, per table. Sequences come first because a table's DEFAULT may call NEXTVAL on one, in
- * any schema, whatever the names' order (mydumper/mydumper#1338).
+ * any schema, whatever the names' order (mydumper/mydumper#1338); they are created one after the
+ * other on the first session, the other tables on every session at once (their order does not
+ * matter: foreign key checks are off while loading).
  */
-export async function createSchemasAndTables(ctx: LoadContext, session: MysqlSession): Promise<Map<TableManifest, string[]>> {
+export async function createSchemasAndTables(ctx: LoadContext, sessions: readonly MysqlSession[]): Promise<Map<TableManifest, string[]>> {
+  const main = sessions[0]!;
   const scripts = await readTableScripts(ctx);
   const referenced = referencedColumns(scripts);
   const deferred = new Map<TableManifest, string[]>();
@@ -92,26 +107,48 @@ export async function createSchemasAndTables(ctx: LoadContext, session: MysqlSes
       const text = await readScript(ctx, `${schema.basename}.sql`);
       if (text === null) throw new AppError('DUMP_CORRUPT', `the script of schema ${schema.name} (${schema.basename}.sql) is missing`);
       const sections = sectionsOf(text, splitSqlScript(text));
-      await runStatements(session, sections.schema, `schema ${quoteId(schema.name)}`, schema.name);
+      await runStatements(main, sections.schema, `schema ${quoteId(schema.name)}`, schema.name);
     });
   }
   const tables = ctx.schemas.flatMap((s) => s.tables).filter((t) => scripts.has(t));
   const sequences = tables.filter((t) => createsSequence(t, scripts.get(t)!));
-  const ordered = [...sequences, ...tables.filter((t) => !sequences.includes(t))];
-  for (const table of ordered) {
+  const others = tables.filter((t) => !sequences.includes(t));
+  // The schema each session is in, so that a run of tables of one schema needs one USE.
+  const current = new Map<MysqlSession, string>();
+  const create = async (session: MysqlSession, table: TableManifest): Promise<void> => {
+    const mode = dataSize(table) < smallTableBytes ? 'off' : ctx.plan.options.deferIndexes;
     const statements = scripts.get(table)!.map((s) => {
       if (!isCreateTable(s)) return s;
       // An index another table's foreign key points at must exist before that table is created.
-      const d = deferIndexes(s.sql, { mode: ctx.plan.options.deferIndexes, referencedColumns: referenced.get(tableKey(table.schema, table.name)) ?? [] });
+      const d = deferIndexes(s.sql, { mode, referencedColumns: referenced.get(tableKey(table.schema, table.name)) ?? [] });
       if (d.deferred.length > 0) deferred.set(table, d.deferred);
       return { ...s, sql: d.createSql };
     });
     await runOnce(ctx, { op: 'TABLE-DDL', schema: table.schema, table: table.name }, async () => {
-      await session.exec(`USE ${quoteId(table.schema)}`);
+      if (current.get(session) !== table.schema) await session.exec(`USE ${quoteId(table.schema)}`);
+      current.set(session, table.schema);
+      // A script that changes the schema itself leaves the session wherever it went.
+      if (statements.some((s) => /^USE\b/i.test(s.sql))) current.delete(session);
       await runStatements(session, statements, `table ${quoteId(table.schema)}.${quoteId(table.name)}`, table.schema);
     });
-  }
+  };
+  for (const table of sequences) await create(main, table);
+  const idle = [...sessions];
+  await forEachBounded(others, sessions.length, async (table) => {
+    // As many lanes as sessions: a lane always finds one idle.
+    const session = idle.pop()!;
+    try {
+      await create(session, table);
+    } finally {
+      idle.push(session);
+    }
+  });
   return deferred;
+}
+
+/** The table's data in bytes, uncompressed where the dump says. */
+function dataSize(table: TableManifest): number {
+  return table.dataFiles.reduce((n, f) => n + (f.rawBytes ?? f.storedBytes), 0);
 }
 
 function isCreateTable(s: SqlStatement): boolean {
@@ -123,16 +160,15 @@ function tableKey(schema: string, table: string): string {
 }
 
 async function readTableScripts(ctx: LoadContext): Promise<Map<TableManifest, SqlStatement[]>> {
-  const scripts = new Map<TableManifest, SqlStatement[]>();
-  for (const schema of ctx.schemas) {
-    for (const table of schema.tables) {
-      if (!table.includesDdl) continue;
-      const text = await readScript(ctx, `${table.basename}.sql`);
-      if (text === null) throw new AppError('DUMP_CORRUPT', `the script of table ${schema.name}.${table.name} (${table.basename}.sql) is missing`);
-      scripts.set(table, splitSqlScript(text));
-    }
-  }
-  return scripts;
+  const tables = ctx.schemas.flatMap((schema) => schema.tables.filter((t) => t.includesDdl));
+  const read: SqlStatement[][] = [];
+  // Thousands of small scripts: read several at a time; the map keeps the dump's order.
+  await forEachBounded(tables, scriptReads, async (table, i) => {
+    const text = await readScript(ctx, `${table.basename}.sql`);
+    if (text === null) throw new AppError('DUMP_CORRUPT', `the script of table ${table.schema}.${table.name} (${table.basename}.sql) is missing`);
+    read[i] = splitSqlScript(text);
+  });
+  return new Map(tables.map((t, i) => [t, read[i]!]));
 }
 
 /** For every table, the column lists other tables' foreign keys reference. */

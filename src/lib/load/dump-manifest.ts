@@ -9,6 +9,10 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { compressionOfFile } from '../dump/compression.js';
 import type { Compression } from '../config/schema.js';
 import { quoteId } from '../mysql/connection.js';
+import { forEachBounded } from '../parallel.js';
+
+/** How many table metadata files are read at a time. */
+const metadataReads = 8;
 
 export interface DataFileRef {
   /** File name inside the dump folder. */
@@ -127,32 +131,67 @@ export function supportedVersion(version: string): boolean {
   return major < 2 || (major === 2 && Number(m[2]) === 0);
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** The data files of one table: `<base>.<ext>` or `<base>@N.<ext>` … `<base>@@N.<ext>`. */
 type FoundFile = DataFileRef & { last: boolean };
 
-function dataFilesFor(base: string, extension: string, files: Map<string, number>, chunkFileBytes: Json, partition: string | null): FoundFile[] {
-  const re = new RegExp(`^${escapeRegExp(base)}(?:@(@?)(\\d+))?\\.${escapeRegExp(extension)}$`);
-  const found: FoundFile[] = [];
-  for (const [name, size] of files) {
-    const m = re.exec(name);
-    if (!m) continue;
+function dataFilesFor(base: string, extension: string, index: DataFileIndex, chunkFileBytes: Json, partition: string | null): FoundFile[] {
+  const found: FoundFile[] = index.filesOf(base, extension).map(({ name, size, chunk, last }) => {
     const raw = chunkFileBytes[name];
-    found.push({
-      name,
-      chunk: m[2] === undefined ? null : Number(m[2]),
-      last: m[1] === '@',
-      storedBytes: size,
-      rawBytes: typeof raw === 'number' ? raw : null,
-      compression: compressionOfFile(name),
-      partition,
-    });
-  }
+    return { name, chunk, last, storedBytes: size, rawBytes: typeof raw === 'number' ? raw : null, compression: compressionOfFile(name), partition };
+  });
   found.sort((a, b) => (a.chunk ?? -1) - (b.chunk ?? -1));
   return found;
+}
+
+interface IndexedFile {
+  name: string;
+  size: number;
+  chunk: number | null;
+  last: boolean;
+}
+
+/**
+ * The dump's files by the basename they would be data files of: `<base>.<ext>`, `<base>@N.<ext>`
+ * or `<base>@@N.<ext>`, so each table finds its files in one lookup instead of matching every
+ * file of the dump (with thousands of tables, that scan was most of reading the manifest). A name
+ * that can be read more than one way (`s@1.tsv` is table `1`'s file, or chunk 1 of a table whose
+ * basename is `s`) is filed under each reading, as the pattern it replaces would match either.
+ */
+class DataFileIndex {
+  private readonly byExtension = new Map<string, Map<string, IndexedFile[]>>();
+
+  constructor(private readonly files: ReadonlyMap<string, number>) {}
+
+  filesOf(base: string, extension: string): IndexedFile[] {
+    let byBase = this.byExtension.get(extension);
+    if (!byBase) {
+      byBase = this.build(extension);
+      this.byExtension.set(extension, byBase);
+    }
+    return byBase.get(base) ?? [];
+  }
+
+  private build(extension: string): Map<string, IndexedFile[]> {
+    const byBase = new Map<string, IndexedFile[]>();
+    const add = (base: string, file: IndexedFile): void => {
+      const list = byBase.get(base);
+      if (list) list.push(file);
+      else byBase.set(base, [file]);
+    };
+    const suffix = `.${extension}`;
+    for (const [name, size] of this.files) {
+      if (!name.endsWith(suffix) || name.length === suffix.length) continue;
+      const stem = name.slice(0, -suffix.length);
+      add(stem, { name, size, chunk: null, last: false });
+      const m = /@(\d+)$/.exec(stem);
+      if (!m) continue;
+      const chunk = Number(m[1]);
+      const before = stem.slice(0, m.index);
+      add(before, { name, size, chunk, last: false });
+      if (before.endsWith('@')) add(before.slice(0, -1), { name, size, chunk, last: true });
+    }
+    return byBase;
+  }
 }
 
 /** Checks that a chunked table has chunks 0…N with @@N last, or one plain file. */
@@ -202,6 +241,7 @@ export async function readDumpManifest(store: ObjectStore, prefix: string): Prom
   const chunkFileBytes = isRecord(done.chunkFileBytes) ? done.chunkFileBytes : {};
   const defaultCharacterSet = typeof instance.defaultCharacterSet === 'string' ? instance.defaultCharacterSet : 'utf8mb4';
 
+  const dataFiles = new DataFileIndex(files);
   const schemas: SchemaManifest[] = [];
   for (const schemaName of strings(instance.schemas)) {
     const schemaBase = typeof basenames[schemaName] === 'string' ? basenames[schemaName] : schemaName;
@@ -209,10 +249,12 @@ export async function readDumpManifest(store: ObjectStore, prefix: string): Prom
     const schemaBasenames = isRecord(meta.basenames) ? meta.basenames : {};
     const baseOf = (object: string): string => (typeof schemaBasenames[object] === 'string' ? schemaBasenames[object] : `${schemaBase}@${object}`);
     const includesDdl = meta.includesDdl !== false;
-    const tables: TableManifest[] = [];
-    for (const tableName of strings(meta.tables)) {
-      tables.push(await readTableManifest({ store, prefix, files, chunkFileBytes, defaultCharacterSet }, schemaName, tableName, baseOf(tableName)));
-    }
+    const tableNames = strings(meta.tables);
+    const tables: TableManifest[] = new Array<TableManifest>(tableNames.length);
+    // One small metadata file per table: several are read at a time, kept in the schema's order.
+    await forEachBounded(tableNames, metadataReads, async (tableName, i) => {
+      tables[i] = await readTableManifest({ store, prefix, dataFiles, chunkFileBytes, defaultCharacterSet }, schemaName, tableName, baseOf(tableName));
+    });
     schemas.push({
       name: schemaName,
       basename: schemaBase,
@@ -266,7 +308,7 @@ function tableRowsOf(value: unknown): Map<string, number> {
 interface ManifestReader {
   store: ObjectStore;
   prefix: string;
-  files: Map<string, number>;
+  dataFiles: DataFileIndex;
   chunkFileBytes: Json;
   defaultCharacterSet: string;
 }
@@ -281,12 +323,12 @@ async function readTableManifest(r: ManifestReader, schemaName: string, tableNam
   const found: FoundFile[] = [];
   if (includesData && partitionBasenames.length > 0) {
     for (const [partition, partitionBase] of partitionBasenames) {
-      const partitionFiles = dataFilesFor(partitionBase, extension, r.files, r.chunkFileBytes, partition);
+      const partitionFiles = dataFilesFor(partitionBase, extension, r.dataFiles, r.chunkFileBytes, partition);
       checkDataFiles(`${schemaName}.${tableName} partition ${partition}`, partitionFiles);
       found.push(...partitionFiles);
     }
   } else if (includesData) {
-    found.push(...dataFilesFor(base, extension, r.files, r.chunkFileBytes, null));
+    found.push(...dataFilesFor(base, extension, r.dataFiles, r.chunkFileBytes, null));
     checkDataFiles(`${schemaName}.${tableName}`, found);
   }
   const decode: Record<string, 'FROM_BASE64' | 'UNHEX'> = {};

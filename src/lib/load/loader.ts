@@ -112,7 +112,13 @@ export async function loadDump(deps: LoadDeps, plan: LoadPlan, run: LoadRunOptio
 
     await prepareSession(main, ctx, ddlSqlMode);
     await runScript(ctx, main, '@.sql', null, 'the global script @.sql');
-    const deferred = await createSchemasAndTables(ctx, main);
+    // Every session is opened now: the tables are created on all of them, the data loaded after.
+    for (let i = 1; i < plan.options.threads; i++) {
+      const s = await deps.connector.connect();
+      sessions.push(s);
+      await prepareSession(s, ctx, ddlSqlMode);
+    }
+    const deferred = await createSchemasAndTables(ctx, sessions);
     await createViews(ctx, main);
     await runSections(ctx, main, 'routine');
     await createAccounts(ctx, main);
@@ -121,12 +127,7 @@ export async function loadDump(deps: LoadDeps, plan: LoadPlan, run: LoadRunOptio
     report.phase = 'data';
     emit();
     // The scripts may have left their own sql_mode and character sets on this session.
-    await prepareSession(main, ctx, dataSqlMode);
-    for (let i = 1; i < plan.options.threads; i++) {
-      const s = await deps.connector.connect();
-      sessions.push(s);
-      await prepareSession(s, ctx, dataSqlMode);
-    }
+    for (const s of sessions) await prepareSession(s, ctx, dataSqlMode);
     const loaded = await loadData(ctx, sessions, deferred);
     await plan.progress.flush();
 
