@@ -9,6 +9,8 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   precondition: 3,
+  /** Stopped by SIGINT/SIGTERM (or a caller's abort): 128 + SIGINT, as shells report Ctrl-C. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -94,7 +96,7 @@ export class ExternalCommandError extends AppError {
 /** The work was interrupted (SIGINT, SIGTERM, or a caller's abort). */
 export class AbortedError extends AppError {
   constructor(reason: string, options: AppErrorOptions = {}) {
-    super('ABORTED', `interrupted: ${reason}`, ExitCode.failure, options);
+    super('ABORTED', `interrupted: ${reason}`, ExitCode.interrupted, options);
   }
 }
 
