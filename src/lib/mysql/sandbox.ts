@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
-import { AppError, ExitCode } from '../errors.js';
+import { AppError, ExitCode, throwIfAborted } from '../errors.js';
 import type { ProcessRunner, RunningProcess } from '../process.js';
 
 export interface SandboxOptions {
@@ -26,6 +26,8 @@ export interface SandboxOptions {
   /** Keep the datadir after stop() (for debugging). */
   keepDatadir?: boolean;
   startTimeoutMs?: number;
+  /** Stops the start-up: the server is killed, its files removed, and start fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface Sandbox {
@@ -36,8 +38,11 @@ export interface Sandbox {
   readonly serverId: number;
   /** Root has no password; connect over the socket or TCP as root. */
   readonly user: 'root';
-  /** Shuts the server down cleanly and removes its files. */
-  stop(): Promise<void>;
+  /**
+   * Shuts the server down (SIGTERM; SIGKILL once `graceMs`, default 30 s, have passed) and
+   * removes its files.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
   /** Kills the server with SIGKILL, as a crash would; files stay until stop(). */
   crash(): Promise<void>;
   /** Starts the server again on the same datadir and port (after crash() or a clean stop of the process). */
@@ -105,14 +110,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const common = ['--no-defaults', `--tmpdir=${tmp}`];
   // Small redo log and buffer pool: sandboxes are many and short-lived.
   const sizing = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=128M'];
-  await options.runner.run(binaries.install, [
-    ...common,
-    `--datadir=${datadir}`,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-    '--user=root',
-    ...sizing,
-  ]);
+  const { signal } = options;
   const errorLog = join(root, 'error.log');
   const args = [
     ...common,
@@ -136,7 +134,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       if (port === 0 || attempt > 1) port = await freePort();
       proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
       try {
-        await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000);
+        await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, signal);
         return;
       } catch (err) {
         proc.kill('SIGKILL');
@@ -149,13 +147,20 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   const relaunch = async (): Promise<void> => {
     proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
-    await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000);
+    await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, undefined);
   };
 
   try {
+    await options.runner.run(
+      binaries.install,
+      [...common, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root', ...sizing],
+      signal ? { signal } : {},
+    );
+    throwIfAborted(signal);
     await launch();
   } catch (err) {
     if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+    throwIfAborted(signal);
     throw err;
   }
 
@@ -169,7 +174,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     datadir,
     serverId,
     user: 'root',
-    async stop() {
+    async stop(stopOptions = {}) {
       if (stopped) return;
       stopped = true;
       const p = proc;
@@ -179,7 +184,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         const timer = new AbortController();
         const exited = await Promise.race([
           p.exited.then(() => true),
-          sleep(30_000, false, { signal: timer.signal }).catch(() => true),
+          sleep(stopOptions.graceMs ?? 30_000, false, { signal: timer.signal }).catch(() => true),
         ]);
         timer.abort();
         if (!exited) {
@@ -205,13 +210,14 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
 }
 
-async function waitReady(socket: string, proc: RunningProcess, errorLog: string, timeoutMs: number): Promise<void> {
+async function waitReady(socket: string, proc: RunningProcess, errorLog: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
   void proc.exited.then((code) => {
     exitCode = code;
   });
   for (;;) {
+    throwIfAborted(signal);
     if (exitCode !== undefined) {
       const log = await readTail(errorLog);
       const inUse = /Address already in use|Can't start server: Bind on TCP\/IP port/.test(log);
