@@ -15,6 +15,7 @@ import { checksumTable, sql, startTestServer, type TestServer } from '../support
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
 import { cliBin } from '../support/cli.js';
 
+
 let source: TestServer;
 let s3: S3TestServer;
 let work: string;
@@ -94,7 +95,7 @@ backup:
   profiles:
     - name: p
       storage: { type: S3, s3: { bucket: backups, prefix: shop, endpointURL: "${s3.endpoint}", credentialsDir: ./aws, partSize: 5242880 } }
-      dump: { threads: 1, bytesPerChunk: 256k, includeSchemas: [shop] }
+      dump: { threads: 2, bytesPerChunk: 8M, includeSchemas: [shop] }
       encryption: { passphraseFile: ./passphrase }
 `,
   );
@@ -116,14 +117,15 @@ let backupName: string;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bloodraven-cli-interrupts-'));
   [source, s3] = await Promise.all([startTestServer(), startS3Server({ buckets: ['backups'] })]);
-  // Enough data files that a load is still going when the signal comes.
+  // Data files big enough (8M chunks, as in the report) that a LOAD DATA is still reading one
+  // when the signal comes.
   await sql(
     source,
     `CREATE DATABASE shop; USE shop;
      CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(200), note TEXT, KEY (name));
-     INSERT INTO items SELECT seq, CONCAT('item-', seq), REPEAT(MD5(seq), 4) FROM seq_1_to_150000;
+     INSERT INTO items SELECT seq, CONCAT('item-', seq), REPEAT(MD5(seq), 4) FROM seq_1_to_400000;
      CREATE TABLE heap (a INT, b VARCHAR(100));
-     INSERT INTO heap SELECT seq, MD5(seq) FROM seq_1_to_100000;`,
+     INSERT INTO heap SELECT seq, MD5(seq) FROM seq_1_to_400000;`,
   );
   const cfg = await configFor(source);
   const r = await run(['backup', 'now', '--json'], cfg);
@@ -172,6 +174,44 @@ describe('restore bootstrap, interrupted', () => {
       expect(again.code).toBe(0);
       expect(await checksumTable(target, 'shop.items')).toBe(await checksumTable(source, 'shop.items'));
       expect(await checksumTable(target, 'shop.heap')).toBe(await checksumTable(source, 'shop.heap'));
+    } finally {
+      await target.stop();
+    }
+  });
+});
+
+describe('restore bootstrap on a terminal, interrupted', () => {
+  it('Ctrl-C mid-load: exit 130, and the output ends with the error and its hint, not a half-drawn display', async () => {
+    const target = await startTestServer();
+    try {
+      const cfg = await configFor(target);
+      // `script` gives the CLI a pseudo-terminal; Ctrl-C is typed into it, as a user would.
+      const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${process.execPath} ${cliBin} restore bootstrap --backup ${backupName}; echo EXIT=$?`, '/dev/null'], {
+        cwd: cfg,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let typed = false;
+      let hung = false;
+      const bound = setTimeout(() => {
+        hung = true;
+        child.kill('SIGKILL');
+      }, 90_000);
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        // Once the load shows its figures, a second on: LOAD DATA statements are reading files.
+        if (!typed && /\d+\/\d+ files/.test(out)) {
+          typed = true;
+          setTimeout(() => child.stdin.write('\x03'), 1000);
+        }
+      });
+      await new Promise((resolve) => child.on('close', resolve));
+      clearTimeout(bound);
+      expect(typed).toBe(true);
+      expect(hung, out.slice(-500)).toBe(false);
+      // Without colours and cursor moves, the last lines a user reads.
+      const lines = out.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+      expect(lines.slice(-3)).toEqual(['error: interrupted: SIGINT', 'hint: the target now holds part of the backup: run the same restore again to resume where it stopped', 'EXIT=130']);
     } finally {
       await target.stop();
     }
