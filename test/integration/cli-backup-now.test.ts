@@ -199,7 +199,7 @@ backup:
     expect(r.stderr).toMatch(/^hint: check that the server is running and that mysql\.host\/--port point at it$/m);
   });
 
-  it.each(['SIGINT', 'SIGTERM'] as const)('stops on %s mid-dump: exit 1, "interrupted", the record says Failed, no @.done.json', async (signal) => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('stops on %s mid-dump: exit 130, "interrupted", the record says Failed, no @.done.json', async (signal) => {
     const cwd = await configDir(localConfig().replace('threads: 2', 'threads: 1'));
     let sent = false;
     const r = await cli(['backup', 'now'], {
@@ -212,7 +212,7 @@ backup:
       },
     });
     expect(sent).toBe(true);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(130);
     expect(r.stderr).toContain(`error: interrupted: ${signal}`);
     expect(r.stdout).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);
     const [name] = await readdir(join(cwd, 'backups'));

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { stripVTControlCharacters } from 'node:util';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -210,7 +211,7 @@ describe('restore bootstrap on a terminal, interrupted', () => {
       expect(typed).toBe(true);
       expect(hung, out.slice(-500)).toBe(false);
       // Without colours and cursor moves, the last lines a user reads.
-      const lines = out.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+      const lines = stripVTControlCharacters(out).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
       expect(lines.slice(-3)).toEqual(['error: interrupted: SIGINT', 'hint: the target now holds part of the backup: run the same restore again to resume where it stopped', 'EXIT=130']);
     } finally {
       await target.stop();

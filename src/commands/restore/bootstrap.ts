@@ -29,7 +29,7 @@ Progress is recorded beside the dump (load-progress.<server>.json): a restore th
 
 With --stop-datetime T: the newest complete backup whose proven coverage holds T is loaded (or --backup, if its coverage holds T; see pitr window), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target no backup covers is refused before anything is touched (exit 3), naming the nearest restorable times. Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
-The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off).`;
+The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off), 130 interrupted (Ctrl-C or SIGTERM; running it again resumes).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest',

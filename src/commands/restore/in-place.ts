@@ -30,7 +30,7 @@ Nothing is dropped before everything is checked: every file of the backup is rea
 
 --confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. A time more than 5 minutes ahead of this machine's clock is refused (exit 2): every later restore would have to confirm with a time after it. Without --confirm, a terminal asks, showing the plan; without a terminal the command refuses (exit 3). --dry-run shows the plan, every check made, and changes nothing.
 
-Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup).`;
+Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup), 130 interrupted (Ctrl-C or SIGTERM; the fence is lowered, and the server holds part of the backup: run the restore again with a newer --confirm).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest --confirm now',
