@@ -154,6 +154,20 @@ describe('verify, interrupted', () => {
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(/interrupted/);
   });
+
+  it('SIGINT while comparing the tables: ends within seconds, exit 130, never saved as passed', async () => {
+    const cfg = await configFor(source);
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    const r = await interrupted(['verify', '--backup', backupName], cfg, { tmp, when: /comparing every table/, signal: 'SIGINT' });
+    expect(r.sent).toBe(true);
+    expect(r.hung, r.stderr).toBe(false);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stdout).not.toMatch(/verified/);
+    expect(await processesUsing(tmp)).toEqual([]);
+    expect((await readdir(tmp)).filter((f) => f.startsWith('bloodraven-'))).toEqual([]);
+    const result = (await s3Json(`shop/${backupName}/verification.json`)) as { ok: boolean; error: string | null };
+    expect(result).toMatchObject({ ok: false, error: expect.stringMatching(/^interrupted: SIGINT/) as unknown });
+  });
 });
 
 describe('restore bootstrap, interrupted', () => {

@@ -218,6 +218,7 @@ async function restoreAndCompare(
   const load = await loadDump({ ...scratchDeps, store: source.store }, { ...plan.load, tableRows: new Map() }, run);
   const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
   run.onPhase?.('checksums');
+  deps.logger.info('restored; comparing every table with the dump', { tables: expectedTables.length });
   const tables: TableCheck[] = [];
   throwIfAborted(run.signal);
   const session = await scratch.connector.connect();
