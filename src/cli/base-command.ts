@@ -6,6 +6,7 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
 import { AbortedError, AppError, ExitCode } from '../lib/errors.js';
 import { createLogger, formatLogLine, type LogEntry, type Logger, type LogLevel } from '../lib/log.js';
+import { runLastResort } from '../lib/last-resort.js';
 import { watchForStall } from './stall-guard.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
@@ -48,8 +49,9 @@ export abstract class BaseCommand extends Command {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       const handler = (): void => {
         if (this.interrupt.signal.aborted) {
-          // Second signal: stop waiting for a clean shutdown.
+          // Second signal: stop waiting for a clean shutdown, but leave no server running.
           this.removeSignalHandlers();
+          runLastResort();
           process.kill(process.pid, sig);
           return;
         }

@@ -34,7 +34,11 @@ interface Run {
  * `bloodraven ...args` in `cwd` with its own TMPDIR, sending `signal` once stderr matches `when`.
  * A run still going `boundMs` after the signal is killed and reported as hung.
  */
-function interrupted(args: string[], cwd: string, { tmp, when, signal, boundMs = 30_000 }: { tmp: string; when: RegExp; signal: NodeJS.Signals; boundMs?: number }): Promise<Run & { sent: boolean }> {
+function interrupted(
+  args: string[],
+  cwd: string,
+  { tmp, when, signal, boundMs = 30_000, againAfterMs }: { tmp: string; when: RegExp; signal: NodeJS.Signals; boundMs?: number; againAfterMs?: number },
+): Promise<Run & { sent: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
     let stdout = '';
@@ -48,6 +52,8 @@ function interrupted(args: string[], cwd: string, { tmp, when, signal, boundMs =
       if (!sent && when.test(stderr)) {
         sent = true;
         child.kill(signal);
+        // The impatient user: the same signal again.
+        if (againAfterMs !== undefined) setTimeout(() => child.kill(signal), againAfterMs);
         timer = setTimeout(() => {
           hung = true;
           child.kill('SIGKILL');
@@ -153,6 +159,17 @@ describe('verify, interrupted', () => {
     const result = (await s3Json(`shop/${backupName}/verification.json`)) as { ok: boolean; error: string | null };
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(/interrupted/);
+  });
+
+  it('a second SIGINT ends it at once, and still leaves no scratch server or folder behind', async () => {
+    const cfg = await configFor(source);
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    const r = await interrupted(['verify', '--backup', backupName], cfg, { tmp, when: /progress: load table data/, signal: 'SIGINT', againAfterMs: 200 });
+    expect(r.sent).toBe(true);
+    expect(r.hung, r.stderr).toBe(false);
+    expect(r.signal ?? r.code, r.stderr).toBe(r.code === 130 ? 130 : 'SIGINT');
+    expect(await processesUsing(tmp)).toEqual([]);
+    expect((await readdir(tmp)).filter((f) => f.startsWith('bloodraven-'))).toEqual([]);
   });
 
   it('SIGINT while comparing the tables: ends within seconds, exit 130, never saved as passed', async () => {

@@ -5,7 +5,7 @@
  * for tests of what happens when a server dies.
  */
 import { access, mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { AppError, ExitCode, throwIfAborted } from '../errors.js';
 import type { ProcessRunner, RunningProcess } from '../process.js';
+import { atLastResort } from '../last-resort.js';
 
 export interface SandboxOptions {
   runner: ProcessRunner;
@@ -150,6 +151,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, undefined);
   };
 
+  // Should the process end without stopping it (a second Ctrl-C), the server must not run on.
+  const dropLastResort = atLastResort(() => {
+    proc?.kill('SIGKILL');
+    if (!options.keepDatadir) rmSync(root, { recursive: true, force: true });
+  });
   try {
     await options.runner.run(
       binaries.install,
@@ -160,6 +166,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await launch();
   } catch (err) {
     if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+    dropLastResort();
     throwIfAborted(signal);
     throw err;
   }
@@ -193,6 +200,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         }
       }
       if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+      dropLastResort();
     },
     async crash() {
       const p = proc;
