@@ -6,7 +6,9 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
 import { AbortedError, AppError, ExitCode } from '../lib/errors.js';
 import { createLogger, formatLogLine, type LogEntry, type Logger, type LogLevel } from '../lib/log.js';
-import { removeRunFolder, sweepPrivateFolders } from '../lib/private-temp.js';
+import { removeRunFolder, removeRunFolderSync, sweepPrivateFolders } from '../lib/private-temp.js';
+import { runLastResort } from '../lib/last-resort.js';
+import { watchForStall } from './drained-loop.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -34,7 +36,9 @@ export abstract class BaseCommand extends Command {
   protected readonly interrupt = new AbortController();
   /** Where log lines go; a progress renderer may take them over while it draws. */
   protected logSink: (entry: LogEntry) => void = (entry) => process.stderr.write(formatLogLine(entry) + '\n');
-  protected logger: Logger = createLogger((e) => this.logSink(e));
+  protected logger: Logger = createLogger((e) => this.log_(e));
+  /** The last thing the command said it was doing, for the error of a run that stalled. */
+  private lastActivity: string | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
   /** Set when the command has printed its JSON document already, failure or not. */
   protected suppressJsonError = false;
@@ -48,8 +52,11 @@ export abstract class BaseCommand extends Command {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       const handler = (): void => {
         if (this.interrupt.signal.aborted) {
-          // Second signal: stop waiting for a clean shutdown.
+          // Second signal: stop waiting for a clean shutdown, but leave no server running and no
+          // credentials on disk.
           this.removeSignalHandlers();
+          runLastResort();
+          removeRunFolderSync();
           process.kill(process.pid, sig);
           return;
         }
@@ -62,7 +69,35 @@ export abstract class BaseCommand extends Command {
   }
 
   protected setLogLevel(level: LogLevel): void {
-    this.logger = createLogger((e) => this.logSink(e), level);
+    this.logger = createLogger((e) => this.log_(e), level);
+  }
+
+  private log_(entry: LogEntry): void {
+    if (entry.level !== 'debug') this.lastActivity = entry.message;
+    this.logSink(entry);
+  }
+
+  /**
+   * Runs the command as oclif does, with a net: should the event loop run dry while the command
+   * still waits (a bug: nothing is left that could end the wait), it fails with a named error
+   * and exit 1, instead of Node's silent exit 13.
+   */
+  protected override async _run<T>(): Promise<T> {
+    const watch = watchForStall(
+      () =>
+        new AppError('STALLED', `bloodraven stopped waiting: ${this.id ?? 'the command'} was waiting for something that can no longer happen (last: ${this.lastActivity ?? 'starting'})`, ExitCode.failure, {
+          hint: 'this is a bug in bloodraven; please report it with the output above. Check the target or storage before running the command again',
+        }),
+    );
+    try {
+      return await Promise.race([super._run<T>(), watch.stalled]);
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'STALLED')) throw err;
+      this.removeSignalHandlers();
+      return await this.catch(err);
+    } finally {
+      watch.dispose();
+    }
   }
 
   /** A password prompt when stdin and stderr are terminals; undefined otherwise (CI, pipes). */
@@ -94,6 +129,15 @@ export abstract class BaseCommand extends Command {
     this.signalHandlers = [];
   }
 
+  /**
+   * After Ctrl-C or SIGTERM, a failure on the work's way out (a dropped connection, say) is the
+   * interrupt's doing: the exit code says interrupted. Refusals and usage errors keep theirs.
+   */
+  private interrupted(err: AppError): AppError {
+    if (!this.interrupt.signal.aborted || err.exitCode !== ExitCode.failure || err.code === 'STALLED') return err;
+    return new AppError(err.code, err.message, ExitCode.interrupted, { cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+  }
+
   /** The JSON document a failed --json run prints (commands may add to it). */
   protected errorDocument(err: AppError): Record<string, unknown> {
     return { error: { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode } };
@@ -102,7 +146,7 @@ export abstract class BaseCommand extends Command {
   /** The one place errors are shown: message and hint on stderr (or JSON on stdout), then the exit code. */
   protected override catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
     if (err instanceof Errors.ExitError) return Promise.reject(err);
-    const appError = toAppError(err);
+    const appError = this.interrupted(toAppError(err));
     if (this.jsonEnabled() && !this.suppressJsonError) {
       process.stdout.write(JSON.stringify(this.errorDocument(appError), null, 2) + '\n');
     }

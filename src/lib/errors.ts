@@ -9,7 +9,7 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   precondition: 3,
-  /** 128 + SIGINT, as a shell reports a program Ctrl-C ended. */
+  /** Stopped by SIGINT/SIGTERM (or a caller's abort): 128 + SIGINT, as shells report Ctrl-C. */
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -32,7 +32,7 @@ Nothing is dropped before everything is checked: every file of the backup is rea
 
 One restore at a time per server: from its checks until it ends, the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore'); another restore into it meanwhile is refused (exit 3), naming the holder.
 
-Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server).`;
+Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; the fence is lowered, and the server holds part of the backup: run the restore again with a newer --confirm).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest --confirm now',

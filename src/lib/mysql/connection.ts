@@ -124,11 +124,20 @@ function coreOf(conn: Connection): CoreConnection {
 
 function wrapConnection(conn: Connection, target: string, user: string): MysqlSession {
   const context = { target, user };
+  // mysql2's destroy() marks the connection closing and never settles the statement it was
+  // running, so whatever awaited that statement would wait forever (the process then exits 13
+  // once nothing else is pending). Every call races this promise, which destroy() rejects.
+  let dropped!: (err: Error) => void;
+  const whenDropped = new Promise<never>((_resolve, reject) => {
+    dropped = reject;
+  });
+  whenDropped.catch(() => undefined);
+  const unlessDropped = <T>(work: Promise<T>): Promise<T> => Promise.race([work, whenDropped]);
   return {
     threadId: conn.threadId,
     async query<T extends Row>(sql: string, values?: readonly unknown[]): Promise<T[]> {
       try {
-        const [rows] = await conn.query({ sql, values: values as unknown[] | undefined });
+        const [rows] = await unlessDropped(conn.query({ sql, values: values as unknown[] | undefined }));
         return rows as T[];
       } catch (err) {
         throw translateMysqlError(err, { ...context, sql });
@@ -136,7 +145,7 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
     },
     async exec(sql, values) {
       try {
-        await conn.query({ sql, values: values as unknown[] | undefined });
+        await unlessDropped(conn.query({ sql, values: values as unknown[] | undefined }));
       } catch (err) {
         throw translateMysqlError(err, { ...context, sql });
       }
@@ -146,7 +155,7 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
       return {
         pause: () => handle.pause(),
         resume: () => handle.resume(),
-        done: handle.done.catch((err: unknown) => {
+        done: unlessDropped(handle.done).catch((err: unknown) => {
           throw translateMysqlError(err, { ...context, sql });
         }),
       };
@@ -155,15 +164,17 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
       try {
         // mysql2 sends each chunk as a packet, and an empty packet means end-of-file to the
         // server, so empty chunks must never reach it.
-        const [result] = await conn.query({
-          sql,
-          infileStreamFactory: () => {
-            const input = source();
-            const output = new DropEmptyChunks();
-            input.once('error', (err) => output.destroy(err));
-            return input.pipe(output);
-          },
-        });
+        const [result] = await unlessDropped(
+          conn.query({
+            sql,
+            infileStreamFactory: () => {
+              const input = source();
+              const output = new DropEmptyChunks();
+              input.once('error', (err) => output.destroy(err));
+              return input.pipe(output);
+            },
+          }),
+        );
         const header = result as { affectedRows: number; warningStatus?: number; info?: string };
         return parseLoadDataInfo(header.info, header.affectedRows, header.warningStatus ?? 0);
       } catch (err) {
@@ -178,6 +189,7 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
       }
     },
     destroy() {
+      dropped(new MysqlError('MYSQL_SESSION_DROPPED', `the connection to ${target} was dropped while a statement was running`, { hint: 'the work was stopped (interrupted, or another part of it failed)' }));
       conn.destroy();
     },
   };

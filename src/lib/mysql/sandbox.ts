@@ -5,14 +5,15 @@
  * for tests of what happens when a server dies.
  */
 import { access, mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
-import { AppError, ExitCode } from '../errors.js';
+import { AppError, ExitCode, throwIfAborted } from '../errors.js';
 import type { ProcessRunner, RunningProcess } from '../process.js';
+import { atLastResort } from '../last-resort.js';
 
 export interface SandboxOptions {
   runner: ProcessRunner;
@@ -26,6 +27,8 @@ export interface SandboxOptions {
   /** Keep the datadir after stop() (for debugging). */
   keepDatadir?: boolean;
   startTimeoutMs?: number;
+  /** Stops the start-up: the server is killed, its files removed, and start fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface Sandbox {
@@ -36,8 +39,11 @@ export interface Sandbox {
   readonly serverId: number;
   /** Root has no password; connect over the socket or TCP as root. */
   readonly user: 'root';
-  /** Shuts the server down cleanly and removes its files. */
-  stop(): Promise<void>;
+  /**
+   * Shuts the server down (SIGTERM; SIGKILL once `graceMs`, default 30 s, have passed) and
+   * removes its files.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
   /** Kills the server with SIGKILL, as a crash would; files stay until stop(). */
   crash(): Promise<void>;
   /** Starts the server again on the same datadir and port (after crash() or a clean stop of the process). */
@@ -105,14 +111,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const common = ['--no-defaults', `--tmpdir=${tmp}`];
   // Small redo log and buffer pool: sandboxes are many and short-lived.
   const sizing = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=128M'];
-  await options.runner.run(binaries.install, [
-    ...common,
-    `--datadir=${datadir}`,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-    '--user=root',
-    ...sizing,
-  ]);
+  const { signal } = options;
   const errorLog = join(root, 'error.log');
   const args = [
     ...common,
@@ -136,7 +135,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       if (port === 0 || attempt > 1) port = await freePort();
       proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
       try {
-        await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000);
+        await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, signal);
         return;
       } catch (err) {
         proc.kill('SIGKILL');
@@ -149,13 +148,26 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   const relaunch = async (): Promise<void> => {
     proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
-    await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000);
+    await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, undefined);
   };
 
+  // Should the process end without stopping it (a second Ctrl-C), the server must not run on.
+  const dropLastResort = atLastResort(() => {
+    proc?.kill('SIGKILL');
+    if (!options.keepDatadir) rmSync(root, { recursive: true, force: true });
+  });
   try {
+    await options.runner.run(
+      binaries.install,
+      [...common, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root', ...sizing],
+      signal ? { signal } : {},
+    );
+    throwIfAborted(signal);
     await launch();
   } catch (err) {
     if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+    dropLastResort();
+    throwIfAborted(signal);
     throw err;
   }
 
@@ -169,7 +181,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     datadir,
     serverId,
     user: 'root',
-    async stop() {
+    async stop(stopOptions = {}) {
       if (stopped) return;
       stopped = true;
       const p = proc;
@@ -179,7 +191,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         const timer = new AbortController();
         const exited = await Promise.race([
           p.exited.then(() => true),
-          sleep(30_000, false, { signal: timer.signal }).catch(() => true),
+          sleep(stopOptions.graceMs ?? 30_000, false, { signal: timer.signal }).catch(() => true),
         ]);
         timer.abort();
         if (!exited) {
@@ -188,6 +200,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         }
       }
       if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+      dropLastResort();
     },
     async crash() {
       const p = proc;
@@ -205,13 +218,14 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
 }
 
-async function waitReady(socket: string, proc: RunningProcess, errorLog: string, timeoutMs: number): Promise<void> {
+async function waitReady(socket: string, proc: RunningProcess, errorLog: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
   void proc.exited.then((code) => {
     exitCode = code;
   });
   for (;;) {
+    throwIfAborted(signal);
     if (exitCode !== undefined) {
       const log = await readTail(errorLog);
       const inUse = /Address already in use|Can't start server: Bind on TCP\/IP port/.test(log);

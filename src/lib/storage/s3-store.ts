@@ -354,7 +354,18 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const Key = objectKey(key);
       const out = await call('GetObject', key, signal, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
       if (!(out.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
-      return out.Body;
+      const body = out.Body;
+      if (signal) {
+        // Once the headers are in, the SDK no longer watches the signal: a reader waiting for the
+        // next chunk of a stalled body would wait for ever. Destroying the body ends that wait.
+        const onAbort = (): void => {
+          body.destroy(abortError(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        body.once('close', () => signal.removeEventListener('abort', onAbort));
+        if (signal.aborted) onAbort();
+      }
+      return body;
     },
 
     async get(key: string, options: StoreOptions = {}): Promise<Buffer> {

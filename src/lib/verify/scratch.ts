@@ -11,16 +11,18 @@ import type { ProcessRunner } from '../process.js';
 import type { ScratchNeeds, ScratchServer } from './verify-backup.js';
 
 /** A throwaway sandbox, sized for the backup: its max_allowed_packet takes the backup's largest row. */
-export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = []): (needs: ScratchNeeds) => Promise<ScratchServer> {
-  return async (needs) => {
+export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = []): (needs: ScratchNeeds, signal: AbortSignal) => Promise<ScratchServer> {
+  return async (needs, signal) => {
     const sandbox = await startSandbox({
       runner,
       extraArgs: ['--innodb-buffer-pool-size=512M', '--innodb-log-file-size=256M', `--max-allowed-packet=${needs.maxAllowedPacket}`, ...extraArgs],
+      signal,
     });
     return {
       connector: createMysqlConnector({ socket: sandbox.socket, user: 'root' }),
       description: `sandbox (${sandbox.datadir})`,
-      release: () => sandbox.stop(),
+      // Its files are thrown away: a server slow to shut down (an interrupted load) is killed soon.
+      release: () => sandbox.stop({ graceMs: 5000 }),
     };
   };
 }

@@ -10,7 +10,7 @@
 import type { Clock } from '../clock.js';
 import type { CatalogEntry } from '../catalog/catalog.js';
 import type { BackupRecord, BackupTableRecord } from '../catalog/record.js';
-import { AppError, ExitCode, errorMessage } from '../errors.js';
+import { AppError, ExitCode, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import { prepareDumpSession } from '../dump/snapshot.js';
@@ -42,8 +42,11 @@ export interface VerifyDeps {
   kek?: KeyEncryptionKey | null;
   logger: Logger;
   clock: Clock;
-  /** Provides the scratch server, only once the files have been checked, sized for the backup. */
-  scratch: (needs: ScratchNeeds) => Promise<ScratchServer>;
+  /**
+   * Provides the scratch server, only once the files have been checked, sized for the backup.
+   * When `signal` fires while it starts, it stops what it started and throws.
+   */
+  scratch: (needs: ScratchNeeds, signal: AbortSignal) => Promise<ScratchServer>;
 }
 
 /** What the scratch server must be able to take. */
@@ -120,6 +123,35 @@ export async function verifyBackup(
 
   // A missing or wrong key is refused before any work, like an incomplete backup.
   const dumpStore = backupView(store, entry.prefix, record, deps.kek ?? null);
+  try {
+    await checkAndRestore({ ...deps, dumpStore }, { entry, record, result }, options, run);
+  } catch (err) {
+    if (!run.signal.aborted) throw err;
+    // An interrupted verification proves nothing: it is saved as not passed, saying why, so
+    // that an earlier pass is not shown for a backup whose last check did not finish.
+    const interrupted = abortError(run.signal);
+    result.ok = false;
+    result.error = `${interrupted.message} (the verification did not finish)`;
+    try {
+      await writeJson(store, entry.prefix + verificationFileName, result);
+    } catch (writeErr) {
+      logger.warn('could not save that the verification was interrupted', { file: entry.prefix + verificationFileName, reason: errorMessage(writeErr) });
+    }
+    throw interrupted;
+  }
+  result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
+  await writeJson(store, entry.prefix + verificationFileName, result);
+  return result;
+}
+
+/** The checks, the restore and the comparison, filling in `result`. */
+async function checkAndRestore(
+  deps: VerifyDeps & { dumpStore: BackupView },
+  { entry, record, result }: { entry: CatalogEntry; record: BackupRecord; result: VerificationResult },
+  options: { threads: number },
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void; onPhase?: (phase: 'files' | 'restore' | 'checksums') => void },
+): Promise<void> {
+  const { dumpStore, logger } = deps;
   run.onPhase?.('files');
   let contents: InventoryFile | null = null;
   try {
@@ -134,7 +166,7 @@ export async function verifyBackup(
     result.error = 'the record holds no inventory of the source (the backup was taken by an older bloodraven): it cannot be proven complete; take a new backup';
   } else if (result.files.failed.length === 0) {
     run.onPhase?.('restore');
-    const scratch = await deps.scratch(scratchNeeds(record));
+    const scratch = await deps.scratch(scratchNeeds(record), run.signal);
     result.scratch = scratch.description;
     try {
       const source: RestoreSource = { store: dumpStore, prefix: entry.prefix, description: `backup ${entry.name}`, record };
@@ -148,10 +180,6 @@ export async function verifyBackup(
       await scratch.release();
     }
   }
-
-  result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
-  await writeJson(store, entry.prefix + verificationFileName, result);
-  return result;
 }
 
 /** Every file the record lists, against the record: data files by stored size and SHA-256, scripts by content. */
@@ -190,12 +218,18 @@ async function restoreAndCompare(
   const load = await loadDump({ ...scratchDeps, store: source.store }, { ...plan.load, tableRows: new Map() }, run);
   const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
   run.onPhase?.('checksums');
+  deps.logger.info('restored; comparing every table with the dump', { tables: expectedTables.length });
   const tables: TableCheck[] = [];
+  throwIfAborted(run.signal);
   const session = await scratch.connector.connect();
+  // A checksum reads a whole table: an interrupt drops the session rather than wait for it.
+  const onAbort = (): void => session.destroy();
+  run.signal.addEventListener('abort', onAbort, { once: true });
   try {
     await prepareDumpSession(session);
     const manifestTables = new Map(load.manifest.schemas.flatMap((s) => s.tables).map((t) => [`${t.schema}\u0000${t.name}`, t]));
     for (const expected of expectedTables) {
+      throwIfAborted(run.signal);
       const table = manifestTables.get(`${expected.schema}\u0000${expected.table}`);
       const actual = table ? await tableChecksum(session, table) : null;
       tables.push({
@@ -209,7 +243,9 @@ async function restoreAndCompare(
       });
     }
   } finally {
-    await session.close();
+    run.signal.removeEventListener('abort', onAbort);
+    if (run.signal.aborted) session.destroy();
+    else await session.close();
   }
   return {
     restore: { durationMs, bytes: load.bytes, rows: load.rows, bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0 },
