@@ -265,9 +265,14 @@ describe('restore in-place, interrupted', () => {
       expect(r.stderr).toMatch(/^hint: the server now holds part of the backup/m);
       expect(await sql(target, 'SELECT @@GLOBAL.read_only AS ro')).toEqual([{ ro: '0' }]);
       const token = (await s3Json('shop/restore-in-place.json')) as { fence: unknown; backup: string };
-      expect(token).toMatchObject({ fence: null, backup: `backup ${backupName}` });
-      const history = (await s3Json('shop/in-place-restores.json')) as { events: Array<{ backup: string }> };
-      expect(history.events.map((e) => e.backup)).toContain(`backup ${backupName}`);
+      // The fence is down, but the catalog says the server holds part of the backup.
+      expect(token).toMatchObject({ fence: null, backup: `backup ${backupName}`, unfinished: { target: `127.0.0.1:${target.port}`, reason: 'interrupted (interrupted: SIGTERM)' } });
+      const history = (await s3Json('shop/in-place-restores.json')) as { events: Array<{ backup: string; outcome?: string }> };
+      expect(history.events.at(-1)).toMatchObject({ backup: `backup ${backupName}`, outcome: 'Interrupted' });
+      // So a backup of the half-restored server is refused, touching nothing, as after a kill.
+      const backup = await run(['backup', 'now'], cfg);
+      expect(backup.code, backup.stderr).toBe(3);
+      expect(backup.stderr).toMatch(/^error: 127\.0\.0\.1:\d+ holds a partly finished in-place restore \(begun .*, stopped: interrupted \(interrupted: SIGTERM\)\)/m);
     } finally {
       await target.stop();
     }

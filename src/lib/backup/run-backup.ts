@@ -107,12 +107,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
 
   // A server an interrupted in-place restore left half loaded must not become a backup (and `latest`).
-  const fence = (await readConfirmToken(store))?.fence;
-  if (fence && fence.target === connector.target) {
-    throw new PreconditionError('SERVER_PARTLY_RESTORED', `${connector.target} holds a partly finished in-place restore (its fence was raised ${fence.raisedAt} and never lowered): a backup of it now would not be a backup of your data`, {
-      hint: 'finish the restore first: run the same restore in-place again (with a newer --confirm); it takes the fence over and lowers it',
-    });
-  }
+  await refusePartlyRestored(store, connector.target);
 
   const group = request.group ?? groupFromHostname(server?.hostname ?? connector.target.replace(/:\d+$/, '').replace(/^socket /, 'localhost'));
   const name = backupName(group, request.profile, startedAt);
@@ -336,4 +331,21 @@ function succeededFields(result: DumpResult): Partial<BackupRecord> {
     ),
     inventoryFile: result.inventoryFile,
   };
+}
+
+/** Refuses (SERVER_PARTLY_RESTORED) a server an in-place restore left part-way: fenced, or stopped after it began. */
+async function refusePartlyRestored(store: ObjectStore, target: string): Promise<void> {
+  const token = await readConfirmToken(store);
+  const fence = token?.fence;
+  if (fence && fence.target === target) {
+    throw new PreconditionError('SERVER_PARTLY_RESTORED', `${target} holds a partly finished in-place restore (its fence was raised ${fence.raisedAt} and never lowered): a backup of it now would not be a backup of your data`, {
+      hint: 'finish the restore first: run the same restore in-place again (with a newer --confirm); it takes the fence over and lowers it',
+    });
+  }
+  const unfinished = token?.unfinished;
+  if (unfinished && unfinished.target === target) {
+    throw new PreconditionError('SERVER_PARTLY_RESTORED', `${target} holds a partly finished in-place restore (begun ${unfinished.since}, stopped: ${unfinished.reason}): a backup of it now would not be a backup of your data`, {
+      hint: 'finish the restore first: run the restore in-place again (with a newer --confirm), or restore another backup',
+    });
+  }
 }

@@ -19,6 +19,12 @@ export interface ConfirmTokenState {
    * the server, and the read_only it had before. A later in-place restore of that server takes it over.
    */
   fence?: { target: string; previous: number; raisedAt: string } | null;
+  /**
+   * An in-place restore that failed or was interrupted after it began changing the server: the
+   * fence is lowered then, but the server holds part of the backup until a restore finishes.
+   * Backups of that server are refused meanwhile, as while a fence is up.
+   */
+  unfinished?: { target: string; since: string; reason: string } | null;
 }
 
 /**

@@ -19,6 +19,9 @@ export interface InPlaceRestoreEvent {
   mode: 'instance' | 'schema';
   /** The server, as bloodraven reached it (`host:port` or `socket …`). */
   target: string;
+  /** How it ended, once it has (absent: still running, or killed before it could say). */
+  outcome?: 'Succeeded' | 'Failed' | 'Interrupted';
+  completedAt?: string;
 }
 
 export async function readInPlaceRestores(store: ObjectStore, signal?: AbortSignal): Promise<InPlaceRestoreEvent[]> {
@@ -32,5 +35,25 @@ export async function recordInPlaceRestore(stores: readonly ObjectStore[], event
     if (seen.has(store.location)) continue;
     seen.add(store.location);
     await writeJson(store, inPlaceHistoryFile, { events: [...(await readInPlaceRestores(store)), event] });
+  }
+}
+
+/**
+ * Records how the restore that began at `event.startedAt` on `event.target` ended, in each store
+ * that holds its start. A store without it (the history was replaced meanwhile) is left alone.
+ */
+export async function recordInPlaceOutcome(
+  stores: readonly ObjectStore[],
+  event: InPlaceRestoreEvent & Required<Pick<InPlaceRestoreEvent, 'outcome' | 'completedAt'>>,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const store of stores) {
+    if (seen.has(store.location)) continue;
+    seen.add(store.location);
+    const events = await readInPlaceRestores(store);
+    const index = events.findLastIndex((e) => e.startedAt === event.startedAt && e.target === event.target);
+    if (index < 0) continue;
+    events[index] = event;
+    await writeJson(store, inPlaceHistoryFile, { events });
   }
 }

@@ -23,7 +23,7 @@ import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
-import { recordInPlaceRestore } from '../catalog/in-place-history.js';
+import { recordInPlaceOutcome, recordInPlaceRestore } from '../catalog/in-place-history.js';
 
 export interface InPlaceDeps {
   connector: MysqlConnector;
@@ -130,7 +130,12 @@ async function applyInPlace(
   let fence: { previous: number; since: number } | undefined;
   const startedAt = clock.now().toISOString();
   const state: ConfirmTokenState = { confirmTokenUsed: request.confirm.toISOString(), backup: plan.source, usedAt: startedAt, fence: null };
+  const historyStores = [deps.catalog, ...(deps.historyIn ?? [])];
   let begun = false;
+  let inHistory = false;
+  let failure: unknown;
+  /** Whether read_only is still raised by this restore (its lowering failed): the token keeps the fence then. */
+  let fenceUp = true;
   try {
     if (plan.mode === 'instance') await session.exec('SET SESSION sql_log_bin = 0');
     if (plan.fence) {
@@ -141,7 +146,8 @@ async function applyInPlace(
     }
     // The token, the history and the fence go to the catalog before anything changes on the server.
     await recordConfirmToken(deps.catalog, state);
-    await recordInPlaceRestore([deps.catalog, ...(deps.historyIn ?? [])], { startedAt, backup: plan.source, mode: plan.mode, target: connector.target });
+    await recordInPlaceRestore(historyStores, { startedAt, backup: plan.source, mode: plan.mode, target: connector.target });
+    inHistory = true;
     logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
     if (fence) {
       await session.exec('SET GLOBAL read_only = 1');
@@ -174,18 +180,45 @@ async function applyInPlace(
       fencedMs,
     };
   } catch (err) {
+    failure = err;
     throw unfinished(afterChange(err), begun ? plan.drop : null);
   } finally {
     if (fence) {
       try {
         await session.exec(`SET GLOBAL read_only = ${fence.previous}`);
-        await recordConfirmToken(deps.catalog, { ...state, fence: null });
+        fenceUp = false;
         logger.info('fence lifted: read_only restored', { read_only: fence.previous });
       } catch (err) {
         logger.error('could not lift the fence: run SET GLOBAL read_only = 0 on the server by hand', { reason: errorMessage(err) });
       }
     }
+    if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal });
     await session.close();
+  }
+}
+
+/**
+ * Records how a restore that changed the server ended: in the confirm token (fence down; and, when
+ * it stopped part-way, that the server holds part of the backup, so backups of it are refused
+ * until a restore finishes) and in the history of in-place restores.
+ */
+async function recordEnd(
+  deps: InPlaceDeps,
+  state: ConfirmTokenState,
+  end: { plan: RestorePlan; startedAt: string; begun: boolean; inHistory: boolean; failure: unknown; signal: AbortSignal },
+): Promise<void> {
+  const { connector, clock, logger } = deps;
+  const failed = end.failure !== undefined;
+  // Before its first change, a restore that stops leaves the server as it was.
+  const interrupted = failed && end.signal.aborted;
+  const unfinished = failed && end.begun ? { target: connector.target, since: end.startedAt, reason: interrupted ? `interrupted (${errorMessage(end.signal.reason)})` : errorMessage(end.failure) } : null;
+  const outcome = !failed ? 'Succeeded' : interrupted ? 'Interrupted' : 'Failed';
+  const mode = end.plan.mode === 'instance' ? 'instance' : 'schema';
+  try {
+    await recordConfirmToken(deps.catalog, { ...state, unfinished });
+    if (end.inHistory) await recordInPlaceOutcome([deps.catalog, ...(deps.historyIn ?? [])], { startedAt: end.startedAt, backup: end.plan.source, mode, target: connector.target, outcome, completedAt: clock.now().toISOString() });
+  } catch (err) {
+    logger.error(`could not record how the restore ended in ${confirmTokenFile}`, { reason: errorMessage(err) });
   }
 }
 
