@@ -15,7 +15,7 @@ export default class BackupDecrypt extends BaseCommand {
 
 The plain copy holds the whole database in clear: keep it where the backup's encryption is not needed.
 
-Exit codes: 0 written, 1 a file failed authentication (it is named), 2 bad usage or configuration, 3 refused (wrong passphrase, not encrypted, not complete, --to not empty).`;
+Exit codes: 0 written, 1 a file failed authentication (it is named), 2 bad usage or configuration, 3 refused (wrong passphrase, not encrypted, not complete, --to not empty), 130 interrupted (Ctrl-C or SIGTERM).`;
 
   static override examples = ['<%= config.bin %> <%= command.id %> --backup latest --to ./plain-dump', '<%= config.bin %> <%= command.id %> --backup orders-nightly-20260416-020000 --to /restore/dump'];
 

@@ -15,7 +15,7 @@ export default class KeysRotate extends BaseCommand {
 
 The current passphrase comes from the profile's encryption.passphraseFile. A backup running meanwhile is refused (exit 3): rotate between backups. An interrupted rotation is finished by running the same command again (the new keyring waits in encryption.next.json until the end).
 
-Exit codes: 0 rotated, 1 failed (run it again), 2 bad usage or configuration, 3 refused (wrong passphrase, backup running, no keyring).`;
+Exit codes: 0 rotated, 1 failed (run it again), 2 bad usage or configuration, 3 refused (wrong passphrase, backup running, no keyring), 130 interrupted (Ctrl-C or SIGTERM; run it again to finish).`;
 
   static override examples = ['<%= config.bin %> <%= command.id %> --new-passphrase-file ./passphrase.new', '<%= config.bin %> <%= command.id %> --profile offsite --new-passphrase-file /run/secrets/bloodraven-2026'];
 

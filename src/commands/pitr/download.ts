@@ -12,7 +12,9 @@ export default class PitrDownload extends BaseCommand {
 
   static override description = `Picks the newest complete backup whose proven coverage holds --stop-datetime (as bloodraven pitr window shows it) and downloads the archived binlogs holding transactions after it (by its GTID position) and not after the target (by event time), from every site, into --dest/<site>/<file>, each checked against its recorded SHA-256. Prints one JSON line per file: {site, file, path, size, sha256, firstEventTime, lastEventTime, gtids}.
 
---stop-datetime takes RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS; a time without a zone is UTC. A target outside the restorable ranges (in a gap, or before or after them all) is refused (exit 3), naming the nearest restorable times.`;
+--stop-datetime takes RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS; a time without a zone is UTC. A target outside the restorable ranges (in a gap, or before or after them all) is refused (exit 3), naming the nearest restorable times.
+
+Exit codes: 0 downloaded and checked, 1 failed (a file missing or not matching its SHA-256), 2 bad usage or configuration, 3 refused (a target outside the restorable ranges), 130 interrupted (Ctrl-C or SIGTERM; no partial file is left).`;
 
   static override examples = ['<%= config.bin %> <%= command.id %> --stop-datetime 2026-04-15T09:30:00Z --dest ./binlogs'];
 
