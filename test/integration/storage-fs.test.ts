@@ -213,6 +213,88 @@ describe('fs store', () => {
     expect(await readdir(real)).toEqual([]);
   });
 
+  describe('folder fsyncs', () => {
+    /** A store whose folder fsyncs are recorded, with whether `watched` (a key) existed at the time. */
+    const recordingStore = (watched: string): { store: ObjectStore; root: string; syncs: Array<{ dir: string; watchedVisible: boolean }> } => {
+      const root = newRoot();
+      const syncs: Array<{ dir: string; watchedVisible: boolean }> = [];
+      const store = createFsStore({
+        root,
+        syncFolder: (dir) => {
+          syncs.push({ dir: path.relative(root, dir), watchedVisible: existsSync(path.join(root, ...watched.split('/'))) });
+          return Promise.resolve();
+        },
+      });
+      return { store, root, syncs };
+    };
+
+    it('a durable write or put fsyncs its folder before it returns', async () => {
+      const { store, syncs } = recordingStore('none');
+
+      await store.put('a/record', 'x');
+      await store.write('b/data', patternBody(100));
+      expect(await store.putIfAbsent('c/claim', 'x')).toBe(true);
+
+      expect(syncs.map((s) => s.dir)).toEqual(['a', 'b', 'c']);
+    });
+
+    it('syncLater leaves the folder fsync to the next durable write, which makes every such folder durable before its own object appears', async () => {
+      const { store, syncs } = recordingStore('done/marker');
+
+      await store.put('dump/one.sql', 'x', { syncLater: true });
+      await store.write('dump/one.tsv', patternBody(100), { syncLater: true });
+      await store.put('other/two.sql', 'x', { syncLater: true });
+      expect(syncs).toEqual([]);
+
+      await store.put('done/marker', 'x');
+
+      expect(syncs).toEqual([
+        { dir: 'dump', watchedVisible: false },
+        { dir: 'other', watchedVisible: false },
+        { dir: 'done', watchedVisible: true },
+      ]);
+      // Synced once: the next durable write has nothing left to catch up on.
+      await store.put('done/marker', 'y');
+      expect(syncs.map((s) => s.dir)).toEqual(['dump', 'other', 'done', 'done']);
+    });
+
+    it('a claim (putIfAbsent) also makes the folders left for later durable first', async () => {
+      const { store, syncs } = recordingStore('run/record');
+
+      await store.write('run/data', patternBody(100), { syncLater: true });
+      expect(await store.putIfAbsent('run/record', 'x')).toBe(true);
+
+      expect(syncs).toEqual([
+        { dir: 'run', watchedVisible: false },
+        { dir: 'run', watchedVisible: true },
+      ]);
+    });
+  });
+
+  it('a folder removed behind the store’s back after a write is created again by the next write', async () => {
+    const root = newRoot();
+    const store = createFsStore({ root });
+    await store.put('backup/one', 'x');
+
+    await rm(path.join(root, 'backup'), { recursive: true });
+    await store.put('backup/two', 'y');
+    await store.write('gone/three', patternBody(10));
+    await rm(path.join(root, 'gone'), { recursive: true });
+    await store.write('gone/four', patternBody(10));
+
+    expect((await store.list('')).map((o) => o.key)).toEqual(['backup/two', 'gone/four']);
+  });
+
+  it('a folder removed by deletePrefix is created again by the next write', async () => {
+    const store = createFsStore({ root: newRoot() });
+    await store.put('b/c/one', 'x');
+
+    expect(await store.deletePrefix('b/')).toBe(1);
+    await store.put('b/c/two', 'y');
+
+    expect((await store.list('')).map((o) => o.key)).toEqual(['b/c/two']);
+  });
+
   it('createStore builds a PVC store with the path relative to the config folder', async () => {
     const configDir = newRoot();
     const store = await createStore({ type: 'PVC', pvc: { path: 'backups' } }, { configDir });

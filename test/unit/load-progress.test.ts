@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LoadProgress } from '../../src/lib/load/load-progress.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
@@ -63,5 +63,47 @@ describe('the load progress log', () => {
     expect(again.completedAt(['inventory'])).toBeNull();
     expect(again.touched('app')).toBe(true);
     expect(again.touched('inventory')).toBe(false);
+  });
+
+  it('spaces its writes by how long the last one took, so a long log is not rewritten every second', async () => {
+    vi.useFakeTimers();
+    try {
+      // A store whose writes take 500 ms (fake time): the file a long load rewrites. It keeps the
+      // file in memory, so that no real I/O runs under the fake clock.
+      const puts: number[] = [];
+      const files = new Map<string, string>();
+      const slow = {
+        exists: (key: string) => Promise.resolve(files.has(key)),
+        get: (key: string) => Promise.resolve(Buffer.from(files.get(key) ?? '')),
+        put: async (key: string, data: string | Uint8Array) => {
+          puts.push(Date.now());
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          files.set(key, data.toString());
+        },
+      } as unknown as ObjectStore;
+      const p = await LoadProgress.open(slow, 'load-progress.t.json', { reset: false, logger: silentLogger, now: () => Date.now() });
+      const start = Date.now();
+      p.markDone({ op: 'SCHEMA-DDL', schema: 's' });
+      await vi.advanceTimersByTimeAsync(1000 + 500);
+      expect(puts).toEqual([start + 1000]);
+
+      // The next batch waits 20 x 500 ms, not a second.
+      p.markDone({ op: 'TABLE-DDL', schema: 's', table: 't' });
+      await vi.advanceTimersByTimeAsync(9_000);
+      expect(puts).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1_000 + 500);
+      expect(puts).toHaveLength(2);
+
+      // An explicit flush (the load's end) still writes at once, and the file holds every step.
+      p.markDone({ op: 'TABLE-DATA', schema: 's', table: 't', chunk: 's@t.tsv.zst' });
+      const flushed = p.flush();
+      await vi.advanceTimersByTimeAsync(500);
+      await flushed;
+      expect(puts).toHaveLength(3);
+      const again = await LoadProgress.open(slow, 'load-progress.t.json', { reset: false, logger: silentLogger, now: () => Date.now() });
+      expect(again.doneSteps().map((d) => d.op)).toEqual(['SCHEMA-DDL', 'TABLE-DDL', 'TABLE-DATA']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -24,12 +24,22 @@ export function createCompressor(kind: Compression): Transform {
   }
 }
 
-export function createDecompressor(kind: Compression): Transform {
+/** zlib's default output buffer. */
+const defaultChunkBytes = 16 * 1024;
+
+/**
+ * `expectedBytes`: the file's uncompressed size when known. The output buffer (16 KiB by default)
+ * is sized down to it, since a restore of thousands of small tables decompresses thousands of
+ * files of a few hundred bytes, each allocating its own buffer.
+ */
+export function createDecompressor(kind: Compression, expectedBytes?: number | null): Transform {
+  const chunkSize = expectedBytes == null ? undefined : Math.min(defaultChunkBytes, Math.max(expectedBytes, zlib.constants.Z_MIN_CHUNK, 1024));
+  const options = chunkSize === undefined ? {} : { chunkSize };
   switch (kind) {
     case 'zstd':
-      return zlib.createZstdDecompress();
+      return zlib.createZstdDecompress(options);
     case 'gzip':
-      return zlib.createGunzip();
+      return zlib.createGunzip(options);
     case 'none':
       return new PassThrough();
   }

@@ -55,7 +55,8 @@ export class DataFileSink {
     this.source = new Readable({ highWaterMark: 1024 * 1024, read: () => options.onDrain() });
     const compressor = createCompressor(options.compression);
     const flowing = pipeline(this.source, compressor, this.counter, { signal: options.signal });
-    const stored = options.store.write(options.key, this.counter, { signal: options.signal });
+    // syncLater: durable once the dump's completion marker is written (dump-instance.ts).
+    const stored = options.store.write(options.key, this.counter, { signal: options.signal, syncLater: true });
     // If storage fails, stop the encoder side too, so the caller's push() sees the failure.
     stored.catch((err: unknown) => this.source.destroy(err instanceof Error ? err : new Error(String(err))));
     // The store's error names the file and says what to do (a full disk); the stream side only

@@ -230,7 +230,7 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
   // Ends the stream however far it got, so that waiting for it never outlasts a failed load
   // (a stream whose reader went away would otherwise wait for it forever).
   const stop = new AbortController();
-  const flowing = pipeline(body, createDecompressor(file.compression), counter, { signal: stop.signal }).catch((err: unknown) => {
+  const flowing = pipeline(body, createDecompressor(file.compression, file.rawBytes), counter, { signal: stop.signal }).catch((err: unknown) => {
     if (stop.signal.aborted) return;
     failure = err instanceof Error ? err : new Error(String(err));
   });

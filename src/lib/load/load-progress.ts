@@ -11,7 +11,10 @@
  * doing nothing, while another schema of the same dump can still be loaded.
  *
  * Only `done` lines matter, so they are written in batches (a lost batch means some work is
- * redone, never skipped). The first line may name the run that holds the target's restore claim
+ * redone, never skipped). Storage has no append (S3), so each batch rewrites the whole file: the
+ * text is kept ready, growing by the new lines only, and batches are spaced so that writing takes
+ * at most about 1/20 of the load's time (at least a second apart, more as a long log makes each
+ * write slower) instead of one multi-megabyte write a second for tens of thousands of steps. The first line may name the run that holds the target's restore claim
  * (restore/target-claim.ts), so that a restore refused for it can say which process that is.
  */
 import { errorMessage } from '../errors.js';
@@ -56,6 +59,11 @@ export interface ProgressHolder {
   since: string;
 }
 
+/** Batches are written at least this far apart… */
+const minFlushIntervalMs = 1000;
+/** …and this many times as far apart as the last write took. */
+const writeTimeShare = 20;
+
 function stepKey(s: Step): string {
   return JSON.stringify([s.op, s.schema ?? null, s.table ?? null, s.chunk ?? null]);
 }
@@ -63,6 +71,10 @@ function stepKey(s: Step): string {
 export class LoadProgress {
   private readonly done = new Map<string, DoneStep>();
   private readonly lines: string[] = [];
+  /** `lines`, joined and each ended with a newline: what the next write stores after the holder. */
+  private body = '';
+  /** How long the last write took, which spaces out the next. */
+  private lastWriteMs = 0;
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -95,6 +107,7 @@ export class LoadProgress {
           if (line.done) {
             progress.done.set(stepKey(line), line);
             progress.lines.push(raw);
+            progress.body += raw + '\n';
           }
         } catch {
           // A torn last line: that step is simply redone.
@@ -160,12 +173,17 @@ export class LoadProgress {
     const line: DoneStep = { ...step, done: true, timestamp: this.now(), ...extra };
     this.done.set(key, line);
     if (!this.store) return;
-    this.lines.push(JSON.stringify(line));
+    const raw = JSON.stringify(line);
+    this.lines.push(raw);
+    this.body += raw + '\n';
     this.dirty = true;
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, 1000);
+    this.timer ??= setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.flush();
+      },
+      Math.max(minFlushIntervalMs, writeTimeShare * this.lastWriteMs),
+    );
   }
 
   /** Takes steps back (their work was undone, a table emptied to be loaded again); written with the next flush. */
@@ -182,6 +200,7 @@ export class LoadProgress {
       }
     });
     this.lines.splice(0, this.lines.length, ...kept);
+    this.body = kept.map((raw) => raw + '\n').join('');
     this.dirty = true;
   }
 
@@ -194,8 +213,10 @@ export class LoadProgress {
     this.writing = this.writing.then(async () => {
       if (!this.store || !this.dirty || this.broken) return;
       this.dirty = false;
+      const started = this.now();
       try {
-        await this.store.put(this.key, [...(this.holderLine ? [this.holderLine] : []), ...this.lines].join('\n') + '\n');
+        await this.store.put(this.key, (this.holderLine ? this.holderLine + '\n' : '') + this.body);
+        this.lastWriteMs = Math.max(0, this.now() - started);
       } catch (err) {
         this.broken = true;
         this.logger.warn('cannot write the load progress file; an interrupted load will start over', { file: this.key, reason: errorMessage(err) });

@@ -15,6 +15,14 @@ export interface ObjectInfo {
 
 export interface StoreOptions {
   signal?: AbortSignal;
+  /**
+   * For write() and put(): the object's bytes are stored durably before it becomes visible, as
+   * always, but its name may be made durable later (a folder fsync, for PVC), when the next
+   * write() or put() without this flag makes every name written since durable before its own
+   * object becomes visible. For the many files of a dump that a marker written last vouches for;
+   * stores whose writes are durable when they end (S3) ignore it.
+   */
+  syncLater?: boolean;
 }
 
 export interface WriteResult {

@@ -81,7 +81,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       return guarded(
         o.signal,
         () => stalled(key, 'writing'),
-        (signal) => store.put(key, data, { signal }),
+        (signal) => store.put(key, data, { ...o, signal }),
         (elapsed) => elapsed >= stallTimeoutMs,
       );
     },
@@ -90,7 +90,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       return guarded(
         o.signal,
         () => stalled(key, 'writing'),
-        (signal) => store.putIfAbsent(key, data, { signal }),
+        (signal) => store.putIfAbsent(key, data, { ...o, signal }),
         (elapsed) => elapsed >= stallTimeoutMs,
       );
     },
@@ -117,7 +117,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       return guarded(
         o.signal,
         () => stalled(key, 'writing'),
-        (signal) => store.write(key, relay, { signal }),
+        (signal) => store.write(key, relay, { ...o, signal }),
         () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
       ).catch((err: unknown) => {
         relay.destroy(err instanceof Error ? err : new Error(String(err)));
