@@ -161,11 +161,20 @@ beforeAll(async () => {
   if ((await backup.ended) !== 0) throw new Error(`backup now failed: ${backup.stderr()}`);
   t0 = Math.floor(Date.now() / 1000) + 600;
   await sql(source, `FLUSH BINARY LOGS; SET TIMESTAMP = ${t0}; INSERT INTO app.events VALUES (11, 'small'); FLUSH BINARY LOGS`);
-  // About 20 MB of row events in one transaction: far more than a pipe holds.
+  // About 20 MB of row events in one transaction: far more than a pipe holds. In four
+  // statements, since mariadb-binlog prints each statement's row events as one BINLOG statement,
+  // which must fit the target's max_allowed_packet (16 MB by default; one 20 MB statement would
+  // fail every replay as soon as it reaches it, whatever the test does meanwhile).
   await sql(
     source,
     `SET TIMESTAMP = ${t0 + 10}; CREATE DATABASE IF NOT EXISTS other; CREATE TABLE other.big (id INT PRIMARY KEY, pad VARCHAR(200));
-     INSERT INTO other.big SELECT seq, REPEAT('x', 200) FROM app.seq_1_to_100000; INSERT INTO app.events VALUES (12, 'after big');
+     BEGIN;
+     INSERT INTO other.big SELECT seq, REPEAT('x', 200) FROM app.seq_1_to_25000;
+     INSERT INTO other.big SELECT seq, REPEAT('x', 200) FROM app.seq_25001_to_50000;
+     INSERT INTO other.big SELECT seq, REPEAT('x', 200) FROM app.seq_50001_to_75000;
+     INSERT INTO other.big SELECT seq, REPEAT('x', 200) FROM app.seq_75001_to_100000;
+     COMMIT;
+     INSERT INTO app.events VALUES (12, 'after big');
      SET TIMESTAMP = ${t0 + 30}; INSERT INTO app.events VALUES (13, 'after the target'); FLUSH BINARY LOGS`,
   );
   const archive = startCli(['pitr', 'archive', '--once'], cwd);
