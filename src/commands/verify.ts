@@ -19,7 +19,7 @@ export default class Verify extends BaseCommand {
 
 A backup taken before bloodraven kept an inventory cannot be proven complete and fails, saying so.
 
-Exit codes: 0 verified, 1 a file, object or table does not match (they are named) or the restore failed, 2 bad usage or configuration, 3 the backup is not a complete, successful one, or the --scratch server cannot take it (its settings, privileges, or objects already there; nothing is saved then), 130 interrupted (Ctrl-C or SIGTERM: the scratch sandbox is stopped and removed, and the result is saved as not passed).`;
+Exit codes: 0 verified, 1 a file, object or table does not match (they are named) or the restore failed, 2 bad usage or configuration, 3 the backup is not a complete, successful one, or the --scratch server cannot take it (its settings, privileges, or objects already there; nothing is saved then), 130 interrupted (Ctrl-C or SIGTERM: the scratch sandbox is stopped and removed; nothing is saved, so the last finished verification stays what backup list shows).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { forEachBounded } from '../../src/lib/parallel.js';
-import { encoderBlockSize } from '../../src/lib/dump/table-plan.js';
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -50,15 +49,5 @@ describe('forEachBounded', () => {
       return Promise.resolve();
     });
     expect(calls).toBe(0);
-  });
-});
-
-describe('encoderBlockSize', () => {
-  it('sizes the block to the table, between 16 KiB and 256 KiB', () => {
-    expect(encoderBlockSize(0)).toBe(16 * 1024);
-    expect(encoderBlockSize(16 * 1024)).toBe(16 * 1024);
-    expect(encoderBlockSize(16 * 1024 + 1)).toBe(32 * 1024);
-    expect(encoderBlockSize(100_000)).toBe(128 * 1024);
-    expect(encoderBlockSize(10 ** 12)).toBe(256 * 1024);
   });
 });

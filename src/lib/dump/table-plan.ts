@@ -30,24 +30,11 @@ export interface TablePlan {
   selectFrom: string;
   /** ` ORDER BY …` on the chunk key, or ''. */
   orderBy: string;
-  /** Bytes the encoder gathers before handing a block on (encoderBlockSize). */
+  /** Bytes the encoder gathers before handing a block on. */
   encoderBlock: number;
 }
 
-const minEncoderBlock = 16 * 1024;
-const maxEncoderBlock = 256 * 1024;
-
-/**
- * The encoder's block for a table of `dataLength` bytes (the server's statistics): the usual
- * 256 KiB, but no more than the table needs, rounded up to a power of two, down to 16 KiB. With
- * thousands of small tables the full block, allocated per file, is most of what the dump
- * allocates. A wrong estimate costs only more blocks, never a different file.
- */
-export function encoderBlockSize(dataLength: number): number {
-  let size = minEncoderBlock;
-  while (size < dataLength && size < maxEncoderBlock) size *= 2;
-  return size;
-}
+const encoderBlock = 256 * 1024;
 
 /** One unit of work for a dump worker. */
 export type DumpTask =
@@ -89,7 +76,9 @@ export function planTable(info: TableInfo, basename: string): TablePlan {
     key,
     selectFrom: `SELECT ${dumped.map((c) => selectExpression(c.name, c.dataType)).join(', ')} FROM ${from}`,
     orderBy: key ? ` ORDER BY ${key.columns.map(quoteId).join(', ')}` : '',
-    encoderBlock: encoderBlockSize(info.dataLength),
+    // One size for every table: smaller blocks for tables the statistics call small hung the
+    // dump of a big table whose statistics were stale (encrypted S3, issue 14); the cause is not found yet.
+    encoderBlock: encoderBlock,
   };
 }
 

@@ -102,7 +102,7 @@ export async function verifyBackup(
   options: { threads: number },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void; onPhase?: (phase: 'files' | 'restore' | 'checksums') => void },
 ): Promise<VerificationResult> {
-  const { store, logger, clock } = deps;
+  const { store, clock } = deps;
   const record = entry.record;
   if (!record || record.phase !== 'Succeeded' || !entry.complete) {
     throw new AppError('BACKUP_NOT_VERIFIABLE', `backup ${entry.name} is not a complete, successful bloodraven backup (phase ${record?.phase ?? 'unknown'})`, ExitCode.precondition, {
@@ -127,16 +127,10 @@ export async function verifyBackup(
     await checkAndRestore({ ...deps, dumpStore }, { entry, record, result }, options, run);
   } catch (err) {
     if (!run.signal.aborted) throw err;
-    // An interrupted verification proves nothing: it is saved as not passed, saying why, so
-    // that an earlier pass is not shown for a backup whose last check did not finish.
+    // An interrupted verification proves nothing either way: the last finished result (a pass
+    // or a failure, or none) stays what the catalog shows, since the backup's files have not
+    // changed; writing "failed" would brand a good backup bad.
     const interrupted = abortError(run.signal);
-    result.ok = false;
-    result.error = `${interrupted.message} (the verification did not finish)`;
-    try {
-      await writeJson(store, entry.prefix + verificationFileName, result);
-    } catch (writeErr) {
-      logger.warn('could not save that the verification was interrupted', { file: entry.prefix + verificationFileName, reason: errorMessage(writeErr) });
-    }
     throw interrupted;
   }
   result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
