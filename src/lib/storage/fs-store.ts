@@ -153,6 +153,28 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
   const notFound = (key: string, cause?: unknown): NotFoundError =>
     new NotFoundError('OBJECT_NOT_FOUND', `no object ${key} in ${root}`, cause === undefined ? {} : { cause });
 
+  /**
+   * Writes `data` to a new temp file beside `target` (a unique name: two writers of the same small
+   * object, a lock or a record, must not share one) and syncs it; returns its path. Nothing is left
+   * behind on failure.
+   */
+  async function writeSyncedTemp(key: string, target: string, data: string | Uint8Array): Promise<string> {
+    const tempPath = `${target}.${randomBytes(6).toString('hex')}${tempSuffix}`;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await openTemp(key, target, tempPath);
+      await handle.writeFile(data);
+      await handle.sync();
+      await handle.close();
+      return tempPath;
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      await rm(tempPath, { force: true }).catch(() => undefined);
+      if (err instanceof AppError) throw err;
+      throw await storageError(err, 'write to', target);
+    }
+  }
+
   return {
     location: root,
     type: 'PVC',
@@ -251,20 +273,11 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     async put(key: string, data: string | Uint8Array, options: StoreOptions = {}) {
       throwIfAborted(options.signal);
       const target = await prepareWrite(key);
-      // A unique temp name: two writers of the same small object (a lock, a record) must not
-      // share a temp file.
-      const tempPath = `${target}.${randomBytes(6).toString('hex')}${tempSuffix}`;
-      let handle: FileHandle | undefined;
+      const tempPath = await writeSyncedTemp(key, target, data);
       try {
-        handle = await openTemp(key, target, tempPath);
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        handle = undefined;
         if (!options.syncLater) await syncBeforeVisible();
         await rename(tempPath, target);
       } catch (err) {
-        await handle?.close().catch(() => undefined);
         await rm(tempPath, { force: true }).catch(() => undefined);
         if (err instanceof AppError) throw err;
         throw await storageError(err, 'write to', target);
@@ -275,20 +288,13 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     async putIfAbsent(key: string, data: string | Uint8Array, options: StoreOptions = {}): Promise<boolean> {
       throwIfAborted(options.signal);
       const target = await prepareWrite(key);
-      const tempPath = `${target}.${randomBytes(6).toString('hex')}${tempSuffix}`;
-      let handle: FileHandle | undefined;
+      const tempPath = await writeSyncedTemp(key, target, data);
       try {
-        handle = await openTemp(key, target, tempPath);
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        handle = undefined;
         // What claims a name is never left for later, and neither is anything written before it.
         await syncBeforeVisible();
         // link() fails if the name exists: the complete file appears under it, or nothing does.
         await link(tempPath, target);
       } catch (err) {
-        await handle?.close().catch(() => undefined);
         if (hasCode(err, 'EEXIST')) return false;
         if (err instanceof AppError) throw err;
         throw await storageError(err, 'write to', target);
