@@ -231,17 +231,17 @@ describe('paths given as flags', () => {
 describe('resolveMysqlCredentials', () => {
   it('reads MYSQL_USER and MYSQL_PASSWORD from credentialsDir, dropping a trailing newline', async () => {
     const dir = await dirWith({ 'creds/MYSQL_USER': 'backup\n', 'creds/MYSQL_PASSWORD': 's3cret pass\n' });
-    const c = await resolveMysqlCredentials({ credentialsDir: './creds', connectTimeoutSeconds: 10 }, { baseDir: dir });
+    const c = await resolveMysqlCredentials({ credentialsDir: './creds', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir });
     expect(c).toMatchObject({ user: 'backup', password: 's3cret pass' });
     expect(c.passwordSource).toBe(join(dir, 'creds', 'MYSQL_PASSWORD'));
   });
 
   it('reads user + passwordFile, prompts on a TTY, and names a missing file', async () => {
     const dir = await dirWith({ pw: 'p\n' });
-    expect(await resolveMysqlCredentials({ user: 'u', passwordFile: 'pw', connectTimeoutSeconds: 10 }, { baseDir: dir })).toMatchObject({ user: 'u', password: 'p' });
-    const prompted = await resolveMysqlCredentials({ user: 'u', connectTimeoutSeconds: 10 }, { baseDir: dir, promptPassword: () => Promise.resolve('typed') });
+    expect(await resolveMysqlCredentials({ user: 'u', passwordFile: 'pw', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir })).toMatchObject({ user: 'u', password: 'p' });
+    const prompted = await resolveMysqlCredentials({ user: 'u', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir, promptPassword: () => Promise.resolve('typed') });
     expect(prompted).toMatchObject({ password: 'typed', passwordSource: 'the prompt' });
-    const err = await configError(resolveMysqlCredentials({ user: 'u', passwordFile: 'nope', connectTimeoutSeconds: 10 }, { baseDir: dir }));
+    const err = await configError(resolveMysqlCredentials({ user: 'u', passwordFile: 'nope', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir }));
     expect(err.issues[0]).toMatchObject({ path: 'mysql.passwordFile' });
     expect(err.message).toContain('does not exist');
   });
