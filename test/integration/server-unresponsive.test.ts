@@ -8,14 +8,16 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { ServerUnresponsiveError } from '../../src/lib/errors.js';
 import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
 import { watchServer } from '../../src/lib/mysql/server-watch.js';
 import { checksumTable, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { cliBin, runCli, type CliResult } from '../support/cli.js';
 
 /** The bound on silence in the tests' config, seconds: short, so the tests are quick. */
 const unresponsiveSeconds = 5;
@@ -230,5 +232,100 @@ describe('a target that stops answering mid-load', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(await checksumTable(target, 'big.rows400k')).toBe(await checksumTable(source, 'big.rows400k'));
     expect(await checksumTable(target, 'big.keyless')).toBe(await checksumTable(source, 'big.keyless'));
+  }, 240_000);
+});
+
+describe('a target that stops answering during a point-in-time replay', () => {
+  let cwd: string;
+  /** The TMPDIR of the runs here: the replay's programs name it on their command lines. */
+  let scratch: string;
+  let t0: number;
+
+  /** Processes whose command line mentions the scratch folder: the replay's binlog tool and client. */
+  async function scratchProcesses(name?: string): Promise<Array<{ pid: number; cmd: string }>> {
+    const found: Array<{ pid: number; cmd: string }> = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ');
+        const state = (await readFile(`/proc/${entry}/stat`, 'utf8')).split(') ')[1]?.[0];
+        if (cmd.includes(scratch) && state !== 'Z' && (!name || cmd.includes(name))) found.push({ pid: Number(entry), cmd });
+      } catch {
+        // The process ended while we looked.
+      }
+    }
+    return found;
+  }
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(work, 'pitr-'));
+    scratch = join(work, 'pitr-tmp');
+    await mkdir(scratch);
+    await writeFile(
+      join(cwd, 'bloodraven.yaml'),
+      `name: app
+mysql: { host: 127.0.0.1, port: ${source.port}, user: root, unresponsiveTimeout: ${unresponsiveSeconds}s }
+backup:
+  profiles:
+    - name: p
+      storage: { type: PVC, pvc: { path: ./backups } }
+      dump: { threads: 2, includeSchemas: [app] }
+  pitr: { enabled: true, profileName: p, archivePollInterval: 3600, site: here, source: { type: local } }
+`,
+    );
+    await sql(source, 'CREATE DATABASE app; CREATE TABLE app.events (id INT PRIMARY KEY, note VARCHAR(50)); INSERT INTO app.events VALUES (1, "base")');
+    const backup = await runCli(['backup', 'now'], cwd);
+    if (backup.code !== 0) throw new Error(`backup now failed: ${backup.stderr}`);
+    t0 = Math.floor(Date.now() / 1000) + 600;
+    // About 20 MB of row events to replay, in statements that each fit the default max_allowed_packet.
+    await sql(
+      source,
+      `FLUSH BINARY LOGS; SET TIMESTAMP = ${t0}; CREATE TABLE app.rows (id INT PRIMARY KEY, pad VARCHAR(200));
+       INSERT INTO app.rows SELECT seq, REPEAT('p', 200) FROM app.seq_1_to_30000;
+       INSERT INTO app.rows SELECT seq, REPEAT('p', 200) FROM app.seq_30001_to_60000;
+       INSERT INTO app.rows SELECT seq, REPEAT('p', 200) FROM app.seq_60001_to_90000;
+       SET TIMESTAMP = ${t0 + 30}; INSERT INTO app.events VALUES (2, 'after'); FLUSH BINARY LOGS`,
+    );
+    const archive = await runCli(['pitr', 'archive', '--once'], cwd);
+    if (archive.code !== 0) throw new Error(`pitr archive failed: ${archive.stderr}`);
+  }, 180_000);
+
+  it('restore bootstrap --stop-datetime fails with SERVER_UNRESPONSIVE (exit 1) within the bound, stopping the binlog tool and the client, leaving no temporary folder', async () => {
+    const target = await startTestServer();
+    servers.push(target);
+    const pid = await pidOf(target);
+    const stopAt = new Date((t0 + 20) * 1000).toISOString();
+    const child = spawn(process.execPath, [cliBin, 'restore', 'bootstrap', '--stop-datetime', stopAt, '--port', String(target.port)], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: scratch },
+    });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout.resume();
+    const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    let programs: Array<{ pid: number; cmd: string }> = [];
+    try {
+      for (let i = 0; i < 9_000 && child.exitCode === null && programs.length === 0; i++) {
+        programs = await scratchProcesses('mariadb-binlog');
+        if (programs.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(programs, stderr).not.toEqual([]);
+      programs = await scratchProcesses();
+      freeze(pid);
+      const code = await within(ended, 90_000);
+      if (code === 'timeout') child.kill('SIGKILL');
+      expect(code, 'the replay never ended while the target was stopped').not.toBe('timeout');
+      expect(stderr).toMatch(new RegExp(`^error: the MySQL server at 127\\.0\\.0\\.1:${target.port} has not answered for \\d+ s`, 'm'));
+      expect(code).toBe(1);
+      // Stopped while the target was still stopped: the programs did not wait for it.
+      for (const p of programs) expect(existsSync(`/proc/${p.pid}`), p.cmd).toBe(false);
+      expect(await scratchProcesses()).toEqual([]);
+      expect((await readdir(scratch)).filter((n) => n.startsWith('bloodraven-'))).toEqual([]);
+    } finally {
+      thaw(pid);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(await sessionsGone(target)).toEqual([]);
   }, 240_000);
 });

@@ -6,7 +6,7 @@
 import type { Connection as CoreConnection } from 'mysql2';
 import { createConnection, type Connection, type ConnectionOptions as Mysql2Options } from 'mysql2/promise';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { MysqlError } from '../errors.js';
+import { AppError, MysqlError } from '../errors.js';
 import { rawQuery, type RawQueryHandle, type RawRowHandler } from './raw-query.js';
 
 export interface ConnectionOptions {
@@ -252,8 +252,9 @@ const networkCodes = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNR
 const lostCodes = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
 
 /** Turns a mysql2 error into a MysqlError with a message and hint a user can act on. */
-export function translateMysqlError(err: unknown, context: ErrorContext): MysqlError {
-  if (err instanceof MysqlError) return err;
+export function translateMysqlError(err: unknown, context: ErrorContext): AppError {
+  // Already named (by this layer, or the reason a session was dropped for: SERVER_UNRESPONSIVE).
+  if (err instanceof AppError) return err;
   const e = (err ?? {}) as DriverError;
   const message = e.sqlMessage ?? e.message ?? String(err);
   const code = e.code ?? '';

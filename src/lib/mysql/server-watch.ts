@@ -61,11 +61,11 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
 
   const fire = (): void => {
     const silentMs = Date.now() - lastAnswerAt;
-    const setting = connector.options.settingNames?.unresponsiveTimeout ?? 'mysql.unresponsiveTimeout';
+    const setting = connector.options.settingNames?.unresponsiveTimeout;
     const err = new ServerUnresponsiveError(connector.target, silentMs, {
       hint:
         `check the server: a stopped or hung process, a full disk or stuck storage under it, or the network to it${lastProblem ? ` (the last attempt to reach it: ${lastProblem})` : ''}; ` +
-        `then run again. If it is only very busy, raise ${setting} (now ${Math.round(timeoutMs / 1000)} s)`,
+        `then run again${setting ? `. If it is only very busy, raise ${setting} (now ${Math.round(timeoutMs / 1000)} s)` : ''}`,
     });
     end();
     for (const s of [...sessions]) s.destroy(err);
