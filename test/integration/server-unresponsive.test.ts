@@ -233,6 +233,44 @@ describe('a target that stops answering mid-load', () => {
     expect(await checksumTable(target, 'big.rows400k')).toBe(await checksumTable(source, 'big.rows400k'));
     expect(await checksumTable(target, 'big.keyless')).toBe(await checksumTable(source, 'big.keyless'));
   }, 240_000);
+
+  it('restore in-place fails with SERVER_UNRESPONSIVE (exit 1) within the bound; the fence it could not lower is taken over and lowered by the next in-place restore, which finishes', async () => {
+    const target = await startTestServer();
+    servers.push(target);
+    const args = ['restore', 'in-place', '--backup', 'latest', '--confirm', 'now', '--port', String(target.port)];
+    const r = await freezeMidway(args, cwd, target, /progress: load table data/);
+    expect(r.frozen).toBe(true);
+    expect(r.cli, 'restore in-place never ended while the target was stopped').not.toBe('timeout');
+    const cli = r.cli as CliResult;
+    expect(cli.code, cli.stderr).toBe(1);
+    expect(cli.stderr).toMatch(new RegExp(`^error: the MySQL server at 127\\.0\\.0\\.1:${target.port} has not answered for \\d+ s`, 'm'));
+
+    expect(await sessionsGone(target)).toEqual([]);
+    // The stopped server could not be asked to lower the fence: it is still up, and recorded.
+    const [ro] = (await sql(target, 'SELECT @@GLOBAL.read_only AS ro')) as Array<{ ro: string | number }>;
+    expect(Number(ro!.ro)).toBe(1);
+    const again = await runCli(args, cwd);
+    expect(again.code, again.stderr).toBe(0);
+    const [after] = (await sql(target, 'SELECT @@GLOBAL.read_only AS ro')) as Array<{ ro: string | number }>;
+    expect(Number(after!.ro)).toBe(0);
+    expect(await checksumTable(target, 'big.rows400k')).toBe(await checksumTable(source, 'big.rows400k'));
+  }, 240_000);
+
+  it('verify into a --scratch server that stops answering fails with SERVER_UNRESPONSIVE (exit 1) within the bound, and saves no result', async () => {
+    const scratchServer = await startTestServer();
+    servers.push(scratchServer);
+    const r = await freezeMidway(['verify', '--backup', 'latest', '--scratch', `mysql://root@127.0.0.1:${scratchServer.port}`], cwd, scratchServer, /progress: load table data/);
+    expect(r.frozen).toBe(true);
+    expect(r.cli, 'verify never ended while the scratch server was stopped').not.toBe('timeout');
+    const cli = r.cli as CliResult;
+    expect(cli.code, cli.stderr).toBe(1);
+    expect(cli.stderr).toMatch(new RegExp(`^error: the MySQL server at 127\\.0\\.0\\.1:${scratchServer.port} has not answered for \\d+ s`, 'm'));
+    expect(cli.stderr).toMatch(/^hint: check the server.*raise mysql\.unresponsiveTimeout \(now 5 s\)/m);
+    // A stopped scratch server says nothing about the backup.
+    const name = (await readdir(join(cwd, 'backups'))).find((n) => n.startsWith('shop-local-'));
+    expect(await readdir(join(cwd, 'backups', name!))).not.toContain('verification.json');
+    expect(await sessionsGone(scratchServer)).toEqual([]);
+  }, 240_000);
 });
 
 describe('a target that stops answering during a point-in-time replay', () => {

@@ -205,6 +205,16 @@ backup:
     expect((await loadConfig({ cwd: await dirWith({}) })).profile.dump.lockWaitTimeout).toBe(1);
   });
 
+  it('reads mysql.unresponsiveTimeout as seconds or a duration (60 s by default), and refuses less than a second', async () => {
+    const profile = 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }';
+    const read = async (value: string): Promise<number> => (await loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': `mysql: { unresponsiveTimeout: ${value} }\n${profile}\n` }) })).config.mysql.unresponsiveTimeout;
+    expect(await read('"2m"')).toBe(120);
+    expect(await read('5')).toBe(5);
+    expect((await loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': `${profile}\n` }) })).config.mysql.unresponsiveTimeout).toBe(60);
+    const err = await configError(loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': `mysql: { unresponsiveTimeout: "500ms" }\n${profile}\n` }) }));
+    expect(err.issues).toEqual([{ path: 'mysql.unresponsiveTimeout', message: 'must be at least 1 second' }]);
+  });
+
   it('refuses a named config file that does not exist, a broken YAML file and an unknown profile', async () => {
     const dir = await dirWith({ 'broken.yaml': 'backup: [unclosed', 'ok.yaml': 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }' });
     expect((await configError(loadConfig({ cwd: dir, file: 'missing.yaml' }))).message).toMatch(/missing\.yaml does not exist/);
