@@ -44,7 +44,8 @@ Exit codes: 0 verified, 1 a file, object or table does not match (they are named
     const view = createProgressView(loadProgressSpec, json);
     this.logSink = (entry) => view.log(entry);
     const store = await createProfileStore(loaded, loaded.profile, this.logger);
-    const scratch = flags.scratch === 'sandbox' ? sandboxScratch(nodeProcessRunner) : urlScratch(flags.scratch, flags['scratch-password-file']);
+    const watch = { unresponsiveTimeoutMs: loaded.config.mysql.unresponsiveTimeout * 1000, settingName: loaded.fieldName('mysql.unresponsiveTimeout') };
+    const scratch = flags.scratch === 'sandbox' ? sandboxScratch(nodeProcessRunner, [], watch) : urlScratch(flags.scratch, flags['scratch-password-file'], watch);
 
     let result: VerificationResult;
     try {

@@ -44,9 +44,11 @@ export async function createConnector(loaded: LoadedConfig, promptPassword?: (qu
     password: credentials.password,
     passwordSource: credentials.passwordSource,
     connectTimeoutMs: config.mysql.connectTimeoutSeconds * 1000,
+    unresponsiveTimeoutMs: config.mysql.unresponsiveTimeout * 1000,
     settingNames: {
       address: config.mysql.socket ? loaded.fieldName('mysql.socket') : `${loaded.fieldName('mysql.host')}/${loaded.fieldName('mysql.port')}`,
       account: config.mysql.credentialsDir ? loaded.fieldName('mysql.credentialsDir') : `${loaded.fieldName('mysql.user')} + ${loaded.fieldName('mysql.passwordFile')}`,
+      unresponsiveTimeout: loaded.fieldName('mysql.unresponsiveTimeout'),
     },
   });
 }

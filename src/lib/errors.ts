@@ -79,6 +79,23 @@ export class MysqlError extends AppError {
   }
 }
 
+/**
+ * A MySQL/MariaDB server that keeps its connections open but has answered nothing for too long (a
+ * stopped process, a full disk it waits on, stuck storage): the run is stopped rather than left
+ * waiting on it for ever.
+ */
+export class ServerUnresponsiveError extends AppError {
+  /** `host:port` or the socket. */
+  readonly target: string;
+  readonly silentMs: number;
+
+  constructor(target: string, silentMs: number, options: AppErrorOptions = {}) {
+    super('SERVER_UNRESPONSIVE', `the MySQL server at ${target} has not answered for ${Math.round(silentMs / 1000)} s: the run was stopped and its sessions closed`, ExitCode.failure, options);
+    this.target = target;
+    this.silentMs = silentMs;
+  }
+}
+
 export class ExternalCommandError extends AppError {
   readonly command: string;
   readonly commandExitCode: number | null;

@@ -205,6 +205,16 @@ backup:
     expect((await loadConfig({ cwd: await dirWith({}) })).profile.dump.lockWaitTimeout).toBe(1);
   });
 
+  it('reads mysql.unresponsiveTimeout as seconds or a duration (60 s by default), and refuses less than a second', async () => {
+    const profile = 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }';
+    const read = async (value: string): Promise<number> => (await loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': `mysql: { unresponsiveTimeout: ${value} }\n${profile}\n` }) })).config.mysql.unresponsiveTimeout;
+    expect(await read('"2m"')).toBe(120);
+    expect(await read('5')).toBe(5);
+    expect((await loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': `${profile}\n` }) })).config.mysql.unresponsiveTimeout).toBe(60);
+    const err = await configError(loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': `mysql: { unresponsiveTimeout: "500ms" }\n${profile}\n` }) }));
+    expect(err.issues).toEqual([{ path: 'mysql.unresponsiveTimeout', message: 'must be at least 1 second' }]);
+  });
+
   it('refuses a named config file that does not exist, a broken YAML file and an unknown profile', async () => {
     const dir = await dirWith({ 'broken.yaml': 'backup: [unclosed', 'ok.yaml': 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }' });
     expect((await configError(loadConfig({ cwd: dir, file: 'missing.yaml' }))).message).toMatch(/missing\.yaml does not exist/);
@@ -231,17 +241,17 @@ describe('paths given as flags', () => {
 describe('resolveMysqlCredentials', () => {
   it('reads MYSQL_USER and MYSQL_PASSWORD from credentialsDir, dropping a trailing newline', async () => {
     const dir = await dirWith({ 'creds/MYSQL_USER': 'backup\n', 'creds/MYSQL_PASSWORD': 's3cret pass\n' });
-    const c = await resolveMysqlCredentials({ credentialsDir: './creds', connectTimeoutSeconds: 10 }, { baseDir: dir });
+    const c = await resolveMysqlCredentials({ credentialsDir: './creds', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir });
     expect(c).toMatchObject({ user: 'backup', password: 's3cret pass' });
     expect(c.passwordSource).toBe(join(dir, 'creds', 'MYSQL_PASSWORD'));
   });
 
   it('reads user + passwordFile, prompts on a TTY, and names a missing file', async () => {
     const dir = await dirWith({ pw: 'p\n' });
-    expect(await resolveMysqlCredentials({ user: 'u', passwordFile: 'pw', connectTimeoutSeconds: 10 }, { baseDir: dir })).toMatchObject({ user: 'u', password: 'p' });
-    const prompted = await resolveMysqlCredentials({ user: 'u', connectTimeoutSeconds: 10 }, { baseDir: dir, promptPassword: () => Promise.resolve('typed') });
+    expect(await resolveMysqlCredentials({ user: 'u', passwordFile: 'pw', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir })).toMatchObject({ user: 'u', password: 'p' });
+    const prompted = await resolveMysqlCredentials({ user: 'u', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir, promptPassword: () => Promise.resolve('typed') });
     expect(prompted).toMatchObject({ password: 'typed', passwordSource: 'the prompt' });
-    const err = await configError(resolveMysqlCredentials({ user: 'u', passwordFile: 'nope', connectTimeoutSeconds: 10 }, { baseDir: dir }));
+    const err = await configError(resolveMysqlCredentials({ user: 'u', passwordFile: 'nope', connectTimeoutSeconds: 10, unresponsiveTimeout: 60 }, { baseDir: dir }));
     expect(err.issues[0]).toMatchObject({ path: 'mysql.passwordFile' });
     expect(err.message).toContain('does not exist');
   });

@@ -30,6 +30,18 @@ const sizeSchema = (min: number, minText: string): z.ZodType<number> =>
     return bytes;
   });
 
+/** Seconds, or a duration like 30s, 5m, 1h. */
+const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write seconds, or a number with ms, s, m or h (like 60s)` });
+    return z.NEVER;
+  }
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1;
+  return Number(m[1]) * factor;
+});
+
 export const mysqlSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).optional(),
@@ -40,6 +52,13 @@ export const mysqlSchema = z.strictObject({
   /** A folder holding the files MYSQL_USER and MYSQL_PASSWORD (a mounted Secret). */
   credentialsDir: z.string().min(1).optional(),
   connectTimeoutSeconds: z.number().positive().default(10),
+  /**
+   * How long the server may answer nothing at all, in seconds, before a backup, restore or
+   * verification talking to it is stopped (SERVER_UNRESPONSIVE): a server that stops answering
+   * but keeps its connections open would otherwise hold the run, and the source's locks, for
+   * ever. A long statement is no silence: a separate connection pings the server every few seconds.
+   */
+  unresponsiveTimeout: durationSchema.refine((seconds) => seconds >= 1, 'must be at least 1 second').default(60),
 });
 
 const pvcStorageSchema = z.strictObject({
@@ -69,18 +88,6 @@ export const storageSchema = z.discriminatedUnion('type', [pvcStorageSchema, s3S
 });
 
 export const compressionSchema = z.enum(['zstd', 'gzip', 'none']);
-
-/** Seconds, or a duration like 30s, 5m, 1h. */
-const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write seconds, or a number with ms, s, m or h (like 60s)` });
-    return z.NEVER;
-  }
-  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1;
-  return Number(m[1]) * factor;
-});
 
 export const dumpSchema = z.strictObject({
   threads: z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) }).int().min(1).max(64).default(4),

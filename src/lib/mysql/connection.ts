@@ -6,7 +6,7 @@
 import type { Connection as CoreConnection } from 'mysql2';
 import { createConnection, type Connection, type ConnectionOptions as Mysql2Options } from 'mysql2/promise';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { MysqlError } from '../errors.js';
+import { AppError, MysqlError } from '../errors.js';
 import { rawQuery, type RawQueryHandle, type RawRowHandler } from './raw-query.js';
 
 export interface ConnectionOptions {
@@ -16,10 +16,15 @@ export interface ConnectionOptions {
   user: string;
   password?: string;
   connectTimeoutMs?: number;
+  /**
+   * How long the server may answer nothing before a run that watches it (server-watch.ts) is
+   * stopped with SERVER_UNRESPONSIVE (default 60 s).
+   */
+  unresponsiveTimeoutMs?: number;
   /** Where the password came from, for error messages ("passwordFile /x", "a prompt"). */
   passwordSource?: string;
   /** How the user named the settings, for hints: flags or config fields (default: the config fields). */
-  settingNames?: { address: string; account: string };
+  settingNames?: { address: string; account: string; unresponsiveTimeout?: string };
 }
 
 export type Row = Record<string, unknown>;
@@ -38,8 +43,11 @@ export interface MysqlSession {
    */
   loadLocal(sql: string, source: () => Readable): Promise<LoadDataResult>;
   close(): Promise<void>;
-  /** Drops the connection at once, without waiting for a running statement. */
-  destroy(): void;
+  /**
+   * Drops the connection at once, without waiting for a running statement; that statement (and a
+   * close() under way) fails with `reason`, by default MYSQL_SESSION_DROPPED.
+   */
+  destroy(reason?: Error): void;
 }
 
 /** What the server reports for a LOAD DATA: `Records: N  Deleted: D  Skipped: S  Warnings: W`. */
@@ -122,6 +130,32 @@ function coreOf(conn: Connection): CoreConnection {
   return (conn as unknown as { connection: CoreConnection }).connection;
 }
 
+/**
+ * Ends the connection without a goodbye. mysql2's destroy() only half-closes the socket, which
+ * then stays open (and keeps the process alive) until the server closes its side: a server that
+ * stopped answering never does. Closing the socket outright also tells a server that resumes
+ * that the session is gone, so it ends it and releases its locks.
+ */
+function dropSocket(conn: Connection): void {
+  conn.destroy();
+  (coreOf(conn) as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+}
+
+/** How long the server has to end a connection after our goodbye before the socket is closed here. */
+const goodbyeGraceMs = 5_000;
+
+/**
+ * The server ends the connection when it reads the goodbye; one that has stopped answering never
+ * does, and the open socket would keep the process alive after the run has ended.
+ */
+function closeSocketSoon(conn: Connection): void {
+  const stream = (coreOf(conn) as unknown as { stream?: { destroyed?: boolean; destroy(): void; once(event: 'close', listener: () => void): void } }).stream;
+  if (!stream || stream.destroyed) return;
+  const timer = setTimeout(() => stream.destroy(), goodbyeGraceMs);
+  timer.unref();
+  stream.once('close', () => clearTimeout(timer));
+}
+
 function wrapConnection(conn: Connection, target: string, user: string): MysqlSession {
   const context = { target, user };
   // mysql2's destroy() marks the connection closing and never settles the statement it was
@@ -183,14 +217,17 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
     },
     async close() {
       try {
-        await conn.end();
+        // The goodbye queues behind a running statement: on a server that stopped answering it
+        // would wait for ever, so a destroy() meanwhile ends the wait.
+        await unlessDropped(conn.end());
+        closeSocketSoon(conn);
       } catch {
-        conn.destroy();
+        dropSocket(conn);
       }
     },
-    destroy() {
-      dropped(new MysqlError('MYSQL_SESSION_DROPPED', `the connection to ${target} was dropped while a statement was running`, { hint: 'the work was stopped (interrupted, or another part of it failed)' }));
-      conn.destroy();
+    destroy(reason?: Error) {
+      dropped(reason ?? new MysqlError('MYSQL_SESSION_DROPPED', `the connection to ${target} was dropped while a statement was running`, { hint: 'the work was stopped (interrupted, or another part of it failed)' }));
+      dropSocket(conn);
     },
   };
 }
@@ -215,8 +252,9 @@ const networkCodes = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNR
 const lostCodes = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
 
 /** Turns a mysql2 error into a MysqlError with a message and hint a user can act on. */
-export function translateMysqlError(err: unknown, context: ErrorContext): MysqlError {
-  if (err instanceof MysqlError) return err;
+export function translateMysqlError(err: unknown, context: ErrorContext): AppError {
+  // Already named (by this layer, or the reason a session was dropped for: SERVER_UNRESPONSIVE).
+  if (err instanceof AppError) return err;
   const e = (err ?? {}) as DriverError;
   const message = e.sqlMessage ?? e.message ?? String(err);
   const code = e.code ?? '';

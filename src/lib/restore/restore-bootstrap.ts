@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
+import { watchServer } from '../mysql/server-watch.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
 import { hostname } from 'node:os';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
@@ -86,6 +87,23 @@ function resumable(err: unknown, resume: boolean): unknown {
  * for a point-in-time restore, replays the binlogs.
  */
 export async function restoreBootstrap(
+  deps: RestoreDeps,
+  source: RestoreSource,
+  options: LoadOptions,
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
+  pointInTime?: PointInTimeRequest,
+): Promise<RestoreResult> {
+  // A target that stops answering stops the restore (SERVER_UNRESPONSIVE): its sessions, the
+  // claim's among them, are dropped and the replay's client is stopped.
+  const watch = await watchServer(deps.connector, { signal: run.signal });
+  try {
+    return await restoreWatched({ ...deps, connector: watch.connector }, source, options, { ...run, signal: watch.signal }, pointInTime);
+  } finally {
+    await watch.stop();
+  }
+}
+
+async function restoreWatched(
   deps: RestoreDeps,
   source: RestoreSource,
   options: LoadOptions,

@@ -17,6 +17,7 @@ import { confirmTokenFile, judgeConfirm, readConfirmToken, recordConfirmToken, t
 import { AppError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { quoteId, type MysqlConnector } from '../mysql/connection.js';
+import { watchServer, type ServerWatch } from '../mysql/server-watch.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
@@ -60,6 +61,22 @@ export async function planRestoreInPlace(deps: Pick<InPlaceDeps, 'connector' | '
   // A fence left up by an in-place restore of this server that was killed is ours to take over.
   const fence = (await readConfirmToken(deps.catalog))?.fence;
   const ownFence = fence && fence.target === deps.connector.target ? { previous: fence.previous, raisedAt: fence.raisedAt } : undefined;
+  // A target that stops answering while it is checked stops the plan (SERVER_UNRESPONSIVE).
+  const watch = await watchServer(deps.connector, { signal: signal ?? new AbortController().signal });
+  try {
+    return await planWatched({ ...deps, connector: watch.connector }, source, request, { mode, ownFence }, watch.signal);
+  } finally {
+    await watch.stop();
+  }
+}
+
+function planWatched(
+  deps: Pick<InPlaceDeps, 'connector' | 'catalog' | 'logger' | 'clock'>,
+  source: RestoreSource,
+  request: InPlaceRequest,
+  { mode, ownFence }: { mode: 'instance' | 'schema'; ownFence: { previous: number; raisedAt: string } | undefined },
+  signal: AbortSignal,
+): Promise<RestorePlan> {
   return planRestore(
     deps,
     source,
@@ -108,9 +125,14 @@ export async function restoreInPlace(
   request: { confirm: Date; pointInTime?: PointInTimeRequest },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
+  let watch: ServerWatch | undefined;
   try {
-    return await applyInPlace(deps, source, plan, request, run);
+    // A target that stops answering stops the restore (SERVER_UNRESPONSIVE): its sessions are
+    // dropped, the replay's client stopped, and the outcome recorded as for an interrupt.
+    watch = await watchServer(deps.connector, { signal: run.signal });
+    return await applyInPlace({ ...deps, connector: watch.connector }, source, plan, request, { ...run, signal: watch.signal });
   } finally {
+    await watch?.stop();
     await releasePlan(plan);
   }
 }

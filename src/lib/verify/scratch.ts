@@ -10,8 +10,19 @@ import { startSandbox } from '../mysql/sandbox.js';
 import type { ProcessRunner } from '../process.js';
 import type { ScratchNeeds, ScratchServer } from './verify-backup.js';
 
+/** The bound on the scratch server's silence (mysql.unresponsiveTimeout), and how the user set it. */
+export interface ScratchWatchSettings {
+  unresponsiveTimeoutMs: number;
+  settingName: string;
+}
+
+function watchOptions(watch: ScratchWatchSettings | undefined): { unresponsiveTimeoutMs?: number; settingNames?: { address: string; account: string; unresponsiveTimeout: string } } {
+  if (!watch) return {};
+  return { unresponsiveTimeoutMs: watch.unresponsiveTimeoutMs, settingNames: { address: '--scratch', account: '--scratch and --scratch-password-file', unresponsiveTimeout: watch.settingName } };
+}
+
 /** A throwaway sandbox, sized for the backup: its max_allowed_packet takes the backup's largest row. */
-export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = []): (needs: ScratchNeeds, signal: AbortSignal) => Promise<ScratchServer> {
+export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string[] = [], watch?: ScratchWatchSettings): (needs: ScratchNeeds, signal: AbortSignal) => Promise<ScratchServer> {
   return async (needs, signal) => {
     const sandbox = await startSandbox({
       runner,
@@ -19,7 +30,7 @@ export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string
       signal,
     });
     return {
-      connector: createMysqlConnector({ socket: sandbox.socket, user: 'root' }),
+      connector: createMysqlConnector({ socket: sandbox.socket, user: 'root', ...watchOptions(watch) }),
       description: `sandbox (${sandbox.datadir})`,
       // Its files are thrown away: a server slow to shut down (an interrupted load) is killed soon.
       release: () => sandbox.stop({ graceMs: 5000 }),
@@ -28,7 +39,7 @@ export function sandboxScratch(runner: ProcessRunner, extraArgs: readonly string
 }
 
 /** `mysql://user@host:port`; the password, if any, from `passwordFile`. */
-export function urlScratch(url: string, passwordFile: string | undefined): () => Promise<ScratchServer> {
+export function urlScratch(url: string, passwordFile: string | undefined, watch?: ScratchWatchSettings): () => Promise<ScratchServer> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -45,7 +56,7 @@ export function urlScratch(url: string, passwordFile: string | undefined): () =>
   return async () => {
     const password = passwordFile ? (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '') : undefined;
     return {
-      connector: createMysqlConnector({ host: parsed.hostname, port: parsed.port ? Number(parsed.port) : 3306, user, password, passwordSource: passwordFile }),
+      connector: createMysqlConnector({ host: parsed.hostname, port: parsed.port ? Number(parsed.port) : 3306, user, password, passwordSource: passwordFile, ...watchOptions(watch) }),
       description: `${user}@${parsed.hostname}:${parsed.port || 3306}`,
       release: () => Promise.resolve(),
     };

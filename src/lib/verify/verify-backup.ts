@@ -10,9 +10,10 @@
 import type { Clock } from '../clock.js';
 import type { CatalogEntry } from '../catalog/catalog.js';
 import type { BackupRecord, BackupTableRecord } from '../catalog/record.js';
-import { AppError, ExitCode, abortError, errorMessage, throwIfAborted } from '../errors.js';
+import { AppError, ExitCode, ServerUnresponsiveError, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
+import { watchServer } from '../mysql/server-watch.js';
 import { prepareDumpSession } from '../dump/snapshot.js';
 import type { KeyEncryptionKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -167,7 +168,7 @@ async function checkAndRestore(
       Object.assign(result, await restoreAndCompare({ ...deps, store: dumpStore }, scratch, { source, tables: record.tables, threads: options.threads }, run));
     } catch (err) {
       // A scratch server that cannot take the backup says nothing about the backup: no result is saved.
-      if (run.signal.aborted || err instanceof TargetRefusedError) throw err;
+      if (run.signal.aborted || err instanceof TargetRefusedError || err instanceof ServerUnresponsiveError) throw err;
       result.error = errorMessage(err);
       logger.error('the backup could not be restored into the scratch server', { reason: result.error });
     } finally {
@@ -191,6 +192,21 @@ async function checkRecordedFiles(
 
 /** Loads the backup into the scratch server and compares every table with the record. */
 async function restoreAndCompare(
+  deps: VerifyDeps,
+  scratch: ScratchServer,
+  what: { source: RestoreSource; tables: BackupTableRecord[]; threads: number },
+  run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void; onPhase?: (phase: 'files' | 'restore' | 'checksums') => void },
+): Promise<Pick<VerificationResult, 'restore' | 'tables' | 'mismatches'>> {
+  // A scratch server that stops answering stops the verification (SERVER_UNRESPONSIVE).
+  const watch = await watchServer(scratch.connector, { signal: run.signal });
+  try {
+    return await compareWatched(deps, { ...scratch, connector: watch.connector }, what, { ...run, signal: watch.signal });
+  } finally {
+    await watch.stop();
+  }
+}
+
+async function compareWatched(
   deps: VerifyDeps,
   scratch: ScratchServer,
   { source, tables: expectedTables, threads }: { source: RestoreSource; tables: BackupTableRecord[]; threads: number },
