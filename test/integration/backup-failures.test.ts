@@ -206,8 +206,38 @@ describe('backup failures', () => {
     expectError(result.error, 'TEST_DISK_FULL', /disk full/);
     const { record, files } = await stored(join(work, 'flaky'));
     expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'TEST_DISK_FULL' } });
-    expect(files).not.toContain('@.done.json');
-    expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+    // The files written before the failure (metadata, scripts, two data files) are gone; the
+    // record stays, as the history of the attempt, and says nothing is left.
+    expect(files).toEqual(['bloodraven.json']);
+    expect(record.leftover).toEqual({ files: 0, bytes: 0, error: null });
+    expect(record.sizeBytes).toBe(0);
+  });
+
+  it('storage failing mid-dump and refusing deletes: the dump fails with its own error; what is left is counted in the record, with the reason', async () => {
+    const inner = createFsStore({ root: join(work, 'undeletable') });
+    let dataWrites = 0;
+    const store: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      write(key: string, body: Readable, options) {
+        if (++dataWrites === 3) {
+          body.resume();
+          return Promise.reject(new StorageError('TEST_DISK_FULL', 'disk full while writing (injected)'));
+        }
+        return inner.write(key, body, options);
+      },
+      deleteMany: () => Promise.reject(new StorageError('TEST_DELETE_REFUSED', 'deletes refused (injected)')),
+    };
+    const result = await attempt(rootConnector(server), { store });
+    expectError(result.error, 'TEST_DISK_FULL', /disk full/);
+    const { record, files } = await stored(join(work, 'undeletable'));
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'TEST_DISK_FULL' } });
+    const left = files.filter((f) => f !== 'bloodraven.json');
+    expect(left.length).toBeGreaterThan(0);
+    expect(record.leftover).toMatchObject({ files: left.length, error: 'deletes refused (injected)' });
+    expect(record.leftover!.bytes).toBeGreaterThan(0);
+    expect(record.sizeBytes).toBe(record.leftover!.bytes);
   });
 
   it('an interrupt (Ctrl-C) mid-dump: stops, says interrupted, records Failed', async () => {
@@ -225,9 +255,8 @@ describe('backup failures', () => {
     const result = await attempt(rootConnector(server), { store, signal: controller.signal });
     expectError(result.error, 'ABORTED', /interrupted: SIGINT/);
     const { record, files } = await stored(join(work, 'interrupted'));
-    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' } });
-    expect(files).not.toContain('@.done.json');
-    expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' }, leftover: { files: 0, bytes: 0, error: null } });
+    expect(files).toEqual(['bloodraven.json']);
   });
 
   it('the server dying mid-dump: names the lost connection; the record says Failed', async () => {

@@ -71,6 +71,12 @@ export class BackupFailedError extends AppError {
 /** How long an interrupted run tries to record that it failed before it gives up and exits. */
 const recordAfterInterruptMs = 10_000;
 
+/** How long a failed backup may take to remove its data files before it gives up on the rest. */
+const failedDataRemovalMs = 30_000;
+
+/** How long the look at what a failed attempt left may take (after the removal, whatever its end). */
+const leftoverListingMs = 5_000;
+
 /** The default of dump.storageStallTimeout, seconds. */
 const defaultStallTimeoutSeconds = 120;
 
@@ -146,8 +152,15 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     record.phase = 'Failed';
     record.completedAt = clock.now().toISOString();
     record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
+    // After an interrupt the whole way out (data removed, record written) gets one short budget.
+    const budget = run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined;
+    // The source's sessions are gone by now (the dump drops them first); what the attempt stored
+    // goes next, so that a failure caused by a full volume does not keep it full.
+    record.leftover = await removeFailedData(store, prefix, budget ?? AbortSignal.timeout(failedDataRemovalMs));
+    record.sizeBytes = record.leftover.bytes;
+    if (record.leftover.error) logger.error('could not remove the failed backup\'s data; it is named in the record', { location: record.location, reason: record.leftover.error });
     try {
-      await writeRecord(run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined);
+      await writeRecord(budget);
     } catch (writeErr) {
       logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
     }
@@ -204,6 +217,30 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+/**
+ * Removes every file a failed attempt stored except its record, which stays as the history of the
+ * attempt. Best effort within `bound`: what cannot be removed (a storage that is failing, which is
+ * often why the backup failed) is counted, and the reason returned, never thrown over the
+ * backup's own failure.
+ */
+async function removeFailedData(store: ObjectStore, prefix: string, bound: AbortSignal): Promise<NonNullable<BackupRecord['leftover']>> {
+  const isData = (key: string): boolean => key !== prefix + recordFileName;
+  let error: string | null = null;
+  try {
+    const keys = (await store.list(prefix, { signal: bound })).map((o) => o.key).filter(isData);
+    if (keys.length > 0) await store.deleteMany(keys, { signal: bound });
+  } catch (err) {
+    error = bound.aborted ? 'not finished in the time a failed run is given to clean up' : errorMessage(err);
+  }
+  // What is left is read back rather than assumed: a delete may have half worked.
+  try {
+    const left = (await store.list(prefix, { signal: AbortSignal.timeout(leftoverListingMs) })).filter((o) => isData(o.key));
+    return { files: left.length, bytes: left.reduce((n, o) => n + o.size, 0), error };
+  } catch (err) {
+    return { files: null, bytes: 0, error: error ?? `cannot tell what is left: ${errorMessage(err)}` };
+  }
 }
 
 /**
