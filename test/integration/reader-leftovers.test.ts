@@ -143,6 +143,8 @@ describe('a verify killed with SIGKILL', () => {
       expect(await sql(live, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
     } finally {
       await live.stop();
+      // Whatever the outcome, no server of this test runs on (the sweep may have failed).
+      for (const p of await processesUsing(tmp)) process.kill(Number(p.split(':')[0]), 'SIGKILL');
     }
   }, 180_000);
 });
