@@ -2,6 +2,7 @@
  * A backup that cannot finish must say so: a clear error naming the cause, no @.done.json, and
  * (where storage is reachable) a record saying Failed with the reason.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,6 +239,36 @@ describe('backup failures', () => {
     expect(record.leftover).toMatchObject({ files: left.length, error: 'deletes refused (injected)' });
     expect(record.leftover!.bytes).toBeGreaterThan(0);
     expect(record.sizeBytes).toBe(record.leftover!.bytes);
+  });
+
+  it('the backup folder removed mid-dump: a named error saying the folder vanished, not a raw ENOENT; the record says Failed', async () => {
+    const root = join(work, 'vanishing');
+    const inner = createFsStore({ root });
+    let dataWrites = 0;
+    const store: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      write(key: string, body: Readable, options) {
+        if (++dataWrites !== 2) return inner.write(key, body, options);
+        // Someone removes the folder just as the file's last bytes are written, before it is put in place.
+        const removing = new Transform({
+          transform: (chunk: Buffer, _enc, cb) => cb(null, chunk),
+          flush: (cb) => {
+            rmSync(join(root, key.split('/')[0]!), { recursive: true, force: true });
+            cb();
+          },
+        });
+        body.once('error', (err) => removing.destroy(err));
+        return inner.write(key, body.pipe(removing), options);
+      },
+    };
+    const result = await attempt(rootConnector(server), { store });
+    const e = expectError(result.error, 'FOLDER_VANISHED', /^cannot write .*: its folder .*\/g-p-\d{8}-\d{6} vanished while it was being written \(something removed it\)$/);
+    expect(e.message).not.toMatch(/ENOENT/);
+    expect(e.hint).toMatch(/find what removes it/);
+    const { record } = await stored(root);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'FOLDER_VANISHED' } });
   });
 
   it('an interrupt (Ctrl-C) mid-dump: stops, says interrupted, records Failed', async () => {
