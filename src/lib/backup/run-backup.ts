@@ -6,7 +6,11 @@
  * (Succeeded, with every file's checksum) → `@.done.json`. If anything fails, the record is
  * rewritten as Failed with the reason (where storage is reachable) and `@.done.json` is never
  * written. The one failure that leaves no record: the server cannot be reached and no group is
- * configured, so there is no trustworthy name to record it under.
+ * configured, so there is no trustworthy name to record it under. An attempt that never reached
+ * the server does leave one otherwise: the records are the only history of attempts (`status`
+ * shows the last failure, the daemon counts failures across restarts from them), and a schedule
+ * failing since a password change must show there. A failed attempt's data files are removed;
+ * its record stays, saying what could not be removed.
  */
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
