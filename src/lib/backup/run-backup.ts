@@ -156,18 +156,26 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     record.phase = 'Failed';
     record.completedAt = clock.now().toISOString();
     record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
-    // After an interrupt the whole way out (data removed, record written) gets one short budget.
+    // After an interrupt the whole way out (record, data removed, record again) gets one short budget.
     const budget = run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined;
+    const recordFailure = async (): Promise<boolean> => {
+      try {
+        await writeRecord(budget);
+        return true;
+      } catch (writeErr) {
+        logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
+        return false;
+      }
+    };
+    // The failure is recorded first: it is what matters most, should the cleanup be cut short.
+    // (On a full disk this first write may fail; the second, after the removal, then has room.)
+    const recorded = await recordFailure();
     // The source's sessions are gone by now (the dump drops them first); what the attempt stored
     // goes next, so that a failure caused by a full volume does not keep it full.
     record.leftover = await removeFailedData(store, prefix, budget ?? AbortSignal.timeout(failedDataRemovalMs));
     record.sizeBytes = record.leftover.bytes;
     if (record.leftover.error) logger.error('could not remove the failed backup\'s data; it is named in the record', { location: record.location, reason: record.leftover.error });
-    try {
-      await writeRecord(budget);
-    } catch (writeErr) {
-      logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
-    }
+    if (!(await recordFailure()) && recorded) logger.warn('the record says Failed, without what the cleanup left', { location: record.location });
     throw new BackupFailedError(err, record);
   };
 
