@@ -204,6 +204,34 @@ describe('prune and a verify reading the backup', () => {
   });
 });
 
+describe('prune and a restore reading the backup', () => {
+  it('prune --yes during a restore bootstrap leaves the backup alone, naming the restore; the restore finishes', async () => {
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    // A newer backup, so that retention (count 1) would delete the one restored.
+    const newest = await backupNow();
+    const target = await startTestServer();
+    try {
+      let prune: Promise<Run> | undefined;
+      const r = await cli(['restore', 'bootstrap', '--backup', newer, '--port', String(target.port)], tmp, /progress: load table data/, () => {
+        prune = cli(['prune', '--yes'], tmp);
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const pruned = await prune!;
+      expect(pruned.code, pruned.stderr).toBe(0);
+      expect(pruned.stdout).toMatch(new RegExp(`^Left alone: ${newer}: it is being read by restore bootstrap \\(pid \\d+ on ${hostname()}, since .*\\)\\.$`, 'm'));
+      const store = createFsStore({ root: join(cwd, 'backups') });
+      expect((await listBackups(store)).map((e) => [e.name, e.phase])).toEqual([
+        [newest, 'Succeeded'],
+        [newer, 'Succeeded'],
+      ]);
+      expect(await sql(target, 'SELECT COUNT(*) AS n FROM shop.items')).toEqual([{ n: '200000' }]);
+      expect(await store.list(leasePrefix(newer))).toEqual([]);
+    } finally {
+      await target.stop();
+    }
+  }, 180_000);
+});
+
 describe('a verify whose backup is removed under it', () => {
   it('fails with BACKUP_GONE (exit 1), writes nothing where the backup was, and leaves no scratch server', async () => {
     const tmp = await mkdtemp(join(work, 'tmp-'));

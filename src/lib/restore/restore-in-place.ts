@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
-import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
+import { leaseSource, toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
@@ -109,7 +109,12 @@ export async function restoreInPlace(
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   try {
-    return await applyInPlace(deps, source, plan, request, run);
+    const lease = await leaseSource(source, 'restore in-place', deps.logger, run.signal);
+    try {
+      return await applyInPlace(deps, source, plan, request, run);
+    } finally {
+      await lease?.release();
+    }
   } finally {
     await releasePlan(plan);
   }
