@@ -24,6 +24,8 @@ export const leaseRenewMs = 30_000;
 export const leaseTtlMs = 5 * 60_000;
 
 const leasesRoot = '.leases/';
+/** The longest a lease's own storage call may take (a check, a renewal, the removal). */
+const storageCallMs = 20_000;
 
 /** The folder key of a backup's leases. */
 export function leasePrefix(backup: string): string {
@@ -90,11 +92,14 @@ export async function takeReaderLease(
     const lease: LeaseObject = { holder, renewedAt: at.toISOString(), expiresAt: new Date(at.getTime() + leaseTtlMs).toISOString() };
     await store.put(key, JSON.stringify(lease, null, 2) + '\n', signal ? { signal } : {});
   };
-  const remove = (): Promise<void> => store.delete(key).catch((err: unknown) => options.logger.warn('could not remove the reader lease; it expires by itself', { key, reason: errorMessage(err) }));
+  // Bounded: a run on its way out (an interrupt) must not wait on a storage that stopped answering.
+  const remove = (): Promise<void> =>
+    store.delete(key, { signal: AbortSignal.timeout(storageCallMs) }).catch((err: unknown) => options.logger.warn('could not remove the reader lease; it expires by itself', { key, reason: errorMessage(err) }));
 
   await write(options.signal);
   const assertBackupPresent = async (signal?: AbortSignal): Promise<void> => {
-    const why = await whyGone(store, backup, signal);
+    const bound = AbortSignal.timeout(storageCallMs);
+    const why = await whyGone(store, backup, signal ? AbortSignal.any([signal, bound]) : bound);
     if (why !== null) throw new BackupGoneError(backup, store.location, why);
   };
   try {
@@ -106,7 +111,7 @@ export async function takeReaderLease(
 
   let renewing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    renewing = write().catch((err: unknown) => options.logger.warn('could not renew the reader lease', { key, reason: errorMessage(err) }));
+    renewing = write(AbortSignal.timeout(storageCallMs)).catch((err: unknown) => options.logger.warn('could not renew the reader lease', { key, reason: errorMessage(err) }));
   }, leaseRenewMs);
   timer.unref();
   let released = false;
