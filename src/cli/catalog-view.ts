@@ -4,10 +4,20 @@ import type { BackupRecord } from '../lib/catalog/record.js';
 import { formatBytes, formatDuration } from '../lib/sizes.js';
 
 /** The record as the catalog sees it: its real phase, why it failed, whether it was verified. */
-export type ListedBackup = Partial<BackupRecord> & Pick<BackupRecord, 'name' | 'phase'> & { verified: boolean; verification: 'passed' | 'failed' | null; failureReason: string | null };
+export type ListedBackup = Partial<BackupRecord> &
+  Pick<BackupRecord, 'name' | 'phase'> & { verified: boolean; verification: 'passed' | 'failed' | null; failureReason: string | null; heldBytes: number };
 
 export function listedBackup(e: CatalogEntry): ListedBackup {
-  return { ...(e.record ?? {}), name: e.name, phase: e.phase, startedAt: e.startedAt.toISOString(), verified: e.verified, verification: e.verification, failureReason: e.failure };
+  return {
+    ...(e.record ?? {}),
+    name: e.name,
+    phase: e.phase,
+    startedAt: e.startedAt.toISOString(),
+    verified: e.verified,
+    verification: e.verification,
+    failureReason: e.failure,
+    heldBytes: e.heldBytes,
+  };
 }
 
 /** yes, FAILED (verify said the backup is not what its record says), or no (never verified). */
@@ -25,6 +35,11 @@ export function durationOf(e: CatalogEntry): string {
   return formatDuration(Date.parse(r.completedAt) - Date.parse(r.startedAt));
 }
 
+/**
+ * A backup's size; for one that is not a backup (failed, being deleted) what its folder still
+ * occupies, since that is the space it costs (its record's size says nothing about it).
+ */
 export function sizeOf(e: CatalogEntry): string {
+  if (e.phase === 'Failed' || e.phase === 'Deleting') return `${formatBytes(e.heldBytes)} left`;
   return e.record && e.record.sizeBytes > 0 ? formatBytes(e.record.sizeBytes) : '-';
 }

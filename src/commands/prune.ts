@@ -20,6 +20,8 @@ export default class Prune extends BaseCommand {
 
 Archived binlogs (point-in-time recovery) older than what the oldest kept backup needs are deleted with them; binlogs a kept backup needs never are.
 
+A backup that is running, or that a verify is reading (its lease), is left alone and named ("Left alone: …"); the next prune takes it up again.
+
 A backup is deleted so that a crash midway never leaves a listed backup whose data is half gone: its record is marked Deleting first, then its data goes, then the record. A later prune finishes what an interrupted one began.
 
 Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named), or the profile's storage could not be read (a bucket that does not exist, a storage path that is missing or is a file), 2 bad usage or configuration, 130 interrupted (Ctrl-C or SIGTERM; a backup half deleted stays marked Deleting, and the next prune finishes it).`;

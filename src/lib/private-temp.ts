@@ -8,15 +8,26 @@
  * The folder's name carries the pid (`bloodraven-run-<pid>-XXXXXX`) and an owner file inside
  * records the process's start time: a pid alone could have been reused by an unrelated process,
  * which would keep a dead run's password on disk for ever.
+ *
+ * Scratch servers (`bloodraven-sandbox-XXXXXX`, mysql/sandbox.ts) are swept the same way: their
+ * folder holds the same owner file and the server's pid, and a dead run's server is killed (only
+ * if that pid still runs a server on that folder) before its folder goes.
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, ExitCode, errorMessage } from './errors.js';
 
 export const runFolderPrefix = 'bloodraven-run-';
+/** A scratch server's folder (mysql/sandbox.ts), swept when the run that started it is gone. */
+export const sandboxFolderPrefix = 'bloodraven-sandbox-';
+/** The file in a sandbox folder that holds its server's pid, as the run that started it saw it. */
+export const sandboxServerPidFile = 'server.pid';
+/** How long the sweep waits for a dead run's scratch server to go after SIGKILL. */
+const serverKillWaitMs = 10_000;
 /** What bloodraven before the run folder left behind: a folder per client option file. */
 const legacyClientPrefix = 'bloodraven-client-';
 const ownerFile = 'owner.json';
@@ -55,8 +66,7 @@ export async function createPrivateFolder(options: { root?: string; pid?: number
     path = await mkdtemp(join(root, `${runFolderPrefix}${pid}-`));
     // mkdtemp makes it 0700 already; say so explicitly rather than rely on it (and on the umask).
     await mkdir(path, { recursive: true, mode: 0o700 });
-    const owner: Owner = { pid, startTicks: await processStartTicks(pid), createdAt: new Date().toISOString() };
-    await writeFile(join(path, ownerFile), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
+    await writeOwner(path, pid);
   } catch (err) {
     throw new AppError('TEMP_FOLDER_FAILED', `cannot create a private temporary folder in ${root}: ${errorMessage(err)}`, ExitCode.failure, {
       cause: err,
@@ -82,6 +92,16 @@ export async function createPrivateFolder(options: { root?: string; pid?: number
     remove: () => rm(path, { recursive: true, force: true }),
     removeSync: () => rmSync(path, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Records in `folder` that process `pid` (default: this one) owns it, with its start time, so
+ * that a later sweep can tell when that process is gone. For folders other than run folders
+ * (a scratch server's); written 0600, never over an existing record.
+ */
+export async function writeOwner(folder: string, pid = process.pid): Promise<void> {
+  const owner: Owner = { pid, startTicks: await processStartTicks(pid), createdAt: new Date().toISOString() };
+  await writeFile(join(folder, ownerFile), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
 }
 
 let current: Promise<PrivateFolder> | undefined;
@@ -136,7 +156,9 @@ export interface SweepOptions {
 
 /**
  * Removes the private folders of runs that are gone (and the legacy client-option folders older
- * than a minute). Never a live run's folder; never one of another user. Returns what it removed.
+ * than a minute), and the scratch servers of runs that are gone with their folders. Never a live
+ * run's folder or server; never one of another user; never a sandbox folder without an owner
+ * record (an older bloodraven's, or one not started by a run). Returns what it removed.
  */
 export async function sweepPrivateFolders(options: SweepOptions = {}): Promise<string[]> {
   const root = options.root ?? tmpdir();
@@ -153,13 +175,14 @@ export async function sweepPrivateFolders(options: SweepOptions = {}): Promise<s
   }
   for (const name of names) {
     const legacy = name.startsWith(legacyClientPrefix);
-    if (!legacy && !name.startsWith(runFolderPrefix)) continue;
+    const sandbox = name.startsWith(sandboxFolderPrefix);
+    if (!legacy && !sandbox && !name.startsWith(runFolderPrefix)) continue;
     const path = join(root, name);
     try {
       const info = await lstat(path);
       if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) continue;
       const old = now() - info.mtimeMs > unverifiableGraceMs;
-      const stale = legacy ? old : await runIsGone(path, name, { isAlive, startTicks, old });
+      const stale = legacy ? old : sandbox ? await sandboxIsOrphaned(path, { isAlive, startTicks }) : await runIsGone(path, name, { isAlive, startTicks, old });
       if (!stale) continue;
       await rm(path, { recursive: true, force: true });
       removed.push(path);
@@ -185,6 +208,64 @@ async function runIsGone(
   if (owner.startTicks === null) return false;
   const ticks = await how.startTicks(pid);
   return ticks !== null && ticks !== owner.startTicks;
+}
+
+/**
+ * Whether a sandbox folder belongs to a run that is gone and its server no longer runs (killed
+ * here if it did). A folder without an owner record is never taken: a server may live for hours,
+ * so age says nothing about it.
+ */
+async function sandboxIsOrphaned(path: string, how: { isAlive: (pid: number) => boolean; startTicks: (pid: number) => Promise<string | null> }): Promise<boolean> {
+  const owner = await readOwner(path);
+  if (!owner || owner.pid === process.pid) return false;
+  if (how.isAlive(owner.pid)) {
+    if (owner.startTicks === null) return false;
+    const ticks = await how.startTicks(owner.pid);
+    if (ticks === null || ticks === owner.startTicks) return false;
+  }
+  return stopServerOf(path);
+}
+
+/**
+ * Kills the server running on sandbox folder `path`, if any: the pids its run and the server
+ * itself recorded, each only while its command line still names that folder (a pid may have been
+ * reused since). True once no such process is left.
+ */
+async function stopServerOf(path: string): Promise<boolean> {
+  const pids = new Set<number>();
+  for (const file of [sandboxServerPidFile, 'mysqld.pid']) {
+    const pid = Number((await readFile(join(path, file), 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) pids.add(pid);
+  }
+  const running = async (): Promise<number[]> => {
+    const out: number[] = [];
+    for (const pid of pids) if (await commandNamesFolder(pid, path)) out.push(pid);
+    return out;
+  };
+  let left = await running();
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const deadline = Date.now() + serverKillWaitMs;
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(100);
+    left = await running();
+  }
+  return left.length === 0;
+}
+
+/** Whether process `pid` runs with an argument inside `folder` (a server's --datadir, --socket). */
+async function commandNamesFolder(pid: number, folder: string): Promise<boolean> {
+  try {
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    return args.some((a) => a.includes(`=${folder}/`));
+  } catch {
+    return false;
+  }
 }
 
 async function readOwner(path: string): Promise<Owner | null> {

@@ -2,6 +2,7 @@
  * A backup that cannot finish must say so: a clear error naming the cause, no @.done.json, and
  * (where storage is reachable) a record saying Failed with the reason.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,8 +207,68 @@ describe('backup failures', () => {
     expectError(result.error, 'TEST_DISK_FULL', /disk full/);
     const { record, files } = await stored(join(work, 'flaky'));
     expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'TEST_DISK_FULL' } });
-    expect(files).not.toContain('@.done.json');
-    expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+    // The files written before the failure (metadata, scripts, two data files) are gone; the
+    // record stays, as the history of the attempt, and says nothing is left.
+    expect(files).toEqual(['bloodraven.json']);
+    expect(record.leftover).toEqual({ files: 0, bytes: 0, error: null });
+    expect(record.sizeBytes).toBe(0);
+  });
+
+  it('storage failing mid-dump and refusing deletes: the dump fails with its own error; what is left is counted in the record, with the reason', async () => {
+    const inner = createFsStore({ root: join(work, 'undeletable') });
+    let dataWrites = 0;
+    const store: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      write(key: string, body: Readable, options) {
+        if (++dataWrites === 3) {
+          body.resume();
+          return Promise.reject(new StorageError('TEST_DISK_FULL', 'disk full while writing (injected)'));
+        }
+        return inner.write(key, body, options);
+      },
+      deleteMany: () => Promise.reject(new StorageError('TEST_DELETE_REFUSED', 'deletes refused (injected)')),
+    };
+    const result = await attempt(rootConnector(server), { store });
+    expectError(result.error, 'TEST_DISK_FULL', /disk full/);
+    const { record, files } = await stored(join(work, 'undeletable'));
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'TEST_DISK_FULL' } });
+    const left = files.filter((f) => f !== 'bloodraven.json');
+    expect(left.length).toBeGreaterThan(0);
+    expect(record.leftover).toMatchObject({ files: left.length, error: 'deletes refused (injected)' });
+    expect(record.leftover!.bytes).toBeGreaterThan(0);
+    expect(record.sizeBytes).toBe(record.leftover!.bytes);
+  });
+
+  it('the backup folder removed mid-dump: a named error saying the folder vanished, not a raw ENOENT; the record says Failed', async () => {
+    const root = join(work, 'vanishing');
+    const inner = createFsStore({ root });
+    let dataWrites = 0;
+    const store: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      write(key: string, body: Readable, options) {
+        if (++dataWrites !== 2) return inner.write(key, body, options);
+        // Someone removes the folder just as the file's last bytes are written, before it is put in place.
+        const removing = new Transform({
+          transform: (chunk: Buffer, _enc, cb) => cb(null, chunk),
+          flush: (cb) => {
+            rmSync(join(root, key.split('/')[0]!), { recursive: true, force: true });
+            cb();
+          },
+        });
+        body.once('error', (err) => removing.destroy(err));
+        return inner.write(key, body.pipe(removing), options);
+      },
+    };
+    const result = await attempt(rootConnector(server), { store });
+    const e = expectError(result.error, 'FOLDER_VANISHED', /^cannot write .*: its folder .*\/g-p-\d{8}-\d{6} vanished while it was being written \(something removed it\)$/);
+    expect(e.message).not.toMatch(/ENOENT/);
+    expect(e.hint).toMatch(/find what removes it/);
+    const { record } = await stored(root);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'FOLDER_VANISHED' } });
   });
 
   it('an interrupt (Ctrl-C) mid-dump: stops, says interrupted, records Failed', async () => {
@@ -225,9 +286,8 @@ describe('backup failures', () => {
     const result = await attempt(rootConnector(server), { store, signal: controller.signal });
     expectError(result.error, 'ABORTED', /interrupted: SIGINT/);
     const { record, files } = await stored(join(work, 'interrupted'));
-    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' } });
-    expect(files).not.toContain('@.done.json');
-    expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'ABORTED' }, leftover: { files: 0, bytes: 0, error: null } });
+    expect(files).toEqual(['bloodraven.json']);
   });
 
   it('the server dying mid-dump: names the lost connection; the record says Failed', async () => {

@@ -185,6 +185,29 @@ describe('backup list', () => {
     expect(table.stdout).toMatch(new RegExp(`${b}\\s+Failed`));
     expect(table.stdout).toMatch(/NAME\s+PHASE\s+STARTED\s+DURATION\s+SIZE\s+VERIFIED/);
   });
+
+  it('shows what a failed backup still holds: 0 B once its data is removed, the bytes a killed run left', async () => {
+    const cwd = await configIn('{ type: PVC, pvc: { path: ./backups } }');
+    const root = join(cwd, 'backups');
+    const store = createFsStore({ root });
+    const good = await backupAt(store, '2026-05-01T00:00:00Z');
+    const unreachable = await backupAt(store, '2026-05-02T00:00:00Z', false);
+    // A run killed with SIGKILL: its record says Running, its process is gone, a chunk is left.
+    const killed = 'shop-p-20260503-000000';
+    const record = JSON.parse(await readFile(join(root, good, 'bloodraven.json'), 'utf8')) as BackupRecord;
+    await mkdir(join(root, killed));
+    await writeFile(join(root, killed, 'bloodraven.json'), serializeRecord({ ...record, name: killed, phase: 'Running', startedAt: '2026-05-03T00:00:00.000Z', runner: { hostname: hostname(), pid: 2 ** 22 + 1 } }));
+    await writeFile(join(root, killed, 'shop@t@0.tsv.zst'), Buffer.alloc(12_345));
+    const list = JSON.parse((await cli(['backup', 'list', '--json'], cwd)).stdout) as Array<{ name: string; phase: string; heldBytes: number }>;
+    expect(list.map((x) => [x.name, x.phase, x.heldBytes])).toEqual([
+      [killed, 'Failed', 12_345],
+      [unreachable, 'Failed', 0],
+      [good, 'Succeeded', expect.any(Number) as unknown],
+    ]);
+    const table = (await cli(['backup', 'list'], cwd)).stdout;
+    expect(table).toMatch(new RegExp(`${killed}\\s+Failed\\s.*\\s12.3 kB left\\s`));
+    expect(table).toMatch(new RegExp(`${unreachable}\\s+Failed\\s.*\\s0 B left\\s`));
+  });
 });
 
 describe('prune', () => {

@@ -150,7 +150,19 @@ describe('backup now on a full disk (finding 1)', () => {
     expect(files.filter((f) => f.endsWith('.dumping'))).toEqual([]);
     const record = JSON.parse(await readFile(join(volume, name!, 'bloodraven.json'), 'utf8')) as BackupRecord;
     expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'DISK_FULL' } });
-    await rm(join(volume, name!), { recursive: true, force: true });
+    // The chunks that filled the volume went with the failure; the record stays as its history.
+    expect(files).toEqual(['bloodraven.json']);
+    expect(record.leftover).toEqual({ files: 0, bytes: 0, error: null });
+    const list = await runCli(['backup', 'list'], cwd);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${name!}\\s+Failed\\s+.*\\s0 B left\\s`));
+    const listed = JSON.parse((await runCli(['backup', 'list', '--json'], cwd)).stdout) as Array<{ name: string; heldBytes: number }>;
+    expect(listed.find((b) => b.name === name)?.heldBytes).toBe(0);
+    // The space is free again: a backup that fits the volume succeeds on it.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const next = await runCli(['backup', 'now', '--include-schema', 'small'], cwd);
+    expect(next.stderr).not.toMatch(/^error:/m);
+    expect(next.code).toBe(0);
     await sql(server, 'DROP TABLE big.after_fault');
   }, 180_000);
 });

@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPrivateFolder, removeRunFolder, runFolder, sweepPrivateFolders } from '../../src/lib/private-temp.js';
+import { createPrivateFolder, removeRunFolder, runFolder, sweepPrivateFolders, writeOwner } from '../../src/lib/private-temp.js';
 
 let root: string;
 
@@ -80,6 +81,67 @@ describe('private temporary folders', () => {
     await mkdir(path, { mode: 0o700 });
     expect(await sweepPrivateFolders({ root })).toEqual([]);
     expect(await sweepPrivateFolders({ root, now: () => Date.now() + 3_600_000 })).toEqual([path]);
+  });
+
+  describe('scratch server folders', () => {
+    /** A stand-in for a scratch server: a process whose arguments name files in `folder`, as mariadbd's do. */
+    function fakeServer(folder: string): ChildProcess {
+      return spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', `--datadir=${folder}/data`, `--socket=${folder}/mysqld.sock`], { stdio: 'ignore' });
+    }
+    /** Running, and not a zombie waiting to be reaped (whose command line is empty). */
+    const alive = (pid: number): boolean => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--datadir=');
+      } catch {
+        return false;
+      }
+    };
+    async function sandboxFolder(owner: number, server: ChildProcess | null, serverPidFile = 'server.pid'): Promise<string> {
+      const path = join(root, `bloodraven-sandbox-${Math.random().toString(36).slice(2, 8)}`);
+      await mkdir(path, { mode: 0o700 });
+      await writeOwner(path, owner);
+      if (server) await writeFile(join(path, serverPidFile), `${server.pid}\n`);
+      return path;
+    }
+    const servers: ChildProcess[] = [];
+    afterEach(() => {
+      for (const s of servers.splice(0)) s.kill('SIGKILL');
+    });
+
+    it("kills a dead run's scratch server (by its pid file or mariadbd's own) and removes its folder", async () => {
+      const owner = await deadPid();
+      const a = await sandboxFolder(owner, null);
+      const serverA = fakeServer(a);
+      const b = await sandboxFolder(owner, null);
+      const serverB = fakeServer(b);
+      servers.push(serverA, serverB);
+      await writeFile(join(a, 'server.pid'), `${serverA.pid}\n`);
+      await writeFile(join(b, 'mysqld.pid'), `${serverB.pid}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect([alive(serverA.pid!), alive(serverB.pid!)]).toEqual([true, true]);
+      expect(await sweepPrivateFolders({ root })).toEqual(expect.arrayContaining([a, b]));
+      expect(alive(serverA.pid!)).toBe(false);
+      expect(alive(serverB.pid!)).toBe(false);
+      expect(await names()).toEqual([]);
+    });
+
+    it("never touches a live run's server or folder, nor one without an owner record; a pid that no longer runs that folder's server is not killed", async () => {
+      const liveFolder = await sandboxFolder(process.ppid, null);
+      const liveServer = fakeServer(liveFolder);
+      await writeFile(join(liveFolder, 'server.pid'), `${liveServer.pid}\n`);
+      const foreign = join(root, 'bloodraven-sandbox-older');
+      await mkdir(foreign);
+      const foreignServer = fakeServer(foreign);
+      await writeFile(join(foreign, 'mysqld.pid'), `${foreignServer.pid}\n`);
+      // A dead run's folder whose recorded pid now belongs to an unrelated process.
+      const unrelated = fakeServer(join(root, 'elsewhere'));
+      servers.push(liveServer, foreignServer, unrelated);
+      const reused = await sandboxFolder(await deadPid(), unrelated);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await sweepPrivateFolders({ root })).toEqual([reused]);
+      for (const p of [liveServer, foreignServer, unrelated]) expect(alive(p.pid!)).toBe(true);
+      expect(await names()).toEqual([base(foreign), base(liveFolder)].sort());
+    });
   });
 
   it('shares one folder across the run and removes it at the end', async () => {

@@ -7,14 +7,16 @@ import { loadConfig } from '../../lib/config/load.js';
 import { createConnector } from '../../lib/deps.js';
 import { archiveOnce, initialArchiverStatus, runArchiver, type ArchiveScan } from '../../lib/pitr/archiver.js';
 import { nodeProcessRunner } from '../../lib/process.js';
-import { throwIfAborted } from '../../lib/errors.js';
+import { AbortedError } from '../../lib/errors.js';
 
 export default class PitrArchive extends BaseCommand {
   static override summary = "Archive the server's sealed binlogs for point-in-time recovery.";
 
   static override description = `Uploads every sealed binlog of the configured server (never the one it is writing) once, to <profile root>/binlogs/<site>/ of backup.pitr.profileName's storage, with an entry in manifest-<site>.json: size, SHA-256, server, first and last event time and the GTIDs it holds, read from its events. Only a writable primary (@@read_only = 0) uploads.
 
-backup.pitr.source says how binlogs are read: local (the server's binlog folder on this machine, watched for new files, with a scan every archivePollInterval as a safety net) or remote (over the replication protocol, with mariadb-binlog / mysqlbinlog). Runs until stopped (SIGTERM, Ctrl-C), or once with --once. bloodraven daemon runs it too when backup.pitr.enabled is true.`;
+backup.pitr.source says how binlogs are read: local (the server's binlog folder on this machine, watched for new files, with a scan every archivePollInterval as a safety net) or remote (over the replication protocol, with mariadb-binlog / mysqlbinlog). Runs until stopped (SIGTERM, Ctrl-C), or once with --once.
+
+Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what it archived; a file being fetched then is archived by the next run), 1 failure, 2 bad usage or configuration, 3 binary logging is off, 130 --once interrupted. bloodraven daemon runs it too when backup.pitr.enabled is true.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %> --once', '<%= config.bin %> <%= command.id %> --config /etc/bloodraven.yaml'];
 
@@ -24,7 +26,7 @@ backup.pitr.source says how binlogs are read: local (the server's binlog folder 
     once: Flags.boolean({ description: 'Scan once and exit.' }),
   };
 
-  async run(): Promise<ArchiveScan | undefined> {
+  async run(): Promise<ArchiveScan | ArchiverStopped> {
     const { flags } = await this.parse(PitrArchive);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
@@ -43,13 +45,33 @@ backup.pitr.source says how binlogs are read: local (the server's binlog folder 
     }
     this.logger.info('archiving sealed binlogs as they appear, until stopped (Ctrl-C); use --once for a single scan', { everySeconds: config.archivePollInterval });
     const status = initialArchiverStatus(config, store);
-    await runArchiver(deps, config, status, this.interrupt.signal, (path, onChange) => {
+    const archived: string[] = [];
+    await runArchiver({ ...deps, onArchived: (entry) => archived.push(entry.file) }, config, status, this.interrupt.signal, (path, onChange) => {
       const watcher = watch(path, () => onChange());
       watcher.on('error', () => undefined);
       return () => watcher.close();
     });
-    // The archiver returns when stopped; a stop is an interrupt like any other (exit 130).
-    throwIfAborted(this.interrupt.signal);
-    return undefined;
+    // Ctrl-C or SIGTERM is how a continuous archiver is stopped: an end like any other, exit 0.
+    // A file being fetched at that moment is not in the manifest, and is archived by the next run.
+    const stopped: ArchiverStopped = { stopped: stopReason(this.interrupt.signal), site: status.site, archived };
+    if (!this.jsonEnabled()) {
+      const files = archived.length > 0 ? ` (${archived[0]}${archived.length > 1 ? ` … ${archived.at(-1)}` : ''})` : '';
+      process.stdout.write(`Stopped (${stopped.stopped}): archived ${archived.length} binlog(s)${status.site ? ` for site ${status.site}` : ''} while running${files}; a file not archived yet is taken by the next run\n`);
+    }
+    return stopped;
   }
+}
+
+/** What a continuous run reports when it is stopped. */
+interface ArchiverStopped {
+  /** The signal that stopped it. */
+  stopped: string;
+  site: string | null;
+  /** The files it archived, oldest first. */
+  archived: string[];
+}
+
+function stopReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof AbortedError ? reason.message.replace(/^interrupted: /, '') : 'stopped';
 }

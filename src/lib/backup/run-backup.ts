@@ -6,7 +6,11 @@
  * (Succeeded, with every file's checksum) → `@.done.json`. If anything fails, the record is
  * rewritten as Failed with the reason (where storage is reachable) and `@.done.json` is never
  * written. The one failure that leaves no record: the server cannot be reached and no group is
- * configured, so there is no trustworthy name to record it under.
+ * configured, so there is no trustworthy name to record it under. An attempt that never reached
+ * the server does leave one otherwise: the records are the only history of attempts (`status`
+ * shows the last failure, the daemon counts failures across restarts from them), and a schedule
+ * failing since a password change must show there. A failed attempt's data files are removed;
+ * its record stays, saying what could not be removed.
  */
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,6 +74,12 @@ export class BackupFailedError extends AppError {
 
 /** How long an interrupted run tries to record that it failed before it gives up and exits. */
 const recordAfterInterruptMs = 10_000;
+
+/** How long a failed backup may take to remove its data files before it gives up on the rest. */
+const failedDataRemovalMs = 30_000;
+
+/** How long the look at what a failed attempt left may take (after the removal, whatever its end). */
+const leftoverListingMs = 5_000;
 
 /** The default of dump.storageStallTimeout, seconds. */
 const defaultStallTimeoutSeconds = 120;
@@ -146,11 +156,26 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
     record.phase = 'Failed';
     record.completedAt = clock.now().toISOString();
     record.failure = { code: err instanceof AppError ? err.code : 'INTERNAL', message: errorMessage(err) };
-    try {
-      await writeRecord(run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined);
-    } catch (writeErr) {
-      logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
-    }
+    // After an interrupt the whole way out (record, data removed, record again) gets one short budget.
+    const budget = run.signal.aborted ? AbortSignal.timeout(recordAfterInterruptMs) : undefined;
+    const recordFailure = async (): Promise<boolean> => {
+      try {
+        await writeRecord(budget);
+        return true;
+      } catch (writeErr) {
+        logger.error('could not record the failure in storage', { reason: errorMessage(writeErr) });
+        return false;
+      }
+    };
+    // The failure is recorded first: it is what matters most, should the cleanup be cut short.
+    // (On a full disk this first write may fail; the second, after the removal, then has room.)
+    const recorded = await recordFailure();
+    // The source's sessions are gone by now (the dump drops them first); what the attempt stored
+    // goes next, so that a failure caused by a full volume does not keep it full.
+    record.leftover = await removeFailedData(store, prefix, budget ?? AbortSignal.timeout(failedDataRemovalMs));
+    record.sizeBytes = record.leftover.bytes;
+    if (record.leftover.error) logger.error('could not remove the failed backup\'s data; it is named in the record', { location: record.location, reason: record.leftover.error });
+    if (!(await recordFailure()) && recorded) logger.warn('the record says Failed, without what the cleanup left', { location: record.location });
     throw new BackupFailedError(err, record);
   };
 
@@ -204,6 +229,30 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
   logger.info('backup succeeded', { name, sizeBytes: record.sizeBytes, rows: record.tables.reduce((n, t) => n + t.rows, 0) });
   return record;
+}
+
+/**
+ * Removes every file a failed attempt stored except its record, which stays as the history of the
+ * attempt. Best effort within `bound`: what cannot be removed (a storage that is failing, which is
+ * often why the backup failed) is counted, and the reason returned, never thrown over the
+ * backup's own failure.
+ */
+async function removeFailedData(store: ObjectStore, prefix: string, bound: AbortSignal): Promise<NonNullable<BackupRecord['leftover']>> {
+  const isData = (key: string): boolean => key !== prefix + recordFileName;
+  let error: string | null = null;
+  try {
+    const keys = (await store.list(prefix, { signal: bound })).map((o) => o.key).filter(isData);
+    if (keys.length > 0) await store.deleteMany(keys, { signal: bound });
+  } catch (err) {
+    error = bound.aborted ? 'not finished in the time a failed run is given to clean up' : errorMessage(err);
+  }
+  // What is left is read back rather than assumed: a delete may have half worked.
+  try {
+    const left = (await store.list(prefix, { signal: AbortSignal.timeout(leftoverListingMs) })).filter((o) => isData(o.key));
+    return { files: left.length, bytes: left.reduce((n, o) => n + o.size, 0), error };
+  } catch (err) {
+    return { files: null, bytes: 0, error: error ?? `cannot tell what is left: ${errorMessage(err)}` };
+  }
 }
 
 /**

@@ -26,6 +26,11 @@ export interface CatalogEntry {
   phase: BackupPhase;
   /** Why it failed, when it did (the record's reason, or why the catalog counts it as failed). */
   failure: string | null;
+  /**
+   * Bytes the folder holds now, its record aside: what deleting it would free. For a failed
+   * attempt, what it still occupies (0 once its data files were removed).
+   */
+  heldBytes: number;
   /** When it started, as far as anyone can tell (the record, or the folder's oldest file). */
   startedAt: Date;
   /** Whether its last verification (`verification.json`) passed. */
@@ -92,19 +97,21 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     throw err;
   }
   const objects = await store.list('', storeOptions);
-  const folders = new Map<string, { files: Set<string>; oldest: number }>();
+  const folders = new Map<string, { files: Set<string>; oldest: number; bytes: number }>();
   for (const o of objects) {
     const slash = o.key.indexOf('/');
     if (slash <= 0) continue;
     const folder = o.key.slice(0, slash);
     let f = folders.get(folder);
-    if (!f) folders.set(folder, (f = { files: new Set(), oldest: o.lastModified.getTime() }));
-    f.files.add(o.key.slice(slash + 1));
+    if (!f) folders.set(folder, (f = { files: new Set(), oldest: o.lastModified.getTime(), bytes: 0 }));
+    const file = o.key.slice(slash + 1);
+    f.files.add(file);
     f.oldest = Math.min(f.oldest, o.lastModified.getTime());
+    if (file !== recordFileName) f.bytes += o.size;
   }
   const now = options.now ?? new Date();
   const entries: CatalogEntry[] = [];
-  for (const [name, { files, oldest }] of folders) {
+  for (const [name, { files, oldest, bytes }] of folders) {
     if (!files.has('@.json') && !files.has(recordFileName)) continue;
     let record: BackupRecord | null = null;
     if (files.has(recordFileName)) {
@@ -118,7 +125,7 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     const { phase, failure } = effectivePhase(record, complete, now, options.isAlive ?? processAlive);
     const started = record ? Date.parse(record.startedAt) : oldest;
     const verification = files.has(verificationFileName) ? await verificationOutcome(store, `${name}/${verificationFileName}`, options.signal) : null;
-    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, startedAt: new Date(started), verified: verification === 'passed', verification });
+    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, heldBytes: bytes, startedAt: new Date(started), verified: verification === 'passed', verification });
   }
   entries.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.name.localeCompare(a.name));
   return entries;

@@ -58,6 +58,12 @@ export interface BackupRecord {
   phase: BackupPhase;
   /** Why a backup failed: the error's message and code. */
   failure?: { code: string; message: string };
+  /**
+   * What a failed attempt still holds after it removed its data files: their count and bytes
+   * (0 when all went; `files` null when it could not be told) and why the removal fell short.
+   * Absent in records of successful backups, and of failed ones before the removal was done.
+   */
+  leftover?: { files: number | null; bytes: number; error: string | null };
   /** `/path/name` or `s3://bucket/prefix/name`. */
   location: string;
   storageType: 'PVC' | 'S3';

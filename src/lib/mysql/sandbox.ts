@@ -4,7 +4,7 @@
  * `verify --scratch sandbox`. A sandbox is stopped cleanly with stop(); crash() kills it hard,
  * for tests of what happens when a server dies.
  */
-import { access, mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as fsConstants, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { createConnection } from 'mysql2/promise';
 import { AppError, ExitCode, throwIfAborted } from '../errors.js';
 import type { ProcessRunner, RunningProcess } from '../process.js';
 import { atLastResort } from '../last-resort.js';
+import { sandboxFolderPrefix, sandboxServerPidFile, writeOwner } from '../private-temp.js';
 
 export interface SandboxOptions {
   runner: ProcessRunner;
@@ -101,7 +102,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   }
   const base = options.baseDir ?? tmpdir();
   await mkdir(base, { recursive: true });
-  const root = await mkdtemp(join(base, 'bloodraven-sandbox-'));
+  const root = await mkdtemp(join(base, sandboxFolderPrefix));
+  // Should this process be killed outright, the next run's sweep knows whose server this was.
+  await writeOwner(root);
   const datadir = join(root, 'data');
   const socket = join(root, 'mysqld.sock');
   const serverId = options.serverId ?? nextServerId++;
@@ -134,6 +137,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     for (let attempt = 1; ; attempt++) {
       if (port === 0 || attempt > 1) port = await freePort();
       proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
+      await recordServerPid(root, proc.pid);
       try {
         await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, signal);
         return;
@@ -148,6 +152,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   const relaunch = async (): Promise<void> => {
     proc = options.runner.start(binaries.server, [...args, `--port=${port}`]);
+    await recordServerPid(root, proc.pid);
     await waitReady(socket, proc, errorLog, options.startTimeoutMs ?? 60_000, undefined);
   };
 
@@ -216,6 +221,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       await relaunch();
     },
   };
+}
+
+/** Where the sweep of a dead run's sandbox finds the server to stop (private-temp.ts). */
+async function recordServerPid(root: string, pid: number): Promise<void> {
+  await writeFile(join(root, sandboxServerPidFile), `${pid}\n`, { mode: 0o600 });
 }
 
 async function waitReady(socket: string, proc: RunningProcess, errorLog: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {

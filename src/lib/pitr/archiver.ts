@@ -10,7 +10,7 @@
  * file is uploaded again on the next scan.
  */
 import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { chmod, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import { HashCounter } from '../storage/hash-counter.js';
@@ -44,6 +44,8 @@ export interface ArchiverDeps {
    * (default 60 s): the binlog tool itself waits for ever on a server or network that stops answering.
    */
   fetchStallMs?: number;
+  /** Told of each file once it is archived (in the manifest), also in a scan that is then interrupted. */
+  onArchived?: (entry: ArchivedBinlog) => void;
 }
 
 const defaultFetchStallMs = 60_000;
@@ -103,10 +105,15 @@ async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerS
     ),
   );
   try {
+    // A binlog holds row data: the file is made 0600 before the tool opens it (the tool truncates
+    // it and keeps its mode; its own would be 0644 under the usual umask).
+    await writeFile(join(dir, file), '', { mode: 0o600, flag: 'wx' });
     const runSignal = signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal;
     await withClientOptions(deps.connector.options, (args) =>
       deps.runner.run(state.flavor.binlogTool, [...args, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, file], { signal: runSignal }),
     );
+    // Should a tool have made the file anew, it is still read by this user alone.
+    await chmod(join(dir, file), 0o600);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -241,6 +248,7 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
     manifest.entries.push(entry);
     await writeSiteManifest(deps.store, manifest, signal);
     result.archived.push(entry);
+    deps.onArchived?.(entry);
     deps.logger.info('binlog archived', { file: f.name, site, size: entry.size, transactions: entry.transactions, lastEventTime: entry.lastEventTime });
   }
   return result;
@@ -280,13 +288,20 @@ export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status
   let unwatch: (() => void) | undefined;
   const onAbort = (): void => wake?.();
   signal.addEventListener('abort', onAbort, { once: true });
+  // Counted as each file is archived: a scan cut short by the stop still counts what it did.
+  const counting: ArchiverDeps = {
+    ...deps,
+    onArchived: (entry) => {
+      status.filesArchived++;
+      deps.onArchived?.(entry);
+    },
+  };
   try {
     while (!signal.aborted) {
       try {
-        const scan = await archiveOnce(deps, config, signal);
+        const scan = await archiveOnce(counting, config, signal);
         status.primary = scan.primary;
         status.site = scan.site;
-        status.filesArchived += scan.archived.length;
         status.lastError = null;
         if (!unwatch && watch && config.source.type === 'local') {
           const session = await deps.connector.connect();

@@ -13,6 +13,7 @@ import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import type { ReplayResult } from '../pitr/replay.js';
 import type { RestoreSource } from './source.js';
+import { takeReaderLease, type ReaderLease } from '../catalog/reader-lease.js';
 
 export interface RestoreDeps {
   connector: MysqlConnector;
@@ -110,7 +111,14 @@ async function restoreWatched(
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
   pointInTime?: PointInTimeRequest,
 ): Promise<RestoreResult> {
-  const plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, run.signal);
+  const lease = await leaseSource(source, 'restore bootstrap', deps.logger, run.signal);
+  let plan: RestorePlan;
+  try {
+    plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, run.signal);
+  } catch (err) {
+    await lease?.release();
+    throw err;
+  }
   try {
     recordClaimHolder(plan, deps.clock);
     deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
@@ -124,7 +132,13 @@ async function restoreWatched(
   } finally {
     // The claim is held through the replay: the binlogs change the target as much as the load does.
     await releasePlan(plan);
+    await lease?.release();
   }
+}
+
+/** A reader lease on the backup being restored, when it is one of the catalog: prune leaves it alone meanwhile. */
+export async function leaseSource(source: RestoreSource, purpose: string, logger: Logger, signal: AbortSignal): Promise<ReaderLease | null> {
+  return source.leaseOn ? takeReaderLease(source.leaseOn.store, source.leaseOn.backup, { purpose, logger, signal }) : null;
 }
 
 /** Names this process in the progress file as the claim's holder (written with the load's first flush). */

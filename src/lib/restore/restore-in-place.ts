@@ -20,7 +20,7 @@ import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import { watchServer, type ServerWatch } from '../mysql/server-watch.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
-import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
+import { leaseSource, toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
@@ -130,7 +130,12 @@ export async function restoreInPlace(
     // A target that stops answering stops the restore (SERVER_UNRESPONSIVE): its sessions are
     // dropped, the replay's client stopped, and the outcome recorded as for an interrupt.
     watch = await watchServer(deps.connector, { signal: run.signal });
-    return await applyInPlace({ ...deps, connector: watch.connector }, source, plan, request, { ...run, signal: watch.signal });
+    const lease = await leaseSource(source, 'restore in-place', deps.logger, watch.signal);
+    try {
+      return await applyInPlace({ ...deps, connector: watch.connector }, source, plan, request, { ...run, signal: watch.signal });
+    } finally {
+      await lease?.release();
+    }
   } finally {
     await watch?.stop();
     await releasePlan(plan);

@@ -22,6 +22,8 @@ export interface RestoreSource {
   description: string;
   /** The backup record, when the dump is a bloodraven backup. */
   record: BackupRecord | null;
+  /** For a backup of the catalog: where a restore takes its reader lease (catalog/reader-lease.ts), so prune leaves it alone. */
+  leaseOn?: { store: ObjectStore; backup: string };
 }
 
 export type FromLocation = { type: 'dir'; path: string } | { type: 's3'; bucket: string; prefix: string };
@@ -51,7 +53,7 @@ export function parseFrom(from: string, cwd: string): FromLocation {
 export async function sourceFromCatalog(store: ObjectStore, nameOrLatest: string, kek: KeyEncryptionKey | null, signal?: AbortSignal): Promise<RestoreSource & { entry: CatalogEntry }> {
   const entry = await resolveBackup(store, nameOrLatest, signal ? { signal } : {});
   const view = backupView(store, entry.prefix, entry.record, kek);
-  return { store: view, prefix: entry.prefix, description: `backup ${entry.name}`, record: entry.record, entry };
+  return { store: view, prefix: entry.prefix, description: `backup ${entry.name}`, record: entry.record, entry, leaseOn: { store, backup: entry.name } };
 }
 
 /**

@@ -14,6 +14,7 @@
 import type { RetentionPolicy } from '../config/schema.js';
 import { listBackups, type CatalogEntry } from '../catalog/catalog.js';
 import { doneMarkerName, recordFileName } from '../catalog/names.js';
+import { describeLease, leasePrefix, liveLeases } from '../catalog/reader-lease.js';
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -108,11 +109,26 @@ export async function deleteBinlogs(store: ObjectStore, binlogs: readonly Binlog
   return deleted;
 }
 
-/** Deletes one backup in the crash-safe order above. */
-export async function deleteBackup(store: ObjectStore, entry: Pick<CatalogEntry, 'name' | 'prefix' | 'record'>, signal?: AbortSignal): Promise<void> {
+/**
+ * Deletes one backup in the crash-safe order above. `stillFree`, when given, is asked once the
+ * record is marked: a reason (a reader took a lease meanwhile) puts the record back as it was and
+ * leaves the backup alone; the reason is returned. Null when the backup was deleted.
+ */
+export async function deleteBackup(
+  store: ObjectStore,
+  entry: Pick<CatalogEntry, 'name' | 'prefix' | 'record'>,
+  signal?: AbortSignal,
+  stillFree?: () => Promise<string | null>,
+): Promise<string | null> {
   const options = signal ? { signal } : {};
   const marker: BackupRecord | Record<string, unknown> = entry.record ? { ...entry.record, phase: 'Deleting' } : { name: entry.name, phase: 'Deleting' };
   await store.put(entry.prefix + recordFileName, serializeRecord(marker as BackupRecord), options);
+  const busy = stillFree ? await stillFree() : null;
+  if (busy !== null) {
+    if (entry.record) await store.put(entry.prefix + recordFileName, serializeRecord(entry.record), options);
+    else await store.delete(entry.prefix + recordFileName, options);
+    return busy;
+  }
   const keys = (await store.list(entry.prefix, options)).map((o) => o.key).filter((k) => k !== entry.prefix + recordFileName);
   const done = keys.filter((k) => k === entry.prefix + doneMarkerName);
   await store.deleteMany(done, options);
@@ -122,6 +138,15 @@ export async function deleteBackup(store: ObjectStore, entry: Pick<CatalogEntry,
   );
   throwIfAborted(signal);
   await store.deletePrefix(entry.prefix, options);
+  // Leases of readers that are gone (a live one stopped the deletion above).
+  await store.deletePrefix(leasePrefix(entry.name), options);
+  return null;
+}
+
+/** Why a backup must not be deleted now: the readers holding live leases on it; null if none. */
+async function readersOf(store: ObjectStore, name: string, signal?: AbortSignal): Promise<string | null> {
+  const leases = await liveLeases(store, name, { now: new Date(), ...(signal ? { signal } : {}) });
+  return leases.length > 0 ? `it is being read by ${leases.map(describeLease).join(', ')}` : null;
 }
 
 export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<PruneResult> {
@@ -155,7 +180,13 @@ export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: {
       continue;
     }
     try {
-      await deleteBackup(store, entry, options.signal);
+      // A backup a verify or a restore is reading stays until they are done (catalog/reader-lease.ts).
+      const busy = (await readersOf(store, d.name, options.signal)) ?? (await deleteBackup(store, entry, options.signal, () => readersOf(store, d.name, options.signal)));
+      if (busy !== null) {
+        result.skipped.push({ name: d.name, reason: busy });
+        options.logger.warn('a backup the plan would delete is being read: left alone', { name: d.name, reason: busy });
+        continue;
+      }
       result.deleted.push(d.name);
       options.logger.info('backup deleted', { name: d.name, why: d.reasons.join('; ') });
     } catch (err) {

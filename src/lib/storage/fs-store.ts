@@ -571,6 +571,13 @@ async function fsError(err: unknown, action: Action, target: string, configField
         ...options,
         hint: 'remove or rename the folder',
       });
+    // A write's own folder checked (and made) before the write began: gone now, removed under it.
+    case 'ENOENT':
+      if (action !== 'write to') return new StorageError('FS_ERROR', `cannot ${action} ${target}: ${err.message}`, options);
+      return new StorageError('FOLDER_VANISHED', `cannot write ${target}: its folder ${path.dirname(target)} vanished while it was being written (something removed it)`, {
+        ...options,
+        hint: 'a person or job removing files from the storage folder, or a prune on a host whose clock is far off; find what removes it, then run again',
+      });
     case 'ENAMETOOLONG':
       return new StorageError('NAME_TOO_LONG', `cannot ${action} ${target}: the name is too long for the file system`, options);
     case 'ELOOP':

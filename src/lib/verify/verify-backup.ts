@@ -27,6 +27,7 @@ import type { RestoreSource } from '../restore/source.js';
 import { tableChecksum } from './table-checksum.js';
 import { writeJson } from '../storage/json.js';
 import { verificationFileName } from '../catalog/names.js';
+import { BackupGoneError, takeReaderLease, type ReaderLease } from '../catalog/reader-lease.js';
 
 
 /** A server to restore into: started for the verification, or an existing one. */
@@ -124,19 +125,52 @@ export async function verifyBackup(
 
   // A missing or wrong key is refused before any work, like an incomplete backup.
   const dumpStore = backupView(store, entry.prefix, record, deps.kek ?? null);
+  // While the lease lives, prune leaves the backup alone; one already being deleted is refused.
+  // Wall time, not the run's clock: leases are compared across processes.
+  const lease = await takeReaderLease(store, entry.name, { purpose: 'verify', logger: deps.logger, signal: run.signal });
   try {
-    await checkAndRestore({ ...deps, dumpStore }, { entry, record, result }, options, run);
-  } catch (err) {
-    if (!run.signal.aborted) throw err;
-    // An interrupted verification proves nothing either way: the last finished result (a pass
-    // or a failure, or none) stays what the catalog shows, since the backup's files have not
-    // changed; writing "failed" would brand a good backup bad.
-    const interrupted = abortError(run.signal);
-    throw interrupted;
+    try {
+      await checkAndRestore({ ...deps, dumpStore }, { entry, record, result }, options, run);
+    } catch (err) {
+      if (!run.signal.aborted) {
+        // Files that vanished mid-way are the backup's removal, not a fault of the backup.
+        const gone = await lease.assertBackupPresent().then(
+          () => null,
+          (e: unknown) => (e instanceof BackupGoneError ? e : null),
+        );
+        throw gone ?? err;
+      }
+      // An interrupted verification proves nothing either way: the last finished result (a pass
+      // or a failure, or none) stays what the catalog shows, since the backup's files have not
+      // changed; writing "failed" would brand a good backup bad.
+      const interrupted = abortError(run.signal);
+      throw interrupted;
+    }
+    result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
+    // A result is saved only beside a backup that is there: a failure caused by its removal says
+    // nothing about it, and a write into its deleted folder would make a folder of one file.
+    await lease.assertBackupPresent(run.signal);
+    await saveResult(store, entry, result, lease);
+    return result;
+  } finally {
+    await lease.release();
   }
-  result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
+}
+
+/**
+ * Writes `verification.json` beside the backup. Should the backup have been removed in the
+ * moment between the check and the write (the write then made its folder again), the file is
+ * taken back, with the folder if nothing else is in it, and BACKUP_GONE thrown.
+ */
+async function saveResult(store: ObjectStore, entry: CatalogEntry, result: VerificationResult, lease: ReaderLease): Promise<void> {
   await writeJson(store, entry.prefix + verificationFileName, result);
-  return result;
+  try {
+    await lease.assertBackupPresent();
+  } catch (err) {
+    await store.delete(entry.prefix + verificationFileName);
+    if ((await store.list(entry.prefix)).length === 0) await store.deletePrefix(entry.prefix);
+    throw err;
+  }
 }
 
 /** The checks, the restore and the comparison, filling in `result`. */
