@@ -18,6 +18,7 @@ import type { Clock } from '../clock.js';
 import { AppError, ConfigError, PreconditionError, StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MysqlConnector } from '../mysql/connection.js';
+import { watchServer, type ServerWatch } from '../mysql/server-watch.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { heartbeatIntervalMs } from '../catalog/catalog.js';
@@ -85,6 +86,25 @@ const leftoverListingMs = 5_000;
 const defaultStallTimeoutSeconds = 120;
 
 export async function runBackup(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions): Promise<BackupRecord> {
+  // A source that stops answering stops the run (SERVER_UNRESPONSIVE), from the first probe to
+  // the last statement: its sessions are dropped, so a resumed server releases the backup lock.
+  // A watch that cannot connect is the probe's failure: the attempt is recorded as for any other.
+  let watch: ServerWatch | undefined;
+  let unreachable: unknown;
+  try {
+    watch = await watchServer(deps.connector, { signal: run.signal });
+  } catch (err) {
+    if (run.signal.aborted) throw err;
+    unreachable = err;
+  }
+  try {
+    return await backupWatched(watch ? { ...deps, connector: watch.connector } : deps, request, watch ? { ...run, signal: watch.signal } : run, unreachable);
+  } finally {
+    await watch?.stop();
+  }
+}
+
+async function backupWatched(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions, unreachable: unknown): Promise<BackupRecord> {
   const { connector, logger, clock } = deps;
   // Every write of the backup is bounded: a store that stops taking bytes fails the run.
   const store = stallGuardedStore(deps.store, {
@@ -97,6 +117,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   let server: ServerInfo | undefined;
   let probeError: unknown;
   try {
+    if (unreachable !== undefined) throw unreachable;
     const session = await connector.connect();
     try {
       const flavor = await detectFlavor(session);

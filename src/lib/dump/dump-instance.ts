@@ -8,7 +8,6 @@ import { AppError, ExitCode, MysqlError, abortError, errorMessage, throwIfAborte
 import type { Logger } from '../log.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type BinlogPosition, type Flavor, type ServerInfo } from '../mysql/flavor.js';
-import { watchServer } from '../mysql/server-watch.js';
 import { describeSchema, type SchemaInfo } from '../mysql/introspect.js';
 import { compareInventory, describeDifference, inventoryMatches, readInventory, type Inventory, type InventoryObject } from '../mysql/inventory.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -102,19 +101,10 @@ export interface DumpRunOptions {
 
 /**
  * Dumps the instance behind `deps.connector` into `prefix` (a folder key ending in `/`) of
- * `deps.store`. The prefix must be empty; the caller checks.
+ * `deps.store`. The prefix must be empty; the caller checks. The caller also watches the server
+ * (runBackup: a source that stops answering fails the run with SERVER_UNRESPONSIVE).
  */
 export async function dumpInstance(deps: DumpDeps, prefix: string, options: DumpOptions, run: DumpRunOptions): Promise<DumpResult> {
-  // A source that stops answering stops the dump (SERVER_UNRESPONSIVE), dropping its sessions.
-  const watch = await watchServer(deps.connector, { signal: run.signal });
-  try {
-    return await dumpWatched({ ...deps, connector: watch.connector }, prefix, options, { ...run, signal: watch.signal });
-  } finally {
-    await watch.stop();
-  }
-}
-
-async function dumpWatched(deps: DumpDeps, prefix: string, options: DumpOptions, run: DumpRunOptions): Promise<DumpResult> {
   const { connector, store, logger, clock } = deps;
   const startedAt = clock.now();
   const progress: DumpProgress = { phase: 'connecting', tablesTotal: 0, tablesDone: 0, rows: 0, rowsEstimate: 0, bytes: 0, bytesEstimate: 0, storedBytes: 0 };
