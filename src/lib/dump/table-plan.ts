@@ -34,7 +34,11 @@ export interface TablePlan {
   encoderBlock: number;
 }
 
-/** Bytes the encoder gathers before handing a block to the data file. */
+/**
+ * Bytes the encoder gathers before handing a block to the data file: one size for every table.
+ * Small tables do not pay for it: the encoder's buffer starts small and grows (tsv-encoder.ts),
+ * which needs no statistics (a freshly loaded table's say small).
+ */
 export const defaultEncoderBlock = 256 * 1024;
 
 /** One unit of work for a dump worker. */
