@@ -92,6 +92,26 @@ describe('TsvEncoder', () => {
     expect(small.encoder.bytes).toBe(small.text.length);
   });
 
+  it('grows its buffer as rows come: wide rows, escaped rows and rows after a short block all come out whole', () => {
+    // Widths around the first buffer (16 KiB), the block and twice the block; `\t` doubles when escaped.
+    const widths = [0, 10, 16 * 1024 - 3, 16 * 1024 + 5, 40_000, 200_000, 600_000, 7];
+    const rows = widths.flatMap((w, i) => [[String(i), 'a'.repeat(w)], [String(-i), '\t'.repeat(w)], [null, null]]);
+    const whole = encode(['number', 'text'], rows, 1 << 30).text;
+    for (const blockSize of [1024, 16 * 1024, 256 * 1024]) {
+      const encoder = new TsvEncoder(['number', 'text'], blockSize);
+      const blocks: Buffer[] = [];
+      rows.forEach((r, i) => {
+        const payload = rowPacket(r);
+        encoder.encodeRow(payload, 0, payload.length);
+        // A short block taken early (as at the end of a file) must not be written over later.
+        if (encoder.full || i % 5 === 0) blocks.push(encoder.take()!);
+      });
+      const rest = encoder.take();
+      if (rest) blocks.push(rest);
+      expect(Buffer.concat(blocks).equals(whole), `block size ${blockSize}`).toBe(true);
+    }
+  });
+
   it('records an .idx offset after each row that crosses another MiB, then the total', () => {
     const row = 'y'.repeat(299_999); // 300,000 bytes with the newline
     const { encoder } = encode(['text'], Array.from({ length: 8 }, () => [row]));

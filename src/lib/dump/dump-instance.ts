@@ -334,7 +334,7 @@ async function writeSchemaDdl({ ddl, names, options, put }: DdlWriter, schema: S
   const plans = schema.tables.map((t) => {
     const basename = names.table(schemaBasename, t.name);
     basenames[t.name] = basename;
-    return planTable(t, basename);
+    return planTable(t, basename, options.encoderBlockBytes);
   });
   await forEachBounded(plans, ddlWrites, async (plan) => {
     const t = plan.info;
@@ -544,7 +544,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
 
   let paused = false;
   let waitingForPrevious = false;
-  // The query, once started; the callbacks below only run after that.
+  // The query while its result set streams: set once it starts, cleared once it has ended.
   const running: { query?: { pause(): void; resume(): void } } = {};
   const pause = (): void => {
     if (!paused) {
@@ -627,6 +627,10 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
 
   try {
     await Promise.race([query.done, failure]);
+    // From here the session is the next task's. The last block may still fill the file's buffer
+    // below, and a pause then would stay on the connection for good: the file ends right after,
+    // so no drain calls back to lift it, and the worker's next query would never get a row.
+    delete running.query;
     flush();
     noteLargest(encoder);
     void closeFile(sink, encoder);

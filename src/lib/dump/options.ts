@@ -19,6 +19,11 @@ export interface DumpOptions {
   users?: boolean;
   /** How long a storage write may make no progress before the backup fails (storage/stall-guard.ts). Default 120. */
   storageStallTimeoutSeconds?: number;
+  /**
+   * Not a profile setting (the config never sets it): the encoder's block size, so tests can
+   * drive the data files' backpressure with other sizes than the default (table-plan.ts).
+   */
+  encoderBlockBytes?: number;
 }
 
 /** The dump a profile's `dump:` block asks for. */

@@ -34,7 +34,12 @@ export interface TablePlan {
   encoderBlock: number;
 }
 
-const encoderBlock = 256 * 1024;
+/**
+ * Bytes the encoder gathers before handing a block to the data file: one size for every table.
+ * Small tables do not pay for it: the encoder's buffer starts small and grows (tsv-encoder.ts),
+ * which needs no statistics (a freshly loaded table's say small).
+ */
+export const defaultEncoderBlock = 256 * 1024;
 
 /** One unit of work for a dump worker. */
 export type DumpTask =
@@ -61,7 +66,7 @@ function implicitPeriodColumns(info: TableInfo): Array<{ name: string; dataType:
  * every row of its history (`FOR SYSTEM_TIME ALL`) with its period columns, so the history is
  * restored too (MDEV-16029).
  */
-export function planTable(info: TableInfo, basename: string): TablePlan {
+export function planTable(info: TableInfo, basename: string, encoderBlock = defaultEncoderBlock): TablePlan {
   const dumped = [...info.columns.filter((c) => !c.generated), ...implicitPeriodColumns(info)];
   const key = chooseChunkKey(info);
   const from = `${quoteId(info.schema)}.${quoteId(info.name)}${info.versioning ? ' FOR SYSTEM_TIME ALL' : ''}`;
@@ -76,9 +81,7 @@ export function planTable(info: TableInfo, basename: string): TablePlan {
     key,
     selectFrom: `SELECT ${dumped.map((c) => selectExpression(c.name, c.dataType)).join(', ')} FROM ${from}`,
     orderBy: key ? ` ORDER BY ${key.columns.map(quoteId).join(', ')}` : '',
-    // One size for every table: smaller blocks for tables the statistics call small hung the
-    // dump of a big table whose statistics were stale (encrypted S3, issue 14); the cause is not found yet.
-    encoderBlock: encoderBlock,
+    encoderBlock,
   };
 }
 

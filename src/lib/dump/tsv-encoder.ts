@@ -42,6 +42,11 @@ const BACKSLASH = 0x5c;
 const TAB = 0x09;
 const LF = 0x0a;
 const MiB = 1024 * 1024;
+/** Room past the block for the row that crosses it, so a block rarely needs a bigger buffer. */
+const SLACK = 64 * 1024;
+/** The buffer a table starts with; it grows to the full block only as the table proves big. */
+const FIRST_BUFFER = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** ESCAPE[b] is the letter written after `\` for byte b, or 0 when b goes out as is. */
 const ESCAPE = new Uint8Array(256);
@@ -80,7 +85,9 @@ export class TsvEncoder {
     this.kinds = Uint8Array.from(kinds, (k) => (k === 'text' ? KIND_TEXT : k === 'number' ? KIND_NUMBER : KIND_BASE64));
     this.largestValues = new Float64Array(kinds.length);
     this.blockSize = blockSize;
-    this.out = Buffer.allocUnsafe(blockSize + 64 * 1024);
+    // Most of the tables of a schema with thousands of them hold a few rows: a full block each
+    // would be most of what such a dump allocates. The buffer grows as rows come (reserve()).
+    this.out = Buffer.allocUnsafe(Math.min(FIRST_BUFFER, blockSize + SLACK));
   }
 
   /** Whether enough output has gathered to be handed on with take(). */
@@ -162,7 +169,9 @@ export class TsvEncoder {
   take(): Buffer | null {
     if (this.pos === 0) return null;
     const block = this.out.subarray(0, this.pos);
-    this.out = Buffer.allocUnsafe(this.blockSize + 64 * 1024);
+    // After a full block more rows are likely: the next buffer is a full one. After the last
+    // (short) block of a file none may come, so nothing is allocated until a row needs it.
+    this.out = this.pos >= this.blockSize ? Buffer.allocUnsafe(this.blockSize + SLACK) : EMPTY;
     this.pos = 0;
     return block;
   }
@@ -196,7 +205,7 @@ export class TsvEncoder {
   /** Makes room for `n` more bytes in the current block. */
   private reserve(n: number): void {
     if (this.pos + n <= this.out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.pos + n + 1));
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.pos + n + 1, Math.min(FIRST_BUFFER, this.blockSize + SLACK)));
     this.out.copy(bigger, 0, 0, this.pos);
     this.out = bigger;
   }

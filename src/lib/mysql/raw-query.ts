@@ -50,7 +50,11 @@ const Packets = require(join(mysql2Dir, 'lib/packets/index.js')) as { Query: Que
 export type RawRowHandler = (buffer: Buffer, start: number, end: number) => void;
 
 export interface RawQueryHandle {
-  /** Stops delivering packets (backpressure); the server waits once the socket buffers fill. */
+  /**
+   * Stops delivering packets (backpressure); the server waits once the socket buffers fill.
+   * Once `done` has settled, pause() and resume() do nothing: the connection is no longer this
+   * query's, and a pause would hold the next statement on it.
+   */
   pause(): void;
   resume(): void;
   /** Resolves with the number of rows once the result set has ended; rejects on a server error. */
@@ -123,9 +127,11 @@ class RawQueryCommand extends Command {
  */
 export function rawQuery(connection: CoreConnection, sql: string, onRow: RawRowHandler): RawQueryHandle {
   const internal = connection as unknown as InternalConnection;
+  let ended = false;
   let onConnectionError: ((err: Error) => void) | undefined;
   const done = new Promise<number>((resolve, reject) => {
     const command: RawQueryCommand = new RawQueryCommand(sql, onRow, (err) => {
+      ended = true;
       if (err) reject(err);
       else resolve(command.rows);
     });
@@ -133,6 +139,7 @@ export function rawQuery(connection: CoreConnection, sql: string, onRow: RawRowH
     onConnectionError = (err: Error): void => {
       if (command.onResult) {
         command.onResult = undefined;
+        ended = true;
         reject(err);
       }
     };
@@ -142,8 +149,12 @@ export function rawQuery(connection: CoreConnection, sql: string, onRow: RawRowH
     if (onConnectionError) connection.removeListener('error', onConnectionError);
   });
   return {
-    pause: () => internal.pause(),
-    resume: () => internal.resume(),
+    pause: () => {
+      if (!ended) internal.pause();
+    },
+    resume: () => {
+      if (!ended) internal.resume();
+    },
     done,
   };
 }
