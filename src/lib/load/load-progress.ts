@@ -79,6 +79,10 @@ export class LoadProgress {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private broken = false;
+  /** Why the last write failed, once one has (writes stop then). */
+  private writeFailure: string | null = null;
+  /** Whether the file holds steps: an earlier run's, read at open, or a write of this run's. */
+  private stored = false;
   private holderLine: string | null = null;
   private recordedHolder: ProgressHolder | null = null;
 
@@ -105,6 +109,7 @@ export class LoadProgress {
           const line = JSON.parse(raw) as DoneStep & { holder?: ProgressHolder };
           if (line.holder) progress.recordedHolder = line.holder;
           if (line.done) {
+            progress.stored = true;
             progress.done.set(stepKey(line), line);
             progress.lines.push(raw);
             progress.body += raw + '\n';
@@ -204,6 +209,18 @@ export class LoadProgress {
     this.dirty = true;
   }
 
+  /**
+   * What a run started again can resume from, once the last flush has settled:
+   * - `all`: every step finished so far is in the file;
+   * - `partly`: writing failed after the file held some steps: a rerun resumes from those and redoes the rest;
+   * - `none`: the file holds no step (it could never be written): a rerun cannot resume;
+   * - `off`: no file is kept (a scratch load).
+   */
+  saved(): { state: 'all' | 'partly' | 'none' | 'off'; file: string; failure: string | null } {
+    const state = !this.store ? 'off' : !this.broken ? 'all' : this.stored ? 'partly' : 'none';
+    return { state, file: this.key, failure: this.writeFailure };
+  }
+
   /** Writes what is not written yet. Never throws: without a log, a rerun just redoes more. */
   async flush(): Promise<void> {
     if (this.timer) {
@@ -217,9 +234,11 @@ export class LoadProgress {
       try {
         await this.store.put(this.key, (this.holderLine ? this.holderLine + '\n' : '') + this.body);
         this.lastWriteMs = Math.max(0, this.now() - started);
+        if (this.lines.length > 0) this.stored = true;
       } catch (err) {
         this.broken = true;
-        this.logger.warn('cannot write the load progress file; an interrupted load will start over', { file: this.key, reason: errorMessage(err) });
+        this.writeFailure = errorMessage(err);
+        this.logger.warn(this.stored ? 'cannot write the load progress file; an interrupted load resumes from its last write and redoes the rest' : 'cannot write the load progress file; an interrupted load cannot be resumed', { file: this.key, reason: errorMessage(err) });
       }
     });
     await this.writing;

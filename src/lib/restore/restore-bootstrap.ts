@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MysqlConnector } from '../mysql/connection.js';
+import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
 import { hostname } from 'node:os';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
@@ -70,15 +70,24 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreRes
   };
 }
 
-/** A load that stopped midway says what the target holds and what to do. */
-function resumable(err: unknown, resume: boolean): unknown {
+/**
+ * A load that stopped midway says what the target holds and what to do; the resume it promises
+ * is the one the progress file allows (it may not have been writable).
+ */
+function resumable(err: unknown, resume: boolean, plan: RestorePlan): unknown {
   if (!(err instanceof AppError) || err.hint) return err;
-  return new AppError(err.code, err.message, err.exitCode, {
-    cause: err,
-    hint: resume
+  const saved = plan.load.progress.saved();
+  const schemas = plan.load.schemas.map((s) => quoteId(s.name)).join(', ');
+  const startOver = `drop what it created (schemas ${schemas}, or their tables if the schemas were there before) before loading it again`;
+  const why = `the progress file ${saved.file} could not be written (${saved.failure ?? 'unknown reason'})`;
+  const hint = !resume
+    ? `the target now holds part of the backup: ${startOver}`
+    : saved.state === 'all'
       ? 'the target now holds part of the backup: run the same restore again to resume where it stopped'
-      : 'the target now holds part of the backup: drop what it created before loading it again',
-  });
+      : saved.state === 'partly'
+        ? `the target now holds part of the backup, and ${why} after some steps were saved: run the same restore again to resume from the last saved step (what came after it is loaded again)`
+        : `the target now holds part of the backup, and ${why}, so running it again cannot resume: ${startOver}, with the dump in a place where bloodraven can write (or copy it there and use --from)`;
+  return new AppError(err.code, err.message, err.exitCode, { cause: err, hint });
 }
 
 /**
@@ -97,7 +106,7 @@ export async function restoreBootstrap(
     recordClaimHolder(plan, deps.clock);
     deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
     const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
-      throw resumable(err, options.resume);
+      throw resumable(err, options.resume, plan);
     });
     const result = toRestoreResult(plan, load);
     if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
