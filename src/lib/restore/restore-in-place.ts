@@ -20,7 +20,7 @@ import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
-import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
+import { applyPreparedReplay, prepareReplay, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
 import { recordInPlaceOutcome, recordInPlaceRestore } from '../catalog/in-place-history.js';
@@ -126,7 +126,13 @@ async function applyInPlace(
   if (plan.mode !== 'instance' && plan.mode !== 'schema') throw new AppError('INTERNAL', `restoreInPlace needs an in-place plan, not ${plan.mode}`);
   await checkConfirm(deps, request.confirm);
   throwIfAborted(run.signal);
-  const session = await connector.connect();
+  // The binlogs are read and checked against the server before anything is dropped.
+  const prepared = request.pointInTime ? await prepareReplay({ connector, logger }, request.pointInTime, { signal: run.signal }) : undefined;
+  let replayStarted = false;
+  const session = await connector.connect().catch(async (err: unknown) => {
+    await prepared?.dispose();
+    throw err;
+  });
   let fence: { previous: number; since: number } | undefined;
   const startedAt = clock.now().toISOString();
   const state: ConfirmTokenState = { confirmTokenUsed: request.confirm.toISOString(), backup: plan.source, usedAt: startedAt, fence: null };
@@ -169,7 +175,8 @@ async function applyInPlace(
       throw fenceError(err, 'loading the backup failed');
     }
     // Point-in-time replay runs against the same server, still fenced.
-    const pitr = request.pointInTime ? await replayToPoint({ connector, logger }, request.pointInTime, { skipBinlog: plan.load.options.skipBinlog, signal: run.signal }) : undefined;
+    replayStarted = true;
+    const pitr = request.pointInTime && prepared ? await applyPreparedReplay({ connector }, request.pointInTime, prepared, { skipBinlog: plan.load.options.skipBinlog, signal: run.signal }) : undefined;
     const fencedMs = fence ? clock.now().getTime() - fence.since : 0;
     return {
       ...toRestoreResult(plan, load),
@@ -194,6 +201,8 @@ async function applyInPlace(
     }
     if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal });
     await session.close();
+    // A replay that ran removed its binlogs itself.
+    if (!replayStarted) await prepared?.dispose();
   }
 }
 
