@@ -1,12 +1,14 @@
 /**
  * Point-in-time restores the trial found wanting, run as a user runs them:
+ * - an in-place restore of one server cuts the point-in-time window of that server only, not of
+ *   another server whose backups and binlogs share the profile's storage;
  * - a binlog statement bigger than the target's max_allowed_packet is refused before anything is
  *   loaded (it failed as "server has gone away" after the load and part of the replay);
  * - a replay interrupted part-way is resumed by running the same restore again, ending exactly
  *   where an uninterrupted restore ends (it was refused as a complete load).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -182,3 +184,30 @@ describe('a point-in-time replay interrupted part-way', () => {
     expect(third.stderr).toMatch(/was loaded completely into this server already/);
   });
 });
+
+describe('an in-place restore of another server that shares the profile', () => {
+  it('leaves the window of the profile\'s server as it was, and is recorded under the server it restored', async () => {
+    // A copy of the profile's storage: the restore's record must not reach the other tests here.
+    const dir = await mkdtemp(join(work, 'shared-'));
+    await cp(join(cwd, 'backups'), join(dir, 'backups'), { recursive: true });
+    await config(dir, source.port);
+    const before = await cli(['pitr', 'window', '--json'], dir);
+    expect(before.code, before.stderr).toBe(0);
+    const window = JSON.parse(before.stdout) as { from: string; to: string; gaps: unknown[] };
+    expect(window.to).toBe(iso(t0 + 30));
+    expect(window.gaps).toEqual([]);
+
+    // Another server on this host, restored in place from the profile's backup: now, inside the window.
+    const other = await newTarget();
+    const restore = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', 'now', '--port', String(other.port)], dir);
+    expect(restore.code, restore.stderr).toBe(0);
+    // Before: a gap from the restore on ("the whole instance was restored in place"), in the window of the server that was not restored.
+    const after = await cli(['pitr', 'window', '--json'], dir);
+    expect(JSON.parse(after.stdout)).toEqual(window);
+
+    const history = JSON.parse(await readFile(join(dir, 'backups', 'in-place-restores.json'), 'utf8')) as { events: Array<{ target: string; server: { serverId: number; port: number } }> };
+    const [row] = (await sql(other, 'SELECT @@server_id AS id')) as Array<{ id: string | number }>;
+    expect(history.events).toMatchObject([{ target: `127.0.0.1:${other.port}`, server: { serverId: Number(row!.id), port: other.port } }]);
+  });
+});
+

@@ -66,7 +66,11 @@ async function readPitrInputs(store: ObjectStore, signal?: AbortSignal, now?: Da
   ]);
   const breaks: CoverageBreak[] = inPlace
     .filter((e) => e.mode === 'instance')
-    .map((e) => ({ at: new Date(e.startedAt), reason: `the whole instance was restored in place from ${e.backup} at ${e.startedAt}, outside the binary log` }));
+    .map((e) => ({
+      at: new Date(e.startedAt),
+      reason: `the whole instance (${e.target}) was restored in place from ${e.backup} at ${e.startedAt}, outside the binary log`,
+      ...(e.server ? { server: e.server } : {}),
+    }));
   return { entries, manifests, breaks };
 }
 

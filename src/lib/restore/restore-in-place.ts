@@ -16,14 +16,14 @@ import type { Clock } from '../clock.js';
 import { confirmTokenFile, judgeConfirm, readConfirmToken, recordConfirmToken, type ConfirmTokenState } from '../catalog/confirm-token.js';
 import { AppError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
-import { quoteId, type MysqlConnector } from '../mysql/connection.js';
+import { quoteId, type MysqlConnector, type MysqlSession } from '../mysql/connection.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
 import { applyPreparedReplay, prepareReplay, type PointInTimeRequest } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
-import { recordInPlaceOutcome, recordInPlaceRestore } from '../catalog/in-place-history.js';
+import { recordInPlaceOutcome, recordInPlaceRestore, type RestoredServer } from '../catalog/in-place-history.js';
 
 export interface InPlaceDeps {
   connector: MysqlConnector;
@@ -139,6 +139,7 @@ async function applyInPlace(
   const historyStores = [deps.catalog, ...(deps.historyIn ?? [])];
   let begun = false;
   let inHistory = false;
+  let server: RestoredServer | undefined;
   let failure: unknown;
   /** Whether read_only is still raised by this restore (its lowering failed): the token keeps the fence then. */
   let fenceUp = true;
@@ -152,7 +153,8 @@ async function applyInPlace(
     }
     // The token, the history and the fence go to the catalog before anything changes on the server.
     await recordConfirmToken(deps.catalog, state);
-    await recordInPlaceRestore(historyStores, { startedAt, backup: plan.source, mode: plan.mode, target: connector.target });
+    server = await restoredServer(session, plan);
+    await recordInPlaceRestore(historyStores, { startedAt, backup: plan.source, mode: plan.mode, target: connector.target, server });
     inHistory = true;
     logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
     if (fence) {
@@ -199,7 +201,7 @@ async function applyInPlace(
         logger.error('could not lift the fence: run SET GLOBAL read_only = 0 on the server by hand', { reason: errorMessage(err) });
       }
     }
-    if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal });
+    if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal, server });
     await session.close();
     // A replay that ran removed its binlogs itself.
     if (!replayStarted) await prepared?.dispose();
@@ -214,7 +216,7 @@ async function applyInPlace(
 async function recordEnd(
   deps: InPlaceDeps,
   state: ConfirmTokenState,
-  end: { plan: RestorePlan; startedAt: string; begun: boolean; inHistory: boolean; failure: unknown; signal: AbortSignal },
+  end: { plan: RestorePlan; startedAt: string; begun: boolean; inHistory: boolean; failure: unknown; signal: AbortSignal; server: RestoredServer | undefined },
 ): Promise<void> {
   const { connector, clock, logger } = deps;
   const failed = end.failure !== undefined;
@@ -225,10 +227,24 @@ async function recordEnd(
   const mode = end.plan.mode === 'instance' ? 'instance' : 'schema';
   try {
     await recordConfirmToken(deps.catalog, { ...state, unfinished });
-    if (end.inHistory) await recordInPlaceOutcome([deps.catalog, ...(deps.historyIn ?? [])], { startedAt: end.startedAt, backup: end.plan.source, mode, target: connector.target, outcome, completedAt: clock.now().toISOString() });
+    if (end.inHistory) await recordInPlaceOutcome([deps.catalog, ...(deps.historyIn ?? [])], {
+        startedAt: end.startedAt,
+        backup: end.plan.source,
+        mode,
+        target: connector.target,
+        ...(end.server ? { server: end.server } : {}),
+        outcome,
+        completedAt: clock.now().toISOString(),
+      });
   } catch (err) {
     logger.error(`could not record how the restore ended in ${confirmTokenFile}`, { reason: errorMessage(err) });
   }
+}
+
+/** The restored server as it names itself, so that only its point-in-time coverage is cut (pitr/window.ts). */
+async function restoredServer(session: MysqlSession, plan: RestorePlan): Promise<RestoredServer> {
+  const [row] = await session.query<{ port: string | number | null }>('SELECT @@port AS port');
+  return { uuid: plan.server.serverUuid, serverId: plan.server.serverId, hostname: plan.server.hostname, port: row?.port === null || row?.port === undefined ? null : Number(row.port) };
 }
 
 /** A restore that stopped after its first drop says what state the server is in, and what to do. */
