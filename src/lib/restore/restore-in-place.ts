@@ -20,7 +20,7 @@ import { quoteId, type MysqlConnector, type MysqlSession } from '../mysql/connec
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
-import { applyPreparedReplay, prepareReplay, type PointInTimeRequest } from '../pitr/point-in-time.js';
+import { applyPreparedReplay, prepareReplay, type PointInTimeRequest, type PreparedReplay } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
 import { recordInPlaceOutcome, recordInPlaceRestore, type RestoredServer } from '../catalog/in-place-history.js';
@@ -108,9 +108,16 @@ export async function restoreInPlace(
   request: { confirm: Date; pointInTime?: PointInTimeRequest },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
+  let prepared: PreparedReplay | undefined;
   try {
-    return await applyInPlace(deps, source, plan, request, run);
+    await checkConfirm(deps, request.confirm);
+    throwIfAborted(run.signal);
+    // The binlogs are read and checked against the server before anything is dropped.
+    if (request.pointInTime) prepared = await prepareReplay({ connector: deps.connector, logger: deps.logger }, request.pointInTime, { signal: run.signal });
+    return await applyInPlace(deps, source, plan, { ...request, prepared }, run);
   } finally {
+    // Whether or not the replay ran (it removes them itself), the downloaded binlogs go.
+    await prepared?.dispose();
     await releasePlan(plan);
   }
 }
@@ -119,20 +126,13 @@ async function applyInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
   plan: RestorePlan,
-  request: { confirm: Date; pointInTime?: PointInTimeRequest },
+  request: { confirm: Date; pointInTime?: PointInTimeRequest; prepared: PreparedReplay | undefined },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   const { connector, logger, clock } = deps;
   if (plan.mode !== 'instance' && plan.mode !== 'schema') throw new AppError('INTERNAL', `restoreInPlace needs an in-place plan, not ${plan.mode}`);
-  await checkConfirm(deps, request.confirm);
-  throwIfAborted(run.signal);
-  // The binlogs are read and checked against the server before anything is dropped.
-  const prepared = request.pointInTime ? await prepareReplay({ connector, logger }, request.pointInTime, { signal: run.signal }) : undefined;
-  let replayStarted = false;
-  const session = await connector.connect().catch(async (err: unknown) => {
-    await prepared?.dispose();
-    throw err;
-  });
+  const { prepared } = request;
+  const session = await connector.connect();
   let fence: { previous: number; since: number } | undefined;
   const startedAt = clock.now().toISOString();
   const state: ConfirmTokenState = { confirmTokenUsed: request.confirm.toISOString(), backup: plan.source, usedAt: startedAt, fence: null };
@@ -177,7 +177,6 @@ async function applyInPlace(
       throw fenceError(err, 'loading the backup failed');
     }
     // Point-in-time replay runs against the same server, still fenced.
-    replayStarted = true;
     const pitr = request.pointInTime && prepared ? await applyPreparedReplay({ connector }, request.pointInTime, prepared, { skipBinlog: plan.load.options.skipBinlog, signal: run.signal }) : undefined;
     const fencedMs = fence ? clock.now().getTime() - fence.since : 0;
     return {
@@ -203,8 +202,6 @@ async function applyInPlace(
     }
     if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal, server });
     await session.close();
-    // A replay that ran removed its binlogs itself.
-    if (!replayStarted) await prepared?.dispose();
   }
 }
 
