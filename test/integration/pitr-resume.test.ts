@@ -185,6 +185,26 @@ describe('a point-in-time replay interrupted part-way', () => {
   });
 });
 
+describe('a point-in-time replay interrupted part-way that cannot be traced', () => {
+  it('is refused when run again (exit 3, nothing changed), never reported done: --skip-binlog leaves no GTID trace on the target', async () => {
+    const target = await newTarget();
+    const args = ['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port), '--skip-binlog'];
+    const first = startCli(args, cwd);
+    await until('the first replayed transaction', 90_000, async () => first.child.exitCode !== null || (await count(target, 'SELECT COUNT(*) AS n FROM app.events WHERE id = 11').catch(() => 0)) > 0);
+    first.child.kill('SIGINT');
+    expect(await first.ended, first.stderr()).toBe(130);
+    expect(first.stderr()).toMatch(/^hint: the target holds the backup and part of the binlogs, and which of them cannot be traced .*: drop the schemas this restore created and run it again with --reset-progress/m);
+    const events = await checksumTable(target, 'app.events');
+    const big = await checksumTable(target, 'app.big');
+
+    const second = await cli(args);
+    expect(second.stderr).toMatch(/^error: an earlier run of this restore began the point-in-time replay to \S+ at \S+ and stopped before it finished; the target's binary log was off \(or --skip-binlog was given\)/m);
+    expect(second.code).toBe(3);
+    expect(await checksumTable(target, 'app.events')).toBe(events);
+    expect(await checksumTable(target, 'app.big')).toBe(big);
+  });
+});
+
 describe('an in-place restore of another server that shares the profile', () => {
   it('leaves the window of the profile\'s server as it was, and is recorded under the server it restored', async () => {
     // A copy of the profile's storage: the restore's record must not reach the other tests here.

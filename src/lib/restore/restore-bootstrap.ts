@@ -168,7 +168,7 @@ function replayResumable(err: unknown, mark: ReplayMark | null): unknown {
   const hint =
     mark && mark.baseline !== null
       ? `the target holds the backup and part of the binlogs${err.hint ? ': fix what the error names (is the target server up? does it hold objects the binlogs create?), then' : ':'} run the same restore again (the same --stop-datetime) to resume the replay after the last transaction the target committed`
-      : 'the target holds the backup and part of the binlogs, and which of them cannot be traced (its binary log is off or was skipped, or the progress file could not be written): drop the schemas this restore created and run it again with --reset-progress';
+      : 'the target holds the backup and part of the binlogs, and which of them cannot be traced (its binary log is off or was skipped, or no progress file was kept or could be written): drop the schemas this restore created and run it again with --reset-progress';
   return new AppError(err.code, err.message, err.exitCode, { cause: err, hint });
 }
 
