@@ -273,6 +273,29 @@ describe('parseBinlog on the active binlog, after shutdown and after a crash', (
     expectMatchesOracle(summary, transactions, await oracle(active));
   });
 
+  it('knows the longest statement mariadb-binlog prints for a transaction (the packet the replay sends), to within 1%', async () => {
+    const [, bulkFile] = await binlogFiles();
+    const { stdout } = await run('mariadb-binlog', ['--no-defaults', bulkFile!], { maxBuffer: 256 * 1024 * 1024 });
+    // The row statements as the client sends them: from BINLOG ' to the closing quote.
+    let longest = 0;
+    let open = -1;
+    let at = 0;
+    for (const line of stdout.split('\n')) {
+      if (line === "BINLOG '") open = at;
+      if (open >= 0 && line === "'/*!*/;") {
+        longest = Math.max(longest, at + 1 - open);
+        open = -1;
+      }
+      at += line.length + 1;
+    }
+    const { transactions } = await parseWithTransactions(bulkFile!);
+    const estimate = Math.max(...transactions.map((t) => t.largestStatementBytes));
+    expect(longest).toBeGreaterThan(3_000_000); // the 100,000-row INSERT
+    expect(estimate).toBeGreaterThanOrEqual(longest);
+    expect(estimate).toBeLessThanOrEqual(longest * 1.01 + 64);
+    expect(transactions.find((t) => t.gtid === gtid.bulk)?.largestStatementBytes).toBe(estimate);
+  });
+
   it('sees the STOP event a clean shutdown writes', async () => {
     const before = await binlogFiles();
     await conn.end();

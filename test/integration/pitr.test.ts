@@ -224,7 +224,8 @@ describe('point-in-time recovery on one server', () => {
     const target = await server();
     const err = await expectAppError(restoreTo(copy, target, new Date((t0 + 30) * 1000)), 'PITR_REPLAY_INCOMPLETE');
     expect(err.message).toMatch(/would leave out transactions the archive holds before it \(domain 0, sequence numbers \d+\.\.\d+\)/);
-    expect(await ids(target)).toEqual(range(1, 10));
+    // The binlogs are read before the load: the target was not touched at all.
+    expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'app'")).toEqual([{ n: '0' }]);
   });
   it('rolls the live primary back in place to a point (the last test here: it changes the primary)', async () => {
     const at = new Date((t0 + 90) * 1000);

@@ -139,6 +139,30 @@ describe('the window: only what storage proves', () => {
     expect(planPointInTime(dumps, [a], new Date(jan1('07:00')), undefined, breaks).dump.entry.name).toBe('d2');
   });
 
+  it('a restore in place cuts only the coverage of the server it restored: by server_uuid, else by server_id, hostname and port', () => {
+    const from = (name: string, at: string, source: Record<string, unknown>): CatalogEntry => {
+      const e = dump(name, at, '0-1-10');
+      return { ...e, record: { ...e.record!, source: { flavor: 'mariadb', target: '127.0.0.1:3306', hostname: 'db1', serverId: 1, serverUuid: null, ...source } } as BackupRecord };
+    };
+    const a = site('a', [file('a', 'b.1', [11, 20], [jan1('01:00'), jan1('02:00')]), file('a', 'b.2', [21, 40], [jan1('03:00'), jan1('08:00')])]);
+    const at = new Date(jan1('02:30'));
+    const restored = (server: { uuid: string | null; serverId: number; hostname: string; port: number | null }) => [{ at, reason: 'restored in place', server }];
+    const cut = (entry: CatalogEntry, server: Parameters<typeof restored>[0]): boolean => computeWindow([entry], [a], restored(server)).to !== jan1('08:00');
+    const mariadb = from('d1', jan1('00:00'), {});
+    expect(cut(mariadb, { uuid: null, serverId: 1, hostname: 'db1', port: 3306 })).toBe(true);
+    // Another server on the same host (the trial's case), with the same server id or another.
+    expect(cut(mariadb, { uuid: null, serverId: 1, hostname: 'db1', port: 3307 })).toBe(false);
+    expect(cut(mariadb, { uuid: null, serverId: 2, hostname: 'db1', port: 3306 })).toBe(false);
+    expect(cut(mariadb, { uuid: null, serverId: 1, hostname: 'db2', port: 3306 })).toBe(false);
+    // Reached through a socket: the port is not known, the server id and hostname decide.
+    expect(cut(from('d1', jan1('00:00'), { target: 'socket /run/mysqld.sock' }), { uuid: null, serverId: 1, hostname: 'db1', port: 3307 })).toBe(true);
+    const mysql = from('d1', jan1('00:00'), { serverUuid: 'u-1' });
+    expect(cut(mysql, { uuid: 'u-1', serverId: 9, hostname: 'elsewhere', port: 1 })).toBe(true);
+    expect(cut(mysql, { uuid: 'u-2', serverId: 1, hostname: 'db1', port: 3306 })).toBe(false);
+    // A record that does not name its server (older bloodraven) cuts every coverage, as before.
+    expect(computeWindow([mariadb], [a], [{ at, reason: 'restored in place' }]).to).not.toBe(jan1('08:00'));
+  });
+
   it('a hole ends coverage at the last archived event before it; a backup past the hole starts a range of its own', () => {
     const files = site('a', [file('a', 'b.1', [11, 20], [jan1('01:00'), jan1('02:00')]), file('a', 'b.3', [31, 40], [jan1('05:00'), jan1('06:00')])]);
     const reason = 'transactions missing from the archive: domain 0, sequence numbers 21..30';

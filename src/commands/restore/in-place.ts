@@ -22,7 +22,7 @@ Without --include-schema: every user schema on the server is dropped and the bac
 
 With --include-schema S: only schema S is dropped and reloaded; other schemas keep taking writes, and the binary log carries the change to replicas.
 
-With --stop-datetime T the backup loaded is the newest one whose proven coverage holds T (see pitr window; a time none covers is refused, exit 3) and the archived binlogs are replayed up to T afterwards, still fenced.
+With --stop-datetime T the backup loaded is the newest one whose proven coverage holds T (see pitr window; a time none covers is refused, exit 3) and the archived binlogs are replayed up to T afterwards, still fenced. The binlogs are read before anything is dropped: a statement bigger than the server's max_allowed_packet is refused (exit 3), naming the binlog, its position and the size to set.
 
 Nothing is dropped before everything is checked: every file of the backup is read and compared with the size and SHA-256 its record gives, and the target is checked (local_infile, read_only, the account's privileges for every step, max_allowed_packet against the backup's largest value, the point-in-time window). Any failed check refuses with exit 3 and leaves the server, and the confirm token, as they were. After the load, every table's row count is compared with the backup's, any warning that a value changed fails the restore, and the server must hold every object the backup's inventory lists.
 

@@ -10,6 +10,14 @@ import { readJson, writeJson } from '../storage/json.js';
 
 export const inPlaceHistoryFile = 'in-place-restores.json';
 
+/** A server as it names itself: @@server_uuid (MySQL; null on MariaDB), @@server_id, @@hostname and @@port. */
+export interface RestoredServer {
+  uuid: string | null;
+  serverId: number;
+  hostname: string;
+  port: number | null;
+}
+
 /** One in-place restore, as the catalog keeps it. */
 export interface InPlaceRestoreEvent {
   /** When it began changing the server (RFC 3339). */
@@ -19,6 +27,11 @@ export interface InPlaceRestoreEvent {
   mode: 'instance' | 'schema';
   /** The server, as bloodraven reached it (`host:port` or `socket …`). */
   target: string;
+  /**
+   * The server as it names itself: only its point-in-time coverage is cut by the restore, not
+   * that of other servers whose backups share the storage. Absent in older records (they cut every coverage).
+   */
+  server?: RestoredServer;
   /** How it ended, once it has (absent: still running, or killed before it could say). */
   outcome?: 'Succeeded' | 'Failed' | 'Interrupted';
   completedAt?: string;

@@ -192,7 +192,10 @@ async function lockedSnapshot(a: LockAttempt): Promise<LockedSnapshot> {
     // What held the lock up started before the request and was still running when it gave up;
     // younger statements (writes that queued behind it) are not named.
     const holders = await flavor.readLockBlockers(main, { minSeconds: err.waitedSeconds, ignoreConnectionIds: a.ownSessions });
-    throw lockTimedOut(err, holders, bound, a.attempt);
+    // No statement the lock waits for: a session holds a lock while idle or while running
+    // something the lock does not wait for (LOCK TABLES, then SELECT SLEEP(…)); name it.
+    const sessions = holders.length > 0 ? null : await readOlderSessions(main, err.waitedSeconds, a.ownSessions).catch(() => null);
+    throw lockTimedOut(err, holders, bound, a.attempt, sessions);
   }
 
   const lockedAt = a.now();
@@ -238,18 +241,109 @@ function lockBlocked(statements: readonly RunningStatement[], boundSeconds: numb
 }
 
 /** The lock was requested, not granted in time, and given up: names what was running then. */
-function lockTimedOut(err: LockWaitTimeoutError, running: readonly RunningStatement[], boundSeconds: number, attempt: number): PreconditionError {
+function lockTimedOut(
+  err: LockWaitTimeoutError,
+  running: readonly RunningStatement[],
+  boundSeconds: number,
+  attempt: number,
+  sessions: (OtherSession[] & { lockedTables: string[] }) | null,
+): PreconditionError {
   const [first] = running;
   const bound = serverLockWaitTimeout(boundSeconds) === boundSeconds ? '' : ` (dump.lockWaitTimeout ${boundSeconds}s, rounded up to the whole seconds the server counts)`;
   const base = `${err.message}${bound} and was given up so that writes could go on (attempt ${attempt} of ${SNAPSHOT_LOCK_ATTEMPTS})`;
   if (first) {
     return new PreconditionError('SNAPSHOT_LOCK_TIMEOUT', `${base}; in progress at that moment: ${describeStatements(running)}`, { cause: err, hint: waitOrKill(first), retryable: true });
   }
+  const kinds = 'LOCK TABLES … WRITE, FLUSH TABLES WITH READ LOCK, or another backup\'s lock (BACKUP STAGE, LOCK INSTANCE FOR BACKUP)';
+  const holders = sessions?.filter((s) => s.holds.length > 0) ?? [];
+  // With lock information (MariaDB's METADATA_LOCK_INFO), only the sessions that hold locks are named;
+  // without it, every session that was there before the request, oldest first.
+  const named = holders.length > 0 ? holders : (sessions ?? []);
+  if (named.length > 0) {
+    const which = holders.length > 0 ? 'held by' : `a session holds a lock (${kinds}) while it runs nothing the lock waits for; sessions older than the wait`;
+    const lockedTables = sessions?.lockedTables.length ? `; tables locked at that moment: ${sessions.lockedTables.join(', ')}` : '';
+    return new PreconditionError('SNAPSHOT_LOCK_TIMEOUT', `${base}; ${which}: ${describeSessions(named)}${lockedTables}`, {
+      cause: err,
+      hint: `let it release its lock (UNLOCK TABLES, BACKUP STAGE END, UNLOCK INSTANCE) or end it with KILL ${named[0]!.connectionId}, and run again`,
+      retryable: true,
+    });
+  }
   return new PreconditionError(
     'SNAPSHOT_LOCK_TIMEOUT',
-    `${base}; no statement it waits for was in progress, so an idle session most likely holds a lock: LOCK TABLES … WRITE, FLUSH TABLES WITH READ LOCK, or another backup's lock (BACKUP STAGE, LOCK INSTANCE FOR BACKUP)`,
-    { cause: err, hint: 'find that session with SHOW PROCESSLIST (an account needs PROCESS to see other accounts\' sessions), let it release its lock or end it with KILL, and run again', retryable: true },
+    `${base}; no statement it waits for was in progress, and no other session was visible, so a session this account cannot see most likely holds a lock: ${kinds}`,
+    { cause: err, hint: 'find that session with SHOW PROCESSLIST as an account with PROCESS (it sees other accounts\' sessions), let it release its lock or end it with KILL, and run again', retryable: true },
   );
+}
+
+/** A session of another client and the locks it is known to hold. */
+interface OtherSession {
+  connectionId: number;
+  user: string;
+  host: string;
+  command: string;
+  seconds: number;
+  /** Its statement (empty when idle). */
+  text: string;
+  /** `MDL_SHARED_NO_READ_WRITE on \`s\`.\`t\``…; empty when the server does not say (no METADATA_LOCK_INFO). */
+  holds: string[];
+}
+
+/**
+ * The sessions of other clients that are at least `minSeconds` into their current command (so
+ * were there when the lock was requested), oldest first, with the locks each holds where the
+ * server says (MariaDB's metadata_lock_info plugin), and the tables in use under a lock.
+ */
+async function readOlderSessions(main: MysqlSession, minSeconds: number, own: readonly number[]): Promise<OtherSession[] & { lockedTables: string[] }> {
+  const ids = [0, ...own].filter((id) => Number.isSafeInteger(id));
+  const rows = await main.query<{ id: string | number; user: string | null; host: string | null; command: string | null; seconds: string | number; text: string | null }>(
+    `SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds, LEFT(INFO, 1000) AS text FROM information_schema.PROCESSLIST
+     WHERE ID <> CONNECTION_ID() AND ID NOT IN (${ids.join(', ')}) AND USER NOT IN ('system user', 'event_scheduler') AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID')
+       AND TIME >= ${Math.floor(minSeconds)} ORDER BY TIME DESC LIMIT 20`,
+  );
+  const locks = new Map<number, string[]>();
+  try {
+    const held = await main.query<{ id: string | number; mode: string | null; schema: string | null; name: string | null }>(
+      'SELECT THREAD_ID AS id, LOCK_MODE AS mode, TABLE_SCHEMA AS `schema`, TABLE_NAME AS name FROM information_schema.METADATA_LOCK_INFO',
+    );
+    for (const l of held) {
+      const on = l.schema ? ` on \`${l.schema}\`${l.name ? `.\`${l.name}\`` : ''}` : '';
+      const list = locks.get(Number(l.id)) ?? [];
+      list.push(`${l.mode ?? 'a lock'}${on}`);
+      locks.set(Number(l.id), list);
+    }
+  } catch {
+    // The plugin is not installed: the sessions are named without their locks.
+  }
+  let lockedTables: string[] = [];
+  try {
+    const open = await main.query<{ Database: string; Table: string }>('SHOW OPEN TABLES WHERE In_use > 0');
+    lockedTables = open.map((t) => `\`${t.Database}\`.\`${t.Table}\``);
+  } catch {
+    // Not essential to the message.
+  }
+  const sessions = rows.map((r) => ({
+    connectionId: Number(r.id),
+    user: r.user ?? '',
+    host: r.host ?? '',
+    command: r.command ?? '',
+    seconds: Number(r.seconds),
+    text: r.text ?? '',
+    holds: locks.get(Number(r.id)) ?? [],
+  }));
+  return Object.assign(sessions, { lockedTables });
+}
+
+/** `connection 17 (app@10.0.0.5:41234), Query for 12s: SELECT SLEEP(60), holding …` */
+function describeSession(s: OtherSession): string {
+  const text = s.text.replace(/\s+/g, ' ').trim();
+  const cut = text.length > statementChars ? `${text.slice(0, statementChars - 1)}…` : text;
+  const doing = cut ? `${s.command} for ${s.seconds}s: ${cut}` : `${s.command} (idle) for ${s.seconds}s`;
+  return `connection ${s.connectionId} (${s.user}@${s.host}), ${doing}${s.holds.length > 0 ? `, holding ${s.holds.join(', ')}` : ''}`;
+}
+
+function describeSessions(sessions: readonly OtherSession[]): string {
+  const shown = sessions.slice(0, 3).map(describeSession).join('; ');
+  return sessions.length > 3 ? `${shown} (and ${sessions.length - 3} more)` : shown;
 }
 
 async function readBinlogOrWarn(flavor: Flavor, session: MysqlSession, logger: Logger): Promise<BinlogPosition | null> {

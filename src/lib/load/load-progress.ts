@@ -59,6 +59,21 @@ export interface ProgressHolder {
   since: string;
 }
 
+/**
+ * The point-in-time replay that follows a completed load: when it began and, from the target's
+ * GTID state just before it, what lets a rerun find what it applied (pitr/point-in-time.ts).
+ */
+export interface ReplayMark {
+  /** The target time (RFC 3339) and the backup it starts from. */
+  target: string;
+  backup: string;
+  since: string;
+  /** The target's @@gtid_binlog_state before the first transaction; null when the replay cannot be traced (binary log off or skipped). */
+  baseline: string | null;
+  /** Set once the replay finished. */
+  completedAt?: string;
+}
+
 /** Batches are written at least this far apart… */
 const minFlushIntervalMs = 1000;
 /** …and this many times as far apart as the last write took. */
@@ -79,7 +94,13 @@ export class LoadProgress {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private broken = false;
+  /** Why the last write failed, once one has (writes stop then). */
+  private writeFailure: string | null = null;
+  /** Whether the file holds steps: an earlier run's, read at open, or a write of this run's. */
+  private stored = false;
   private holderLine: string | null = null;
+  private replayLine: string | null = null;
+  private recordedReplay: ReplayMark | null = null;
   private recordedHolder: ProgressHolder | null = null;
 
   private constructor(
@@ -102,9 +123,14 @@ export class LoadProgress {
       for (const raw of text.split('\n')) {
         if (!raw.trim()) continue;
         try {
-          const line = JSON.parse(raw) as DoneStep & { holder?: ProgressHolder };
+          const line = JSON.parse(raw) as DoneStep & { holder?: ProgressHolder; replay?: ReplayMark };
           if (line.holder) progress.recordedHolder = line.holder;
+          if (line.replay) {
+            progress.recordedReplay = line.replay;
+            progress.replayLine = raw;
+          }
           if (line.done) {
+            progress.stored = true;
             progress.done.set(stepKey(line), line);
             progress.lines.push(raw);
             progress.body += raw + '\n';
@@ -137,6 +163,19 @@ export class LoadProgress {
     this.recordedHolder = holder;
     if (!this.store) return;
     this.holderLine = JSON.stringify({ holder });
+    this.dirty = true;
+  }
+
+  /** The point-in-time replay an earlier run (or this one) began after the load, or null. */
+  get replay(): ReplayMark | null {
+    return this.recordedReplay;
+  }
+
+  /** Records the replay's start or end; written with the next flush. */
+  recordReplay(mark: ReplayMark): void {
+    this.recordedReplay = mark;
+    if (!this.store) return;
+    this.replayLine = JSON.stringify({ replay: mark });
     this.dirty = true;
   }
 
@@ -204,6 +243,18 @@ export class LoadProgress {
     this.dirty = true;
   }
 
+  /**
+   * What a run started again can resume from, once the last flush has settled:
+   * - `all`: every step finished so far is in the file;
+   * - `partly`: writing failed after the file held some steps: a rerun resumes from those and redoes the rest;
+   * - `none`: the file holds no step (it could never be written): a rerun cannot resume;
+   * - `off`: no file is kept (a scratch load).
+   */
+  saved(): { state: 'all' | 'partly' | 'none' | 'off'; file: string; failure: string | null } {
+    const state = !this.store ? 'off' : !this.broken ? 'all' : this.stored ? 'partly' : 'none';
+    return { state, file: this.key, failure: this.writeFailure };
+  }
+
   /** Writes what is not written yet. Never throws: without a log, a rerun just redoes more. */
   async flush(): Promise<void> {
     if (this.timer) {
@@ -215,11 +266,13 @@ export class LoadProgress {
       this.dirty = false;
       const started = this.now();
       try {
-        await this.store.put(this.key, (this.holderLine ? this.holderLine + '\n' : '') + this.body);
+        await this.store.put(this.key, (this.holderLine ? this.holderLine + '\n' : '') + (this.replayLine ? this.replayLine + '\n' : '') + this.body);
         this.lastWriteMs = Math.max(0, this.now() - started);
+        if (this.lines.length > 0) this.stored = true;
       } catch (err) {
         this.broken = true;
-        this.logger.warn('cannot write the load progress file; an interrupted load will start over', { file: this.key, reason: errorMessage(err) });
+        this.writeFailure = errorMessage(err);
+        this.logger.warn(this.stored ? 'cannot write the load progress file; an interrupted load resumes from its last write and redoes the rest' : 'cannot write the load progress file; an interrupted load cannot be resumed', { file: this.key, reason: errorMessage(err) });
       }
     });
     await this.writing;

@@ -81,6 +81,13 @@ export interface BinlogTransaction {
   endPosition: number;
   /** Timestamp of its first event. */
   timestamp: Date;
+  /**
+   * The longest statement the binlog tool prints for this group, in bytes: what the client sends
+   * as one packet, so the target's max_allowed_packet must take it. The tool prints each row
+   * statement's events (its table maps and rows events) base64-encoded, in lines of 76, as one
+   * `BINLOG '…'` statement (about 4/3 of the events); a query event is printed as its text.
+   */
+  largestStatementBytes: number;
 }
 
 interface BinlogSummaryBase {
@@ -154,6 +161,7 @@ const EventType = {
   STOP: 3,
   ROTATE: 4,
   INTVAR: 5,
+  TABLE_MAP: 19,
   RAND: 13,
   USER_VAR: 14,
   FORMAT_DESCRIPTION: 15,
@@ -525,6 +533,11 @@ type GroupMode = 'undecided' | 'single-statement' | 'until-commit';
 
 interface OpenGroup {
   gtid: string | null;
+  /** largestStatementBytes so far, and the row statement still being added up. */
+  largestStatement: number;
+  rowStatement: number;
+  /** Whether the last event was a rows event: a table map after one begins a new statement. */
+  afterRows: boolean;
   serverId: number;
   startPosition: number;
   timestamp: number;
@@ -600,6 +613,24 @@ function parseFormatDescription(event: Buffer, header: EventHeader): FormatDescr
 
 function uuidFromBytes(bytes: Buffer): string {
   return normalizeUuid(bytes.toString('hex'));
+}
+
+/** Rows events (MySQL v1/v2 and partial updates, MariaDB compressed): the body of a `BINLOG` statement with their table maps. */
+const rowsEvents = new Set<number>([23, 24, 25, 30, 31, 32, 39, 166, 167, 168, 169, 170, 171]);
+
+/** `BINLOG '\n` and `\n'`, around a row statement's events. */
+const binlogStatementOverhead = 16;
+
+/** Bytes an event takes in a `BINLOG` statement: base64, a newline after every 76 characters and after the last. */
+function base64Printed(size: number): number {
+  const chars = 4 * Math.ceil(size / 3);
+  return chars + Math.ceil(chars / 76);
+}
+
+function endRowStatement(group: OpenGroup): void {
+  if (group.rowStatement > 0) group.largestStatement = Math.max(group.largestStatement, binlogStatementOverhead + group.rowStatement);
+  group.rowStatement = 0;
+  group.afterRows = false;
 }
 
 /** The summary being built, event by event. */
@@ -724,12 +755,23 @@ class BinlogScan {
   }
 
   private openGroup(header: EventHeader, gtid: string | null, pendingGtid: PendingGtid | null, mode: GroupMode): void {
-    this.group = { gtid, serverId: header.serverId, startPosition: header.offset, timestamp: header.timestamp, mode, pendingGtid };
+    this.group = { gtid, serverId: header.serverId, startPosition: header.offset, timestamp: header.timestamp, mode, pendingGtid, largestStatement: 0, rowStatement: 0, afterRows: false };
     this.groupLast = null;
   }
 
   private noteGroupEvent(header: EventHeader, end: number): void {
     this.groupLast = { timestamp: header.timestamp, end };
+    const group = this.group;
+    if (!group) return;
+    const rows = rowsEvents.has(header.type);
+    if (rows || header.type === EventType.TABLE_MAP) {
+      if (!rows && group.afterRows) endRowStatement(group);
+      group.rowStatement += base64Printed(header.size);
+      group.afterRows = rows;
+      return;
+    }
+    endRowStatement(group);
+    if (header.type === EventType.QUERY || header.type === EventType.MARIADB_QUERY_COMPRESSED) group.largestStatement = Math.max(group.largestStatement, header.size);
   }
 
   /** Whether this content event is the last of the open group (rules at the top of the file). */
@@ -765,6 +807,7 @@ class BinlogScan {
     this.group = null;
     this.groupLast = null;
     if (!group || !last) return;
+    endRowStatement(group);
     this.transactions++;
     this.firstEventTime ??= group.timestamp;
     this.lastEventTime = last.timestamp;
@@ -785,6 +828,7 @@ class BinlogScan {
       startPosition: group.startPosition,
       endPosition: last.end,
       timestamp: new Date(group.timestamp * 1000),
+      largestStatementBytes: group.largestStatement,
     });
   }
 

@@ -15,7 +15,8 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
-import { abortError, AppError, errorMessage, ExitCode, ExternalCommandError, throwIfAborted } from '../errors.js';
+import { abortError, AppError, errorMessage, ExitCode, ExternalCommandError, PreconditionError, throwIfAborted } from '../errors.js';
+import { nextPacketSize } from '../restore/target-checks.js';
 import { withClientOptions } from '../mysql/client-tools.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import type { Flavor } from '../mysql/flavor.js';
@@ -50,6 +51,29 @@ export interface ReplayResult {
   lastAppliedTime: string | null;
   /** Whether replay ended at the target time (a later transaction exists) or ran out of archive. */
   stoppedBy: 'target' | 'end';
+  /** Transactions an earlier, stopped run of this replay had committed (left out of `applied`). */
+  resumed?: number;
+}
+
+/** A transaction the replay gives the client, in the order it does. */
+export interface PlannedTransaction {
+  gtid: string | null;
+  /** `<site>/<file>`. */
+  file: string;
+  position: number;
+}
+
+/** The longest statement the binlog tool will print for the selected transactions (binlog-parser.ts largestStatementBytes). */
+export interface LargestStatement extends PlannedTransaction {
+  bytes: number;
+}
+
+/** What a replay will apply: checked against the plan, not applied yet. */
+export interface ReplaySelection {
+  runs: Run[];
+  result: ReplayResult;
+  planned: PlannedTransaction[];
+  largest: LargestStatement | null;
 }
 
 interface Run {
@@ -63,10 +87,12 @@ interface Run {
 }
 
 /** Picks the transactions to apply and merges neighbours into byte runs per file. */
-async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, signal?: AbortSignal): Promise<{ runs: Run[]; result: ReplayResult; held: GtidSet }> {
+async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, signal?: AbortSignal): Promise<ReplaySelection & { held: GtidSet }> {
   const applied = unionSets(options.start);
   const result: ReplayResult = { applied: 0, alreadyApplied: 0, excluded: [], lastAppliedGtid: null, lastAppliedTime: null, stoppedBy: 'end' };
   const runs: Run[] = [];
+  const planned: PlannedTransaction[] = [];
+  let largest: LargestStatement | null = null;
   const excluded = (g: ParsedGtid): boolean => options.exclude.some((x) => x.space === g.space && x.seq === g.seq);
   for (const file of files) {
     if (result.stoppedBy === 'target') break;
@@ -88,19 +114,22 @@ async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, 
         continue;
       }
       if (g) addToSet(applied, g.space, [g.seq, g.seq]);
+      const name = `${file.entry.site}/${file.entry.file}`;
+      planned.push({ gtid: t.gtid, file: name, position: t.startPosition });
+      if (t.largestStatementBytes > (largest?.bytes ?? 0)) largest = { gtid: t.gtid, file: name, position: t.startPosition, bytes: t.largestStatementBytes };
       const last = runs[runs.length - 1];
       if (last && last.path === file.path && last.to === t.startPosition) {
         last.to = t.endPosition;
         last.lastGtid = t.gtid ?? last.lastGtid;
       } else {
-        runs.push({ path: file.path, name: `${file.entry.site}/${file.entry.file}`, from: t.startPosition, to: t.endPosition, firstGtid: t.gtid, lastGtid: t.gtid });
+        runs.push({ path: file.path, name, from: t.startPosition, to: t.endPosition, firstGtid: t.gtid, lastGtid: t.gtid });
       }
       result.applied++;
       result.lastAppliedGtid = t.gtid;
       result.lastAppliedTime = t.timestamp.toISOString();
     }
   }
-  return { runs, result, held: applied };
+  return { runs, result, held: applied, planned, largest };
 }
 
 /**
@@ -132,24 +161,66 @@ function checkSelection(files: readonly ReplayFile[], options: ReplayOptions, he
   }
 }
 
+/**
+ * Reads the files and works out what the replay will apply, refusing (before anything is
+ * applied) a selection that falls short of the plan's required transactions or runs past a hole.
+ */
+export async function selectReplay(deps: { logger: Logger }, files: readonly ReplayFile[], options: ReplayOptions, signal?: AbortSignal): Promise<ReplaySelection> {
+  const { held, ...selection } = await selectRuns(files, options, signal);
+  checkSelection(files, options, held);
+  for (const g of options.exclude) {
+    const found = selection.result.excluded.some((x) => {
+      const p = parseGtid(x);
+      return p.space === g.space && p.seq === g.seq;
+    });
+    if (!found) deps.logger.warn('an excluded GTID is not among the transactions the replay went through', { space: g.space, seq: g.seq });
+  }
+  return selection;
+}
+
+/**
+ * Refuses (exit 3, nothing applied) a replay with a statement the target cannot take: the client
+ * sends each printed statement as one packet, and a server whose max_allowed_packet is smaller
+ * drops the connection there ("server has gone away"), after everything before it was applied.
+ * The client's session takes the global value when it connects, after this check.
+ */
+export function checkStatementFits(selection: ReplaySelection, flavor: Flavor, maxAllowedPacket: number): void {
+  const largest = selection.largest;
+  // The client adds a command byte to the statement; a little room for it.
+  if (!largest || largest.bytes + 1024 <= maxAllowedPacket) return;
+  const raise = nextPacketSize(largest.bytes + 1024);
+  const gtid = largest.gtid ? ` (GTID ${largest.gtid})` : '';
+  throw new PreconditionError(
+    'PITR_PACKET_TOO_SMALL',
+    `the binlog ${largest.file} holds at position ${largest.position}${gtid} a transaction with a statement that ${flavor.binlogTool} prints as ${largest.bytes} bytes (${formatMiB(largest.bytes)}), more than the target's max_allowed_packet of ${maxAllowedPacket} bytes (${formatMiB(maxAllowedPacket)}): the replay would fail there with "server has gone away"; nothing was changed`,
+    { hint: `raise max_allowed_packet on the target to at least ${raise} (SET GLOBAL max_allowed_packet = ${raise}, and in its config so that a restart keeps it), then run the restore again` },
+  );
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** Applies a selection made by selectReplay to the server. */
+export async function applyReplay(
+  deps: { runner: ProcessRunner; connector: MysqlConnector; flavor: Flavor },
+  selection: ReplaySelection,
+  options: { skipBinlog: boolean },
+  signal?: AbortSignal,
+): Promise<ReplayResult> {
+  if (selection.runs.length === 0) return selection.result;
+  await withClientOptions(deps.connector.options, (connectArgs) => streamRuns(deps, selection.runs, connectArgs, options.skipBinlog, signal));
+  return selection.result;
+}
+
 export async function replayBinlogs(
   deps: { runner: ProcessRunner; connector: MysqlConnector; logger: Logger; flavor: Flavor },
   files: readonly ReplayFile[],
   options: ReplayOptions,
   signal?: AbortSignal,
 ): Promise<ReplayResult> {
-  const { runs, result, held } = await selectRuns(files, options, signal);
-  checkSelection(files, options, held);
-  for (const g of options.exclude) {
-    const found = result.excluded.some((x) => {
-      const p = parseGtid(x);
-      return p.space === g.space && p.seq === g.seq;
-    });
-    if (!found) deps.logger.warn('an excluded GTID is not among the transactions the replay went through', { space: g.space, seq: g.seq });
-  }
-  if (runs.length === 0) return result;
-  await withClientOptions(deps.connector.options, (connectArgs) => streamRuns(deps, runs, connectArgs, options.skipBinlog, signal));
-  return result;
+  const selection = await selectReplay(deps, files, options, signal);
+  return applyReplay(deps, selection, options, signal);
 }
 
 /**
@@ -212,14 +283,17 @@ async function streamRuns(
   }
 }
 
+/** Both restores replay; this hint fits either (a bootstrap's target must be emptied first). A restore that can resume the replay says so instead. */
+export const replayFailureHint =
+  'fix what the error names (is the target server up? does it hold objects the binlogs create?); the target now holds the backup and part of the binlogs, so run the restore again from the start: in place, or into an emptied target';
+
 /** The error of a replay that stopped, naming the last range of the binlogs the client was given. */
 function replayFailure(flavor: Flavor, run: Run | undefined, err: unknown): AppError {
   const gtids = run?.firstGtid ? `, GTIDs ${run.firstGtid} to ${run.lastGtid ?? run.firstGtid}` : '';
   const where = run ? ` (the last range given to ${flavor.clientTool}: binlog ${run.name} from position ${run.from} to ${run.to}${gtids})` : '';
   return new AppError('PITR_REPLAY_FAILED', `replaying the binlogs into the target failed${where}: ${clientMessage(err)}`, ExitCode.failure, {
     cause: err,
-    // Both restores replay; the hint fits either (a bootstrap's target must be emptied first).
-    hint: 'fix what the error names (is the target server up? does it hold objects the binlogs create?); the target now holds the backup and part of the binlogs, so run the restore again from the start: in place, or into an emptied target',
+    hint: replayFailureHint,
   });
 }
 

@@ -35,6 +35,7 @@ import {
   type GtidSet,
 } from './gtid-space.js';
 import type { ArchivedBinlog, SiteManifest } from './manifest.js';
+import type { RestoredServer } from '../catalog/in-place-history.js';
 
 /** A span of restorable times, both ends included. */
 export interface PitrRange {
@@ -146,6 +147,23 @@ function missingReason(flavor: BinlogFlavor, missing: GtidRange, later: readonly
 export interface CoverageBreak {
   at: Date;
   reason: string;
+  /** The server restored: only coverage of its own backups is cut. Absent (older records): every coverage. */
+  server?: RestoredServer;
+}
+
+/**
+ * Whether `server` is the server a backup was taken from: by @@server_uuid where both have one,
+ * else by @@server_id, @@hostname and the port (two servers on one host share a hostname, and
+ * may share a server id).
+ */
+function isSourceOf(server: RestoredServer, dump: RestorableDump): boolean {
+  const source = dump.entry.record?.source;
+  if (!source) return true;
+  if (server.uuid && source.serverUuid) return server.uuid === source.serverUuid;
+  if (source.serverId !== null && source.serverId !== server.serverId) return false;
+  if (source.hostname !== null && source.hostname !== server.hostname) return false;
+  const port = /:(\d+)$/.exec(source.target)?.[1];
+  return port === undefined || server.port === null || Number(port) === server.port;
 }
 
 /** Ends `c` just before the first break after its start. */
@@ -173,7 +191,12 @@ function coverageOf(dump: RestorableDump, later: readonly RestorableDump[], arch
 /** Each backup's coverage, oldest backup first, none reaching across a break. */
 function coverages(dumps: readonly RestorableDump[], files: readonly ArchivedBinlog[], breaks: readonly CoverageBreak[]): Coverage[] {
   const archive = archiveSets(files);
-  return dumps.map((d) => clipAtBreak(coverageOf(d, dumps.filter((l) => l.snapshotAt > d.snapshotAt), archive), breaks));
+  return dumps.map((d) =>
+    clipAtBreak(
+      coverageOf(d, dumps.filter((l) => l.snapshotAt > d.snapshotAt), archive),
+      breaks.filter((b) => !b.server || isSourceOf(b.server, d)),
+    ),
+  );
 }
 
 function windowOf(covered: readonly Coverage[], manifests: readonly SiteManifest[]): PitrWindow {

@@ -24,7 +24,7 @@ import { readGrants, type Grants } from '../mysql/grants.js';
 import { loadProgressFileName } from '../catalog/names.js';
 import { readDumpManifest, tableRowKey, type DumpManifest, type SchemaManifest } from '../load/dump-manifest.js';
 import { inventoryOfManifest, type ExpectedFile, type LoadOptions, type LoadPlan } from '../load/load-plan.js';
-import { LoadProgress } from '../load/load-progress.js';
+import { LoadProgress, type ReplayMark } from '../load/load-progress.js';
 import { ObjectMismatchError, type ExpectedObject } from '../storage/object-check.js';
 import { checkFiles, type FileProblem } from './check-files.js';
 import { claimTarget, type ClaimHolder, type TargetClaim } from './target-claim.js';
@@ -63,6 +63,8 @@ export interface RestoreRequest {
   /** How the user named the schema selection, for errors (`--include-schema`). */
   includeFlag?: string;
   excludeFlag?: string;
+  /** The target time of a point-in-time restore (RFC 3339): a replay to it that an earlier run began is resumed. */
+  pointInTime?: string;
 }
 
 export interface RestorePlan {
@@ -84,6 +86,8 @@ export interface RestorePlan {
   checked: string[];
   /** The target's restore claim, held until releasePlan (none for a scratch server: it is the run's own). */
   claim: TargetClaim | null;
+  /** An earlier run's point-in-time replay into this target that stopped after the load was complete: this run resumes it instead of loading. */
+  resumeReplay: ReplayMark | null;
 }
 
 /** Releases what the plan holds (the target's claim). Safe to call more than once. */
@@ -152,11 +156,19 @@ export async function planRestore(deps: PlanDeps, source: RestoreSource, request
       },
       checked,
       claim,
+      resumeReplay: resumableReplay(progress, schemas, request),
     };
   } finally {
     await session?.close();
     if (!planned) await claim?.release();
   }
+}
+
+/** The replay this restore resumes: the load is complete, and a replay to the same time began after it and stopped. */
+function resumableReplay(progress: LoadProgress, schemas: readonly SchemaManifest[], request: RestoreRequest): ReplayMark | null {
+  const replay = progress.replay;
+  if (!replay || replay.completedAt || request.pointInTime !== replay.target) return null;
+  return progress.completedAt(schemas.map((s) => s.name)) ? replay : null;
 }
 
 /** What the holder's own progress file says about it (its process and host), when the file names that connection. */
@@ -271,7 +283,7 @@ async function checkEarlierLoad(
     : LoadProgress.disabled(deps.logger);
   const resumed = schemas.filter((s) => progress.touched(s.name));
   if (progress.resuming) {
-    refusals.push(...(await checkResumable(session, progress, manifest, schemas.map((s) => s.name))));
+    refusals.push(...(await checkResumable(session, progress, manifest, schemas.map((s) => s.name), request.pointInTime)));
     if (resumed.length > 0) checked.push(`the earlier load recorded in ${progress.file} is held by the target, and unfinished`);
   }
   const preexisting = new Set<string>();

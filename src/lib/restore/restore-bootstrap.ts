@@ -5,13 +5,14 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MysqlConnector } from '../mysql/connection.js';
+import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import { watchServer } from '../mysql/server-watch.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
 import { hostname } from 'node:os';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
-import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
-import type { ReplayResult } from '../pitr/replay.js';
+import { applyPreparedReplay, prepareReplay, replayMark, type PointInTimeRequest, type PreparedReplay } from '../pitr/point-in-time.js';
+import type { ReplayMark } from '../load/load-progress.js';
+import { replayFailureHint, type ReplayResult } from '../pitr/replay.js';
 import type { RestoreSource } from './source.js';
 import { takeReaderLease, type ReaderLease } from '../catalog/reader-lease.js';
 
@@ -72,15 +73,24 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreRes
   };
 }
 
-/** A load that stopped midway says what the target holds and what to do. */
-function resumable(err: unknown, resume: boolean): unknown {
+/**
+ * A load that stopped midway says what the target holds and what to do; the resume it promises
+ * is the one the progress file allows (it may not have been writable).
+ */
+function resumable(err: unknown, resume: boolean, plan: RestorePlan): unknown {
   if (!(err instanceof AppError) || err.hint) return err;
-  return new AppError(err.code, err.message, err.exitCode, {
-    cause: err,
-    hint: resume
+  const saved = plan.load.progress.saved();
+  const schemas = plan.load.schemas.map((s) => quoteId(s.name)).join(', ');
+  const startOver = `drop what it created (schemas ${schemas}, or their tables if the schemas were there before) before loading it again`;
+  const why = `the progress file ${saved.file} could not be written (${saved.failure ?? 'unknown reason'})`;
+  const hint = !resume
+    ? `the target now holds part of the backup: ${startOver}`
+    : saved.state === 'all'
       ? 'the target now holds part of the backup: run the same restore again to resume where it stopped'
-      : 'the target now holds part of the backup: drop what it created before loading it again',
-  });
+      : saved.state === 'partly'
+        ? `the target now holds part of the backup, and ${why} after some steps were saved: run the same restore again to resume from the last saved step (what came after it is loaded again)`
+        : `the target now holds part of the backup, and ${why}, so running it again cannot resume: ${startOver}, with the dump in a place where bloodraven can write (or copy it there and use --from)`;
+  return new AppError(err.code, err.message, err.exitCode, { cause: err, hint });
 }
 
 /**
@@ -114,22 +124,38 @@ async function restoreWatched(
   const lease = await leaseSource(source, 'restore bootstrap', deps.logger, run.signal);
   let plan: RestorePlan;
   try {
-    plan = await planRestore(deps, source, { mode: 'bootstrap', load: options, verifyFiles: false }, run.signal);
+    plan = await planRestore(
+      deps,
+      source,
+      { mode: 'bootstrap', load: options, verifyFiles: false, ...(pointInTime ? { pointInTime: pointInTime.plan.target } : {}) },
+      run.signal,
+    );
   } catch (err) {
     await lease?.release();
     throw err;
   }
+  let prepared: PreparedReplay | undefined;
   try {
+    // The binlogs are read and checked against the target before the load: a replay that cannot
+    // go through is refused with nothing changed.
+    if (pointInTime) prepared = await prepareReplay(deps, pointInTime, { signal: run.signal, resume: plan.resumeReplay });
     recordClaimHolder(plan, deps.clock);
-    deps.logger.info('restore started', { source: source.description, target: deps.connector.target });
-    const load = await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
-      throw resumable(err, options.resume);
-    });
+    deps.logger.info(plan.resumeReplay ? 'restore resumed: the load is complete, the point-in-time replay goes on' : 'restore started', { source: source.description, target: deps.connector.target });
+    const load = plan.resumeReplay
+      ? loadAlreadyDone(plan, deps.clock.now())
+      : await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
+          throw resumable(err, options.resume, plan);
+        });
     const result = toRestoreResult(plan, load);
-    if (pointInTime) result.pitr = await replayToPoint(deps, pointInTime, { skipBinlog: options.skipBinlog, signal: run.signal });
+    if (pointInTime && prepared) {
+      const replay = prepared;
+      prepared = undefined;
+      result.pitr = await replayWithMark(deps, plan, pointInTime, replay, { skipBinlog: options.skipBinlog, signal: run.signal });
+    }
     deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
     return result;
   } finally {
+    await prepared?.dispose();
     // The claim is held through the replay: the binlogs change the target as much as the load does.
     await releasePlan(plan);
     await lease?.release();
@@ -139,6 +165,62 @@ async function restoreWatched(
 /** A reader lease on the backup being restored, when it is one of the catalog: prune leaves it alone meanwhile. */
 export async function leaseSource(source: RestoreSource, purpose: string, logger: Logger, signal: AbortSignal): Promise<ReaderLease | null> {
   return source.leaseOn ? takeReaderLease(source.leaseOn.store, source.leaseOn.backup, { purpose, logger, signal }) : null;
+}
+
+/**
+ * Replays into the loaded target, with the replay's start and end in the progress file: a run
+ * that stops part-way is resumed by running the same restore again (from what the target
+ * committed, when its GTID state shows it), never reported as loaded and done.
+ */
+async function replayWithMark(
+  deps: RestoreDeps,
+  plan: RestorePlan,
+  request: PointInTimeRequest,
+  prepared: PreparedReplay,
+  options: { skipBinlog: boolean; signal: AbortSignal },
+): Promise<ReplayResult> {
+  const progress = plan.load.progress;
+  const mark = plan.resumeReplay ?? (await replayMark(deps.connector, request, { skipBinlog: options.skipBinlog, now: deps.clock.now() }));
+  progress.recordReplay(mark);
+  await progress.flush();
+  let result: ReplayResult;
+  try {
+    result = await applyPreparedReplay(deps, request, prepared, options);
+  } catch (err) {
+    throw replayResumable(err, progress.saved().state === 'all' ? mark : null);
+  }
+  progress.recordReplay({ ...mark, completedAt: deps.clock.now().toISOString() });
+  await progress.flush();
+  return result;
+}
+
+/** A replay that stopped says whether running the restore again resumes it (its mark was saved and the replay can be traced). */
+function replayResumable(err: unknown, mark: ReplayMark | null): unknown {
+  if (!(err instanceof AppError) || (err.hint && err.hint !== replayFailureHint)) return err;
+  const hint =
+    mark && mark.baseline !== null
+      ? `the target holds the backup and part of the binlogs${err.hint ? ': fix what the error names (is the target server up? does it hold objects the binlogs create?), then' : ':'} run the same restore again (the same --stop-datetime) to resume the replay after the last transaction the target committed`
+      : 'the target holds the backup and part of the binlogs, and which of them cannot be traced (its binary log is off or was skipped, or no progress file was kept or could be written): drop the schemas this restore created and run it again with --reset-progress';
+  return new AppError(err.code, err.message, err.exitCode, { cause: err, hint });
+}
+
+/** The result of a load an earlier run finished: nothing loaded now. */
+function loadAlreadyDone(plan: RestorePlan, now: Date): LoadResult {
+  return {
+    target: plan.server,
+    schemas: plan.load.schemas.map((s) => s.name),
+    tables: [],
+    rows: 0,
+    bytes: 0,
+    warnings: 0,
+    resumedSteps: plan.load.progress.doneSteps().length,
+    startedAt: now,
+    completedAt: now,
+    manifest: plan.load.manifest,
+    users: null,
+    missingDefiners: null,
+    verified: { filesBySha256: 0, filesLoaded: 0, tablesCounted: 0, objectsFound: 0 },
+  };
 }
 
 /** Names this process in the progress file as the claim's holder (written with the load's first flush). */

@@ -16,15 +16,15 @@ import type { Clock } from '../clock.js';
 import { confirmTokenFile, judgeConfirm, readConfirmToken, recordConfirmToken, type ConfirmTokenState } from '../catalog/confirm-token.js';
 import { AppError, ExitCode, MysqlError, PreconditionError, errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
-import { quoteId, type MysqlConnector } from '../mysql/connection.js';
+import { quoteId, type MysqlConnector, type MysqlSession } from '../mysql/connection.js';
 import { watchServer, type ServerWatch } from '../mysql/server-watch.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { afterChange, loadDump, type LoadProgressReport } from '../load/loader.js';
 import { leaseSource, toRestoreResult, type RestoreResult } from './restore-bootstrap.js';
-import { replayToPoint, type PointInTimeRequest } from '../pitr/point-in-time.js';
+import { applyPreparedReplay, prepareReplay, type PointInTimeRequest, type PreparedReplay } from '../pitr/point-in-time.js';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
 import type { RestoreSource } from './source.js';
-import { recordInPlaceOutcome, recordInPlaceRestore } from '../catalog/in-place-history.js';
+import { recordInPlaceOutcome, recordInPlaceRestore, type RestoredServer } from '../catalog/in-place-history.js';
 
 export interface InPlaceDeps {
   connector: MysqlConnector;
@@ -126,17 +126,26 @@ export async function restoreInPlace(
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   let watch: ServerWatch | undefined;
+  let prepared: PreparedReplay | undefined;
   try {
     // A target that stops answering stops the restore (SERVER_UNRESPONSIVE): its sessions are
     // dropped, the replay's client stopped, and the outcome recorded as for an interrupt.
     watch = await watchServer(deps.connector, { signal: run.signal });
+    const watched = { ...deps, connector: watch.connector };
+    const watchedRun = { ...run, signal: watch.signal };
     const lease = await leaseSource(source, 'restore in-place', deps.logger, watch.signal);
     try {
-      return await applyInPlace({ ...deps, connector: watch.connector }, source, plan, request, { ...run, signal: watch.signal });
+      await checkConfirm(watched, request.confirm);
+      throwIfAborted(watchedRun.signal);
+      // The binlogs are read and checked against the server before anything is dropped.
+      if (request.pointInTime) prepared = await prepareReplay({ connector: watched.connector, logger: deps.logger }, request.pointInTime, { signal: watchedRun.signal });
+      return await applyInPlace(watched, source, plan, { ...request, prepared }, watchedRun);
     } finally {
       await lease?.release();
     }
   } finally {
+    // Whether or not the replay ran (it removes them itself), the downloaded binlogs go.
+    await prepared?.dispose();
     await watch?.stop();
     await releasePlan(plan);
   }
@@ -146,13 +155,12 @@ async function applyInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
   plan: RestorePlan,
-  request: { confirm: Date; pointInTime?: PointInTimeRequest },
+  request: { confirm: Date; pointInTime?: PointInTimeRequest; prepared: PreparedReplay | undefined },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   const { connector, logger, clock } = deps;
   if (plan.mode !== 'instance' && plan.mode !== 'schema') throw new AppError('INTERNAL', `restoreInPlace needs an in-place plan, not ${plan.mode}`);
-  await checkConfirm(deps, request.confirm);
-  throwIfAborted(run.signal);
+  const { prepared } = request;
   const session = await connector.connect();
   let fence: { previous: number; since: number } | undefined;
   const startedAt = clock.now().toISOString();
@@ -160,6 +168,7 @@ async function applyInPlace(
   const historyStores = [deps.catalog, ...(deps.historyIn ?? [])];
   let begun = false;
   let inHistory = false;
+  let server: RestoredServer | undefined;
   let failure: unknown;
   /** Whether read_only is still raised by this restore (its lowering failed): the token keeps the fence then. */
   let fenceUp = true;
@@ -173,7 +182,8 @@ async function applyInPlace(
     }
     // The token, the history and the fence go to the catalog before anything changes on the server.
     await recordConfirmToken(deps.catalog, state);
-    await recordInPlaceRestore(historyStores, { startedAt, backup: plan.source, mode: plan.mode, target: connector.target });
+    server = await restoredServer(session, plan);
+    await recordInPlaceRestore(historyStores, { startedAt, backup: plan.source, mode: plan.mode, target: connector.target, server });
     inHistory = true;
     logger.info('in-place restore authorized', { confirm: request.confirm.toISOString(), mode: plan.mode, drop: plan.drop.join(', ') || '(none)', catalog: confirmTokenFile });
     if (fence) {
@@ -196,7 +206,7 @@ async function applyInPlace(
       throw fenceError(err, 'loading the backup failed');
     }
     // Point-in-time replay runs against the same server, still fenced.
-    const pitr = request.pointInTime ? await replayToPoint({ connector, logger }, request.pointInTime, { skipBinlog: plan.load.options.skipBinlog, signal: run.signal }) : undefined;
+    const pitr = request.pointInTime && prepared ? await applyPreparedReplay({ connector }, request.pointInTime, prepared, { skipBinlog: plan.load.options.skipBinlog, signal: run.signal }) : undefined;
     const fencedMs = fence ? clock.now().getTime() - fence.since : 0;
     return {
       ...toRestoreResult(plan, load),
@@ -219,7 +229,7 @@ async function applyInPlace(
         logger.error('could not lift the fence: run SET GLOBAL read_only = 0 on the server by hand', { reason: errorMessage(err) });
       }
     }
-    if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal });
+    if (inHistory || fence) await recordEnd(deps, fenceUp ? state : { ...state, fence: null }, { plan, startedAt, begun, inHistory, failure, signal: run.signal, server });
     await session.close();
   }
 }
@@ -232,7 +242,7 @@ async function applyInPlace(
 async function recordEnd(
   deps: InPlaceDeps,
   state: ConfirmTokenState,
-  end: { plan: RestorePlan; startedAt: string; begun: boolean; inHistory: boolean; failure: unknown; signal: AbortSignal },
+  end: { plan: RestorePlan; startedAt: string; begun: boolean; inHistory: boolean; failure: unknown; signal: AbortSignal; server: RestoredServer | undefined },
 ): Promise<void> {
   const { connector, clock, logger } = deps;
   const failed = end.failure !== undefined;
@@ -243,10 +253,24 @@ async function recordEnd(
   const mode = end.plan.mode === 'instance' ? 'instance' : 'schema';
   try {
     await recordConfirmToken(deps.catalog, { ...state, unfinished });
-    if (end.inHistory) await recordInPlaceOutcome([deps.catalog, ...(deps.historyIn ?? [])], { startedAt: end.startedAt, backup: end.plan.source, mode, target: connector.target, outcome, completedAt: clock.now().toISOString() });
+    if (end.inHistory) await recordInPlaceOutcome([deps.catalog, ...(deps.historyIn ?? [])], {
+        startedAt: end.startedAt,
+        backup: end.plan.source,
+        mode,
+        target: connector.target,
+        ...(end.server ? { server: end.server } : {}),
+        outcome,
+        completedAt: clock.now().toISOString(),
+      });
   } catch (err) {
     logger.error(`could not record how the restore ended in ${confirmTokenFile}`, { reason: errorMessage(err) });
   }
+}
+
+/** The restored server as it names itself, so that only its point-in-time coverage is cut (pitr/window.ts). */
+async function restoredServer(session: MysqlSession, plan: RestorePlan): Promise<RestoredServer> {
+  const [row] = await session.query<{ port: string | number | null }>('SELECT @@port AS port');
+  return { uuid: plan.server.serverUuid, serverId: plan.server.serverId, hostname: plan.server.hostname, port: row?.port === null || row?.port === undefined ? null : Number(row.port) };
 }
 
 /** A restore that stopped after its first drop says what state the server is in, and what to do. */

@@ -265,8 +265,20 @@ export function existingObjectsRefusal(labels: readonly string[]): Refusal {
  * finished steps the target does not hold (the schemas were dropped, or the server rebuilt at the
  * same address): resuming would skip work that is not there.
  */
-export async function checkResumable(session: MysqlSession, progress: LoadProgress, manifest: DumpManifest, selected: readonly string[]): Promise<Refusal[]> {
+export async function checkResumable(session: MysqlSession, progress: LoadProgress, manifest: DumpManifest, selected: readonly string[], pointInTime?: string): Promise<Refusal[]> {
   const completedAt = progress.completedAt(selected);
+  const replay = progress.replay;
+  if (completedAt && replay && !replay.completedAt) {
+    // The load is done; the replay after it stopped: the same point-in-time restore resumes it.
+    if (pointInTime === replay.target) return [];
+    return [
+      {
+        code: 'PITR_REPLAY_INTERRUPTED',
+        message: `this dump was loaded into this server (${completedAt.toISOString()}), and the point-in-time replay to ${replay.target} that followed began at ${replay.since} but did not finish (${progress.file}): the server holds the backup and part of the binlogs`,
+        hint: `run the restore again with --stop-datetime ${replay.target} to resume the replay where it stopped; or drop the schemas it created and run with --reset-progress`,
+      },
+    ];
+  }
   if (completedAt) {
     return [
       {
