@@ -90,12 +90,12 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   // the last statement: its sessions are dropped, so a resumed server releases the backup lock.
   // A watch that cannot connect is the probe's failure: the attempt is recorded as for any other.
   let watch: ServerWatch | undefined;
-  let unreachable: unknown;
+  let unreachable: Error | undefined;
   try {
     watch = await watchServer(deps.connector, { signal: run.signal });
   } catch (err) {
     if (run.signal.aborted) throw err;
-    unreachable = err;
+    unreachable = err instanceof Error ? err : new Error(String(err));
   }
   try {
     return await backupWatched(watch ? { ...deps, connector: watch.connector } : deps, request, watch ? { ...run, signal: watch.signal } : run, unreachable);
@@ -104,7 +104,7 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest, run: B
   }
 }
 
-async function backupWatched(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions, unreachable: unknown): Promise<BackupRecord> {
+async function backupWatched(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions, unreachable: Error | undefined): Promise<BackupRecord> {
   const { connector, logger, clock } = deps;
   // Every write of the backup is bounded: a store that stops taking bytes fails the run.
   const store = stallGuardedStore(deps.store, {
