@@ -142,16 +142,7 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
     }
     return new Promise<T>((resolve, reject) => {
       running.add(reject);
-      work.then(
-        (value) => {
-          running.delete(reject);
-          resolve(value);
-        },
-        (err: unknown) => {
-          running.delete(reject);
-          reject(err);
-        },
-      );
+      work.finally(() => running.delete(reject)).then(resolve, reject);
     });
   };
   return {
