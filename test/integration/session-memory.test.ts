@@ -56,7 +56,7 @@ describe('a session', () => {
     }
   });
 
-  it('still fails every call made after it was dropped, at once', async () => {
+  it('fails every call made after it was dropped at once, as dropped (MYSQL_SESSION_DROPPED)', async () => {
     const session = await rootConnector(server).connect();
     session.destroy();
     await expectAppError(session.query('SELECT 1'), 'MYSQL_SESSION_DROPPED');
