@@ -10,13 +10,15 @@
  * - once a table is complete, its row count is compared with the dump's.
  */
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
+import { constants as zlibConstants, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { TamperedError } from '../crypto/segments.js';
 import { AppError, ExitCode, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import { quoteId, type MysqlSession } from '../mysql/connection.js';
 import { createDecompressor } from '../dump/compression.js';
 import { WorkQueue } from '../dump/work-queue.js';
-import { ObjectMismatchError } from '../storage/object-check.js';
+import { ObjectMismatchError, type ExpectedObject } from '../storage/object-check.js';
 import { batchDeferredIndexes } from './defer-indexes.js';
 import { everyRowOf, tableRowKey, type DataFileRef, type TableManifest } from './dump-manifest.js';
 import type { LoadContext } from './load-context.js';
@@ -213,13 +215,80 @@ class ByteCounter extends Transform {
 }
 
 /**
- * Streams one data file from storage (checked against the record), decompressing, into LOAD DATA
- * LOCAL, in a transaction of its own. Returns the rows it added; throws, rolling the file back,
- * when the file differs from the record, holds another number of rows, or the server warned.
+ * Files up to this size (stored, and uncompressed as the dump records it) are read whole and
+ * decompressed at once instead of streamed: for thousands of small tables, a chain of streams per
+ * file (storage, decompressor, byte counter, the driver's) allocates far more than the file holds,
+ * and that churn, not the data, is what grew the restore's heap.
  */
-async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableManifest, file: DataFileRef, signal: AbortSignal): Promise<number> {
-  throwIfAborted(signal);
-  const expected = ctx.plan.files.get(file.name) ?? { bytes: file.storedBytes, sha256: null, rows: null };
+export const wholeFileBytes = 256 * 1024;
+/** A whole-read file that decompresses to more than this is damaged (its record says at most wholeFileBytes). */
+const wholeFileMaxOutput = 32 * wholeFileBytes;
+
+/** A data file on its way into LOAD DATA. */
+interface FileInput {
+  /** The stream the driver reads (created when the server asks for the data). */
+  source: () => Readable;
+  /** Settles, never rejecting, once reading the file has ended, however. */
+  ended: Promise<void>;
+  /** Why reading the file failed; undefined while it has not. */
+  failure: () => Error | undefined;
+  /** Stops reading, however far it got. */
+  stop: () => void;
+}
+
+/** Whether a data file is read whole (wholeFileBytes) rather than streamed. */
+export function readsWhole(file: DataFileRef): boolean {
+  return file.rawBytes !== null && file.rawBytes <= wholeFileBytes && file.storedBytes <= wholeFileBytes;
+}
+
+/** Reads a small file whole (its stored bytes checked on the way), then decompresses it at once. */
+async function wholeInput(ctx: LoadContext, file: DataFileRef, expected: ExpectedObject, signal: AbortSignal): Promise<FileInput> {
+  const body = await ctx.deps.store.readChecked(ctx.plan.prefix + file.name, expected, { signal });
+  let data: Buffer = Buffer.alloc(0);
+  let failure: Error | undefined;
+  try {
+    data = decompressWhole(file.compression, await buffer(body), file.rawBytes ?? 0);
+  } catch (err) {
+    throwIfAborted(signal);
+    failure = err instanceof Error ? err : new Error(String(err));
+  }
+  return {
+    source: () => {
+      const out = new PassThrough();
+      // Like a stream that fails before the server reads it: the LOAD DATA sees the failure.
+      if (failure) process.nextTick(() => out.destroy(failure));
+      else {
+        ctx.report.bytes += data.length;
+        out.end(data);
+      }
+      return out;
+    },
+    ended: Promise.resolve(),
+    failure: () => failure,
+    stop: () => undefined,
+  };
+}
+
+/** `stored` decompressed, into a buffer the size the dump records (zlib's default is 16 KiB, per file). */
+function decompressWhole(kind: DataFileRef['compression'], stored: Buffer, rawBytes: number): Buffer {
+  const options = { maxOutputLength: wholeFileMaxOutput, chunkSize: Math.max(zlibConstants.Z_MIN_CHUNK, rawBytes) };
+  try {
+    switch (kind) {
+      case 'zstd':
+        return zstdDecompressSync(stored, options);
+      case 'gzip':
+        return gunzipSync(stored, options);
+      case 'none':
+        return stored;
+    }
+  } catch (err) {
+    if (err instanceof RangeError) throw new Error(`it decompresses to more than ${wholeFileMaxOutput} bytes, though the dump records at most ${wholeFileBytes}`);
+    throw err;
+  }
+}
+
+/** Streams a file from storage (its stored bytes checked on the way), decompressing, counting the bytes that pass. */
+async function streamedInput(ctx: LoadContext, file: DataFileRef, expected: ExpectedObject, signal: AbortSignal): Promise<FileInput> {
   const body = await ctx.deps.store.readChecked(ctx.plan.prefix + file.name, expected, { signal });
   const counter = new ByteCounter((n) => {
     ctx.report.bytes += n;
@@ -234,24 +303,42 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
     if (stop.signal.aborted) return;
     failure = err instanceof Error ? err : new Error(String(err));
   });
-  const source = (): Readable => {
-    const out = new PassThrough();
-    if (failure) process.nextTick(() => out.destroy(failure));
-    else {
-      counter.pipe(out);
-      void flowing.then(() => {
-        if (failure) out.destroy(failure);
-      });
-    }
-    return out;
+  return {
+    source: () => {
+      const out = new PassThrough();
+      if (failure) process.nextTick(() => out.destroy(failure));
+      else {
+        counter.pipe(out);
+        void flowing.then(() => {
+          if (failure) out.destroy(failure);
+        });
+      }
+      return out;
+    },
+    ended: flowing,
+    failure: () => failure,
+    stop: () => stop.abort(),
   };
+}
+
+/**
+ * Loads one data file (read whole when small, else streamed; checked against the record either
+ * way) with LOAD DATA LOCAL, in a transaction of its own. Returns the rows it added; throws,
+ * rolling the file back, when the file differs from the record, holds another number of rows, or
+ * the server warned.
+ */
+async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableManifest, file: DataFileRef, signal: AbortSignal): Promise<number> {
+  throwIfAborted(signal);
+  const expected = ctx.plan.files.get(file.name) ?? { bytes: file.storedBytes, sha256: null, rows: null };
+  const input = readsWhole(file) ? await wholeInput(ctx, file, expected, signal) : await streamedInput(ctx, file, expected, signal);
   const where = `${quoteId(table.schema)}.${quoteId(table.name)}`;
   let added: number;
   // One transaction per file: a file that fails midway, or whose result is wrong, leaves none of its rows behind.
   await session.exec('START TRANSACTION');
   try {
-    const result = await session.loadLocal(loadDataStatement(table, file.partition), source);
-    await flowing;
+    const result = await session.loadLocal(loadDataStatement(table, file.partition), input.source);
+    await input.ended;
+    const failure = input.failure();
     if (failure) throw failure;
     if (result.warnings > 0) await refuseChangedValues(ctx, session, where, file.name);
     if (expected.rows !== null && result.records !== expected.rows) {
@@ -264,9 +351,10 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
     ctx.verified.filesLoaded++;
     if (expected.sha256 !== null) ctx.verified.filesBySha256++;
   } catch (err) {
-    stop.abort();
+    input.stop();
     await session.exec('ROLLBACK').catch(() => undefined);
     // A file that differs from the record, or fails authentication, says so itself, naming the file.
+    const failure = input.failure();
     const own = failure ?? err;
     if (own instanceof ObjectMismatchError || own instanceof TamperedError) throw own;
     if (err instanceof AppError && (err.code === 'LOAD_ROWS_MISMATCH' || err.code === 'LOAD_VALUE_CHANGED')) throw err;
@@ -276,7 +364,7 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
       ...(err instanceof AppError && err.hint ? { hint: err.hint } : {}),
     });
   } finally {
-    await flowing;
+    await input.ended;
   }
   ctx.report.rows += added;
   return added;

@@ -118,6 +118,8 @@ export function deferIndexes(createTableSql: string, options: DeferIndexesOption
  * the statement cannot be parsed.
  */
 export function foreignKeyReferences(createTableSql: string): ForeignKeyReference[] {
+  // Most tables have no foreign key, and every foreign key says REFERENCES: those need no parse.
+  if (!/\bREFERENCES\b/i.test(createTableSql)) return [];
   const layout = splitCreateTable(createTableSql);
   if (!layout) return [];
   return layout.definitions.map(classifyDefinition).flatMap((d) => (d?.kind === 'foreign-key' ? [d.references] : []));

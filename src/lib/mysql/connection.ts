@@ -106,6 +106,9 @@ export function createMysqlConnector(options: ConnectionOptions): MysqlConnector
         dateStrings: true,
         decimalNumbers: false,
         multipleStatements: false,
+        // No stack captured per query (mysql2's default): a load runs tens of thousands of
+        // statements, and every error is translated with its statement anyway.
+        trace: false,
         flags: ['+LOCAL_FILES'],
         // LOAD DATA LOCAL only ever reads from streams the loader hands over, never from disk.
         infileStreamFactory: () => {
@@ -160,13 +163,22 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
   const context = { target, user };
   // mysql2's destroy() marks the connection closing and never settles the statement it was
   // running, so whatever awaited that statement would wait forever (the process then exits 13
-  // once nothing else is pending). Every call races this promise, which destroy() rejects.
-  let dropped!: (err: Error) => void;
-  const whenDropped = new Promise<never>((_resolve, reject) => {
-    dropped = reject;
-  });
-  whenDropped.catch(() => undefined);
-  const unlessDropped = <T>(work: Promise<T>): Promise<T> => Promise.race([work, whenDropped]);
+  // once nothing else is pending). Every running call leaves here how to fail it, and destroy()
+  // fails them all. (Not a race against one promise that destroy() rejects: each race would
+  // leave a reaction on it, keeping every statement's result reachable until the session ends,
+  // tens of thousands of them in a load of many small tables.)
+  const running = new Set<(err: Error) => void>();
+  let droppedError: Error | undefined;
+  const unlessDropped = <T>(work: Promise<T>): Promise<T> => {
+    if (droppedError) {
+      work.catch(() => undefined);
+      return Promise.reject(droppedError);
+    }
+    return new Promise<T>((resolve, reject) => {
+      running.add(reject);
+      work.finally(() => running.delete(reject)).then(resolve, reject);
+    });
+  };
   return {
     threadId: conn.threadId,
     async query<T extends Row>(sql: string, values?: readonly unknown[]): Promise<T[]> {
@@ -226,7 +238,9 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
       }
     },
     destroy(reason?: Error) {
-      dropped(reason ?? new MysqlError('MYSQL_SESSION_DROPPED', `the connection to ${target} was dropped while a statement was running`, { hint: 'the work was stopped (interrupted, or another part of it failed)' }));
+      droppedError ??= reason ?? new MysqlError('MYSQL_SESSION_DROPPED', `the connection to ${target} was dropped while a statement was running`, { hint: 'the work was stopped (interrupted, or another part of it failed)' });
+      for (const fail of running) fail(droppedError);
+      running.clear();
       dropSocket(conn);
     },
   };

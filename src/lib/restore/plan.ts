@@ -216,10 +216,15 @@ async function checkDump(stage: Stage, signal?: AbortSignal): Promise<{ files: M
   checked.push(`every data file is present with the size the record gives (${files.size} file(s))`);
   if (refusals.length === 0) {
     throwIfAborted(signal);
+    const definerScripts = new Set(definerScriptNames(schemas));
     // Data files are read here only when asked (in place); otherwise each is checked as it loads.
     const problems = await checkFiles(source.store, source.prefix, request.verifyFiles ? files : new Map(), scripts, {
       signal,
-      onScript: (name, content) => stage.scriptTexts.set(name, content),
+      // Only the scripts a DEFINER can be in are kept for dumpDefiners; the table scripts (most of
+      // them) are read again by the load, so holding them all would only add to the plan's peak.
+      onScript: (name, content) => {
+        if (definerScripts.has(name)) stage.scriptTexts.set(name, content);
+      },
     });
     refusals.push(...fileRefusals(problems));
     if (scripts.size > 0) checked.push(`every metadata and DDL script read, its SHA-256 matching the record (${scripts.size} file(s))`);
@@ -394,16 +399,21 @@ function tableRows(manifest: DumpManifest, record: RestoreSource['record']): Map
   return new Map(record.tables.map((t) => [tableRowKey(t.schema, t.table), t.rows]));
 }
 
-/** Every account a DEFINER clause of the loaded schemas' scripts names. */
-async function dumpDefiners({ source, manifest, schemas, scriptTexts }: Stage, signal?: AbortSignal): Promise<Set<string>> {
+/** The scripts of the loaded schemas a DEFINER clause can be in: routines and events, views, triggers. */
+function definerScriptNames(schemas: readonly SchemaManifest[]): string[] {
   const names: string[] = [];
   for (const s of schemas) {
     if (s.functions.length + s.procedures.length + s.events.length > 0) names.push(`${s.basename}.sql`);
     for (const v of s.views) names.push(`${v.basename}.sql`);
     for (const t of s.tables) if (t.triggers.length > 0) names.push(`${t.basename}.triggers.sql`);
   }
+  return names;
+}
+
+/** Every account a DEFINER clause of the loaded schemas' scripts names. */
+async function dumpDefiners({ source, manifest, schemas, scriptTexts }: Stage, signal?: AbortSignal): Promise<Set<string>> {
   const definers = new Set<string>();
-  for (const name of names) {
+  for (const name of definerScriptNames(schemas)) {
     if (!manifest.files.has(name)) continue;
     const text = (scriptTexts.get(name) ?? (await source.store.get(source.prefix + name, signal ? { signal } : {}))).toString('utf8');
     for (const d of definersIn(text)) definers.add(d);
