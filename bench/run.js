@@ -25,6 +25,7 @@ import { objectBackupCases, objectRestoreCases, snapshotObjects } from './lib/ob
 import { objectSchemas, prepareObjects } from './lib/objects.js';
 import { detectRssMethod, RunFailed } from './lib/proc.js';
 import { formatBytes, formatMs, renderCases, renderComparisons, renderObjectsSummary, renderRestoreCases, renderRestoreComparisons, targets } from './lib/report.js';
+import { cliArgs } from './lib/launcher.js';
 
 const execFileP = promisify(execFile);
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -268,7 +269,7 @@ async function main(opts, signal) {
     const t = performance.now();
     sandbox = await server.startBenchServer({ bufferPool: opts.bufferPool, baseDir: workDir, keep: opts.keep });
     out(`server: ${sandbox.socket} (buffer pool ${opts.bufferPool}), started in ${formatMs(performance.now() - t)}`);
-    const ctx = { repoRoot, nodeBin, socket: sandbox.socket, database: server.database, signal };
+    const ctx = { repoRoot, nodeBin, cli: await cliArgs(repoRoot), socket: sandbox.socket, database: server.database, signal };
     const env = { ctx, workDir, rssMethod, timeoutMs: opts.timeoutMs, log: out };
     const done = [];
     const restored = [];

@@ -68,8 +68,8 @@ export function parseBackupRecord(stdout) {
 
 /** The command of a bloodraven backup with the config at `config`. */
 export function bloodravenBackupSpec(ctx, config) {
-  const args = [join(ctx.repoRoot, 'bin', 'run.js'), 'backup', 'now', '--config', config, '--json'];
-  return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(1).join(' ')}` };
+  const args = [...ctx.cli, 'backup', 'now', '--config', config, '--json'];
+  return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(ctx.cli.length).join(' ')}` };
 }
 
 /** `mariadb-dump --single-transaction | zstd -3` of the sysbench schema into `file`. */

@@ -105,7 +105,7 @@ export const objectRestoreCases = {
     before: dropObjects,
     command(ctx) {
       const args = [
-        join(ctx.repoRoot, 'bin', 'run.js'),
+        ...ctx.cli,
         'restore',
         'bootstrap',
         '--config',
@@ -118,7 +118,7 @@ export const objectRestoreCases = {
         '--reset-progress',
         '--json',
       ];
-      return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(1).join(' ')}` };
+      return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(ctx.cli.length).join(' ')}` };
     },
     async after(ctx, run, result) {
       let restored;

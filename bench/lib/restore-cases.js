@@ -54,7 +54,7 @@ export const restoreCases = {
     before: emptyTarget,
     command(ctx) {
       const args = [
-        join(ctx.repoRoot, 'bin', 'run.js'),
+        ...ctx.cli,
         'restore',
         'bootstrap',
         '--config',
@@ -67,7 +67,7 @@ export const restoreCases = {
         '--reset-progress',
         '--json',
       ];
-      return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(1).join(' ')}` };
+      return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(ctx.cli.length).join(' ')}` };
     },
     async after(ctx, run, result) {
       let restored;

@@ -166,7 +166,7 @@ export function assertNodeVersion(version: string): void {
   const [major = 0, minor = 0] = version.split('.').map(Number);
   if (major > 22 || (major === 22 && minor >= 15)) return;
   throw new AppError('NODE_TOO_OLD', `bloodraven needs Node.js 22.15 or later (for zstd in node:zlib); this is Node.js ${version}`, ExitCode.usage, {
-    hint: 'run it with the Node the project installs: `npx bloodraven …` in its folder, or node_modules/.bin/node bin/run.js …; or install Node 24',
+    hint: 'run it with the Node the project installs: `npx bloodraven …` in its folder, or with its node_modules/.bin first in PATH; or install Node 24',
   });
 }
 
