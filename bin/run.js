@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=16
 import { execute } from '@oclif/core';
 
 await execute({ dir: import.meta.url });
