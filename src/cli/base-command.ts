@@ -2,6 +2,7 @@
  * What every bloodraven command shares: the --config/--profile/--log-level flags, a logger on
  * stderr, Ctrl-C/SIGTERM turned into an AbortSignal, and the one place errors are shown.
  */
+import { tmpdir } from 'node:os';
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { createInterface } from 'node:readline/promises';
 import { AbortedError, AppError, ExitCode } from '../lib/errors.js';
@@ -170,11 +171,22 @@ export function assertNodeVersion(version: string): void {
   });
 }
 
-function toAppError(err: Error & { oclif?: { exit?: number } }): AppError {
+/** The AppError an error is shown as: its own, a usage error for oclif's parse errors, DISK_FULL for a full disk, else INTERNAL. */
+export function toAppError(err: Error & { oclif?: { exit?: number } }): AppError {
   if (err instanceof AppError) return err;
   // oclif's own parse errors (unknown flag, missing value): bad usage.
   if (err instanceof Errors.CLIError || err.oclif?.exit === 2) {
     return new AppError('USAGE', err.message.replace(/^Error: /, ''), ExitCode.usage, { hint: 'see --help' });
+  }
+  // A full disk outside the storage (temporary files: PITR downloads, the scratch server) is the
+  // machine's state, not a bug: say where, and what to do.
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    const path = (err as { path?: unknown }).path;
+    return new AppError('DISK_FULL', `no space left on the device${typeof path === 'string' ? ` of ${path}` : ''} (${err.message})`, ExitCode.failure, {
+      cause: err,
+      hint: `free space there and run again; temporary files go to ${tmpdir()}, which the TMPDIR environment variable moves`,
+    });
   }
   const internal = new AppError('INTERNAL', `internal error: ${err.message}`, ExitCode.failure, { cause: err });
   internal.stack = err.stack ?? '';
