@@ -89,8 +89,8 @@ function faulty(writable: number): { from: RestoreSource; controller: AbortContr
   return { from: { ...backup, store }, controller };
 }
 
-function restore(target: TestServer, from: RestoreSource, signal = new AbortController().signal): Promise<RestoreResult> {
-  return restoreBootstrap({ connector: rootConnector(target), logger: silentLogger, clock: systemClock }, from, options, { signal });
+function restore(target: TestServer, from: RestoreSource, signal = new AbortController().signal, load = options): Promise<RestoreResult> {
+  return restoreBootstrap({ connector: rootConnector(target), logger: silentLogger, clock: systemClock }, from, load, { signal });
 }
 
 async function newTarget(): Promise<TestServer> {
@@ -117,6 +117,17 @@ describe('an interrupted restore whose progress file could not be written', () =
     const { from, controller } = faulty(1);
     const err = await expectAppError(restore(target, from, controller.signal), 'ABORTED');
     expect(err.hint).toMatch(/could not be written \(.*EROFS.*\) after some steps were saved: run the same restore again to resume from the last saved step/);
+    const second = await restore(target, backup);
+    expect(second.resumedSteps).toBeGreaterThan(0);
+    for (const t of ['shop.a', 'shop.b']) expect(await checksumTable(target, t), t).toBe(await checksumTable(source, t));
+  });
+
+  it('started with --reset-progress, says to run it again without that flag (with it, the rerun would start over and be refused), and that resumes', async () => {
+    const target = await newTarget();
+    const { from, controller } = faulty(Number.POSITIVE_INFINITY);
+    const err = await expectAppError(restore(target, from, controller.signal, { ...options, resetProgress: true }), 'ABORTED');
+    expect(err.hint).toBe('the target now holds part of the backup: run the restore again without --reset-progress to resume where it stopped');
+    await expectAppError(restore(target, backup, undefined, { ...options, resetProgress: true }), 'TARGET_HAS_OBJECTS');
     const second = await restore(target, backup);
     expect(second.resumedSteps).toBeGreaterThan(0);
     for (const t of ['shop.a', 'shop.b']) expect(await checksumTable(target, t), t).toBe(await checksumTable(source, t));

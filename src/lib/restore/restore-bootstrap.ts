@@ -77,8 +77,10 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreRes
  * A load that stopped midway says what the target holds and what to do; the resume it promises
  * is the one the progress file allows (it may not have been writable).
  */
-function resumable(err: unknown, resume: boolean, plan: RestorePlan): unknown {
+function resumable(err: unknown, resume: boolean, plan: RestorePlan, resetProgress: boolean): unknown {
   if (!(err instanceof AppError) || err.hint) return err;
+  // The same command with --reset-progress would start over, and be refused: the target holds objects now.
+  const again = resetProgress ? 'run the restore again without --reset-progress' : 'run the same restore again';
   const saved = plan.load.progress.saved();
   const schemas = plan.load.schemas.map((s) => quoteId(s.name)).join(', ');
   const startOver = `drop what it created (schemas ${schemas}, or their tables if the schemas were there before) before loading it again`;
@@ -86,9 +88,9 @@ function resumable(err: unknown, resume: boolean, plan: RestorePlan): unknown {
   const hint = !resume
     ? `the target now holds part of the backup: ${startOver}`
     : saved.state === 'all'
-      ? 'the target now holds part of the backup: run the same restore again to resume where it stopped'
+      ? `the target now holds part of the backup: ${again} to resume where it stopped`
       : saved.state === 'partly'
-        ? `the target now holds part of the backup, and ${why} after some steps were saved: run the same restore again to resume from the last saved step (what came after it is loaded again)`
+        ? `the target now holds part of the backup, and ${why} after some steps were saved: ${again} to resume from the last saved step (what came after it is loaded again)`
         : `the target now holds part of the backup, and ${why}, so running it again cannot resume: ${startOver}, with the dump in a place where bloodraven can write (or copy it there and use --from)`;
   return new AppError(err.code, err.message, err.exitCode, { cause: err, hint });
 }
@@ -144,7 +146,7 @@ async function restoreWatched(
     const load = plan.resumeReplay
       ? loadAlreadyDone(plan, deps.clock.now())
       : await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
-          throw resumable(err, options.resume, plan);
+          throw resumable(err, options.resume, plan, options.resetProgress === true);
         });
     const result = toRestoreResult(plan, load);
     if (pointInTime && prepared) {
