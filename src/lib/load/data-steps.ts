@@ -12,7 +12,9 @@
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, gunzipSync, zstdDecompressSync } from 'node:zlib';
+// Not named imports: a Node without zstd (before 22.15) must still load this module, so that the
+// version guard can refuse it by name instead of the command failing to load.
+import zlib from 'node:zlib';
 import { TamperedError } from '../crypto/segments.js';
 import { AppError, ExitCode, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import { quoteId, type MysqlSession } from '../mysql/connection.js';
@@ -271,13 +273,13 @@ async function wholeInput(ctx: LoadContext, file: DataFileRef, expected: Expecte
 
 /** `stored` decompressed, into a buffer the size the dump records (zlib's default is 16 KiB, per file). */
 function decompressWhole(kind: DataFileRef['compression'], stored: Buffer, rawBytes: number): Buffer {
-  const options = { maxOutputLength: wholeFileMaxOutput, chunkSize: Math.max(zlibConstants.Z_MIN_CHUNK, rawBytes) };
+  const options = { maxOutputLength: wholeFileMaxOutput, chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, rawBytes) };
   try {
     switch (kind) {
       case 'zstd':
-        return zstdDecompressSync(stored, options);
+        return zlib.zstdDecompressSync(stored, options);
       case 'gzip':
-        return gunzipSync(stored, options);
+        return zlib.gunzipSync(stored, options);
       case 'none':
         return stored;
     }
