@@ -11,6 +11,7 @@ import { formatBytes, formatDuration } from '../lib/sizes.js';
 import { sandboxScratch, urlScratch } from '../lib/verify/scratch.js';
 import { verificationFileName } from '../lib/catalog/names.js';
 import { verifyBackup, type VerificationResult } from '../lib/verify/verify-backup.js';
+import { faultHelp } from '../cli/fault-help.js';
 
 export default class Verify extends BaseCommand {
   static override summary = 'Prove a backup restorable: checksums, a real restore, and a content comparison.';
@@ -21,7 +22,9 @@ A backup taken before bloodraven kept an inventory cannot be proven complete and
 
 While it runs, verify holds a lease on the backup (under .leases/ at the profile's root): prune leaves the backup alone until it ends. A scratch sandbox left by a verify that was killed (SIGKILL) is stopped and removed by the next bloodraven command.
 
-Exit codes: 0 verified, 1 a file, object or table does not match (they are named), the restore failed, or the backup was removed while it was read (BACKUP_GONE; nothing is saved), 2 bad usage or configuration, 3 the backup is not a complete, successful one, or the --scratch server cannot take it (its settings, privileges, or objects already there; nothing is saved then), 130 interrupted (Ctrl-C or SIGTERM: the scratch sandbox is stopped and removed; nothing is saved, so the last finished verification stays what backup list shows).`;
+Exit codes: 0 verified, 1 a file, object or table does not match (they are named), the restore failed, or the backup was removed while it was read (BACKUP_GONE; nothing is saved), 2 bad usage or configuration, 3 the backup is not a complete, successful one, or the --scratch server cannot take it (its settings, privileges, or objects already there; nothing is saved then), 130 interrupted (Ctrl-C or SIGTERM: the scratch sandbox is stopped and removed; nothing is saved, so the last finished verification stays what backup list shows).
+
+${faultHelp('the scratch server')}`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

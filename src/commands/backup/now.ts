@@ -10,6 +10,7 @@ import { dumpOptionsOf } from '../../lib/dump/options.js';
 import { errorMessage, type AppError } from '../../lib/errors.js';
 import { BackupMetrics } from '../../lib/metrics/backup-metrics.js';
 import { formatBytes, formatDuration } from '../../lib/sizes.js';
+import { faultHelp } from '../../cli/fault-help.js';
 
 export default class BackupNow extends BaseCommand {
   static override summary = 'Take a full backup of the server now.';
@@ -26,7 +27,9 @@ On success the last line is BLOODRAVEN_DUMP_COMPLETE {"location","sizeBytes","gt
 
 Exit codes: 0 success, 1 the backup failed (the files it stored are removed; its record stays, Failed, with the reason and what could not be removed), 2 bad usage or configuration, 3 a precondition refused: the account may not take the snapshot lock (RELOAD), the lock was not taken within dump.lockWaitTimeout (a long-running statement or a session's lock holds it up; the message names it), the target folder is not empty or another run of the profile claimed the same name in the same second (the message names it; nothing is written), the accounts cannot be read (dump.users needs SELECT on mysql.*), or the server holds a partly finished in-place restore (its fence is still up). A schema selection that matches no table, or names a schema the server lacks, is bad usage (exit 2) and writes nothing. 130: interrupted (SIGINT, SIGTERM); the source's locks are released first and the record says Failed.
 
-A full disk, a folder that is unwritable or gone, or a storage write that makes no progress for dump.storageStallTimeout (default 120s) fails the backup (exit 1) within seconds of the fault, after the source's backup lock and snapshot sessions are dropped.`;
+A full disk, a folder that is unwritable or gone, or a storage write that makes no progress for dump.storageStallTimeout (default 120s) fails the backup (exit 1) within seconds of the fault, after the source's backup lock and snapshot sessions are dropped.
+
+${faultHelp('the source')}`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

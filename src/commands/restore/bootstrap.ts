@@ -13,6 +13,7 @@ import { restoreSummary } from '../../cli/restore-summary.js';
 import type { PointInTimeRequest } from '../../lib/pitr/point-in-time.js';
 import type { LoadOptions } from '../../lib/load/load-plan.js';
 import { describePlan, planRestore, releasePlan, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
+import { faultHelp } from '../../cli/fault-help.js';
 
 export default class RestoreBootstrap extends BaseCommand {
   static override summary = 'Load a backup into the configured server.';
@@ -31,7 +32,9 @@ With --stop-datetime T: the newest complete backup whose proven coverage holds T
 
 One restore at a time per server: the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore', on a connection of its own) from its checks until it ends, and names itself in the progress file. A restore started while another one holds it is refused with exit 3, naming the holder's connection (and its process and host, from the progress file); a killed restore's lock ends with its connection.
 
-The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; running it again resumes the load, and a point-in-time replay that had begun resumes after the last transaction the target committed, as its GTID state shows: this needs the target's binary log on and no --skip-binlog, otherwise the rerun is refused and the target must be emptied).`;
+The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; running it again resumes the load, and a point-in-time replay that had begun resumes after the last transaction the target committed, as its GTID state shows: this needs the target's binary log on and no --skip-binlog, otherwise the rerun is refused and the target must be emptied).
+
+${faultHelp('the target')}`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest',

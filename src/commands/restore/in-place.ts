@@ -12,6 +12,7 @@ import { PreconditionError } from '../../lib/errors.js';
 import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
 import { describePlan, releasePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
 import { sourceFromCatalog } from '../../lib/restore/source.js';
+import { faultHelp } from '../../cli/fault-help.js';
 
 export default class RestoreInPlace extends BaseCommand {
   static override summary = 'Roll the live server back to a backup (destructive).';
@@ -32,7 +33,9 @@ Nothing is dropped before everything is checked: every file of the backup is rea
 
 One restore at a time per server: from its checks until it ends, the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore'); another restore into it meanwhile is refused (exit 3), naming the holder.
 
-Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; the fence is lowered, and the server holds part of the backup: run the restore again with a newer --confirm).`;
+Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; the fence is lowered, and the server holds part of the backup: run the restore again with a newer --confirm).
+
+${faultHelp('the server')}`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --backup latest --confirm now',
