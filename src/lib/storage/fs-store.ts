@@ -59,6 +59,14 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
   /** Folders holding renames made with `syncLater` whose folder has not been fsynced since. */
   const unsynced = new Set<string>();
 
+  /**
+   * Temp file names of put(): random per store (two processes writing one lock or record must not
+   * share a name), then a count (two puts of this store neither). Drawing random bytes per put
+   * cost more CPU than the rest of a small put, with thousands of them in a dump.
+   */
+  const tempTag = randomBytes(6).toString('hex') + '-';
+  let tempCount = 0;
+
   /** The folder fsyncs under way for syncBeforeVisible, in order. */
   let syncRound: Promise<void> = Promise.resolve();
 
@@ -159,7 +167,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
    * behind on failure.
    */
   async function writeSyncedTemp(key: string, target: string, data: string | Uint8Array): Promise<string> {
-    const tempPath = `${target}.${randomBytes(6).toString('hex')}${tempSuffix}`;
+    const tempPath = `${target}.${tempTag}${(tempCount++).toString(36)}${tempSuffix}`;
     let handle: FileHandle | undefined;
     try {
       handle = await openTemp(key, target, tempPath);
