@@ -4,7 +4,7 @@
  * Backpressure runs end to end: push() returns false when the compressor
  * or the store is behind, and the caller pauses the server's result stream until `onDrain`.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.js';
@@ -117,7 +117,8 @@ export class DataFileSink {
         throw err;
       }
       storedBytes = data.length;
-      sha256 = createHash('sha256').update(data).digest('hex');
+      // One-shot: no Hash object per file.
+      sha256 = hash('sha256', data, 'hex');
     } else {
       const streaming = this.streaming!;
       streaming.source.push(null);
