@@ -24,6 +24,21 @@ export function createCompressor(kind: Compression): Transform {
   }
 }
 
+/**
+ * `data` compressed at once, as createCompressor would stream it: one zstd frame (which, written
+ * whole, also records the content size) or one gzip member, at the same levels.
+ */
+export function compressWhole(kind: Compression, data: Buffer): Buffer {
+  switch (kind) {
+    case 'zstd':
+      return zlib.zstdCompressSync(data, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
+    case 'gzip':
+      return zlib.gzipSync(data, { level: 1 });
+    case 'none':
+      return data;
+  }
+}
+
 /** zlib's default output buffer. */
 const defaultChunkBytes = 16 * 1024;
 

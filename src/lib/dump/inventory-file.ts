@@ -5,7 +5,7 @@
  * the others, so an encrypted backup keeps these names encrypted; the backup record holds only
  * its size and SHA-256, which anchors it (and through it every script) to the record.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AppError, ExitCode } from '../errors.js';
 import type { Inventory } from '../mysql/inventory.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -27,7 +27,7 @@ export interface InventoryFile {
 }
 
 export function digestOf(name: string, content: Buffer): ScriptDigest {
-  return { name, bytes: content.length, sha256: createHash('sha256').update(content).digest('hex') };
+  return { name, bytes: content.length, sha256: hash('sha256', content, 'hex') };
 }
 
 /** The file's content; its digest goes into the backup record. */
