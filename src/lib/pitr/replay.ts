@@ -254,17 +254,22 @@ async function streamRuns(
   let lastGiven: Run | undefined;
   try {
     if (skipBinlog) client.stdin.write('SET SESSION sql_log_bin = 0;\n');
-    for (const run of runs) {
-      throwIfAborted(signal);
-      lastGiven = run;
-      // --no-defaults: the tool only reads a local file; nothing in a my.cnf should change how.
-      tool = deps.runner.pipe(deps.flavor.binlogTool, ['--no-defaults', `--start-position=${run.from}`, `--stop-position=${run.to}`, run.path], withSignal);
-      tool.stdin.end();
-      await pipeline(tool.stdout, client.stdin, { end: false, ...withSignal });
-      await tool.done;
-      tool = undefined;
-    }
-    client.stdin.end();
+    // One pipeline from every range's output in turn into the client (one per range, with
+    // `end: false`, left listeners on the client's stdin: a resumed replay of many ranges warned
+    // of a listener leak).
+    const output = async function* (): AsyncGenerator<Buffer> {
+      for (const run of runs) {
+        throwIfAborted(signal);
+        lastGiven = run;
+        // --no-defaults: the tool only reads a local file; nothing in a my.cnf should change how.
+        tool = deps.runner.pipe(deps.flavor.binlogTool, ['--no-defaults', `--start-position=${run.from}`, `--stop-position=${run.to}`, run.path], withSignal);
+        tool.stdin.end();
+        for await (const chunk of tool.stdout) yield chunk as Buffer;
+        await tool.done;
+        tool = undefined;
+      }
+    };
+    await pipeline(output, client.stdin, withSignal);
     await client.done;
   } catch (err) {
     // A broken pipe may be seen before the client's exit is: give it a moment to end on its own,
