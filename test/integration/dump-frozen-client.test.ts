@@ -10,7 +10,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/lib/clock.js';
+import { dumpInstance } from '../../src/lib/dump/dump-instance.js';
 import { dumpSessionTimeoutSeconds } from '../../src/lib/dump/snapshot.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
+import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { runCli } from '../support/cli.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
@@ -48,6 +54,56 @@ describe('a frozen backup now', () => {
     expect(dumpSessionTimeoutSeconds({ storageStallTimeoutSeconds: 120, unresponsiveTimeoutSeconds: 60 })).toBe(300);
     expect(dumpSessionTimeoutSeconds({ storageStallTimeoutSeconds: 2, unresponsiveTimeoutSeconds: 2 })).toBe(6);
   });
+
+  it('a healthy dump whose sessions sit idle for twice the bound keeps them (and DDL blocked) and completes', async () => {
+    // 1 s each: the server-side bound is 3 s.
+    const connector = createMysqlConnector({ host: '127.0.0.1', port: server.port, user: 'root', unresponsiveTimeoutMs: 1_000 });
+    const fsStore = createFsStore({ root: join(work, 'healthy') });
+    // The first index file's write is held until the test lets it go: meanwhile the workers
+    // have nothing left to read, the planner is done, and the backup stage is held by a session
+    // that runs nothing.
+    let reached: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => (reached = resolve));
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let gated = false;
+    const store = new Proxy(fsStore, {
+      get(target, name, receiver) {
+        if (name !== 'put') return Reflect.get(target, name, receiver) as unknown;
+        const put: ObjectStore['put'] = async (key, data, options) => {
+          if (!gated && key.endsWith('.idx')) {
+            gated = true;
+            reached?.();
+            await gate;
+          }
+          return target.put(key, data, options);
+        };
+        return put;
+      },
+    });
+    const dump = dumpInstance(
+      { connector, store, logger: silentLogger, clock: fixedClock(new Date('2026-01-02T03:04:05Z')) },
+      'healthy/',
+      { threads: 2, bytesPerChunk: 4_000_000, compression: 'none', consistent: true, includeSchemas: ['big'], excludeSchemas: [], lockWaitTimeoutSeconds: 5, storageStallTimeoutSeconds: 1 },
+      { signal: new AbortController().signal, dumper: 'bloodraven test' },
+    );
+    dump.catch(() => undefined);
+    try {
+      expect(await within(held, 60_000)).toBeUndefined();
+      // Twice the bound, idle.
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      // DDL is still held off: the session holding the backup stage was not dropped.
+      const ddl = await sql(server, 'SET SESSION lock_wait_timeout = 1; CREATE TABLE big.during_dump (id INT)').catch((err: unknown) => err);
+      expect(ddl).toBeInstanceOf(Error);
+      expect(String(ddl)).toMatch(/lock wait timeout/i);
+    } finally {
+      release?.();
+    }
+    const result = await within(dump, 60_000);
+    expect(result).not.toBe('timeout');
+    if (result === 'timeout') return;
+    expect(result.tables.map((t) => [t.table, t.rows])).toEqual([['rows400k', 400_000]]);
+  }, 120_000);
 
   it('SIGSTOP mid-dump: the server drops its sessions, and DDL on the source (new table, and the table being read) proceeds while it is still stopped', async () => {
     const cwd = await mkdtemp(join(work, 'cfg-'));
