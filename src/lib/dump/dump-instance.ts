@@ -8,6 +8,7 @@ import { AppError, ExitCode, MysqlError, abortError, errorMessage, throwIfAborte
 import type { Logger } from '../log.js';
 import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
 import { detectFlavor, type BinlogPosition, type Flavor, type ServerInfo } from '../mysql/flavor.js';
+import { defaultUnresponsiveTimeoutMs } from '../mysql/server-watch.js';
 import { describeSchema, type SchemaInfo } from '../mysql/introspect.js';
 import { compareInventory, describeDifference, inventoryMatches, readInventory, type Inventory, type InventoryObject } from '../mysql/inventory.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -17,7 +18,7 @@ import { globalScript, schemaScript, tableScript, triggersScript, viewPlaceholde
 import { doneJson, instanceJson, schemaJson, tableJson } from './metadata.js';
 import { BasenameAllocator, dataFileName } from './names.js';
 import type { DumpOptions } from './options.js';
-import { openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
+import { dumpSessionTimeoutSeconds, openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
 import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
 import { RowChecksum } from './row-checksum.js';
 import { TsvEncoder } from './tsv-encoder.js';
@@ -99,6 +100,9 @@ export interface DumpRunOptions {
   fieldName?: SelectionFieldName;
 }
 
+/** dump.storageStallTimeout's default (config/schema.ts), for options that do not set it. */
+const defaultStorageStallTimeoutSeconds = 120;
+
 /**
  * Dumps the instance behind `deps.connector` into `prefix` (a folder key ending in `/`) of
  * `deps.store`. The prefix must be empty; the caller checks. The caller also watches the server
@@ -135,7 +139,12 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
     throwIfAborted(run.signal);
     const flavor = await detectFlavor(main);
     await run.onServer?.(flavor.info);
-    await prepareDumpSession(main);
+    // The source's locks are held only while this client is alive: see dumpSessionTimeoutSeconds.
+    const sessionTimeoutSeconds = dumpSessionTimeoutSeconds({
+      storageStallTimeoutSeconds: options.storageStallTimeoutSeconds ?? defaultStorageStallTimeoutSeconds,
+      unresponsiveTimeoutSeconds: (connector.options.unresponsiveTimeoutMs ?? defaultUnresponsiveTimeoutMs) / 1000,
+    });
+    await prepareDumpSession(main, sessionTimeoutSeconds);
 
     progress.phase = 'snapshot';
     report();
@@ -149,6 +158,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
       logger,
       now: () => clock.now().getTime(),
       signal: run.signal,
+      sessionTimeoutSeconds,
     });
     logger.info('snapshot taken', {
       consistent: snapshot.consistent,

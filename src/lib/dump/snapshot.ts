@@ -64,16 +64,86 @@ export interface SnapshotOptions {
   now: () => number;
   /** Stops the lock attempts (and the pauses between them) at once. */
   signal?: AbortSignal;
+  /**
+   * The server-side bound on every session of the snapshot, `main` included
+   * (dumpSessionTimeoutSeconds); they are kept alive until release() or destroy(). Without it,
+   * a day and no keepalive.
+   */
+  sessionTimeoutSeconds?: number;
 }
 
-/** Session settings every dump session uses (FORMAT.md §3). */
-export async function prepareDumpSession(session: MysqlSession): Promise<void> {
+/** The server-side bound of a session that is not given one (a day): reads that hold no lock. */
+const unboundedSessionSeconds = 86_400;
+
+/**
+ * How long the server lets a dump session sit silent (idle, or with a result stream the client
+ * does not read) before it drops it, in whole seconds. A frozen client (a stopped process, a
+ * paused container) must not hold the backup lock and the snapshots' table locks for a day: with
+ * this bound the server drops its sessions and releases them. A healthy dump never waits that
+ * long: a paused result stream waits at most the storage stall timeout before the stall guard
+ * fails the run, a silent server at most the server watch's bound before the run is stopped, and
+ * idle sessions are kept alive (keepSessionsAlive). The margin is the larger of the two, so it
+ * scales with them: the defaults (120 s and 60 s) give 300 s.
+ */
+export function dumpSessionTimeoutSeconds(bounds: { storageStallTimeoutSeconds: number; unresponsiveTimeoutSeconds: number }): number {
+  const { storageStallTimeoutSeconds: stall, unresponsiveTimeoutSeconds: silence } = bounds;
+  return Math.ceil(stall + silence + Math.max(stall, silence));
+}
+
+/**
+ * Session settings every dump session uses (FORMAT.md §3). `timeoutSeconds` bounds how long the
+ * server keeps the session while the client is silent (dumpSessionTimeoutSeconds); without it, a
+ * day, for sessions that hold no lock on the source.
+ */
+export async function prepareDumpSession(session: MysqlSession, timeoutSeconds = unboundedSessionSeconds): Promise<void> {
+  const seconds = Math.max(1, Math.ceil(timeoutSeconds));
   await session.exec("SET SESSION sql_mode = ''");
   await session.exec("SET SESSION time_zone = '+00:00'");
   await session.exec('SET NAMES utf8mb4');
-  // A paused result stream (slow storage) must not make the server drop the connection.
-  await session.exec('SET SESSION net_write_timeout = 86400');
-  await session.exec('SET SESSION wait_timeout = 86400');
+  // A result stream paused by slow storage must outlast the pause; a frozen client must not.
+  await session.exec(`SET SESSION net_write_timeout = ${seconds}`);
+  await session.exec(`SET SESSION wait_timeout = ${seconds}`);
+}
+
+/** Keeps sessions alive on the server while the dump is healthy; see keepSessionsAlive. */
+export interface SessionKeepalive {
+  add(session: MysqlSession): void;
+  stop(): void;
+}
+
+/**
+ * Sends `SELECT 1` on each session every quarter of `timeoutSeconds`, so that one idle for the
+ * whole dump (the session holding the backup stage, the planner once planning is done, a worker
+ * with nothing left to take) is not dropped by its wait_timeout. The statements queue behind
+ * whatever the session runs (mysql2 runs one command at a time, raw result streams included), so
+ * at most one waits per session. Its failures are not reported here: a dropped session fails the
+ * dump's own next use of it. The timer never keeps the process alive, and it stops with the
+ * process: a frozen client sends nothing, so the server's bound applies.
+ */
+export function keepSessionsAlive(sessions: readonly MysqlSession[], timeoutSeconds: number): SessionKeepalive {
+  const all = new Set(sessions);
+  const waiting = new Set<MysqlSession>();
+  const timer = setInterval(
+    () => {
+      for (const s of all) {
+        if (waiting.has(s)) continue;
+        waiting.add(s);
+        s.query('SELECT 1')
+          .catch(() => undefined)
+          .finally(() => waiting.delete(s))
+          .catch(() => undefined);
+      }
+    },
+    Math.max(250, (timeoutSeconds * 1000) / 4),
+  );
+  timer.unref();
+  return {
+    add: (session) => void all.add(session),
+    stop: () => {
+      clearInterval(timer);
+      all.clear();
+    },
+  };
 }
 
 /**
@@ -86,7 +156,11 @@ export async function prepareDumpSession(session: MysqlSession): Promise<void> {
 export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> {
   const { connector, flavor, main, logger } = options;
   const opened: MysqlSession[] = [];
+  const timeoutSeconds = options.sessionTimeoutSeconds;
+  // From the first session on: workers wait idle while the locks are tried.
+  const keepalive = timeoutSeconds === undefined ? undefined : keepSessionsAlive([main], timeoutSeconds);
   const destroy = (): void => {
+    keepalive?.stop();
     for (const s of opened) s.destroy();
   };
   try {
@@ -94,13 +168,19 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
       Array.from({ length: options.threads }, async () => {
         const s = await connector.connect();
         opened.push(s);
-        await prepareDumpSession(s);
+        await prepareDumpSession(s, timeoutSeconds);
         await s.exec('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        keepalive?.add(s);
         return s;
       }),
     );
     const ddlSession = options.consistent ? await connector.connect() : undefined;
-    if (ddlSession) opened.push(ddlSession);
+    if (ddlSession) {
+      opened.push(ddlSession);
+      // It holds the backup stage (DDL blocked) for the whole dump and runs nothing meanwhile.
+      if (timeoutSeconds !== undefined) await prepareDumpSession(ddlSession, timeoutSeconds);
+      keepalive?.add(ddlSession);
+    }
 
     let state: LockedSnapshot;
     if (ddlSession) {
@@ -136,6 +216,7 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
       takenAt: state.takenAt,
       ddlBlocked,
       async release() {
+        keepalive?.stop();
         if (ddlSession && ddlBlocked) await flavor.unblockDdl(ddlSession).catch(() => undefined);
         await Promise.all(
           opened.map(async (s) => {
