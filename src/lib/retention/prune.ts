@@ -149,11 +149,26 @@ async function readersOf(store: ObjectStore, name: string, signal?: AbortSignal)
   return leases.length > 0 ? `it is being read by ${leases.map(describeLease).join(', ')}` : null;
 }
 
+/**
+ * The planned binlog deletions that are still safe now: a backup the plan would delete that a
+ * verify or a restore is reading stays (see applyPrune), and so do the binlogs that extend it to
+ * later points in time, which a point-in-time restore of it is about to replay or may resume.
+ */
+async function binlogsStillUnneeded(store: ObjectStore, plan: PrunePlan, signal?: AbortSignal): Promise<BinlogPruneDecision[]> {
+  const read: string[] = [];
+  for (const d of plan.decisions) if (d.action === 'delete' && (await readersOf(store, d.name, signal)) !== null) read.push(d.name);
+  if (read.length === 0) return plan.binlogs;
+  const stay = new Set([...plan.decisions.filter((d) => d.action === 'keep').map((d) => d.name), ...read]);
+  const entries = (await listBackups(store, signal ? { signal } : {})).filter((e) => stay.has(e.name));
+  const safe = new Set(planBinlogPrune(entries, await readAllManifests(store, signal)).map((b) => b.key));
+  return plan.binlogs.filter((b) => safe.has(b.key));
+}
+
 export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<PruneResult> {
   const result: PruneResult = { plan, deleted: [], deletedBinlogs: [], failed: [], skipped: [] };
   if (plan.binlogs.length > 0) {
     try {
-      result.deletedBinlogs = await deleteBinlogs(store, plan.binlogs, options.signal);
+      result.deletedBinlogs = await deleteBinlogs(store, await binlogsStillUnneeded(store, plan, options.signal), options.signal);
       options.logger.info('archived binlogs deleted', { files: result.deletedBinlogs.length });
     } catch (err) {
       if (options.signal?.aborted) throw err;
