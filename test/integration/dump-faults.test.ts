@@ -226,19 +226,27 @@ backup:
       );
       let ddlDone: Promise<unknown> | undefined;
       let child: { kill(signal?: NodeJS.Signals): boolean } | undefined;
+      let stalledAt = 0;
       const cli = runCli(['backup', 'now'], dir, (text, c) => {
         child = c;
         if (!ddlDone && text.includes('progress: dump table data')) {
+          stalledAt = Date.now();
           proxy.stallPuts();
           ddlDone = within(sql(server, 'CREATE TABLE big.after_stall (id INT)'), 60_000).catch((err: unknown) => err);
         }
       });
       // Without the bound, the upload waits for the client's socket timeout (120 s) and retries.
       const ended = await within(cli, 90_000);
+      const tookMs = Date.now() - stalledAt;
       if (ended === 'timeout') child?.kill('SIGKILL');
       expect(ended).not.toBe('timeout');
       const r = ended as CliResult;
       expect(r.code).toBe(1);
+      // The stall, then one record write bounded by it, and no removal: on a storage that answers
+      // nothing at all (the trial stopped s3rver) the removal waited its whole 30 s budget and
+      // the second record write another stall. Generous for a loaded machine.
+      expect(tookMs, r.stderr).toBeLessThan(30_000);
+      expect(r.stderr).toMatch(/the failed backup's data is left in storage, which stopped answering/);
       expect(r.stderr).toMatch(/^error: storage stopped responding: writing .* made no progress for 3s/m);
       expect(r.stderr).toMatch(/^hint: .*dump\.storageStallTimeout/m);
       expect(r.stdout).not.toMatch(/BLOODRAVEN_DUMP_COMPLETE/);

@@ -191,6 +191,13 @@ async function backupWatched(deps: BackupDeps, request: BackupRequest, run: Back
     // The failure is recorded first: it is what matters most, should the cleanup be cut short.
     // (On a full disk this first write may fail; the second, after the removal, then has room.)
     const recorded = await recordFailure();
+    // A storage that stopped answering would only make the removal wait its whole budget, and
+    // the record after it time out again: the run ends after one record write, and the files
+    // stay for the next prune (maxFailedKeep) or a person.
+    if (err instanceof AppError && err.code === 'STORAGE_STALLED') {
+      logger.error('the failed backup\'s data is left in storage, which stopped answering', { location: record.location });
+      throw new BackupFailedError(err, record);
+    }
     // The source's sessions are gone by now (the dump drops them first); what the attempt stored
     // goes next, so that a failure caused by a full volume does not keep it full.
     record.leftover = await removeFailedData(store, prefix, budget ?? AbortSignal.timeout(failedDataRemovalMs));
