@@ -318,6 +318,8 @@ describe('a restore that cannot prove its work fails instead of reporting succes
       expect(err.exitCode).toBe(1);
       expect(err.message).toContain(victim.name);
       expect(err.message).toMatch(/SHA-256/);
+      // What to do with the target, which holds part of this backup: another one is refused until that is gone.
+      expect(err.hint).toMatch(/the target now holds part of this backup: drop what it created \(schemas .*`shop`.*\), then restore another backup with --reset-progress$/);
       // Not one row of the damaged file is in the table: its transaction was rolled back.
       const ids = zstdDecompressSync(await store.get(`${record.name}/${victim.name}`))
         .toString()

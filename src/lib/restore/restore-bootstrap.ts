@@ -77,7 +77,19 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreRes
  * A load that stopped midway says what the target holds and what to do; the resume it promises
  * is the one the progress file allows (it may not have been writable).
  */
+/** Failures of the backup itself: running the same restore again meets them again. */
+const damagedBackup = new Set(['DUMP_FILE_MISMATCH', 'ENCRYPTED_FILE_TAMPERED', 'LOAD_ROWS_MISMATCH']);
+
 function resumable(err: unknown, resume: boolean, plan: RestorePlan, resetProgress: boolean): unknown {
+  if (err instanceof AppError && damagedBackup.has(err.code)) {
+    // "Restore another backup" alone leads nowhere: the target holds part of this one, and a
+    // restore of another into it is refused until that is gone.
+    const schemas = plan.load.schemas.map((s) => quoteId(s.name)).join(', ');
+    return new AppError(err.code, err.message, err.exitCode, {
+      cause: err,
+      hint: `${err.hint ?? 'the backup is damaged'}; the target now holds part of this backup: drop what it created (schemas ${schemas}, or their tables if the schemas were there before), then restore another backup with --reset-progress`,
+    });
+  }
   if (!(err instanceof AppError) || err.hint) return err;
   // The same command with --reset-progress would start over, and be refused: the target holds objects now.
   const again = resetProgress ? 'run the restore again without --reset-progress' : 'run the same restore again';
