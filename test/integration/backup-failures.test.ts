@@ -96,6 +96,11 @@ function expectError(err: unknown, code: string, pattern: RegExp): AppError {
   return e;
 }
 
+/** A table's data file (streamed with write(), or stored whole with put() when small). */
+function isDataFile(key: string): boolean {
+  return /\.tsv(\.zst|\.gz)?$/.test(key);
+}
+
 describe('backup failures', () => {
   it('an unreachable server: names the address; the record says Failed', async () => {
     const port = await freePort();
@@ -202,6 +207,11 @@ describe('backup failures', () => {
         }
         return inner.write(key, body, options);
       },
+      // A small data file is stored whole, with put().
+      put(key, data, options) {
+        if (isDataFile(key) && ++dataWrites === 3) return Promise.reject(new StorageError('TEST_DISK_FULL', 'disk full while writing (injected)'));
+        return inner.put(key, data, options);
+      },
     };
     const result = await attempt(rootConnector(server), { store: flaky });
     expectError(result.error, 'TEST_DISK_FULL', /disk full/);
@@ -227,6 +237,10 @@ describe('backup failures', () => {
           return Promise.reject(new StorageError('TEST_DISK_FULL', 'disk full while writing (injected)'));
         }
         return inner.write(key, body, options);
+      },
+      put(key, data, options) {
+        if (isDataFile(key) && ++dataWrites === 3) return Promise.reject(new StorageError('TEST_DISK_FULL', 'disk full while writing (injected)'));
+        return inner.put(key, data, options);
       },
       deleteMany: () => Promise.reject(new StorageError('TEST_DELETE_REFUSED', 'deletes refused (injected)')),
     };
@@ -262,6 +276,10 @@ describe('backup failures', () => {
         body.once('error', (err) => removing.destroy(err));
         return inner.write(key, body.pipe(removing), options);
       },
+      put(key, data, options) {
+        if (isDataFile(key) && ++dataWrites === 2) rmSync(join(root, key.split('/')[0]!), { recursive: true, force: true });
+        return inner.put(key, data, options);
+      },
     };
     const result = await attempt(rootConnector(server), { store });
     const e = expectError(result.error, 'FOLDER_VANISHED', /^cannot write .*: its folder .*\/g-p-\d{8}-\d{6} vanished while it was being written \(something removed it\)$/);
@@ -281,6 +299,10 @@ describe('backup failures', () => {
       write(key, body, options) {
         controller.abort(new Error('SIGINT'));
         return inner.write(key, body, options);
+      },
+      put(key, data, options) {
+        if (isDataFile(key)) controller.abort(new Error('SIGINT'));
+        return inner.put(key, data, options);
       },
     };
     const result = await attempt(rootConnector(server), { store, signal: controller.signal });
@@ -303,6 +325,10 @@ describe('backup failures', () => {
         write(key, body, options) {
           crashed ??= doomed.crash();
           return inner.write(key, body, options);
+        },
+        put(key, data, options) {
+          if (isDataFile(key)) crashed ??= doomed.crash();
+          return inner.put(key, data, options);
         },
       };
       const result = await attempt(rootConnector(doomed), { store });
