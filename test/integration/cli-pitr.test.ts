@@ -171,38 +171,6 @@ describe('bloodraven pitr', () => {
     expect(w.gaps).toEqual([]);
   });
 
-  it('keeps the binlogs a backup being read needs: prune leaves that backup and them alone, and takes both once the reader is done', async () => {
-    const own = await mkdtemp(join(work, 'prune-read-'));
-    await config(own, 'site: read, source: { type: local }');
-    const first = JSON.parse((await cli(['backup', 'now', '--json'], own)).stdout) as { name: string };
-    await batch(null, 2001, 2005);
-    await sql(source, 'FLUSH BINARY LOGS');
-    expect((await cli(['pitr', 'archive', '--once'], own)).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 1100));
-    expect((await cli(['backup', 'now'], own)).code).toBe(0);
-    const manifest = async (): Promise<string[]> =>
-      (JSON.parse(await readFile(join(own, 'backups', 'binlogs', 'manifest-read.json'), 'utf8')) as { entries: Array<{ file: string }> }).entries.map((e) => e.file);
-    // The batch above went into the last file archived: what a point-in-time restore of the
-    // first backup replays (the files before it are older than both backups).
-    const needed = `read/${(await manifest()).at(-1)}`;
-    // A point-in-time restore of the first backup is under way (this process holds its lease).
-    const lease = await takeReaderLease(createFsStore({ root: join(own, 'backups') }), first.name, { purpose: 'restore bootstrap', logger: silentLogger });
-    try {
-      const r = await cli(['prune', '--yes', '--json'], own);
-      expect(r.code, r.stderr).toBe(0);
-      const out = JSON.parse(r.stdout) as { deleted: string[]; deletedBinlogs: string[]; skipped: Array<{ name: string }> };
-      expect(out.skipped.map((x) => x.name)).toEqual([first.name]);
-      // Before: the binlogs older than the second backup went, the one the first one's restore replays among them.
-      expect(out.deletedBinlogs).not.toContain(needed);
-      expect((await manifest()).map((f) => `read/${f}`)).toContain(needed);
-    } finally {
-      await lease.release();
-    }
-    const after = JSON.parse((await cli(['prune', '--yes', '--json'], own)).stdout) as { deleted: string[]; deletedBinlogs: string[] };
-    expect(after.deleted).toEqual([first.name]);
-    expect(after.deletedBinlogs).toContain(needed);
-  });
-
   it('refuses a time between two backups that no archive covers (exit 3, nothing touched), and restores it once the binlogs are archived', async () => {
     const own = await mkdtemp(join(work, 'between-'));
     await config(own, 'site: between, source: { type: local }');
@@ -248,5 +216,37 @@ describe('bloodraven pitr', () => {
     expect(restored.stdout).toMatch(/^BLOODRAVEN_PITR_COMPLETE \{.*"applied":3[,}]/m);
     expect(restored.stdout).toContain(`"backup":"${first.name}"`);
     expect(await sql(server, 'SELECT id FROM app.events WHERE id > 2000 ORDER BY id')).toEqual([{ id: 2001 }, { id: 2002 }, { id: 2003 }]);
+  });
+
+  it('keeps the binlogs a backup being read needs: prune leaves that backup and them alone, and takes both once the reader is done', async () => {
+    const own = await mkdtemp(join(work, 'prune-read-'));
+    await config(own, 'site: read, source: { type: local }');
+    const first = JSON.parse((await cli(['backup', 'now', '--json'], own)).stdout) as { name: string };
+    await batch(null, 3001, 3005);
+    await sql(source, 'FLUSH BINARY LOGS');
+    expect((await cli(['pitr', 'archive', '--once'], own)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await cli(['backup', 'now'], own)).code).toBe(0);
+    const manifest = async (): Promise<string[]> =>
+      (JSON.parse(await readFile(join(own, 'backups', 'binlogs', 'manifest-read.json'), 'utf8')) as { entries: Array<{ file: string }> }).entries.map((e) => e.file);
+    // The batch above went into the last file archived: what a point-in-time restore of the
+    // first backup replays (the files before it are older than both backups).
+    const needed = `read/${(await manifest()).at(-1)}`;
+    // A point-in-time restore of the first backup is under way (this process holds its lease).
+    const lease = await takeReaderLease(createFsStore({ root: join(own, 'backups') }), first.name, { purpose: 'restore bootstrap', logger: silentLogger });
+    try {
+      const r = await cli(['prune', '--yes', '--json'], own);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { deleted: string[]; deletedBinlogs: string[]; skipped: Array<{ name: string }> };
+      expect(out.skipped.map((x) => x.name)).toEqual([first.name]);
+      // Before: the binlogs older than the second backup went, the one the first one's restore replays among them.
+      expect(out.deletedBinlogs).not.toContain(needed);
+      expect((await manifest()).map((f) => `read/${f}`)).toContain(needed);
+    } finally {
+      await lease.release();
+    }
+    const after = JSON.parse((await cli(['prune', '--yes', '--json'], own)).stdout) as { deleted: string[]; deletedBinlogs: string[] };
+    expect(after.deleted).toEqual([first.name]);
+    expect(after.deletedBinlogs).toContain(needed);
   });
 });
