@@ -159,7 +159,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   // Should the process end without stopping it (a second Ctrl-C), the server must not run on.
   const dropLastResort = atLastResort(() => {
     proc?.kill('SIGKILL');
-    if (!options.keepDatadir) rmSync(root, { recursive: true, force: true });
+    // The killed server may still be writing for a moment: a removal that meets a new file retries.
+    if (!options.keepDatadir) rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   try {
     await options.runner.run(
