@@ -26,7 +26,7 @@ import { readConfirmToken } from '../catalog/confirm-token.js';
 import { backupName, backupPrefix, groupFromHostname, recordFileName } from '../catalog/names.js';
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { dumpInstance, writeDoneMarker, type DumpProgress, type DumpResult } from '../dump/dump-instance.js';
-import type { DumpOptions } from '../dump/options.js';
+import { defaultStorageStallTimeoutSeconds, type DumpOptions } from '../dump/options.js';
 import { selectSchemas, type SelectionFieldName } from '../dump/select-schemas.js';
 import { assertKeyIsCurrent, newDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
 import { defaultSegmentSize } from '../crypto/segments.js';
@@ -82,8 +82,6 @@ const failedDataRemovalMs = 30_000;
 /** How long the look at what a failed attempt left may take (after the removal, whatever its end). */
 const leftoverListingMs = 5_000;
 
-/** The default of dump.storageStallTimeout, seconds. */
-const defaultStallTimeoutSeconds = 120;
 
 export async function runBackup(deps: BackupDeps, request: BackupRequest, run: BackupRunOptions): Promise<BackupRecord> {
   // A source that stops answering stops the run (SERVER_UNRESPONSIVE), from the first probe to
@@ -108,7 +106,7 @@ async function backupWatched(deps: BackupDeps, request: BackupRequest, run: Back
   const { connector, logger, clock } = deps;
   // Every write of the backup is bounded: a store that stops taking bytes fails the run.
   const store = stallGuardedStore(deps.store, {
-    stallTimeoutMs: (request.dump.storageStallTimeoutSeconds ?? defaultStallTimeoutSeconds) * 1000,
+    stallTimeoutMs: (request.dump.storageStallTimeoutSeconds ?? defaultStorageStallTimeoutSeconds) * 1000,
     configField: 'dump.storageStallTimeout of the profile',
   });
   const startedAt = clock.now();

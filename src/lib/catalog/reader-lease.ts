@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { recordFileName } from './names.js';
 import type { BackupRecord } from './record.js';
+import { processAlive } from './catalog.js';
 
 /** Rewritten this often while the reader runs. */
 export const leaseRenewMs = 30_000;
@@ -169,13 +170,4 @@ export async function liveLeases(
 export function describeLease(lease: LiveLease): string {
   const h = lease.holder;
   return `${h.purpose} (pid ${h.pid} on ${h.hostname}, since ${h.startedAt})`;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -17,7 +17,7 @@ import { DataFileSink, type DataFileResult } from './data-file.js';
 import { globalScript, schemaScript, tableScript, triggersScript, viewPlaceholderScript, viewScript, type DdlContext } from './ddl.js';
 import { doneJson, instanceJson, schemaJson, tableJson } from './metadata.js';
 import { BasenameAllocator, dataFileName } from './names.js';
-import type { DumpOptions } from './options.js';
+import { defaultStorageStallTimeoutSeconds, type DumpOptions } from './options.js';
 import { dumpSessionTimeoutSeconds, openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
 import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
 import { RowChecksum } from './row-checksum.js';
@@ -100,8 +100,6 @@ export interface DumpRunOptions {
   fieldName?: SelectionFieldName;
 }
 
-/** dump.storageStallTimeout's default (config/schema.ts), for options that do not set it. */
-const defaultStorageStallTimeoutSeconds = 120;
 
 /**
  * Dumps the instance behind `deps.connector` into `prefix` (a folder key ending in `/`) of

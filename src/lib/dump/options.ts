@@ -1,5 +1,8 @@
 import type { Compression, DumpConfig } from '../config/schema.js';
 
+/** dump.storageStallTimeout's default, seconds (config/schema.ts), for options that do not set it. */
+export const defaultStorageStallTimeoutSeconds = 120;
+
 /** What a dump is asked to do; the profile's `dump:` block, resolved. */
 export interface DumpOptions {
   threads: number;
