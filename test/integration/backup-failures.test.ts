@@ -277,14 +277,48 @@ describe('backup failures', () => {
         return inner.write(key, body.pipe(removing), options);
       },
     };
-    // Chunks big enough to be streamed (a small one is stored whole with put(), and its folder,
-    // when gone, is made again: see the note on issue 14).
+    // Chunks big enough to be streamed (a small one is stored whole with put(): the next test).
     const result = await attempt(rootConnector(server), { store, dump: { bytesPerChunk: 2_000_000 } });
     const e = expectError(result.error, 'FOLDER_VANISHED', /^cannot write .*: its folder .*\/g-p-\d{8}-\d{6} vanished while it was being written \(something removed it\)$/);
     expect(e.message).not.toMatch(/ENOENT/);
     expect(e.hint).toMatch(/find what removes it/);
     const { record } = await stored(root);
     expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'FOLDER_VANISHED' } });
+  });
+
+  it('the backup folder removed between two small data files (each stored whole): FOLDER_VANISHED, not a folder made again to hold a dump with holes', async () => {
+    const root = join(work, 'vanishing-small');
+    const inner = createFsStore({ root });
+    let dataPuts = 0;
+    let removed: string | undefined;
+    // Puts one at a time, so that no other write is under way when the folder goes (its rename
+    // would fail and name the loss anyway): only the next put's own open finds the folder gone.
+    let previous: Promise<unknown> = Promise.resolve();
+    const store: ObjectStore = {
+      ...inner,
+      location: inner.location,
+      type: inner.type,
+      put(key, data, options) {
+        const next = previous.then(() => {
+          if (isDataFile(key) && ++dataPuts === 2) {
+            removed = join(root, key.split('/')[0]!);
+            rmSync(removed, { recursive: true, force: true });
+          }
+          return inner.put(key, data, options);
+        });
+        previous = next.catch(() => undefined);
+        return next;
+      },
+    };
+    const result = await attempt(rootConnector(server), { store });
+    expect(removed).toBeDefined();
+    const e = expectError(result.error, 'FOLDER_VANISHED', /^cannot write .*: its folder .*\/g-p-\d{8}-\d{6} vanished while it was being written \(something removed it\)$/);
+    expect(e.hint).toMatch(/find what removes it/);
+    // The record is written again (a record may make its folder again), and says Failed; no
+    // data file and no completion marker stands in the folder made for it.
+    const { record, files } = await stored(root);
+    expect(record).toMatchObject({ phase: 'Failed', failure: { code: 'FOLDER_VANISHED' } });
+    expect(files.filter((f) => isDataFile(f) || f === '@.done.json')).toEqual([]);
   });
 
   it('an interrupt (Ctrl-C) mid-dump: stops, says interrupted, records Failed', async () => {

@@ -285,6 +285,25 @@ describe('fs store', () => {
     expect((await store.list('')).map((o) => o.key)).toEqual(['backup/two', 'gone/four']);
   });
 
+  it('with folderMustExist, a folder removed behind the store’s back fails the next put and write with FOLDER_VANISHED and is not made again', async () => {
+    const root = newRoot();
+    const store = createFsStore({ root });
+    await store.put('dump/one', 'x', { folderMustExist: true });
+    await rm(path.join(root, 'dump'), { recursive: true });
+
+    const putErr = await store.put('dump/two', 'y', { folderMustExist: true }).catch((e: unknown) => e);
+    const writeErr = await store.write('dump/three', patternBody(10), { folderMustExist: true }).catch((e: unknown) => e);
+
+    for (const [err, key] of [[putErr, 'two'], [writeErr, 'three']] as const) {
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ code: 'FOLDER_VANISHED', message: `cannot write ${path.join(root, 'dump', key)}: its folder ${path.join(root, 'dump')} vanished while it was being written (something removed it)` });
+    }
+    expect(existsSync(path.join(root, 'dump'))).toBe(false);
+    // A first write into a folder this store never made is not a vanishing: the folder is made.
+    await store.put('fresh/one', 'z', { folderMustExist: true });
+    expect((await store.list('')).map((o) => o.key)).toEqual(['fresh/one']);
+  });
+
   it('a folder removed by deletePrefix is created again by the next write', async () => {
     const store = createFsStore({ root: newRoot() });
     await store.put('b/c/one', 'x');

@@ -9,9 +9,17 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.js';
 import { HashCounter } from '../storage/hash-counter.js';
-import type { ObjectStore, WriteResult } from '../storage/object-store.js';
+import type { ObjectStore, StoreOptions, WriteResult } from '../storage/object-store.js';
 import { InternalError } from '../errors.js';
 import { compressWhole, createCompressor } from './compression.js';
+
+/**
+ * How a dump stores each of its files before the completion marker: durable once the marker is
+ * written (`syncLater`; dump-instance.ts writes it last), and into the folder made for this dump
+ * only (`folderMustExist`: a folder removed under the dump fails it, FOLDER_VANISHED, rather than
+ * being made again to hold a dump with holes).
+ */
+export const dumpFileWrite = { syncLater: true, folderMustExist: true } as const satisfies StoreOptions;
 
 export interface DataFileResult {
   /** File name inside the dump folder. */
@@ -107,8 +115,7 @@ export class DataFileSink {
     if (this.held) {
       const data = compressWhole(compression, this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes));
       this.held = null;
-      // syncLater: durable once the dump's completion marker is written (dump-instance.ts).
-      const stored = store.put(key, data, { signal, syncLater: true });
+      const stored = store.put(key, data, { signal, ...dumpFileWrite });
       this.storing = stored;
       try {
         await stored;
@@ -149,8 +156,7 @@ export class DataFileSink {
     const source = new Readable({ highWaterMark: 1024 * 1024, read: () => options.onDrain() });
     const compressor = createCompressor(options.compression);
     const flowing = pipeline(source, compressor, counter, { signal: options.signal });
-    // syncLater: durable once the dump's completion marker is written (dump-instance.ts).
-    const stored = options.store.write(options.key, counter, { signal: options.signal, syncLater: true });
+    const stored = options.store.write(options.key, counter, { signal: options.signal, ...dumpFileWrite });
     // If storage fails, stop the encoder side too, so the caller's push() sees the failure.
     stored.catch((err: unknown) => source.destroy(err instanceof Error ? err : new Error(String(err))));
     // The store's error names the file and says what to do (a full disk); the stream side only

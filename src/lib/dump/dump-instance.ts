@@ -13,7 +13,7 @@ import { describeSchema, type SchemaInfo } from '../mysql/introspect.js';
 import { compareInventory, describeDifference, inventoryMatches, readInventory, type Inventory, type InventoryObject } from '../mysql/inventory.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { dataExtension } from './compression.js';
-import { DataFileSink, type DataFileResult } from './data-file.js';
+import { DataFileSink, dumpFileWrite, type DataFileResult } from './data-file.js';
 import { globalScript, schemaScript, tableScript, triggersScript, viewPlaceholderScript, viewScript, type DdlContext } from './ddl.js';
 import { doneJson, instanceJson, schemaJson, tableJson } from './metadata.js';
 import { BasenameAllocator, dataFileName } from './names.js';
@@ -117,9 +117,8 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
   const scripts: ScriptDigest[] = [];
   const put = async (name: string, text: string | Buffer): Promise<void> => {
     const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
-    // syncLater: the dump's files need only be durable once @.done.json vouches for them, and
-    // writing that marker (without the flag) makes them so; one folder fsync instead of one per file.
-    await store.put(prefix + name, data, { signal: run.signal, syncLater: true });
+    // Durable once @.done.json vouches for them: one folder fsync instead of one per file.
+    await store.put(prefix + name, data, { signal: run.signal, ...dumpFileWrite });
     // Scripts are written several at a time; their digests are listed by name (below).
     scripts.push(digestOf(name, data));
     storedBytes += data.length;
@@ -216,7 +215,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
     report();
     scripts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const inventoryContent = inventoryFileContent({ inventory, scripts });
-    await store.put(prefix + inventoryFileName, inventoryContent, { signal: run.signal, syncLater: true });
+    await store.put(prefix + inventoryFileName, inventoryContent, { signal: run.signal, ...dumpFileWrite });
     storedBytes += inventoryContent.length;
     const completedAt = clock.now();
     const result: DumpResult = {
@@ -250,7 +249,8 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
 
 /**
  * Writes `@.done.json`, the marker that the dump is complete. Call last: it is written without
- * `syncLater`, so every file the dump wrote is durable before the marker appears.
+ * `syncLater`, so every file the dump wrote is durable before the marker appears, and never into
+ * a folder made again after the dump's was removed (`folderMustExist`).
  */
 export async function writeDoneMarker(store: ObjectStore, prefix: string, result: DumpResult, signal: AbortSignal): Promise<void> {
   const tableDataBytes: Record<string, Record<string, number>> = {};
@@ -265,7 +265,7 @@ export async function writeDoneMarker(store: ObjectStore, prefix: string, result
     tableDataBytes[s] ??= {};
     tableRows[s] ??= {};
   }
-  await store.put(prefix + '@.done.json', doneJson({ end: result.completedAt, dataBytes: result.dataBytes, tableDataBytes, tableRows, chunkFileBytes }), { signal });
+  await store.put(prefix + '@.done.json', doneJson({ end: result.completedAt, dataBytes: result.dataBytes, tableDataBytes, tableRows, chunkFileBytes }), { signal, folderMustExist: true });
 }
 
 async function describeSchemas(
@@ -575,7 +575,7 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
     file.setContent(enc.rows, enc.checksum.digest());
     const idx = enc.idxFile();
     const done = file.finish().then(async (result) => {
-      await store.put(`${prefix}${result.name}.idx`, idx, { signal, syncLater: true });
+      await store.put(`${prefix}${result.name}.idx`, idx, { signal, ...dumpFileWrite });
       indexBytes += idx.length;
       progress.storedBytes += result.storedBytes + idx.length;
       return result;

@@ -16,7 +16,8 @@
  * because deletePrefix() with a symlinked folder pointing at (say) /var/lib/mysql must not become
  * a way to wipe it. A folder checked and created once is remembered for the store's life (a run),
  * so that thousands of files in one folder cost one check, not two realpath calls and a mkdir
- * each; a write that finds its folder gone checks and creates it again.
+ * each; a write that finds its folder gone checks and creates it again, unless it says the folder
+ * must have lasted (StoreOptions.folderMustExist: a dump's files), and then fails FOLDER_VANISHED.
  */
 import { randomBytes } from 'node:crypto';
 import { close as closeCallback, constants as fsConstants, fsync as fsyncCallback, open as openCallback, write as writeCallback, type Dirent } from 'node:fs';
@@ -140,12 +141,22 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     return target;
   };
 
-  /** Opens `<target>`'s temp file `tempPath`; a folder removed since it was checked is made again. */
-  const openTemp = async (key: string, target: string, tempPath: string): Promise<FileHandle> => {
+  /**
+   * Whether a write that found its folder missing makes it again: only for a folder this store
+   * made before (so it was removed under the run) and a write that does not need it to have lasted.
+   */
+  const remakeFolder = (err: unknown, target: string, options: StoreOptions): boolean =>
+    hasCode(err, 'ENOENT') && readyFolders.has(path.dirname(target)) && options.folderMustExist !== true;
+
+  /**
+   * Opens `<target>`'s temp file `tempPath`; a folder removed since it was checked is made again
+   * unless `options.folderMustExist` (then the ENOENT surfaces, as FOLDER_VANISHED).
+   */
+  const openTemp = async (key: string, target: string, tempPath: string, options: StoreOptions): Promise<FileHandle> => {
     try {
       return await open(tempPath, createTempFlags, 0o644);
     } catch (err) {
-      if (!hasCode(err, 'ENOENT') || !readyFolders.has(path.dirname(target))) throw err;
+      if (!remakeFolder(err, target, options)) throw err;
       await prepareWrite(key, true);
       return await open(tempPath, createTempFlags, 0o644);
     }
@@ -172,13 +183,13 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
    * object, a lock or a record, must not share one) and syncs it; returns its path. Nothing is left
    * behind on failure.
    */
-  async function writeSyncedTemp(key: string, target: string, data: string | Uint8Array): Promise<string> {
+  async function writeSyncedTemp(key: string, target: string, data: string | Uint8Array, options: StoreOptions): Promise<string> {
     const tempPath = `${target}.${tempTag}${(tempCount++).toString(36)}${tempSuffix}`;
     // A bare descriptor rather than a FileHandle: a dump makes thousands of these small files, and
     // a FileHandle's own bookkeeping (its promises, close tracking) was a visible part of their cost.
     let fd: number | undefined;
     try {
-      fd = await openTempFd(key, target, tempPath);
+      fd = await openTempFd(key, target, tempPath, options);
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       for (let done = 0; done < bytes.length; ) done += (await fdWrite(fd, bytes, done, bytes.length - done)).bytesWritten;
       await fdSync(fd);
@@ -195,11 +206,11 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
   }
 
   /** openTemp, for a descriptor. */
-  const openTempFd = async (key: string, target: string, tempPath: string): Promise<number> => {
+  const openTempFd = async (key: string, target: string, tempPath: string, options: StoreOptions): Promise<number> => {
     try {
       return await fdOpen(tempPath, createTempFlags, 0o644);
     } catch (err) {
-      if (!hasCode(err, 'ENOENT') || !readyFolders.has(path.dirname(target))) throw err;
+      if (!remakeFolder(err, target, options)) throw err;
       await prepareWrite(key, true);
       return await fdOpen(tempPath, createTempFlags, 0o644);
     }
@@ -268,7 +279,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       try {
         // A leftover of an interrupted write goes first; unlink removes a symlink, not its target.
         await unlink(tempPath).catch(() => undefined);
-        handle = await openTemp(key, target, tempPath);
+        handle = await openTemp(key, target, tempPath, options);
       } catch (err) {
         body.off('error', onBodyError);
         if (err instanceof AppError) throw err;
@@ -303,7 +314,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     async put(key: string, data: string | Uint8Array, options: StoreOptions = {}) {
       throwIfAborted(options.signal);
       const target = await prepareWrite(key);
-      const tempPath = await writeSyncedTemp(key, target, data);
+      const tempPath = await writeSyncedTemp(key, target, data, options);
       try {
         if (!options.syncLater) await syncBeforeVisible();
         await rename(tempPath, target);
@@ -318,7 +329,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     async putIfAbsent(key: string, data: string | Uint8Array, options: StoreOptions = {}): Promise<boolean> {
       throwIfAborted(options.signal);
       const target = await prepareWrite(key);
-      const tempPath = await writeSyncedTemp(key, target, data);
+      const tempPath = await writeSyncedTemp(key, target, data, options);
       try {
         // What claims a name is never left for later, and neither is anything written before it.
         await syncBeforeVisible();

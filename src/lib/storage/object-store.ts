@@ -23,6 +23,15 @@ export interface StoreOptions {
    * stores whose writes are durable when they end (S3) ignore it.
    */
   syncLater?: boolean;
+  /**
+   * For write() and put(): the object's folder, once this store has made it, must still be there.
+   * If something removed it since, the write fails (FOLDER_VANISHED, for PVC) instead of making
+   * it again. A dump's files pass it: their folder vanishing means the files already written in
+   * it are gone, and a folder made again would hold a dump with holes. Without it a missing
+   * folder is made again, as S3 has no folders to lose (a lease or a record written after its
+   * folder was emptied by another process). Stores without folders ignore it.
+   */
+  folderMustExist?: boolean;
 }
 
 export interface WriteResult {
