@@ -180,18 +180,16 @@ describe('a full dump', () => {
     expect(dataFilesOf(files, 'fidelity@nullable_unique', 'tsv.zst')).toEqual(['fidelity@nullable_unique@0.tsv.zst', 'fidelity@nullable_unique@@1.tsv.zst']);
   });
 
-  it('writes an .idx beside every data file whose last value is the file size, and @.done.json sizes', async () => {
+  it('writes @.done.json sizes of every data file, and no .idx beside files under 1 MiB (it would hold only that size)', async () => {
     const done = await readJson<{ chunkFileBytes: Record<string, number>; tableRows: Record<string, Record<string, number>>; dataBytes: number }>(dir, '@.done.json');
     const dataFiles = files.filter((f) => f.endsWith('.tsv.zst'));
     expect(Object.keys(done.chunkFileBytes).sort()).toEqual(dataFiles);
     for (const f of dataFiles) {
-      expect(files).toContain(`${f}.idx`);
-      const idx = await readDataFile(dir, `${f}.idx`);
       const raw = await readDataFile(dir, f);
-      expect(idx.length % 8).toBe(0);
-      expect(Number(idx.readBigUInt64BE(idx.length - 8))).toBe(raw.length);
       expect(done.chunkFileBytes[f]).toBe(raw.length);
+      expect(raw.length).toBeLessThan(1024 * 1024);
     }
+    expect(files.filter((f) => f.endsWith('.idx'))).toEqual([]);
     expect(done.tableRows.bulk).toEqual({ dense: 20000, sparse: 8000, by_text: 8000, heap: 8000 });
     expect(done.dataBytes).toBe(record.dataBytes);
   });
@@ -278,5 +276,32 @@ describe('dump options', () => {
     const { record, dir } = await backup({ consistent: false, includeSchemas: ['fidelity'] });
     expect(record.consistent).toBe(false);
     expect(await readJson(dir, '@.json')).toMatchObject({ consistent: false, gtidExecutedInconsistent: true });
+  });
+});
+
+describe('a data file of 1 MiB or more', () => {
+  it('gets an .idx as MySQL Shell writes it: the offset just past each row that crossed another MiB, then the file size', async () => {
+    const { dir } = await backup({ includeSchemas: ['bulk'], bytesPerChunk: 8_000_000 });
+    const files = await listFiles(dir);
+    const large: string[] = [];
+    for (const f of files.filter((n) => n.endsWith('.tsv.zst'))) {
+      const raw = await readDataFile(dir, f);
+      if (raw.length < 1024 * 1024) {
+        expect(files).not.toContain(`${f}.idx`);
+        continue;
+      }
+      large.push(f);
+      const idx = await readDataFile(dir, `${f}.idx`);
+      expect(idx.length % 8).toBe(0);
+      const offsets = Array.from({ length: idx.length / 8 }, (_, i) => Number(idx.readBigUInt64BE(i * 8)));
+      expect(offsets.length).toBe(Math.floor(raw.length / (1024 * 1024)) + 1);
+      expect(offsets.at(-1)).toBe(raw.length);
+      for (const [i, o] of offsets.slice(0, -1).entries()) {
+        expect(o).toBeGreaterThanOrEqual((i + 1) * 1024 * 1024);
+        expect(raw[o - 1]).toBe(0x0a);
+      }
+    }
+    // bulk.dense: 20,000 rows of about 110 bytes in one file.
+    expect(large).toContain('bulk@dense@@0.tsv.zst');
   });
 });

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -302,6 +302,23 @@ describe('fs store', () => {
     // A first write into a folder this store never made is not a vanishing: the folder is made.
     await store.put('fresh/one', 'z', { folderMustExist: true });
     expect((await store.list('')).map((o) => o.key)).toEqual(['fresh/one']);
+  });
+
+  it('an inPlace put writes the final name itself (no temp file and rename); a plain put replaces the name', async () => {
+    const root = newRoot();
+    const store = createFsStore({ root });
+    await store.put('d/in-place', 'old');
+    await store.put('d/renamed', 'old');
+    // A second name for each file shows whether the put wrote into the file or replaced the name.
+    await link(path.join(root, 'd', 'in-place'), path.join(root, 'd', 'in-place-link'));
+    await link(path.join(root, 'd', 'renamed'), path.join(root, 'd', 'renamed-link'));
+
+    await store.put('d/in-place', 'new', { inPlace: true, syncLater: true });
+    await store.put('d/renamed', 'new', { syncLater: true });
+
+    expect(await readFile(path.join(root, 'd', 'in-place-link'), 'utf8')).toBe('new');
+    expect(await readFile(path.join(root, 'd', 'renamed-link'), 'utf8')).toBe('old');
+    expect((await readdir(path.join(root, 'd'))).sort()).toEqual(['in-place', 'in-place-link', 'renamed', 'renamed-link']);
   });
 
   it('a folder removed by deletePrefix is created again by the next write', async () => {

@@ -14,12 +14,14 @@ import { InternalError } from '../errors.js';
 import { compressWhole, createCompressor } from './compression.js';
 
 /**
- * How a dump stores each of its files before the completion marker: durable once the marker is
- * written (`syncLater`; dump-instance.ts writes it last), and into the folder made for this dump
- * only (`folderMustExist`: a folder removed under the dump fails it, FOLDER_VANISHED, rather than
- * being made again to hold a dump with holes).
+ * How a dump stores each of its files before the completion marker, which vouches for them all:
+ * their names durable once the marker is written (`syncLater`; dump-instance.ts writes it last),
+ * into the folder made for this dump only (`folderMustExist`: a folder removed under the dump
+ * fails it, FOLDER_VANISHED, rather than being made again to hold a dump with holes), and, when
+ * stored whole, under their final names (`inPlace`, as MySQL Shell writes its JSON, SQL and
+ * `.idx` files; a streamed data file still goes through `<name>.dumping`).
  */
-export const dumpFileWrite = { syncLater: true, folderMustExist: true } as const satisfies StoreOptions;
+export const dumpFileWrite = { syncLater: true, folderMustExist: true, inPlace: true } as const satisfies StoreOptions;
 
 export interface DataFileResult {
   /** File name inside the dump folder. */

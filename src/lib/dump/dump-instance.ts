@@ -573,11 +573,17 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   const finished: Array<Promise<DataFileResult>> = [];
   const closeFile = (file: DataFileSink, enc: TsvEncoder): Promise<DataFileResult> => {
     file.setContent(enc.rows, enc.checksum.digest());
-    const idx = enc.idxFile();
+    // A file under 1 MiB gets no `.idx`: it would hold only the file's size, which @.done.json's
+    // chunkFileBytes gives, and MySQL Shell's loader reads an `.idx` only when that marker is
+    // absent (and treats a missing one as "do not sub-chunk", moot for a file that small). With
+    // thousands of small tables it was a quarter of the dump's files, each a create in one folder.
+    const idx = enc.idxHasOffsets ? enc.idxFile() : null;
     const done = file.finish().then(async (result) => {
-      await store.put(`${prefix}${result.name}.idx`, idx, { signal, ...dumpFileWrite });
-      indexBytes += idx.length;
-      progress.storedBytes += result.storedBytes + idx.length;
+      if (idx) {
+        await store.put(`${prefix}${result.name}.idx`, idx, { signal, ...dumpFileWrite });
+        indexBytes += idx.length;
+      }
+      progress.storedBytes += result.storedBytes + (idx?.length ?? 0);
       return result;
     });
     done.catch(rejectFailure);

@@ -176,6 +176,14 @@ export class TsvEncoder {
     return block;
   }
 
+  /**
+   * Whether the `.idx` file would say more than the total size: the stream crossed 1 MiB. Below
+   * that it holds only the total, which `@.done.json`'s `chunkFileBytes` gives too.
+   */
+  get idxHasOffsets(): boolean {
+    return this.idxOffsets.length > 0 && this.idxOffsets[0] !== this.bytes;
+  }
+
   /** The `.idx` file for the bytes encoded so far: big-endian uint64 offsets, the total last. */
   idxFile(): Buffer {
     const offsets = [...this.idxOffsets];

@@ -185,27 +185,35 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
    */
   async function writeSyncedTemp(key: string, target: string, data: string | Uint8Array, options: StoreOptions): Promise<string> {
     const tempPath = `${target}.${tempTag}${(tempCount++).toString(36)}${tempSuffix}`;
+    await writeSynced(key, target, tempPath, data, options);
+    return tempPath;
+  }
+
+  /**
+   * Writes `data` to `filePath` (a temp file beside `target`, or `target` itself for an in-place
+   * put) and syncs it. Nothing is left behind on failure.
+   */
+  async function writeSynced(key: string, target: string, filePath: string, data: string | Uint8Array, options: StoreOptions): Promise<void> {
     // A bare descriptor rather than a FileHandle: a dump makes thousands of these small files, and
     // a FileHandle's own bookkeeping (its promises, close tracking) was a visible part of their cost.
     let fd: number | undefined;
     try {
-      fd = await openTempFd(key, target, tempPath, options);
+      fd = await openTempFd(key, target, filePath, options);
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       for (let done = 0; done < bytes.length; ) done += (await fdWrite(fd, bytes, done, bytes.length - done)).bytesWritten;
       await fdSync(fd);
       const closing = fd;
       fd = undefined;
       await fdClose(closing);
-      return tempPath;
     } catch (err) {
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
-      await rm(tempPath, { force: true }).catch(() => undefined);
+      await rm(filePath, { force: true }).catch(() => undefined);
       if (err instanceof AppError) throw err;
       throw await storageError(err, 'write to', target);
     }
   }
 
-  /** openTemp, for a descriptor. */
+  /** openTemp, for a descriptor; `tempPath` is the target itself for an in-place put. */
   const openTempFd = async (key: string, target: string, tempPath: string, options: StoreOptions): Promise<number> => {
     try {
       return await fdOpen(tempPath, createTempFlags, 0o644);
@@ -314,6 +322,17 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     async put(key: string, data: string | Uint8Array, options: StoreOptions = {}) {
       throwIfAborted(options.signal);
       const target = await prepareWrite(key);
+      if (options.inPlace) {
+        try {
+          // A durable put still makes the names written for later durable before its own appears.
+          if (!options.syncLater) await syncBeforeVisible();
+        } catch (err) {
+          throw await storageError(err, 'write to', target);
+        }
+        await writeSynced(key, target, target, data, options);
+        await syncAfterRename(path.dirname(target), options.syncLater);
+        return;
+      }
       const tempPath = await writeSyncedTemp(key, target, data, options);
       try {
         if (!options.syncLater) await syncBeforeVisible();

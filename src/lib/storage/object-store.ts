@@ -32,6 +32,16 @@ export interface StoreOptions {
    * folder was emptied by another process). Stores without folders ignore it.
    */
   folderMustExist?: boolean;
+  /**
+   * For put(): the object may be written under its final name directly, without a temporary
+   * name and a rename (PVC), so a crash can leave it partly written under that name. Only for
+   * objects that a marker written later vouches for (a dump's files, as MySQL Shell writes its
+   * JSON, SQL and `.idx` files): readers trust none of them before the marker exists. In a
+   * folder of thousands of files, each create and rename is a directory update, and the temporary
+   * names doubled them. Its bytes are still fsynced before put() returns. Stores whose objects
+   * appear only once complete (S3) ignore it.
+   */
+  inPlace?: boolean;
 }
 
 export interface WriteResult {
