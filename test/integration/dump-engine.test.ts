@@ -283,14 +283,13 @@ describe('a data file of 1 MiB or more', () => {
   it('gets an .idx as MySQL Shell writes it: the offset just past each row that crossed another MiB, then the file size', async () => {
     const { dir } = await backup({ includeSchemas: ['bulk'], bytesPerChunk: 8_000_000 });
     const files = await listFiles(dir);
-    const large: string[] = [];
-    for (const f of files.filter((n) => n.endsWith('.tsv.zst'))) {
-      const raw = await readDataFile(dir, f);
-      if (raw.length < 1024 * 1024) {
-        expect(files).not.toContain(`${f}.idx`);
-        continue;
-      }
-      large.push(f);
+    const sizes = new Map<string, Buffer>();
+    for (const f of files.filter((n) => n.endsWith('.tsv.zst'))) sizes.set(f, await readDataFile(dir, f));
+    const large = [...sizes].filter(([, raw]) => raw.length >= 1024 * 1024).map(([f]) => f);
+    const small = [...sizes.keys()].filter((f) => !large.includes(f));
+    expect(small.filter((f) => files.includes(`${f}.idx`))).toEqual([]);
+    for (const f of large) {
+      const raw = sizes.get(f)!;
       const idx = await readDataFile(dir, `${f}.idx`);
       expect(idx.length % 8).toBe(0);
       const offsets = Array.from({ length: idx.length / 8 }, (_, i) => Number(idx.readBigUInt64BE(i * 8)));

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/lib/errors.js';
 import { createStore } from '../../src/lib/storage/create-store.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import { nodeProcessRunner, type ProcessRunner } from '../../src/lib/process.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { digest, objectStoreContract, patternBody, type StoreHarness } from '../support/object-store-contract.js';
 
@@ -213,16 +214,25 @@ describe('fs store', () => {
     expect(await readdir(real)).toEqual([]);
   });
 
-  describe('folder fsyncs', () => {
-    /** A store whose folder fsyncs are recorded, with whether `watched` (a key) existed at the time. */
-    const recordingStore = (watched: string): { store: ObjectStore; root: string; syncs: Array<{ dir: string; watchedVisible: boolean }> } => {
+  describe('durability', () => {
+    type Sync = { kind: 'folder' | 'file' | 'fs'; what: string; watchedVisible: boolean };
+    /**
+     * A store whose syncs are recorded, with whether `watched` (a key) existed at the time;
+     * `fileSystemSync` says whether a file system sync succeeds (false: the tool is missing).
+     */
+    const recordingStore = (watched: string, fileSystemSync = true): { store: ObjectStore; root: string; syncs: Sync[] } => {
       const root = newRoot();
-      const syncs: Array<{ dir: string; watchedVisible: boolean }> = [];
+      const syncs: Sync[] = [];
+      const note = (kind: Sync['kind'], what: string): void => {
+        syncs.push({ kind, what, watchedVisible: existsSync(path.join(root, ...watched.split('/'))) });
+      };
       const store = createFsStore({
         root,
-        syncFolder: (dir) => {
-          syncs.push({ dir: path.relative(root, dir), watchedVisible: existsSync(path.join(root, ...watched.split('/'))) });
-          return Promise.resolve();
+        syncFolder: (dir) => Promise.resolve(note('folder', path.relative(root, dir))),
+        syncFile: (file) => Promise.resolve(note('file', path.relative(root, file))),
+        syncFileSystem: (folders) => {
+          note('fs', folders.map((f) => path.relative(root, f)).join(' '));
+          return Promise.resolve(fileSystemSync);
         },
       });
       return { store, root, syncs };
@@ -235,39 +245,75 @@ describe('fs store', () => {
       await store.write('b/data', patternBody(100));
       expect(await store.putIfAbsent('c/claim', 'x')).toBe(true);
 
-      expect(syncs.map((s) => s.dir)).toEqual(['a', 'b', 'c']);
+      expect(syncs.map((s) => `${s.kind} ${s.what}`)).toEqual(['folder a', 'folder b', 'folder c']);
     });
 
-    it('syncLater leaves the folder fsync to the next durable write, which makes every such folder durable before its own object appears', async () => {
+    it('syncLater leaves files and folders to the next durable write, which syncs their file system once before its own object appears', async () => {
       const { store, syncs } = recordingStore('done/marker');
 
       await store.put('dump/one.sql', 'x', { syncLater: true });
       await store.write('dump/one.tsv', patternBody(100), { syncLater: true });
+      await store.put('dump/two.sql', 'x', { syncLater: true, inPlace: true });
       await store.put('other/two.sql', 'x', { syncLater: true });
       expect(syncs).toEqual([]);
 
       await store.put('done/marker', 'x');
 
       expect(syncs).toEqual([
-        { dir: 'dump', watchedVisible: false },
-        { dir: 'other', watchedVisible: false },
-        { dir: 'done', watchedVisible: true },
+        { kind: 'fs', what: 'dump other', watchedVisible: false },
+        { kind: 'folder', what: 'done', watchedVisible: true },
       ]);
       // Synced once: the next durable write has nothing left to catch up on.
       await store.put('done/marker', 'y');
-      expect(syncs.map((s) => s.dir)).toEqual(['dump', 'other', 'done', 'done']);
+      expect(syncs.map((s) => `${s.kind} ${s.what}`)).toEqual(['fs dump other', 'folder done', 'folder done']);
     });
 
-    it('a claim (putIfAbsent) also makes the folders left for later durable first', async () => {
+    it('where the file system cannot be synced as a whole, every file and folder left for later is synced before the durable object appears', async () => {
+      const { store, syncs } = recordingStore('done/marker', false);
+
+      await store.put('dump/one.sql', 'x', { syncLater: true });
+      await store.write('dump/one.tsv', patternBody(100), { syncLater: true });
+      await store.put('dump/two.sql', 'x', { syncLater: true, inPlace: true });
+      await store.put('done/marker', 'x');
+
+      expect(syncs.filter((s) => s.watchedVisible)).toEqual([{ kind: 'folder', what: 'done', watchedVisible: true }]);
+      expect(syncs.map((s) => `${s.kind} ${s.what}`).sort()).toEqual(['file dump/one.sql', 'file dump/one.tsv', 'file dump/two.sql', 'folder done', 'folder dump', 'fs dump'].sort());
+    });
+
+    it('a claim (putIfAbsent) also makes what was left for later durable first', async () => {
       const { store, syncs } = recordingStore('run/record');
 
       await store.write('run/data', patternBody(100), { syncLater: true });
       expect(await store.putIfAbsent('run/record', 'x')).toBe(true);
 
       expect(syncs).toEqual([
-        { dir: 'run', watchedVisible: false },
-        { dir: 'run', watchedVisible: true },
+        { kind: 'fs', what: 'run', watchedVisible: false },
+        { kind: 'folder', what: 'run', watchedVisible: true },
       ]);
+    });
+
+    it('the real file system sync runs (sync --file-system), and a vanished folder left for later fails the durable write', async () => {
+      const root = newRoot();
+      const runs: Array<{ command: string; args: readonly string[]; exitCode: number | null }> = [];
+      const runner: ProcessRunner = {
+        ...nodeProcessRunner,
+        async run(command, args, options) {
+          const result = await nodeProcessRunner.run(command, args, options);
+          runs.push({ command, args, exitCode: result.exitCode });
+          return result;
+        },
+      };
+      const store = createFsStore({ root, runner });
+      await store.put('dump/one', 'x', { syncLater: true, inPlace: true });
+      await store.put('dump/marker', 'y');
+      expect(runs).toEqual([{ command: 'sync', args: ['--file-system', '--', path.join(root, 'dump')], exitCode: 0 }]);
+      expect(await readFile(path.join(root, 'dump', 'one'), 'utf8')).toBe('x');
+
+      await store.put('gone/one', 'x', { syncLater: true, inPlace: true });
+      await rm(path.join(root, 'gone'), { recursive: true });
+      const err = await store.put('done/marker', 'x').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(existsSync(path.join(root, 'done', 'marker'))).toBe(false);
     });
   });
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { readAwsCredentialsDir } from '../config/aws-credentials.js';
 import type { StorageConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ProcessRunner } from '../process.js';
 import { createFsStore } from './fs-store.js';
 import type { ObjectStore } from './object-store.js';
 import { createS3Store } from './s3-store.js';
@@ -13,6 +14,8 @@ export interface CreateStoreOptions {
   logger?: Logger;
   /** Where the storage block sits in the configuration (e.g. `backup.profiles[0].storage`), for error messages. */
   configPath?: string;
+  /** For a PVC store: runs `sync --file-system`, so that a dump's files are synced at once, not one by one. */
+  runner?: ProcessRunner;
 }
 
 export async function createStore(storage: StorageConfig, options: CreateStoreOptions): Promise<ObjectStore> {
@@ -20,7 +23,11 @@ export async function createStore(storage: StorageConfig, options: CreateStoreOp
   switch (storage.type) {
     case 'PVC':
       // A flag (`--from`) names the folder itself; a config block names it in its pvc.path field.
-      return createFsStore({ root: path.resolve(options.configDir, storage.pvc.path), configField: configPath.startsWith('--') ? configPath : `${configPath}.pvc.path` });
+      return createFsStore({
+        root: path.resolve(options.configDir, storage.pvc.path),
+        configField: configPath.startsWith('--') ? configPath : `${configPath}.pvc.path`,
+        ...(options.runner ? { runner: options.runner } : {}),
+      });
     case 'S3': {
       const s3 = storage.s3;
       let credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;

@@ -5,11 +5,15 @@
  *
  * Durability: a file's bytes are fsynced before the rename, and the rename is made durable by an
  * fsync of its folder before write()/put() returns, unless the caller passes `syncLater` (a dump's
- * many small files): then the folder joins a set of folders not synced yet, and the next write or
- * put without `syncLater` fsyncs every folder in that set before its own rename. A dump writes its
- * completion marker without the flag and last, so once the marker (and the record after it) exists,
- * every file it vouches for is on disk under its name; a crash before that loses at most files of a
- * dump that never claimed to be complete. One folder fsync per dump instead of one per file.
+ * many small files): then neither is synced yet. The file and its folder join the sets of those
+ * not synced, and the next write or put without `syncLater` makes them all durable before its own
+ * object appears: with one syncfs(2) of their file system (`sync --file-system`), or, where that
+ * cannot run, an fsync of each file and folder. A dump writes its completion marker without the
+ * flag and last, so once the marker (and the record after it) exists, every file it vouches for is
+ * on disk under its name; a crash before that loses at most files of a dump that never claimed to
+ * be complete. One file system sync per dump instead of an fsync per file: each fsync of a new
+ * file is a journal commit, and thousands of them in a row made a dump of small tables wait on
+ * the disk for most of its time.
  *
  * Symlinks are never followed out of the root: every path is checked against the root's real path
  * before it is read or deleted, and every folder the first time this store writes into it,
@@ -27,6 +31,8 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { AppError, NotFoundError, StorageError, abortError, throwIfAborted } from '../errors.js';
+import { forEachBounded } from '../parallel.js';
+import type { ProcessRunner } from '../process.js';
 import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
 
 export interface FsStoreOptions {
@@ -36,6 +42,16 @@ export interface FsStoreOptions {
   configField?: string;
   /** Makes a folder's entries durable (fsync of the folder); tests pass one that records the calls. */
   syncFolder?: (dir: string) => Promise<void>;
+  /** Makes a file's bytes durable (fsync), for files written with `syncLater` when syncFileSystem cannot. */
+  syncFile?: (file: string) => Promise<void>;
+  /**
+   * Makes everything written on the file systems holding `folders` durable (syncfs(2)); resolves
+   * false when it cannot, and then every file and folder is synced one by one instead. Tests pass
+   * one that records the calls. The default runs `sync --file-system` with `runner`.
+   */
+  syncFileSystem?: (folders: readonly string[]) => Promise<boolean>;
+  /** Runs `sync --file-system` (Node has no syncfs binding); without one, files are synced one by one. */
+  runner?: ProcessRunner;
 }
 
 const tempSuffix = '.dumping';
@@ -60,11 +76,16 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
 
   const keyPath = (key: string): string => path.join(root, ...key.split('/'));
   const syncFolder = options.syncFolder ?? syncDirectory;
+  const syncFile = options.syncFile ?? syncRegularFile;
+  const runner = options.runner;
+  const syncFileSystem = options.syncFileSystem ?? (runner ? (folders: readonly string[]) => syncFileSystems(runner, folders) : () => Promise.resolve(false));
 
   /** Folders checked to lie inside the root and created by this store. */
   const readyFolders = new Set<string>();
-  /** Folders holding renames made with `syncLater` whose folder has not been fsynced since. */
+  /** Folders holding files written with `syncLater` whose folder has not been synced since. */
   const unsynced = new Set<string>();
+  /** Files written with `syncLater` (under their final names) not synced since. */
+  const unsyncedFiles = new Set<string>();
 
   /**
    * Temp file names of put(): random per store (two processes writing one lock or record must not
@@ -78,23 +99,32 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
   let syncRound: Promise<void> = Promise.resolve();
 
   /**
-   * Before a durable object becomes visible: fsyncs every folder that `syncLater` renames left
-   * unsynced. A round started by an earlier caller is waited for too, since the folders it took
-   * out of the set may still be syncing.
+   * Before a durable object becomes visible: makes every file and folder that `syncLater` writes
+   * left unsynced durable, with one sync of their file systems or else one by one. A round started
+   * by an earlier caller is waited for too, since what it took out of the sets may still be syncing.
    */
   const syncBeforeVisible = (): Promise<void> => {
-    const pending = [...unsynced];
+    const folders = [...unsynced];
+    const files = [...unsyncedFiles];
     unsynced.clear();
+    unsyncedFiles.clear();
     const round = syncRound.then(async () => {
-      for (const dir of pending) await syncFolder(dir);
+      if (folders.length === 0 || (await syncFileSystem(folders))) return;
+      await forEachBounded(files, fallbackSyncs, (file) => syncFile(file));
+      for (const dir of folders) await syncFolder(dir);
     });
     syncRound = round.catch(() => undefined);
     return round;
   };
-  /** After a rename into `dir`: fsyncs the folder now, or (`later`) leaves it for the next durable write. */
-  const syncAfterRename = async (dir: string, later: boolean | undefined): Promise<void> => {
+  /**
+   * After `target` got its name: fsyncs its folder now, or (`later`) leaves the file and its folder
+   * for the next durable write.
+   */
+  const syncAfterRename = async (target: string, later: boolean | undefined): Promise<void> => {
+    const dir = path.dirname(target);
     if (later) {
       unsynced.add(dir);
+      unsyncedFiles.add(target);
       return;
     }
     unsynced.delete(dir);
@@ -191,7 +221,8 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
 
   /**
    * Writes `data` to `filePath` (a temp file beside `target`, or `target` itself for an in-place
-   * put) and syncs it. Nothing is left behind on failure.
+   * put) and syncs it, unless `syncLater` leaves that to the next durable write. Nothing is left
+   * behind on failure.
    */
   async function writeSynced(key: string, target: string, filePath: string, data: string | Uint8Array, options: StoreOptions): Promise<void> {
     // A bare descriptor rather than a FileHandle: a dump makes thousands of these small files, and
@@ -201,7 +232,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       fd = await openTempFd(key, target, filePath, options);
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       for (let done = 0; done < bytes.length; ) done += (await fdWrite(fd, bytes, done, bytes.length - done)).bytesWritten;
-      await fdSync(fd);
+      if (!options.syncLater) await fdSync(fd);
       const closing = fd;
       fd = undefined;
       await fdClose(closing);
@@ -293,8 +324,9 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         if (err instanceof AppError) throw err;
         throw await storageError(err, 'write to', target);
       }
-      // flush: the data is fsynced before the file is closed, so the rename publishes complete data.
-      const out = handle.createWriteStream({ flush: true });
+      // flush: the data is fsynced before the file is closed, so the rename publishes complete data
+      // (with syncLater, the next durable write syncs it).
+      const out = handle.createWriteStream({ flush: options.syncLater !== true });
       out.once('error', (err) => {
         firstFailure ??= { from: 'file', err };
       });
@@ -303,7 +335,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         bytes = out.bytesWritten;
         if (!options.syncLater) await syncBeforeVisible();
         await rename(tempPath, target);
-        await syncAfterRename(path.dirname(target), options.syncLater);
+        await syncAfterRename(target, options.syncLater);
       } catch (err) {
         await rm(tempPath, { force: true }).catch(() => undefined);
         if (signal?.aborted) throw abortError(signal);
@@ -330,7 +362,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
           throw await storageError(err, 'write to', target);
         }
         await writeSynced(key, target, target, data, options);
-        await syncAfterRename(path.dirname(target), options.syncLater);
+        await syncAfterRename(target, options.syncLater);
         return;
       }
       const tempPath = await writeSyncedTemp(key, target, data, options);
@@ -342,7 +374,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
         if (err instanceof AppError) throw err;
         throw await storageError(err, 'write to', target);
       }
-      await syncAfterRename(path.dirname(target), options.syncLater);
+      await syncAfterRename(target, options.syncLater);
     },
 
     async putIfAbsent(key: string, data: string | Uint8Array, options: StoreOptions = {}): Promise<boolean> {
@@ -361,7 +393,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       } finally {
         await rm(tempPath, { force: true }).catch(() => undefined);
       }
-      await syncAfterRename(path.dirname(target), false);
+      await syncAfterRename(target, false);
       return true;
     },
 
@@ -571,6 +603,33 @@ function compareKeys(a: string, b: string): number {
 }
 
 /** Makes a rename durable: the new directory entry is only on disk once the folder is synced. */
+/** fsyncs calls at a time when files left for later are synced one by one. */
+const fallbackSyncs = 8;
+
+/** fsync of a regular file; its errors (a failed writeback, a vanished file) are the caller's. */
+async function syncRegularFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/**
+ * syncfs(2) of the file systems holding `folders`, through coreutils' `sync --file-system` (Node
+ * has no binding). False when it cannot: no such tool (not Linux, a minimal image), or it failed
+ * (a folder gone, a writeback error); the caller then syncs file by file and meets the error itself.
+ */
+async function syncFileSystems(runner: ProcessRunner, folders: readonly string[]): Promise<boolean> {
+  try {
+    const result = await runner.run('sync', ['--file-system', '--', ...folders], { allowFailure: true });
+    return result.exitCode === 0;
+  } catch {
+    return false;
+  }
+}
+
 async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {

@@ -16,11 +16,12 @@ export interface ObjectInfo {
 export interface StoreOptions {
   signal?: AbortSignal;
   /**
-   * For write() and put(): the object's bytes are stored durably before it becomes visible, as
-   * always, but its name may be made durable later (a folder fsync, for PVC), when the next
-   * write() or put() without this flag makes every name written since durable before its own
-   * object becomes visible. For the many files of a dump that a marker written last vouches for;
-   * stores whose writes are durable when they end (S3) ignore it.
+   * For write() and put(): the object's bytes and name may be made durable later (for PVC, one
+   * sync of the file system, or an fsync of each file and folder), when the next write() or put()
+   * without this flag makes everything written since durable before its own object becomes
+   * visible. A crash before then can lose the object or leave it partly written. For the many
+   * files of a dump that a marker written last vouches for; stores whose writes are durable when
+   * they end (S3) ignore it.
    */
   syncLater?: boolean;
   /**
@@ -38,8 +39,7 @@ export interface StoreOptions {
    * objects that a marker written later vouches for (a dump's files, as MySQL Shell writes its
    * JSON, SQL and `.idx` files): readers trust none of them before the marker exists. In a
    * folder of thousands of files, each create and rename is a directory update, and the temporary
-   * names doubled them. Its bytes are still fsynced before put() returns. Stores whose objects
-   * appear only once complete (S3) ignore it.
+   * names doubled them. Stores whose objects appear only once complete (S3) ignore it.
    */
   inPlace?: boolean;
 }
