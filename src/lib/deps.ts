@@ -50,6 +50,7 @@ export async function createConnector(loaded: LoadedConfig, promptPassword?: (qu
       address: config.mysql.socket ? loaded.fieldName('mysql.socket') : `${loaded.fieldName('mysql.host')}/${loaded.fieldName('mysql.port')}`,
       account: config.mysql.credentialsDir ? loaded.fieldName('mysql.credentialsDir') : `${loaded.fieldName('mysql.user')} + ${loaded.fieldName('mysql.passwordFile')}`,
       unresponsiveTimeout: loaded.fieldName('mysql.unresponsiveTimeout'),
+      connectTimeout: loaded.fieldName('mysql.connectTimeoutSeconds'),
     },
   });
 }

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
-import { ServerUnresponsiveError } from '../../src/lib/errors.js';
+import { AppError, ServerUnresponsiveError } from '../../src/lib/errors.js';
 import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
 import { watchServer } from '../../src/lib/mysql/server-watch.js';
 import { checksumTable, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
@@ -171,6 +171,9 @@ describe('the server watch', () => {
       const ended = await within(attempt, 30_000);
       expect(ended).not.toBe('timeout');
       expect(ended).toMatchObject({ code: 'MYSQL_UNREACHABLE' });
+      // The bound that ended it is named, with the setting that sets it.
+      expect((ended as AppError).message).toBe(`cannot reach the MySQL server at 127.0.0.1:${source.port}: it did not answer within 2 s (mysql.connectTimeoutSeconds)`);
+      expect((ended as AppError).hint).toMatch(/raise mysql\.connectTimeoutSeconds$/);
     } finally {
       thaw(pid);
     }

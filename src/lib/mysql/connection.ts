@@ -24,7 +24,7 @@ export interface ConnectionOptions {
   /** Where the password came from, for error messages ("passwordFile /x", "a prompt"). */
   passwordSource?: string;
   /** How the user named the settings, for hints: flags or config fields (default: the config fields). */
-  settingNames?: { address: string; account: string; unresponsiveTimeout?: string };
+  settingNames?: { address: string; account: string; unresponsiveTimeout?: string; connectTimeout?: string };
 }
 
 export type Row = Record<string, unknown>;
@@ -119,7 +119,13 @@ export function createMysqlConnector(options: ConnectionOptions): MysqlConnector
       try {
         conn = await createConnection(driverOptions);
       } catch (err) {
-        throw translateMysqlError(err, { target, user: options.user, passwordSource: options.passwordSource, settingNames: options.settingNames });
+        throw translateMysqlError(err, {
+          target,
+          user: options.user,
+          passwordSource: options.passwordSource,
+          settingNames: options.settingNames,
+          connectTimeoutMs: driverOptions.connectTimeout,
+        });
       }
       // Keep an error listener so a dropped connection never becomes an uncaught exception.
       coreOf(conn).on('error', () => undefined);
@@ -250,7 +256,9 @@ interface ErrorContext {
   target: string;
   user: string;
   passwordSource?: string | undefined;
-  settingNames?: { address: string; account: string } | undefined;
+  settingNames?: { address: string; account: string; connectTimeout?: string } | undefined;
+  /** Set while connecting: the bound a timeout hit, named with its setting in the hint. */
+  connectTimeoutMs?: number | undefined;
   sql?: string;
 }
 
@@ -273,6 +281,13 @@ export function translateMysqlError(err: unknown, context: ErrorContext): AppErr
   const message = e.sqlMessage ?? e.message ?? String(err);
   const code = e.code ?? '';
   const statement = context.sql ? ` while running: ${truncate(context.sql)}` : '';
+  if (code === 'ETIMEDOUT' && context.connectTimeoutMs !== undefined) {
+    const setting = context.settingNames?.connectTimeout ?? 'mysql.connectTimeoutSeconds';
+    return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: it did not answer within ${context.connectTimeoutMs / 1000} s (${setting})`, {
+      cause: err,
+      hint: `check that the server is running and answering, and that ${context.settingNames?.address ?? 'mysql.host/mysql.port (or mysql.socket)'} point at it; over a slow network, raise ${setting}`,
+    });
+  }
   if (networkCodes.has(code)) {
     return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: ${message}`, {
       cause: err,
