@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
-import { AppError, ServerUnresponsiveError } from '../../src/lib/errors.js';
+import { ServerUnresponsiveError, type AppError } from '../../src/lib/errors.js';
 import { createMysqlConnector } from '../../src/lib/mysql/connection.js';
 import { watchServer } from '../../src/lib/mysql/server-watch.js';
 import { checksumTable, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';

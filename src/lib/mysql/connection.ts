@@ -281,13 +281,7 @@ export function translateMysqlError(err: unknown, context: ErrorContext): AppErr
   const message = e.sqlMessage ?? e.message ?? String(err);
   const code = e.code ?? '';
   const statement = context.sql ? ` while running: ${truncate(context.sql)}` : '';
-  if (code === 'ETIMEDOUT' && context.connectTimeoutMs !== undefined) {
-    const setting = context.settingNames?.connectTimeout ?? 'mysql.connectTimeoutSeconds';
-    return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: it did not answer within ${context.connectTimeoutMs / 1000} s (${setting})`, {
-      cause: err,
-      hint: `check that the server is running and answering, and that ${context.settingNames?.address ?? 'mysql.host/mysql.port (or mysql.socket)'} point at it; over a slow network, raise ${setting}`,
-    });
-  }
+  if (code === 'ETIMEDOUT' && context.connectTimeoutMs !== undefined) return connectTimedOut(err, context, context.connectTimeoutMs);
   if (networkCodes.has(code)) {
     return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: ${message}`, {
       cause: err,
@@ -311,6 +305,15 @@ export function translateMysqlError(err: unknown, context: ErrorContext): AppErr
     return new MysqlError('MYSQL_PRIVILEGE_MISSING', `user '${context.user}' lacks a privilege${statement}: ${message}`, { cause: err });
   }
   return new MysqlError(code ? `MYSQL_${code}` : 'MYSQL_ERROR', `${message}${statement}`, { cause: err });
+}
+
+/** A connection attempt that hit its bound: says so, with the setting that sets it. */
+function connectTimedOut(err: unknown, context: ErrorContext, timeoutMs: number): MysqlError {
+  const setting = context.settingNames?.connectTimeout ?? 'mysql.connectTimeoutSeconds';
+  return new MysqlError('MYSQL_UNREACHABLE', `cannot reach the MySQL server at ${context.target}: it did not answer within ${timeoutMs / 1000} s (${setting})`, {
+    cause: err,
+    hint: `check that the server is running and answering, and that ${context.settingNames?.address ?? 'mysql.host/mysql.port (or mysql.socket)'} point at it; over a slow network, raise ${setting}`,
+  });
 }
 
 function truncate(sql: string): string {
