@@ -271,6 +271,8 @@ interface DriverError {
 }
 
 const networkCodes = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+/** ER_SPECIFIC_ACCESS_DENIED, ER_DBACCESS_DENIED, ER_TABLEACCESS_DENIED, ER_COLUMNACCESS_DENIED, ER_PROCACCESS_DENIED. */
+const privilegeErrnos = new Set([1227, 1044, 1142, 1143, 1370]);
 const lostCodes = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
 
 /** Turns a mysql2 error into a MysqlError with a message and hint a user can act on. */
@@ -301,7 +303,7 @@ export function translateMysqlError(err: unknown, context: ErrorContext): AppErr
       hint: 'the server stopped, restarted or killed the session; check its error log, then run again',
     });
   }
-  if (e.errno === 1227 || e.errno === 1044 || e.errno === 1142 || e.errno === 1143 || e.errno === 1370) {
+  if (e.errno !== undefined && privilegeErrnos.has(e.errno)) {
     return new MysqlError('MYSQL_PRIVILEGE_MISSING', `user '${context.user}' lacks a privilege${statement}: ${message}`, { cause: err });
   }
   return new MysqlError(code ? `MYSQL_${code}` : 'MYSQL_ERROR', `${message}${statement}`, { cause: err });
