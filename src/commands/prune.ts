@@ -16,7 +16,7 @@ export interface PruneOutput extends Partial<PruneResult> {
 export default class Prune extends BaseCommand {
   static override summary = "Delete the backups the profile's retention policy no longer keeps.";
 
-  static override description = `Prints the plan: every backup of the profile, kept or deleted, and why (retentionPolicy: count, maxAgeDays, minKeep, maxFailedKeep; or retention: N). Deletes only with --yes, or after a yes on a terminal; otherwise nothing changes.
+  static override description = `Prints the plan: every backup of the profile, kept or deleted, and why (retentionPolicy: count, maxAgeDays, minKeep, maxFailedKeep; or retention: N). Deletes only with --yes, or after a yes on a terminal; otherwise nothing changes. --dry-run prints the plan and never asks or deletes, on a terminal too.
 
 Archived binlogs (point-in-time recovery) older than what the oldest kept backup needs are deleted with them; binlogs a kept backup needs never are.
 
@@ -26,12 +26,13 @@ A backup is deleted so that a crash midway never leaves a listed backup whose da
 
 Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named), or the profile's storage could not be read (a bucket that does not exist, a storage path that is missing or is a file), 2 bad usage or configuration, 130 interrupted (Ctrl-C or SIGTERM; a backup half deleted stays marked Deleting, and the next prune finishes it).`;
 
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --profile offsite --yes --json'];
+  static override examples = ['<%= config.bin %> <%= command.id %> --dry-run', '<%= config.bin %> <%= command.id %> --profile offsite --yes --json'];
 
   static override enableJsonFlag = true;
 
   static override flags = {
-    yes: Flags.boolean({ char: 'y', description: 'Delete without asking.' }),
+    yes: Flags.boolean({ char: 'y', description: 'Delete without asking.', exclusive: ['dry-run'] }),
+    'dry-run': Flags.boolean({ description: 'Print the plan only: never ask, never delete.', exclusive: ['yes'] }),
   };
 
   async run(): Promise<PruneOutput> {
@@ -44,6 +45,10 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
     const doomed = plan.decisions.filter((d) => d.action === 'delete');
     if (!json) process.stdout.write(describePlan(loaded.profile.name, plan));
     if (doomed.length === 0 && plan.binlogs.length === 0) return { plan, applied: false };
+    if (flags['dry-run']) {
+      if (!json) process.stdout.write('Nothing deleted (--dry-run).\n');
+      return { plan, applied: false };
+    }
 
     let go = flags.yes;
     if (!go && !json && process.stdin.isTTY && process.stderr.isTTY) {

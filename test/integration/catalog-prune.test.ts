@@ -230,6 +230,14 @@ describe('prune', () => {
     expect(dry.stdout).toMatch(new RegExp(`keep\\s+${names[3]}\\s+Failed`));
     expect(dry.stdout).toContain('Nothing deleted: pass --yes to delete.');
     expect((await readdir(join(cwd, 'backups'))).sort()).toEqual([...names].sort());
+    const explicit = await cli(['prune', '--dry-run'], cwd);
+    expect(explicit.code).toBe(0);
+    expect(explicit.stdout).toMatch(new RegExp(`delete\\s+${names[0]}\\s+Succeeded`));
+    expect(explicit.stdout).toContain('Nothing deleted (--dry-run).');
+    const both = await cli(['prune', '--dry-run', '--yes'], cwd);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--yes.*cannot also be provided when using --dry-run|--dry-run.*cannot also be provided when using --yes/);
+    expect((await readdir(join(cwd, 'backups'))).sort()).toEqual([...names].sort());
 
     const done = await cli(['prune', '--yes', '--json'], cwd);
     expect(done.code).toBe(0);
