@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { restoreSummary } from '../../src/cli/restore-summary.js';
+import type { RestoreResult } from '../../src/lib/restore/restore-bootstrap.js';
+
+const result = (o: Partial<RestoreResult>): RestoreResult => ({
+  source: '/backups/g-p-20261130-010000',
+  backup: 'g-p-20261130-010000',
+  target: '127.0.0.1:3306',
+  schemas: ['shop'],
+  tables: [],
+  rows: 300_000,
+  bytes: 30_000_000,
+  warnings: 0,
+  resumedSteps: 0,
+  startedAt: '2026-11-30T01:00:00.000Z',
+  completedAt: '2026-11-30T01:00:10.000Z',
+  durationMs: 10_000,
+  bytesPerSecond: 3_000_000,
+  users: null,
+  missingDefiners: [],
+  checked: [],
+  verified: { filesBySha256: 4, filesLoaded: 4, tablesCounted: 2, objectsFound: 3 },
+  ...o,
+});
+
+describe('restoreSummary', () => {
+  it('a run that loaded everything: its files checked against their SHA-256', () => {
+    const text = restoreSummary('Restored', result({}));
+    expect(text).toContain('  checked     4 data file(s) loaded checked against their SHA-256; 2 table(s)');
+    expect(text).not.toContain('resumed');
+  });
+
+  it('a resumed run says its own files were checked, and that the earlier run checked the rest, instead of a bare "0 checked"', () => {
+    const text = restoreSummary('Restored', result({ resumedSteps: 5, verified: { filesBySha256: 0, filesLoaded: 0, tablesCounted: 2, objectsFound: 3 } }));
+    expect(text).toContain('  resumed     5 step(s) already done by an earlier run');
+    expect(text).toContain('  checked     0 data file(s) loaded by this run checked against their SHA-256 (those an earlier run loaded were checked by it); 2 table(s)');
+  });
+});
