@@ -13,6 +13,13 @@ import { watchForStall } from './drained-loop.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
+
+/**
+ * Failures that stand after an interrupt: a bound the run hit on its own (STALLED), and a
+ * continuous archiver stopped while its scans were failing (the stop did not cause the failure).
+ */
+const failuresNotOfTheInterrupt = new Set(['STALLED', 'PITR_ARCHIVE_FAILING']);
+
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     config: Flags.string({
@@ -135,7 +142,7 @@ export abstract class BaseCommand extends Command {
    * interrupt's doing: the exit code says interrupted. Refusals and usage errors keep theirs.
    */
   private interrupted(err: AppError): AppError {
-    if (!this.interrupt.signal.aborted || err.exitCode !== ExitCode.failure || err.code === 'STALLED') return err;
+    if (!this.interrupt.signal.aborted || err.exitCode !== ExitCode.failure || failuresNotOfTheInterrupt.has(err.code)) return err;
     return new AppError(err.code, err.message, ExitCode.interrupted, { cause: err, ...(err.hint ? { hint: err.hint } : {}) });
   }
 

@@ -333,6 +333,24 @@ describe('an interrupt', () => {
     }
   });
 
+  it('a continuous pitr archive stopped while every scan failed exits 1 naming the last failure, not 0', async () => {
+    // A port nothing listens on: each scan fails to connect.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const dir = await mkdtemp(join(work, 'failing-'));
+    await config(dir, 'site: down, source: { type: remote }', port);
+    const run = startCli(['pitr', 'archive'], dir);
+    await until('a scan to fail', 60_000, () => run.stderr().includes('binlog archiving failed'));
+    run.child.kill('SIGTERM');
+    const code = await within(30_000, 'pitr archive', run.ended);
+    expect(code, run.stderr()).toBe(1);
+    expect(run.stdout()).toMatch(/^Stopped \(SIGTERM\): archived 0 binlog\(s\)/m);
+    expect(run.stderr()).toMatch(new RegExp(`^error: stopped \\(SIGTERM\\) while archiving was failing; the last scan said: cannot reach the MySQL server at 127\\.0\\.0\\.1:${port}`, 'm'));
+    expect(run.stderr()).toMatch(/^hint: fix what that names/m);
+  });
+
   it('during pitr download stops the copy, leaves no partial file, and exits 130', async () => {
     const dest = join(work, 'dl');
     const run = startCli(['pitr', 'download', '--stop-datetime', iso(t0 + 20), '--dest', dest], cwd);

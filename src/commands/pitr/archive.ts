@@ -7,7 +7,7 @@ import { loadConfig } from '../../lib/config/load.js';
 import { createConnector } from '../../lib/deps.js';
 import { archiveOnce, initialArchiverStatus, runArchiver, type ArchiveScan } from '../../lib/pitr/archiver.js';
 import { nodeProcessRunner } from '../../lib/process.js';
-import { AbortedError } from '../../lib/errors.js';
+import { AbortedError, AppError, ExitCode } from '../../lib/errors.js';
 
 export default class PitrArchive extends BaseCommand {
   static override summary = "Archive the server's sealed binlogs for point-in-time recovery.";
@@ -16,7 +16,7 @@ export default class PitrArchive extends BaseCommand {
 
 backup.pitr.source says how binlogs are read: local (the server's binlog folder on this machine, watched for new files, with a scan every archivePollInterval as a safety net) or remote (over the replication protocol, with mariadb-binlog / mysqlbinlog). Runs until stopped (SIGTERM, Ctrl-C), or once with --once.
 
-Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what it archived; a file being fetched then is archived by the next run), 1 failure, 2 bad usage or configuration, 3 binary logging is off, 130 --once interrupted. bloodraven daemon runs it too when backup.pitr.enabled is true.`;
+Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what it archived; a file being fetched then is archived by the next run), 1 failure (a continuous run stopped while its last scan had failed too: its error is named), 2 bad usage or configuration, 3 binary logging is off, 130 --once interrupted. bloodraven daemon runs it too when backup.pitr.enabled is true.`;
 
   static override examples = ['<%= config.bin %> <%= command.id %> --once', '<%= config.bin %> <%= command.id %> --config /etc/bloodraven.yaml'];
 
@@ -57,6 +57,14 @@ Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what i
     if (!this.jsonEnabled()) {
       const files = archived.length > 0 ? ` (${archived[0]}${archived.length > 1 ? ` … ${archived.at(-1)}` : ''})` : '';
       process.stdout.write(`Stopped (${stopped.stopped}): archived ${archived.length} binlog(s)${status.site ? ` for site ${status.site}` : ''} while running${files}; a file not archived yet is taken by the next run\n`);
+    }
+    // Stopped while failing: the stop is clean, but what it was there to do was not being done.
+    if (status.lastError !== null) {
+      if (this.jsonEnabled()) process.stdout.write(JSON.stringify(stopped, null, 2) + '\n');
+      this.suppressJsonError = this.jsonEnabled();
+      throw new AppError('PITR_ARCHIVE_FAILING', `stopped (${stopped.stopped}) while archiving was failing; the last scan said: ${status.lastError}`, ExitCode.failure, {
+        hint: 'fix what that names (each failed scan is logged above), then run pitr archive again: the binlogs not archived meanwhile are taken then, if the server still has them',
+      });
     }
     return stopped;
   }
