@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/lib/errors.js';
 import { createStore } from '../../src/lib/storage/create-store.js';
@@ -22,6 +23,14 @@ afterAll(async () => {
 });
 
 const newRoot = (): string => path.join(base, `root-${++roots}`);
+
+/** Resolves once `done()` holds (polled every 10 ms; fails the test after 10 s). */
+async function until(done: () => boolean): Promise<void> {
+  for (const end = Date.now() + 10_000; !done(); ) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 const harness: StoreHarness = {
   partSize: 5 * 1024 * 1024,
@@ -365,6 +374,30 @@ describe('fs store', () => {
     expect(await readFile(path.join(root, 'd', 'in-place-link'), 'utf8')).toBe('new');
     expect(await readFile(path.join(root, 'd', 'renamed-link'), 'utf8')).toBe('old');
     expect((await readdir(path.join(root, 'd'))).sort()).toEqual(['in-place', 'in-place-link', 'renamed', 'renamed-link']);
+  });
+
+  it('two writers of one object at once: the one whose temporary file the other took fails with CONCURRENT_WRITE, not FOLDER_VANISHED; the object holds the other’s bytes', async () => {
+    const root = newRoot();
+    const store = createFsStore({ root });
+    const slow = new PassThrough();
+    slow.write('first writer');
+    const first = store.write('d/object', slow).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await until(() => existsSync(path.join(root, 'd', 'object.dumping')));
+    await store.write('d/object', Readable.from([Buffer.from('second writer')]));
+    slow.end();
+
+    const err = await first;
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({
+      code: 'CONCURRENT_WRITE',
+      message: `cannot write ${path.join(root, 'd', 'object')}: another writer of the same object took its temporary file while it was being written (two runs writing one object at once)`,
+    });
+    expect((err as StorageError).hint).toMatch(/one `pitr archive` per site/);
+    expect(await readFile(path.join(root, 'd', 'object'), 'utf8')).toBe('second writer');
+    expect(await readdir(path.join(root, 'd'))).toEqual(['object']);
   });
 
   it('a folder removed by deletePrefix is created again by the next write', async () => {

@@ -642,6 +642,15 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** Whether `dir` exists and is a folder (no error: a path that cannot be looked at is not one). */
+async function isFolder(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `err` is a Node system error, with one of `codes` if any are given. */
 function hasCode(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException & { code: string } {
   const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
@@ -690,9 +699,17 @@ async function fsError(err: unknown, action: Action, target: string, configField
         ...options,
         hint: 'remove or rename the folder',
       });
-    // A write's own folder checked (and made) before the write began: gone now, removed under it.
+    // A write's own folder checked (and made) before the write began: gone now, removed under it;
+    // or, with the folder still there, its temporary file taken by another writer of the same key
+    // (a second run writing the same object: each starts by clearing `<key>.dumping`).
     case 'ENOENT':
       if (action !== 'write to') return new StorageError('FS_ERROR', `cannot ${action} ${target}: ${err.message}`, options);
+      if (await isFolder(path.dirname(target))) {
+        return new StorageError('CONCURRENT_WRITE', `cannot write ${target}: another writer of the same object took its temporary file while it was being written (two runs writing one object at once)`, {
+          ...options,
+          hint: 'the object holds what the other writer stored; run one at a time (one `pitr archive` per site: `bloodraven daemon` runs one when backup.pitr.enabled is true)',
+        });
+      }
       return new StorageError('FOLDER_VANISHED', `cannot write ${target}: its folder ${path.dirname(target)} vanished while it was being written (something removed it)`, {
         ...options,
         hint: 'a person or job removing files from the storage folder, or a prune on a host whose clock is far off; find what removes it, then run again',
