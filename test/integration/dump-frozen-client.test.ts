@@ -158,8 +158,18 @@ backup:
       // client ended them.
       const state = await processState(pid!);
       expect(state).toBe('T');
+
+      // Resumed, it fails, and says it was the one paused: not that the server stopped answering.
+      process.kill(pid!, 'SIGCONT');
+      const result = await within(cli, 60_000);
+      expect(result).not.toBe('timeout');
+      const { code, stderr } = result as { code: number | null; stderr: string };
+      expect(code, stderr).toBe(1);
+      expect(stderr).not.toMatch(/SERVER_UNRESPONSIVE|has not answered for/);
+      expect(stderr).toMatch(/^hint: this process was paused for \d+ s \(stopped with SIGSTOP/m);
     } finally {
-      // SIGKILL ends a stopped process.
+      // SIGKILL ends a stopped process (and one that already ended ignores it).
+      cliChild?.kill('SIGCONT');
       cliChild?.kill('SIGKILL');
       await within(cli, 30_000);
     }

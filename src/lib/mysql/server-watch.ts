@@ -8,8 +8,13 @@
  * backup stage, not on a global read lock), and once nothing has answered for the bound, the
  * run is stopped with SERVER_UNRESPONSIVE: its signal fires and every session opened through the
  * watch is dropped, so a server that resumes finds them gone and releases their locks.
+ *
+ * The silence is measured by this process's own ticks. A tick that comes far too late means this
+ * process was not running (stopped with SIGSTOP, its machine suspended, its event loop blocked):
+ * that silence is its own, not the server's. The bound starts again, and a session the server
+ * closed meanwhile (its wait_timeout) fails with a hint that says this process was paused.
  */
-import { errorMessage, ServerUnresponsiveError } from '../errors.js';
+import { AppError, errorMessage, MysqlError, ServerUnresponsiveError } from '../errors.js';
 import type { MysqlConnector, MysqlSession } from './connection.js';
 
 /** The default bound on a server's silence (config mysql.unresponsiveTimeout). */
@@ -55,6 +60,12 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
   let pinging = false;
   let lastProblem: string | undefined;
   let stopped = false;
+  const tickMs = Math.max(25, Math.min(1_000, pingEveryMs / 2));
+  // A tick this late means the process itself was not running.
+  const pauseMs = Math.max(5_000, tickMs * 10);
+  let lastTickAt = Date.now();
+  /** The longest time this process was found not running, in ms (0: never). */
+  let pausedMs = 0;
 
   const whenFired = new Promise<never>((_resolve, reject) => fired.signal.addEventListener('abort', () => reject(fired.signal.reason as Error), { once: true }));
   whenFired.catch(() => undefined);
@@ -98,15 +109,39 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
     }
   };
 
-  const timer = setInterval(
-    () => {
-      if (stopped) return;
-      if (Date.now() - lastAnswerAt >= timeoutMs) return fire();
-      if (!pinging && Date.now() - lastPingAt >= pingEveryMs) void ping();
-    },
-    Math.max(25, Math.min(1_000, pingEveryMs / 2)),
-  );
+  const timer = setInterval(() => {
+    if (stopped) return;
+    const now = Date.now();
+    const gap = now - lastTickAt;
+    lastTickAt = now;
+    if (gap >= pauseMs) {
+      // This process was away: the server gets a whole bound from now, and a ping at once.
+      pausedMs = Math.max(pausedMs, gap);
+      lastAnswerAt = now;
+      lastPingAt = 0;
+    }
+    if (now - lastAnswerAt >= timeoutMs) return fire();
+    if (!pinging && now - lastPingAt >= pingEveryMs) void ping();
+  }, tickMs);
   timer.unref();
+
+  /** `work`, with explain() applied to its failure. */
+  const explained = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (err) {
+      throw explain(err);
+    }
+  };
+
+  /** A session the server closed while this process was paused says so. */
+  const explain = (err: unknown): unknown => {
+    if (pausedMs === 0 || !(err instanceof AppError) || err.code !== 'MYSQL_CONNECTION_LOST') return err;
+    return new MysqlError(err.code, err.message, {
+      cause: err,
+      hint: `this process was paused for ${Math.round(pausedMs / 1000)} s (stopped with SIGSTOP, its machine suspended, or starved of CPU), and the server closed its idle sessions meanwhile (wait_timeout); run again, and do not pause a run for long`,
+    });
+  };
 
   function end(): void {
     stopped = true;
@@ -139,10 +174,15 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
     sessions.add(session);
     return {
       threadId: session.threadId,
-      query: (sql, values) => session.query(sql, values),
-      exec: (sql, values) => session.exec(sql, values),
-      raw: (sql, onRow) => session.raw(sql, onRow),
-      loadLocal: (sql, source) => session.loadLocal(sql, source),
+      query: (sql, values) => explained(session.query(sql, values)),
+      exec: (sql, values) => explained(session.exec(sql, values)),
+      raw: (sql, onRow) => {
+        const handle = session.raw(sql, onRow);
+        const done = explained(handle.done);
+        done.catch(() => undefined);
+        return { pause: () => handle.pause(), resume: () => handle.resume(), done };
+      },
+      loadLocal: (sql, source) => explained(session.loadLocal(sql, source)),
       async close() {
         try {
           await session.close();
