@@ -9,7 +9,9 @@ export function restoreSummary(verb: string, r: RestoreResult): string {
     `  tables      ${r.tables.length} (${r.rows.toLocaleString('en-US')} rows)`,
     `  data        ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${formatBytes(r.bytesPerSecond)}/s)`,
     ...(r.resumedSteps > 0 ? [`  resumed     ${r.resumedSteps} step(s) already done by an earlier run`] : []),
-    `  checked     ${filesChecked(r.verified, r.resumedSteps > 0)}; ${r.verified.tablesCounted} table(s) against the backup's row count; ${r.verified.objectsFound} object(s) of its inventory present`,
+    `  checked     ${filesChecked(r.verified, r.resumedSteps > 0)}; ${r.verified.tablesCounted} table(s) against the backup's row count; ${r.verified.objectsFound} object(s) of its inventory present${
+      r.resumedSteps > 0 ? '; what an earlier run loaded was checked by that run' : ''
+    }`,
     ...(r.warnings > 0 ? [`  notes       ${r.warnings} note(s) from the server (see the log above)`] : []),
     ...(r.users ? [`  accounts    ${r.users.created.length} created${r.users.kept.length > 0 ? `, ${r.users.kept.length} kept as the server had them (${r.users.kept.join(', ')})` : ''}`] : []),
     ...(r.missingDefiners && r.missingDefiners.length > 0
@@ -30,14 +32,9 @@ export function restoreSummary(verb: string, r: RestoreResult): string {
   ].join('\n');
 }
 
-/**
- * The data files this run loaded and how each was checked; after a resume, says that the files an
- * earlier run loaded were checked by that run (as it loaded them), not by this one.
- */
+/** The data files this run loaded and how each was checked (after a resume, only this run's). */
 function filesChecked(v: RestoreResult['verified'], resumed: boolean): string {
   const bySize = v.filesLoaded - v.filesBySha256;
-  const loaded = resumed ? 'loaded by this run' : 'loaded';
-  const sha = `${v.filesBySha256} data file(s) ${loaded} checked against their SHA-256`;
-  const earlier = resumed ? ' (those an earlier run loaded were checked by it)' : '';
-  return (bySize === 0 ? sha : `${sha}, ${bySize} by size only (the dump records no SHA-256 for them)`) + earlier;
+  const sha = `${v.filesBySha256} data file(s) ${resumed ? 'loaded by this run' : 'loaded'} checked against their SHA-256`;
+  return bySize === 0 ? sha : `${sha}, ${bySize} by size only (the dump records no SHA-256 for them)`;
 }

@@ -30,9 +30,11 @@ describe('restoreSummary', () => {
     expect(text).not.toContain('resumed');
   });
 
-  it('a resumed run says its own files were checked, and that the earlier run checked the rest, instead of a bare "0 checked"', () => {
+  it('a resumed run says what it checked itself, and that an earlier run checked what it loaded, instead of bare zeros', () => {
     const text = restoreSummary('Restored', result({ resumedSteps: 5, verified: { filesBySha256: 0, filesLoaded: 0, tablesCounted: 2, objectsFound: 3 } }));
     expect(text).toContain('  resumed     5 step(s) already done by an earlier run');
-    expect(text).toContain('  checked     0 data file(s) loaded by this run checked against their SHA-256 (those an earlier run loaded were checked by it); 2 table(s)');
+    expect(text).toContain(
+      "  checked     0 data file(s) loaded by this run checked against their SHA-256; 2 table(s) against the backup's row count; 3 object(s) of its inventory present; what an earlier run loaded was checked by that run",
+    );
   });
 });
