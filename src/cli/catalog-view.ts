@@ -40,6 +40,11 @@ export function durationOf(e: CatalogEntry): string {
  * occupies, since that is the space it costs (its record's size says nothing about it).
  */
 export function sizeOf(e: CatalogEntry): string {
-  if (e.phase === 'Failed' || e.phase === 'Deleting') return `${formatBytes(e.heldBytes)} left`;
-  return e.record && e.record.sizeBytes > 0 ? formatBytes(e.record.sizeBytes) : '-';
+  return sizeLabel(e.phase, e.record?.sizeBytes ?? 0, e.heldBytes);
+}
+
+/** sizeOf, from the figures alone (`status` has them without the entry). */
+export function sizeLabel(phase: CatalogEntry['phase'], sizeBytes: number, heldBytes: number): string {
+  if (phase === 'Failed' || phase === 'Deleting') return `${formatBytes(heldBytes)} left`;
+  return sizeBytes > 0 ? formatBytes(sizeBytes) : '-';
 }

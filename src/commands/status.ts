@@ -1,11 +1,11 @@
 import { BaseCommand } from '../cli/base-command.js';
 import { renderPitrWindow } from '../cli/pitr-window-text.js';
 import { renderTable } from '../cli/table.js';
-import { verificationLabel } from '../cli/catalog-view.js';
+import { sizeLabel, verificationLabel } from '../cli/catalog-view.js';
 import { loadConfig } from '../lib/config/load.js';
 import { createProfileStore } from '../lib/deps.js';
-import { formatBytes, formatDuration } from '../lib/sizes.js';
 import { StorageError } from '../lib/errors.js';
+import { formatDuration } from '../lib/sizes.js';
 import { describeStatus, type BackupStatus, type Status } from '../lib/status/describe-status.js';
 
 export default class StatusCommand extends BaseCommand {
@@ -76,7 +76,7 @@ function render(status: Status, now: Date): string {
         p.backups.map((b) => [
           b.phase,
           b.name,
-          b.sizeBytes > 0 ? formatBytes(b.sizeBytes) : '-',
+          sizeLabel(b.phase, b.sizeBytes, b.heldBytes),
           b.durationSeconds === null ? '-' : formatDuration(b.durationSeconds * 1000),
           ago(b.ageSeconds),
           verificationLabel(b.verification),

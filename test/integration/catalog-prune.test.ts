@@ -207,6 +207,10 @@ describe('backup list', () => {
     const table = (await cli(['backup', 'list'], cwd)).stdout;
     expect(table).toMatch(new RegExp(`${killed}\\s+Failed\\s.*\\s12.3 kB left\\s`));
     expect(table).toMatch(new RegExp(`${unreachable}\\s+Failed\\s.*\\s0 B left\\s`));
+    // status shows the same sizes.
+    const status = (await cli(['status'], cwd)).stdout;
+    expect(status).toMatch(new RegExp(`Failed\\s+${killed}\\s+12.3 kB left\\s`));
+    expect(status).toMatch(new RegExp(`Failed\\s+${unreachable}\\s+0 B left\\s`));
   });
 });
 

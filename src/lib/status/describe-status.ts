@@ -18,6 +18,8 @@ export interface BackupStatus {
   ageSeconds: number;
   durationSeconds: number | null;
   sizeBytes: number;
+  /** The bytes its folder holds now, its record aside (for a failed backup, what it still costs). */
+  heldBytes: number;
   verified: boolean;
   verification: 'passed' | 'failed' | null;
   failure: string | null;
@@ -63,6 +65,7 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
     ageSeconds: Math.round((now.getTime() - e.startedAt.getTime()) / 1000),
     durationSeconds: r?.completedAt ? (Date.parse(r.completedAt) - Date.parse(r.startedAt)) / 1000 : null,
     sizeBytes: r?.sizeBytes ?? 0,
+    heldBytes: e.heldBytes,
     verified: e.verified,
     verification: e.verification,
     failure: e.failure,
