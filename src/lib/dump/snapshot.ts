@@ -341,7 +341,7 @@ function lockTimedOut(
   // without it, every session that was there before the request, oldest first.
   const named = holders.length > 0 ? holders : (sessions ?? []);
   if (named.length > 0) {
-    const which = holders.length > 0 ? 'held by' : `a session holds a lock (${kinds}) while it runs nothing the lock waits for; sessions older than the wait`;
+    const which = holders.length > 0 ? 'held by' : `a session holds a lock (${kinds}), which no statement shows (it may be idle, or running something else meanwhile); sessions older than the wait`;
     const lockedTables = sessions?.lockedTables.length ? `; tables locked at that moment: ${sessions.lockedTables.join(', ')}` : '';
     return new PreconditionError('SNAPSHOT_LOCK_TIMEOUT', `${base}; ${which}: ${describeSessions(named)}${lockedTables}`, {
       cause: err,
