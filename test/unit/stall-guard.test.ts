@@ -69,6 +69,16 @@ describe('stallGuardedStore', () => {
     await expect(guard('hangs').put('b/bloodraven.json', '{}')).rejects.toMatchObject({ code: 'STORAGE_STALLED' });
   });
 
+  it('does not count time this process was not running (its event loop held, as under SIGSTOP) as the storage stalling', async () => {
+    const slowPut: ObjectStore = { ...fakeStore('drains'), put: () => sleep(6_100).then(() => undefined) };
+    const put = stallGuardedStore(slowPut, { stallTimeoutMs: 300, configField: 'dump.storageStallTimeout' }).put('b/bloodraven.json', '{}');
+    // Nothing of this process runs for 6 s: no tick, no progress, no storage callback.
+    let spins = 0;
+    for (const end = Date.now() + 6_000; Date.now() < end; ) spins++;
+    expect(spins).toBeGreaterThan(0);
+    await expect(put).resolves.toBeUndefined();
+  }, 20_000);
+
   it('passes an interrupt through as the caller\'s abort', async () => {
     const controller = new AbortController();
     const written = guard('hangs').write('b/data', Readable.from([Buffer.alloc(10)]), { signal: controller.signal });

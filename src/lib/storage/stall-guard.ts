@@ -8,6 +8,9 @@
  * (a slow query) is not a stall. A small put stalls when it has not finished within the bound.
  * A stalled operation is cancelled through its signal and fails with StorageError
  * STORAGE_STALLED; its promise settles then even if the store ignores the cancellation.
+ *
+ * Time is measured by this process's own ticks: a tick far too late means this process was not
+ * running (stopped with SIGSTOP, its machine suspended), and that time is not the storage's.
  */
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -29,28 +32,42 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       hint: `check that ${store.type === 'S3' ? 'the S3 endpoint is reachable and answering' : 'the volume is mounted, reachable and not full'}; if it is just slow, raise ${options.configField}`,
     });
 
-  /** Runs `operation` with a signal that fires on `outer` or when `watch` reports a stall. */
+  const tickMs = Math.max(50, Math.min(1000, stallTimeoutMs / 4));
+  // A tick this late means the process itself was not running.
+  const pauseMs = Math.max(5_000, tickMs * 10);
+
+  /**
+   * Runs `operation` with a signal that fires on `outer` or when `isStalled` reports a stall;
+   * `onPaused` hears of time this process was not running (to take it out of its own measure).
+   */
   const guarded = async <T>(
     outer: AbortSignal | undefined,
     error: () => StorageError,
     operation: (signal: AbortSignal) => Promise<T>,
     isStalled: (sinceProgressMs: number) => boolean,
+    onPaused: (gapMs: number) => void = () => undefined,
   ): Promise<T> => {
     const controller = new AbortController();
     const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
     let rejectStall: (err: unknown) => void = () => undefined;
     const stall = new Promise<never>((_, reject) => (rejectStall = reject));
     stall.catch(() => undefined);
-    const started = Date.now();
-    const timer = setInterval(
-      () => {
-        if (!isStalled(Date.now() - started)) return;
-        const err = error();
-        controller.abort(err);
-        rejectStall(err);
-      },
-      Math.max(50, Math.min(1000, stallTimeoutMs / 4)),
-    );
+    let started = Date.now();
+    let lastTickAt = started;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      const gap = now - lastTickAt;
+      lastTickAt = now;
+      if (gap >= pauseMs) {
+        started += gap;
+        onPaused(gap);
+        return;
+      }
+      if (!isStalled(now - started)) return;
+      const err = error();
+      controller.abort(err);
+      rejectStall(err);
+    }, tickMs);
     timer.unref();
     try {
       return await Promise.race([operation(signal), stall]);
@@ -119,6 +136,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
         () => stalled(key, 'writing'),
         (signal) => store.write(key, relay, { ...o, signal }),
         () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
+        (gap) => (lastProgress += gap),
       ).catch((err: unknown) => {
         relay.destroy(err instanceof Error ? err : new Error(String(err)));
         throw err;
