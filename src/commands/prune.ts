@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { confirm as askToConfirm } from '@inquirer/prompts';
 import { BaseCommand } from '../cli/base-command.js';
+import { sizeLabel } from '../cli/catalog-view.js';
 import { renderTable } from '../cli/table.js';
 import { loadConfig } from '../lib/config/load.js';
 import { createProfileStore } from '../lib/deps.js';
@@ -95,7 +96,7 @@ function describePlan(profile: string, plan: PrunePlan): string {
     header +
     renderTable(
       ['ACTION', 'NAME', 'PHASE', 'SIZE', 'WHY'],
-      plan.decisions.map((d) => [d.action, d.name, d.phase, d.sizeBytes > 0 ? formatBytes(d.sizeBytes) : '-', d.reasons.join('; ')]),
+      plan.decisions.map((d) => [d.action, d.name, d.phase, sizeLabel(d.phase, d.sizeBytes, d.heldBytes), d.reasons.join('; ')]),
     ) +
     describeBinlogs(plan)
   );

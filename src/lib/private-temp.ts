@@ -13,8 +13,8 @@
  * folder holds the same owner file and the server's pid, and a dead run's server is killed (only
  * if that pid still runs a server on that folder) before its folder goes.
  */
+import { removeTreeSync } from './last-resort.js';
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,7 +90,7 @@ export async function createPrivateFolder(options: { root?: string; pid?: number
       return mkdtemp(join(path, `${prefix}-`));
     },
     remove: () => rm(path, { recursive: true, force: true }),
-    removeSync: () => rmSync(path, { recursive: true, force: true }),
+    removeSync: () => removeTreeSync(path, 3_000),
   };
 }
 

@@ -207,7 +207,9 @@ describe('backup list', () => {
     const table = (await cli(['backup', 'list'], cwd)).stdout;
     expect(table).toMatch(new RegExp(`${killed}\\s+Failed\\s.*\\s12.3 kB left\\s`));
     expect(table).toMatch(new RegExp(`${unreachable}\\s+Failed\\s.*\\s0 B left\\s`));
-    // status shows the same sizes.
+    // prune's plan and status show the same sizes.
+    const plan = (await cli(['prune', '--dry-run'], cwd)).stdout;
+    expect(plan).toMatch(new RegExp(`${killed}\\s+Failed\\s+12.3 kB left\\s`));
     const status = (await cli(['status'], cwd)).stdout;
     expect(status).toMatch(new RegExp(`Failed\\s+${killed}\\s+12.3 kB left\\s`));
     expect(status).toMatch(new RegExp(`Failed\\s+${unreachable}\\s+0 B left\\s`));

@@ -167,6 +167,7 @@ backup:
       expect(code, stderr).toBe(1);
       expect(stderr).not.toMatch(/SERVER_UNRESPONSIVE|has not answered for/);
       expect(stderr).toMatch(/^hint: this process was paused for \d+ s \(stopped with SIGSTOP/m);
+      expect(stderr).toMatch(/^error: lost the connection .* \(after this process was paused for \d+ s\)$/m);
     } finally {
       // SIGKILL ends a stopped process (and one that already ended ignores it).
       cliChild?.kill('SIGCONT');

@@ -376,7 +376,7 @@ describe('fs store', () => {
     expect((await readdir(path.join(root, 'd'))).sort()).toEqual(['in-place', 'in-place-link', 'renamed', 'renamed-link']);
   });
 
-  it('two writers of one object at once: the one whose temporary file the other took fails with CONCURRENT_WRITE, not FOLDER_VANISHED; the object holds the other’s bytes', async () => {
+  it('two writers of one object at once: the one whose temporary file the other took fails with TEMP_FILE_VANISHED, not FOLDER_VANISHED; the object holds the other’s bytes', async () => {
     const root = newRoot();
     const store = createFsStore({ root });
     const slow = new PassThrough();
@@ -392,10 +392,10 @@ describe('fs store', () => {
     const err = await first;
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({
-      code: 'CONCURRENT_WRITE',
-      message: `cannot write ${path.join(root, 'd', 'object')}: another writer of the same object took its temporary file while it was being written (two runs writing one object at once)`,
+      code: 'TEMP_FILE_VANISHED',
+      message: `cannot write ${path.join(root, 'd', 'object')}: its temporary file vanished while it was being written (something removed it, or another run wrote the same object at the same time)`,
     });
-    expect((err as StorageError).hint).toMatch(/one `pitr archive` per site/);
+    expect((err as StorageError).hint).toMatch(/two `pitr archive` for one site/);
     expect(await readFile(path.join(root, 'd', 'object'), 'utf8')).toBe('second writer');
     expect(await readdir(path.join(root, 'd'))).toEqual(['object']);
   });

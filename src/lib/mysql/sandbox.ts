@@ -5,7 +5,7 @@
  * for tests of what happens when a server dies.
  */
 import { access, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { constants as fsConstants, rmSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { AppError, ExitCode, throwIfAborted } from '../errors.js';
 import type { ProcessRunner, RunningProcess } from '../process.js';
-import { atLastResort } from '../last-resort.js';
+import { atLastResort, removeTreeSync, waitDeadSync } from '../last-resort.js';
 import { sandboxFolderPrefix, sandboxServerPidFile, writeOwner } from '../private-temp.js';
 
 export interface SandboxOptions {
@@ -158,9 +158,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
   // Should the process end without stopping it (a second Ctrl-C), the server must not run on.
   const dropLastResort = atLastResort(() => {
-    proc?.kill('SIGKILL');
-    // The killed server may still be writing for a moment: a removal that meets a new file retries.
-    if (!options.keepDatadir) rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    const killed = proc;
+    killed?.kill('SIGKILL');
+    // The killed server may still be writing for a moment (its shutdown, begun by the first
+    // Ctrl-C, creates files), and stop()'s own removal may be under way: wait for the server to
+    // be dead, then remove until the folder is gone.
+    if (killed) waitDeadSync(killed.pid, 3_000);
+    if (!options.keepDatadir) removeTreeSync(root, 3_000);
   });
   try {
     await options.runner.run(

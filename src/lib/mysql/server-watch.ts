@@ -137,7 +137,8 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
   /** A session the server closed while this process was paused says so. */
   const explain = (err: unknown): unknown => {
     if (pausedMs === 0 || !(err instanceof AppError) || err.code !== 'MYSQL_CONNECTION_LOST') return err;
-    return new MysqlError(err.code, err.message, {
+    // In the message too: it is what the backup record and `backup list` keep.
+    return new MysqlError(err.code, `${err.message} (after this process was paused for ${Math.round(pausedMs / 1000)} s)`, {
       cause: err,
       hint: `this process was paused for ${Math.round(pausedMs / 1000)} s (stopped with SIGSTOP, its machine suspended, or starved of CPU), and the server closed its idle sessions meanwhile (wait_timeout); run again, and do not pause a run for long`,
     });

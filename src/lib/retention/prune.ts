@@ -26,6 +26,8 @@ import { restorableDumps } from '../pitr/window.js';
 
 export interface PruneDecision extends RetentionDecision {
   sizeBytes: number;
+  /** The bytes its folder holds now, its record aside (for a failed backup, what deleting it frees). */
+  heldBytes: number;
 }
 
 /** An archived binlog that no kept backup needs any more. */
@@ -63,7 +65,7 @@ export async function planPrune(store: ObjectStore, policy: RetentionPolicy | un
     entries.map((e) => ({ name: e.name, phase: e.phase, startedAt: e.startedAt })),
     policy,
     now,
-  ).map((d) => ({ ...d, sizeBytes: byName.get(d.name)?.record?.sizeBytes ?? 0 }));
+  ).map((d) => ({ ...d, sizeBytes: byName.get(d.name)?.record?.sizeBytes ?? 0, heldBytes: byName.get(d.name)?.heldBytes ?? 0 }));
   const kept = new Set(decisions.filter((d) => d.action === 'keep').map((d) => d.name));
   const binlogs = policy ? planBinlogPrune(entries.filter((e) => kept.has(e.name)), await readAllManifests(store, signal)) : [];
   return { location: store.location, policy: policy ?? null, decisions, binlogs };

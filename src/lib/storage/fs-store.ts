@@ -700,14 +700,15 @@ async function fsError(err: unknown, action: Action, target: string, configField
         hint: 'remove or rename the folder',
       });
     // A write's own folder checked (and made) before the write began: gone now, removed under it;
-    // or, with the folder still there, its temporary file taken by another writer of the same key
-    // (a second run writing the same object: each starts by clearing `<key>.dumping`).
+    // or, with the folder still there, its temporary file removed under it: by something deleting
+    // files there (a removal of the folder still under way), or by a second run writing the same
+    // object (each write starts by clearing `<key>.dumping`). Which one cannot be told from here.
     case 'ENOENT':
       if (action !== 'write to') return new StorageError('FS_ERROR', `cannot ${action} ${target}: ${err.message}`, options);
       if (await isFolder(path.dirname(target))) {
-        return new StorageError('CONCURRENT_WRITE', `cannot write ${target}: another writer of the same object took its temporary file while it was being written (two runs writing one object at once)`, {
+        return new StorageError('TEMP_FILE_VANISHED', `cannot write ${target}: its temporary file vanished while it was being written (something removed it, or another run wrote the same object at the same time)`, {
           ...options,
-          hint: 'the object holds what the other writer stored; run one at a time (one `pitr archive` per site: `bloodraven daemon` runs one when backup.pitr.enabled is true)',
+          hint: 'find what removes files in the storage folder (a person, a cleanup job, a prune from a host whose clock is far off), or whether two runs write the same object (two `pitr archive` for one site); then run again',
         });
       }
       return new StorageError('FOLDER_VANISHED', `cannot write ${target}: its folder ${path.dirname(target)} vanished while it was being written (something removed it)`, {
