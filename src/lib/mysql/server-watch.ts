@@ -136,11 +136,15 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
 
   /** A session the server closed while this process was paused says so. */
   const explain = (err: unknown): unknown => {
-    if (pausedMs === 0 || !(err instanceof AppError) || err.code !== 'MYSQL_CONNECTION_LOST') return err;
+    // The failure can be handled before the first tick after the pause: it counts as a tick.
+    const sinceTick = Date.now() - lastTickAt;
+    const paused = Math.max(pausedMs, !stopped && sinceTick >= pauseMs ? sinceTick : 0);
+    if (paused === 0 || !(err instanceof AppError) || err.code !== 'MYSQL_CONNECTION_LOST') return err;
+    const seconds = Math.round(paused / 1000);
     // In the message too: it is what the backup record and `backup list` keep.
-    return new MysqlError(err.code, `${err.message} (after this process was paused for ${Math.round(pausedMs / 1000)} s)`, {
+    return new MysqlError(err.code, `${err.message} (after this process was paused for ${seconds} s)`, {
       cause: err,
-      hint: `this process was paused for ${Math.round(pausedMs / 1000)} s (stopped with SIGSTOP, its machine suspended, or starved of CPU), and the server closed its idle sessions meanwhile (wait_timeout); run again, and do not pause a run for long`,
+      hint: `this process was paused for ${seconds} s (stopped with SIGSTOP, its machine suspended, or starved of CPU), and the server closed its idle sessions meanwhile (wait_timeout); run again, and do not pause a run for long`,
     });
   };
 
