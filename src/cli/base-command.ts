@@ -13,7 +13,6 @@ import { watchForStall } from './drained-loop.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
-
 /**
  * Failures that stand after an interrupt: a bound the run hit on its own (STALLED), and a
  * continuous archiver stopped while its scans were failing (the stop did not cause the failure).

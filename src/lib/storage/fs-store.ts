@@ -179,16 +179,17 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     hasCode(err, 'ENOENT') && readyFolders.has(path.dirname(target)) && options.folderMustExist !== true;
 
   /**
-   * Opens `<target>`'s temp file `tempPath`; a folder removed since it was checked is made again
-   * unless `options.folderMustExist` (then the ENOENT surfaces, as FOLDER_VANISHED).
+   * Creates the file `<target>` is written through (`opening`: a temp file beside it, or the target
+   * itself for an in-place put); a folder removed since it was checked is made again unless
+   * `options.folderMustExist` (then the ENOENT surfaces, as FOLDER_VANISHED).
    */
-  const openTemp = async (key: string, target: string, tempPath: string, options: StoreOptions): Promise<FileHandle> => {
+  const createWritten = async <T>(key: string, target: string, options: StoreOptions, opening: () => Promise<T>): Promise<T> => {
     try {
-      return await open(tempPath, createTempFlags, 0o644);
+      return await opening();
     } catch (err) {
       if (!remakeFolder(err, target, options)) throw err;
       await prepareWrite(key, true);
-      return await open(tempPath, createTempFlags, 0o644);
+      return await opening();
     }
   };
 
@@ -229,7 +230,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     // a FileHandle's own bookkeeping (its promises, close tracking) was a visible part of their cost.
     let fd: number | undefined;
     try {
-      fd = await openTempFd(key, target, filePath, options);
+      fd = await createWritten(key, target, options, () => fdOpen(filePath, createTempFlags, 0o644));
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       for (let done = 0; done < bytes.length; ) done += (await fdWrite(fd, bytes, done, bytes.length - done)).bytesWritten;
       if (!options.syncLater) await fdSync(fd);
@@ -243,17 +244,6 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       throw await storageError(err, 'write to', target);
     }
   }
-
-  /** openTemp, for a descriptor; `tempPath` is the target itself for an in-place put. */
-  const openTempFd = async (key: string, target: string, tempPath: string, options: StoreOptions): Promise<number> => {
-    try {
-      return await fdOpen(tempPath, createTempFlags, 0o644);
-    } catch (err) {
-      if (!remakeFolder(err, target, options)) throw err;
-      await prepareWrite(key, true);
-      return await fdOpen(tempPath, createTempFlags, 0o644);
-    }
-  };
 
   return {
     location: root,
@@ -318,7 +308,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       try {
         // A leftover of an interrupted write goes first; unlink removes a symlink, not its target.
         await unlink(tempPath).catch(() => undefined);
-        handle = await openTemp(key, target, tempPath, options);
+        handle = await createWritten(key, target, options, () => open(tempPath, createTempFlags, 0o644));
       } catch (err) {
         body.off('error', onBodyError);
         if (err instanceof AppError) throw err;
@@ -602,7 +592,6 @@ function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** Makes a rename durable: the new directory entry is only on disk once the folder is synced. */
 /** fsyncs calls at a time when files left for later are synced one by one. */
 const fallbackSyncs = 8;
 
@@ -630,6 +619,7 @@ async function syncFileSystems(runner: ProcessRunner, folders: readonly string[]
   }
 }
 
+/** Makes a rename durable: the new directory entry is only on disk once the folder is synced. */
 async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
