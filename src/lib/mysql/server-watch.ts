@@ -15,6 +15,7 @@
  * closed meanwhile (its wait_timeout) fails with a hint that says this process was paused.
  */
 import { AppError, errorMessage, MysqlError, ServerUnresponsiveError } from '../errors.js';
+import { PauseDetector } from '../pause-detector.js';
 import type { MysqlConnector, MysqlSession } from './connection.js';
 
 /** The default bound on a server's silence (config mysql.unresponsiveTimeout). */
@@ -61,9 +62,7 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
   let lastProblem: string | undefined;
   let stopped = false;
   const tickMs = Math.max(25, Math.min(1_000, pingEveryMs / 2));
-  // A tick this late means the process itself was not running.
-  const pauseMs = Math.max(5_000, tickMs * 10);
-  let lastTickAt = Date.now();
+  const pauses = new PauseDetector(tickMs);
   /** The longest time this process was found not running, in ms (0: never). */
   let pausedMs = 0;
 
@@ -112,9 +111,8 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
   const timer = setInterval(() => {
     if (stopped) return;
     const now = Date.now();
-    const gap = now - lastTickAt;
-    lastTickAt = now;
-    if (gap >= pauseMs) {
+    const gap = pauses.tick(now);
+    if (gap > 0) {
       // This process was away: the server gets a whole bound from now, and a ping at once.
       pausedMs = Math.max(pausedMs, gap);
       lastAnswerAt = now;
@@ -137,8 +135,7 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
   /** A session the server closed while this process was paused says so. */
   const explain = (err: unknown): unknown => {
     // The failure can be handled before the first tick after the pause: it counts as a tick.
-    const sinceTick = Date.now() - lastTickAt;
-    const paused = Math.max(pausedMs, !stopped && sinceTick >= pauseMs ? sinceTick : 0);
+    const paused = Math.max(pausedMs, stopped ? 0 : pauses.pending());
     if (paused === 0 || !(err instanceof AppError) || err.code !== 'MYSQL_CONNECTION_LOST') return err;
     const seconds = Math.round(paused / 1000);
     // In the message too: it is what the backup record and `backup list` keep.

@@ -15,6 +15,7 @@
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, abortError } from '../errors.js';
+import { PauseDetector } from '../pause-detector.js';
 import type { ObjectStore, StoreOptions, WriteResult } from './object-store.js';
 
 export interface StallGuardOptions {
@@ -33,8 +34,6 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
     });
 
   const tickMs = Math.max(50, Math.min(1000, stallTimeoutMs / 4));
-  // A tick this late means the process itself was not running.
-  const pauseMs = Math.max(5_000, tickMs * 10);
 
   /**
    * Runs `operation` with a signal that fires on `outer` or when `isStalled` reports a stall;
@@ -53,12 +52,11 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
     const stall = new Promise<never>((_, reject) => (rejectStall = reject));
     stall.catch(() => undefined);
     let started = Date.now();
-    let lastTickAt = started;
+    const pauses = new PauseDetector(tickMs, started);
     const timer = setInterval(() => {
       const now = Date.now();
-      const gap = now - lastTickAt;
-      lastTickAt = now;
-      if (gap >= pauseMs) {
+      const gap = pauses.tick(now);
+      if (gap > 0) {
         started += gap;
         onPaused(gap);
         return;
