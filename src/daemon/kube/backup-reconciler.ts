@@ -170,6 +170,12 @@ export class BackupReconciler {
   private async start(backup: MysqlBackup, group: MysqlFailoverGroup, parsed: ParsedGroup, profile: KubeProfile): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const ns = backup.metadata.namespace;
+    // One dump of a profile at a time: two would load the same server twice over, and could
+    // claim the same backup name in the same second. The later one waits, Pending.
+    const running = ops
+      .listBackups(ns)
+      .find((b) => b.metadata.name !== backup.metadata.name && b.spec.failoverGroupRef.name === group.metadata.name && b.spec.profileName === profile.name && b.status?.phase === 'Running');
+    if (running) return { requeueAfterMs: 2000 };
     let account;
     try {
       account = await resolveGroupAccount(parsed.spec, (name) => ops.readSecret({ namespace: ns, name }));
