@@ -4,6 +4,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { runDaemon } from '../daemon/daemon.js';
 import { systemClock } from '../lib/clock.js';
 import { loadConfig } from '../lib/config/load.js';
+import { configSource } from '../cli/config-source.js';
 import { createConnector, createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../lib/process.js';
@@ -29,7 +30,7 @@ On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within
   async run(): Promise<void> {
     const { flags } = await this.parse(Daemon);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     // A daemon runs unattended: the account comes from files, never a prompt.
     const connector = await createConnector(loaded);
     const stores = new Map<string, ReturnType<typeof createProfileStore>>();

@@ -5,6 +5,7 @@ import { createProgressView, dumpProgressSpec } from '../../cli/progress.js';
 import { runBackup, BackupFailedError } from '../../lib/backup/run-backup.js';
 import type { BackupRecord } from '../../lib/catalog/record.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { createDeps } from '../../lib/deps.js';
 import { dumpOptionsOf } from '../../lib/dump/options.js';
 import { errorMessage, type AppError } from '../../lib/errors.js';
@@ -66,8 +67,7 @@ ${faultHelp('the source')}`;
     const { flags } = await this.parse(BackupNow);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({
-      file: flags.config,
-      cwd: process.cwd(),
+      ...configSource(flags.config),
       profile: flags.profile,
       overrides: {
         mysql: connectionOverrides(flags),
@@ -86,7 +86,7 @@ ${faultHelp('the source')}`;
     const view = createProgressView(dumpProgressSpec, json);
     this.logSink = (entry) => view.log(entry);
     const logger = this.logger;
-    if (!loaded.path) logger.info('no bloodraven.yaml found: using local defaults (profile "local", backups in ./backups)');
+    if (loaded.source === null) logger.info('no bloodraven.yaml found: using local defaults (profile "local", backups in ./backups)');
     const prompt = this.passwordPrompt();
     const deps = await createDeps(loaded, { logger, ...(prompt ? { promptPassword: prompt } : {}) });
     const { profile } = loaded;
