@@ -10,6 +10,7 @@ import { probeSite } from '../lib/kube/source-selection.js';
 import { createMysqlConnector } from '../lib/mysql/connection.js';
 import { systemClock } from '../lib/clock.js';
 import { loadConfig } from '../lib/config/load.js';
+import { configSource } from '../cli/config-source.js';
 import { createConnector, createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../lib/process.js';
@@ -47,7 +48,7 @@ With --kubernetes it is instead the controller of Kubernetes mode (no config fil
     const { flags } = await this.parse(Daemon);
     this.setLogLevel(flags['log-level']);
     if (flags.kubernetes) return this.runKubernetes(flags);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     // A daemon runs unattended: the account comes from files, never a prompt.
     const connector = await createConnector(loaded);
     const stores = new Map<string, ReturnType<typeof createProfileStore>>();
