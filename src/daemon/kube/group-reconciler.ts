@@ -18,11 +18,12 @@ import {
   scheduleCronJob,
   scheduleLabel,
 } from '../../lib/kube/objects.js';
-import { parseGroup, type GroupSpec, type MysqlBackup, type MysqlFailoverGroup, type MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
+import { type MysqlFailoverGroupSpec, type MysqlBackup, type MysqlFailoverGroup, type MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import type { Logger } from '../../lib/log.js';
 import type { ReconcileResult } from './backup-reconciler.js';
-import type { KubeOps, ObjectRef } from './kube-ops.js';
+import { parseGroup } from './parse-group.js';
+import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
 
 export interface GroupReconcilerDeps {
   ops: KubeOps;
@@ -47,7 +48,7 @@ function timeOf(d: Date): string {
  * What the group's spec refers to and the namespace lacks: the credentials Secret (and its keys),
  * each S3 profile's credentialsSecret, each encryption passphraseSecret, each user-managed claim.
  */
-export async function referenceProblems(ops: KubeOps, namespace: string, spec: GroupSpec): Promise<GroupProblem[]> {
+export async function referenceProblems(ops: KubeOps, namespace: string, spec: MysqlFailoverGroupSpec): Promise<GroupProblem[]> {
   const problems: GroupProblem[] = [];
   try {
     await resolveGroupAccount(spec, (name) => ops.readSecret({ namespace, name }));
@@ -119,7 +120,7 @@ export class GroupReconciler {
   }
 
   /** Ready=False naming every problem, and one Warning event when the problems change. */
-  private async refuse(group: MysqlFailoverGroup, problems: GroupProblem[]): Promise<ReconcileResult> {
+  private async refuse(group: StoredGroup, problems: GroupProblem[]): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const message = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
     const reason = problems[0]?.reason ?? 'InvalidSpec';
@@ -132,7 +133,7 @@ export class GroupReconciler {
         observedGeneration: latest.metadata.generation ?? 0,
         conditions: [
           ...(latest.status?.conditions ?? []).filter((c) => c.type !== 'Ready'),
-          { type: 'Ready', status: 'False', reason, message, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 },
+          { type: 'Ready', status: 'False' as const, reason, message, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 },
         ],
       };
     });
@@ -142,7 +143,7 @@ export class GroupReconciler {
   }
 
   /** The status rollup; returns when the next retry is due (ms since epoch), if one is pending. */
-  private async writeStatus(group: MysqlFailoverGroup, spec: GroupSpec): Promise<number | undefined> {
+  private async writeStatus(group: StoredGroup, spec: MysqlFailoverGroupSpec): Promise<number | undefined> {
     const { ops, clock } = this.deps;
     const mine = ops.listBackups(group.metadata.namespace).filter((b) => b.spec.failoverGroupRef.name === group.metadata.name);
     let nextDue: number | undefined;
@@ -150,7 +151,7 @@ export class GroupReconciler {
       const runs = mine.filter((b) => b.metadata.labels?.[scheduleLabel] === s.name);
       const succeeded = runs.filter((b) => b.status?.phase === 'Succeeded' && b.status.completionTime).sort((a, b) => (b.status?.completionTime ?? '').localeCompare(a.status?.completionTime ?? ''));
       const last = succeeded[0];
-      const newest = [...runs].sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '') || (b.spec.attempt ?? 1) - (a.spec.attempt ?? 1))[0];
+      const newest = [...runs].sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) || (b.spec.attempt ?? 1) - (a.spec.attempt ?? 1))[0];
       let lastRetryAttempt = 0;
       let nextRetryTime: string | undefined;
       if (newest) {
@@ -173,7 +174,7 @@ export class GroupReconciler {
       };
     });
     const lastBackupTime = mine
-      .filter((b: MysqlBackup) => b.status?.phase === 'Succeeded' && b.status.completionTime)
+      .filter((b: StoredBackup) => b.status?.phase === 'Succeeded' && b.status.completionTime)
       .map((b) => b.status?.completionTime ?? '')
       .sort()
       .at(-1);
@@ -183,7 +184,7 @@ export class GroupReconciler {
       const readyNow =
         ready?.status === 'True' && ready.observedGeneration === (latest.metadata.generation ?? 0)
           ? ready
-          : { type: 'Ready', status: 'True', reason: 'Reconciled', message: `${schedules.length} schedule(s), ${spec.backup?.profiles.length ?? 0} profile(s)`, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 };
+          : { type: 'Ready', status: 'True' as const, reason: 'Reconciled', message: `${schedules.length} schedule(s), ${spec.backup?.profiles.length ?? 0} profile(s)`, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 };
       const next: MysqlFailoverGroupStatus = {
         ...latest.status,
         observedGeneration: latest.metadata.generation ?? 0,
@@ -196,7 +197,7 @@ export class GroupReconciler {
     return nextDue;
   }
 
-  private regarding(group: MysqlFailoverGroup) {
+  private regarding(group: StoredGroup) {
     return { kind: 'MysqlFailoverGroup' as const, namespace: group.metadata.namespace, name: group.metadata.name, uid: group.metadata.uid };
   }
 }
