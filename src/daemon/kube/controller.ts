@@ -14,19 +14,19 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import type { Informer, InformerEventType } from './informer.js';
+import type { InformerEventType, InformerLike } from './informer.js';
 import type { LeaderElectionConfig } from './leader-election.js';
 import type { ReconcileFn, WorkQueueOptions } from './work-queue.js';
 
 /** Which of a reconciler's keys a change to one watched object concerns. */
 export interface WatchSpec<T extends KubernetesObject = KubernetesObject> {
-  informer: Informer<T>;
+  informer: InformerLike<T>;
   /** Keys ("namespace/name" of the reconciler's primary objects) to enqueue; [] for none. */
   keysFor(obj: T, type: InformerEventType): string[];
 }
 
 /** Helper keeping `keysFor`'s parameter typed by the informer's. */
-export function watch<T extends KubernetesObject>(informer: Informer<T>, keysFor: (obj: T, type: InformerEventType) => string[]): WatchSpec {
+export function watch<T extends KubernetesObject>(informer: InformerLike<T>, keysFor: (obj: T, type: InformerEventType) => string[]): WatchSpec {
   return { informer, keysFor };
 }
 
@@ -42,7 +42,7 @@ export interface ReconcilerSpec {
 
 export interface ControllerOptions {
   /** Every informer to run (several reconcilers may share one). */
-  informers: Array<Informer<KubernetesObject>>;
+  informers: InformerLike[];
   reconcilers: ReconcilerSpec[];
   /** Lease settings; omit to lead from the start. onStartedLeading/onStoppedLeading are the controller's. */
   leaderElection?: Omit<LeaderElectionConfig, 'onStartedLeading' | 'onStoppedLeading' | 'logger'> & {
