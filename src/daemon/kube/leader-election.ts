@@ -46,8 +46,11 @@ export interface LeaderElectionConfig {
    * before renewing starts.
    */
   onStartedLeading(signal: AbortSignal): void | Promise<void>;
-  /** Called each time this replica stops leading (after `signal` fired). */
-  onStoppedLeading?(): void;
+  /**
+   * Called each time this replica stops leading (after `signal` fired); awaited before the Lease
+   * is released on stop, so a standby does not start while this one's work still winds down.
+   */
+  onStoppedLeading?(): void | Promise<void>;
   /** Called when the observed holder changes (including to self); `''` = none. */
   onNewLeader?(identity: string): void;
 }
@@ -92,7 +95,11 @@ export class LeaderElector {
       this.leading = false;
       term.abort(new Error('leadership lost'));
       if (!signal.aborted) this.c.logger.warn('stopped leading: could not renew the lease', { lease: `${this.c.namespace}/${this.c.name}` });
-      this.c.onStoppedLeading?.();
+      try {
+        await this.c.onStoppedLeading?.();
+      } catch (err) {
+        this.c.logger.error('stopping the leader work failed', { error: errorMessage(err) });
+      }
       if (signal.aborted) await this.release();
     }
   }
