@@ -189,8 +189,9 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
   }
 
   await materialize([...volumes.values()], options.folders);
+  // A workingDir inside a volume is that folder; anywhere else stands for the container's `/`.
   const workingDir = container.workingDir ? expand(container.workingDir) : undefined;
-  const cwd = workingDir?.startsWith(options.folders.dir) ? workingDir : options.folders.root;
+  const cwd = workingDir !== undefined && workingDir !== container.workingDir ? workingDir : options.folders.root;
   await mkdir(cwd, { recursive: true });
   await writeFile(options.folders.terminationLog, '');
 
