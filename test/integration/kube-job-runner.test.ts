@@ -297,4 +297,36 @@ describe('CronJobs on the test clock', () => {
     await until(() => childJobs('ny'), (js) => js.length === 3, 'the oldest ny Job to be deleted');
     await batch.deleteNamespacedCronJob({ name: 'ny', namespace: ns, propagationPolicy: 'Background' });
   });
+
+  it('Forbid skips a due time while its Job runs; Replace deletes the running Job and starts the new one', async () => {
+    cluster.clock.set('2027-06-01T00:00:00Z');
+    for (const policy of ['Forbid', 'Replace'] as const) {
+      await batch.createNamespacedCronJob({ namespace: ns, body: cronJob(policy.toLowerCase(), '*/5 * * * *', { concurrencyPolicy: policy, args: longRunning }) });
+    }
+    await cluster.runner.checkCronJobs();
+    const [forbidFirst] = await childJobs('forbid');
+    const [replaceFirst] = await childJobs('replace');
+    expect(forbidFirst?.metadata?.name).toBe(`forbid-${minutes('2027-06-01T00:00:00Z')}`);
+    expect(replaceFirst?.metadata?.name).toBe(`replace-${minutes('2027-06-01T00:00:00Z')}`);
+    const replacedPod = await runningDaemon(replaceFirst?.metadata?.name ?? '');
+    await runningDaemon(forbidFirst?.metadata?.name ?? '');
+
+    cluster.clock.advance(5 * 60_000);
+    await cluster.runner.checkCronJobs();
+    expect((await childJobs('forbid')).map((j) => j.metadata?.name)).toEqual([forbidFirst?.metadata?.name]);
+    const forbid = (await batch.readNamespacedCronJob({ name: 'forbid', namespace: ns })).status;
+    expect(forbid?.active?.map((a) => a.name)).toEqual([forbidFirst?.metadata?.name]);
+    expect(forbid?.lastScheduleTime?.toISOString()).toBe('2027-06-01T00:00:00.000Z');
+    const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=forbid' });
+    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['SuccessfulCreate', 'JobAlreadyActive']));
+
+    const replaced = `replace-${minutes('2027-06-01T00:05:00Z')}`;
+    await until(() => childJobs('replace'), (js) => js.map((j) => j.metadata?.name).join() === replaced, 'the first replace Job to be replaced');
+    const replace = (await batch.readNamespacedCronJob({ name: 'replace', namespace: ns })).status;
+    expect(replace?.active?.map((a) => a.name)).toEqual([replaced]);
+    expect(replace?.lastScheduleTime?.toISOString()).toBe('2027-06-01T00:05:00.000Z');
+    await until(() => Promise.resolve(podLog(replacedPod.metadata?.name ?? '')), (log) => log.includes('daemon stopped'), 'the replaced Job\'s daemon to stop');
+
+    for (const name of ['forbid', 'replace']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
+  });
 });
