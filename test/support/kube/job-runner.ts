@@ -73,7 +73,6 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   }
   const backoffMs = options.backoffMs ?? 500;
 
-  let jobController: JobController | undefined;
   const kubelet = new Kubelet({
     core,
     lookups: apiLookups(core),
@@ -88,7 +87,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     graceMs: options.graceMs ?? 2000,
     retryMs: 200,
     restartBackoffMs: backoffMs,
-    onChange: (record) => jobController?.podChanged(record),
+    onChange: (record) => jobController.podChanged(record),
   });
 
   const jobs = makeInformer(kc, '/apis/batch/v1/jobs', listOf(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'jobs' })));
@@ -98,7 +97,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   const asJob = (o: KubernetesObject): JobJson => o as unknown as JobJson;
   const cachedJobs = (): JobJson[] => jobs.list().map(asJob);
 
-  jobController = new JobController({
+  const jobController = new JobController({
     core,
     batch,
     kubelet,
@@ -108,20 +107,26 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     },
     backoff: { backoffBaseMs: backoffMs, backoffMaxMs: backoffMs * 32 },
   });
-  const cron = new CronJobController({ core, batch, clock: options.clock, cronJobs: () => cronJobs.list().map((o) => o as unknown as CronJobJson), jobs: cachedJobs });
-  const controllers = jobController;
+  const listed = async <T>(plural: string): Promise<T[]> => ((await custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural })) as { items: T[] }).items;
+  const cron = new CronJobController({
+    core,
+    batch,
+    clock: options.clock,
+    cronJobs: async (fresh) => (fresh ? listed<CronJobJson>('cronjobs') : cronJobs.list().map((o) => o as unknown as CronJobJson)),
+    jobs: async (fresh) => (fresh ? listed<JobJson>('jobs') : cachedJobs()),
+  });
   let stopped = false;
   const checkCron = (): void => void cron.check().catch(() => undefined);
   const ownedByCronJob = (job: JobJson): boolean => job.metadata.ownerReferences?.some((o) => o.kind === 'CronJob') ?? false;
 
   for (const verb of ['add', 'update'] as const) {
     jobs.on(verb, (o) => {
-      controllers.jobChanged(asJob(o));
+      jobController.jobChanged(asJob(o));
       if (ownedByCronJob(asJob(o))) checkCron();
     });
   }
   jobs.on('delete', (o) => {
-    controllers.jobDeleted(asJob(o));
+    jobController.jobDeleted(asJob(o));
     if (ownedByCronJob(asJob(o))) checkCron();
   });
   for (const verb of ['add', 'update'] as const) cronJobs.on(verb, checkCron);
@@ -147,13 +152,13 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     pvcPath: (namespace, claim) => claimFolder(options.workDir, namespace, claim),
     podDir: (namespace, name) => kubelet.podDir(namespace, name),
     podLog: (namespace, name) => kubelet.log(namespace, name),
-    checkCronJobs: () => cron.check(),
+    checkCronJobs: () => cron.check(true),
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(ticker);
       await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
-      await controllers.stop();
+      await jobController.stop();
       await cron.idle();
       await kubelet.stopAll();
       for (const folder of kubelet.readOnlyFolders()) await chmod(folder, 0o755).catch(() => undefined);
