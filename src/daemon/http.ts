@@ -1,5 +1,6 @@
 /**
- * The daemon's HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`.
+ * The daemon's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`, and in Kubernetes
+ * mode `/readyz` and `/pitr-cutoff`.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +11,27 @@ export interface HttpEndpoints {
   health(): Record<string, unknown>;
   /** `/archiver/status`, when binlog archiving runs in this daemon. */
   archiverStatus?: () => Record<string, unknown>;
+  /**
+   * `/readyz` (Kubernetes mode): 200 when ready (the informers have synced; a standby replica is
+   * ready too), else 503; the body is the returned object as JSON.
+   */
+  readiness?: () => { ready: boolean } & Record<string, unknown>;
+  /** `/pitr-cutoff?namespace=&group=&profile=` (Kubernetes mode); see PitrCutoffLookup. */
+  pitrCutoff?: PitrCutoffLookup;
 }
+
+export interface PitrCutoffQuery {
+  namespace: string;
+  group: string;
+  profile: string;
+}
+
+/**
+ * The oldest completionTime among the retained Succeeded backups of a group's profile: the point
+ * before which binlogs are no longer needed. `cutoff` null = no such backup yet. `known: false`
+ * (404) when the group or the profile does not exist, with a message saying which.
+ */
+export type PitrCutoffLookup = (query: PitrCutoffQuery) => Promise<{ known: true; cutoff: Date | null } | { known: false; message: string }>;
 
 export interface RunningHttpServer {
   /** `host:port` actually bound (the port is known even when 0 was asked for). */
