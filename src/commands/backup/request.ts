@@ -2,22 +2,19 @@ import { delimiter } from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AppError, ExitCode, errorMessage } from '../../lib/errors.js';
+import { AppError, ConfigError, ExitCode, errorMessage } from '../../lib/errors.js';
 import { requestBackup, type CreatedMysqlBackup } from '../../lib/kube/request-backup.js';
 
 /** Kubernetes object names used in labels and generateName: DNS labels (RFC 1123), as bloodraven names are. */
 const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** A flag value check (oclif's parse hook): a Kubernetes name, else a usage error naming the flag. */
-const kubernetesName =
-  (flag: string) =>
-  // eslint-disable-next-line @typescript-eslint/require-await -- oclif's parse hook is async
-  async (value: string): Promise<string> => {
-    if (!dnsLabel.test(value)) {
-      throw new Error(`--${flag} "${value}" is not a Kubernetes name: use lowercase letters, digits and "-" (at most 63, starting and ending alphanumeric)`);
-    }
-    return value;
-  };
+/** Refuses (exit 2, every bad flag at once) names that could not be a label value or part of generateName. */
+function assertKubernetesNames(flags: Record<string, string | undefined>): void {
+  const issues = Object.entries(flags)
+    .filter(([, value]) => value !== undefined && !dnsLabel.test(value))
+    .map(([flag, value]) => ({ path: `--${flag}`, message: `"${value}" is not a Kubernetes name: use lowercase letters, digits and "-" (at most 63, starting and ending alphanumeric)` }));
+  if (issues.length > 0) throw new ConfigError(issues, { hint: 'fix the flags named above (see --help); nothing was created' });
+}
 
 export default class BackupRequest extends BaseCommand {
   static override summary = 'Ask the Kubernetes daemon for a backup: create one MysqlBackup.';
@@ -40,18 +37,18 @@ Exit codes: 0 created; 1 the API server could not be reached, refused the creden
   static override enableJsonFlag = true;
 
   static override flags = {
-    namespace: Flags.string({ description: 'Namespace of the MysqlFailoverGroup, where the MysqlBackup is created.', required: true, parse: kubernetesName('namespace') }),
-    group: Flags.string({ description: 'The MysqlFailoverGroup to back up.', required: true, parse: kubernetesName('group') }),
-    profile: Flags.string({ char: 'p', description: "The profile of the group's spec.backup.profiles to back up to.", required: true, parse: kubernetesName('profile') }),
+    namespace: Flags.string({ description: 'Namespace of the MysqlFailoverGroup, where the MysqlBackup is created.', required: true }),
+    group: Flags.string({ description: 'The MysqlFailoverGroup to back up.', required: true }),
+    profile: Flags.string({ char: 'p', description: "The profile of the group's spec.backup.profiles to back up to.", required: true }),
     schedule: Flags.string({
       description: 'The schedule that asks (what its CronJob passes): the MysqlBackup says triggeredBy: schedule. Default: a manual request.',
-      parse: kubernetesName('schedule'),
     }),
   };
 
   async run(): Promise<CreatedMysqlBackup> {
     const { flags } = await this.parse(BackupRequest);
     this.setLogLevel(flags['log-level']);
+    assertKubernetesNames({ namespace: flags.namespace, group: flags.group, profile: flags.profile, schedule: flags.schedule });
     const kubeConfig = loadKubeConfig(process.env);
     const server = kubeConfig.getCurrentCluster()?.server ?? 'unknown';
     const created = await requestBackup(
