@@ -8,9 +8,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { takeReaderLease } from '../../src/lib/catalog/reader-lease.js';
 import { createLogger } from '../../src/lib/log.js';
@@ -20,6 +24,7 @@ import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { cliBin, type CliResult } from '../support/cli.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
+import { startApiServer, type TestApiServer } from '../support/kube/api-server.js';
 
 let server: TestServer;
 let s3: S3TestServer;
@@ -35,6 +40,7 @@ function job(args: string[], options: { cwd: string; env?: Record<string, string
     // What the test runner's environment may carry must not stand in for what the test passes.
     if (!options.env?.BLOODRAVEN_CONFIG_YAML) delete env.BLOODRAVEN_CONFIG_YAML;
     if (!options.env?.KUBECONFIG) delete env.KUBECONFIG;
+    if (!options.env?.KUBERNETES_SERVICE_HOST) delete env.KUBERNETES_SERVICE_HOST;
     const child = spawn(process.execPath, [cliBin, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -310,5 +316,142 @@ describe('backup delete in a Job', () => {
     expect(await readResult(resultFile)).toMatchObject({ phase: 'Succeeded', deleted: true, location: `s3://backups/team/shop/${name}` });
     expect(await (await s3Store()).list(`${name}/`)).toEqual([]);
     expect((await (await s3Store()).list('')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('backup request in a CronJob', () => {
+  let api: TestApiServer;
+  let kubeconfig: string;
+  let cwd: string;
+
+  beforeAll(async () => {
+    api = await startApiServer();
+    cwd = await podDir();
+    kubeconfig = join(cwd, 'kubeconfig');
+    await api.writeKubeconfig(kubeconfig);
+    const kc = api.kubeConfig();
+    const crd = parseYaml(await readFile(join(import.meta.dirname, '..', '..', 'crds', 'mysqlbackups.shipstream.io.yaml'), 'utf8')) as V1CustomResourceDefinition;
+    await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: crd });
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
+  });
+
+  afterAll(async () => {
+    await api?.stop();
+  });
+
+  const request = (args: string[], env: Record<string, string> = { KUBECONFIG: kubeconfig }): Promise<CliResult> => job(['backup', 'request', ...args], { cwd, env });
+
+  it('creates one MysqlBackup for the schedule, and nothing else; the created object reads back with the real client', async () => {
+    const before = api.requests.length;
+    const r = await request(['--namespace', 'shop', '--group', 'orders', '--profile', 'offsite', '--schedule', 'nightly']);
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.code).toBe(0);
+    const name = r.stdout.trim();
+    expect(name).toMatch(/^orders-nightly-[a-z0-9]{5}$/);
+    // What its ServiceAccount's Role allows, and only that.
+    expect(api.requests.slice(before).map((q) => [q.verb, q.group, q.resource, q.namespace])).toEqual([['create', 'shipstream.io', 'mysqlbackups', 'shop']]);
+    const read = (await api.kubeConfig().makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'shipstream.io', version: 'v1alpha1', namespace: 'shop', plural: 'mysqlbackups', name })) as {
+      metadata: { generateName: string; labels: Record<string, string> };
+      spec: unknown;
+    };
+    expect(read.metadata.generateName).toBe('orders-nightly-');
+    expect(read.metadata.labels).toEqual({
+      'app.kubernetes.io/managed-by': 'bloodraven',
+      'shipstream.io/group': 'orders',
+      'shipstream.io/profile': 'offsite',
+      'shipstream.io/schedule': 'nightly',
+    });
+    expect(read.spec).toEqual({ failoverGroupRef: { name: 'orders' }, profileName: 'offsite', triggeredBy: 'schedule' });
+  });
+
+  it('makes a manual request without --schedule, printing the created object with --json', async () => {
+    const r = await request(['--namespace', 'shop', '--group', 'orders', '--profile', 'offsite', '--json']);
+    expect(r.code).toBe(0);
+    const created = JSON.parse(r.stdout) as { metadata: { name: string; labels: Record<string, string> }; spec: unknown };
+    expect(created.metadata.name).toMatch(/^orders-manual-[a-z0-9]{5}$/);
+    expect(created.metadata.labels['shipstream.io/schedule']).toBeUndefined();
+    expect(created.spec).toEqual({ failoverGroupRef: { name: 'orders' }, profileName: 'offsite', triggeredBy: 'manual' });
+    expect(api.get('shipstream.io/v1alpha1', 'MysqlBackup', 'shop', created.metadata.name)).toBeDefined();
+  });
+
+  it('says the namespace is missing (404)', async () => {
+    const r = await request(['--namespace', 'nowhere', '--group', 'orders', '--profile', 'offsite']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('namespace nowhere does not exist');
+  });
+
+  it('says to install the CRDs when the API server does not serve mysqlbackups (404)', async () => {
+    const bare = await startApiServer();
+    try {
+      const config = join(cwd, 'kubeconfig-bare');
+      await bare.writeKubeconfig(config);
+      const r = await request(['--namespace', 'default', '--group', 'orders', '--profile', 'offsite'], { KUBECONFIG: config });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('does not serve mysqlbackups.shipstream.io');
+      expect(r.stderr).toContain('hint: install');
+      expect(r.stderr).toContain('kubectl apply -f crds/');
+    } finally {
+      await bare.stop();
+    }
+  });
+
+  it('names the missing permission when the API server forbids the create (403)', async () => {
+    // The test API server has no RBAC: this one stands for an API server denying the ServiceAccount.
+    const denying: Server = createServer((req, res) => {
+      req.resume();
+      const body = JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'mysqlbackups.shipstream.io is forbidden: User "system:serviceaccount:shop:default" cannot create resource "mysqlbackups" in API group "shipstream.io" in the namespace "shop"',
+        reason: 'Forbidden',
+        details: { group: 'shipstream.io', kind: 'mysqlbackups' },
+        code: 403,
+      });
+      res.writeHead(403, { 'content-type': 'application/json' }).end(body);
+    });
+    await new Promise<void>((resolve) => denying.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = join(cwd, 'kubeconfig-denying');
+      await writeFile(
+        config,
+        `apiVersion: v1
+kind: Config
+clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${(denying.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
+users: [{ name: u, user: {} }]
+contexts: [{ name: x, context: { cluster: c, user: u } }]
+current-context: x
+`,
+      );
+      const r = await request(['--namespace', 'shop', '--group', 'orders', '--profile', 'offsite', '--schedule', 'nightly'], { KUBECONFIG: config });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('not allowed to create mysqlbackups.shipstream.io in namespace shop (403)');
+      expect(r.stderr).toMatch(/hint: grant the verb create on mysqlbackups .* mysql-orders-backup-requester/);
+    } finally {
+      denying.closeAllConnections();
+      await new Promise<void>((resolve) => denying.close(() => resolve()));
+    }
+  });
+
+  it('fails clearly when the API server cannot be reached, and without any kubeconfig outside a cluster', async () => {
+    const gone = await startApiServer();
+    const config = join(cwd, 'kubeconfig-gone');
+    await gone.writeKubeconfig(config);
+    await gone.stop();
+    const unreachable = await request(['--namespace', 'shop', '--group', 'orders', '--profile', 'offsite'], { KUBECONFIG: config });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/cannot reach the Kubernetes API server at http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    const none = await request(['--namespace', 'shop', '--group', 'orders', '--profile', 'offsite'], {});
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('KUBECONFIG is not set');
+  });
+
+  it('refuses a name that is not a Kubernetes name (exit 2), creating nothing', async () => {
+    const before = api.writes.length;
+    const r = await request(['--namespace', 'shop', '--group', 'Orders', '--profile', 'offsite']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--group: "Orders" is not a Kubernetes name');
+    expect(api.writes.length).toBe(before);
   });
 });
