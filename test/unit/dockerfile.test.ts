@@ -108,7 +108,7 @@ describe('Dockerfile', () => {
   it('sends the builder every file a COPY names, and not the local node_modules or dist', () => {
     const sources = dockerfile.stages.flatMap((stage) => copies(stage).filter((c) => !c.from).flatMap((c) => c.sources));
     for (const source of sources) expect(inBuildContext(dockerignore, source), source).toBe(true);
-    for (const local of ['node_modules', 'dist', '.git', 'src/../node_modules']) expect(inBuildContext(dockerignore, posix.normalize(local)), local).toBe(false);
+    for (const local of ['node_modules', 'dist', '.git', 'test']) expect(inBuildContext(dockerignore, local), local).toBe(false);
   });
 
   it('has the mount points of the Job contract and the MariaDB client tools', () => {
@@ -136,6 +136,6 @@ describe('the daemon Deployment against the image', () => {
     const declared = new Set([...Object.keys(Daemon.baseFlags), ...Object.keys(Daemon.flags)]);
     const used = (daemonContainer?.args ?? []).filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0] ?? '');
     expect(used.length).toBeGreaterThan(0);
-    expect(used.filter((flag) => !declared.has(flag))).toEqual([]);
+    expect(used.filter((flag) => !declared.has(flag)), 'flags of deploy/deployment.yaml missing from src/commands/daemon.ts').toEqual([]);
   });
 });
