@@ -139,3 +139,25 @@ describe('the daemon Deployment against the image', () => {
     expect(used.filter((flag) => !declared.has(flag)), 'flags of deploy/deployment.yaml missing from src/commands/daemon.ts').toEqual([]);
   });
 });
+
+describe('the Dockerfile reader used above', () => {
+  it('joins continuations, drops comments inside them, and splits stages', () => {
+    const parsed = parseDockerfile(['# syntax=docker/dockerfile:1', 'ARG BASE=img:1', 'FROM ${BASE} AS one', 'RUN a \\', '  # a comment', '  && b', 'from one', 'ENTRYPOINT ["x", "y"]'].join('\n'));
+    expect([...parsed.globalArgs]).toEqual([['BASE', 'img:1']]);
+    expect(parsed.stages.map((s) => [s.from, s.name])).toEqual([
+      ['${BASE}', 'one'],
+      ['one', undefined],
+    ]);
+    expect(parsed.stages[0]?.instructions).toEqual([{ keyword: 'RUN', args: 'a && b', line: 4 }]);
+    expect(execForm(parsed.stages[1]?.instructions[0]?.args ?? '')).toEqual(['x', 'y']);
+    expect(execForm('x y')).toBeUndefined();
+  });
+
+  it('reads .dockerignore with the last matching line deciding, and refuses globs it cannot match', () => {
+    expect(inBuildContext('*\n!src\n', 'src/a.ts')).toBe(true);
+    expect(inBuildContext('*\n!src\n', 'srcx')).toBe(false);
+    expect(inBuildContext('node_modules\n', 'node_modules/x')).toBe(false);
+    expect(inBuildContext('node_modules\n', 'package.json')).toBe(true);
+    expect(() => inBuildContext('**/*.md\n', 'README.md')).toThrow(/not supported/);
+  });
+});
