@@ -210,6 +210,20 @@ describe('RBAC in deploy/', () => {
     });
   });
 
+  it('covers exactly the custom resources deploy/ installs, with their status subresources', () => {
+    interface Crd {
+      spec: { group: string; names: { plural: string }; versions: { subresources?: { status?: object } }[] };
+    }
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition') as unknown as Crd[];
+    const served = crds.flatMap((crd) => {
+      const resource = `${crd.spec.group} ${crd.spec.names.plural}`;
+      return crd.spec.versions.some((v) => v.subresources?.status) ? [resource, `${resource}/status`] : [resource];
+    });
+    expect(crds.length).toBeGreaterThan(0);
+    const granted = Object.keys(permissions(only<V1ClusterRole>(objects, 'ClusterRole', 'bloodraven').rules)).filter((key) => key.startsWith('shipstream.io '));
+    expect(granted.sort()).toEqual(served.sort());
+  });
+
   it('grants Leases only in the daemon’s namespace, and get/update only on bloodraven-leader', () => {
     expect(permissions(only<V1Role>(objects, 'Role', 'bloodraven-leader-election').rules)).toEqual({
       'coordination.k8s.io leases [bloodraven-leader]': ['get', 'update'],

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { V1Deployment } from '@kubernetes/client-node';
 import Daemon from '../../src/commands/daemon.js';
+import { imageUserId } from '../../src/lib/kube/security-context.js';
 import { envPairs, execForm, inBuildContext, parseDockerfile, type DockerInstruction, type DockerStage } from '../support/dockerfile.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -63,10 +64,11 @@ describe('Dockerfile', () => {
     expect(user, 'numeric, so the kubelet can verify runAsNonRoot').toMatch(/^\d+:\d+$/);
     const [uid, gid] = (user ?? '').split(':').map(Number);
     expect(uid).not.toBe(0);
-    expect([uid, gid]).toEqual([27, 27]);
+    // The Jobs' pods run as the image's user by default (the reference's 27).
+    expect([uid, gid]).toEqual([imageUserId, imageUserId]);
     expect([daemonPod?.securityContext?.runAsUser, daemonPod?.securityContext?.runAsGroup]).toEqual([uid, gid]);
     const useradd = runs(runtime).find((r) => r.includes('useradd'));
-    expect(useradd).toMatch(/--uid 27 --gid 27 --home-dir \/home\/bloodraven --create-home/);
+    expect(useradd).toContain(`--uid ${uid} --gid ${gid} --home-dir /home/bloodraven --create-home`);
     const env = new Map(all(runtime, 'ENV').flatMap((i) => [...envPairs(i.args)]));
     expect(env.get('HOME')).toBe('/home/bloodraven');
     expect(daemonContainer?.env?.find((e) => e.name === 'HOME')?.value).toBe('/home/bloodraven');
