@@ -16,19 +16,8 @@ import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { parseBackupJobResult, type BackupJobResult } from '../../lib/kube/backup-result.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
-import {
-  backupFinalizer,
-  backupJob,
-  backupJobName,
-  cleanupJob,
-  cleanupJobName,
-  derivedMysqlSecret,
-  derivedSecretName,
-  groupLabel,
-  profileLabel,
-  scheduleLabel,
-  siteAddress,
-} from '../../lib/kube/objects.js';
+import { backupJob, cleanupJob } from '../../lib/kube/job-spec.js';
+import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys } from '../../lib/kube/objects.js';
 import { type KubernetesProfile, type MysqlBackup, type MysqlBackupStatus, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import { chooseBackupSource, type SiteState } from '../../lib/kube/source-selection.js';
@@ -36,6 +25,14 @@ import type { BackupMetrics, TerminalBackup } from '../../lib/metrics/backup-met
 import { planRetention } from '../../lib/retention/plan.js';
 import { parseGroup, type ValidGroup } from './parse-group.js';
 import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
+
+/** The finalizer that runs the cleanup Job before a MysqlBackup goes (the reference's "Artifact cleanup"). */
+export const backupFinalizer = 'shipstream.io/mysqlbackup';
+
+/** A site's MySQL address: spec.sites[].mysql, by default the Service mysql-<group>-<site>.<namespace>.svc:3306. */
+export function siteAddress(group: StoredGroup, site: { name: string; mysql?: { host?: string | undefined; port?: number | undefined } | undefined }): { host: string; port: number } {
+  return { host: site.mysql?.host ?? `mysql-${group.metadata.name}-${site.name}.${group.metadata.namespace}.svc`, port: site.mysql?.port ?? 3306 };
+}
 
 /** Annotation on the backup Job: the group's status.activeSite when the run started. */
 export const activeSiteAtStartAnnotation = 'shipstream.io/active-site-at-start';
@@ -206,15 +203,8 @@ export class BackupReconciler {
     const site = (parsed.spec.sites ?? []).find((s) => s.name === choice.site);
     if (!site) return this.fail(backup, 'InvalidSource', `site "${choice.site}" is not in spec.sites`);
 
-    await ops.createSecret(derivedMysqlSecret({ backup, account }));
-    const job = backupJob({
-      group,
-      spec: parsed.spec,
-      backup,
-      profile,
-      site: { name: site.name, ...siteAddress(group, site) },
-      defaultImage: this.deps.defaultImage,
-    });
+    await ops.createSecret(derivedMysqlSecret(backup, account));
+    const job = backupJob({ group: { metadata: group.metadata, spec: parsed.spec }, profile, backup, source: siteAddress(group, site) });
     job.metadata = { ...job.metadata, annotations: { ...job.metadata?.annotations, [activeSiteAtStartAnnotation]: group.status?.activeSite ?? '' } };
     await ops.createJob(job);
     const now = clock.now();
@@ -372,7 +362,7 @@ export class BackupReconciler {
     const wait = retry.due.getTime() - clock.now().getTime();
     if (wait > 0) return { requeueAfterMs: wait };
     const labels = Object.fromEntries(
-      Object.entries(backup.metadata.labels ?? {}).filter(([k]) => k === groupLabel || k === profileLabel || k === scheduleLabel || k === 'app.kubernetes.io/managed-by'),
+      Object.entries(backup.metadata.labels ?? {}).filter(([k]) => k === labelKeys.group || k === labelKeys.profile || k === labelKeys.schedule || k === labelKeys.managedBy),
     );
     await ops.createBackup({
       apiVersion: 'shipstream.io/v1alpha1',
@@ -453,7 +443,7 @@ export class BackupReconciler {
         await ops.event(this.regarding(backup), 'Warning', 'ArtifactCleanupFailed', `cannot start the cleanup: ${missing}`);
         return { requeueAfterMs: 30_000 };
       }
-      await ops.createJob(cleanupJob({ group, spec: parsed.spec, backup, profile, backupName: stored, defaultImage: this.deps.defaultImage }));
+      await ops.createJob(cleanupJob({ group: { metadata: group.metadata, spec: parsed.spec }, profile, backup, storedBackupName: stored }));
       await ops.event(this.regarding(backup), 'Normal', 'ArtifactCleanupStarted', `Removing ${stored} from ${backup.status?.location ?? 'storage'} (Job ${jobRef.name})`);
       return done;
     }

@@ -10,14 +10,8 @@
  */
 import type { Clock } from '../../lib/clock.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
-import {
-  provisionedPvc,
-  requesterRole,
-  requesterRoleBinding,
-  requesterServiceAccount,
-  scheduleCronJob,
-  scheduleLabel,
-} from '../../lib/kube/objects.js';
+import { scheduleCronJob } from '../../lib/kube/job-spec.js';
+import { labelKeys, provisionedPvc, requesterRole, requesterRoleBinding, requesterServiceAccount } from '../../lib/kube/objects.js';
 import { type MysqlFailoverGroupSpec, type MysqlBackup, type MysqlFailoverGroup, type MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import type { Logger } from '../../lib/log.js';
@@ -89,20 +83,22 @@ export class GroupReconciler {
     if (problems.length > 0 || !parsed.ok) return this.refuse(group, problems);
 
     const spec = parsed.spec;
+    const built = { metadata: group.metadata, spec };
     const schedules = spec.backup?.schedules ?? [];
     if (schedules.length > 0) {
-      await ops.applyRequesterAccess({ serviceAccount: requesterServiceAccount(group), role: requesterRole(group), roleBinding: requesterRoleBinding(group) });
+      await ops.applyRequesterAccess({ serviceAccount: requesterServiceAccount(built), role: requesterRole(built), roleBinding: requesterRoleBinding(built) });
     }
     for (const profile of spec.backup?.profiles ?? []) {
-      if (profile.storage.type === 'PVC' && !profile.storage.pvc.claimName) {
-        if (await ops.createPvc(provisionedPvc(group, profile))) {
+      const pvc = provisionedPvc(built, profile);
+      if (pvc) {
+        if (await ops.createPvc(pvc)) {
           await ops.event(this.regarding(group), 'Normal', 'PvcProvisioned', `Created PersistentVolumeClaim for profile ${profile.name}`);
         }
       }
     }
     const wanted = new Set<string>();
     for (const schedule of schedules) {
-      const cronJob = scheduleCronJob({ group, spec, schedule, defaultImage: this.deps.defaultImage });
+      const cronJob = scheduleCronJob(built, schedule);
       wanted.add(cronJob.metadata?.name ?? '');
       const what = await ops.applyCronJob(cronJob);
       if (what !== 'unchanged') {
@@ -148,7 +144,7 @@ export class GroupReconciler {
     const mine = ops.listBackups(group.metadata.namespace).filter((b) => b.spec.failoverGroupRef.name === group.metadata.name);
     let nextDue: number | undefined;
     const schedules = (spec.backup?.schedules ?? []).map((s) => {
-      const runs = mine.filter((b) => b.metadata.labels?.[scheduleLabel] === s.name);
+      const runs = mine.filter((b) => b.metadata.labels?.[labelKeys.schedule] === s.name);
       const succeeded = runs.filter((b) => b.status?.phase === 'Succeeded' && b.status.completionTime).sort((a, b) => (b.status?.completionTime ?? '').localeCompare(a.status?.completionTime ?? ''));
       const last = succeeded[0];
       const newest = [...runs].sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) || (b.spec.attempt ?? 1) - (a.spec.attempt ?? 1))[0];

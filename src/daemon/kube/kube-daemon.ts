@@ -7,7 +7,7 @@ import { CoordinationV1Api, EventsV1Api, type KubeConfig, type V1CronJob, type V
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { BackupMetrics } from '../../lib/metrics/backup-metrics.js';
-import { backupLabel, groupLabel, managedByLabel } from '../../lib/kube/objects.js';
+import { labelKeys } from '../../lib/kube/objects.js';
 import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
 import type { StoredBackup, StoredGroup } from './kube-ops.js';
 import type { SiteState } from '../../lib/kube/source-selection.js';
@@ -16,7 +16,7 @@ import { BackupReconciler } from './backup-reconciler.js';
 import { Controller, watch } from './controller.js';
 import { EventRecorder } from './events.js';
 import { GroupReconciler } from './group-reconciler.js';
-import { Informer, cronJobSource, customResourceSource, jobSource, keyOf, podSource, splitKey } from './informer.js';
+import { Informer, cronJobSource, customResourceSource, jobSource, podSource } from './informer.js';
 import { createKubeOps } from './kube-ops-client.js';
 import { parseGroup } from './parse-group.js';
 
@@ -43,7 +43,17 @@ export interface KubeDaemonOptions {
   onListening?: (address: string) => void;
 }
 
-const managedSelector = `${managedByLabel}=bloodraven`;
+/** `namespace/name`: the work-queue key of an object. */
+function keyOf(obj: { metadata?: { namespace?: string | undefined; name?: string | undefined } | undefined }): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+const managedSelector = `${labelKeys.managedBy}=bloodraven`;
 
 /** The oldest completionTime among a profile's retained Succeeded backups (the binlog pruning cutoff). */
 function pitrCutoffFrom(groups: Informer<StoredGroup>, backups: Informer<StoredBackup>): PitrCutoffLookup {
@@ -84,7 +94,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
   });
 
   const backupKeyOfChild = (obj: V1Job | V1Pod): string[] => {
-    const name = obj.metadata?.labels?.[backupLabel];
+    const name = obj.metadata?.labels?.[labelKeys.mysqlBackup];
     return name && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${name}`] : [];
   };
   const controller = new Controller({
@@ -116,7 +126,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
           watch(groups, (g) => [keyOf(g)]),
           watch(backups, (b) => [`${b.metadata.namespace}/${b.spec.failoverGroupRef.name}`]),
           watch(cronJobs, (c) => {
-            const group = c.metadata?.labels?.[groupLabel];
+            const group = c.metadata?.labels?.[labelKeys.group];
             return group && c.metadata?.namespace ? [`${c.metadata.namespace}/${group}`] : [];
           }),
         ],

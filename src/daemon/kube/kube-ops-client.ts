@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/log.js';
-import { groupLabel, managedByLabel } from '../../lib/kube/objects.js';
+import { labelKeys } from '../../lib/kube/objects.js';
 import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
 import type { StoredBackup, StoredGroup } from './kube-ops.js';
 import { isStatus, toKubeApiError } from './errors.js';
@@ -92,7 +92,7 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
         .filter((p) => jobNameLabels.some((l) => p.metadata?.labels?.[l] === ref.name))
         .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? ''))),
     cronJobsOfGroup: (ref) =>
-      informers.cronJobs.list(ref.namespace).filter((c) => c.metadata?.labels?.[groupLabel] === ref.name && c.metadata.labels[managedByLabel] === 'bloodraven'),
+      informers.cronJobs.list(ref.namespace).filter((c) => c.metadata?.labels?.[labelKeys.group] === ref.name && c.metadata.labels[labelKeys.managedBy] === 'bloodraven'),
 
     async readSecret(ref) {
       try {
