@@ -76,9 +76,18 @@ async function createBackup(namespace: string, name: string, groupName: string, 
   await kubectlOk(['create', '-f', '-'], JSON.stringify({ apiVersion: 'shipstream.io/v1alpha1', kind: 'MysqlBackup', metadata: { name, namespace }, spec: { failoverGroupRef: { name: groupName }, profileName: profile } }));
 }
 
+/**
+ * kubectl's `create namespace` and `create secret` send protobuf, which the test API server does
+ * not speak: they are rendered on the client (--dry-run=client) and applied as JSON instead.
+ */
+async function kubectlCreateRendered(args: string[]): Promise<void> {
+  const json = await kubectlOk([...args, '--dry-run=client', '-o', 'json']);
+  await kubectlOk(['apply', '-f', '-'], json);
+}
+
 async function setUpNamespace(namespace: string): Promise<void> {
-  await kubectlOk(['create', 'namespace', namespace]);
-  await kubectlOk(['-n', namespace, 'create', 'secret', 'generic', 'mysql-backup', '--from-literal=username=backup', `--from-literal=password=${password}`]);
+  await kubectlCreateRendered(['create', 'namespace', namespace]);
+  await kubectlCreateRendered(['-n', namespace, 'create', 'secret', 'generic', 'mysql-backup', '--from-literal=username=backup', `--from-literal=password=${password}`]);
   await kubectlOk(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'dumps', namespace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }));
 }
 
@@ -92,7 +101,7 @@ const runs = (d: DaemonProcess): Promise<number> => d.metric(`bloodraven_backup_
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bloodraven-kube-ha-'));
   server = await startTestServer();
-  await sql(server, `CREATE USER 'backup'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON *.* TO 'backup'@'%'; CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t SELECT seq FROM seq_1_to_100`);
+  await sql(server, `CREATE USER 'backup'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON *.* TO 'backup'@'%'; CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t SELECT seq FROM app.seq_1_to_100`);
   cluster = await startTestCluster({ clock: createTestClock('2026-12-01T09:00:00Z'), repoRoot, backoffMs: 200 });
   await kubectlOk(['apply', '-f', join(repoRoot, 'crds')]);
   await setUpNamespace(ns);
