@@ -17,7 +17,7 @@ import type { Logger } from '../../lib/log.js';
 import { parseBackupJobResult, type BackupJobResult } from '../../lib/kube/backup-result.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
 import { backupJob, cleanupJob } from '../../lib/kube/job-spec.js';
-import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys } from '../../lib/kube/objects.js';
+import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys, profileClaimName } from '../../lib/kube/objects.js';
 import { type KubernetesProfile, type MysqlBackup, type MysqlBackupStatus, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import { chooseBackupSource, type SiteState } from '../../lib/kube/source-selection.js';
@@ -284,12 +284,15 @@ export class BackupReconciler {
     const now = clock.now();
     const completion = job.status?.completionTime ? new Date(job.status.completionTime) : now;
     const start = backup.status?.startTime ?? (job.status?.startTime ? timeOf(new Date(job.status.startTime)) : timeOf(completion));
+    // A PVC backup's path inside the pod (/backups/...) means nothing outside it: name the claim.
+    const claim = profileClaimName(group.metadata.name, profile);
+    const location = claim ? `pvc://${claim}/${result.name}` : result.location;
     const status: MysqlBackupStatus = {
       ...backup.status,
       phase: 'Succeeded',
       startTime: start,
       completionTime: timeOf(completion),
-      location: result.location,
+      location,
       sizeBytes: result.sizeBytes,
       gtidExecuted: result.gtidExecuted,
       binlogFile: result.binlogFile,
@@ -300,7 +303,7 @@ export class BackupReconciler {
       observedGeneration: backup.metadata.generation ?? 0,
       conditions: [
         ...(backup.status?.conditions ?? []).filter((c) => c.type !== 'Succeeded' && c.type !== 'Failed'),
-        condition('Succeeded', 'True', 'BackupComplete', `stored at ${result.location} (${result.sizeBytes} bytes)`, completion, backup.metadata.generation),
+        condition('Succeeded', 'True', 'BackupComplete', `stored at ${location} (${result.sizeBytes} bytes)`, completion, backup.metadata.generation),
       ],
     };
     // Counted before the write: the watch may report the terminal CR before the write returns,
@@ -308,7 +311,7 @@ export class BackupReconciler {
     this.deps.metrics.observe(this.terminal(backup, status));
     const written = await ops.updateBackupStatus(refOf(backup), (latest) => (isTerminal(latest.status?.phase) ? undefined : status));
     if (!written) return done;
-    await ops.event(this.regarding(backup), 'Normal', 'BackupSucceeded', `Stored at ${result.location} (${result.sizeBytes} bytes) from site ${status.sourceSite ?? '?'}; GTID set ${result.gtidExecuted || '(empty)'}, binlog ${result.binlogFile}:${result.binlogPos}`);
+    await ops.event(this.regarding(backup), 'Normal', 'BackupSucceeded', `Stored at ${location} (${result.sizeBytes} bytes) from site ${status.sourceSite ?? '?'}; GTID set ${result.gtidExecuted || '(empty)'}, binlog ${result.binlogFile}:${result.binlogPos}`);
     await ops.deleteSecret({ namespace: backup.metadata.namespace, name: derivedSecretName(backup.metadata.name) });
     await this.applyRetention(group, profile, { ...backup, status });
     return done;
