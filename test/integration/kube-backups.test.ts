@@ -222,6 +222,23 @@ describe('Kubernetes mode: the backup controller', () => {
     }
   });
 
+  it('warns InFlightFailover when the active site changes while a backup runs', async () => {
+    const setActive = (site: string) => kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'orders', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { activeSite: site } })]);
+    await createBackup('inflight', { profileName: 'offsite' });
+    try {
+      await until('inflight to run', () => backupNamed('inflight')?.status?.phase === 'Running');
+      await setActive('west');
+      const done = await terminal('inflight');
+      expect(done.status?.phase).toBe('Succeeded');
+      expect(done.status?.conditions?.find((c) => c.type === 'InFlightFailover')).toMatchObject({ status: 'True', reason: 'ActiveSiteChanged' });
+      const warning = events().find((e) => e.regarding?.name === 'inflight' && e.reason === 'InFlightFailover');
+      expect(warning?.type).toBe('Warning');
+      expect(warning?.note).toMatch(/from "east" to "west"/);
+    } finally {
+      await setActive('east');
+    }
+  });
+
   it('runs an ad-hoc backup created, watched and listed with kubectl, into a provisioned PVC', async () => {
     await createBackup('adhoc-1', { profileName: 'local' });
     await kubectl(['-n', ns, 'wait', '--for=jsonpath={.status.phase}=Succeeded', 'mysqlbackup/adhoc-1', '--timeout=120s']);
