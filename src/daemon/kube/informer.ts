@@ -290,3 +290,16 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     );
   }
 }
+
+/** `namespace/name` (or `name` for a cluster-scoped object): the work-queue key of an object. */
+export function keyOf(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  const name = obj.metadata?.name ?? '';
+  return ns ? `${ns}/${name}` : name;
+}
+
+/** Splits a key made by `keyOf`. */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}

@@ -45,7 +45,7 @@ export type WriteOutcome<T> =
   | { written: false; object: undefined };
 
 /**
- * Sets the status of `ref` to `compute(latest)`: skipped when compute returns undefined or a
+ * Sets the status of `ref` to `compute(latest)` (which may be async): skipped when compute returns undefined or a
  * status deep-equal to the current one; else PUT to `/status` with the latest resourceVersion,
  * retried from a fresh GET on 409 Conflict.
  *
@@ -55,11 +55,11 @@ export type WriteOutcome<T> =
 export async function updateStatus<T extends CustomObject>(
   api: CustomObjectsApi,
   ref: CustomObjectRef,
-  compute: (latest: T) => T['status'] | undefined,
+  compute: (latest: T) => T['status'] | undefined | Promise<T['status'] | undefined>,
   options: WriteOptions = {},
 ): Promise<WriteOutcome<T>> {
-  return writeCycle<T>(api, ref, options, 'status', (latest) => {
-    const next = compute(latest);
+  return writeCycle<T>(api, ref, options, 'status', async (latest) => {
+    const next = await compute(latest);
     if (next === undefined || isDeepStrictEqual(stripUndefined(next), latest.status)) return undefined;
     return () =>
       api.replaceNamespacedCustomObjectStatus({ ...params(ref), body: { ...latest, status: next } }) as Promise<T>;
@@ -83,11 +83,11 @@ export interface MetadataChange {
 export async function updateMetadata<T extends CustomObject>(
   api: CustomObjectsApi,
   ref: CustomObjectRef,
-  compute: (latest: T) => MetadataChange | undefined,
+  compute: (latest: T) => MetadataChange | undefined | Promise<MetadataChange | undefined>,
   options: WriteOptions = {},
 ): Promise<WriteOutcome<T>> {
-  return writeCycle<T>(api, ref, options, 'metadata', (latest) => {
-    const change = compute(latest);
+  return writeCycle<T>(api, ref, options, 'metadata', async (latest) => {
+    const change = await compute(latest);
     const patch = change && metadataPatch(latest, change);
     if (!patch) return undefined;
     return () =>
@@ -115,7 +115,7 @@ async function writeCycle<T extends CustomObject>(
   ref: CustomObjectRef,
   options: WriteOptions,
   what: string,
-  decide: (latest: T) => (() => Promise<T>) | undefined,
+  decide: (latest: T) => Promise<(() => Promise<T>) | undefined>,
 ): Promise<WriteOutcome<T>> {
   const maxAttempts = options.maxAttempts ?? 5;
   let lastConflict: unknown;
@@ -128,7 +128,7 @@ async function writeCycle<T extends CustomObject>(
       if (isStatus(err, 404)) return { written: false, object: undefined };
       throw toKubeApiError(err, `GET ${describe(ref, what)}`);
     }
-    const write = decide(latest);
+    const write = await decide(latest);
     if (!write) return { written: false, object: latest };
     try {
       return { written: true, object: await write() };
