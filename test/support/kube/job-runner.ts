@@ -90,10 +90,13 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     onChange: (record) => jobController.podChanged(record),
   });
 
-  const jobs = makeInformer(kc, '/apis/batch/v1/jobs', listOf(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'jobs' })));
-  const cronJobs = makeInformer(kc, '/apis/batch/v1/cronjobs', listOf(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'cronjobs' })));
+  const jobList = firstList(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'jobs' }));
+  const cronJobList = firstList(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'cronjobs' }));
   const podSelector = 'batch.kubernetes.io/controller-uid';
-  const pods = makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: podSelector }), podSelector);
+  const podList = firstList(() => core.listPodForAllNamespaces({ labelSelector: podSelector }));
+  const jobs = makeInformer(kc, '/apis/batch/v1/jobs', jobList.list);
+  const cronJobs = makeInformer(kc, '/apis/batch/v1/cronjobs', cronJobList.list);
+  const pods = makeInformer(kc, '/api/v1/pods', podList.list, podSelector);
   const asJob = (o: KubernetesObject): JobJson => o as unknown as JobJson;
   const cachedJobs = (): JobJson[] => jobs.list().map(asJob);
 
@@ -145,7 +148,11 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
       }, 500);
     });
   }
-  await Promise.all(informers.map((i) => i.start()));
+  // Ready once each informer has listed: its watch then resumes from that list's
+  // resourceVersion, so nothing written meanwhile is missed. (start() resolves only when the
+  // watch's response headers arrive, which a server may hold back until the first event.)
+  for (const informer of informers) informer.start().catch(() => undefined);
+  await Promise.all([jobList.listed, cronJobList.listed, podList.listed]);
   const ticker = setInterval(checkCron, options.cronIntervalMs ?? 150);
 
   return {
@@ -166,9 +173,21 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   };
 }
 
-/** Wraps a CustomObjectsApi list (plain JSON, like watch events) as an informer's list function. */
-function listOf(list: () => Promise<unknown>): () => Promise<KubernetesListObject<KubernetesObject>> {
-  return async () => (await list()) as KubernetesListObject<KubernetesObject>;
+/**
+ * An informer's list function (CustomObjectsApi lists are plain JSON, like watch events) and a
+ * promise settled by its first successful call.
+ */
+function firstList(list: () => Promise<unknown>): { list: () => Promise<KubernetesListObject<KubernetesObject>>; listed: Promise<void> } {
+  let done: () => void = () => undefined;
+  const listed = new Promise<void>((resolve) => (done = resolve));
+  return {
+    listed,
+    list: async () => {
+      const result = (await list()) as KubernetesListObject<KubernetesObject>;
+      done();
+      return result;
+    },
+  };
 }
 
 function decode(data: Record<string, string> | undefined, encoding: 'base64' | 'utf8'): Record<string, Buffer> {
