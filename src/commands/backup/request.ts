@@ -36,6 +36,9 @@ Exit codes: 0 created; 1 the API server could not be reached, refused the creden
 
   static override enableJsonFlag = true;
 
+  // It reads no bloodraven config: --config is not shown (and is ignored), and --profile is its own (required).
+  static override baseFlags = { ...BaseCommand.baseFlags, config: { ...BaseCommand.baseFlags.config, hidden: true } };
+
   static override flags = {
     namespace: Flags.string({ description: 'Namespace of the MysqlFailoverGroup, where the MysqlBackup is created.', required: true }),
     group: Flags.string({ description: 'The MysqlFailoverGroup to back up.', required: true }),
