@@ -1,0 +1,147 @@
+/**
+ * What the kube-apiserver does per kind on a write, beyond the generic rules: defaults set on
+ * create (Job: K8S-TESTING.md §5; Namespace; Pod) and the validation rules kubernetes-models'
+ * schemas cannot express (CronJob time zones, events.k8s.io required fields, core Event
+ * namespaces, Job immutability and restart policy, object names).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { evaluateJsonPath } from './table.js';
+import type { StatusCause } from './status.js';
+import { metadataOf, type JsonObject } from './store.js';
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function objectAt(parent: JsonObject, key: string): JsonObject {
+  const value = parent[key];
+  if (isObject(value)) return value;
+  const created: JsonObject = {};
+  parent[key] = created;
+  return created;
+}
+
+/** Defaults the server sets on create (and keeps on update) for a kind. Mutates `object`. */
+export function applyDefaults(group: string, kind: string, object: JsonObject): void {
+  const metadata = metadataOf(object);
+  if (group === 'batch' && kind === 'Job') {
+    const spec = objectAt(object, 'spec');
+    spec.backoffLimit ??= 6;
+    spec.completions ??= 1;
+    spec.parallelism ??= 1;
+    spec.completionMode ??= 'NonIndexed';
+    spec.suspend ??= false;
+    spec.podReplacementPolicy ??= 'TerminatingOrFailed';
+    if (spec.manualSelector !== true && metadata.uid && metadata.name) {
+      const generated = {
+        'batch.kubernetes.io/controller-uid': metadata.uid,
+        'batch.kubernetes.io/job-name': metadata.name,
+        'controller-uid': metadata.uid,
+        'job-name': metadata.name,
+      };
+      spec.selector ??= { matchLabels: { 'batch.kubernetes.io/controller-uid': metadata.uid } };
+      const templateMetadata = objectAt(objectAt(spec, 'template'), 'metadata');
+      templateMetadata.labels = { ...(templateMetadata.labels as Record<string, string> | undefined), ...generated };
+      metadata.labels = { ...generated, ...metadata.labels };
+    }
+  }
+  if (group === 'batch' && kind === 'CronJob') {
+    const spec = objectAt(object, 'spec');
+    spec.concurrencyPolicy ??= 'Allow';
+    spec.suspend ??= false;
+    spec.successfulJobsHistoryLimit ??= 3;
+    spec.failedJobsHistoryLimit ??= 1;
+  }
+  if (group === '' && kind === 'Namespace') {
+    objectAt(object, 'spec').finalizers ??= ['kubernetes'];
+    const status = objectAt(object, 'status');
+    status.phase ??= 'Active';
+    if (metadata.name) metadata.labels = { ...metadata.labels, 'kubernetes.io/metadata.name': metadata.name };
+  }
+  if (group === '' && kind === 'Pod') {
+    const status = objectAt(object, 'status');
+    status.phase ??= 'Pending';
+    const spec = objectAt(object, 'spec');
+    spec.restartPolicy ??= 'Always';
+    spec.serviceAccountName ??= 'default';
+  }
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The object-name rule of a kind: DNS labels for namespaces, DNS subdomains for the rest. */
+export function nameCauses(kind: string, name: string): StatusCause[] {
+  const label = kind === 'Namespace';
+  const max = label ? 63 : 253;
+  const ok = (label ? DNS_LABEL : DNS_SUBDOMAIN).test(name) && name.length <= max;
+  if (ok) return [];
+  const what = label
+    ? `a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character`
+    : `a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`;
+  return [{ reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: ${what}` }];
+}
+
+function validTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return !/^[+-]|^(Local)$/.test(zone);
+  } catch {
+    return false;
+  }
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Kind-specific validation of an object about to be stored; `previous` is the stored object on
+ * an update. [] when valid.
+ */
+export function kindCauses(group: string, kind: string, object: JsonObject, previous: JsonObject | undefined): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const add = (reason: StatusCause['reason'], field: string, message: string): void => {
+    causes.push({ reason, field, message });
+  };
+  if (group === 'batch' && kind === 'CronJob') {
+    const schedule = str(evaluateJsonPath(object, '.spec.schedule')[0]) ?? '';
+    if (/(^|\s)(CRON_)?TZ=/.test(schedule)) {
+      add('FieldValueInvalid', 'spec.schedule', `Invalid value: ${JSON.stringify(schedule)}: cannot use TZ or CRON_TZ in schedule, use timeZone field instead`);
+    }
+    const timeZone = evaluateJsonPath(object, '.spec.timeZone')[0];
+    if (typeof timeZone === 'string' && !validTimeZone(timeZone)) {
+      add('FieldValueInvalid', 'spec.timeZone', `Invalid value: ${JSON.stringify(timeZone)}: unknown time zone ${timeZone}`);
+    }
+  }
+  if (group === 'batch' && kind === 'Job') {
+    const restartPolicy = evaluateJsonPath(object, '.spec.template.spec.restartPolicy')[0];
+    if (restartPolicy !== 'Never' && restartPolicy !== 'OnFailure') {
+      add(
+        restartPolicy === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported',
+        'spec.template.spec.restartPolicy',
+        restartPolicy === undefined ? 'Required value: valid values: "OnFailure", "Never"' : `Unsupported value: ${JSON.stringify(restartPolicy)}: supported values: "OnFailure", "Never"`,
+      );
+    }
+    if (previous) {
+      for (const field of ['completions', 'selector', 'template', 'completionMode']) {
+        const before = evaluateJsonPath(previous, `.spec.${field}`)[0];
+        const after = evaluateJsonPath(object, `.spec.${field}`)[0];
+        if (!isDeepStrictEqual(before, after)) add('FieldValueInvalid', `spec.${field}`, `Invalid value: ${JSON.stringify(after)}: field is immutable`);
+      }
+    }
+  }
+  if (group === 'events.k8s.io' && kind === 'Event') {
+    for (const field of ['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason']) {
+      if (object[field] === undefined || object[field] === '') add('FieldValueRequired', field, 'Required value');
+    }
+    if (object.type !== 'Normal' && object.type !== 'Warning') add('FieldValueInvalid', 'type', `Unsupported value: ${JSON.stringify(object.type ?? '')}: supported values: "Normal", "Warning"`);
+  }
+  if (group === '' && kind === 'Event') {
+    const namespace = str(evaluateJsonPath(object, '.involvedObject.namespace')[0]) ?? '';
+    if (namespace !== (metadataOf(object).namespace ?? '')) {
+      add('FieldValueInvalid', 'involvedObject.namespace', `Invalid value: ${JSON.stringify(namespace)}: does not match event.namespace`);
+    }
+  }
+  return causes;
+}
