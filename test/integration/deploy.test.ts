@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { V1ClusterRole, V1Container, V1Deployment, V1PodSecurityContext, V1PodSpec, V1Role, V1Service } from '@kubernetes/client-node';
 import * as models from 'kubernetes-models';
+import { defaultImage } from '../../src/lib/kube/objects.js';
 import { startApiServer } from '../support/kube/api-server.js';
 import { rbacAllows, rbacGrantsFor, type RbacRequest } from '../support/kube/rbac.js';
 
@@ -148,6 +149,8 @@ describe('kubectl kustomize deploy/', () => {
     expect(pod.containers).toHaveLength(1);
     const [container] = pod.containers as [V1Container];
     expect(container.image).toBe(`ghcr.io/shipstream/bloodraven:${pkg.version}`);
+    // The Jobs run the daemon's own release unless the group names an image.
+    expect(container.image).toBe(defaultImage);
     expect(container.command).toEqual(['bloodraven']);
     expect(container.args).toEqual(['daemon', '--kubernetes', '--listen', ':9464']);
     // Leader election and Events name the pod and its namespace through the downward API.
