@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { V1Deployment } from '@kubernetes/client-node';
 import Daemon from '../../src/commands/daemon.js';
+import { parseListen } from '../../src/daemon/http.js';
 import { mountPaths } from '../../src/lib/kube/job-spec.js';
 import { imageUserId } from '../../src/lib/kube/security-context.js';
 import { envPairs, execForm, inBuildContext, parseDockerfile, type DockerInstruction, type DockerStage } from '../support/dockerfile.js';
@@ -128,6 +129,10 @@ describe('the daemon Deployment against the image', () => {
   it('runs the entrypoint with the daemon subcommand, HOME and /tmp writable on a read-only root', () => {
     expect(daemonContainer?.command).toEqual(execForm(last(runtime, 'ENTRYPOINT')?.args ?? ''));
     expect(daemonContainer?.args?.[0]).toBe('daemon');
+    // It serves on every interface, on the port the probes and the Service use.
+    const args = daemonContainer?.args ?? [];
+    const listen = parseListen(args[args.indexOf('--listen') + 1] ?? '');
+    expect(listen).toEqual({ host: '', port: daemonContainer?.ports?.find((p) => p.name === 'metrics')?.containerPort });
     expect(daemonContainer?.securityContext?.readOnlyRootFilesystem).toBe(true);
     const mounts = new Map(daemonContainer?.volumeMounts?.map((m) => [m.mountPath, m.name]));
     for (const path of ['/home/bloodraven', '/tmp']) {
