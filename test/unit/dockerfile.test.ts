@@ -132,7 +132,7 @@ describe('the daemon Deployment against the image', () => {
     // It serves on every interface, on the port the probes and the Service use.
     const args = daemonContainer?.args ?? [];
     const listen = parseListen(args[args.indexOf('--listen') + 1] ?? '');
-    expect(listen).toEqual({ host: '', port: daemonContainer?.ports?.find((p) => p.name === 'metrics')?.containerPort });
+    expect(listen).toEqual({ host: '0.0.0.0', port: daemonContainer?.ports?.find((p) => p.name === 'metrics')?.containerPort });
     expect(daemonContainer?.securityContext?.readOnlyRootFilesystem).toBe(true);
     const mounts = new Map(daemonContainer?.volumeMounts?.map((m) => [m.mountPath, m.name]));
     for (const path of ['/home/bloodraven', '/tmp']) {
