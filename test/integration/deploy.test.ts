@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { V1ClusterRole, V1Container, V1Deployment, V1PodSecurityContext, V1PodSpec, V1Role, V1Service } from '@kubernetes/client-node';
 import * as models from 'kubernetes-models';
+import { defaultImage } from '../../src/lib/kube/objects.js';
+import { startApiServer } from '../support/kube/api-server.js';
 import { rbacAllows, rbacGrantsFor, type RbacRequest } from '../support/kube/rbac.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -28,10 +30,15 @@ interface KubeObject {
 
 let home: string;
 
-/** `kubectl kustomize <dir>` with a HOME of its own, parsed into objects. */
+/** `kubectl <args>` with a HOME (and discovery cache) of its own; stdout. */
+async function runKubectl(args: string[], kubeconfig = join(home, 'no-kubeconfig')): Promise<string> {
+  const { stdout } = await promisify(execFile)(kubectl, args, { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: kubeconfig } });
+  return stdout;
+}
+
+/** `kubectl kustomize <dir>`, parsed into objects. */
 async function render(dir: string): Promise<KubeObject[]> {
-  const { stdout } = await promisify(execFile)(kubectl, ['kustomize', dir], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, 'no-kubeconfig') } });
-  return parseAllDocuments(stdout).map((doc) => doc.toJS() as KubeObject);
+  return parseAllDocuments(await runKubectl(['kustomize', dir])).map((doc) => doc.toJS() as KubeObject);
 }
 
 function only<T>(objects: readonly KubeObject[], kind: string, name: string): T {
@@ -142,6 +149,8 @@ describe('kubectl kustomize deploy/', () => {
     expect(pod.containers).toHaveLength(1);
     const [container] = pod.containers as [V1Container];
     expect(container.image).toBe(`ghcr.io/shipstream/bloodraven:${pkg.version}`);
+    // The Jobs run the daemon's own release unless the group names an image.
+    expect(container.image).toBe(defaultImage);
     expect(container.command).toEqual(['bloodraven']);
     expect(container.args).toEqual(['daemon', '--kubernetes', '--listen', ':9464']);
     // Leader election and Events name the pod and its namespace through the downward API.
@@ -281,5 +290,29 @@ describe('RBAC in deploy/', () => {
     expect(rbacAllows(grants, { verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace: 'bloodraven-system', name: 'bloodraven-leader' })).toBe(true);
     // Nothing is left bound to the account the plain base would have used.
     expect(rbacGrantsFor(moved, daemon, 'bloodraven-system')).toEqual([]);
+  });
+});
+
+describe('kubectl apply -k deploy/', () => {
+  it('installs every object into the current namespace through the API server’s strict field validation, and again as unchanged', async () => {
+    const server = await startApiServer();
+    try {
+      const kubeconfig = join(home, 'kubeconfig');
+      await server.writeKubeconfig(kubeconfig);
+      const lines = (text: string): string[] => text.trim().split('\n').sort();
+      const expected = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+      // kubectl prints a line per object ("<resource>.<group>/<name> created"); the server is asked which objects it holds.
+      const created = lines(await runKubectl(['apply', '-k', deployDir], kubeconfig));
+      expect(created).toHaveLength(expected.length);
+      expect(created.every((line) => line.endsWith(' created')), created.join('\n')).toBe(true);
+      for (const object of objects) {
+        const namespace = object.kind === 'CustomResourceDefinition' || object.kind.startsWith('Cluster') ? undefined : 'default';
+        expect(server.get(object.apiVersion, object.kind, namespace, object.metadata.name), `${object.kind}/${object.metadata.name}`).toBeDefined();
+      }
+      const again = lines(await runKubectl(['apply', '-k', deployDir], kubeconfig));
+      expect(again.every((line) => line.endsWith(' unchanged')), again.join('\n')).toBe(true);
+    } finally {
+      await server.stop();
+    }
   });
 });

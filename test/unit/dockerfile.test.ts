@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { V1Deployment } from '@kubernetes/client-node';
 import Daemon from '../../src/commands/daemon.js';
+import { parseListen } from '../../src/daemon/http.js';
+import { mountPaths } from '../../src/lib/kube/job-spec.js';
 import { imageUserId } from '../../src/lib/kube/security-context.js';
 import { envPairs, execForm, inBuildContext, parseDockerfile, type DockerInstruction, type DockerStage } from '../support/dockerfile.js';
 
@@ -115,9 +117,10 @@ describe('Dockerfile', () => {
 
   it('has the mount points of the Job contract and the MariaDB client tools', () => {
     const mkdir = runs(runtime).find((r) => r.startsWith('mkdir -p '));
-    for (const path of ['/run/bloodraven/mysql-creds', '/run/bloodraven/aws-creds', '/run/bloodraven/encryption', '/backups']) {
-      expect(mkdir?.split(/\s+/), path).toContain(path);
-    }
+    // HOME and /tmp are emptyDirs (HOME is also useradd's); the rest are the Secrets' and the claim's.
+    const { home, tmp, ...mounted } = mountPaths;
+    expect([home, tmp]).toEqual(['/home/bloodraven', '/tmp']);
+    for (const path of Object.values(mounted)) expect(mkdir?.split(/\s+/), path).toContain(path);
     expect(runs(runtime).some((r) => /apt-get install .*\bmariadb-client\b/.test(r))).toBe(true);
   });
 });
@@ -126,6 +129,10 @@ describe('the daemon Deployment against the image', () => {
   it('runs the entrypoint with the daemon subcommand, HOME and /tmp writable on a read-only root', () => {
     expect(daemonContainer?.command).toEqual(execForm(last(runtime, 'ENTRYPOINT')?.args ?? ''));
     expect(daemonContainer?.args?.[0]).toBe('daemon');
+    // It serves on every interface, on the port the probes and the Service use.
+    const args = daemonContainer?.args ?? [];
+    const listen = parseListen(args[args.indexOf('--listen') + 1] ?? '');
+    expect(listen).toEqual({ host: '0.0.0.0', port: daemonContainer?.ports?.find((p) => p.name === 'metrics')?.containerPort });
     expect(daemonContainer?.securityContext?.readOnlyRootFilesystem).toBe(true);
     const mounts = new Map(daemonContainer?.volumeMounts?.map((m) => [m.mountPath, m.name]));
     for (const path of ['/home/bloodraven', '/tmp']) {
