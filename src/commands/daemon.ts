@@ -5,7 +5,6 @@ import { BaseCommand } from '../cli/base-command.js';
 import { runDaemon } from '../daemon/daemon.js';
 import { loadKubeConfig } from '../daemon/kube/kube-config.js';
 import { runKubeDaemon } from '../daemon/kube/kube-daemon.js';
-import { defaultImage } from '../lib/kube/objects.js';
 import { probeSite } from '../lib/kube/source-selection.js';
 import { createMysqlConnector } from '../lib/mysql/connection.js';
 import { systemClock } from '../lib/clock.js';
@@ -98,7 +97,6 @@ With --kubernetes it is instead the controller of Kubernetes mode (no config fil
         logger: this.logger,
         metrics: new BackupMetrics(undefined, { namespaced: true }),
         probe: (address, account) => probeSite(createMysqlConnector({ ...address, user: account.user, password: account.password, connectTimeoutMs: 5000 })),
-        defaultImage,
         identity,
       },
       {

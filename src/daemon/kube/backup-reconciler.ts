@@ -17,7 +17,7 @@ import type { Logger } from '../../lib/log.js';
 import { parseBackupJobResult, type BackupJobResult } from '../../lib/kube/backup-result.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
 import { backupJob, cleanupJob } from '../../lib/kube/job-spec.js';
-import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys, profileClaimName } from '../../lib/kube/objects.js';
+import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys, profileClaimName, siteMysqlAddress } from '../../lib/kube/objects.js';
 import { type KubernetesProfile, type MysqlBackup, type MysqlBackupStatus, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import { chooseBackupSource, type SiteState } from '../../lib/kube/source-selection.js';
@@ -29,11 +29,6 @@ import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.j
 /** The finalizer that runs the cleanup Job before a MysqlBackup goes (the reference's "Artifact cleanup"). */
 export const backupFinalizer = 'shipstream.io/mysqlbackup';
 
-/** A site's MySQL address: spec.sites[].mysql, by default the Service mysql-<group>-<site>.<namespace>.svc:3306. */
-export function siteAddress(group: StoredGroup, site: { name: string; mysql?: { host?: string | undefined; port?: number | undefined } | undefined }): { host: string; port: number } {
-  return { host: site.mysql?.host ?? `mysql-${group.metadata.name}-${site.name}.${group.metadata.namespace}.svc`, port: site.mysql?.port ?? 3306 };
-}
-
 /** Annotation on the backup Job: the group's status.activeSite when the run started. */
 export const activeSiteAtStartAnnotation = 'shipstream.io/active-site-at-start';
 
@@ -44,8 +39,6 @@ export interface BackupReconcilerDeps {
   metrics: BackupMetrics;
   /** Asks a site's server what source selection needs (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: { user: string; password: string }): Promise<SiteState>;
-  /** The image Jobs run when spec.backup.image is not set. */
-  defaultImage: string;
 }
 
 /** What the work queue should do next with this key. */
@@ -190,7 +183,7 @@ export class BackupReconciler {
     if (!override) {
       await Promise.all(
         (parsed.spec.sites ?? []).map(async (site) => {
-          states.set(site.name, await this.deps.probe(siteAddress(group, site), account));
+          states.set(site.name, await this.deps.probe(siteMysqlAddress({ metadata: group.metadata, spec: parsed.spec }, site), account));
         }),
       );
     }
@@ -204,7 +197,7 @@ export class BackupReconciler {
     if (!site) return this.fail(backup, 'InvalidSource', `site "${choice.site}" is not in spec.sites`);
 
     await ops.createSecret(derivedMysqlSecret(backup, account));
-    const job = backupJob({ group: { metadata: group.metadata, spec: parsed.spec }, profile, backup, source: siteAddress(group, site) });
+    const job = backupJob({ group: { metadata: group.metadata, spec: parsed.spec }, profile, backup, source: siteMysqlAddress({ metadata: group.metadata, spec: parsed.spec }, site) });
     job.metadata = { ...job.metadata, annotations: { ...job.metadata?.annotations, [activeSiteAtStartAnnotation]: group.status?.activeSite ?? '' } };
     await ops.createJob(job);
     const now = clock.now();

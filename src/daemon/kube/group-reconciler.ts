@@ -23,7 +23,6 @@ export interface GroupReconcilerDeps {
   ops: KubeOps;
   clock: Clock;
   logger: Logger;
-  defaultImage: string;
 }
 
 /** A problem with the group, at the field the user wrote. */

@@ -16,7 +16,7 @@ import { BackupReconciler } from './backup-reconciler.js';
 import { Controller, watch } from './controller.js';
 import { EventRecorder } from './events.js';
 import { GroupReconciler } from './group-reconciler.js';
-import { Informer, cronJobSource, customResourceSource, jobSource, podSource } from './informer.js';
+import { Informer, cronJobSource, customResourceSource, jobSource, keyOf, podSource, splitKey } from './informer.js';
 import { createKubeOps } from './kube-ops-client.js';
 import { parseGroup } from './parse-group.js';
 
@@ -26,8 +26,6 @@ export interface KubeDaemonDeps {
   logger: Logger;
   metrics: BackupMetrics;
   probe(address: { host: string; port: number }, account: { user: string; password: string }): Promise<SiteState>;
-  /** The image Jobs run when a group's spec.backup.image is not set. */
-  defaultImage: string;
   /** This replica's name (its pod name): the Lease holder identity and the events' reportingInstance. */
   identity: string;
 }
@@ -41,16 +39,6 @@ export interface KubeDaemonOptions {
   leaderElection: { namespace: string; name: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } | null;
   /** Called once the HTTP server listens, with its address (tests use port 0). */
   onListening?: (address: string) => void;
-}
-
-/** `namespace/name`: the work-queue key of an object. */
-function keyOf(obj: { metadata?: { namespace?: string | undefined; name?: string | undefined } | undefined }): string {
-  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
-}
-
-function splitKey(key: string): { namespace: string; name: string } {
-  const i = key.indexOf('/');
-  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
 const managedSelector = `${labelKeys.managedBy}=bloodraven`;
@@ -84,8 +72,8 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
 
   const events = new EventRecorder({ api: kubeConfig.makeApiClient(EventsV1Api), reportingInstance: deps.identity, logger, now: () => deps.clock.now() });
   const ops = createKubeOps(kubeConfig, { groups, backups, jobs, pods, cronJobs }, events, logger);
-  const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: deps.probe, defaultImage: deps.defaultImage });
-  const groupReconciler = new GroupReconciler({ ops, clock: deps.clock, logger, defaultImage: deps.defaultImage });
+  const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: deps.probe });
+  const groupReconciler = new GroupReconciler({ ops, clock: deps.clock, logger });
 
   // Every replica, leading or not, takes terminal backups into the gauges without counting them:
   // only the replica that finishes a backup counts its run.
