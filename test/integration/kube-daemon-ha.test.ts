@@ -10,14 +10,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { startDaemon, type DaemonProcess } from '../support/kube/daemon-process.js';
+import { rbacAllows, rbacGrantsFor } from '../support/kube/rbac.js';
 import { createTestClock, type TestClock } from '../support/kube/test-clock.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const ns = 'shop';
 const password = 'pw-for-backups';
+/** The daemons' identity: deploy/'s ServiceAccount, as its token would say. */
+const daemonUser = 'system:serviceaccount:default:bloodraven';
 
 type Json = Record<string, unknown>;
 interface Cr {
@@ -28,6 +32,7 @@ interface Cr {
 let server: TestServer;
 let cluster: TestCluster<TestClock>;
 let work: string;
+let daemonKubeconfig: string;
 const daemons: DaemonProcess[] = [];
 
 async function kubectl(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -103,10 +108,14 @@ beforeAll(async () => {
   server = await startTestServer();
   await sql(server, `CREATE USER 'backup'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON *.* TO 'backup'@'%'; CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t SELECT seq FROM app.seq_1_to_100`);
   cluster = await startTestCluster({ clock: createTestClock('2026-12-01T09:00:00Z'), repoRoot, backoffMs: 200 });
-  await kubectlOk(['apply', '-f', join(repoRoot, 'crds')]);
+  // What a user installs: the CRDs, the daemon's account and RBAC, its Deployment (which nothing
+  // runs here: the daemons below are processes of this machine).
+  await kubectlOk(['apply', '-k', join(repoRoot, 'deploy')]);
+  daemonKubeconfig = join(work, 'daemon.kubeconfig');
+  await cluster.api.writeKubeconfig(daemonKubeconfig, { token: daemonUser });
   await setUpNamespace(ns);
   await kubectlOk(['apply', '-f', '-'], groupManifest(ns, 'shop', { profiles: [localProfile('dumps')] }));
-  for (const id of ['bloodraven-a', 'bloodraven-b']) daemons.push(await startDaemon({ kubeconfig: cluster.kubeconfigPath, identity: id, home: join(work, id) }));
+  for (const id of ['bloodraven-a', 'bloodraven-b']) daemons.push(await startDaemon({ kubeconfig: daemonKubeconfig, identity: id, home: join(work, id) }));
 }, 180_000);
 
 afterAll(async () => {
@@ -176,7 +185,7 @@ describe('Kubernetes mode: leader election, restarts and expired watches', () =>
     await until('the new leader counting b3 only', async () => (await runs(standby)) === 1);
 
     // A new replica joins; the leader is stopped (SIGTERM releases the Lease): the new one leads at once.
-    const fresh = await startDaemon({ kubeconfig: cluster.kubeconfigPath, identity: 'bloodraven-c', home: join(work, 'c') });
+    const fresh = await startDaemon({ kubeconfig: daemonKubeconfig, identity: 'bloodraven-c', home: join(work, 'c') });
     daemons.push(fresh);
     expect(await standby.stop()).toBe(0);
     await until('the new replica to lead', () => leaseHolder() === fresh.identity);
@@ -224,5 +233,16 @@ describe('Kubernetes mode: deleting a namespace', () => {
     const r = await kubectl(['delete', 'namespace', 'scratch', '--timeout=90s']);
     expect(r.code, r.stderr).toBe(0);
     await until('the namespace to be gone', () => cluster.api.get('v1', 'Namespace', undefined, 'scratch') === undefined);
+  });
+});
+
+describe('Kubernetes mode: least privilege', () => {
+  it('made only requests that deploy/’s RBAC grants its ServiceAccount', async () => {
+    const rendered = parseAllDocuments(await kubectlOk(['kustomize', join(repoRoot, 'deploy')])).map((d) => d.toJS() as unknown);
+    const grants = rbacGrantsFor(rendered, { namespace: 'default', name: 'bloodraven' });
+    const made = cluster.api.requests.filter((r) => r.user === daemonUser);
+    expect(made.length).toBeGreaterThan(100);
+    const denied = new Set(made.filter((r) => !rbacAllows(grants, r)).map((r) => `${r.verb} ${r.group || 'core'}/${r.resource}${r.subresource ? `/${r.subresource}` : ''}${r.namespace ? ` in ${r.namespace}` : ' (cluster-wide)'}`));
+    expect([...denied]).toEqual([]);
   });
 });

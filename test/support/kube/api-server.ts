@@ -58,6 +58,11 @@ export interface ApiRequest {
   namespace?: string;
   name?: string;
   userAgent?: string;
+  /**
+   * Who asked: the bearer token of the request, which stands for the identity as a ServiceAccount
+   * token would (kubeconfigs written with `writeKubeconfig(path, {token})` send one).
+   */
+  user?: string;
 }
 
 /** One successful create, update or patch, with the object as stored. */
@@ -97,7 +102,7 @@ export interface TestApiServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   /** Writes a kubeconfig (current context pointing here, no auth) for kubectl and KUBECONFIG. */
-  writeKubeconfig(path: string): Promise<void>;
+  writeKubeconfig(path: string, options?: { token?: string }): Promise<void>;
   /** A client-node KubeConfig pointing here. */
   kubeConfig(): KubeConfig;
   /** Forgets the watch history: watches from any earlier resourceVersion get 410 Expired. */
@@ -397,6 +402,7 @@ class FakeApiServer {
                   : 'delete'
                 : undefined;
     const userAgent = req.headers['user-agent'];
+    const user = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (verb) {
       this.requests.push({
         verb,
@@ -407,6 +413,7 @@ class FakeApiServer {
         ...(namespace !== undefined ? { namespace } : {}),
         ...(name !== undefined ? { name } : {}),
         ...(userAgent ? { userAgent } : {}),
+        ...(user ? { user } : {}),
       });
     }
     const context: WriteContext = { userAgent, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
@@ -1129,12 +1136,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Te
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
-    async writeKubeconfig(path: string): Promise<void> {
+    async writeKubeconfig(path: string, options: { token?: string } = {}): Promise<void> {
       const yaml = toYaml({
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [{ name: 'test', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'test', user: {} }],
+        users: [{ name: 'test', user: options.token ? { token: options.token } : {} }],
         contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', namespace: 'default' } }],
         'current-context': 'test',
         preferences: {},
