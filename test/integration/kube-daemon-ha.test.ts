@@ -219,7 +219,7 @@ describe('Kubernetes mode: leader election, restarts and expired watches', () =>
     expect((await leader.get(`/pitr-cutoff?namespace=${ns}&group=shop`)).status).toBe(400);
     const unknown = await leader.get(`/pitr-cutoff?namespace=${ns}&group=shop&profile=nope`);
     expect(unknown.status).toBe(404);
-    expect(unknown.body).toMatch(/no profile "nope"/);
+    expect((JSON.parse(unknown.body) as { error: string }).error).toMatch(/no profile "nope"/);
   });
 });
 
