@@ -75,6 +75,8 @@ export interface ApiWrite {
   subresource?: string;
   object: JsonObject;
   userAgent?: string;
+  /** The requester's bearer token (see ApiRequest.user). */
+  user?: string;
 }
 
 /** What `GET pods/<name>/log` asks the log source for. */
@@ -125,6 +127,7 @@ type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 
 interface WriteContext {
   userAgent: string | undefined;
+  user?: string | undefined;
   fieldValidation: FieldValidation;
   warnings: string[];
 }
@@ -416,7 +419,7 @@ class FakeApiServer {
         ...(user ? { user } : {}),
       });
     }
-    const context: WriteContext = { userAgent, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
+    const context: WriteContext = { userAgent, user, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
     if (query.get('dryRun')) throw badRequest('dryRun is not supported by the test API server');
     switch (verb) {
       case 'watch':
@@ -628,6 +631,7 @@ class FakeApiServer {
       ...(subresource ? { subresource } : {}),
       object: clone(object),
       ...(context.userAgent ? { userAgent: context.userAgent } : {}),
+      ...(context.user ? { user: context.user } : {}),
     });
   }
 
