@@ -27,7 +27,7 @@ import { applyDefaults, kindCauses, nameCauses } from './kinds.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf, type PatchType } from './patch.js';
 import { apiVersionOf, BUILT_IN_RESOURCES, resourcesFromCrd, splitApiVersion, type ResourceType } from './resources.js';
-import { builtInCauses, customResourceCauses, decodeBuiltIn, pruneCustomResource } from './schema.js';
+import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, pruneCustomResource } from './schema.js';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
 import {
   alreadyExists,
@@ -119,6 +119,8 @@ export interface TestApiServer {
 type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 
 interface WriteContext {
+  /** A write of the server's own controllers: not in `writes`. */
+  internal?: boolean;
   userAgent: string | undefined;
   fieldValidation: FieldValidation;
   warnings: string[];
@@ -552,6 +554,7 @@ class FakeApiServer {
     let unknown: string[];
     if (type.custom) {
       unknown = pruneCustomResource(object, type.custom.schema);
+      defaultCustomResource(object, type.custom.schema);
       decoded = object;
     } else {
       const result = decodeBuiltIn(object);
@@ -654,13 +657,17 @@ class FakeApiServer {
     metadata.resourceVersion = String(this.store.nextResourceVersion());
     const stored = orderKeys(object);
     this.store.put(resourceKeyOf(type.group, type.plural), stored, 'ADDED');
-    this.recordWrite(type, verb, stored, context);
+    if (!context.internal) this.recordWrite(type, verb, stored, context);
+    if (type.group === '' && type.kind === 'Namespace') {
+      // The ServiceAccount controller's part: every namespace gets a `default` ServiceAccount.
+      this.createInternal(this.typeOf('v1', 'serviceaccounts'), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: metadata.name } });
+    }
     this.scheduleControllers();
     return stored;
   }
 
   private createInternal(type: ResourceType, body: JsonObject): JsonObject {
-    return this.create(type, metadataOf(body).namespace, body, { userAgent: undefined, fieldValidation: 'Strict', warnings: [] });
+    return this.create(type, metadataOf(body).namespace, body, { internal: true, userAgent: undefined, fieldValidation: 'Strict', warnings: [] });
   }
 
   /**

@@ -11,7 +11,7 @@
  */
 import { kindCauses } from './kinds.js';
 import { resourcesFromCrd, splitApiVersion, type CrdObject } from './resources.js';
-import { builtInCauses, customResourceCauses, decodeBuiltIn, isKnownBuiltIn, pruneCustomResource } from './schema.js';
+import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, isKnownBuiltIn, pruneCustomResource } from './schema.js';
 import type { StatusCause } from './status.js';
 
 type JsonObject = Record<string, unknown>;
@@ -50,6 +50,7 @@ export function kubeSchemaProblems(object: unknown, crds: readonly CrdObject[] =
   if (!type?.custom) return [`${apiVersion}, Kind=${kind}: no schema (not a served built-in kind, and no CRD given for it)`];
   const pruned = structuredClone(object);
   const unknown = pruneCustomResource(pruned, type.custom.schema);
+  defaultCustomResource(pruned, type.custom.schema);
   return [...unknown.map((u) => `${u}: unknown field (the server prunes it)`), ...lines(customResourceCauses(pruned, type.custom.schema))];
 }
 
