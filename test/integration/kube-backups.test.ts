@@ -331,7 +331,11 @@ describe('Kubernetes mode: the backup controller', () => {
     await patch([{ name: 'nightly', profileName: 'offsite', schedule: '15 3 * * *', timeZone: 'Europe/Berlin' }]);
     await until('the weekly CronJob deleted', () => (cronJob('mysql-orders-backup-weekly-broken') ? undefined : true));
     expect(cronJob('mysql-orders-backup-nightly')).toBeDefined();
-    const reasons = events().filter((e) => e.regarding?.name === 'orders').map((e) => e.reason);
+    // The event follows the deletion.
+    const reasons = await until('the ScheduleDeleted event', () => {
+      const r = events().filter((e) => e.regarding?.name === 'orders').map((e) => e.reason);
+      return r.includes('ScheduleDeleted') ? r : undefined;
+    });
     expect(reasons).toEqual(expect.arrayContaining(['ScheduleCreated', 'ScheduleUpdated', 'ScheduleDeleted']));
   });
 
