@@ -289,10 +289,11 @@ describe('informer', () => {
     return seen;
   }
 
-  function startInformer<T extends CustomObject>(ns: string, kubeConfig: KubeConfig = kc, logs: LogEntry[] = []): Informer<T> {
+  function startInformer<T extends CustomObject>(ns: string, kubeConfig: KubeConfig = kc, logs: LogEntry[] = [], watchInactivityTimeoutMs?: number): Informer<T> {
     const informer = new Informer<T>(kubeConfig, customResourceSource<T>(kubeConfig, widgets, { namespace: ns }), {
       logger: createLogger((e) => logs.push(e), 'debug'),
       restartBackoff: { baseMs: 100, maxMs: 1000 },
+      ...(watchInactivityTimeoutMs === undefined ? {} : { watchInactivityTimeoutMs }),
     });
     cleanups.push(() => informer.stop());
     return informer;
@@ -397,6 +398,31 @@ describe('informer', () => {
       ['add', 'b', '1'],
       ['update', 'a', '2'],
     ]);
+  });
+
+  it("through many client-side watch timeouts (client-node's 30 s, shortened) and dropped watches, sees every change exactly once", async () => {
+    const ns = await namespace();
+    const watches = (): number => server.requests.filter((r) => r.verb === 'watch' && r.namespace === ns).length;
+    const informer = startInformer(ns, kc, [], 150);
+    const seen = recorder(informer);
+    await informer.start();
+    const expected: Array<[InformerEventType, string, string]> = [];
+    for (let round = 1; round <= 8; round++) {
+      const name = `w${round}`;
+      await createWidget(ns, name, { v: 1 });
+      expected.push(['add', name, '1']);
+      if (round > 1) {
+        await patchWidget(ns, `w${round - 1}`, { spec: { v: 2 } });
+        expected.push(['update', `w${round - 1}`, '2']);
+      }
+      if (round % 3 === 0) server.dropWatches();
+      // Quiet for longer than the timeout: the watch is ended client-side and opened again.
+      await sleep(250);
+    }
+    await eventually('every change', () => seen.length >= expected.length);
+    await sleep(300);
+    expect(seen).toEqual(expected);
+    expect(watches(), 'the watch was opened again many times').toBeGreaterThanOrEqual(8);
   });
 
   it('restarts itself after a connection error and resumes from its resourceVersion', async () => {

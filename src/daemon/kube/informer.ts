@@ -66,6 +66,11 @@ export interface InformerOptions {
   logger: Logger;
   /** Delay before restarting after an error: baseMs × 2^(n−1), capped at maxMs. Default 1 s … 30 s. */
   restartBackoff?: { baseMs: number; maxMs: number };
+  /**
+   * client-node 2.x ends a watch that brought no data for 30 s (and ListWatch re-watches from its
+   * resourceVersion at once). Tests shorten it to go through many re-watches quickly.
+   */
+  watchInactivityTimeoutMs?: number;
 }
 
 /** Where to list from: one namespace, or all namespaces when `namespace` is undefined. */
@@ -146,8 +151,11 @@ class ConvertingWatch extends Watch {
   constructor(
     kubeConfig: KubeConfig,
     private readonly convert: (raw: unknown) => unknown,
+    inactivityTimeoutMs: number | undefined,
   ) {
     super(kubeConfig);
+    // A private field of client-node's Watch (30 000 in 2.0.x), only ever changed by tests.
+    if (inactivityTimeoutMs !== undefined) (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
   }
 
   override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
@@ -174,7 +182,7 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     this.source = source;
     this.logger = options.logger;
     this.backoff = options.restartBackoff ?? { baseMs: 1000, maxMs: 30_000 };
-    const watch = source.fromWatch ? new ConvertingWatch(kubeConfig, source.fromWatch) : new Watch(kubeConfig);
+    const watch = new ConvertingWatch(kubeConfig, source.fromWatch ?? ((raw) => raw), options.watchInactivityTimeoutMs);
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await source.list();
       // ListWatch fills its cache synchronously once this promise settles: the cache is synced
