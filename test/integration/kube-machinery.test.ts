@@ -300,6 +300,9 @@ describe('informer', () => {
   }
 
   const listsOf = (ns: string): number => server.requests.filter((r) => r.verb === 'list' && r.resource === plural && r.namespace === ns).length;
+  const watchesOf = (ns: string): number => server.requests.filter((r) => r.verb === 'watch' && r.resource === plural && r.namespace === ns).length;
+  /** start() resolves once the list is in; the watch request follows just after. */
+  const watching = (ns: string, n = 1): Promise<void> => eventually(`watch #${n} open`, () => watchesOf(ns) >= n);
 
   it('lists, then follows changes, and after dropped watches misses and repeats nothing', async () => {
     const ns = await namespace();
@@ -386,9 +389,11 @@ describe('informer', () => {
     const informer = startInformer(ns);
     const seen = recorder(informer);
     await informer.start();
+    await watching(ns);
     // Compaction at the informer's own resourceVersion: resuming from it is still allowed.
     server.compactHistory();
     server.dropWatches();
+    await watching(ns, 2);
     await createWidget(ns, 'b', { v: 1 });
     await patchWidget(ns, 'a', { spec: { v: 2 } });
     await eventually('both changes', () => seen.length === 3);
@@ -402,7 +407,6 @@ describe('informer', () => {
 
   it("through many client-side watch timeouts (client-node's 30 s, shortened) and dropped watches, sees every change exactly once", async () => {
     const ns = await namespace();
-    const watches = (): number => server.requests.filter((r) => r.verb === 'watch' && r.namespace === ns).length;
     const informer = startInformer(ns, kc, [], 150);
     const seen = recorder(informer);
     await informer.start();
@@ -422,7 +426,22 @@ describe('informer', () => {
     await eventually('every change', () => seen.length >= expected.length);
     await sleep(300);
     expect(seen).toEqual(expected);
-    expect(watches(), 'the watch was opened again many times').toBeGreaterThanOrEqual(8);
+    expect(watchesOf(ns), 'the watch was opened again many times').toBeGreaterThanOrEqual(8);
+  });
+
+  it('opens no watch once stopped, even when stopped during the reconnect delay', async () => {
+    const ns = await namespace();
+    const informer = startInformer(ns);
+    await informer.start();
+    await watching(ns);
+    // The first re-watch is immediate; the next one waits (client-node's 1 s while quiet).
+    server.dropWatches();
+    await watching(ns, 2);
+    server.dropWatches();
+    await sleep(100);
+    await informer.stop();
+    await sleep(1500);
+    expect(watchesOf(ns)).toBe(2);
   });
 
   it('restarts itself after a connection error and resumes from its resourceVersion', async () => {

@@ -152,6 +152,7 @@ class ConvertingWatch extends Watch {
     kubeConfig: KubeConfig,
     private readonly convert: (raw: unknown) => unknown,
     inactivityTimeoutMs: number | undefined,
+    private readonly isStopped: () => boolean,
   ) {
     super(kubeConfig);
     // A private field of client-node's Watch (30 000 in 2.0.x), only ever changed by tests.
@@ -159,6 +160,13 @@ class ConvertingWatch extends Watch {
   }
 
   override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
+    // ListWatch does not look at its stopped flag again after its reconnect delay: a stop()
+    // during that delay would still open a watch. Open none once the informer is stopped.
+    if (this.isStopped()) {
+      const never = new AbortController();
+      never.abort();
+      return Promise.resolve(never);
+    }
     return super.watch(path, queryParams, (phase, obj, raw) => callback(phase, phase === 'ERROR' ? obj : this.convert(obj), raw), done);
   }
 }
@@ -182,7 +190,7 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     this.source = source;
     this.logger = options.logger;
     this.backoff = options.restartBackoff ?? { baseMs: 1000, maxMs: 30_000 };
-    const watch = new ConvertingWatch(kubeConfig, source.fromWatch ?? ((raw) => raw), options.watchInactivityTimeoutMs);
+    const watch = new ConvertingWatch(kubeConfig, source.fromWatch ?? ((raw) => raw), options.watchInactivityTimeoutMs, () => this.stopped);
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await source.list();
       // ListWatch fills its cache synchronously once this promise settles: the cache is synced
@@ -190,7 +198,9 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
       setImmediate(() => this.markListed());
       return result;
     };
-    this.listWatch = new ListWatch<T>(source.path, watch, list, false, source.labelSelector);
+    // Its reconnect delay ends at once on stop(), so stopping does not wait for it.
+    const delayFn = (ms: number): Promise<void> => sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    this.listWatch = new ListWatch<T>(source.path, watch, list, false, source.labelSelector, undefined, { delayFn });
     this.listWatch.on('add', (obj) => this.emit('add', obj));
     this.listWatch.on('update', (obj) => this.emit('update', obj));
     this.listWatch.on('delete', (obj) => this.emit('delete', obj));
