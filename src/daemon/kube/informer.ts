@@ -7,8 +7,11 @@
  * vanished; fires no callback for an object whose resourceVersion did not change (so a replay
  * after a re-watch is not seen twice). What it does not do, this does: after any other error
  * (a failed list, a 5xx, a refused connection) ListWatch stays stopped, so this restarts it with
- * exponential backoff and logs each restart; and `start()` resolves only once the first list is
- * in (the cache is synced), retrying until then.
+ * exponential backoff and logs each restart (resuming from its resourceVersion, or relisting if
+ * that expired meanwhile); `start()` resolves only once the first list is in (the cache is synced),
+ * retrying until then; watch objects of built-in kinds are turned into the same model classes the
+ * typed list returns; and no watch is opened after `stop()` (ListWatch would open one if stopped
+ * during its reconnect delay).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
