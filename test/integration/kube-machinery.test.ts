@@ -157,7 +157,9 @@ async function startCuttableProxy(target: string): Promise<{ kubeConfig: KubeCon
 }
 
 describe('leader election', () => {
-  const short = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
+  // Short, with client-go's proportions kept loose enough for a loaded 2-core machine: a leader
+  // cut off gives up 1.5 s after its last renewal, a standby waits 3 s after seeing it.
+  const short = { leaseDurationMs: 3000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
 
   interface Candidate {
     elector: LeaderElector;
@@ -214,7 +216,7 @@ describe('leader election', () => {
     const lease = await readLease(ns);
     const firstId = first === a ? 'pod-a' : 'pod-b';
     expect(lease.spec?.holderIdentity).toBe(firstId);
-    expect(lease.spec?.leaseDurationSeconds).toBe(2);
+    expect(lease.spec?.leaseDurationSeconds).toBe(3);
     expect(lease.spec?.leaseTransitions).toBe(0);
     // MicroTime: exactly six fraction digits (client-node gives strings for these fields).
     expect(String(lease.spec?.renewTime)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
@@ -228,7 +230,7 @@ describe('leader election', () => {
     const after = await readLease(ns);
     expect(after.spec?.holderIdentity).toBe(first === a ? 'pod-b' : 'pod-a');
     expect(after.spec?.leaseTransitions).toBe(1);
-    expect(after.spec?.leaseDurationSeconds).toBe(2);
+    expect(after.spec?.leaseDurationSeconds).toBe(3);
     // The old leader stopped before the new one started.
     expect(log.indexOf(`${firstId} stopped`)).toBeLessThan(log.lastIndexOf(`${first === a ? 'pod-b' : 'pod-a'} started`));
   });
@@ -289,16 +291,20 @@ describe('informer', () => {
     return seen;
   }
 
-  function startInformer<T extends CustomObject>(ns: string, kubeConfig: KubeConfig = kc, logs: LogEntry[] = []): Informer<T> {
+  function startInformer<T extends CustomObject>(ns: string, kubeConfig: KubeConfig = kc, logs: LogEntry[] = [], watchInactivityTimeoutMs?: number): Informer<T> {
     const informer = new Informer<T>(kubeConfig, customResourceSource<T>(kubeConfig, widgets, { namespace: ns }), {
       logger: createLogger((e) => logs.push(e), 'debug'),
       restartBackoff: { baseMs: 100, maxMs: 1000 },
+      ...(watchInactivityTimeoutMs === undefined ? {} : { watchInactivityTimeoutMs }),
     });
     cleanups.push(() => informer.stop());
     return informer;
   }
 
   const listsOf = (ns: string): number => server.requests.filter((r) => r.verb === 'list' && r.resource === plural && r.namespace === ns).length;
+  const watchesOf = (ns: string): number => server.requests.filter((r) => r.verb === 'watch' && r.resource === plural && r.namespace === ns).length;
+  /** start() resolves once the list is in; the watch request follows just after. */
+  const watching = (ns: string, n = 1): Promise<void> => eventually(`watch #${n} open`, () => watchesOf(ns) >= n);
 
   it('lists, then follows changes, and after dropped watches misses and repeats nothing', async () => {
     const ns = await namespace();
@@ -385,9 +391,11 @@ describe('informer', () => {
     const informer = startInformer(ns);
     const seen = recorder(informer);
     await informer.start();
+    await watching(ns);
     // Compaction at the informer's own resourceVersion: resuming from it is still allowed.
     server.compactHistory();
     server.dropWatches();
+    await watching(ns, 2);
     await createWidget(ns, 'b', { v: 1 });
     await patchWidget(ns, 'a', { spec: { v: 2 } });
     await eventually('both changes', () => seen.length === 3);
@@ -397,6 +405,45 @@ describe('informer', () => {
       ['add', 'b', '1'],
       ['update', 'a', '2'],
     ]);
+  });
+
+  it("through many client-side watch timeouts (client-node's 30 s, shortened) and dropped watches, sees every change exactly once", async () => {
+    const ns = await namespace();
+    const informer = startInformer(ns, kc, [], 150);
+    const seen = recorder(informer);
+    await informer.start();
+    const expected: Array<[InformerEventType, string, string]> = [];
+    for (let round = 1; round <= 8; round++) {
+      const name = `w${round}`;
+      await createWidget(ns, name, { v: 1 });
+      expected.push(['add', name, '1']);
+      if (round > 1) {
+        await patchWidget(ns, `w${round - 1}`, { spec: { v: 2 } });
+        expected.push(['update', `w${round - 1}`, '2']);
+      }
+      if (round % 3 === 0) server.dropWatches();
+      // Quiet for longer than the timeout: the watch is ended client-side and opened again.
+      await sleep(250);
+    }
+    await eventually('every change', () => seen.length >= expected.length);
+    await sleep(300);
+    expect(seen).toEqual(expected);
+    expect(watchesOf(ns), 'the watch was opened again many times').toBeGreaterThanOrEqual(8);
+  });
+
+  it('opens no watch once stopped, even when stopped during the reconnect delay', async () => {
+    const ns = await namespace();
+    const informer = startInformer(ns);
+    await informer.start();
+    await watching(ns);
+    // The first re-watch is immediate; the next one waits (client-node's 1 s while quiet).
+    server.dropWatches();
+    await watching(ns, 2);
+    server.dropWatches();
+    await sleep(100);
+    await informer.stop();
+    await sleep(1500);
+    expect(watchesOf(ns)).toBe(2);
   });
 
   it('restarts itself after a connection error and resumes from its resourceVersion', async () => {
@@ -568,6 +615,25 @@ describe('events', () => {
       regarding: { kind: 'Widget', apiVersion: `${group}/${version}`, namespace: ns, name: 'w', uid: widget.metadata?.uid },
     });
     expect(list.items.find((e) => e.reason === 'BackupStarted')?.series).toBeUndefined();
+  });
+
+  it('starts a new Event once the series window has passed', async () => {
+    const ns = await namespace();
+    const widget = await createWidget(ns, 'w');
+    const events = kc.makeApiClient(EventsV1Api);
+    let now = new Date('2026-11-30T06:00:00Z');
+    const recorder = new EventRecorder({ api: events, reportingInstance: 'pod-x', logger: silentLogger, now: () => now, seriesWindowMs: 60_000 });
+    const event = { regarding: referenceTo(widget), type: 'Normal' as const, reason: 'BackupStarted', action: 'Backup', note: 'again' };
+    await recorder.record(event);
+    now = new Date(now.getTime() + 59_000);
+    await recorder.record(event);
+    now = new Date(now.getTime() + 61_000);
+    await recorder.record(event);
+    const items = (await events.listNamespacedEvent({ namespace: ns })).items.sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)));
+    expect(items.map((e) => [String(e.eventTime), e.series?.count])).toEqual([
+      ['2026-11-30T06:00:00.000000Z', 2],
+      ['2026-11-30T06:02:00.000000Z', undefined],
+    ]);
   });
 
   it('never throws: a failed write is logged', async () => {

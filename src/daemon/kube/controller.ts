@@ -13,7 +13,7 @@
  *   stop.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Logger } from '../../lib/log.js';
+import type { LogFields, Logger } from '../../lib/log.js';
 import type { InformerEventType, InformerLike } from './informer.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import { WorkQueue, type ReconcileFn, type RunningWorkers, type WorkQueueOptions } from './work-queue.js';
@@ -148,7 +148,7 @@ export class Controller {
     this.term = { queues, workers };
     for (const r of this.options.reconcilers) {
       const queue = queues.get(r.name);
-      if (queue) workers.push(queue.run(r.workers ?? 2, r.reconcile, logger));
+      if (queue) workers.push(queue.run(r.workers ?? 2, r.reconcile, withFields(logger, { reconciler: r.name })));
     }
     logger.info('reconcilers started', { reconcilers: this.options.reconcilers.map((r) => r.name) });
   }
@@ -165,6 +165,16 @@ export class Controller {
     });
     return this.endingTerm;
   }
+}
+
+/** `logger` with `fields` added to every entry. */
+function withFields(logger: Logger, fields: LogFields): Logger {
+  return {
+    debug: (m, f) => logger.debug(m, { ...fields, ...f }),
+    info: (m, f) => logger.info(m, { ...fields, ...f }),
+    warn: (m, f) => logger.warn(m, { ...fields, ...f }),
+    error: (m, f) => logger.error(m, { ...fields, ...f }),
+  };
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -27,7 +27,7 @@ export interface EventInput {
   reason: string;
   /** What the controller did or failed to do, UpperCamelCase: `CreateJob`, `Backup`, `Cleanup`. */
   action: string;
-  /** Human-readable, ≤ 1 kB (longer is cut). */
+  /** Human-readable, ≤ 1 kB in UTF-8 (longer is cut). */
   note: string;
 }
 
@@ -41,7 +41,7 @@ export interface EventRecorderOptions {
   seriesWindowMs?: number;
 }
 
-/** The longest note the API server accepts (1 kB). */
+/** The longest note the API server accepts, in bytes (1 kB). */
 const maxNoteLength = 1024;
 
 /** An Event already written, and how often it has been seen. */
@@ -128,7 +128,7 @@ export class EventRecorder {
       action: event.action,
       reason: event.reason,
       type: event.type,
-      note: event.note.length > maxNoteLength ? `${event.note.slice(0, maxNoteLength - 1)}…` : event.note,
+      note: truncateNote(event.note),
       regarding: event.regarding,
     };
     if (event.related) body.related = event.related;
@@ -139,6 +139,14 @@ export class EventRecorder {
   private expire(nowMs: number): void {
     for (const [id, w] of this.recent) if (nowMs - w.lastObserved > this.windowMs) this.recent.delete(id);
   }
+}
+
+/** The note cut to the API server's limit, which counts UTF-8 bytes; a cut note ends with '…'. */
+function truncateNote(note: string): string {
+  if (Buffer.byteLength(note) <= maxNoteLength) return note;
+  let cut = note.slice(0, maxNoteLength);
+  while (Buffer.byteLength(`${cut}…`) > maxNoteLength) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }
 
 /** What makes two events the same one: the object, and everything a person reads. */

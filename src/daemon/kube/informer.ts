@@ -7,8 +7,11 @@
  * vanished; fires no callback for an object whose resourceVersion did not change (so a replay
  * after a re-watch is not seen twice). What it does not do, this does: after any other error
  * (a failed list, a 5xx, a refused connection) ListWatch stays stopped, so this restarts it with
- * exponential backoff and logs each restart; and `start()` resolves only once the first list is
- * in (the cache is synced), retrying until then.
+ * exponential backoff and logs each restart (resuming from its resourceVersion, or relisting if
+ * that expired meanwhile); `start()` resolves only once the first list is in (the cache is synced),
+ * retrying until then; watch objects of built-in kinds are turned into the same model classes the
+ * typed list returns; and no watch is opened after `stop()` (ListWatch would open one if stopped
+ * during its reconnect delay).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -66,6 +69,11 @@ export interface InformerOptions {
   logger: Logger;
   /** Delay before restarting after an error: baseMs × 2^(n−1), capped at maxMs. Default 1 s … 30 s. */
   restartBackoff?: { baseMs: number; maxMs: number };
+  /**
+   * client-node 2.x ends a watch that brought no data for 30 s (and ListWatch re-watches from its
+   * resourceVersion at once). Tests shorten it to go through many re-watches quickly.
+   */
+  watchInactivityTimeoutMs?: number;
 }
 
 /** Where to list from: one namespace, or all namespaces when `namespace` is undefined. */
@@ -146,11 +154,22 @@ class ConvertingWatch extends Watch {
   constructor(
     kubeConfig: KubeConfig,
     private readonly convert: (raw: unknown) => unknown,
+    inactivityTimeoutMs: number | undefined,
+    private readonly isStopped: () => boolean,
   ) {
     super(kubeConfig);
+    // A private field of client-node's Watch (30 000 in 2.0.x), only ever changed by tests.
+    if (inactivityTimeoutMs !== undefined) (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
   }
 
   override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
+    // ListWatch does not look at its stopped flag again after its reconnect delay: a stop()
+    // during that delay would still open a watch. Open none once the informer is stopped.
+    if (this.isStopped()) {
+      const never = new AbortController();
+      never.abort();
+      return Promise.resolve(never);
+    }
     return super.watch(path, queryParams, (phase, obj, raw) => callback(phase, phase === 'ERROR' ? obj : this.convert(obj), raw), done);
   }
 }
@@ -174,7 +193,7 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     this.source = source;
     this.logger = options.logger;
     this.backoff = options.restartBackoff ?? { baseMs: 1000, maxMs: 30_000 };
-    const watch = source.fromWatch ? new ConvertingWatch(kubeConfig, source.fromWatch) : new Watch(kubeConfig);
+    const watch = new ConvertingWatch(kubeConfig, source.fromWatch ?? ((raw) => raw), options.watchInactivityTimeoutMs, () => this.stopped);
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await source.list();
       // ListWatch fills its cache synchronously once this promise settles: the cache is synced
@@ -182,7 +201,9 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
       setImmediate(() => this.markListed());
       return result;
     };
-    this.listWatch = new ListWatch<T>(source.path, watch, list, false, source.labelSelector);
+    // Its reconnect delay ends at once on stop(), so stopping does not wait for it.
+    const delayFn = (ms: number): Promise<void> => sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    this.listWatch = new ListWatch<T>(source.path, watch, list, false, source.labelSelector, undefined, { delayFn });
     this.listWatch.on('add', (obj) => this.emit('add', obj));
     this.listWatch.on('update', (obj) => this.emit('update', obj));
     this.listWatch.on('delete', (obj) => this.emit('delete', obj));
