@@ -168,7 +168,7 @@ afterAll(async () => {
 
 describe('Kubernetes mode: the backup controller', () => {
   it('makes each schedule a CronJob in its time zone, run by an account that may only create MysqlBackups', async () => {
-    const cronJob = await until('the nightly CronJob', () => cluster.api.get('batch/v1', 'CronJob', ns, 'mysql-orders-backup-nightly') as Json | undefined);
+    const cronJob = await until('the nightly CronJob', () => cluster.api.get('batch/v1', 'CronJob', ns, 'mysql-orders-backup-nightly'));
     expect(cronJob).toMatchObject({ spec: { schedule: '0 2 * * *', timeZone: 'America/Los_Angeles', concurrencyPolicy: 'Forbid' } });
     const owner = (cronJob.metadata as { ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> }).ownerReferences;
     expect(owner).toEqual([expect.objectContaining({ kind: 'MysqlFailoverGroup', name: 'orders', controller: true })]);
@@ -204,9 +204,9 @@ describe('Kubernetes mode: the backup controller', () => {
     expect(logs).toMatch(/BLOODRAVEN_DUMP_COMPLETE \{/);
     // The run's MySQL Secret is gone once the run is over.
     expect(cluster.api.get('v1', 'Secret', ns, `${scheduled.metadata.name}-mysql-creds`)).toBeUndefined();
-    const group = cluster.api.get('shipstream.io/v1alpha1', 'MysqlFailoverGroup', ns, 'orders') as { status: { backupSchedules?: Array<Json>; lastBackupTime?: string } };
+    type GroupStatus = { status: { backupSchedules?: Json[]; lastBackupTime?: string } };
     await until('the group status rollup', () => {
-      const g = cluster.api.get('shipstream.io/v1alpha1', 'MysqlFailoverGroup', ns, 'orders') as typeof group;
+      const g = cluster.api.get('shipstream.io/v1alpha1', 'MysqlFailoverGroup', ns, 'orders') as GroupStatus;
       return g.status.backupSchedules?.find((s) => s.name === 'nightly')?.lastSuccessfulBackupName === scheduled.metadata.name ? g : undefined;
     });
     const reasons = events().filter((e) => e.regarding?.name === scheduled.metadata.name).map((e) => e.reason);

@@ -18,7 +18,7 @@ describe('chooseBackupSource', () => {
     expect(c.site).toBe('west');
   });
   it.each([
-    ['unreachable', { reachable: false, error: 'connect ECONNREFUSED' } as SiteState, /unreachable \(connect ECONNREFUSED\)/],
+    ['unreachable', { reachable: false as const, error: 'connect ECONNREFUSED' }, /unreachable \(connect ECONNREFUSED\)/],
     ['not replicating', replica(null, false), /not replicating/],
     ['lagging', replica(301), /lagging 301 s, more than maxLagSecondsForSource \(300 s\)/],
     ['not a replica', primary, /not a replica/],

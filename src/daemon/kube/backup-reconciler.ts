@@ -18,7 +18,7 @@ import { parseBackupJobResult, type BackupJobResult } from '../../lib/kube/backu
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
 import { backupJob, cleanupJob } from '../../lib/kube/job-spec.js';
 import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys, profileClaimName, siteMysqlAddress } from '../../lib/kube/objects.js';
-import { type KubernetesProfile, type MysqlBackup, type MysqlBackupStatus, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
+import type { KubernetesProfile, MysqlBackupStatus } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import { chooseBackupSource, type SiteState } from '../../lib/kube/source-selection.js';
 import type { BackupMetrics, TerminalBackup } from '../../lib/metrics/backup-metrics.js';

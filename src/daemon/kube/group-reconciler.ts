@@ -12,7 +12,7 @@ import type { Clock } from '../../lib/clock.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
 import { scheduleCronJob } from '../../lib/kube/job-spec.js';
 import { labelKeys, provisionedPvc, requesterRole, requesterRoleBinding, requesterServiceAccount } from '../../lib/kube/objects.js';
-import { type MysqlFailoverGroupSpec, type MysqlBackup, type MysqlFailoverGroup, type MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
+import type { MysqlFailoverGroupSpec, MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import type { Logger } from '../../lib/log.js';
 import type { ReconcileResult } from './backup-reconciler.js';

@@ -72,7 +72,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
 
   const events = new EventRecorder({ api: kubeConfig.makeApiClient(EventsV1Api), reportingInstance: deps.identity, logger, now: () => deps.clock.now() });
   const ops = createKubeOps(kubeConfig, { groups, backups, jobs, pods, cronJobs }, events, logger);
-  const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: deps.probe });
+  const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: (address, account) => deps.probe(address, account) });
   const groupReconciler = new GroupReconciler({ ops, clock: deps.clock, logger });
 
   // Every replica, leading or not, takes terminal backups into the gauges without counting them:

@@ -111,8 +111,9 @@ export async function probeSite(connector: MysqlConnector): Promise<SiteState> {
     const readOnly = Number(ro?.ro ?? 0) !== 0;
     if (!status) return { reachable: true, readOnly, isReplica: false, replicating: false, lagSeconds: null };
     const field = (...names: string[]): unknown => names.map((n) => status[n]).find((v) => v !== undefined);
-    const io = String(field('Replica_IO_Running', 'Slave_IO_Running') ?? '');
-    const sql = String(field('Replica_SQL_Running', 'Slave_SQL_Running') ?? '');
+    const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+    const io = text(field('Replica_IO_Running', 'Slave_IO_Running'));
+    const sql = text(field('Replica_SQL_Running', 'Slave_SQL_Running'));
     const lag = field('Seconds_Behind_Source', 'Seconds_Behind_Master');
     return {
       reachable: true,
