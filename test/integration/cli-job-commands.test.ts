@@ -33,8 +33,15 @@ let work: string;
 let mysqlCreds: string;
 let awsCreds: string;
 
-/** `bloodraven ...args` in `cwd` with `env` added (BLOODRAVEN_CONFIG_YAML, KUBECONFIG), as a Job's container. */
-function job(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+/**
+ * `bloodraven ...args` in `cwd` with `env` added (BLOODRAVEN_CONFIG_YAML, KUBECONFIG), as a Job's
+ * container; `signal` is sent (`times` times, 200 ms apart) once stderr matches `when`, as the
+ * kubelet does when a pod is stopped.
+ */
+function job(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; interrupt?: { when: RegExp; signal: NodeJS.Signals; times?: number } },
+): Promise<CliResult & { signal?: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...options.env };
     // What the test runner's environment may carry must not stand in for what the test passes.
@@ -45,14 +52,22 @@ function job(args: string[], options: { cwd: string; env?: Record<string, string
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    let sent = false;
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      const interrupt = options.interrupt;
+      if (interrupt && !sent && interrupt.when.test(stderr)) {
+        sent = true;
+        for (let i = 0; i < (interrupt.times ?? 1); i++) setTimeout(() => child.kill(interrupt.signal), i * 200);
+      }
+    });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, stdout, stderr, signal }));
   });
 }
 
 /** A Job's config: the one profile, credentials from folders, paths relative to the pod's working directory. */
-function jobConfig(profile: 'pvc' | 'offsite', options: { credentialsDir?: string } = {}): string {
+function jobConfig(profile: 'pvc' | 'offsite', options: { credentialsDir?: string; schema?: string } = {}): string {
   const storage =
     profile === 'pvc'
       ? '{ type: PVC, pvc: { path: ./backups } }'
@@ -63,7 +78,7 @@ backup:
   profiles:
     - name: ${profile}
       storage: ${storage}
-      dump: { threads: 2, bytesPerChunk: 128k, includeSchemas: [shop] }
+      dump: { threads: 2, bytesPerChunk: 128k, includeSchemas: [${options.schema ?? 'shop'}] }
 `;
 }
 
@@ -195,6 +210,31 @@ describe('backup now in a Job: config from BLOODRAVEN_CONFIG_YAML, --result-file
     expect(result).toMatchObject({ phase: 'Failed', reason: 'CONFIG_INVALID', message: expect.stringContaining('backup.profiles[0].dump.threads') as string });
     expect('name' in result).toBe(false);
     expect(existsSync(join(cwd, 'backups'))).toBe(false);
+  });
+
+  /** `backup now` of a schema big enough to be stopped mid-dump by `times` SIGTERMs. */
+  async function stoppedBackup(times: number): Promise<{ run: CliResult & { signal?: NodeJS.Signals | null }; result: Record<string, unknown> }> {
+    await sql(server, `CREATE DATABASE IF NOT EXISTS big; USE big; CREATE TABLE IF NOT EXISTS big.rows_ (id INT PRIMARY KEY, v VARCHAR(200)); INSERT IGNORE INTO big.rows_ SELECT seq, REPEAT('x', 200) FROM seq_1_to_400000;`);
+    const cwd = await podDir();
+    const resultFile = join(cwd, 'termination-log');
+    const run = await job(['backup', 'now', '--profile', 'pvc', '--result-file', resultFile], {
+      cwd,
+      env: { BLOODRAVEN_CONFIG_YAML: jobConfig('pvc', { schema: 'big' }) },
+      interrupt: { when: /progress: /, signal: 'SIGTERM', times },
+    });
+    return { run, result: await readResult(resultFile) };
+  }
+
+  it('leaves phase Failed, ABORTED, when stopped by SIGTERM mid-dump (exit 130)', async () => {
+    const { run, result } = await stoppedBackup(1);
+    expect(run.code, run.stderr).toBe(130);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'ABORTED', name: expect.stringMatching(/^shop-pvc-/) as string });
+  });
+
+  it('leaves phase Failed, ABORTED, when a second SIGTERM ends it at once', async () => {
+    const { run, result } = await stoppedBackup(2);
+    expect(run.code === 130 || run.signal === 'SIGTERM', run.stderr).toBe(true);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'ABORTED', name: expect.stringMatching(/^shop-pvc-/) as string });
   });
 
   it('leaves phase Failed (USAGE, exit 2) for a flag it does not know, found in the raw arguments', async () => {
