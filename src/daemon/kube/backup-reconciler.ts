@@ -16,25 +16,23 @@ import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { parseBackupJobResult, type BackupJobResult } from '../../lib/kube/backup-result.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
-import {
-  backupFinalizer,
-  backupJob,
-  backupJobName,
-  cleanupJob,
-  cleanupJobName,
-  derivedMysqlSecret,
-  derivedSecretName,
-  groupLabel,
-  profileLabel,
-  scheduleLabel,
-  siteAddress,
-} from '../../lib/kube/objects.js';
-import { parseGroup, type KubeProfile, type MysqlBackup, type MysqlBackupStatus, type MysqlFailoverGroup, type ParsedGroup } from '../../lib/kube/resources.js';
+import { backupJob, cleanupJob } from '../../lib/kube/job-spec.js';
+import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys, profileClaimName } from '../../lib/kube/objects.js';
+import { type KubernetesProfile, type MysqlBackup, type MysqlBackupStatus, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import { chooseBackupSource, type SiteState } from '../../lib/kube/source-selection.js';
 import type { BackupMetrics, TerminalBackup } from '../../lib/metrics/backup-metrics.js';
 import { planRetention } from '../../lib/retention/plan.js';
-import type { KubeOps, ObjectRef } from './kube-ops.js';
+import { parseGroup, type ValidGroup } from './parse-group.js';
+import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
+
+/** The finalizer that runs the cleanup Job before a MysqlBackup goes (the reference's "Artifact cleanup"). */
+export const backupFinalizer = 'shipstream.io/mysqlbackup';
+
+/** A site's MySQL address: spec.sites[].mysql, by default the Service mysql-<group>-<site>.<namespace>.svc:3306. */
+export function siteAddress(group: StoredGroup, site: { name: string; mysql?: { host?: string | undefined; port?: number | undefined } | undefined }): { host: string; port: number } {
+  return { host: site.mysql?.host ?? `mysql-${group.metadata.name}-${site.name}.${group.metadata.namespace}.svc`, port: site.mysql?.port ?? 3306 };
+}
 
 /** Annotation on the backup Job: the group's status.activeSite when the run started. */
 export const activeSiteAtStartAnnotation = 'shipstream.io/active-site-at-start';
@@ -96,7 +94,7 @@ function timeOf(d: Date): string {
 }
 
 /** The first attempt's name: retries are named after it. */
-function rootName(backup: MysqlBackup): string {
+function rootName(backup: StoredBackup): string {
   return backup.spec.retryOf ?? backup.metadata.name;
 }
 
@@ -109,7 +107,7 @@ export function retryName(root: string, attempt: number): string {
 export class BackupReconciler {
   constructor(private readonly deps: BackupReconcilerDeps) {}
 
-  /** Brings one MysqlBackup one step closer to where it should be. */
+  /** Brings one StoredBackup one step closer to where it should be. */
   async reconcile(ref: ObjectRef): Promise<ReconcileResult> {
     const { ops } = this.deps;
     const backup = ops.getBackup(ref);
@@ -167,7 +165,7 @@ export class BackupReconciler {
   }
 
   /** Chooses the source, derives the run's Secret, and creates the Job. */
-  private async start(backup: MysqlBackup, group: MysqlFailoverGroup, parsed: ParsedGroup, profile: KubeProfile): Promise<ReconcileResult> {
+  private async start(backup: StoredBackup, group: StoredGroup, parsed: ValidGroup, profile: KubernetesProfile): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const ns = backup.metadata.namespace;
     // One dump of a profile at a time: two would load the same server twice over, and could
@@ -186,12 +184,12 @@ export class BackupReconciler {
     const missing = await this.missingStorageSecret(ns, parsed, profile);
     if (missing) return this.fail(backup, 'SecretNotFound', `MysqlFailoverGroup "${group.metadata.name}": ${missing}`);
 
-    const sites = parsed.spec.sites.map((s) => s.name);
+    const sites = (parsed.spec.sites ?? []).map((s) => s.name);
     const override = backup.spec.sourceSiteOverride;
     const states = new Map<string, SiteState>();
     if (!override) {
       await Promise.all(
-        parsed.spec.sites.map(async (site) => {
+        (parsed.spec.sites ?? []).map(async (site) => {
           states.set(site.name, await this.deps.probe(siteAddress(group, site), account));
         }),
       );
@@ -202,18 +200,11 @@ export class BackupReconciler {
     } catch (err) {
       return this.fail(backup, 'InvalidSource', errorMessage(err));
     }
-    const site = parsed.spec.sites.find((s) => s.name === choice.site);
+    const site = (parsed.spec.sites ?? []).find((s) => s.name === choice.site);
     if (!site) return this.fail(backup, 'InvalidSource', `site "${choice.site}" is not in spec.sites`);
 
-    await ops.createSecret(derivedMysqlSecret({ backup, account }));
-    const job = backupJob({
-      group,
-      spec: parsed.spec,
-      backup,
-      profile,
-      site: { name: site.name, ...siteAddress(group, site) },
-      defaultImage: this.deps.defaultImage,
-    });
+    await ops.createSecret(derivedMysqlSecret(backup, account));
+    const job = backupJob({ group: { metadata: group.metadata, spec: parsed.spec }, profile, backup, source: siteAddress(group, site) });
     job.metadata = { ...job.metadata, annotations: { ...job.metadata?.annotations, [activeSiteAtStartAnnotation]: group.status?.activeSite ?? '' } };
     await ops.createJob(job);
     const now = clock.now();
@@ -235,7 +226,7 @@ export class BackupReconciler {
   }
 
   /** The storage Secrets the profile names and the namespace lacks, in words; null when all are there. */
-  private async missingStorageSecret(namespace: string, parsed: ParsedGroup & { ok: true }, profile: KubeProfile): Promise<string | null> {
+  private async missingStorageSecret(namespace: string, parsed: ValidGroup, profile: KubernetesProfile): Promise<string | null> {
     const at = `spec.backup.profiles[${parsed.spec.backup?.profiles.indexOf(profile) ?? 0}]`;
     const wanted: Array<{ field: string; name: string }> = [];
     if (profile.storage.type === 'S3' && profile.storage.s3.credentialsSecret) wanted.push({ field: `${at}.storage.s3.credentialsSecret`, name: profile.storage.s3.credentialsSecret });
@@ -246,7 +237,7 @@ export class BackupReconciler {
     return null;
   }
 
-  private async markRunning(backup: MysqlBackup, job: V1Job): Promise<void> {
+  private async markRunning(backup: StoredBackup, job: V1Job): Promise<void> {
     if (backup.status?.phase === 'Running') return;
     const now = this.deps.clock.now();
     await this.deps.ops.updateBackupStatus(refOf(backup), (latest) => {
@@ -262,7 +253,7 @@ export class BackupReconciler {
   }
 
   /** An InFlightFailover warning, once, when the group's active site moved while the Job runs. */
-  private async noticeFailover(backup: MysqlBackup, group: MysqlFailoverGroup, job: V1Job): Promise<void> {
+  private async noticeFailover(backup: StoredBackup, group: StoredGroup, job: V1Job): Promise<void> {
     const atStart = job.metadata?.annotations?.[activeSiteAtStartAnnotation];
     const now = group.status?.activeSite ?? '';
     if (atStart === undefined || atStart === now) return;
@@ -288,17 +279,20 @@ export class BackupReconciler {
     }
   }
 
-  private async succeed(backup: MysqlBackup, group: MysqlFailoverGroup, parsed: ParsedGroup, profile: KubeProfile, job: V1Job, result: Extract<BackupJobResult, { phase: 'Succeeded' }>): Promise<ReconcileResult> {
+  private async succeed(backup: StoredBackup, group: StoredGroup, parsed: ValidGroup, profile: KubernetesProfile, job: V1Job, result: Extract<BackupJobResult, { phase: 'Succeeded' }>): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const now = clock.now();
     const completion = job.status?.completionTime ? new Date(job.status.completionTime) : now;
     const start = backup.status?.startTime ?? (job.status?.startTime ? timeOf(new Date(job.status.startTime)) : timeOf(completion));
+    // A PVC backup's path inside the pod (/backups/...) means nothing outside it: name the claim.
+    const claim = profileClaimName(group.metadata.name, profile);
+    const location = claim ? `pvc://${claim}/${result.name}` : result.location;
     const status: MysqlBackupStatus = {
       ...backup.status,
       phase: 'Succeeded',
       startTime: start,
       completionTime: timeOf(completion),
-      location: result.location,
+      location,
       sizeBytes: result.sizeBytes,
       gtidExecuted: result.gtidExecuted,
       binlogFile: result.binlogFile,
@@ -309,7 +303,7 @@ export class BackupReconciler {
       observedGeneration: backup.metadata.generation ?? 0,
       conditions: [
         ...(backup.status?.conditions ?? []).filter((c) => c.type !== 'Succeeded' && c.type !== 'Failed'),
-        condition('Succeeded', 'True', 'BackupComplete', `stored at ${result.location} (${result.sizeBytes} bytes)`, completion, backup.metadata.generation),
+        condition('Succeeded', 'True', 'BackupComplete', `stored at ${location} (${result.sizeBytes} bytes)`, completion, backup.metadata.generation),
       ],
     };
     // Counted before the write: the watch may report the terminal CR before the write returns,
@@ -317,13 +311,13 @@ export class BackupReconciler {
     this.deps.metrics.observe(this.terminal(backup, status));
     const written = await ops.updateBackupStatus(refOf(backup), (latest) => (isTerminal(latest.status?.phase) ? undefined : status));
     if (!written) return done;
-    await ops.event(this.regarding(backup), 'Normal', 'BackupSucceeded', `Stored at ${result.location} (${result.sizeBytes} bytes) from site ${status.sourceSite ?? '?'}; GTID set ${result.gtidExecuted || '(empty)'}, binlog ${result.binlogFile}:${result.binlogPos}`);
+    await ops.event(this.regarding(backup), 'Normal', 'BackupSucceeded', `Stored at ${location} (${result.sizeBytes} bytes) from site ${status.sourceSite ?? '?'}; GTID set ${result.gtidExecuted || '(empty)'}, binlog ${result.binlogFile}:${result.binlogPos}`);
     await ops.deleteSecret({ namespace: backup.metadata.namespace, name: derivedSecretName(backup.metadata.name) });
     await this.applyRetention(group, profile, { ...backup, status });
     return done;
   }
 
-  private async fail(backup: MysqlBackup, reason: string, message: string, job?: V1Job): Promise<ReconcileResult> {
+  private async fail(backup: StoredBackup, reason: string, message: string, job?: V1Job): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const now = clock.now();
     const completion = job?.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')?.lastTransitionTime;
@@ -358,7 +352,7 @@ export class BackupReconciler {
   }
 
   /** Creates the retry CR of a failed scheduled run once its backoff has passed. */
-  private async retryIfDue(backup: MysqlBackup): Promise<ReconcileResult> {
+  private async retryIfDue(backup: StoredBackup): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const group = ops.getGroup({ namespace: backup.metadata.namespace, name: backup.spec.failoverGroupRef.name });
     if (!group || !backup.status?.completionTime) return done;
@@ -371,7 +365,7 @@ export class BackupReconciler {
     const wait = retry.due.getTime() - clock.now().getTime();
     if (wait > 0) return { requeueAfterMs: wait };
     const labels = Object.fromEntries(
-      Object.entries(backup.metadata.labels ?? {}).filter(([k]) => k === groupLabel || k === profileLabel || k === scheduleLabel || k === 'app.kubernetes.io/managed-by'),
+      Object.entries(backup.metadata.labels ?? {}).filter(([k]) => k === labelKeys.group || k === labelKeys.profile || k === labelKeys.schedule || k === labelKeys.managedBy),
     );
     await ops.createBackup({
       apiVersion: 'shipstream.io/v1alpha1',
@@ -385,7 +379,7 @@ export class BackupReconciler {
         retryOf: rootName(backup),
         ...(backup.spec.sourceSiteOverride ? { sourceSiteOverride: backup.spec.sourceSiteOverride } : {}),
       },
-    } as MysqlBackup);
+    } as StoredBackup);
     return done;
   }
 
@@ -393,7 +387,7 @@ export class BackupReconciler {
    * Deletes the profile's CRs its retention policy does not keep (the same planner as `prune`).
    * Only terminal CRs are candidates; each deletion goes through the finalizer's cleanup Job.
    */
-  private async applyRetention(group: MysqlFailoverGroup, profile: KubeProfile, justFinished: MysqlBackup): Promise<void> {
+  private async applyRetention(group: StoredGroup, profile: KubernetesProfile, justFinished: StoredBackup): Promise<void> {
     const { ops, clock, logger } = this.deps;
     const ns = group.metadata.namespace;
     // The cache may not show the run that just finished as terminal yet: it counts as it is now.
@@ -417,7 +411,7 @@ export class BackupReconciler {
    * cleanup is skipped (and the CR released) when its group or profile is gone or the namespace is
    * being deleted, since nothing could run it; a failed cleanup keeps the CR and is retried.
    */
-  private async finalize(backup: MysqlBackup): Promise<ReconcileResult> {
+  private async finalize(backup: StoredBackup): Promise<ReconcileResult> {
     const { ops } = this.deps;
     const ref = refOf(backup);
     if (!(backup.metadata.finalizers ?? []).includes(backupFinalizer)) return done;
@@ -452,7 +446,7 @@ export class BackupReconciler {
         await ops.event(this.regarding(backup), 'Warning', 'ArtifactCleanupFailed', `cannot start the cleanup: ${missing}`);
         return { requeueAfterMs: 30_000 };
       }
-      await ops.createJob(cleanupJob({ group, spec: parsed.spec, backup, profile, backupName: stored, defaultImage: this.deps.defaultImage }));
+      await ops.createJob(cleanupJob({ group: { metadata: group.metadata, spec: parsed.spec }, profile, backup, storedBackupName: stored }));
       await ops.event(this.regarding(backup), 'Normal', 'ArtifactCleanupStarted', `Removing ${stored} from ${backup.status?.location ?? 'storage'} (Job ${jobRef.name})`);
       return done;
     }
@@ -483,11 +477,11 @@ export class BackupReconciler {
     return { requeueAfterMs: 10_000 };
   }
 
-  private regarding(backup: MysqlBackup) {
+  private regarding(backup: StoredBackup) {
     return { kind: 'MysqlBackup' as const, namespace: backup.metadata.namespace, name: backup.metadata.name, uid: backup.metadata.uid };
   }
 
-  private terminal(backup: MysqlBackup, status: MysqlBackupStatus): TerminalBackup {
+  private terminal(backup: StoredBackup, status: MysqlBackupStatus): TerminalBackup {
     return {
       namespace: backup.metadata.namespace,
       group: backup.spec.failoverGroupRef.name,
@@ -501,7 +495,7 @@ export class BackupReconciler {
   }
 
   /** Seeds the metrics with a terminal CR this process did not finish (see BackupMetrics.seed). */
-  seedMetrics(backup: MysqlBackup): void {
+  seedMetrics(backup: StoredBackup): void {
     if (!isTerminal(backup.status?.phase) || !backup.status) return;
     this.deps.metrics.seed(this.terminal(backup, backup.status));
   }

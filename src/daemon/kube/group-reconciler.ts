@@ -10,19 +10,14 @@
  */
 import type { Clock } from '../../lib/clock.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
-import {
-  provisionedPvc,
-  requesterRole,
-  requesterRoleBinding,
-  requesterServiceAccount,
-  scheduleCronJob,
-  scheduleLabel,
-} from '../../lib/kube/objects.js';
-import { parseGroup, type GroupSpec, type MysqlBackup, type MysqlFailoverGroup, type MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
+import { scheduleCronJob } from '../../lib/kube/job-spec.js';
+import { labelKeys, provisionedPvc, requesterRole, requesterRoleBinding, requesterServiceAccount } from '../../lib/kube/objects.js';
+import { type MysqlFailoverGroupSpec, type MysqlBackup, type MysqlFailoverGroup, type MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import type { Logger } from '../../lib/log.js';
 import type { ReconcileResult } from './backup-reconciler.js';
-import type { KubeOps, ObjectRef } from './kube-ops.js';
+import { parseGroup } from './parse-group.js';
+import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
 
 export interface GroupReconcilerDeps {
   ops: KubeOps;
@@ -47,7 +42,7 @@ function timeOf(d: Date): string {
  * What the group's spec refers to and the namespace lacks: the credentials Secret (and its keys),
  * each S3 profile's credentialsSecret, each encryption passphraseSecret, each user-managed claim.
  */
-export async function referenceProblems(ops: KubeOps, namespace: string, spec: GroupSpec): Promise<GroupProblem[]> {
+export async function referenceProblems(ops: KubeOps, namespace: string, spec: MysqlFailoverGroupSpec): Promise<GroupProblem[]> {
   const problems: GroupProblem[] = [];
   try {
     await resolveGroupAccount(spec, (name) => ops.readSecret({ namespace, name }));
@@ -88,20 +83,22 @@ export class GroupReconciler {
     if (problems.length > 0 || !parsed.ok) return this.refuse(group, problems);
 
     const spec = parsed.spec;
+    const built = { metadata: group.metadata, spec };
     const schedules = spec.backup?.schedules ?? [];
     if (schedules.length > 0) {
-      await ops.applyRequesterAccess({ serviceAccount: requesterServiceAccount(group), role: requesterRole(group), roleBinding: requesterRoleBinding(group) });
+      await ops.applyRequesterAccess({ serviceAccount: requesterServiceAccount(built), role: requesterRole(built), roleBinding: requesterRoleBinding(built) });
     }
     for (const profile of spec.backup?.profiles ?? []) {
-      if (profile.storage.type === 'PVC' && !profile.storage.pvc.claimName) {
-        if (await ops.createPvc(provisionedPvc(group, profile))) {
+      const pvc = provisionedPvc(built, profile);
+      if (pvc) {
+        if (await ops.createPvc(pvc)) {
           await ops.event(this.regarding(group), 'Normal', 'PvcProvisioned', `Created PersistentVolumeClaim for profile ${profile.name}`);
         }
       }
     }
     const wanted = new Set<string>();
     for (const schedule of schedules) {
-      const cronJob = scheduleCronJob({ group, spec, schedule, defaultImage: this.deps.defaultImage });
+      const cronJob = scheduleCronJob(built, schedule);
       wanted.add(cronJob.metadata?.name ?? '');
       const what = await ops.applyCronJob(cronJob);
       if (what !== 'unchanged') {
@@ -119,7 +116,7 @@ export class GroupReconciler {
   }
 
   /** Ready=False naming every problem, and one Warning event when the problems change. */
-  private async refuse(group: MysqlFailoverGroup, problems: GroupProblem[]): Promise<ReconcileResult> {
+  private async refuse(group: StoredGroup, problems: GroupProblem[]): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const message = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
     const reason = problems[0]?.reason ?? 'InvalidSpec';
@@ -132,7 +129,7 @@ export class GroupReconciler {
         observedGeneration: latest.metadata.generation ?? 0,
         conditions: [
           ...(latest.status?.conditions ?? []).filter((c) => c.type !== 'Ready'),
-          { type: 'Ready', status: 'False', reason, message, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 },
+          { type: 'Ready', status: 'False' as const, reason, message, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 },
         ],
       };
     });
@@ -142,15 +139,15 @@ export class GroupReconciler {
   }
 
   /** The status rollup; returns when the next retry is due (ms since epoch), if one is pending. */
-  private async writeStatus(group: MysqlFailoverGroup, spec: GroupSpec): Promise<number | undefined> {
+  private async writeStatus(group: StoredGroup, spec: MysqlFailoverGroupSpec): Promise<number | undefined> {
     const { ops, clock } = this.deps;
     const mine = ops.listBackups(group.metadata.namespace).filter((b) => b.spec.failoverGroupRef.name === group.metadata.name);
     let nextDue: number | undefined;
     const schedules = (spec.backup?.schedules ?? []).map((s) => {
-      const runs = mine.filter((b) => b.metadata.labels?.[scheduleLabel] === s.name);
+      const runs = mine.filter((b) => b.metadata.labels?.[labelKeys.schedule] === s.name);
       const succeeded = runs.filter((b) => b.status?.phase === 'Succeeded' && b.status.completionTime).sort((a, b) => (b.status?.completionTime ?? '').localeCompare(a.status?.completionTime ?? ''));
       const last = succeeded[0];
-      const newest = [...runs].sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '') || (b.spec.attempt ?? 1) - (a.spec.attempt ?? 1))[0];
+      const newest = [...runs].sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) || (b.spec.attempt ?? 1) - (a.spec.attempt ?? 1))[0];
       let lastRetryAttempt = 0;
       let nextRetryTime: string | undefined;
       if (newest) {
@@ -173,7 +170,7 @@ export class GroupReconciler {
       };
     });
     const lastBackupTime = mine
-      .filter((b: MysqlBackup) => b.status?.phase === 'Succeeded' && b.status.completionTime)
+      .filter((b: StoredBackup) => b.status?.phase === 'Succeeded' && b.status.completionTime)
       .map((b) => b.status?.completionTime ?? '')
       .sort()
       .at(-1);
@@ -183,7 +180,7 @@ export class GroupReconciler {
       const readyNow =
         ready?.status === 'True' && ready.observedGeneration === (latest.metadata.generation ?? 0)
           ? ready
-          : { type: 'Ready', status: 'True', reason: 'Reconciled', message: `${schedules.length} schedule(s), ${spec.backup?.profiles.length ?? 0} profile(s)`, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 };
+          : { type: 'Ready', status: 'True' as const, reason: 'Reconciled', message: `${schedules.length} schedule(s), ${spec.backup?.profiles.length ?? 0} profile(s)`, lastTransitionTime: timeOf(now), observedGeneration: latest.metadata.generation ?? 0 };
       const next: MysqlFailoverGroupStatus = {
         ...latest.status,
         observedGeneration: latest.metadata.generation ?? 0,
@@ -196,7 +193,7 @@ export class GroupReconciler {
     return nextDue;
   }
 
-  private regarding(group: MysqlFailoverGroup) {
+  private regarding(group: StoredGroup) {
     return { kind: 'MysqlFailoverGroup' as const, namespace: group.metadata.namespace, name: group.metadata.name, uid: group.metadata.uid };
   }
 }

@@ -7,16 +7,18 @@ import { CoordinationV1Api, EventsV1Api, type KubeConfig, type V1CronJob, type V
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { BackupMetrics } from '../../lib/metrics/backup-metrics.js';
-import { backupLabel, groupLabel, managedByLabel } from '../../lib/kube/objects.js';
-import { crdGroup, crdVersion, parseGroup, type MysqlBackup, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
+import { labelKeys } from '../../lib/kube/objects.js';
+import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
+import type { StoredBackup, StoredGroup } from './kube-ops.js';
 import type { SiteState } from '../../lib/kube/source-selection.js';
 import { startHttpServer, type PitrCutoffLookup } from '../http.js';
 import { BackupReconciler } from './backup-reconciler.js';
 import { Controller, watch } from './controller.js';
 import { EventRecorder } from './events.js';
 import { GroupReconciler } from './group-reconciler.js';
-import { Informer, cronJobSource, customResourceSource, jobSource, keyOf, podSource, splitKey } from './informer.js';
+import { Informer, cronJobSource, customResourceSource, jobSource, podSource } from './informer.js';
 import { createKubeOps } from './kube-ops-client.js';
+import { parseGroup } from './parse-group.js';
 
 export interface KubeDaemonDeps {
   kubeConfig: KubeConfig;
@@ -41,10 +43,20 @@ export interface KubeDaemonOptions {
   onListening?: (address: string) => void;
 }
 
-const managedSelector = `${managedByLabel}=bloodraven`;
+/** `namespace/name`: the work-queue key of an object. */
+function keyOf(obj: { metadata?: { namespace?: string | undefined; name?: string | undefined } | undefined }): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+const managedSelector = `${labelKeys.managedBy}=bloodraven`;
 
 /** The oldest completionTime among a profile's retained Succeeded backups (the binlog pruning cutoff). */
-function pitrCutoffFrom(groups: Informer<MysqlFailoverGroup>, backups: Informer<MysqlBackup>): PitrCutoffLookup {
+function pitrCutoffFrom(groups: Informer<StoredGroup>, backups: Informer<StoredBackup>): PitrCutoffLookup {
   return ({ namespace, group, profile }) => {
     const g = groups.get(namespace, group);
     if (!g) return Promise.resolve({ known: false, message: `no MysqlFailoverGroup "${group}" in namespace "${namespace}"` });
@@ -64,8 +76,8 @@ function pitrCutoffFrom(groups: Informer<MysqlFailoverGroup>, backups: Informer<
 export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOptions, signal: AbortSignal): Promise<void> {
   const { kubeConfig, logger } = deps;
   const scope = { namespace: options.namespace };
-  const groups = new Informer<MysqlFailoverGroup>(kubeConfig, customResourceSource(kubeConfig, { group: crdGroup, version: crdVersion, plural: 'mysqlfailovergroups' }, scope), { logger });
-  const backups = new Informer<MysqlBackup>(kubeConfig, customResourceSource(kubeConfig, { group: crdGroup, version: crdVersion, plural: 'mysqlbackups' }, scope), { logger });
+  const groups = new Informer<StoredGroup>(kubeConfig, customResourceSource(kubeConfig, { group: apiGroup, version: apiVersionName, plural: 'mysqlfailovergroups' }, scope), { logger });
+  const backups = new Informer<StoredBackup>(kubeConfig, customResourceSource(kubeConfig, { group: apiGroup, version: apiVersionName, plural: 'mysqlbackups' }, scope), { logger });
   const jobs = new Informer<V1Job>(kubeConfig, jobSource(kubeConfig, { ...scope, labelSelector: managedSelector }), { logger });
   const pods = new Informer<V1Pod>(kubeConfig, podSource(kubeConfig, { ...scope, labelSelector: managedSelector }), { logger });
   const cronJobs = new Informer<V1CronJob>(kubeConfig, cronJobSource(kubeConfig, { ...scope, labelSelector: managedSelector }), { logger });
@@ -82,7 +94,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
   });
 
   const backupKeyOfChild = (obj: V1Job | V1Pod): string[] => {
-    const name = obj.metadata?.labels?.[backupLabel];
+    const name = obj.metadata?.labels?.[labelKeys.mysqlBackup];
     return name && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${name}`] : [];
   };
   const controller = new Controller({
@@ -114,7 +126,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
           watch(groups, (g) => [keyOf(g)]),
           watch(backups, (b) => [`${b.metadata.namespace}/${b.spec.failoverGroupRef.name}`]),
           watch(cronJobs, (c) => {
-            const group = c.metadata?.labels?.[groupLabel];
+            const group = c.metadata?.labels?.[labelKeys.group];
             return group && c.metadata?.namespace ? [`${c.metadata.namespace}/${group}`] : [];
           }),
         ],

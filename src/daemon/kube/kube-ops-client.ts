@@ -16,8 +16,9 @@ import {
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/log.js';
-import { groupLabel, managedByLabel } from '../../lib/kube/objects.js';
-import { crdGroup, crdVersion, type MysqlBackup, type MysqlFailoverGroup } from '../../lib/kube/resources.js';
+import { labelKeys } from '../../lib/kube/objects.js';
+import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
+import type { StoredBackup, StoredGroup } from './kube-ops.js';
 import { isStatus, toKubeApiError } from './errors.js';
 import { referenceTo, type EventRecorder } from './events.js';
 import type { Informer } from './informer.js';
@@ -25,8 +26,8 @@ import type { KubeOps, ObjectRef } from './kube-ops.js';
 import { addFinalizer, removeFinalizer, updateStatus, type CustomObjectRef } from './status-writer.js';
 
 export interface KubeOpsInformers {
-  groups: Informer<MysqlFailoverGroup>;
-  backups: Informer<MysqlBackup>;
+  groups: Informer<StoredGroup>;
+  backups: Informer<StoredBackup>;
   jobs: Informer<V1Job>;
   pods: Informer<V1Pod>;
   cronJobs: Informer<V1CronJob>;
@@ -54,7 +55,7 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
   const batch = kubeConfig.makeApiClient(BatchV1Api);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-  const crRef = (plural: string, ref: ObjectRef): CustomObjectRef => ({ group: crdGroup, version: crdVersion, plural, namespace: ref.namespace, name: ref.name });
+  const crRef = (plural: string, ref: ObjectRef): CustomObjectRef => ({ group: apiGroup, version: apiVersionName, plural, namespace: ref.namespace, name: ref.name });
 
   /** Runs a create; AlreadyExists is "already there" (false). */
   async function create(doing: string, fn: () => Promise<unknown>): Promise<boolean> {
@@ -91,7 +92,7 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
         .filter((p) => jobNameLabels.some((l) => p.metadata?.labels?.[l] === ref.name))
         .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? ''))),
     cronJobsOfGroup: (ref) =>
-      informers.cronJobs.list(ref.namespace).filter((c) => c.metadata?.labels?.[groupLabel] === ref.name && c.metadata.labels[managedByLabel] === 'bloodraven'),
+      informers.cronJobs.list(ref.namespace).filter((c) => c.metadata?.labels?.[labelKeys.group] === ref.name && c.metadata.labels[labelKeys.managedBy] === 'bloodraven'),
 
     async readSecret(ref) {
       try {
@@ -165,28 +166,28 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
 
     createBackup: (backup) =>
       create(`POST mysqlbackups ${backup.metadata.namespace}/${backup.metadata.name}`, () =>
-        custom.createNamespacedCustomObject({ group: crdGroup, version: crdVersion, namespace: backup.metadata.namespace, plural: 'mysqlbackups', body: backup }),
+        custom.createNamespacedCustomObject({ group: apiGroup, version: apiVersionName, namespace: backup.metadata.namespace ?? '', plural: 'mysqlbackups', body: backup }),
       ),
     deleteBackup: (ref) =>
       remove(`DELETE mysqlbackups ${ref.namespace}/${ref.name}`, () =>
-        custom.deleteNamespacedCustomObject({ group: crdGroup, version: crdVersion, namespace: ref.namespace, plural: 'mysqlbackups', name: ref.name, propagationPolicy: 'Background' }),
+        custom.deleteNamespacedCustomObject({ group: apiGroup, version: apiVersionName, namespace: ref.namespace, plural: 'mysqlbackups', name: ref.name, propagationPolicy: 'Background' }),
       ),
     async setBackupFinalizer(ref, finalizer, present) {
       const r = crRef('mysqlbackups', ref);
       await (present ? addFinalizer(custom, r, finalizer) : removeFinalizer(custom, r, finalizer));
     },
     async updateBackupStatus(ref, compute) {
-      const outcome = await updateStatus<MysqlBackup>(custom, crRef('mysqlbackups', ref), compute);
+      const outcome = await updateStatus<StoredBackup>(custom, crRef('mysqlbackups', ref), compute);
       return outcome.written ? outcome.object.status : undefined;
     },
     async updateGroupStatus(ref, compute) {
-      const outcome = await updateStatus<MysqlFailoverGroup>(custom, crRef('mysqlfailovergroups', ref), compute);
+      const outcome = await updateStatus<StoredGroup>(custom, crRef('mysqlfailovergroups', ref), compute);
       return outcome.written ? outcome.object.status : undefined;
     },
     async event(regarding, type, reason, note) {
       logger.info(`${type === 'Warning' ? 'warning: ' : ''}${regarding.kind} ${regarding.namespace}/${regarding.name}: ${reason}: ${note}`);
       await events.record({
-        regarding: referenceTo({ apiVersion: `${crdGroup}/${crdVersion}`, kind: regarding.kind, metadata: { namespace: regarding.namespace, name: regarding.name, uid: regarding.uid } }),
+        regarding: referenceTo({ apiVersion: `${apiGroup}/${apiVersionName}`, kind: regarding.kind, metadata: { namespace: regarding.namespace, name: regarding.name, uid: regarding.uid } }),
         type,
         reason,
         action: actionOf(reason),

@@ -7,6 +7,14 @@
 import type { V1CronJob, V1Job, V1PersistentVolumeClaim, V1Pod, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { MysqlBackup, MysqlBackupStatus, MysqlFailoverGroup, MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 
+/** name and namespace, which every object read back from the API server has. */
+export interface Named {
+  name: string;
+  namespace: string;
+}
+export type StoredBackup = MysqlBackup & { metadata: MysqlBackup['metadata'] & Named };
+export type StoredGroup = MysqlFailoverGroup & { metadata: MysqlFailoverGroup['metadata'] & Named };
+
 export interface ObjectRef {
   namespace: string;
   name: string;
@@ -16,10 +24,10 @@ export type EventType = 'Normal' | 'Warning';
 
 export interface KubeOps {
   // Reads (informer caches).
-  getGroup(ref: ObjectRef): MysqlFailoverGroup | undefined;
-  getBackup(ref: ObjectRef): MysqlBackup | undefined;
+  getGroup(ref: ObjectRef): StoredGroup | undefined;
+  getBackup(ref: ObjectRef): StoredBackup | undefined;
   /** Every MysqlBackup in the namespace. */
-  listBackups(namespace: string): MysqlBackup[];
+  listBackups(namespace: string): StoredBackup[];
   getJob(ref: ObjectRef): V1Job | undefined;
   /** The Job's pods (by its job-name label), newest first. */
   podsOfJob(ref: ObjectRef): V1Pod[];
@@ -55,8 +63,8 @@ export interface KubeOps {
    * Writes the status `compute` returns from the latest object (no write when it returns
    * undefined or the same status; conflicts retried). Returns the status written, or undefined.
    */
-  updateBackupStatus(ref: ObjectRef, compute: (latest: MysqlBackup) => MysqlBackupStatus | undefined): Promise<MysqlBackupStatus | undefined>;
-  updateGroupStatus(ref: ObjectRef, compute: (latest: MysqlFailoverGroup) => MysqlFailoverGroupStatus | undefined): Promise<MysqlFailoverGroupStatus | undefined>;
+  updateBackupStatus(ref: ObjectRef, compute: (latest: StoredBackup) => MysqlBackupStatus | undefined): Promise<MysqlBackupStatus | undefined>;
+  updateGroupStatus(ref: ObjectRef, compute: (latest: StoredGroup) => MysqlFailoverGroupStatus | undefined): Promise<MysqlFailoverGroupStatus | undefined>;
   /** An Event about the object (aggregated when repeated). */
   event(regarding: { kind: 'MysqlBackup' | 'MysqlFailoverGroup'; namespace: string; name: string; uid?: string | undefined }, type: EventType, reason: string, note: string): Promise<void>;
 }

@@ -10,8 +10,10 @@
  *   patch that carries the resourceVersion (so it is conditional too; merge patch replaces arrays
  *   whole, which is only safe because of that precondition).
  */
-import type { CustomObjectsApi, KubernetesObject } from '@kubernetes/client-node';
-import { AppError } from '../../lib/errors.js';
+import { isDeepStrictEqual } from 'node:util';
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
+import { abortError } from '../../lib/errors.js';
+import { isStatus, KubeApiError, toKubeApiError } from './errors.js';
 
 /** Identifies one namespaced custom resource. */
 export interface CustomObjectRef {
@@ -43,7 +45,7 @@ export type WriteOutcome<T> =
   | { written: false; object: undefined };
 
 /**
- * Sets the status of `ref` to `compute(latest)`: skipped when compute returns undefined or a
+ * Sets the status of `ref` to `compute(latest)` (which may be async): skipped when compute returns undefined or a
  * status deep-equal to the current one; else PUT to `/status` with the latest resourceVersion,
  * retried from a fresh GET on 409 Conflict.
  *
@@ -53,15 +55,15 @@ export type WriteOutcome<T> =
 export async function updateStatus<T extends CustomObject>(
   api: CustomObjectsApi,
   ref: CustomObjectRef,
-  compute: (latest: T) => T['status'] | undefined,
+  compute: (latest: T) => T['status'] | undefined | Promise<T['status'] | undefined>,
   options: WriteOptions = {},
 ): Promise<WriteOutcome<T>> {
-  void api;
-  void ref;
-  void compute;
-  void options;
-  await Promise.resolve();
-  throw new AppError('INTERNAL', 'not yet');
+  return writeCycle<T>(api, ref, options, 'status', async (latest) => {
+    const next = await compute(latest);
+    if (next === undefined || isDeepStrictEqual(stripUndefined(next), latest.status)) return undefined;
+    return () =>
+      api.replaceNamespacedCustomObjectStatus({ ...params(ref), body: { ...latest, status: next } }) as Promise<T>;
+  });
 }
 
 /** The metadata fields `updateMetadata` may change; undefined leaves a field as it is. */
@@ -81,15 +83,88 @@ export interface MetadataChange {
 export async function updateMetadata<T extends CustomObject>(
   api: CustomObjectsApi,
   ref: CustomObjectRef,
-  compute: (latest: T) => MetadataChange | undefined,
+  compute: (latest: T) => MetadataChange | undefined | Promise<MetadataChange | undefined>,
   options: WriteOptions = {},
 ): Promise<WriteOutcome<T>> {
-  void api;
-  void ref;
-  void compute;
-  void options;
-  await Promise.resolve();
-  throw new AppError('INTERNAL', 'not yet');
+  return writeCycle<T>(api, ref, options, 'metadata', async (latest) => {
+    const change = await compute(latest);
+    const patch = change && metadataPatch(latest, change);
+    if (!patch) return undefined;
+    return () =>
+      api.patchNamespacedCustomObject(
+        { ...params(ref), body: { metadata: { resourceVersion: latest.metadata?.resourceVersion, ...patch } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ) as Promise<T>;
+  });
+}
+
+function params(ref: CustomObjectRef): CustomObjectRef {
+  return { group: ref.group, version: ref.version, plural: ref.plural, namespace: ref.namespace, name: ref.name };
+}
+
+function describe(ref: CustomObjectRef, what: string): string {
+  return `${ref.plural}.${ref.group} ${ref.namespace}/${ref.name} (${what})`;
+}
+
+/**
+ * GET, decide, write; again from a fresh GET after a 409 Conflict, up to maxAttempts times.
+ * `decide` returns the write to make, or undefined when there is nothing to write.
+ */
+async function writeCycle<T extends CustomObject>(
+  api: CustomObjectsApi,
+  ref: CustomObjectRef,
+  options: WriteOptions,
+  what: string,
+  decide: (latest: T) => Promise<(() => Promise<T>) | undefined>,
+): Promise<WriteOutcome<T>> {
+  const maxAttempts = options.maxAttempts ?? 5;
+  let lastConflict: unknown;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    if (options.signal?.aborted) throw abortError(options.signal);
+    let latest: T;
+    try {
+      latest = (await api.getNamespacedCustomObject(params(ref))) as T;
+    } catch (err) {
+      if (isStatus(err, 404)) return { written: false, object: undefined };
+      throw toKubeApiError(err, `GET ${describe(ref, what)}`);
+    }
+    const write = await decide(latest);
+    if (!write) return { written: false, object: latest };
+    try {
+      return { written: true, object: await write() };
+    } catch (err) {
+      if (isStatus(err, 404)) return { written: false, object: undefined };
+      if (!isStatus(err, 409)) throw toKubeApiError(err, `write ${describe(ref, what)}`);
+      lastConflict = err;
+    }
+  }
+  const last = toKubeApiError(lastConflict, `write ${describe(ref, what)}`);
+  throw new KubeApiError(409, 'Conflict', `${last.message} (gave up after ${maxAttempts} attempts, each meeting a newer version)`, { cause: lastConflict });
+}
+
+/**
+ * Drops undefined members (JSON has none), so a computed status compares equal to the stored
+ * one it would serialize to.
+ */
+function stripUndefined(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
+/** The merge patch's metadata members for `change`, or undefined when nothing would change. */
+function metadataPatch(latest: CustomObject, change: MetadataChange): Record<string, unknown> | undefined {
+  const patch: Record<string, unknown> = {};
+  const meta = latest.metadata ?? {};
+  if (change.finalizers !== undefined && !isDeepStrictEqual(change.finalizers, meta.finalizers ?? [])) {
+    patch.finalizers = change.finalizers;
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const wanted = change[field];
+    if (!wanted) continue;
+    const current = meta[field] ?? {};
+    const diff = Object.fromEntries(Object.entries(wanted).filter(([k, v]) => (v === null ? k in current : current[k] !== v)));
+    if (Object.keys(diff).length > 0) patch[field] = diff;
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined;
 }
 
 /** Adds `finalizer` unless present (and unless the object is being deleted: the server refuses it then). */

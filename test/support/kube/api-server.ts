@@ -914,6 +914,8 @@ class FakeApiServer {
       replay = this.store.eventsSince(Number(rvParam));
     }
     res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+    // Send the headers now: clients wait for them before streaming, even when no event is due.
+    res.flushHeaders();
     const write = (eventType: string, object: JsonObject): void => {
       if (res.writableEnded || res.destroyed) return;
       const wire = table ? toTable(type, [object], { resourceVersion: metadataOf(object).resourceVersion ?? '', includeObject }) : object;

@@ -15,9 +15,9 @@ export interface CronJobControllerOptions {
   core: CoreV1Api;
   batch: BatchV1Api;
   clock: Clock;
-  /** The informers' caches. */
-  cronJobs(): CronJobJson[];
-  jobs(): JobJson[];
+  /** The CronJobs and Jobs: from the informers' caches, or (`fresh`) listed from the API now. */
+  cronJobs(fresh: boolean): Promise<CronJobJson[]>;
+  jobs(fresh: boolean): Promise<JobJson[]>;
 }
 
 type CronJobStatus = NonNullable<CronJobJson['status']>;
@@ -36,9 +36,13 @@ export class CronJobController {
     this.options = options;
   }
 
-  /** Syncs every CronJob once at the clock's now; concurrent calls run one after the other. */
-  check(): Promise<void> {
-    const next = this.checking.then(() => this.checkAll());
+  /**
+   * Syncs every CronJob once at the clock's now; concurrent calls run one after the other.
+   * `fresh`: read CronJobs and Jobs from the API rather than the informers' caches, which may
+   * not have seen a CronJob created a moment ago (what a test expects of an explicit check).
+   */
+  check(fresh = false): Promise<void> {
+    const next = this.checking.then(() => this.checkAll(fresh));
     this.checking = next.catch(() => undefined);
     return next;
   }
@@ -48,13 +52,14 @@ export class CronJobController {
     await this.checking;
   }
 
-  private async checkAll(): Promise<void> {
+  private async checkAll(fresh: boolean): Promise<void> {
     const live = new Set<string>();
     const errors: unknown[] = [];
-    for (const cronJob of this.options.cronJobs()) {
+    const jobs = await this.options.jobs(fresh);
+    for (const cronJob of await this.options.cronJobs(fresh)) {
       live.add(cronJob.metadata.uid);
       try {
-        await this.sync(cronJob);
+        await this.sync(cronJob, jobs);
       } catch (error) {
         errors.push(error);
       }
@@ -68,12 +73,12 @@ export class CronJobController {
     this.created.delete(uid);
   }
 
-  private async sync(cronJob: CronJobJson): Promise<void> {
+  private async sync(cronJob: CronJobJson, jobs: readonly JobJson[]): Promise<void> {
     const { uid, namespace, name } = cronJob.metadata;
     const now = this.options.clock.now();
     const current: CronJobStatus = structuredClone(this.written.get(uid) ?? cronJob.status ?? {});
     const status: CronJobStatus = structuredClone(current);
-    const children = this.options.jobs().filter((j) => j.metadata.namespace === namespace && j.metadata.ownerReferences?.some((o) => o.controller === true && o.uid === uid));
+    const children = jobs.filter((j) => j.metadata.namespace === namespace && j.metadata.ownerReferences?.some((o) => o.controller === true && o.uid === uid));
     const recent = this.created.get(uid) ?? new Map<string, ObjectReference>();
     this.created.set(uid, recent);
     for (const child of children) recent.delete(child.metadata.uid);
@@ -166,7 +171,7 @@ export class CronJobController {
     };
     let created;
     try {
-      created = await this.options.batch.createNamespacedJob({ namespace, body: body as never });
+      created = await this.options.batch.createNamespacedJob({ namespace, body });
     } catch (error) {
       // Already created for this time (by an earlier run of this controller): nothing more to do.
       if (apiStatus(error) === 409) return;

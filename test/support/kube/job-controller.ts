@@ -47,7 +47,7 @@ export class JobController {
 
   /** A Job is gone: its pods' processes are stopped. */
   jobDeleted(job: JobJson): void {
-    this.options.kubelet.forgetJob(job.metadata.uid);
+    this.options.kubelet.jobGone(job.metadata.uid);
     this.states.delete(job.metadata.uid);
   }
 
@@ -143,7 +143,7 @@ export class JobController {
     const spec = { ...template.spec, nodeName: 'bloodraven-test-node' };
     let created;
     try {
-      created = await this.options.core.createNamespacedPod({ namespace, body: { metadata, spec } as never });
+      created = await this.options.core.createNamespacedPod({ namespace, body: { metadata, spec } });
     } catch (error) {
       await recordEvent(
         this.options.core,

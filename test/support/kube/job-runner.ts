@@ -73,7 +73,6 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   }
   const backoffMs = options.backoffMs ?? 500;
 
-  let jobController: JobController | undefined;
   const kubelet = new Kubelet({
     core,
     lookups: apiLookups(core),
@@ -88,17 +87,20 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     graceMs: options.graceMs ?? 2000,
     retryMs: 200,
     restartBackoffMs: backoffMs,
-    onChange: (record) => jobController?.podChanged(record),
+    onChange: (record) => jobController.podChanged(record),
   });
 
-  const jobs = makeInformer(kc, '/apis/batch/v1/jobs', listOf(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'jobs' })));
-  const cronJobs = makeInformer(kc, '/apis/batch/v1/cronjobs', listOf(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'cronjobs' })));
+  const jobList = firstList(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'jobs' }));
+  const cronJobList = firstList(() => custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural: 'cronjobs' }));
   const podSelector = 'batch.kubernetes.io/controller-uid';
-  const pods = makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: podSelector }), podSelector);
+  const podList = firstList(() => core.listPodForAllNamespaces({ labelSelector: podSelector }));
+  const jobs = makeInformer(kc, '/apis/batch/v1/jobs', jobList.list);
+  const cronJobs = makeInformer(kc, '/apis/batch/v1/cronjobs', cronJobList.list);
+  const pods = makeInformer(kc, '/api/v1/pods', podList.list, podSelector);
   const asJob = (o: KubernetesObject): JobJson => o as unknown as JobJson;
   const cachedJobs = (): JobJson[] => jobs.list().map(asJob);
 
-  jobController = new JobController({
+  const jobController = new JobController({
     core,
     batch,
     kubelet,
@@ -108,20 +110,26 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     },
     backoff: { backoffBaseMs: backoffMs, backoffMaxMs: backoffMs * 32 },
   });
-  const cron = new CronJobController({ core, batch, clock: options.clock, cronJobs: () => cronJobs.list().map((o) => o as unknown as CronJobJson), jobs: cachedJobs });
-  const controllers = jobController;
+  const listed = async <T>(plural: string): Promise<T[]> => ((await custom.listClusterCustomObject({ group: 'batch', version: 'v1', plural })) as { items: T[] }).items;
+  const cron = new CronJobController({
+    core,
+    batch,
+    clock: options.clock,
+    cronJobs: async (fresh) => (fresh ? listed<CronJobJson>('cronjobs') : cronJobs.list().map((o) => o as unknown as CronJobJson)),
+    jobs: async (fresh) => (fresh ? listed<JobJson>('jobs') : cachedJobs()),
+  });
   let stopped = false;
   const checkCron = (): void => void cron.check().catch(() => undefined);
   const ownedByCronJob = (job: JobJson): boolean => job.metadata.ownerReferences?.some((o) => o.kind === 'CronJob') ?? false;
 
   for (const verb of ['add', 'update'] as const) {
     jobs.on(verb, (o) => {
-      controllers.jobChanged(asJob(o));
+      jobController.jobChanged(asJob(o));
       if (ownedByCronJob(asJob(o))) checkCron();
     });
   }
   jobs.on('delete', (o) => {
-    controllers.jobDeleted(asJob(o));
+    jobController.jobDeleted(asJob(o));
     if (ownedByCronJob(asJob(o))) checkCron();
   });
   for (const verb of ['add', 'update'] as const) cronJobs.on(verb, checkCron);
@@ -140,20 +148,24 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
       }, 500);
     });
   }
-  await Promise.all(informers.map((i) => i.start()));
+  // Ready once each informer has listed: its watch then resumes from that list's
+  // resourceVersion, so nothing written meanwhile is missed. (start() resolves only when the
+  // watch's response headers arrive, which a server may hold back until the first event.)
+  for (const informer of informers) informer.start().catch(() => undefined);
+  await Promise.all([jobList.listed, cronJobList.listed, podList.listed]);
   const ticker = setInterval(checkCron, options.cronIntervalMs ?? 150);
 
   return {
     pvcPath: (namespace, claim) => claimFolder(options.workDir, namespace, claim),
     podDir: (namespace, name) => kubelet.podDir(namespace, name),
     podLog: (namespace, name) => kubelet.log(namespace, name),
-    checkCronJobs: () => cron.check(),
+    checkCronJobs: () => cron.check(true),
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(ticker);
       await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
-      await controllers.stop();
+      await jobController.stop();
       await cron.idle();
       await kubelet.stopAll();
       for (const folder of kubelet.readOnlyFolders()) await chmod(folder, 0o755).catch(() => undefined);
@@ -161,9 +173,21 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   };
 }
 
-/** Wraps a CustomObjectsApi list (plain JSON, like watch events) as an informer's list function. */
-function listOf(list: () => Promise<unknown>): () => Promise<KubernetesListObject<KubernetesObject>> {
-  return async () => (await list()) as KubernetesListObject<KubernetesObject>;
+/**
+ * An informer's list function (CustomObjectsApi lists are plain JSON, like watch events) and a
+ * promise settled by its first successful call.
+ */
+function firstList(list: () => Promise<unknown>): { list: () => Promise<KubernetesListObject<KubernetesObject>>; listed: Promise<void> } {
+  let done: () => void = () => undefined;
+  const listed = new Promise<void>((resolve) => (done = resolve));
+  return {
+    listed,
+    list: async () => {
+      const result = (await list()) as KubernetesListObject<KubernetesObject>;
+      done();
+      return result;
+    },
+  };
 }
 
 function decode(data: Record<string, string> | undefined, encoding: 'base64' | 'utf8'): Record<string, Buffer> {

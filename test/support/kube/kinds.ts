@@ -4,6 +4,7 @@
  * schemas cannot express (CronJob time zones, events.k8s.io required fields, core Event
  * namespaces, Job immutability and restart policy, object names).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { evaluateJsonPath } from './table.js';
 import type { StatusCause } from './status.js';
 import { metadataOf, type JsonObject } from './store.js';
@@ -124,9 +125,9 @@ export function kindCauses(group: string, kind: string, object: JsonObject, prev
     }
     if (previous) {
       for (const field of ['completions', 'selector', 'template', 'completionMode']) {
-        const before = JSON.stringify(evaluateJsonPath(previous, `.spec.${field}`)[0]);
-        const after = JSON.stringify(evaluateJsonPath(object, `.spec.${field}`)[0]);
-        if (before !== after) add('FieldValueInvalid', `spec.${field}`, `Invalid value: ${after}: field is immutable`);
+        const before = evaluateJsonPath(previous, `.spec.${field}`)[0];
+        const after = evaluateJsonPath(object, `.spec.${field}`)[0];
+        if (!isDeepStrictEqual(before, after)) add('FieldValueInvalid', `spec.${field}`, `Invalid value: ${JSON.stringify(after)}: field is immutable`);
       }
     }
   }

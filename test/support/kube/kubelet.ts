@@ -112,13 +112,9 @@ export class Kubelet {
     this.stopPod(uid);
   }
 
-  /** Forgets the records of a Job that is gone (its pods are stopped first). */
-  forgetJob(jobUid: string): void {
-    for (const [uid, run] of this.runs) {
-      if (run.record.jobUid !== jobUid) continue;
-      this.podDeleted(uid);
-      void run.done.then(() => this.runs.delete(uid));
-    }
+  /** A Job is gone: its pods' processes are stopped (their logs stay readable here). */
+  jobGone(jobUid: string): void {
+    for (const [uid, run] of this.runs) if (run.record.jobUid === jobUid) this.podDeleted(uid);
   }
 
   /** Pod `namespace/name`'s output so far (stdout and stderr together), if this node ran it. */

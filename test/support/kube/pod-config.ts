@@ -176,8 +176,7 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
     const value = variable.valueFrom ? await valueFrom(variable.valueFrom, pod, lookups) : expandVariables(variable.value ?? '', env);
     if (value !== undefined) env.set(variable.name, value);
   }
-  for (const [name, value] of env) env.set(name, replaceContainerPaths(value, mappings));
-
+  // $(VAR) expands to the value as the container sees it; paths are rewritten once, after.
   const expand = (text: string): string => replaceContainerPaths(expandVariables(text, env), mappings);
   // No `command` = the image's ENTRYPOINT, which is bloodraven in the project's image.
   const command = (container.command ?? ['bloodraven']).map(expand);
@@ -189,14 +188,15 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
   }
 
   await materialize([...volumes.values()], options.folders);
+  // A workingDir inside a volume is that folder; anywhere else stands for the container's `/`.
   const workingDir = container.workingDir ? expand(container.workingDir) : undefined;
-  const cwd = workingDir?.startsWith(options.folders.dir) ? workingDir : options.folders.root;
+  const cwd = workingDir !== undefined && workingDir !== container.workingDir ? workingDir : options.folders.root;
   await mkdir(cwd, { recursive: true });
   await writeFile(options.folders.terminationLog, '');
 
   const processEnv: Record<string, string> = { ...options.hostEnv, HOSTNAME: pod.metadata.name, HOME: options.folders.home };
   if (apiAccess) processEnv.KUBECONFIG = options.podKubeconfigPath;
-  for (const [name, value] of env) processEnv[name] = value;
+  for (const [name, value] of env) processEnv[name] = replaceContainerPaths(value, mappings);
   return {
     argv: [options.nodeBinary, join(options.repoRoot, 'bin', 'run.js'), ...command.slice(1), ...args],
     env: processEnv,
