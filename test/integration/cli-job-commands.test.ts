@@ -25,6 +25,9 @@ import { cliBin, type CliResult } from '../support/cli.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
 import { startApiServer, type TestApiServer } from '../support/kube/api-server.js';
+import { rbacAllows, rbacGrantsFor } from '../support/kube/rbac.js';
+import { requesterName, requesterRole, requesterRoleBinding } from '../../src/lib/kube/objects.js';
+import type { ParsedGroup } from '../../src/lib/kube/resources.js';
 
 let server: TestServer;
 let s3: S3TestServer;
@@ -388,8 +391,12 @@ describe('backup request in a CronJob', () => {
     expect(r.code).toBe(0);
     const name = r.stdout.trim();
     expect(name).toMatch(/^orders-nightly-[a-z0-9]{5}$/);
-    // What its ServiceAccount's Role allows, and only that.
-    expect(api.requests.slice(before).map((q) => [q.verb, q.group, q.resource, q.namespace])).toEqual([['create', 'shipstream.io', 'mysqlbackups', 'shop']]);
+    // One create of mysqlbackups, which the Role the daemon gives the schedule's requester allows.
+    const sent = api.requests.slice(before);
+    expect(sent.map((q) => [q.verb, q.group, q.resource, q.namespace])).toEqual([['create', 'shipstream.io', 'mysqlbackups', 'shop']]);
+    const group = { metadata: { name: 'orders', namespace: 'shop', uid: 'u-1' }, spec: {} } as unknown as ParsedGroup;
+    const grants = rbacGrantsFor([requesterRole(group), requesterRoleBinding(group)], { namespace: 'shop', name: requesterName('orders') });
+    for (const request of sent) expect(rbacAllows(grants, request), JSON.stringify(request)).toBe(true);
     const read = (await api.kubeConfig().makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'shipstream.io', version: 'v1alpha1', namespace: 'shop', plural: 'mysqlbackups', name })) as {
       metadata: { generateName: string; labels: Record<string, string> };
       spec: unknown;
