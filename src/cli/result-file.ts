@@ -185,6 +185,9 @@ export function resultFileFromArgv(argv: readonly string[]): string | undefined 
  */
 export class ResultFile {
   private path: string | undefined;
+  /** The outcome being written (or written): set once, so the first outcome stands. */
+  private outcome: object | undefined;
+  /** The outcome's write has completed. */
   private written = false;
   private dropLastResort: (() => void) | undefined;
 
@@ -201,36 +204,42 @@ export class ResultFile {
   start(path: string | undefined): void {
     this.path = path;
     if (path === undefined) return;
+    // A write under way when the process is ended would leave the file empty: it is done again, whole.
     this.dropLastResort = atLastResort(() => {
-      if (!this.written) writeResultFileSync(path, failedResult(new AbortedError('the process was ended at once (a second signal)'), this.failedFields()));
+      if (!this.written) writeResultFileSync(path, this.outcome ?? failedResult(new AbortedError('the process was ended at once (a second signal)'), this.failedFields()));
     });
   }
 
   /** Writes the result of a run that succeeded; throws RESULT_FILE_UNWRITABLE. */
   async succeeded(doc: object): Promise<void> {
-    if (this.path === undefined) return;
-    this.finish();
-    await writeResultFile(this.path, doc);
+    if (this.path === undefined || this.outcome !== undefined) return;
+    this.outcome = doc;
+    await this.write(this.path, doc);
   }
 
   /**
-   * Writes the failure result for `err` (shown as the CLI shows it), once: a second call (a
-   * failure to write the success result) leaves the first outcome. A file that cannot be written
-   * is reported on stderr; the run's own error is what the process exits with.
+   * Writes the failure result for `err` (shown as the CLI shows it), unless an outcome was written
+   * already (a failure to write the success result leaves that one). A file that cannot be
+   * written is reported on stderr; the run's own error is what the process exits with.
    */
   async failed(err: AppError): Promise<void> {
     const path = this.path ?? resultFileFromArgv(this.argv);
-    if (path === undefined || this.written) return;
-    this.finish();
+    if (path === undefined || this.outcome !== undefined) return;
+    const doc = failedResult(err, this.failedFields());
+    this.outcome = doc;
     try {
-      await writeResultFile(path, failedResult(err, this.failedFields()));
+      await this.write(path, doc);
     } catch (writeErr) {
       process.stderr.write(`warning: ${errorMessage(writeErr)}\n`);
     }
   }
 
-  private finish(): void {
-    this.written = true;
-    this.dropLastResort?.();
+  private async write(path: string, doc: object): Promise<void> {
+    try {
+      await writeResultFile(path, doc);
+    } finally {
+      this.written = true;
+      this.dropLastResort?.();
+    }
   }
 }

@@ -25,6 +25,9 @@ import { cliBin, type CliResult } from '../support/cli.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 import { startS3Server, type S3TestServer } from '../support/s3.js';
 import { startApiServer, type TestApiServer } from '../support/kube/api-server.js';
+import { rbacAllows, rbacGrantsFor } from '../support/kube/rbac.js';
+import { requesterName, requesterRole, requesterRoleBinding } from '../../src/lib/kube/objects.js';
+import type { ParsedGroup } from '../../src/lib/kube/resources.js';
 
 let server: TestServer;
 let s3: S3TestServer;
@@ -33,8 +36,15 @@ let work: string;
 let mysqlCreds: string;
 let awsCreds: string;
 
-/** `bloodraven ...args` in `cwd` with `env` added (BLOODRAVEN_CONFIG_YAML, KUBECONFIG), as a Job's container. */
-function job(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+/**
+ * `bloodraven ...args` in `cwd` with `env` added (BLOODRAVEN_CONFIG_YAML, KUBECONFIG), as a Job's
+ * container; `signal` is sent (`times` times, 200 ms apart) once stderr matches `when`, as the
+ * kubelet does when a pod is stopped.
+ */
+function job(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; interrupt?: { when: RegExp; signal: NodeJS.Signals; times?: number } },
+): Promise<CliResult & { signal?: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...options.env };
     // What the test runner's environment may carry must not stand in for what the test passes.
@@ -45,14 +55,22 @@ function job(args: string[], options: { cwd: string; env?: Record<string, string
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    let sent = false;
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      const interrupt = options.interrupt;
+      if (interrupt && !sent && interrupt.when.test(stderr)) {
+        sent = true;
+        for (let i = 0; i < (interrupt.times ?? 1); i++) setTimeout(() => child.kill(interrupt.signal), i * 200);
+      }
+    });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, stdout, stderr, signal }));
   });
 }
 
 /** A Job's config: the one profile, credentials from folders, paths relative to the pod's working directory. */
-function jobConfig(profile: 'pvc' | 'offsite', options: { credentialsDir?: string } = {}): string {
+function jobConfig(profile: 'pvc' | 'offsite', options: { credentialsDir?: string; schema?: string } = {}): string {
   const storage =
     profile === 'pvc'
       ? '{ type: PVC, pvc: { path: ./backups } }'
@@ -63,7 +81,7 @@ backup:
   profiles:
     - name: ${profile}
       storage: ${storage}
-      dump: { threads: 2, bytesPerChunk: 128k, includeSchemas: [shop] }
+      dump: { threads: 2, bytesPerChunk: 128k, includeSchemas: [${options.schema ?? 'shop'}] }
 `;
 }
 
@@ -195,6 +213,31 @@ describe('backup now in a Job: config from BLOODRAVEN_CONFIG_YAML, --result-file
     expect(result).toMatchObject({ phase: 'Failed', reason: 'CONFIG_INVALID', message: expect.stringContaining('backup.profiles[0].dump.threads') as string });
     expect('name' in result).toBe(false);
     expect(existsSync(join(cwd, 'backups'))).toBe(false);
+  });
+
+  /** `backup now` of a schema big enough to be stopped mid-dump by `times` SIGTERMs. */
+  async function stoppedBackup(times: number): Promise<{ run: CliResult & { signal?: NodeJS.Signals | null }; result: Record<string, unknown> }> {
+    await sql(server, `CREATE DATABASE IF NOT EXISTS big; USE big; CREATE TABLE IF NOT EXISTS big.rows_ (id INT PRIMARY KEY, v VARCHAR(200)); INSERT IGNORE INTO big.rows_ SELECT seq, REPEAT('x', 200) FROM seq_1_to_400000;`);
+    const cwd = await podDir();
+    const resultFile = join(cwd, 'termination-log');
+    const run = await job(['backup', 'now', '--profile', 'pvc', '--result-file', resultFile], {
+      cwd,
+      env: { BLOODRAVEN_CONFIG_YAML: jobConfig('pvc', { schema: 'big' }) },
+      interrupt: { when: /progress: /, signal: 'SIGTERM', times },
+    });
+    return { run, result: await readResult(resultFile) };
+  }
+
+  it('leaves phase Failed, ABORTED, when stopped by SIGTERM mid-dump (exit 130)', async () => {
+    const { run, result } = await stoppedBackup(1);
+    expect(run.code, run.stderr).toBe(130);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'ABORTED', name: expect.stringMatching(/^shop-pvc-/) as string });
+  });
+
+  it('leaves phase Failed, ABORTED, when a second SIGTERM ends it at once', async () => {
+    const { run, result } = await stoppedBackup(2);
+    expect(run.code === 130 || run.signal === 'SIGTERM', run.stderr).toBe(true);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'ABORTED', name: expect.stringMatching(/^shop-pvc-/) as string });
   });
 
   it('leaves phase Failed (USAGE, exit 2) for a flag it does not know, found in the raw arguments', async () => {
@@ -348,8 +391,12 @@ describe('backup request in a CronJob', () => {
     expect(r.code).toBe(0);
     const name = r.stdout.trim();
     expect(name).toMatch(/^orders-nightly-[a-z0-9]{5}$/);
-    // What its ServiceAccount's Role allows, and only that.
-    expect(api.requests.slice(before).map((q) => [q.verb, q.group, q.resource, q.namespace])).toEqual([['create', 'shipstream.io', 'mysqlbackups', 'shop']]);
+    // One create of mysqlbackups, which the Role the daemon gives the schedule's requester allows.
+    const sent = api.requests.slice(before);
+    expect(sent.map((q) => [q.verb, q.group, q.resource, q.namespace])).toEqual([['create', 'shipstream.io', 'mysqlbackups', 'shop']]);
+    const group = { metadata: { name: 'orders', namespace: 'shop', uid: 'u-1' }, spec: {} } as unknown as ParsedGroup;
+    const grants = rbacGrantsFor([requesterRole(group), requesterRoleBinding(group)], { namespace: 'shop', name: requesterName('orders') });
+    for (const request of sent) expect(rbacAllows(grants, request), JSON.stringify(request)).toBe(true);
     const read = (await api.kubeConfig().makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'shipstream.io', version: 'v1alpha1', namespace: 'shop', plural: 'mysqlbackups', name })) as {
       metadata: { generateName: string; labels: Record<string, string> };
       spec: unknown;

@@ -1,8 +1,8 @@
-import { delimiter } from 'node:path';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AppError, ConfigError, ExitCode, errorMessage } from '../../lib/errors.js';
+import { loadKubeConfig } from '../../daemon/kube/kube-config.js';
+import { ConfigError } from '../../lib/errors.js';
 import { requestBackup, type CreatedMysqlBackup } from '../../lib/kube/request-backup.js';
 
 /** Kubernetes object names used in labels and generateName: DNS labels (RFC 1123), as bloodraven names are. */
@@ -52,7 +52,7 @@ Exit codes: 0 created; 1 the API server could not be reached, refused the creden
     const { flags } = await this.parse(BackupRequest);
     this.setLogLevel(flags['log-level']);
     assertKubernetesNames({ namespace: flags.namespace, group: flags.group, profile: flags.profile, schedule: flags.schedule });
-    const kubeConfig = loadKubeConfig(process.env);
+    const { kubeConfig } = loadKubeConfig(process.env);
     const server = kubeConfig.getCurrentCluster()?.server ?? 'unknown';
     const created = await requestBackup(
       kubeConfig.makeApiClient(CustomObjectsApi),
@@ -63,34 +63,4 @@ Exit codes: 0 created; 1 the API server could not be reached, refused the creden
     this.logger.info('MysqlBackup created', { namespace: created.metadata.namespace, name: created.metadata.name });
     return created;
   }
-}
-
-/**
- * The kubeconfig of KUBECONFIG (its files merged, as kubectl does) when it is set, else the
- * in-cluster config (the pod's ServiceAccount). Throws (exit 2) when neither is there to use.
- */
-function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  const files = (env.KUBECONFIG ?? '').split(delimiter).filter((f) => f !== '');
-  if (files.length > 0) {
-    try {
-      // loadFromDefault reads KUBECONFIG's files in order and merges them.
-      kubeConfig.loadFromDefault();
-    } catch (err) {
-      throw new AppError('KUBECONFIG_UNREADABLE', `cannot read the kubeconfig KUBECONFIG names (${files.join(delimiter)}): ${errorMessage(err)}`, ExitCode.usage, { cause: err, hint: 'check KUBECONFIG' });
-    }
-    if (!kubeConfig.getCurrentCluster()) {
-      throw new AppError('KUBECONFIG_UNREADABLE', `the kubeconfig KUBECONFIG names (${files.join(delimiter)}) has no current context with a cluster`, ExitCode.usage, {
-        hint: 'set current-context in it (kubectl config use-context NAME)',
-      });
-    }
-    return kubeConfig;
-  }
-  if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) {
-    kubeConfig.loadFromCluster();
-    return kubeConfig;
-  }
-  throw new AppError('KUBECONFIG_MISSING', 'no Kubernetes API server to talk to: KUBECONFIG is not set and this does not run in a cluster (KUBERNETES_SERVICE_HOST is not set)', ExitCode.usage, {
-    hint: 'set KUBECONFIG to a kubeconfig file',
-  });
 }
