@@ -372,7 +372,7 @@ export class BackupReconciler {
         retryOf: rootName(backup),
         ...(backup.spec.sourceSiteOverride ? { sourceSiteOverride: backup.spec.sourceSiteOverride } : {}),
       },
-    } as StoredBackup);
+    });
     return done;
   }
 
