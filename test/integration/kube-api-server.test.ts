@@ -46,6 +46,7 @@ const WIDGET_CRD = {
                   size: { 'x-kubernetes-int-or-string': true },
                   count: { type: 'integer', minimum: 0 },
                   extra: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                  options: { type: 'object', properties: { retries: { type: 'integer', default: 3 } } },
                 },
               },
               status: { type: 'object', properties: { phase: { type: 'string' }, observedGeneration: { type: 'integer' } } },
@@ -151,6 +152,11 @@ describe('client-node: core semantics', () => {
     const namespaces = await core.listNamespace();
     expect(namespaces.items.map((n) => n.metadata?.name)).toEqual(['default']);
     expect(namespaces.items[0]?.status?.phase).toBe('Active');
+    // Every namespace gets its `default` ServiceAccount, as from the ServiceAccount controller.
+    await createNamespace('other');
+    const accounts = await core.listServiceAccountForAllNamespaces();
+    expect(accounts.items.map((a) => `${a.metadata?.namespace ?? ''}/${a.metadata?.name ?? ''}`)).toEqual(['default/default', 'other/default']);
+    expect(server.writes.map((w) => w.kind)).toEqual(['Namespace']);
     const refused = await failure(core.createNamespacedConfigMap({ namespace: 'nowhere', body: { metadata: { name: 'x' } } }));
     expect(refused).toMatchObject({ code: 404, reason: 'NotFound', message: 'namespaces "nowhere" not found' });
   });
@@ -449,9 +455,10 @@ describe('client-node: custom resources', () => {
     const w = (await custom.createNamespacedCustomObject({
       ...WIDGET,
       namespace: 'default',
-      body: { ...widget('w', { color: 'red', size: '10Gi', bogus: 1, extra: { free: { form: [1] } } }), top: true },
+      body: { ...widget('w', { color: 'red', size: '10Gi', bogus: 1, extra: { free: { form: [1] } }, options: {} }), top: true },
     })) as Widget & { top?: boolean };
-    expect(w.spec).toEqual({ color: 'red', size: '10Gi', extra: { free: { form: [1] } } });
+    // Unknown fields pruned, preserved ones kept, schema defaults set.
+    expect(w.spec).toEqual({ color: 'red', size: '10Gi', extra: { free: { form: [1] } }, options: { retries: 3 } });
     expect(w.top).toBeUndefined();
     const invalid = await failure(
       custom.createNamespacedCustomObject({ ...WIDGET, namespace: 'default', body: widget('bad', { color: 'green', size: 1.5, count: -1 }) }),
