@@ -24,6 +24,7 @@ import {
   requesterRoleBinding,
   requesterServiceAccount,
   scheduleCronJobName,
+  siteMysqlAddress,
 } from '../../src/lib/kube/objects.js';
 import { validateGroupSpec, type KubernetesProfile, type MysqlBackup, type ParsedGroup } from '../../src/lib/kube/resources.js';
 import { defaultContainerSecurityContext, defaultPodSecurityContext, mergeSecurityContext, podSecurityContext } from '../../src/lib/kube/security-context.js';
@@ -288,6 +289,17 @@ describe('the objects around the Jobs', () => {
     const backup = mysqlBackup('x');
     delete backup.metadata.uid;
     expect(() => derivedMysqlSecret(backup, { user: 'u', password: 'p' })).toThrow(/no uid/);
+  });
+});
+
+describe('siteMysqlAddress', () => {
+  it("defaults to the site's Service on 3306, and takes the host and port a site gives", () => {
+    const group = parsedGroup({ ...groupSpec, sites: [{ name: 'east' }, { name: 'west', mysql: { host: 'db.west.internal', port: 3307 } }, { name: 'north', mysql: { port: 3310 } }] });
+    expect(group.spec.sites?.map((site) => siteMysqlAddress(group, site))).toEqual([
+      { host: 'mysql-orders-east.shop.svc', port: 3306 },
+      { host: 'db.west.internal', port: 3307 },
+      { host: 'mysql-orders-north.shop.svc', port: 3310 },
+    ]);
   });
 });
 

@@ -66,39 +66,51 @@ export const mysqlSchema = z.strictObject({
 export const compressionSchema = z.enum(['zstd', 'gzip', 'none']);
 
 export const dumpSchema = z.strictObject({
-  threads: z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) }).int().min(1).max(64).default(4),
-  bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000),
-  compression: compressionSchema.default('zstd'),
-  consistent: z.boolean().default(true),
-  includeSchemas: z.array(z.string().min(1)).default([]),
-  excludeSchemas: z.array(z.string().min(1)).default([]),
+  threads: z
+    .number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) })
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe('Parallel dump threads (connections to the source).'),
+  bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000).describe('Target size of each table data chunk before compression, like 64M (at least 128k).'),
+  compression: compressionSchema.default('zstd').describe('Compression of the data files.'),
+  consistent: z.boolean().default(true).describe('Dump all tables from one consistent snapshot.'),
+  includeSchemas: z.array(z.string().min(1)).default([]).describe('Dump only these schemas (default: all).'),
+  excludeSchemas: z.array(z.string().min(1)).default([]).describe('Leave these schemas out.'),
   /** Dump the accounts and their grants (@.users.sql), as MySQL Shell's `users` option. */
-  users: z.boolean().default(true),
+  users: z.boolean().default(true).describe('Dump the accounts and their grants.'),
   /**
    * How long the backup may hold up the application's writes, in seconds: statements running
    * longer keep it from requesting the snapshot locks, and a lock request waits at most this long
    * before it is given up and retried. The servers wait in whole seconds, so a value under 1 s
    * (like 500ms) makes the check for long statements stricter while the lock still waits 1 s.
    */
-  lockWaitTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(1),
+  lockWaitTimeout: durationSchema
+    .refine((seconds) => seconds > 0, 'must be more than 0')
+    .default(1)
+    .describe('How long the backup may hold up writes while taking its snapshot locks: seconds, or a duration like 500ms or 2s.'),
   /**
    * How long a write to the backup's storage may make no progress, in seconds, before the backup
    * fails (releasing the source's locks): a hung mount or a silent S3 endpoint ends the run
    * instead of holding it forever.
    */
-  storageStallTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(120),
+  storageStallTimeout: durationSchema
+    .refine((seconds) => seconds > 0, 'must be more than 0')
+    .default(120)
+    .describe('How long a write to storage may make no progress before the backup fails: seconds, or a duration like 2m.'),
 });
 
 /** Which backups a profile keeps (the reference's structured retention; 0 disables a check). */
 export const retentionPolicySchema = z.strictObject({
   /** Successful backups to keep, newest first. */
-  count: z.number().int().min(0).default(0),
+  count: z.number().int().min(0).default(0).describe('Successful backups to keep, newest first (0: no limit by count).'),
   /** Successful backups younger than this many days are kept. */
-  maxAgeDays: z.number().min(0).default(0),
+  maxAgeDays: z.number().min(0).default(0).describe('Successful backups younger than this many days are kept (0: no limit by age).'),
   /** The newest this-many successful backups are always kept, whatever else says. */
-  minKeep: z.number().int().min(0).default(1),
+  minKeep: z.number().int().min(0).default(1).describe('The newest this-many successful backups are always kept.'),
   /** Failed attempts whose records are kept. */
-  maxFailedKeep: z.number().int().min(0).default(10),
+  maxFailedKeep: z.number().int().min(0).default(10).describe('Failed backups kept.'),
 });
 
 /**
@@ -107,18 +119,18 @@ export const retentionPolicySchema = z.strictObject({
  */
 export const retrySchema = z.strictObject({
   /** Attempts in all, the first included. */
-  maxAttempts: z.number().int().min(1).default(1),
-  initialBackoffSeconds: z.number().min(0).default(60),
-  maxBackoffSeconds: z.number().min(0).default(1800),
+  maxAttempts: z.number().int().min(1).default(1).describe('Attempts of a scheduled backup in all, the first included.'),
+  initialBackoffSeconds: z.number().min(0).default(60).describe('Wait before the first retry; the Nth waits this × 2^(N−1).'),
+  maxBackoffSeconds: z.number().min(0).default(1800).describe('The longest wait between retries.'),
 });
 
 /** Continuous binlog archiving for point-in-time recovery: the fields both deployments read. */
 const pitrFields = {
-  enabled: z.boolean().default(false),
+  enabled: z.boolean().default(false).describe('Archive binlogs continuously for point-in-time recovery.'),
   /** The profile whose storage holds the archive (under <prefix>/binlogs/). */
-  profileName: z.string().min(1),
+  profileName: z.string().min(1).describe('The profile whose storage holds the binlog archive.'),
   /** Seconds between scans for sealed binlogs (file events are watched too, where they can be). */
-  archivePollInterval: durationSchema.default(60),
+  archivePollInterval: durationSchema.default(60).describe('Time between scans for sealed binlogs: seconds, or a duration like 1m.'),
 };
 
 /** Point-in-time recovery in `bloodraven.yaml`: the archiver runs next to the server, on this machine or over the network. */
@@ -142,12 +154,12 @@ export const pitrSchema = z.strictObject({
 export const kubernetesPitrSchema = z.strictObject(pitrFields);
 
 export const scheduleSchema = z.strictObject({
-  name: nameSchema,
-  profileName: z.string().min(1),
+  name: nameSchema.describe('The schedule (its CronJob in Kubernetes is mysql-<group>-backup-<name>).'),
+  profileName: z.string().min(1).describe('The profile the scheduled backups use.'),
   /** Five-field cron: minute hour day-of-month month day-of-week. */
-  schedule: z.string().min(1),
+  schedule: z.string().min(1).describe('Five-field cron: minute hour day-of-month month day-of-week.'),
   /** IANA zone the schedule is read in. */
-  timeZone: z.string().min(1).default('Etc/UTC'),
+  timeZone: z.string().min(1).default('Etc/UTC').describe('The IANA time zone the schedule is read in.'),
 });
 
 /** A Kubernetes object name (Secret, PersistentVolumeClaim): a DNS subdomain, as the API server checks it. */
@@ -185,12 +197,18 @@ function backupSchemas<Pvc extends z.ZodType, S3Credentials extends z.ZodRawShap
       prefix: z
         .string()
         .default('')
-        .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain "." or ".." segments'),
+        .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain "." or ".." segments')
+        .describe("The key prefix the profile's backups and binlogs go under."),
       region: z.string().min(1).optional(),
-      endpointURL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+      endpointURL: z
+        .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+        .optional()
+        .describe('An S3-compatible endpoint (MinIO and the like) instead of AWS.'),
       ...parts.s3Credentials,
       /** Multipart part size; memory used by a dump is about threads × partSize. S3 needs at least 5 MiB. */
-      partSize: sizeSchema(5 * 1024 * 1024, '5242880 bytes (5 MiB), the S3 minimum').default(16_000_000),
+      partSize: sizeSchema(5 * 1024 * 1024, '5242880 bytes (5 MiB), the S3 minimum')
+        .default(16_000_000)
+        .describe('Multipart upload part size, like 16M (at least 5 MiB); a dump holds about threads × partSize in memory.'),
     }),
   });
   const storage = z.discriminatedUnion('type', [pvcStorage, s3Storage], {
@@ -198,14 +216,14 @@ function backupSchemas<Pvc extends z.ZodType, S3Credentials extends z.ZodRawShap
   });
   const profile = z
     .strictObject({
-      name: nameSchema,
-      storage,
+      name: nameSchema.describe('The profile: backups and schedules refer to it by this name.'),
+      storage: storage.describe('Where the backups go: type S3 (with s3) or PVC (with pvc).'),
       dump: dumpSchema.default(() => dumpSchema.parse({})),
-      retentionPolicy: retentionPolicySchema.optional(),
+      retentionPolicy: retentionPolicySchema.optional().describe('Which backups are kept (absent: all of them).'),
       /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}; never with retentionPolicy (crossFieldIssues). */
-      retention: z.number().int().min(1).optional(),
+      retention: z.number().int().min(1).optional().describe('Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}.'),
       /** Client-side encryption of every stored byte of the profile's backups and binlogs. */
-      encryption: parts.encryption.optional(),
+      encryption: parts.encryption.optional().describe("Client-side encryption of every stored byte of the profile's backups and binlogs."),
     })
     .transform(({ retention, retentionPolicy, ...rest }) => ({
       ...rest,
@@ -248,11 +266,19 @@ export const kubernetesBackup = backupSchemas({
    * bloodraven provisions as mysql-<group>-backup-<profile>; which one is checked with the
    * group's other cross-field rules (src/lib/kube/resources.ts).
    */
-  pvc: z.strictObject({ claimName: objectNameSchema.optional(), storageClassName: objectNameSchema.optional(), size: quantitySchema.optional() }),
+  pvc: z.strictObject({
+    claimName: objectNameSchema.optional().describe('A claim you manage, mounted at /backups. Or give size instead.'),
+    storageClassName: objectNameSchema.optional().describe('The storage class of the claim bloodraven provisions.'),
+    size: quantitySchema.optional().describe('The size of the claim bloodraven provisions as mysql-<group>-backup-<profile>, like 50Gi.'),
+  }),
   /** The Secret holding AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN, AWS_REGION. */
-  s3Credentials: { credentialsSecret: objectNameSchema.optional() },
+  s3Credentials: {
+    credentialsSecret: objectNameSchema
+      .optional()
+      .describe('The Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN, AWS_REGION), mounted into the Jobs.'),
+  },
   /** The Secret whose key `passphrase` is the passphrase. */
-  encryption: z.strictObject({ passphraseSecret: objectNameSchema }),
+  encryption: z.strictObject({ passphraseSecret: objectNameSchema.describe('The Secret whose key `passphrase` holds the passphrase.') }),
   pitr: kubernetesPitrSchema,
 });
 

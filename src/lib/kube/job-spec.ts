@@ -20,6 +20,7 @@ import {
   requesterName,
   scheduleCronJobName,
   type LabelParts,
+  type MysqlAddress,
 } from './objects.js';
 import { apiVersion, failoverGroupKind, type KubernetesProfile, type KubernetesSchedule, type MysqlBackup, type ParsedGroup } from './resources.js';
 import { containerSecurityContext, podSecurityContext } from './security-context.js';
@@ -56,12 +57,6 @@ export const jobBackoffLimit = 0;
 
 /** The requester pod only creates one object; one more try rides out a brief API server outage. */
 export const requesterBackoffLimit = 1;
-
-/** The address of the MySQL server the backup is taken from (the chosen site's). */
-export interface MysqlAddress {
-  host: string;
-  port: number;
-}
 
 /**
  * The `bloodraven.yaml` of one Job run, as an object: the group's name, the one profile with its
@@ -200,7 +195,7 @@ export interface BackupJobInput {
   profile: KubernetesProfile;
   /** The MysqlBackup this Job runs (stored: it has a uid). */
   backup: MysqlBackup;
-  /** The chosen source site's MySQL address. */
+  /** The chosen source site's MySQL address (siteMysqlAddress). */
   source: MysqlAddress;
 }
 

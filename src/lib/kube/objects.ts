@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { V1ObjectMeta, V1OwnerReference, V1PersistentVolumeClaim, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { InternalError } from '../errors.js';
-import { apiGroup, apiVersion, backupPlural, failoverGroupKind, type KubernetesProfile, type MysqlBackup, type ParsedGroup } from './resources.js';
+import { apiGroup, apiVersion, backupPlural, failoverGroupKind, type KubernetesProfile, type MysqlBackup, type ParsedGroup, type Site } from './resources.js';
 
 /** The release this build is (package.json's version; a unit test keeps them equal). */
 export const bloodravenVersion = '0.1.0';
@@ -97,6 +97,26 @@ export function managedLabels(parts: LabelParts): Record<string, string> {
   if (parts.schedule !== undefined) labels[labelKeys.schedule] = labelValue(parts.schedule);
   if (parts.mysqlBackup !== undefined) labels[labelKeys.mysqlBackup] = labelValue(parts.mysqlBackup);
   return labels;
+}
+
+/** A MySQL server's address. */
+export interface MysqlAddress {
+  host: string;
+  port: number;
+}
+
+/** MySQL's port when a site names none. */
+export const defaultMysqlPort = 3306;
+
+/**
+ * Where a site's MySQL answers: `sites[].mysql.host` and `port` when given, else the site's
+ * Service `mysql-<group>-<site>.<namespace>.svc` on 3306 (the group operator's naming).
+ */
+export function siteMysqlAddress(group: ParsedGroup, site: Site): MysqlAddress {
+  return {
+    host: site.mysql?.host ?? `mysql-${group.metadata.name}-${site.name}.${group.metadata.namespace}.svc`,
+    port: site.mysql?.port ?? defaultMysqlPort,
+  };
 }
 
 /** An object that can own others: it has been stored, so it has a name and a uid. */

@@ -71,6 +71,10 @@ const groupBackupSchema = z.strictObject({
     .default(300)
     .describe('A replica lagging more than this many seconds is not used as the backup source; the primary is.'),
   ...kubernetesBackup.backupFields,
+  profiles: kubernetesBackup.backupFields.profiles.describe('Named backup configurations: storage, dump options, retention, encryption.'),
+  schedules: kubernetesBackup.backupFields.schedules.describe('Each schedule becomes a CronJob that creates a MysqlBackup of its profile.'),
+  retry: kubernetesBackup.backupFields.retry.describe('Retries of scheduled backups that failed, each a new MysqlBackup (triggeredBy: retry).'),
+  pitr: kubernetesBackup.backupFields.pitr.describe('Binlog archiving for point-in-time recovery (archiving in the cluster comes in a later release).'),
   podSecurityContext: podSecurityContextSchema.optional(),
   containerSecurityContext: containerSecurityContextSchema.optional(),
 });
