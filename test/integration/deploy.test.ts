@@ -156,32 +156,36 @@ describe('RBAC in deploy/', () => {
   });
 
   it('grants cluster-wide exactly the verbs the daemon needs, per resource', () => {
+    // What src/daemon/kube/ calls (informers, kube-ops-client.ts, status-writer.ts, events.ts).
     expect(permissions(only<V1ClusterRole>(objects, 'ClusterRole', 'bloodraven').rules)).toEqual({
       'shipstream.io mysqlfailovergroups': ['get', 'list', 'watch'],
-      'shipstream.io mysqlfailovergroups/status': ['get', 'patch', 'update'],
-      'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-      'shipstream.io mysqlbackups/status': ['get', 'patch', 'update'],
-      'batch jobs': ['create', 'delete', 'get', 'list', 'watch'],
-      'batch cronjobs': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-      'core pods': ['get', 'list', 'watch'],
+      'shipstream.io mysqlfailovergroups/status': ['update'],
+      'shipstream.io mysqlfailovergroups/finalizers': ['update'],
+      'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
+      'shipstream.io mysqlbackups/status': ['update'],
+      'shipstream.io mysqlbackups/finalizers': ['update'],
+      'batch jobs': ['create', 'delete', 'list', 'watch'],
+      'batch cronjobs': ['create', 'delete', 'get', 'list', 'update', 'watch'],
+      'core pods': ['list', 'watch'],
       'core secrets': ['create', 'delete', 'get'],
-      'core persistentvolumeclaims': ['create', 'get', 'list', 'watch'],
-      'core serviceaccounts': ['create', 'get', 'update'],
-      'rbac.authorization.k8s.io roles': ['create', 'get', 'update'],
-      'rbac.authorization.k8s.io rolebindings': ['create', 'get', 'update'],
+      'core persistentvolumeclaims': ['create', 'get'],
+      'core namespaces': ['get'],
+      'core serviceaccounts': ['create'],
+      'rbac.authorization.k8s.io roles': ['create'],
+      'rbac.authorization.k8s.io rolebindings': ['create'],
       'events.k8s.io events': ['create', 'patch'],
-      'core events': ['create', 'patch'],
     });
   });
 
-  it('covers exactly the custom resources deploy/ installs, with their status subresources', () => {
+  it('covers exactly the custom resources deploy/ installs, with their status and finalizers subresources', () => {
     interface Crd {
       spec: { group: string; names: { plural: string }; versions: { subresources?: { status?: object } }[] };
     }
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition') as unknown as Crd[];
+    // The status subresource where the CRD serves one; finalizers (for blockOwnerDeletion) always.
     const served = crds.flatMap((crd) => {
       const resource = `${crd.spec.group} ${crd.spec.names.plural}`;
-      return crd.spec.versions.some((v) => v.subresources?.status) ? [resource, `${resource}/status`] : [resource];
+      return [resource, `${resource}/finalizers`, ...(crd.spec.versions.some((v) => v.subresources?.status) ? [`${resource}/status`] : [])];
     });
     expect(crds.length).toBeGreaterThan(0);
     const granted = Object.keys(permissions(only<V1ClusterRole>(objects, 'ClusterRole', 'bloodraven').rules)).filter((key) => key.startsWith('shipstream.io '));
@@ -205,7 +209,8 @@ describe('RBAC in deploy/', () => {
       { verb: 'watch', group: 'shipstream.io', resource: 'mysqlfailovergroups' },
       { verb: 'list', group: 'shipstream.io', resource: 'mysqlbackups' },
       { verb: 'update', group: 'shipstream.io', resource: 'mysqlbackups', subresource: 'status', namespace: 'db', name: 'b' },
-      { verb: 'patch', group: 'shipstream.io', resource: 'mysqlfailovergroups', subresource: 'status', namespace: 'db', name: 'g' },
+      { verb: 'update', group: 'shipstream.io', resource: 'mysqlfailovergroups', subresource: 'status', namespace: 'db', name: 'g' },
+      { verb: 'get', group: '', resource: 'namespaces', name: 'db' },
       { verb: 'create', group: 'batch', resource: 'jobs', namespace: 'db' },
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: 'db' },
       { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: 'db' },
@@ -225,6 +230,8 @@ describe('RBAC in deploy/', () => {
       { verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: 'db', name: 'r' },
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
       { verb: 'create', group: '', resource: 'namespaces' },
+      { verb: 'delete', group: '', resource: 'namespaces', name: 'db' },
+      { verb: 'update', group: '', resource: 'serviceaccounts', namespace: 'db', name: 'mysql-g-backup-requester' },
       { verb: 'create', group: '', resource: 'pods', subresource: 'exec', namespace: 'db', name: 'p' },
       { verb: 'update', group: 'batch', resource: 'jobs', namespace: 'db', name: 'j' },
       // Leases: not in other namespaces, not other Leases.
