@@ -15,15 +15,19 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupCrd, failoverGroupCrd } from '../../src/lib/kube/crds.js';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { startDaemon, type DaemonProcess } from '../support/kube/daemon-process.js';
 import { createTestClock, type TestClock } from '../support/kube/test-clock.js';
+import { kubeSchemaProblems, restrictedPodSecurityProblems } from '../support/kube/validate.js';
 import { sql } from '../support/mariadb.js';
 import { startReplicatedSites, type ReplicatedSites } from '../support/replication.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const ns = 'orders';
+/** The daemon's identity (its ServiceAccount token would say this), to tell its writes from the Job runner's. */
+const daemonUser = 'system:serviceaccount:bloodraven-system:bloodraven';
 
 type Json = Record<string, unknown>;
 interface BackupCr {
@@ -147,7 +151,9 @@ beforeAll(async () => {
   await kubectlCreateRendered(['create', 'namespace', ns]);
   await kubectlCreateRendered(['-n', ns, 'create', 'secret', 'generic', 'mysql-backup', `--from-literal=username=${sites.account.user}`, `--from-literal=password=${sites.account.password}`]);
   await kubectlCreateRendered(['-n', ns, 'create', 'secret', 'generic', 's3-creds', `--from-literal=AWS_ACCESS_KEY_ID=${s3rverCredentials.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${s3rverCredentials.secretAccessKey}`]);
-  daemon = await startDaemon({ kubeconfig: cluster.kubeconfigPath, identity: 'bloodraven-0', home: join(work, 'home') });
+  const daemonKubeconfig = join(work, 'daemon.kubeconfig');
+  await cluster.api.writeKubeconfig(daemonKubeconfig, { token: daemonUser });
+  daemon = await startDaemon({ kubeconfig: daemonKubeconfig, identity: 'bloodraven-0', home: join(work, 'home') });
   await kubectl(['apply', '-f', '-'], JSON.stringify(groupManifest()));
   // The group's own operator reports the primary.
   await kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'orders', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { activeSite: 'east' } })]);
@@ -310,5 +316,45 @@ describe('Kubernetes mode: the backup controller', () => {
     // s3rver may leave empty folders behind; no object is left.
     const after = await readdir(folder, { recursive: true }).catch(() => [] as string[]);
     expect(after.filter((f) => f.endsWith('_S3rver_object'))).toEqual([]);
+  });
+
+  it('updates a schedule’s CronJob when the schedule changes, and deletes it when the schedule goes', async () => {
+    const patch = (schedules: Json[]) =>
+      kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'orders', '--type=merge', '-p', JSON.stringify({ spec: { backup: { schedules } } })]);
+    const cronJob = (name: string) => cluster.api.get('batch/v1', 'CronJob', ns, name) as { spec: { schedule: string; timeZone: string } } | undefined;
+    await patch([
+      { name: 'nightly', profileName: 'offsite', schedule: '15 3 * * *', timeZone: 'Europe/Berlin' },
+      { name: 'weekly-broken', profileName: 'broken', schedule: '0 3 * * 0', timeZone: 'America/Los_Angeles' },
+    ]);
+    await until('the nightly CronJob updated', () => (cronJob('mysql-orders-backup-nightly')?.spec.schedule === '15 3 * * *' ? true : undefined));
+    expect(cronJob('mysql-orders-backup-nightly')?.spec.timeZone).toBe('Europe/Berlin');
+    await patch([{ name: 'nightly', profileName: 'offsite', schedule: '15 3 * * *', timeZone: 'Europe/Berlin' }]);
+    await until('the weekly CronJob deleted', () => (cronJob('mysql-orders-backup-weekly-broken') ? undefined : true));
+    expect(cronJob('mysql-orders-backup-nightly')).toBeDefined();
+    // The event follows the deletion.
+    const reasons = await until('the ScheduleDeleted event', () => {
+      const r = events().filter((e) => e.regarding?.name === 'orders').map((e) => e.reason);
+      return r.includes('ScheduleDeleted') ? r : undefined;
+    });
+    expect(reasons).toEqual(expect.arrayContaining(['ScheduleCreated', 'ScheduleUpdated', 'ScheduleDeleted']));
+  });
+
+  it('wrote only objects Kubernetes’ own schemas accept, every pod under the restricted Pod Security Standard', () => {
+    const written = cluster.api.writes.filter((w) => w.user === daemonUser);
+    const kinds = new Set(written.map((w) => w.kind));
+    for (const kind of ['Job', 'CronJob', 'Secret', 'PersistentVolumeClaim', 'ServiceAccount', 'Role', 'RoleBinding', 'MysqlBackup', 'MysqlFailoverGroup', 'Event', 'Lease']) {
+      expect(kinds, kind).toContain(kind);
+    }
+    const crds = [failoverGroupCrd(), backupCrd()] as never[];
+    const problems = written.flatMap((w) => kubeSchemaProblems(w.object, crds).map((p) => `${w.verb} ${w.kind} ${w.name}${w.subresource ? `/${w.subresource}` : ''}: ${p}`));
+    expect(problems).toEqual([]);
+    type PodHolder = { spec?: { template?: { spec?: unknown }; jobTemplate?: { spec?: { template?: { spec?: unknown } } } } };
+    const pods = written.flatMap((w) => {
+      const o = w.object as PodHolder;
+      const pod = w.kind === 'Job' ? o.spec?.template?.spec : w.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template?.spec : undefined;
+      return pod === undefined ? [] : [{ name: `${w.kind} ${w.name}`, pod }];
+    });
+    expect(pods.length).toBeGreaterThan(5);
+    expect(pods.flatMap(({ name, pod }) => restrictedPodSecurityProblems(pod).map((p) => `${name}: ${p}`))).toEqual([]);
   });
 });

@@ -223,6 +223,23 @@ describe('Kubernetes mode: leader election, restarts and expired watches', () =>
   });
 });
 
+describe('Kubernetes mode: cleanup without a group', () => {
+  it('skips the cleanup with an event, and lets the CR go, when its group is gone', async () => {
+    await kubectlOk(['apply', '-f', '-'], groupManifest(ns, 'shortlived', { profiles: [localProfile('dumps')] }));
+    await createBackup(ns, 'lonely', 'shortlived');
+    const done = await succeeded(ns, 'lonely');
+    await kubectlOk(['-n', ns, 'delete', 'mysqlfailovergroup', 'shortlived']);
+    await kubectlOk(['-n', ns, 'delete', 'mysqlbackup', 'lonely', '--timeout=60s']);
+    expect(cr(ns, 'lonely')).toBeUndefined();
+    const skipped = (cluster.api.list('events.k8s.io/v1', 'Event', ns) as Array<{ reason: string; type: string; note?: string; regarding?: { name?: string } }>).find(
+      (e) => e.regarding?.name === 'lonely' && e.reason === 'ArtifactCleanupSkipped',
+    );
+    expect(skipped?.type).toBe('Warning');
+    expect(skipped?.note).toMatch(/MysqlFailoverGroup "shortlived" is gone/);
+    expect(skipped?.note).toContain((done as { status?: { backupName?: string } }).status?.backupName ?? '?');
+  });
+});
+
 describe('Kubernetes mode: deleting a namespace', () => {
   it('does not hang on the finalizer when the Secret goes first', async () => {
     await setUpNamespace('scratch');
