@@ -1,8 +1,9 @@
 /**
  * deploy/ as `kubectl apply -k deploy/` would send it: rendered by the real kubectl (its built-in
  * kustomize, offline), every object checked against Kubernetes' published schema
- * (kubernetes-models), the daemon's pod against the restricted Pod Security Standard, and the
- * RBAC rules against what the daemon needs and no more.
+ * (kubernetes-models, with unknown fields flagged), the daemon's pod against the restricted Pod
+ * Security Standard, the RBAC rules against what the daemon needs and no more; then applied with
+ * the real kubectl to the test API server.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,11 +12,11 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import type { V1ClusterRole, V1Container, V1Deployment, V1PodSecurityContext, V1PodSpec, V1Role, V1Service } from '@kubernetes/client-node';
-import * as models from 'kubernetes-models';
+import type { V1ClusterRole, V1Container, V1Deployment, V1PodSpec, V1Role, V1Service } from '@kubernetes/client-node';
 import { defaultImage } from '../../src/lib/kube/objects.js';
 import { startApiServer } from '../support/kube/api-server.js';
 import { rbacAllows, rbacGrantsFor, type RbacRequest } from '../support/kube/rbac.js';
+import { kubeSchemaProblems, restrictedPodSecurityProblems } from '../support/kube/validate.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const deployDir = join(root, 'deploy');
@@ -45,50 +46,6 @@ function only<T>(objects: readonly KubeObject[], kind: string, name: string): T 
   const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
   expect(found, `${kind}/${name}`).toHaveLength(1);
   return found[0] as unknown as T;
-}
-
-/** kubernetes-models' class for a built-in kind: group "rbac.authorization.k8s.io" → `rbacAuthorizationK8sIo`. */
-function modelFor(apiVersion: string, kind: string): new (data: object) => { validate(): void } {
-  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-  const moduleName = group ? group.replace(/[.-](\w)/g, (_, c: string) => c.toUpperCase()) : version;
-  const groupModule = (models as Record<string, Record<string, unknown> | undefined>)[moduleName ?? ''];
-  const versionModule = (group ? groupModule?.[version ?? ''] : groupModule) as Record<string, unknown> | undefined;
-  const model = versionModule?.[kind] as (new (data: object) => { validate(): void }) | undefined;
-  if (!model) throw new Error(`kubernetes-models has no schema for ${apiVersion} ${kind}`);
-  return model;
-}
-
-/**
- * What the restricted Pod Security Standard (as published, latest version) refuses in `pod`.
- * Kept here until a shared check lands in test/support/kube/validate.ts.
- */
-function restrictedProblems(pod: V1PodSpec): string[] {
-  const problems: string[] = [];
-  if (pod.hostNetwork || pod.hostPID || pod.hostIPC) problems.push('host namespaces');
-  const allowedVolumes = new Set(['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']);
-  for (const volume of pod.volumes ?? []) {
-    for (const type of Object.keys(volume).filter((k) => k !== 'name')) if (!allowedVolumes.has(type)) problems.push(`volume ${volume.name}: ${type}`);
-  }
-  if (pod.securityContext?.runAsUser === 0) problems.push('pod runAsUser 0');
-  for (const c of [...(pod.initContainers ?? []), ...pod.containers]) problems.push(...restrictedContainerProblems(c, pod.securityContext ?? {}));
-  return problems;
-}
-
-/** The container rules of the restricted standard; a field the container leaves unset comes from the pod's context. */
-function restrictedContainerProblems(c: V1Container, podContext: V1PodSecurityContext): string[] {
-  const problems: string[] = [];
-  const context = c.securityContext ?? {};
-  if (context.privileged) problems.push('privileged');
-  if (context.allowPrivilegeEscalation !== false) problems.push('allowPrivilegeEscalation must be false');
-  if (!(context.capabilities?.drop ?? []).includes('ALL')) problems.push('capabilities must drop ALL');
-  for (const cap of context.capabilities?.add ?? []) if (cap !== 'NET_BIND_SERVICE') problems.push(`adds ${cap}`);
-  if ((context.runAsNonRoot ?? podContext.runAsNonRoot) !== true) problems.push('runAsNonRoot must be true');
-  if (context.runAsUser === 0) problems.push('runAsUser 0');
-  const seccomp = context.seccompProfile?.type ?? podContext.seccompProfile?.type;
-  if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push('seccompProfile must be RuntimeDefault or Localhost');
-  if ((c.ports ?? []).some((p) => p.hostPort)) problems.push('hostPort');
-  if (context.procMount && context.procMount !== 'Default') problems.push('procMount');
-  return problems.map((p) => `container ${c.name}: ${p}`);
 }
 
 /** Each (group, resource) a role's rules name, with the verbs it gets. */
@@ -135,9 +92,7 @@ describe('kubectl kustomize deploy/', () => {
   });
 
   it('gives only objects that match Kubernetes’ published schema for their kind', () => {
-    for (const object of objects) {
-      expect(() => new (modelFor(object.apiVersion, object.kind))(object).validate(), `${object.kind}/${object.metadata.name}`).not.toThrow();
-    }
+    for (const object of objects) expect(kubeSchemaProblems(object), `${object.kind}/${object.metadata.name}`).toEqual([]);
   });
 
   it('runs two replicas of `bloodraven daemon --kubernetes` on :9464, of this version’s image', async () => {
@@ -167,7 +122,7 @@ describe('kubectl kustomize deploy/', () => {
 
   it('runs the daemon’s pod under the restricted Pod Security Standard, non-root, on a read-only root', () => {
     const pod = only<V1Deployment>(objects, 'Deployment', 'bloodraven').spec?.template.spec as V1PodSpec;
-    expect(restrictedProblems(pod)).toEqual([]);
+    expect(restrictedPodSecurityProblems(pod)).toEqual([]);
     const [container] = pod.containers as [V1Container];
     expect(container.securityContext?.readOnlyRootFilesystem).toBe(true);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 27, runAsGroup: 27, fsGroup: 27 });
@@ -201,32 +156,36 @@ describe('RBAC in deploy/', () => {
   });
 
   it('grants cluster-wide exactly the verbs the daemon needs, per resource', () => {
+    // What src/daemon/kube/ calls (informers, kube-ops-client.ts, status-writer.ts, events.ts).
     expect(permissions(only<V1ClusterRole>(objects, 'ClusterRole', 'bloodraven').rules)).toEqual({
       'shipstream.io mysqlfailovergroups': ['get', 'list', 'watch'],
-      'shipstream.io mysqlfailovergroups/status': ['get', 'patch', 'update'],
-      'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-      'shipstream.io mysqlbackups/status': ['get', 'patch', 'update'],
-      'batch jobs': ['create', 'delete', 'get', 'list', 'watch'],
-      'batch cronjobs': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-      'core pods': ['get', 'list', 'watch'],
+      'shipstream.io mysqlfailovergroups/status': ['update'],
+      'shipstream.io mysqlfailovergroups/finalizers': ['update'],
+      'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
+      'shipstream.io mysqlbackups/status': ['update'],
+      'shipstream.io mysqlbackups/finalizers': ['update'],
+      'batch jobs': ['create', 'delete', 'list', 'watch'],
+      'batch cronjobs': ['create', 'delete', 'get', 'list', 'update', 'watch'],
+      'core pods': ['list', 'watch'],
       'core secrets': ['create', 'delete', 'get'],
-      'core persistentvolumeclaims': ['create', 'get', 'list', 'watch'],
-      'core serviceaccounts': ['create', 'get', 'update'],
-      'rbac.authorization.k8s.io roles': ['create', 'get', 'update'],
-      'rbac.authorization.k8s.io rolebindings': ['create', 'get', 'update'],
+      'core persistentvolumeclaims': ['create', 'get'],
+      'core namespaces': ['get'],
+      'core serviceaccounts': ['create'],
+      'rbac.authorization.k8s.io roles': ['create'],
+      'rbac.authorization.k8s.io rolebindings': ['create'],
       'events.k8s.io events': ['create', 'patch'],
-      'core events': ['create', 'patch'],
     });
   });
 
-  it('covers exactly the custom resources deploy/ installs, with their status subresources', () => {
+  it('covers exactly the custom resources deploy/ installs, with their status and finalizers subresources', () => {
     interface Crd {
       spec: { group: string; names: { plural: string }; versions: { subresources?: { status?: object } }[] };
     }
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition') as unknown as Crd[];
+    // The status subresource where the CRD serves one; finalizers (for blockOwnerDeletion) always.
     const served = crds.flatMap((crd) => {
       const resource = `${crd.spec.group} ${crd.spec.names.plural}`;
-      return crd.spec.versions.some((v) => v.subresources?.status) ? [resource, `${resource}/status`] : [resource];
+      return [resource, `${resource}/finalizers`, ...(crd.spec.versions.some((v) => v.subresources?.status) ? [`${resource}/status`] : [])];
     });
     expect(crds.length).toBeGreaterThan(0);
     const granted = Object.keys(permissions(only<V1ClusterRole>(objects, 'ClusterRole', 'bloodraven').rules)).filter((key) => key.startsWith('shipstream.io '));
@@ -250,7 +209,8 @@ describe('RBAC in deploy/', () => {
       { verb: 'watch', group: 'shipstream.io', resource: 'mysqlfailovergroups' },
       { verb: 'list', group: 'shipstream.io', resource: 'mysqlbackups' },
       { verb: 'update', group: 'shipstream.io', resource: 'mysqlbackups', subresource: 'status', namespace: 'db', name: 'b' },
-      { verb: 'patch', group: 'shipstream.io', resource: 'mysqlfailovergroups', subresource: 'status', namespace: 'db', name: 'g' },
+      { verb: 'update', group: 'shipstream.io', resource: 'mysqlfailovergroups', subresource: 'status', namespace: 'db', name: 'g' },
+      { verb: 'get', group: '', resource: 'namespaces', name: 'db' },
       { verb: 'create', group: 'batch', resource: 'jobs', namespace: 'db' },
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: 'db' },
       { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: 'db' },
@@ -270,6 +230,8 @@ describe('RBAC in deploy/', () => {
       { verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: 'db', name: 'r' },
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
       { verb: 'create', group: '', resource: 'namespaces' },
+      { verb: 'delete', group: '', resource: 'namespaces', name: 'db' },
+      { verb: 'update', group: '', resource: 'serviceaccounts', namespace: 'db', name: 'mysql-g-backup-requester' },
       { verb: 'create', group: '', resource: 'pods', subresource: 'exec', namespace: 'db', name: 'p' },
       { verb: 'update', group: 'batch', resource: 'jobs', namespace: 'db', name: 'j' },
       // Leases: not in other namespaces, not other Leases.
