@@ -20,6 +20,8 @@ import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { startDaemon, type DaemonProcess } from '../support/kube/daemon-process.js';
 import { createTestClock, type TestClock } from '../support/kube/test-clock.js';
 import { kubeSchemaProblems, restrictedPodSecurityProblems } from '../support/kube/validate.js';
+import { rbacAllows, rbacGrantsFor } from '../support/kube/rbac.js';
+import { parseAllDocuments } from 'yaml';
 import { sql } from '../support/mariadb.js';
 import { startReplicatedSites, type ReplicatedSites } from '../support/replication.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
@@ -356,5 +358,14 @@ describe('Kubernetes mode: the backup controller', () => {
     });
     expect(pods.length).toBeGreaterThan(5);
     expect(pods.flatMap(({ name, pod }) => restrictedPodSecurityProblems(pod).map((p) => `${name}: ${p}`))).toEqual([]);
+  });
+
+  it('made only requests that deploy/’s RBAC grants the daemon', async () => {
+    const rendered = parseAllDocuments(await kubectl(['kustomize', join(repoRoot, 'deploy')])).map((d) => d.toJS() as unknown);
+    const grants = rbacGrantsFor(rendered, { namespace: 'default', name: 'bloodraven' });
+    const made = cluster.api.requests.filter((r) => r.user === daemonUser);
+    expect(made.length).toBeGreaterThan(100);
+    const denied = new Set(made.filter((r) => !rbacAllows(grants, r)).map((r) => `${r.verb} ${r.group || 'core'}/${r.resource}${r.subresource ? `/${r.subresource}` : ''}${r.namespace ? ` in ${r.namespace}` : ' (cluster-wide)'}`));
+    expect([...denied]).toEqual([]);
   });
 });
