@@ -811,6 +811,20 @@ describe('kubectl', () => {
     expect(server.get('example.test/v1', 'Widget', 'default', 'held')).toBeUndefined();
   });
 
+  it('creates namespaces, secrets, config maps and service accounts imperatively (protobuf bodies)', async () => {
+    expect(await ok(['create', 'namespace', 'imp'])).toContain('namespace/imp created');
+    await ok(['-n', 'imp', 'create', 'secret', 'generic', 'creds', '--from-literal=MYSQL_USER=backup', '--from-literal=MYSQL_PASSWORD=s3cr3t']);
+    await ok(['-n', 'imp', 'create', 'configmap', 'settings', '--from-literal=a=b', '--save-config']);
+    await ok(['-n', 'imp', 'create', 'serviceaccount', 'robot']);
+    const secret = server.get('v1', 'Secret', 'imp', 'creds');
+    expect(secret).toMatchObject({ type: 'Opaque', data: { MYSQL_USER: Buffer.from('backup').toString('base64'), MYSQL_PASSWORD: Buffer.from('s3cr3t').toString('base64') } });
+    const configMap = server.get('v1', 'ConfigMap', 'imp', 'settings');
+    expect(configMap?.data).toEqual({ a: 'b' });
+    expect(JSON.stringify(configMap?.metadata)).toContain('last-applied-configuration');
+    expect(server.get('v1', 'ServiceAccount', 'imp', 'robot')).toBeDefined();
+    expect(server.get('v1', 'Namespace', undefined, 'imp')).toMatchObject({ spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+  });
+
   it('applies a kustomization with a namespace, a generated ConfigMap and a CR, and re-applies it', async () => {
     await ok(['apply', '-f', await file('crd.json', WIDGET_CRD)]);
     await file('kz/kustomization.yaml', 'namespace: kz\nresources: [ns.yaml, widget.yaml]\nconfigMapGenerator:\n  - name: settings\n    literals: [a=b]\n');

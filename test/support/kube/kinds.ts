@@ -65,7 +65,12 @@ function defaultPod(object: JsonObject): void {
   spec.serviceAccountName ??= 'default';
 }
 
+function defaultSecret(object: JsonObject): void {
+  if (object.type === undefined || object.type === '') object.type = 'Opaque';
+}
+
 const DEFAULTERS: Record<string, (object: JsonObject) => void> = {
+  '/Secret': defaultSecret,
   'batch/Job': defaultJob,
   'batch/CronJob': defaultCronJob,
   '/Namespace': defaultNamespace,
