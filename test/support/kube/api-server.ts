@@ -29,6 +29,7 @@ import { decodeKubernetesProtobuf, ProtobufDecodeError } from './protobuf.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf, type PatchType } from './patch.js';
 import { apiVersionOf, BUILT_IN_RESOURCES, resourcesFromCrd, splitApiVersion, type ResourceType } from './resources.js';
 import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, pruneCustomResource } from './schema.js';
+import { forbiddenMessage, rbacAllows, serviceAccountUser, userFromName, type ResourceAttributes, type UserInfo } from './rbac.js';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
 import {
   alreadyExists,
@@ -47,6 +48,8 @@ import {
 import { metadataOf, ObjectStore, resourceKeyOf, type JsonObject, type ObjectMetadata, type StoredEvent } from './store.js';
 import { toTable } from './table.js';
 
+export type { ResourceAttributes } from './rbac.js';
+
 export type RequestVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
 /** One resource request, as RBAC sees it. */
@@ -59,6 +62,8 @@ export interface ApiRequest {
   namespace?: string;
   name?: string;
   userAgent?: string;
+  /** The requesting user, when the request carried an identity (a ServiceAccount token or impersonation). */
+  user?: string;
 }
 
 /** One successful create, update or patch, with the object as stored. */
@@ -94,13 +99,28 @@ export interface ApiServerOptions {
   historyLimit?: number;
 }
 
+/** Whose credentials a kubeconfig carries; none = an unrestricted client (like cluster-admin). */
+export interface KubeconfigOptions {
+  /** Act as this ServiceAccount: its requests are authorized with the stored RBAC objects. */
+  serviceAccount?: { namespace: string; name: string };
+}
+
 export interface TestApiServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
-  /** Writes a kubeconfig (current context pointing here, no auth) for kubectl and KUBECONFIG. */
-  writeKubeconfig(path: string): Promise<void>;
-  /** A client-node KubeConfig pointing here. */
-  kubeConfig(): KubeConfig;
+  /**
+   * Writes a kubeconfig (current context pointing here, namespace `default`) for kubectl and
+   * KUBECONFIG. Without options it carries no credentials and every request is allowed; with a
+   * ServiceAccount it carries a token standing for it, and RBAC applies.
+   */
+  writeKubeconfig(path: string, options?: KubeconfigOptions): Promise<void>;
+  /** A client-node KubeConfig pointing here (same options as writeKubeconfig). */
+  kubeConfig(options?: KubeconfigOptions): KubeConfig;
+  /**
+   * Whether the stored Roles/ClusterRoles and bindings allow a ServiceAccount (or user) a
+   * request, as the RBAC authorizer decides (e.g. to hold `requests` against deploy/'s RBAC).
+   */
+  authorize(subject: { serviceAccount: { namespace: string; name: string } } | { user: string; groups?: string[] }, request: ResourceAttributes): boolean;
   /** Forgets the watch history: watches from any earlier resourceVersion get 410 Expired. */
   compactHistory(): void;
   /** Ends every open watch (clients re-watch from their last resourceVersion). */
@@ -296,7 +316,7 @@ class FakeApiServer {
       if (this.handleNonResource(req, res, url)) return;
       const path = this.parseResourcePath(url.pathname);
       if (!path) throw new KubeStatusError(404, 'NotFound', 'the server could not find the requested resource');
-      await this.handleResource(req, res, url, path);
+      await this.handleResource(req, res, url, path, identify(req));
     } catch (err) {
       if (err instanceof KubeStatusError) this.send(res, err.code, err.toStatus());
       else this.send(res, 500, new KubeStatusError(500, 'InternalError', `Internal error occurred: ${(err as Error).stack ?? String(err)}`).toStatus());
@@ -404,16 +424,21 @@ class FakeApiServer {
     return { type, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}), ...(subresource !== undefined ? { subresource } : {}) };
   }
 
-  private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath): Promise<void> {
+  private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath, user: UserInfo | undefined): Promise<void> {
     const { type, namespace, name, subresource } = path;
     const query = url.searchParams;
     const verb = verbOf(req.method ?? 'GET', name !== undefined, query);
     const userAgent = req.headers['user-agent'];
-    if (verb) this.recordRequest(verb, path, userAgent);
+    if (verb) this.recordRequest(verb, path, userAgent, user);
+    if (verb === 'create' && type.group === 'authorization.k8s.io') {
+      this.send(res, 201, this.accessReview(type, parseBody(await readBody(req), req.headers['content-type']), user));
+      return;
+    }
     if (query.get('dryRun')) throw badRequest('dryRun is not supported by the test API server');
     if (!verb || (verb !== 'watch' && (name === undefined) !== ['list', 'create', 'deletecollection'].includes(verb))) {
       throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
+    this.checkAccess(verb, path, user);
     const context: WriteContext = { userAgent, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
     const item = name ?? '';
     switch (verb) {
@@ -461,7 +486,59 @@ class FakeApiServer {
     }
   }
 
-  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined): void {
+  /** 403 Forbidden unless RBAC allows the identified user the request. */
+  private checkAccess(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, user: UserInfo | undefined): void {
+    if (!user) return;
+    const request: ResourceAttributes = {
+      verb,
+      group: type.group,
+      resource: type.plural,
+      ...(subresource ? { subresource } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(name !== undefined ? { name } : {}),
+    };
+    if (!rbacAllows(this.rbacObjects(), user, request)) {
+      throw new KubeStatusError(403, 'Forbidden', forbiddenMessage(user, request), { ...(name !== undefined ? { name } : {}), group: type.group, kind: type.plural });
+    }
+  }
+
+  /** The stored RBAC objects, for the authorizer. */
+  rbacObjects(): { roles: JsonObject[]; clusterRoles: JsonObject[]; roleBindings: JsonObject[]; clusterRoleBindings: JsonObject[] } {
+    const group = 'rbac.authorization.k8s.io';
+    return {
+      roles: this.store.list(resourceKeyOf(group, 'roles')),
+      clusterRoles: this.store.list(resourceKeyOf(group, 'clusterroles')),
+      roleBindings: this.store.list(resourceKeyOf(group, 'rolebindings')),
+      clusterRoleBindings: this.store.list(resourceKeyOf(group, 'clusterrolebindings')),
+    };
+  }
+
+  /**
+   * SelfSubjectAccessReview (`kubectl auth can-i`) and SubjectAccessReview: the review back with
+   * `status.allowed` decided by RBAC; a requester without identity is allowed everything.
+   */
+  private accessReview(type: ResourceType, body: unknown, requester: UserInfo | undefined): JsonObject {
+    const review = isObject(body) ? clone(body) : {};
+    const spec = isObject(review.spec) ? review.spec : {};
+    const attributes = isObject(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
+    if (!attributes) throw invalid(refOf(type, ''), [{ reason: 'FieldValueRequired', field: 'spec.resourceAttributes', message: 'Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified' }]);
+    const user =
+      type.kind === 'SubjectAccessReview'
+        ? userFromName(scalarText(spec.user), Array.isArray(spec.groups) ? spec.groups.map(scalarText) : [])
+        : requester;
+    const request: ResourceAttributes = {
+      verb: scalarText(attributes.verb),
+      group: scalarText(attributes.group),
+      resource: scalarText(attributes.resource),
+      ...(attributes.subresource ? { subresource: scalarText(attributes.subresource) } : {}),
+      ...(attributes.namespace ? { namespace: scalarText(attributes.namespace) } : {}),
+      ...(attributes.name ? { name: scalarText(attributes.name) } : {}),
+    };
+    const allowed = user === undefined || rbacAllows(this.rbacObjects(), user, request);
+    return { ...review, apiVersion: apiVersionOf(type), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed } };
+  }
+
+  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined, user: UserInfo | undefined): void {
     this.requests.push({
       verb,
       group: type.group,
@@ -471,6 +548,7 @@ class FakeApiServer {
       ...(namespace !== undefined ? { namespace } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(userAgent ? { userAgent } : {}),
+      ...(user ? { user: user.user } : {}),
     });
   }
 
@@ -1084,6 +1162,28 @@ class FakeApiServer {
   }
 }
 
+/** The bearer token prefix of the ServiceAccount kubeconfigs this server writes. */
+const TOKEN_PREFIX = 'test-serviceaccount:';
+
+/**
+ * The identity a request carries: a ServiceAccount token from {@link KubeconfigOptions}, or
+ * impersonation headers (kubectl `--as`, `--as-group`); undefined for the unrestricted client.
+ * Any other bearer token is a 401, as an unknown token is on a real server.
+ */
+function identify(req: IncomingMessage): UserInfo | undefined {
+  const impersonated = req.headers['impersonate-user'];
+  if (typeof impersonated === 'string' && impersonated !== '') {
+    const groups = req.headersDistinct['impersonate-group'] ?? [];
+    return userFromName(impersonated, groups);
+  }
+  const authorization = req.headers.authorization;
+  if (!authorization) return undefined;
+  const token = /^Bearer (.+)$/.exec(authorization)?.[1] ?? '';
+  const sa = token.startsWith(TOKEN_PREFIX) ? token.slice(TOKEN_PREFIX.length).split(':') : [];
+  if (sa.length !== 2) throw new KubeStatusError(401, 'Unauthorized', 'Unauthorized');
+  return serviceAccountUser(sa[0] ?? '', sa[1] ?? '');
+}
+
 /** The RBAC verb of a resource request. */
 function verbOf(method: string, named: boolean, query: URLSearchParams): RequestVerb | undefined {
   switch (method) {
@@ -1105,7 +1205,7 @@ function verbOf(method: string, named: boolean, query: URLSearchParams): Request
 
 /** APIResourceList entries of a type: the resource plus its subresources. */
 function discoveryEntries(type: ResourceType): JsonObject[] {
-  const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+  const verbs = type.verbs ?? ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
   const entries: JsonObject[] = [
     {
       name: type.plural,
@@ -1139,12 +1239,18 @@ function crdCauses(crd: JsonObject): StatusCause[] {
   return [];
 }
 
+function tokenFor(options: KubeconfigOptions): string | undefined {
+  const sa = options.serviceAccount;
+  return sa ? `${TOKEN_PREFIX}${sa.namespace}:${sa.name}` : undefined;
+}
+
 /** The client-node kubeconfig objects for a server URL (plain http needs skipTLSVerify). */
-function kubeConfigFor(url: string): KubeConfig {
+function kubeConfigFor(url: string, options: KubeconfigOptions = {}): KubeConfig {
   const config = new KubeConfig();
+  const token = tokenFor(options);
   config.loadFromOptions({
     clusters: [{ name: 'test', server: url, skipTLSVerify: true }],
-    users: [{ name: 'test' }],
+    users: [{ name: 'test', ...(token ? { token } : {}) }],
     contexts: [{ name: 'test', cluster: 'test', user: 'test', namespace: 'default' }],
     currentContext: 'test',
   });
@@ -1164,19 +1270,24 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Te
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
-    async writeKubeconfig(path: string): Promise<void> {
+    async writeKubeconfig(path: string, kubeconfigOptions: KubeconfigOptions = {}): Promise<void> {
+      const token = tokenFor(kubeconfigOptions);
       const yaml = toYaml({
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [{ name: 'test', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'test', user: {} }],
+        users: [{ name: 'test', user: token ? { token } : {} }],
         contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', namespace: 'default' } }],
         'current-context': 'test',
         preferences: {},
       });
       await writeFile(path, yaml, { mode: 0o600 });
     },
-    kubeConfig: () => kubeConfigFor(url),
+    kubeConfig: (kubeconfigOptions) => kubeConfigFor(url, kubeconfigOptions),
+    authorize(subject, request) {
+      const user = 'serviceAccount' in subject ? serviceAccountUser(subject.serviceAccount.namespace, subject.serviceAccount.name) : userFromName(subject.user, subject.groups);
+      return rbacAllows(fake.rbacObjects(), user, request);
+    },
     compactHistory: () => fake.store.compact(),
     dropWatches: () => fake.dropWatches(),
     writes: fake.writes,
