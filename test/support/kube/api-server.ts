@@ -29,7 +29,7 @@ import { decodeKubernetesProtobuf, ProtobufDecodeError } from './protobuf.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf, type PatchType } from './patch.js';
 import { apiVersionOf, BUILT_IN_RESOURCES, resourcesFromCrd, splitApiVersion, type ResourceType } from './resources.js';
 import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, pruneCustomResource } from './schema.js';
-import { forbiddenMessage, rbacAllows, serviceAccountUser, userFromName, type ResourceAttributes, type UserInfo } from './rbac.js';
+import { rbacAllows, rbacGrantsFor, type RbacRequest, type ServiceAccountRef } from './rbac.js';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
 import {
   alreadyExists,
@@ -48,8 +48,6 @@ import {
 import { metadataOf, ObjectStore, resourceKeyOf, type JsonObject, type ObjectMetadata, type StoredEvent } from './store.js';
 import { toTable } from './table.js';
 
-export type { ResourceAttributes } from './rbac.js';
-
 export type RequestVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
 /** One resource request, as RBAC sees it. */
@@ -62,7 +60,11 @@ export interface ApiRequest {
   namespace?: string;
   name?: string;
   userAgent?: string;
-  /** The requesting user, when the request carried an identity (a ServiceAccount token or impersonation). */
+  /**
+   * Who asked: the bearer token of the request, which stands for the identity as a ServiceAccount
+   * token would (kubeconfigs written with `writeKubeconfig(path, {token})` or `{serviceAccount}`
+   * send one), or the user kubectl's `--as` impersonates.
+   */
   user?: string;
 }
 
@@ -76,6 +78,8 @@ export interface ApiWrite {
   subresource?: string;
   object: JsonObject;
   userAgent?: string;
+  /** The requester's bearer token (see ApiRequest.user). */
+  user?: string;
 }
 
 /** What `GET pods/<name>/log` asks the log source for. */
@@ -97,12 +101,20 @@ export interface ApiServerOptions {
   port?: number;
   /** Watch events kept for replay (default 10 000). */
   historyLimit?: number;
+  /**
+   * Authorize requests made as a ServiceAccount (token `system:serviceaccount:<ns>:<name>`, or
+   * kubectl `--as`) with the stored Roles, ClusterRoles and bindings, answering 403 as the real
+   * server does. Off by default: identities are then only recorded.
+   */
+  enforceRbac?: boolean;
 }
 
 /** Whose credentials a kubeconfig carries; none = an unrestricted client (like cluster-admin). */
 export interface KubeconfigOptions {
-  /** Act as this ServiceAccount: its requests are authorized with the stored RBAC objects. */
-  serviceAccount?: { namespace: string; name: string };
+  /** A bearer token, taken as the user name (e.g. `system:serviceaccount:default:bloodraven`). */
+  token?: string;
+  /** Shorthand for the token of this ServiceAccount. */
+  serviceAccount?: ServiceAccountRef;
 }
 
 export interface TestApiServer {
@@ -117,10 +129,10 @@ export interface TestApiServer {
   /** A client-node KubeConfig pointing here (same options as writeKubeconfig). */
   kubeConfig(options?: KubeconfigOptions): KubeConfig;
   /**
-   * Whether the stored Roles/ClusterRoles and bindings allow a ServiceAccount (or user) a
-   * request, as the RBAC authorizer decides (e.g. to hold `requests` against deploy/'s RBAC).
+   * Whether the Roles/ClusterRoles and bindings stored now allow a ServiceAccount a request, as
+   * the RBAC authorizer decides (rbac.ts).
    */
-  authorize(subject: { serviceAccount: { namespace: string; name: string } } | { user: string; groups?: string[] }, request: ResourceAttributes): boolean;
+  authorize(serviceAccount: ServiceAccountRef, request: RbacRequest): boolean;
   /** Forgets the watch history: watches from any earlier resourceVersion get 410 Expired. */
   compactHistory(): void;
   /** Ends every open watch (clients re-watch from their last resourceVersion). */
@@ -143,6 +155,7 @@ interface WriteContext {
   /** A write of the server's own controllers: not in `writes`. */
   internal?: boolean;
   userAgent: string | undefined;
+  user?: string | undefined;
   fieldValidation: FieldValidation;
   warnings: string[];
 }
@@ -262,7 +275,10 @@ class FakeApiServer {
   private controllersScheduled = false;
   private stopped = false;
 
-  constructor(historyLimit: number) {
+  constructor(
+    historyLimit: number,
+    private readonly enforceRbac: boolean,
+  ) {
     this.store = new ObjectStore(historyLimit);
     for (const type of BUILT_IN_RESOURCES) this.register(type);
     this.createInternal(this.typeOf('v1', 'namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
@@ -424,7 +440,7 @@ class FakeApiServer {
     return { type, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}), ...(subresource !== undefined ? { subresource } : {}) };
   }
 
-  private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath, user: UserInfo | undefined): Promise<void> {
+  private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath, user: string | undefined): Promise<void> {
     const { type, namespace, name, subresource } = path;
     const query = url.searchParams;
     const verb = verbOf(req.method ?? 'GET', name !== undefined, query);
@@ -439,7 +455,7 @@ class FakeApiServer {
       throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
     this.checkAccess(verb, path, user);
-    const context: WriteContext = { userAgent, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
+    const context: WriteContext = { userAgent, user, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
     const item = name ?? '';
     switch (verb) {
       case 'watch':
@@ -486,10 +502,11 @@ class FakeApiServer {
     }
   }
 
-  /** 403 Forbidden unless RBAC allows the identified user the request. */
-  private checkAccess(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, user: UserInfo | undefined): void {
-    if (!user) return;
-    const request: ResourceAttributes = {
+  /** Under `enforceRbac`, 403 Forbidden unless RBAC allows the requesting ServiceAccount the request. */
+  private checkAccess(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, user: string | undefined): void {
+    const serviceAccount = serviceAccountOf(user);
+    if (!this.enforceRbac || !serviceAccount) return;
+    const request: RbacRequest = {
       verb,
       group: type.group,
       resource: type.plural,
@@ -497,36 +514,32 @@ class FakeApiServer {
       ...(namespace !== undefined ? { namespace } : {}),
       ...(name !== undefined ? { name } : {}),
     };
-    if (!rbacAllows(this.rbacObjects(), user, request)) {
-      throw new KubeStatusError(403, 'Forbidden', forbiddenMessage(user, request), { ...(name !== undefined ? { name } : {}), group: type.group, kind: type.plural });
+    if (!this.authorize(serviceAccount, request)) {
+      throw new KubeStatusError(403, 'Forbidden', forbiddenMessage(user ?? '', request), { ...(name !== undefined ? { name } : {}), group: type.group, kind: type.plural });
     }
   }
 
-  /** The stored RBAC objects, for the authorizer. */
-  rbacObjects(): { roles: JsonObject[]; clusterRoles: JsonObject[]; roleBindings: JsonObject[]; clusterRoleBindings: JsonObject[] } {
+  /** Whether the stored RBAC objects allow a ServiceAccount a request (rbac.ts). */
+  authorize(serviceAccount: ServiceAccountRef, request: RbacRequest): boolean {
     const group = 'rbac.authorization.k8s.io';
-    return {
-      roles: this.store.list(resourceKeyOf(group, 'roles')),
-      clusterRoles: this.store.list(resourceKeyOf(group, 'clusterroles')),
-      roleBindings: this.store.list(resourceKeyOf(group, 'rolebindings')),
-      clusterRoleBindings: this.store.list(resourceKeyOf(group, 'clusterrolebindings')),
-    };
+    const objects = ['roles', 'clusterroles', 'rolebindings', 'clusterrolebindings'].flatMap((plural) => this.store.list(resourceKeyOf(group, plural)));
+    return rbacAllows(rbacGrantsFor(objects, serviceAccount), request);
   }
 
   /**
-   * SelfSubjectAccessReview (`kubectl auth can-i`) and SubjectAccessReview: the review back with
-   * `status.allowed` decided by RBAC; a requester without identity is allowed everything.
+   * SelfSubjectAccessReview (`kubectl auth can-i`, with `--as` for a ServiceAccount) and
+   * SubjectAccessReview: the review back with `status.allowed` decided by RBAC for ServiceAccount
+   * users; any other requester is unrestricted (allowed), any other reviewed user is not.
    */
-  private accessReview(type: ResourceType, body: unknown, requester: UserInfo | undefined): JsonObject {
+  private accessReview(type: ResourceType, body: unknown, requester: string | undefined): JsonObject {
     const review = isObject(body) ? clone(body) : {};
     const spec = isObject(review.spec) ? review.spec : {};
     const attributes = isObject(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
-    if (!attributes) throw invalid(refOf(type, ''), [{ reason: 'FieldValueRequired', field: 'spec.resourceAttributes', message: 'Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified' }]);
-    const user =
-      type.kind === 'SubjectAccessReview'
-        ? userFromName(scalarText(spec.user), Array.isArray(spec.groups) ? spec.groups.map(scalarText) : [])
-        : requester;
-    const request: ResourceAttributes = {
+    if (!attributes) {
+      throw invalid(refOf(type, ''), [{ reason: 'FieldValueRequired', field: 'spec.resourceAttributes', message: 'Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified' }]);
+    }
+    const user = type.kind === 'SubjectAccessReview' ? scalarText(spec.user) : requester;
+    const request: RbacRequest = {
       verb: scalarText(attributes.verb),
       group: scalarText(attributes.group),
       resource: scalarText(attributes.resource),
@@ -534,11 +547,12 @@ class FakeApiServer {
       ...(attributes.namespace ? { namespace: scalarText(attributes.namespace) } : {}),
       ...(attributes.name ? { name: scalarText(attributes.name) } : {}),
     };
-    const allowed = user === undefined || rbacAllows(this.rbacObjects(), user, request);
+    const serviceAccount = serviceAccountOf(user);
+    const allowed = serviceAccount ? this.authorize(serviceAccount, request) : user === undefined;
     return { ...review, apiVersion: apiVersionOf(type), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed } };
   }
 
-  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined, user: UserInfo | undefined): void {
+  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined, user: string | undefined): void {
     this.requests.push({
       verb,
       group: type.group,
@@ -548,7 +562,7 @@ class FakeApiServer {
       ...(namespace !== undefined ? { namespace } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(userAgent ? { userAgent } : {}),
-      ...(user ? { user: user.user } : {}),
+      ...(user ? { user } : {}),
     });
   }
 
@@ -712,6 +726,7 @@ class FakeApiServer {
       ...(subresource ? { subresource } : {}),
       object: clone(object),
       ...(context.userAgent ? { userAgent: context.userAgent } : {}),
+      ...(context.user ? { user: context.user } : {}),
     });
   }
 
@@ -1162,26 +1177,30 @@ class FakeApiServer {
   }
 }
 
-/** The bearer token prefix of the ServiceAccount kubeconfigs this server writes. */
-const TOKEN_PREFIX = 'test-serviceaccount:';
-
 /**
- * The identity a request carries: a ServiceAccount token from {@link KubeconfigOptions}, or
- * impersonation headers (kubectl `--as`, `--as-group`); undefined for the unrestricted client.
- * Any other bearer token is a 401, as an unknown token is on a real server.
+ * Who a request comes from: the user kubectl's `--as` impersonates, else the bearer token, which
+ * stands for the user name (a ServiceAccount token would say `system:serviceaccount:<ns>:<name>`);
+ * undefined for a request without credentials.
  */
-function identify(req: IncomingMessage): UserInfo | undefined {
+function identify(req: IncomingMessage): string | undefined {
   const impersonated = req.headers['impersonate-user'];
-  if (typeof impersonated === 'string' && impersonated !== '') {
-    const groups = req.headersDistinct['impersonate-group'] ?? [];
-    return userFromName(impersonated, groups);
-  }
-  const authorization = req.headers.authorization;
-  if (!authorization) return undefined;
-  const token = /^Bearer (.+)$/.exec(authorization)?.[1] ?? '';
-  const sa = token.startsWith(TOKEN_PREFIX) ? token.slice(TOKEN_PREFIX.length).split(':') : [];
-  if (sa.length !== 2) throw new KubeStatusError(401, 'Unauthorized', 'Unauthorized');
-  return serviceAccountUser(sa[0] ?? '', sa[1] ?? '');
+  if (typeof impersonated === 'string' && impersonated !== '') return impersonated;
+  return /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/** The ServiceAccount a user name stands for (`system:serviceaccount:<ns>:<name>`), if any. */
+function serviceAccountOf(user: string | undefined): ServiceAccountRef | undefined {
+  const match = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user ?? '');
+  return match ? { namespace: match[1] ?? '', name: match[2] ?? '' } : undefined;
+}
+
+/** The real server's 403 message for a denied request. */
+function forbiddenMessage(user: string, request: RbacRequest): string {
+  const resource = request.subresource ? `${request.resource}/${request.subresource}` : request.resource;
+  const qualified = `${resource}${request.group ? `.${request.group}` : ''}`;
+  const what = request.name ? `${qualified} "${request.name}"` : qualified;
+  const where = request.namespace !== undefined ? ` in the namespace "${request.namespace}"` : ' at the cluster scope';
+  return `${what} is forbidden: User "${user}" cannot ${request.verb} resource "${resource}" in API group "${request.group}"${where}`;
 }
 
 /** The RBAC verb of a resource request. */
@@ -1241,7 +1260,7 @@ function crdCauses(crd: JsonObject): StatusCause[] {
 
 function tokenFor(options: KubeconfigOptions): string | undefined {
   const sa = options.serviceAccount;
-  return sa ? `${TOKEN_PREFIX}${sa.namespace}:${sa.name}` : undefined;
+  return options.token ?? (sa ? `system:serviceaccount:${sa.namespace}:${sa.name}` : undefined);
 }
 
 /** The client-node kubeconfig objects for a server URL (plain http needs skipTLSVerify). */
@@ -1259,7 +1278,7 @@ function kubeConfigFor(url: string, options: KubeconfigOptions = {}): KubeConfig
 
 /** Starts the fake API server on 127.0.0.1; `stop()` it when done. */
 export async function startApiServer(options: ApiServerOptions = {}): Promise<TestApiServer> {
-  const fake = new FakeApiServer(options.historyLimit ?? 10_000);
+  const fake = new FakeApiServer(options.historyLimit ?? 10_000, options.enforceRbac ?? false);
   const server = createServer((req, res) => {
     void fake.handle(req, res);
   });
@@ -1284,10 +1303,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Te
       await writeFile(path, yaml, { mode: 0o600 });
     },
     kubeConfig: (kubeconfigOptions) => kubeConfigFor(url, kubeconfigOptions),
-    authorize(subject, request) {
-      const user = 'serviceAccount' in subject ? serviceAccountUser(subject.serviceAccount.namespace, subject.serviceAccount.name) : userFromName(subject.user, subject.groups);
-      return rbacAllows(fake.rbacObjects(), user, request);
-    },
+    authorize: (serviceAccount, request) => fake.authorize(serviceAccount, request),
     compactHistory: () => fake.store.compact(),
     dropWatches: () => fake.dropWatches(),
     writes: fake.writes,

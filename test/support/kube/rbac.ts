@@ -1,134 +1,123 @@
 /**
- * RBAC authorization over the Roles, ClusterRoles and bindings stored in the test API server,
- * following the rules of Kubernetes' RBAC authorizer: a RoleBinding grants its Role's (or
- * ClusterRole's) rules inside its namespace, a ClusterRoleBinding grants a ClusterRole's rules
- * everywhere; a rule matches on verbs, apiGroups, resources (`<resource>/<subresource>` for
- * subresources) and, when set, resourceNames (only for requests that name an object). `*`
- * matches anything. ServiceAccounts are users `system:serviceaccount:<ns>:<name>` in groups
- * `system:serviceaccounts`, `system:serviceaccounts:<ns>` and `system:authenticated`.
- * Not modelled: ClusterRole aggregation, non-resource URL rules (discovery is open to all, as
- * the bootstrap `system:discovery` role makes it).
+ * Kubernetes RBAC authorization, as the API server's RBAC authorizer decides it, for tests that
+ * check a ServiceAccount's rules (deploy/) against the requests a client really sends.
+ *
+ * The matching rules are those of the published RBAC documentation and the authorizer's
+ * behaviour: a request is allowed when any one rule of any one applicable binding allows it
+ * (there are no deny rules); "*" matches every verb, group or resource; a rule's `resources`
+ * entry "res/sub" matches only that subresource of that resource, and one with "*" before the
+ * slash that subresource of every resource ("res" alone never covers "res/sub"); a non-empty `resourceNames` allows only requests naming one of
+ * those objects (so never a create, list or watch, which carry no name); rules reached through a
+ * RoleBinding apply only in that binding's namespace. Non-resource URLs (/healthz, /version) are
+ * not modelled.
  */
-import type { JsonObject } from './store.js';
+import type { RbacV1Subject, V1ClusterRole, V1ClusterRoleBinding, V1PolicyRule, V1Role, V1RoleBinding } from '@kubernetes/client-node';
 
-/** Who makes a request. */
-export interface UserInfo {
-  user: string;
-  groups: string[];
+/** Rules and where they apply: `namespace` unset = cluster-wide (a ClusterRole bound by a ClusterRoleBinding). */
+export interface RbacGrant {
+  /** The namespace a RoleBinding gives these rules in; unset for a ClusterRoleBinding. */
+  readonly namespace?: string;
+  readonly rules: readonly V1PolicyRule[];
+  /** Where the rules came from ("ClusterRole/x via ClusterRoleBinding/y"), for messages. */
+  readonly source?: string;
 }
 
-/** What RBAC looks at in a resource request. */
-export interface ResourceAttributes {
-  verb: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  name?: string;
+/**
+ * A resource request as the authorizer sees it (the shape the test API server logs).
+ * `group` is "" for the core group. `namespace` unset = a cluster-scoped resource, or a list or
+ * watch across all namespaces. `name` is unset for create, list and watch.
+ */
+export interface RbacRequest {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  readonly subresource?: string;
+  readonly namespace?: string;
+  readonly name?: string;
 }
 
-interface PolicyRule {
-  verbs?: string[];
-  apiGroups?: string[];
-  resources?: string[];
-  resourceNames?: string[];
+/** The RBAC objects of a manifest (anything else in `objects` is ignored). */
+type RbacObject =
+  | (V1ClusterRole & { kind: 'ClusterRole' })
+  | (V1Role & { kind: 'Role' })
+  | (V1ClusterRoleBinding & { kind: 'ClusterRoleBinding' })
+  | (V1RoleBinding & { kind: 'RoleBinding' });
+
+/** A ServiceAccount by namespace and name. */
+export interface ServiceAccountRef {
+  readonly namespace: string;
+  readonly name: string;
 }
 
-interface Subject {
-  kind?: string;
-  name?: string;
-  namespace?: string;
-}
-
-interface Binding {
-  metadata?: { namespace?: string };
-  roleRef?: { kind?: string; name?: string };
-  subjects?: Subject[];
-}
-
-/** The identity of a ServiceAccount. */
-export function serviceAccountUser(namespace: string, name: string): UserInfo {
-  return { user: `system:serviceaccount:${namespace}:${name}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] };
-}
-
-/** Parses `system:serviceaccount:<ns>:<name>` (as kubectl's `--as` sends it) into a full identity. */
-export function userFromName(name: string, groups: string[] = []): UserInfo {
-  const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
-  if (sa) {
-    const base = serviceAccountUser(sa[1] ?? '', sa[2] ?? '');
-    return { user: base.user, groups: [...new Set([...base.groups, ...groups])] };
-  }
-  return { user: name, groups: [...new Set([...groups, 'system:authenticated'])] };
-}
-
-function subjectMatches(subject: Subject, user: UserInfo, bindingNamespace: string | undefined): boolean {
-  switch (subject.kind) {
-    case 'ServiceAccount':
-      return user.user === `system:serviceaccount:${subject.namespace ?? bindingNamespace ?? ''}:${subject.name ?? ''}`;
-    case 'User':
-      return subject.name === user.user;
-    case 'Group':
-      return subject.name !== undefined && user.groups.includes(subject.name);
-    default:
-      return false;
-  }
-}
-
-function has(list: string[] | undefined, value: string): boolean {
-  return (list ?? []).some((v) => v === '*' || v === value);
-}
-
-function ruleAllows(rule: PolicyRule, request: ResourceAttributes): boolean {
-  if (!has(rule.verbs, request.verb) || !has(rule.apiGroups, request.group)) return false;
-  const resource = request.subresource ? `${request.resource}/${request.subresource}` : request.resource;
-  const resources = rule.resources ?? [];
-  const resourceOk = resources.some((r) => r === '*' || r === resource || (request.subresource !== undefined && r === `*/${request.subresource}`));
-  if (!resourceOk) return false;
+/** Whether `rule` (no namespace considered) allows `request`. */
+export function ruleAllows(rule: V1PolicyRule, request: RbacRequest): boolean {
+  if (!matchesAny(rule.verbs, request.verb)) return false;
+  if (!matchesAny(rule.apiGroups ?? [], request.group)) return false;
+  if (!resourceMatches(rule.resources ?? [], request.resource, request.subresource)) return false;
   const names = rule.resourceNames ?? [];
   return names.length === 0 || (request.name !== undefined && names.includes(request.name));
 }
 
-/** The stored RBAC objects the authorizer reads. */
-export interface RbacObjects {
-  roles: JsonObject[];
-  clusterRoles: JsonObject[];
-  roleBindings: JsonObject[];
-  clusterRoleBindings: JsonObject[];
+/**
+ * Whether any of `grants` allows `request`. A namespaced grant applies only to requests in its
+ * namespace, so it never allows a cluster-scoped request or one across all namespaces.
+ */
+export function rbacAllows(grants: readonly RbacGrant[], request: RbacRequest): boolean {
+  return grants.some((grant) => (grant.namespace === undefined || grant.namespace === request.namespace) && grant.rules.some((rule) => ruleAllows(rule, request)));
 }
 
-function rulesOf(role: JsonObject | undefined): PolicyRule[] {
-  return role && Array.isArray(role.rules) ? (role.rules as PolicyRule[]) : [];
-}
-
-function named(objects: JsonObject[], name: string | undefined, namespace?: string): JsonObject | undefined {
-  return objects.find((o) => {
-    const meta = (o.metadata ?? {}) as { name?: string; namespace?: string };
-    return meta.name === name && (namespace === undefined || meta.namespace === namespace);
-  });
-}
-
-/** Whether RBAC allows `user` the request, given the stored roles and bindings. */
-export function rbacAllows(objects: RbacObjects, user: UserInfo, request: ResourceAttributes): boolean {
-  for (const raw of objects.clusterRoleBindings) {
-    const binding = raw as Binding;
-    if (binding.roleRef?.kind !== 'ClusterRole' || !(binding.subjects ?? []).some((s) => subjectMatches(s, user, undefined))) continue;
-    if (rulesOf(named(objects.clusterRoles, binding.roleRef.name)).some((r) => ruleAllows(r, request))) return true;
+/**
+ * The grants that `objects` (a rendered manifest: ClusterRoles, Roles and their bindings, any
+ * other kind ignored) give `serviceAccount`. Bound subjects count when they are that
+ * ServiceAccount (in a RoleBinding an empty subject namespace means the binding's), or the
+ * groups every ServiceAccount is in (system:serviceaccounts, system:serviceaccounts:<ns>,
+ * system:authenticated). A binding whose role is missing from `objects` gives nothing, as on a
+ * real server. Objects without a namespace are taken to be in `defaultNamespace` (where
+ * `kubectl apply` would put them).
+ */
+export function rbacGrantsFor(objects: readonly unknown[], serviceAccount: ServiceAccountRef, defaultNamespace = serviceAccount.namespace): RbacGrant[] {
+  const rbac = objects.filter(isRbacObject);
+  const namespaceOf = (o: RbacObject): string => o.metadata?.namespace ?? defaultNamespace;
+  const clusterRole = (name: string) => rbac.find((o) => o.kind === 'ClusterRole' && o.metadata?.name === name);
+  const role = (namespace: string, name: string) => rbac.find((o) => o.kind === 'Role' && o.metadata?.name === name && namespaceOf(o) === namespace);
+  const grants: RbacGrant[] = [];
+  for (const binding of rbac) {
+    if (binding.kind !== 'ClusterRoleBinding' && binding.kind !== 'RoleBinding') continue;
+    const bindingNamespace = binding.kind === 'RoleBinding' ? namespaceOf(binding) : undefined;
+    if (!(binding.subjects ?? []).some((s) => subjectIs(s, serviceAccount, bindingNamespace))) continue;
+    const ref = binding.roleRef;
+    const target = ref.kind === 'ClusterRole' ? clusterRole(ref.name) : bindingNamespace !== undefined ? role(bindingNamespace, ref.name) : undefined;
+    if (!target) continue;
+    const rules = (target as V1ClusterRole | V1Role).rules ?? [];
+    const source = `${ref.kind}/${ref.name} via ${binding.kind}/${binding.metadata?.name ?? '?'}`;
+    grants.push(bindingNamespace === undefined ? { rules, source } : { namespace: bindingNamespace, rules, source });
   }
-  if (request.namespace === undefined) return false;
-  for (const raw of objects.roleBindings) {
-    const binding = raw as Binding;
-    const namespace = binding.metadata?.namespace;
-    if (namespace !== request.namespace || !(binding.subjects ?? []).some((s) => subjectMatches(s, user, namespace))) continue;
-    const role = binding.roleRef?.kind === 'Role' ? named(objects.roles, binding.roleRef.name, namespace) : named(objects.clusterRoles, binding.roleRef?.name);
-    if (rulesOf(role).some((r) => ruleAllows(r, request))) return true;
+  return grants;
+}
+
+function isRbacObject(o: unknown): o is RbacObject {
+  if (typeof o !== 'object' || o === null) return false;
+  const { apiVersion, kind } = o as { apiVersion?: unknown; kind?: unknown };
+  return apiVersion === 'rbac.authorization.k8s.io/v1' && (kind === 'ClusterRole' || kind === 'Role' || kind === 'ClusterRoleBinding' || kind === 'RoleBinding');
+}
+
+/** `bindingNamespace` is the RoleBinding's namespace, unset for a ClusterRoleBinding. */
+function subjectIs(subject: RbacV1Subject, sa: ServiceAccountRef, bindingNamespace: string | undefined): boolean {
+  if (subject.kind === 'ServiceAccount') {
+    // A ClusterRoleBinding's ServiceAccount subject must name its namespace (the server refuses
+    // one without); a RoleBinding's defaults to the binding's own.
+    const namespace = subject.namespace || bindingNamespace;
+    return subject.name === sa.name && namespace === sa.namespace;
   }
+  if (subject.kind === 'Group') return ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated'].includes(subject.name);
   return false;
 }
 
-/** The real server's 403 message for a denied request. */
-export function forbiddenMessage(user: UserInfo, request: ResourceAttributes): string {
-  const resource = request.subresource ? `${request.resource}/${request.subresource}` : request.resource;
-  const what = request.name ? `${resource}${request.group ? `.${request.group}` : ''} "${request.name}"` : `${resource}${request.group ? `.${request.group}` : ''}`;
-  const where = request.namespace !== undefined ? ` in the namespace "${request.namespace}"` : ' at the cluster scope';
-  return `${what} is forbidden: User "${user.user}" cannot ${request.verb} resource "${resource}" in API group "${request.group}"${where}`;
+function matchesAny(allowed: readonly string[], value: string): boolean {
+  return allowed.includes('*') || allowed.includes(value);
+}
+
+function resourceMatches(allowed: readonly string[], resource: string, subresource: string | undefined): boolean {
+  const requested = subresource ? `${resource}/${subresource}` : resource;
+  return allowed.some((entry) => entry === '*' || entry === requested || (subresource !== undefined && subresource !== '' && entry === `*/${subresource}`));
 }

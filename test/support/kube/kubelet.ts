@@ -1,0 +1,313 @@
+/**
+ * The node: runs each pod the Job controller creates as a local process (pod-config.ts,
+ * pod-process.ts) and writes the pod's status as the kubelet does, through the API:
+ * Pending (ContainerCreating, or waiting on a missing Secret or claim) → Running →
+ * Succeeded | Failed, with the container's state, exit code, reason and termination message.
+ * The Job controller reads the same facts from the records kept here.
+ */
+import { open } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
+import { PodNotReady, PodStartError, podFolders, prepareContainer, type ContainerLaunch, type PodJson, type PodLookups, type LaunchOptions } from './pod-config.js';
+import { PodLog, startContainerProcess, type ContainerProcess } from './pod-process.js';
+import { rfc3339 } from './job-status.js';
+
+/** What the node knows of one pod. The Job controller reads it; only the kubelet changes it. */
+export interface PodRecord {
+  readonly uid: string;
+  readonly name: string;
+  readonly namespace: string;
+  /** The owning Job's uid. */
+  readonly jobUid: string;
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  ready: boolean;
+  /** Asked to stop and not exited yet. */
+  terminating: boolean;
+  restartCount: number;
+  finishedAt: Date | undefined;
+  /** Stopped because its Job was suspended: not counted as failed. */
+  discarded: boolean;
+  readonly log: PodLog;
+}
+
+export interface KubeletOptions {
+  core: CoreV1Api;
+  lookups: PodLookups;
+  launch: Omit<LaunchOptions, 'folders'>;
+  workDir: string;
+  /** SIGTERM → SIGKILL delay (the pod's terminationGracePeriodSeconds, shortened). */
+  graceMs: number;
+  /** How often a waiting pod looks again for its Secret or claim. */
+  retryMs: number;
+  /** First delay before restarting a failed container (restartPolicy OnFailure); doubles. */
+  restartBackoffMs: number;
+  /** Called after each change of a record, once the pod's status is written. */
+  onChange(record: PodRecord): void;
+}
+
+interface PodRun {
+  record: PodRecord;
+  pod: PodJson;
+  stop: AbortController;
+  process: ContainerProcess | undefined;
+  done: Promise<void>;
+  deleted: boolean;
+  readOnlyFolders: string[];
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const terminationMessageLimit = 4096;
+
+export class Kubelet {
+  private readonly runs = new Map<string, PodRun>();
+  private readonly options: KubeletOptions;
+
+  constructor(options: KubeletOptions) {
+    this.options = options;
+  }
+
+  /** Starts pod `pod` (already created through the API) of Job `jobUid`; returns at once. */
+  run(pod: PodJson, jobUid: string): PodRecord {
+    const record: PodRecord = {
+      uid: pod.metadata.uid,
+      name: pod.metadata.name,
+      namespace: pod.metadata.namespace,
+      jobUid,
+      phase: 'Pending',
+      ready: false,
+      terminating: false,
+      restartCount: 0,
+      finishedAt: undefined,
+      discarded: false,
+      log: new PodLog(),
+    };
+    const run: PodRun = { record, pod, stop: new AbortController(), process: undefined, done: Promise.resolve(), deleted: false, readOnlyFolders: [] };
+    this.runs.set(record.uid, run);
+    run.done = this.lifecycle(run).catch(() => undefined);
+    return record;
+  }
+
+  /** The pods of Job `jobUid` this node ran or runs. */
+  podsOfJob(jobUid: string): PodRecord[] {
+    return [...this.runs.values()].filter((r) => r.record.jobUid === jobUid).map((r) => r.record);
+  }
+
+  /** Stops pod `uid` (SIGTERM, then SIGKILL); `discard`: its Job was suspended. Returns at once. */
+  stopPod(uid: string, discard = false): void {
+    const run = this.runs.get(uid);
+    if (!run || run.record.phase === 'Succeeded' || run.record.phase === 'Failed') return;
+    if (discard) run.record.discarded = true;
+    if (run.stop.signal.aborted) return;
+    run.record.terminating = true;
+    run.stop.abort();
+    void run.process?.stop(this.options.graceMs);
+    this.options.onChange(run.record);
+  }
+
+  /** The pod object is gone from the API: stop its process and write nothing more. */
+  podDeleted(uid: string): void {
+    const run = this.runs.get(uid);
+    if (!run) return;
+    run.deleted = true;
+    this.stopPod(uid);
+  }
+
+  /** A Job is gone: its pods' processes are stopped (their logs stay readable here). */
+  jobGone(jobUid: string): void {
+    for (const [uid, run] of this.runs) if (run.record.jobUid === jobUid) this.podDeleted(uid);
+  }
+
+  /** Pod `namespace/name`'s output so far (stdout and stderr together), if this node ran it. */
+  log(namespace: string, name: string): string | undefined {
+    for (const run of this.runs.values()) if (run.record.namespace === namespace && run.record.name === name) return run.record.log.text();
+    return undefined;
+  }
+
+  /** The folder of pod `namespace/name` on this node. */
+  podDir(namespace: string, name: string): string {
+    return podFolders(this.options.workDir, namespace, name).dir;
+  }
+
+  /** Stops every pod and waits until every process has exited. */
+  async stopAll(): Promise<void> {
+    for (const run of this.runs.values()) {
+      run.deleted = true;
+      this.stopPod(run.record.uid);
+    }
+    await Promise.all([...this.runs.values()].map((r) => r.done));
+  }
+
+  /** Folders made read-only for Secret and ConfigMap volumes, to make writable before removal. */
+  readOnlyFolders(): string[] {
+    return [...this.runs.values()].flatMap((r) => r.readOnlyFolders);
+  }
+
+  private async lifecycle(run: PodRun): Promise<void> {
+    const { record, pod } = run;
+    const container = pod.spec.containers[0];
+    const times = new ConditionTimes();
+    const startTime = rfc3339(new Date());
+    const base = { hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }], startTime, qosClass: 'BestEffort' };
+    const containerBase = { name: container?.name ?? '', image: container?.image ?? '', imageID: container?.image ?? '' };
+    const write = async (status: object): Promise<void> => {
+      if (run.deleted) return;
+      try {
+        await this.options.core.patchNamespacedPodStatus({ name: record.name, namespace: record.namespace, body: { status } }, mergePatch);
+      } catch {
+        // Gone, or the API server stopped: the next write (if any) tells the truth again.
+      }
+    };
+    const pending = (waiting: { reason: string; message?: string }, scheduled: { status: 'True' | 'False'; reason?: string; message?: string }) =>
+      write({
+        phase: 'Pending',
+        ...base,
+        conditions: times.conditions({ PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: scheduled.status }, {
+          PodScheduled: scheduled,
+          Ready: { reason: 'ContainersNotReady', message: `containers with unready status: [${containerBase.name}]` },
+          ContainersReady: { reason: 'ContainersNotReady', message: `containers with unready status: [${containerBase.name}]` },
+        }),
+        containerStatuses: [{ ...containerBase, ready: false, restartCount: 0, started: false, state: { waiting } }],
+      });
+
+    await pending({ reason: 'ContainerCreating' }, { status: 'True' });
+    const folders = podFolders(this.options.workDir, record.namespace, record.name);
+    let launch: ContainerLaunch | undefined;
+    let lastWaiting = '';
+    while (!launch) {
+      if (run.stop.signal.aborted) return this.finish(run, write, times, base, containerBase, { exitCode: 137, reason: 'Error', message: undefined, startedAt: undefined }, undefined);
+      try {
+        launch = await prepareContainer(pod, this.options.lookups, { ...this.options.launch, folders });
+        run.readOnlyFolders = launch.readOnlyFolders;
+      } catch (error) {
+        if (error instanceof PodStartError) {
+          return this.finish(run, write, times, base, containerBase, { exitCode: 128, reason: 'StartError', message: error.message, startedAt: undefined }, undefined);
+        }
+        const waiting = error instanceof PodNotReady ? error : new PodNotReady('ContainerCreating', (error as Error).message);
+        const key = `${waiting.reason}:${waiting.message}`;
+        if (key !== lastWaiting) {
+          lastWaiting = key;
+          if (waiting.reason === 'Unschedulable') await pending({ reason: 'ContainerCreating' }, { status: 'False', reason: 'Unschedulable', message: waiting.message });
+          else await pending({ reason: waiting.reason, message: waiting.message }, { status: 'True' });
+        }
+        await sleep(this.options.retryMs, undefined, { signal: run.stop.signal }).catch(() => undefined);
+      }
+    }
+
+    let lastState: object | undefined;
+    for (;;) {
+      const startedAt = rfc3339(new Date());
+      let exitCode: number;
+      try {
+        run.process = startContainerProcess(launch.argv, launch.env, launch.cwd, record.log);
+        if (run.stop.signal.aborted) void run.process.stop(this.options.graceMs);
+        await write({
+          phase: 'Running',
+          ...base,
+          podIP: '127.0.0.1',
+          podIPs: [{ ip: '127.0.0.1' }],
+          conditions: times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'True', ContainersReady: 'True', PodScheduled: 'True' }),
+          containerStatuses: [
+            { ...containerBase, containerID: `bloodraven-test://${record.uid}-${record.restartCount}`, ready: true, started: true, restartCount: record.restartCount, state: { running: { startedAt } }, ...(lastState ? { lastState } : {}) },
+          ],
+        });
+        if (!record.terminating) {
+          record.phase = 'Running';
+          record.ready = true;
+          this.options.onChange(record);
+        }
+        exitCode = await run.process.exited;
+      } catch (error) {
+        return this.finish(run, write, times, base, containerBase, { exitCode: 128, reason: 'StartError', message: (error as Error).message, startedAt }, lastState);
+      }
+      const message = await terminationMessage(launch.terminationLog, exitCode, container?.terminationMessagePolicy, record.log);
+      const terminated = { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt };
+      const restart = exitCode !== 0 && pod.spec.restartPolicy === 'OnFailure' && !run.stop.signal.aborted;
+      if (!restart) return this.finish(run, write, times, base, containerBase, terminated, lastState);
+      lastState = { terminated: { ...terminated, finishedAt: rfc3339(new Date()), containerID: `bloodraven-test://${record.uid}-${record.restartCount}` } };
+      record.restartCount += 1;
+      record.ready = false;
+      await write({
+        phase: 'Running',
+        ...base,
+        conditions: times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' }),
+        containerStatuses: [{ ...containerBase, ready: false, started: false, restartCount: record.restartCount, state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${containerBase.name}` } }, lastState }],
+      });
+      this.options.onChange(record);
+      await sleep(this.options.restartBackoffMs * 2 ** (record.restartCount - 1), undefined, { signal: run.stop.signal }).catch(() => undefined);
+      if (run.stop.signal.aborted) return this.finish(run, write, times, base, containerBase, terminated, undefined);
+    }
+  }
+
+  private async finish(
+    run: PodRun,
+    write: (status: object) => Promise<void>,
+    times: ConditionTimes,
+    base: object,
+    containerBase: { name: string },
+    terminated: { exitCode: number; reason: string; message: string | undefined; startedAt: string | undefined },
+    lastState: object | undefined,
+  ): Promise<void> {
+    const finishedAt = new Date();
+    const phase = terminated.exitCode === 0 ? 'Succeeded' : 'Failed';
+    const reason = phase === 'Succeeded' ? 'PodCompleted' : 'PodFailed';
+    const { message, startedAt, ...rest } = terminated;
+    await write({
+      phase,
+      ...base,
+      conditions: times.conditions({ PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' }, {
+        Ready: { reason },
+        ContainersReady: { reason },
+      }),
+      containerStatuses: [
+        {
+          ...containerBase,
+          ready: false,
+          started: false,
+          restartCount: run.record.restartCount,
+          state: { terminated: { ...rest, ...(message ? { message } : {}), startedAt: startedAt ?? rfc3339(finishedAt), finishedAt: rfc3339(finishedAt), containerID: `bloodraven-test://${run.record.uid}-${run.record.restartCount}` } },
+          ...(lastState ? { lastState } : {}),
+        },
+      ],
+    });
+    Object.assign(run.record, { phase, ready: false, terminating: false, finishedAt });
+    this.options.onChange(run.record);
+  }
+}
+
+/** Pod conditions with their lastTransitionTime kept until their status changes. */
+class ConditionTimes {
+  private readonly seen = new Map<string, { status: string; time: string }>();
+
+  conditions(statuses: Record<string, 'True' | 'False'>, details: Record<string, { reason?: string; message?: string }> = {}): object[] {
+    const now = rfc3339(new Date());
+    return Object.entries(statuses).map(([type, status]) => {
+      const previous = this.seen.get(type);
+      const time = previous?.status === status ? previous.time : now;
+      this.seen.set(type, { status, time });
+      const { reason, message } = details[type] ?? {};
+      return { type, status, lastProbeTime: null, lastTransitionTime: time, ...(reason ? { reason } : {}), ...(message ? { message } : {}) };
+    });
+  }
+}
+
+/** The file's first 4096 bytes; with FallbackToLogsOnError and an empty file after a failure, the log's tail. */
+async function terminationMessage(path: string, exitCode: number, policy: string | undefined, log: PodLog): Promise<string | undefined> {
+  let text = '';
+  try {
+    const file = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(terminationMessageLimit);
+      const { bytesRead } = await file.read(buffer, 0, terminationMessageLimit, 0);
+      text = buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await file.close();
+    }
+  } catch {
+    // No file: no message.
+  }
+  if (text === '' && exitCode !== 0 && policy === 'FallbackToLogsOnError') {
+    const tail = log.text().split('\n').slice(-80).join('\n');
+    text = Buffer.from(tail).subarray(-2048).toString('utf8');
+  }
+  return text === '' ? undefined : text;
+}
