@@ -304,6 +304,51 @@ describe('client-node: core semantics', () => {
   });
 });
 
+describe('client-node: RBAC for ServiceAccount credentials', () => {
+  it('authorizes requests made with a ServiceAccount token against the stored roles and bindings (enforceRbac)', async () => {
+    const enforcing = await startApiServer({ enforceRbac: true });
+    try {
+      const rbac = enforcing.kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+      await rbac.createNamespacedRole({
+        namespace: 'default',
+        body: { metadata: { name: 'requester' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['create'] }, { apiGroups: [''], resources: ['configmaps'], resourceNames: ['mine'], verbs: ['get'] }] },
+      });
+      await rbac.createNamespacedRoleBinding({
+        namespace: 'default',
+        body: { metadata: { name: 'requester' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'requester' }, subjects: [{ kind: 'ServiceAccount', name: 'robot' }] },
+      });
+      await rbac.createClusterRole({ body: { metadata: { name: 'ns-reader' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }] } });
+      await rbac.createClusterRoleBinding({
+        body: { metadata: { name: 'ns-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ns-reader' }, subjects: [{ kind: 'Group', name: 'system:serviceaccounts' }] },
+      });
+      const robot = enforcing.kubeConfig({ serviceAccount: { namespace: 'default', name: 'robot' } }).makeApiClient(k8s.CoreV1Api);
+      await robot.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'mine' } } });
+      expect((await robot.readNamespacedConfigMap({ namespace: 'default', name: 'mine' })).metadata?.name).toBe('mine');
+      expect((await robot.listNamespace()).items.length).toBeGreaterThan(0);
+      const denied = await failure(robot.listNamespacedSecret({ namespace: 'default' }));
+      expect(denied).toMatchObject({ code: 403, reason: 'Forbidden' });
+      expect(denied.message).toBe('secrets is forbidden: User "system:serviceaccount:default:robot" cannot list resource "secrets" in API group "" in the namespace "default"');
+      expect(await failure(robot.deleteNamespacedConfigMap({ namespace: 'default', name: 'mine' }))).toMatchObject({ code: 403 });
+      expect(await failure(robot.readNamespacedConfigMap({ namespace: 'default', name: 'other' }))).toMatchObject({ code: 403 });
+      expect(enforcing.requests.at(-1)).toMatchObject({ verb: 'get', resource: 'configmaps', name: 'other', user: 'system:serviceaccount:default:robot' });
+      expect(enforcing.writes.find((w) => w.name === 'mine')?.user).toBe('system:serviceaccount:default:robot');
+
+      const robotRef = { namespace: 'default', name: 'robot' };
+      expect(enforcing.authorize(robotRef, { verb: 'create', group: '', resource: 'configmaps', namespace: 'default' })).toBe(true);
+      expect(enforcing.authorize(robotRef, { verb: 'create', group: '', resource: 'configmaps', namespace: 'other' })).toBe(false);
+      expect(enforcing.authorize({ namespace: 'default', name: 'someone' }, { verb: 'create', group: '', resource: 'configmaps', namespace: 'default' })).toBe(false);
+    } finally {
+      await enforcing.stop();
+    }
+  });
+
+  it('records the bearer token as the requester without enforcing RBAC by default', async () => {
+    const daemon = server.kubeConfig({ token: 'system:serviceaccount:default:bloodraven' }).makeApiClient(k8s.CoreV1Api);
+    await daemon.listNamespacedSecret({ namespace: 'default' });
+    expect(server.requests.at(-1)).toMatchObject({ verb: 'list', resource: 'secrets', user: 'system:serviceaccount:default:bloodraven' });
+  });
+});
+
 describe('client-node: built-in kinds', () => {
   it('defaults a Job as the real server does', async () => {
     const job = await batch.createNamespacedJob({
@@ -329,6 +374,36 @@ describe('client-node: built-in kinds', () => {
     const immutable = await failure(batch.replaceNamespacedJob({ namespace: 'default', name: 'j', body: { ...status, spec: { ...status.spec, completions: 3 } as k8s.V1JobSpec } }));
     expect(immutable).toMatchObject({ code: 422 });
     expect(immutable.message).toContain('spec.completions');
+  });
+
+  it("checks a Job's status writes as the 1.32 server does", async () => {
+    await batch.createNamespacedJob({
+      namespace: 'default',
+      body: { metadata: { name: 'j' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'i' }] } } } },
+    });
+    const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    const status = (body: k8s.V1JobStatus): Promise<k8s.V1Job> => batch.patchNamespacedJobStatus({ namespace: 'default', name: 'j', body: { status: body } }, merge);
+    const start = new Date('2026-01-01T00:00:00Z');
+    const end = new Date('2026-01-01T00:01:00Z');
+    await status({ startTime: start, active: 1, ready: 1, terminating: 0, uncountedTerminatedPods: {} });
+    const condition = (type: string): k8s.V1JobCondition => ({ type, status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastProbeTime: end, lastTransitionTime: end });
+    const refusals: [string, k8s.V1JobStatus, string][] = [
+      ['Complete without SuccessCriteriaMet', { active: 0, ready: 0, succeeded: 1, conditions: [condition('Complete')] }, 'without the SuccessCriteriaMet=true condition'],
+      ['finished with an active pod', { ready: 0, succeeded: 1, conditions: [condition('SuccessCriteriaMet'), condition('Complete')] }, 'status.active'],
+      ['completionTime without Complete', { completionTime: end }, 'status.completionTime'],
+      ['completionTime before startTime', { active: 0, ready: 0, succeeded: 1, completionTime: new Date('2025-01-01T00:00:00Z'), conditions: [condition('SuccessCriteriaMet'), condition('Complete')] }, 'before startTime'],
+      ['more ready than active', { ready: 2 }, 'status.ready'],
+    ];
+    for (const [what, body, message] of refusals) {
+      const refused = await failure(status(body));
+      expect(refused.code, what).toBe(422);
+      expect(refused.message, what).toContain(message);
+    }
+    const done = await status({ active: 0, ready: 0, succeeded: 1, completionTime: end, conditions: [condition('SuccessCriteriaMet'), condition('Complete')] });
+    expect(done.status?.conditions?.map((c) => c.type)).toEqual(['SuccessCriteriaMet', 'Complete']);
+    const flipped = await failure(status({ conditions: [condition('SuccessCriteriaMet')] }));
+    expect(flipped.message).toContain('cannot remove or flip the Complete=True condition');
+    expect((await failure(status({ completionTime: new Date('2026-01-01T00:02:00Z') }))).message).toContain('status.completionTime');
   });
 
   it('validates built-in kinds with their published schemas and refuses bad restart policies', async () => {
@@ -779,6 +854,42 @@ describe('kubectl', () => {
     expect(deleted.stdout).toContain('widget.example.test "held" deleted');
     expect(deleted.code).toBe(0);
     expect(server.get('example.test/v1', 'Widget', 'default', 'held')).toBeUndefined();
+  });
+
+  it('creates namespaces, secrets, config maps and service accounts imperatively (protobuf bodies)', async () => {
+    expect(await ok(['create', 'namespace', 'imp'])).toContain('namespace/imp created');
+    await ok(['-n', 'imp', 'create', 'secret', 'generic', 'creds', '--from-literal=MYSQL_USER=backup', '--from-literal=MYSQL_PASSWORD=s3cr3t']);
+    await ok(['-n', 'imp', 'create', 'configmap', 'settings', '--from-literal=a=b', '--save-config']);
+    await ok(['-n', 'imp', 'create', 'serviceaccount', 'robot']);
+    const secret = server.get('v1', 'Secret', 'imp', 'creds');
+    expect(secret).toMatchObject({ type: 'Opaque', data: { MYSQL_USER: Buffer.from('backup').toString('base64'), MYSQL_PASSWORD: Buffer.from('s3cr3t').toString('base64') } });
+    const configMap = server.get('v1', 'ConfigMap', 'imp', 'settings');
+    expect(configMap?.data).toEqual({ a: 'b' });
+    expect(JSON.stringify(configMap?.metadata)).toContain('last-applied-configuration');
+    expect(server.get('v1', 'ServiceAccount', 'imp', 'robot')).toBeDefined();
+    expect(server.get('v1', 'Namespace', undefined, 'imp')).toMatchObject({ spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+  });
+
+  it('answers auth can-i from the stored RBAC objects', async () => {
+    await file('rbac.yaml', [
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: Role',
+      'metadata: {name: requester}',
+      'rules: [{apiGroups: ["example.test"], resources: [widgets], verbs: [create]}]',
+      '---',
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: RoleBinding',
+      'metadata: {name: requester}',
+      'roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: requester}',
+      'subjects: [{kind: ServiceAccount, name: requester, namespace: default}]',
+      '',
+    ].join('\n'));
+    await ok(['apply', '-f', await file('crd.json', WIDGET_CRD)]);
+    await ok(['apply', '-f', path.join(path.dirname(kubeconfig), 'rbac.yaml')]);
+    const as = '--as=system:serviceaccount:default:requester';
+    expect((await ok(['auth', 'can-i', 'create', 'widgets.example.test', as])).trim()).toBe('yes');
+    const no = await kubectl(['auth', 'can-i', 'delete', 'widgets.example.test', as]);
+    expect([no.code, no.stdout.trim()]).toEqual([1, 'no']);
   });
 
   it('applies a kustomization with a namespace, a generated ConfigMap and a CR, and re-applies it', async () => {
