@@ -81,6 +81,21 @@ async function runningDaemon(job: string): Promise<V1Pod> {
   return pod;
 }
 
+/** The Job's one pod: named, labelled and owned as the Job controller does, Succeeded, its log served. */
+async function expectCompletedPod(job: V1Job): Promise<void> {
+  const name = job.metadata?.name ?? '';
+  const [pod, ...others] = await podsOf(name);
+  expect(others).toEqual([]);
+  const metadata = pod?.metadata ?? {};
+  expect(metadata.name).toMatch(new RegExp(`^${name}-[a-z0-9]{5}$`));
+  expect(metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name, uid: job.metadata?.uid, controller: true })]);
+  expect(metadata.labels).toMatchObject({ app: 'runner-test', 'batch.kubernetes.io/controller-uid': job.metadata?.uid, 'job-name': name });
+  expect(pod?.status?.phase).toBe('Succeeded');
+  expect(pod?.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+  const log = await core.readNamespacedPodLog({ name: metadata.name ?? '', namespace: ns });
+  expect(log).toMatch(/^bloodraven\/0\.1\.0 /);
+}
+
 describe('Jobs', () => {
   it('runs `bloodraven --version` to completion with the Job and Pod status the controllers write', async () => {
     await batch.createNamespacedJob({ namespace: ns, body: bloodravenJob('version', ['--version']) });
@@ -93,15 +108,7 @@ describe('Jobs', () => {
       ['Complete', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods'],
     ]);
     expect(job.status?.completionTime?.getTime()).toBeGreaterThanOrEqual(job.status?.startTime?.getTime() ?? Infinity);
-    const [pod, ...others] = await podsOf('version');
-    expect(others).toEqual([]);
-    expect(pod?.metadata?.name).toMatch(/^version-[a-z0-9]{5}$/);
-    expect(pod?.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: 'version', uid: job.metadata?.uid, controller: true })]);
-    expect(pod?.metadata?.labels).toMatchObject({ app: 'runner-test', 'batch.kubernetes.io/controller-uid': job.metadata?.uid, 'job-name': 'version' });
-    expect(pod?.status?.phase).toBe('Succeeded');
-    expect(pod?.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
-    const log = await core.readNamespacedPodLog({ name: pod?.metadata?.name ?? '', namespace: ns });
-    expect(log).toMatch(/^bloodraven\/0\.1\.0 /);
+    await expectCompletedPod(job);
   });
 
   it('retries a failing command up to backoffLimit, then fails with BackoffLimitExceeded and the termination message', async () => {
@@ -207,13 +214,16 @@ describe('Jobs', () => {
     const [pod] = await podsOf('deadline');
     const terminated = pod?.status?.containerStatuses?.[0]?.state?.terminated;
     expect([0, 143]).toContain(terminated?.exitCode);
-    if (terminated?.exitCode === 0) expect(podLog(pod?.metadata?.name ?? '')).toContain('SIGTERM received');
+    expect(terminated?.exitCode === 143 || podLog(pod?.metadata?.name ?? '').includes('SIGTERM received'), 'stopped by SIGTERM').toBe(true);
   });
 
   it('deletes a finished Job ttlSecondsAfterFinished later, with its pods', async () => {
     await batch.createNamespacedJob({ namespace: ns, body: bloodravenJob('ttl', ['--version'], { ttlSecondsAfterFinished: 1 }) });
-    await until(readJob('ttl'), finished, 'job ttl to finish');
     await until(jobGone('ttl'), (gone) => gone, 'job ttl to be deleted');
+    const completed = cluster.api.writes.some(
+      (w) => w.kind === 'Job' && w.name === 'ttl' && (w.object as V1Job).status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'),
+    );
+    expect(completed, 'deleted after it completed').toBe(true);
     await until(() => podsOf('ttl'), (p) => p.length === 0, 'the pods of job ttl to be deleted');
     expect(cluster.api.requests.some((r) => r.verb === 'delete' && r.resource === 'jobs' && r.name === 'ttl')).toBe(true);
   });
