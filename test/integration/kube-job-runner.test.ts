@@ -179,6 +179,7 @@ describe('Jobs', () => {
     }
     for (const name of ['claim-a', 'claim-b']) {
       const job = await until(readJob(name), finished, `job ${name} to finish`);
+      expect((await core.readNamespacedPersistentVolumeClaim({ name: 'shared', namespace: ns })).status?.phase).toBe('Bound');
       expect(job.status?.succeeded, name).toBe(1);
       const pod = (await podsOf(name))[0];
       expect(podLog(pod?.metadata?.name ?? '')).toContain(`No backups in ${join(claimFolder, 'backups')}`);
@@ -233,11 +234,16 @@ describe('Jobs', () => {
     const pod = await runningDaemon('deleted');
     const name = pod.metadata?.name ?? '';
     expect(podLog(name)).not.toContain('daemon stopped');
+    const following = cluster.kubectl(['logs', '--follow', name]);
     const deleted = await cluster.kubectl(['delete', 'job', 'deleted']);
     expect(deleted.stderr).toBe('');
     expect(deleted.stdout).toContain('job.batch "deleted" deleted');
     await until(() => Promise.resolve(podLog(name)), (log) => log.includes('daemon stopped'), 'the daemon in the pod to stop');
     expect(podLog(name)).toContain('SIGTERM received');
+    // `kubectl logs --follow` saw the output as it came, and ended with the container.
+    const followed = await following;
+    expect(followed.stdout).toContain('daemon started');
+    expect(followed.stdout).toContain('daemon stopped');
   });
 });
 

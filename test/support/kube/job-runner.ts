@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import { CronJobController } from './cronjob-controller.js';
 import { JobController } from './job-controller.js';
-import { apiStatus, type CronJobJson, type JobJson } from './kube-objects.js';
+import { apiStatus, mergePatch, type CronJobJson, type JobJson } from './kube-objects.js';
 import { Kubelet } from './kubelet.js';
 import { claimFolder, type PodLookups } from './pod-config.js';
 import type { Clock } from './test-clock.js';
@@ -45,6 +45,8 @@ export interface JobRunner {
   podDir(namespace: string, podName: string): string;
   /** Pod `namespace/name`'s output (stdout and stderr together), if this runner ran it. */
   podLog(namespace: string, podName: string): string | undefined;
+  /** The same, then what it writes next, until the pod finishes (`kubectl logs -f`). */
+  followPodLog(namespace: string, podName: string): AsyncIterable<Buffer> | undefined;
   /** Syncs every CronJob now at the clock's time; resolves when the Jobs due are created. */
   checkCronJobs(): Promise<void>;
   /** Stops the controllers and every pod's process, and waits until all have exited. */
@@ -158,7 +160,8 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   return {
     pvcPath: (namespace, claim) => claimFolder(options.workDir, namespace, claim),
     podDir: (namespace, name) => kubelet.podDir(namespace, name),
-    podLog: (namespace, name) => kubelet.log(namespace, name),
+    podLog: (namespace, name) => kubelet.log(namespace, name)?.text(),
+    followPodLog: (namespace, name) => kubelet.log(namespace, name)?.follow(),
     checkCronJobs: () => cron.check(true),
     async stop() {
       if (stopped) return;
@@ -215,7 +218,14 @@ function apiLookups(core: CoreV1Api): PodLookups {
       return map && { ...decode(map.data, 'utf8'), ...decode(map.binaryData, 'base64') };
     },
     async claimExists(namespace, name) {
-      return (await orUndefined(() => core.readNamespacedPersistentVolumeClaim({ name, namespace }))) !== undefined;
+      const claim = await orUndefined(() => core.readNamespacedPersistentVolumeClaim({ name, namespace }));
+      if (!claim) return false;
+      // The volume binder's part: a claim a pod uses is Bound (to its folder here).
+      if (claim.status?.phase !== 'Bound') {
+        const status = { phase: 'Bound', accessModes: claim.spec?.accessModes, capacity: claim.spec?.resources?.requests };
+        await core.patchNamespacedPersistentVolumeClaimStatus({ name, namespace, body: { status } }, mergePatch).catch(() => undefined);
+      }
+      return true;
     },
     async serviceAccount(namespace, name) {
       const account = await orUndefined(() => core.readNamespacedServiceAccount({ name, namespace }));

@@ -117,9 +117,9 @@ export class Kubelet {
     for (const [uid, run] of this.runs) if (run.record.jobUid === jobUid) this.podDeleted(uid);
   }
 
-  /** Pod `namespace/name`'s output so far (stdout and stderr together), if this node ran it. */
-  log(namespace: string, name: string): string | undefined {
-    for (const run of this.runs.values()) if (run.record.namespace === namespace && run.record.name === name) return run.record.log.text();
+  /** Pod `namespace/name`'s log (stdout and stderr together), if this node ran it. */
+  log(namespace: string, name: string): PodLog | undefined {
+    for (const run of this.runs.values()) if (run.record.namespace === namespace && run.record.name === name) return run.record.log;
     return undefined;
   }
 
@@ -217,6 +217,7 @@ export class Kubelet {
     const finishedAt = new Date();
     const phase = terminated.exitCode === 0 ? 'Succeeded' : 'Failed';
     await status.terminated(phase, terminated, finishedAt, lastState);
+    run.record.log.close();
     Object.assign(run.record, { phase, ready: false, terminating: false, finishedAt });
     this.options.onChange(run.record);
   }
