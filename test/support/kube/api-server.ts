@@ -25,9 +25,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { applyDefaults, kindCauses, nameCauses } from './kinds.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf } from './patch.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf, type PatchType } from './patch.js';
 import { apiVersionOf, BUILT_IN_RESOURCES, resourcesFromCrd, splitApiVersion, type ResourceType } from './resources.js';
-import { builtInCauses, customResourceCauses, decodeBuiltIn, pruneCustomResource } from './schema.js';
+import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, pruneCustomResource } from './schema.js';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
 import {
   alreadyExists,
@@ -119,10 +119,14 @@ export interface TestApiServer {
 type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 
 interface WriteContext {
+  /** A write of the server's own controllers: not in `writes`. */
+  internal?: boolean;
   userAgent: string | undefined;
   fieldValidation: FieldValidation;
   warnings: string[];
 }
+
+type StoredEntry = { resourceKey: string; object: JsonObject };
 
 interface ResourcePath {
   type: ResourceType;
@@ -192,6 +196,28 @@ function parseJsonBody(text: string, contentType?: string): unknown {
 
 function wantsTable(req: IncomingMessage): boolean {
   return /as=Table/.test(req.headers.accept ?? '');
+}
+
+/** A copy of `current` with the status of `incoming` (a status subresource write). */
+function withStatusOf(current: JsonObject, incoming: JsonObject): JsonObject {
+  const next = clone(current);
+  if (incoming.status === undefined) delete next.status;
+  else next.status = incoming.status;
+  return next;
+}
+
+/**
+ * The PatchOptions rules: apply patches need a fieldManager, `force` is for apply patches only
+ * (422 Invalid, as the real server answers).
+ */
+function checkPatchOptions(patchType: PatchType, query: URLSearchParams): void {
+  const options = { group: 'meta.k8s.io', kind: 'PatchOptions', plural: 'patchoptions', name: '' };
+  if (patchType === 'apply' && !query.get('fieldManager')) {
+    throw invalid(options, [{ reason: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' }]);
+  }
+  if (patchType !== 'apply' && query.get('force') !== null) {
+    throw invalid(options, [{ reason: 'FieldValueForbidden', field: 'force', message: 'Forbidden: may not be specified for non-apply patch' }]);
+  }
 }
 
 /** Everything outside metadata (and status, for kinds with a status subresource). */
@@ -376,102 +402,83 @@ class FakeApiServer {
   private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath): Promise<void> {
     const { type, namespace, name, subresource } = path;
     const query = url.searchParams;
-    const method = req.method ?? 'GET';
-    const isWatch = query.get('watch') === 'true' || query.get('watch') === '1';
-    const verb: RequestVerb | undefined =
-      method === 'GET'
-        ? isWatch
-          ? 'watch'
-          : name === undefined
-            ? 'list'
-            : 'get'
-        : method === 'POST'
-          ? 'create'
-          : method === 'PUT'
-            ? 'update'
-            : method === 'PATCH'
-              ? 'patch'
-              : method === 'DELETE'
-                ? name === undefined
-                  ? 'deletecollection'
-                  : 'delete'
-                : undefined;
+    const verb = verbOf(req.method ?? 'GET', name !== undefined, query);
     const userAgent = req.headers['user-agent'];
-    if (verb) {
-      this.requests.push({
-        verb,
-        group: type.group,
-        version: type.version,
-        resource: type.plural,
-        ...(subresource ? { subresource } : {}),
-        ...(namespace !== undefined ? { namespace } : {}),
-        ...(name !== undefined ? { name } : {}),
-        ...(userAgent ? { userAgent } : {}),
-      });
+    if (verb) this.recordRequest(verb, path, userAgent);
+    if (query.get('dryRun')) throw badRequest('dryRun is not supported by the test API server');
+    if (!verb || (verb !== 'watch' && (name === undefined) !== ['list', 'create', 'deletecollection'].includes(verb))) {
+      throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
     const context: WriteContext = { userAgent, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
-    if (query.get('dryRun')) throw badRequest('dryRun is not supported by the test API server');
+    const item = name ?? '';
     switch (verb) {
       case 'watch':
-        this.watch(req, res, url, type, namespace);
+        this.watch(req, res, url, { type, namespace, name });
         return;
-      case 'list': {
-        const items = this.select(type, namespace, query.get('labelSelector'), query.get('fieldSelector'));
-        const resourceVersion = String(this.store.resourceVersion);
-        if (wantsTable(req)) this.send(res, 200, toTable(type, items, { resourceVersion, includeObject: query.get('includeObject') }));
-        else this.send(res, 200, this.listBody(type, items, resourceVersion));
+      case 'list':
+        this.sendList(req, res, type, namespace, query);
         return;
-      }
-      case 'get': {
-        if (subresource === 'log') {
-          await this.podLog(res, type, namespace ?? '', name ?? '', query);
-          return;
-        }
-        const object = this.mustGet(type, namespace, name ?? '');
-        if (wantsTable(req)) this.send(res, 200, toTable(type, [object], { resourceVersion: String(this.store.resourceVersion), includeObject: query.get('includeObject') }));
-        else this.send(res, 200, object);
+      case 'get':
+        if (subresource === 'log') await this.podLog(res, type, namespace ?? '', item, query);
+        else this.sendObject(req, res, this.mustGet(type, namespace, item), type, query);
         return;
-      }
       case 'create': {
-        if (name !== undefined) throw methodNotAllowed('the server does not allow this method on the requested resource');
-        const body = parseJsonBody(await readBody(req), req.headers['content-type']);
-        const created = this.create(type, namespace, body, context);
+        const created = this.create(type, namespace, parseJsonBody(await readBody(req), req.headers['content-type']), context);
         this.send(res, 201, created, context.warnings);
         return;
       }
       case 'update': {
-        if (name === undefined) throw methodNotAllowed('the server does not allow this method on the requested resource');
         const body = parseJsonBody(await readBody(req), req.headers['content-type']);
-        const { object, created } = this.update(type, namespace, name, body, { context, subresource, verb: 'update' });
-        this.send(res, created ? 201 : 200, object, context.warnings);
+        this.send(res, 200, this.update(type, namespace, item, body, { context, subresource, verb: 'update' }), context.warnings);
         return;
       }
       case 'patch': {
-        if (name === undefined) throw methodNotAllowed('the server does not allow this method on the requested resource');
         const text = await readBody(req);
-        const { object, created } = this.patch(type, namespace, name, text, { context, subresource, contentType: req.headers['content-type'], query });
+        const { object, created } = this.patch(type, namespace, item, text, { context, subresource, contentType: req.headers['content-type'], query });
         this.send(res, created ? 201 : 200, object, context.warnings);
         return;
       }
       case 'delete': {
         if (subresource) throw methodNotAllowed('the server does not allow this method on the requested resource');
         const options = this.deleteOptions(parseJsonBody(await readBody(req)), query);
-        const warnings: string[] = [];
-        const answer = this.delete(type, namespace, name ?? '', options, warnings);
-        this.send(res, 200, answer, warnings);
+        const answer = this.delete(type, namespace, item, options, context.warnings);
+        this.send(res, 200, answer, context.warnings);
         return;
       }
       case 'deletecollection': {
         const options = this.deleteOptions(parseJsonBody(await readBody(req)), query);
-        const warnings: string[] = [];
-        const items = this.select(type, namespace, query.get('labelSelector'), query.get('fieldSelector'));
-        for (const item of items) this.delete(type, metadataOf(item).namespace, metadataOf(item).name ?? '', options, warnings);
-        this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' }, warnings);
+        for (const object of this.select(type, namespace, query.get('labelSelector'), query.get('fieldSelector'))) {
+          this.delete(type, metadataOf(object).namespace, metadataOf(object).name ?? '', options, context.warnings);
+        }
+        this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' }, context.warnings);
         return;
       }
-      default:
-        throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
+  }
+
+  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined): void {
+    this.requests.push({
+      verb,
+      group: type.group,
+      version: type.version,
+      resource: type.plural,
+      ...(subresource ? { subresource } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(name !== undefined ? { name } : {}),
+      ...(userAgent ? { userAgent } : {}),
+    });
+  }
+
+  private sendList(req: IncomingMessage, res: ServerResponse, type: ResourceType, namespace: string | undefined, query: URLSearchParams): void {
+    const items = this.select(type, namespace, query.get('labelSelector'), query.get('fieldSelector'));
+    const resourceVersion = String(this.store.resourceVersion);
+    if (wantsTable(req)) this.send(res, 200, toTable(type, items, { resourceVersion, includeObject: query.get('includeObject') }));
+    else this.send(res, 200, this.listBody(type, items, resourceVersion));
+  }
+
+  private sendObject(req: IncomingMessage, res: ServerResponse, object: JsonObject, type: ResourceType, query: URLSearchParams): void {
+    if (wantsTable(req)) this.send(res, 200, toTable(type, [object], { resourceVersion: String(this.store.resourceVersion), includeObject: query.get('includeObject') }));
+    else this.send(res, 200, object);
   }
 
   private fieldValidation(value: string | null): FieldValidation {
@@ -547,6 +554,7 @@ class FakeApiServer {
     let unknown: string[];
     if (type.custom) {
       unknown = pruneCustomResource(object, type.custom.schema);
+      defaultCustomResource(object, type.custom.schema);
       decoded = object;
     } else {
       const result = decodeBuiltIn(object);
@@ -649,13 +657,17 @@ class FakeApiServer {
     metadata.resourceVersion = String(this.store.nextResourceVersion());
     const stored = orderKeys(object);
     this.store.put(resourceKeyOf(type.group, type.plural), stored, 'ADDED');
-    this.recordWrite(type, verb, stored, context);
+    if (!context.internal) this.recordWrite(type, verb, stored, context);
+    if (type.group === '' && type.kind === 'Namespace') {
+      // The ServiceAccount controller's part: every namespace gets a `default` ServiceAccount.
+      this.createInternal(this.typeOf('v1', 'serviceaccounts'), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: metadata.name } });
+    }
     this.scheduleControllers();
     return stored;
   }
 
   private createInternal(type: ResourceType, body: JsonObject): JsonObject {
-    return this.create(type, metadataOf(body).namespace, body, { userAgent: undefined, fieldValidation: 'Strict', warnings: [] });
+    return this.create(type, metadataOf(body).namespace, body, { internal: true, userAgent: undefined, fieldValidation: 'Strict', warnings: [] });
   }
 
   /**
@@ -669,7 +681,7 @@ class FakeApiServer {
     name: string,
     body: unknown,
     options: { context: WriteContext; subresource?: string | undefined; verb: ApiWrite['verb']; patched?: boolean },
-  ): { object: JsonObject; created: boolean } {
+  ): JsonObject {
     const current = this.mustGet(type, urlNamespace, name);
     const before = metadataOf(current);
     const incoming = this.decode(type, body, options.context);
@@ -686,49 +698,43 @@ class FakeApiServer {
         { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' },
       ]);
     }
-    let next: JsonObject;
-    if (options.subresource === 'status') {
-      next = clone(current);
-      if (incoming.status === undefined) delete next.status;
-      else next.status = incoming.status;
-    } else {
-      next = incoming;
-      if (type.statusSubresource) {
-        if (current.status === undefined) delete next.status;
-        else next.status = clone(current.status);
-      }
-      const meta = metadataOf(next);
-      meta.name = name;
-      meta.uid = before.uid;
-      meta.creationTimestamp = before.creationTimestamp;
-      meta.generation = before.generation;
-      if (before.namespace !== undefined) meta.namespace = before.namespace;
-      else delete meta.namespace;
-      if (before.generateName !== undefined) meta.generateName = before.generateName;
-      if (before.deletionTimestamp !== undefined) {
-        meta.deletionTimestamp = before.deletionTimestamp;
-        meta.deletionGracePeriodSeconds = before.deletionGracePeriodSeconds ?? 0;
-      } else {
-        delete meta.deletionTimestamp;
-        delete meta.deletionGracePeriodSeconds;
-      }
-      delete meta.managedFields;
-      applyDefaults(type.group, type.kind, next);
-      const withStatus = !type.statusSubresource;
-      if (!isDeepStrictEqual(specPart(next, withStatus), specPart(current, withStatus))) meta.generation = (before.generation ?? 1) + 1;
-    }
+    const next = options.subresource === 'status' ? withStatusOf(current, incoming) : this.mainResourceUpdate(type, current, incoming);
     const meta = metadataOf(next);
     if (meta.finalizers?.length === 0) delete meta.finalizers;
     meta.resourceVersion = before.resourceVersion;
     this.validate(type, next, current);
     if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') this.establishCrd(next);
     const ordered = orderKeys(next);
-    if (isDeepStrictEqual(ordered, current)) return { object: current, created: false };
-    return { object: this.storeUpdate(type, ordered, current, options.context, options.verb, options.subresource), created: false };
+    if (isDeepStrictEqual(ordered, current)) return current;
+    return this.storeUpdate(type, ordered, current, { context: options.context, verb: options.verb, subresource: options.subresource });
+  }
+
+  /**
+   * The object a main-resource write stores: the body, with the stored status (when the kind has
+   * a status subresource), the server-owned metadata kept, defaults, and generation bumped when
+   * anything outside metadata (and status) changed.
+   */
+  private mainResourceUpdate(type: ResourceType, current: JsonObject, incoming: JsonObject): JsonObject {
+    const before = metadataOf(current);
+    const next = incoming;
+    if (type.statusSubresource) {
+      if (current.status === undefined) delete next.status;
+      else next.status = clone(current.status);
+    }
+    const meta = metadataOf(next);
+    for (const key of ['name', 'uid', 'creationTimestamp', 'generation', 'namespace', 'generateName', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
+      if (before[key] === undefined) delete meta[key];
+      else (meta as Record<string, unknown>)[key] = before[key];
+    }
+    delete meta.managedFields;
+    applyDefaults(type.group, type.kind, next);
+    const withStatus = !type.statusSubresource;
+    if (!isDeepStrictEqual(specPart(next, withStatus), specPart(current, withStatus))) meta.generation = (before.generation ?? 1) + 1;
+    return next;
   }
 
   /** Stores an updated object with the next resourceVersion, or removes it when its last finalizer went. */
-  private storeUpdate(type: ResourceType, next: JsonObject, previous: JsonObject, context: WriteContext, verb: ApiWrite['verb'] | undefined, subresource?: string): JsonObject {
+  private storeUpdate(type: ResourceType, next: JsonObject, previous: JsonObject, write?: { context: WriteContext; verb: ApiWrite['verb']; subresource?: string | undefined }): JsonObject {
     const meta = metadataOf(next);
     meta.resourceVersion = String(this.store.nextResourceVersion());
     const resourceKey = resourceKeyOf(type.group, type.plural);
@@ -738,7 +744,7 @@ class FakeApiServer {
     } else {
       this.store.put(resourceKey, next, 'MODIFIED', previous);
     }
-    if (verb) this.recordWrite(type, verb, next, context, subresource);
+    if (write) this.recordWrite(type, write.verb, next, write.context, write.subresource);
     this.scheduleControllers();
     return next;
   }
@@ -753,18 +759,7 @@ class FakeApiServer {
     const patchType = patchTypeOf(options.contentType);
     if (!patchType) throw unsupportedMediaType(options.contentType ?? '');
     if (patchType === 'strategic' && type.custom) throw unsupportedMediaType(options.contentType ?? '');
-    const fieldManager = options.query.get('fieldManager');
-    const force = options.query.get('force');
-    if (patchType === 'apply' && !fieldManager) {
-      throw invalid({ group: 'meta.k8s.io', kind: 'PatchOptions', plural: 'patchoptions', name: '' }, [
-        { reason: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' },
-      ]);
-    }
-    if (patchType !== 'apply' && force !== null) {
-      throw invalid({ group: 'meta.k8s.io', kind: 'PatchOptions', plural: 'patchoptions', name: '' }, [
-        { reason: 'FieldValueForbidden', field: 'force', message: 'Forbidden: may not be specified for non-apply patch' },
-      ]);
-    }
+    checkPatchOptions(patchType, options.query);
     const body = parsePatchBody(text, patchType);
     const current = this.store.get(resourceKeyOf(type.group, type.plural), type.namespaced ? urlNamespace : undefined, name);
     if (!current) {
@@ -793,7 +788,7 @@ class FakeApiServer {
     const patchedMeta = isObject(patched) ? metadataOf(patched) : {};
     // A resourceVersion the patch carries is a precondition; otherwise the patch is unconditional.
     if (patchedMeta.resourceVersion === undefined || patchedMeta.resourceVersion === '') patchedMeta.resourceVersion = currentRv;
-    return this.update(type, urlNamespace, name, patched, { context: options.context, subresource: options.subresource, verb: 'patch', patched: true });
+    return { object: this.update(type, urlNamespace, name, patched, { context: options.context, subresource: options.subresource, verb: 'patch', patched: true }), created: false };
   }
 
   // ------------------------------------------------------------------ deletes
@@ -832,14 +827,13 @@ class FakeApiServer {
       throw conflict(refOf(type, name), `Precondition failed: ResourceVersion in precondition: ${options.preconditions.resourceVersion}, ResourceVersion in object meta: ${before.resourceVersion ?? ''}`);
     }
     if (before.deletionTimestamp) return current;
-    const context: WriteContext = { userAgent: undefined, fieldValidation: 'Ignore', warnings: [] };
     const next = clone(current);
     const meta = metadataOf(next);
     if (type.group === '' && type.kind === 'Namespace') {
       meta.deletionTimestamp = timeNow();
       meta.deletionGracePeriodSeconds = 0;
       next.status = { ...(isObject(next.status) ? next.status : {}), phase: 'Terminating' };
-      return this.storeUpdate(type, next, current, context, undefined);
+      return this.storeUpdate(type, next, current);
     }
     let policy = options.propagationPolicy;
     if (policy === undefined && type.group === 'batch' && type.kind === 'Job') {
@@ -854,7 +848,7 @@ class FakeApiServer {
       meta.deletionTimestamp = timeNow();
       meta.deletionGracePeriodSeconds = 0;
       meta.generation = (meta.generation ?? 1) + 1;
-      return this.storeUpdate(type, next, current, context, undefined);
+      return this.storeUpdate(type, next, current);
     }
     meta.resourceVersion = String(this.store.nextResourceVersion());
     this.store.remove(resourceKeyOf(type.group, type.plural), next);
@@ -899,14 +893,23 @@ class FakeApiServer {
 
   // ------------------------------------------------------------------ watch
 
-  private watch(req: IncomingMessage, res: ServerResponse, url: URL, type: ResourceType, namespace: string | undefined): void {
+  /**
+   * A watch: events after `resourceVersion` replayed from history (or an ADDED per object when it
+   * is unset or "0"), then live ones, filtered by namespace, selectors and (the legacy
+   * `.../<name>?watch=true` form) name; 410 Expired as an ERROR event when history is gone.
+   */
+  private watch(req: IncomingMessage, res: ServerResponse, url: URL, target: Omit<ResourcePath, 'subresource'>): void {
+    const { type, namespace, name } = target;
     const query = url.searchParams;
     const { labels, fields } = this.selectors(type, query.get('labelSelector'), query.get('fieldSelector'));
     const resourceKey = resourceKeyOf(type.group, type.plural);
     const table = wantsTable(req);
     const includeObject = query.get('includeObject');
     const matches = (o: JsonObject): boolean =>
-      (!type.namespaced || namespace === undefined || metadataOf(o).namespace === namespace) && labels.matches(metadataOf(o).labels) && fields.matches(o);
+      (!type.namespaced || namespace === undefined || metadataOf(o).namespace === namespace) &&
+      (name === undefined || metadataOf(o).name === name) &&
+      labels.matches(metadataOf(o).labels) &&
+      fields.matches(o);
     const rvParam = query.get('resourceVersion');
     let replay: StoredEvent[] | undefined = [];
     if (rvParam && rvParam !== '0') {
@@ -914,6 +917,8 @@ class FakeApiServer {
       replay = this.store.eventsSince(Number(rvParam));
     }
     res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+    // Send the headers now: clients wait for them before streaming, even when no event is due.
+    res.flushHeaders();
     const write = (eventType: string, object: JsonObject): void => {
       if (res.writableEnded || res.destroyed) return;
       const wire = table ? toTable(type, [object], { resourceVersion: metadataOf(object).resourceVersion ?? '', includeObject }) : object;
@@ -984,49 +989,56 @@ class FakeApiServer {
   private internalUpdate(resourceKey: string, next: JsonObject, previous: JsonObject): void {
     const type = this.typeByResourceKey(resourceKey);
     if (!type) return;
-    this.storeUpdate(type, orderKeys(next), previous, { userAgent: undefined, fieldValidation: 'Ignore', warnings: [] }, undefined);
+    this.storeUpdate(type, orderKeys(next), previous);
   }
 
   /** One pass of garbage collection and namespace cleanup; true when it changed anything. */
   private runControllers(): boolean {
     const all = [...this.store.all()];
-    const uids = new Map(all.map((e) => [metadataOf(e.object).uid ?? '', e]));
-    const dependentsOf = (uid: string): typeof all => all.filter((e) => (metadataOf(e.object).ownerReferences ?? []).some((r) => r.uid === uid));
-    for (const { resourceKey, object } of all) {
-      const meta = metadataOf(object);
-      const finalizers = meta.finalizers ?? [];
-      if (meta.deletionTimestamp && finalizers.includes('orphan')) {
-        for (const dependent of dependentsOf(meta.uid ?? '')) {
+    return this.finalizeOwners(all) || this.collectDependents(all) || this.cleanNamespaces(all);
+  }
+
+  /**
+   * Owners deleted with propagationPolicy Orphan (finalizer `orphan`): their dependents lose the
+   * ownerReference, then the finalizer goes. Foreground (`foregroundDeletion`): dependents are
+   * deleted first; the finalizer goes once no dependent with blockOwnerDeletion remains.
+   */
+  private finalizeOwners(all: StoredEntry[]): boolean {
+    const dependentsOf = (uid: string | undefined): StoredEntry[] => all.filter((e) => (metadataOf(e.object).ownerReferences ?? []).some((r) => r.uid === uid));
+    const dropFinalizer = ({ resourceKey, object }: StoredEntry, finalizer: string): void => {
+      const next = clone(object);
+      metadataOf(next).finalizers = (metadataOf(object).finalizers ?? []).filter((f) => f !== finalizer);
+      this.internalUpdate(resourceKey, next, object);
+    };
+    for (const entry of all) {
+      const meta = metadataOf(entry.object);
+      const finalizers = meta.deletionTimestamp ? (meta.finalizers ?? []) : [];
+      if (finalizers.includes('orphan')) {
+        for (const dependent of dependentsOf(meta.uid)) {
           const next = clone(dependent.object);
           const refs = (metadataOf(next).ownerReferences ?? []).filter((r) => r.uid !== meta.uid);
           if (refs.length > 0) metadataOf(next).ownerReferences = refs;
           else delete metadataOf(next).ownerReferences;
           this.internalUpdate(dependent.resourceKey, next, dependent.object);
         }
-        const next = clone(object);
-        metadataOf(next).finalizers = finalizers.filter((f) => f !== 'orphan');
-        this.internalUpdate(resourceKey, next, object);
+        dropFinalizer(entry, 'orphan');
         return true;
       }
-      if (meta.deletionTimestamp && finalizers.includes('foregroundDeletion')) {
-        const dependents = dependentsOf(meta.uid ?? '');
-        let changed = false;
-        for (const dependent of dependents) {
-          if (!metadataOf(dependent.object).deletionTimestamp) {
-            this.internalDelete(dependent.resourceKey, dependent.object, 'Foreground');
-            changed = true;
-          }
-        }
-        const blocking = dependents.filter((d) => (metadataOf(d.object).ownerReferences ?? []).some((r) => r.uid === meta.uid && r.blockOwnerDeletion === true));
-        if (blocking.length === 0) {
-          const next = clone(object);
-          metadataOf(next).finalizers = finalizers.filter((f) => f !== 'foregroundDeletion');
-          this.internalUpdate(resourceKey, next, object);
-          return true;
-        }
-        if (changed) return true;
+      if (finalizers.includes('foregroundDeletion')) {
+        const dependents = dependentsOf(meta.uid);
+        const waiting = dependents.filter((d) => !metadataOf(d.object).deletionTimestamp);
+        for (const dependent of waiting) this.internalDelete(dependent.resourceKey, dependent.object, 'Foreground');
+        const blocking = dependents.some((d) => (metadataOf(d.object).ownerReferences ?? []).some((r) => r.uid === meta.uid && r.blockOwnerDeletion === true));
+        if (!blocking) dropFinalizer(entry, 'foregroundDeletion');
+        if (!blocking || waiting.length > 0) return true;
       }
     }
+    return false;
+  }
+
+  /** Background collection: an object whose owners are all gone is deleted. */
+  private collectDependents(all: StoredEntry[]): boolean {
+    const uids = new Set(all.map((e) => metadataOf(e.object).uid));
     for (const { resourceKey, object } of all) {
       const meta = metadataOf(object);
       const refs = meta.ownerReferences ?? [];
@@ -1035,23 +1047,24 @@ class FakeApiServer {
         return true;
       }
     }
-    for (const ns of this.store.list(resourceKeyOf('', 'namespaces'))) {
+    return false;
+  }
+
+  /** A Terminating namespace: delete everything in it; once empty, the namespace goes. */
+  private cleanNamespaces(all: StoredEntry[]): boolean {
+    const namespacesKey = resourceKeyOf('', 'namespaces');
+    for (const ns of this.store.list(namespacesKey)) {
       const nsMeta = metadataOf(ns);
       if (!nsMeta.deletionTimestamp) continue;
-      const inside = all.filter((e) => e.resourceKey !== resourceKeyOf('', 'namespaces') && metadataOf(e.object).namespace === nsMeta.name);
-      let changed = false;
-      for (const entry of inside) {
-        if (!metadataOf(entry.object).deletionTimestamp) {
-          this.internalDelete(entry.resourceKey, entry.object, 'Background');
-          changed = true;
-        }
-      }
-      if (changed) return true;
+      const inside = all.filter((e) => e.resourceKey !== namespacesKey && metadataOf(e.object).namespace === nsMeta.name);
+      const live = inside.filter((e) => !metadataOf(e.object).deletionTimestamp);
+      for (const entry of live) this.internalDelete(entry.resourceKey, entry.object, 'Background');
+      if (live.length > 0) return true;
       if (inside.length === 0) {
         const last = clone(ns);
         metadataOf(last).resourceVersion = String(this.store.nextResourceVersion());
         last.spec = { ...(isObject(last.spec) ? last.spec : {}), finalizers: [] };
-        this.store.remove(resourceKeyOf('', 'namespaces'), last);
+        this.store.remove(namespacesKey, last);
         return true;
       }
     }
@@ -1063,6 +1076,25 @@ class FakeApiServer {
   stop(): void {
     this.stopped = true;
     this.dropWatches();
+  }
+}
+
+/** The RBAC verb of a resource request. */
+function verbOf(method: string, named: boolean, query: URLSearchParams): RequestVerb | undefined {
+  switch (method) {
+    case 'GET':
+      if (query.get('watch') === 'true' || query.get('watch') === '1') return 'watch';
+      return named ? 'get' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return named ? 'delete' : 'deletecollection';
+    default:
+      return undefined;
   }
 }
 

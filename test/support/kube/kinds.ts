@@ -4,6 +4,7 @@
  * schemas cannot express (CronJob time zones, events.k8s.io required fields, core Event
  * namespaces, Job immutability and restart policy, object names).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { evaluateJsonPath } from './table.js';
 import type { StatusCause } from './status.js';
 import { metadataOf, type JsonObject } from './store.js';
@@ -20,50 +21,60 @@ function objectAt(parent: JsonObject, key: string): JsonObject {
   return created;
 }
 
+function defaultJob(object: JsonObject): void {
+  const metadata = metadataOf(object);
+  const spec = objectAt(object, 'spec');
+  spec.backoffLimit ??= 6;
+  spec.completions ??= 1;
+  spec.parallelism ??= 1;
+  spec.completionMode ??= 'NonIndexed';
+  spec.suspend ??= false;
+  spec.podReplacementPolicy ??= 'TerminatingOrFailed';
+  if (spec.manualSelector === true || !metadata.uid || !metadata.name) return;
+  const generated = {
+    'batch.kubernetes.io/controller-uid': metadata.uid,
+    'batch.kubernetes.io/job-name': metadata.name,
+    'controller-uid': metadata.uid,
+    'job-name': metadata.name,
+  };
+  spec.selector ??= { matchLabels: { 'batch.kubernetes.io/controller-uid': metadata.uid } };
+  const templateMetadata = objectAt(objectAt(spec, 'template'), 'metadata');
+  templateMetadata.labels = { ...(templateMetadata.labels as Record<string, string> | undefined), ...generated };
+  metadata.labels = { ...generated, ...metadata.labels };
+}
+
+function defaultCronJob(object: JsonObject): void {
+  const spec = objectAt(object, 'spec');
+  spec.concurrencyPolicy ??= 'Allow';
+  spec.suspend ??= false;
+  spec.successfulJobsHistoryLimit ??= 3;
+  spec.failedJobsHistoryLimit ??= 1;
+}
+
+function defaultNamespace(object: JsonObject): void {
+  const metadata = metadataOf(object);
+  objectAt(object, 'spec').finalizers ??= ['kubernetes'];
+  objectAt(object, 'status').phase ??= 'Active';
+  if (metadata.name) metadata.labels = { ...metadata.labels, 'kubernetes.io/metadata.name': metadata.name };
+}
+
+function defaultPod(object: JsonObject): void {
+  objectAt(object, 'status').phase ??= 'Pending';
+  const spec = objectAt(object, 'spec');
+  spec.restartPolicy ??= 'Always';
+  spec.serviceAccountName ??= 'default';
+}
+
+const DEFAULTERS: Record<string, (object: JsonObject) => void> = {
+  'batch/Job': defaultJob,
+  'batch/CronJob': defaultCronJob,
+  '/Namespace': defaultNamespace,
+  '/Pod': defaultPod,
+};
+
 /** Defaults the server sets on create (and keeps on update) for a kind. Mutates `object`. */
 export function applyDefaults(group: string, kind: string, object: JsonObject): void {
-  const metadata = metadataOf(object);
-  if (group === 'batch' && kind === 'Job') {
-    const spec = objectAt(object, 'spec');
-    spec.backoffLimit ??= 6;
-    spec.completions ??= 1;
-    spec.parallelism ??= 1;
-    spec.completionMode ??= 'NonIndexed';
-    spec.suspend ??= false;
-    spec.podReplacementPolicy ??= 'TerminatingOrFailed';
-    if (spec.manualSelector !== true && metadata.uid && metadata.name) {
-      const generated = {
-        'batch.kubernetes.io/controller-uid': metadata.uid,
-        'batch.kubernetes.io/job-name': metadata.name,
-        'controller-uid': metadata.uid,
-        'job-name': metadata.name,
-      };
-      spec.selector ??= { matchLabels: { 'batch.kubernetes.io/controller-uid': metadata.uid } };
-      const templateMetadata = objectAt(objectAt(spec, 'template'), 'metadata');
-      templateMetadata.labels = { ...(templateMetadata.labels as Record<string, string> | undefined), ...generated };
-      metadata.labels = { ...generated, ...metadata.labels };
-    }
-  }
-  if (group === 'batch' && kind === 'CronJob') {
-    const spec = objectAt(object, 'spec');
-    spec.concurrencyPolicy ??= 'Allow';
-    spec.suspend ??= false;
-    spec.successfulJobsHistoryLimit ??= 3;
-    spec.failedJobsHistoryLimit ??= 1;
-  }
-  if (group === '' && kind === 'Namespace') {
-    objectAt(object, 'spec').finalizers ??= ['kubernetes'];
-    const status = objectAt(object, 'status');
-    status.phase ??= 'Active';
-    if (metadata.name) metadata.labels = { ...metadata.labels, 'kubernetes.io/metadata.name': metadata.name };
-  }
-  if (group === '' && kind === 'Pod') {
-    const status = objectAt(object, 'status');
-    status.phase ??= 'Pending';
-    const spec = objectAt(object, 'spec');
-    spec.restartPolicy ??= 'Always';
-    spec.serviceAccountName ??= 'default';
-  }
+  DEFAULTERS[`${group}/${kind}`]?.(object);
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -94,53 +105,69 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+type AddCause = (reason: StatusCause['reason'], field: string, message: string) => void;
+
+function cronJobCauses(object: JsonObject, add: AddCause): void {
+  const schedule = str(evaluateJsonPath(object, '.spec.schedule')[0]) ?? '';
+  if (/(^|\s)(CRON_)?TZ=/.test(schedule)) {
+    add('FieldValueInvalid', 'spec.schedule', `Invalid value: ${JSON.stringify(schedule)}: cannot use TZ or CRON_TZ in schedule, use timeZone field instead`);
+  }
+  const timeZone = evaluateJsonPath(object, '.spec.timeZone')[0];
+  if (typeof timeZone === 'string' && !validTimeZone(timeZone)) {
+    add('FieldValueInvalid', 'spec.timeZone', `Invalid value: ${JSON.stringify(timeZone)}: unknown time zone ${timeZone}`);
+  }
+}
+
+function jobCauses(object: JsonObject, previous: JsonObject | undefined, add: AddCause): void {
+  const restartPolicy = evaluateJsonPath(object, '.spec.template.spec.restartPolicy')[0];
+  if (restartPolicy === undefined) add('FieldValueRequired', 'spec.template.spec.restartPolicy', 'Required value: valid values: "OnFailure", "Never"');
+  else if (restartPolicy !== 'Never' && restartPolicy !== 'OnFailure') {
+    add('FieldValueNotSupported', 'spec.template.spec.restartPolicy', `Unsupported value: ${JSON.stringify(restartPolicy)}: supported values: "OnFailure", "Never"`);
+  }
+  if (!previous) return;
+  for (const field of ['completions', 'selector', 'template', 'completionMode']) {
+    const before = evaluateJsonPath(previous, `.spec.${field}`)[0];
+    const after = evaluateJsonPath(object, `.spec.${field}`)[0];
+    if (!isDeepStrictEqual(before, after)) add('FieldValueInvalid', `spec.${field}`, `Invalid value: ${JSON.stringify(after)}: field is immutable`);
+  }
+}
+
+function eventsV1Causes(object: JsonObject, add: AddCause): void {
+  for (const field of ['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason']) {
+    if (object[field] === undefined || object[field] === '') add('FieldValueRequired', field, 'Required value');
+  }
+  if (object.type !== 'Normal' && object.type !== 'Warning') {
+    add('FieldValueNotSupported', 'type', `Unsupported value: ${JSON.stringify(object.type ?? '')}: supported values: "Normal", "Warning"`);
+  }
+}
+
+function coreEventCauses(object: JsonObject, add: AddCause): void {
+  const namespace = str(evaluateJsonPath(object, '.involvedObject.namespace')[0]) ?? '';
+  if (namespace !== (metadataOf(object).namespace ?? '')) {
+    add('FieldValueInvalid', 'involvedObject.namespace', `Invalid value: ${JSON.stringify(namespace)}: does not match event.namespace`);
+  }
+}
+
 /**
  * Kind-specific validation of an object about to be stored; `previous` is the stored object on
  * an update. [] when valid.
  */
 export function kindCauses(group: string, kind: string, object: JsonObject, previous: JsonObject | undefined): StatusCause[] {
   const causes: StatusCause[] = [];
-  const add = (reason: StatusCause['reason'], field: string, message: string): void => {
-    causes.push({ reason, field, message });
-  };
-  if (group === 'batch' && kind === 'CronJob') {
-    const schedule = str(evaluateJsonPath(object, '.spec.schedule')[0]) ?? '';
-    if (/(^|\s)(CRON_)?TZ=/.test(schedule)) {
-      add('FieldValueInvalid', 'spec.schedule', `Invalid value: ${JSON.stringify(schedule)}: cannot use TZ or CRON_TZ in schedule, use timeZone field instead`);
-    }
-    const timeZone = evaluateJsonPath(object, '.spec.timeZone')[0];
-    if (typeof timeZone === 'string' && !validTimeZone(timeZone)) {
-      add('FieldValueInvalid', 'spec.timeZone', `Invalid value: ${JSON.stringify(timeZone)}: unknown time zone ${timeZone}`);
-    }
-  }
-  if (group === 'batch' && kind === 'Job') {
-    const restartPolicy = evaluateJsonPath(object, '.spec.template.spec.restartPolicy')[0];
-    if (restartPolicy !== 'Never' && restartPolicy !== 'OnFailure') {
-      add(
-        restartPolicy === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported',
-        'spec.template.spec.restartPolicy',
-        restartPolicy === undefined ? 'Required value: valid values: "OnFailure", "Never"' : `Unsupported value: ${JSON.stringify(restartPolicy)}: supported values: "OnFailure", "Never"`,
-      );
-    }
-    if (previous) {
-      for (const field of ['completions', 'selector', 'template', 'completionMode']) {
-        const before = JSON.stringify(evaluateJsonPath(previous, `.spec.${field}`)[0]);
-        const after = JSON.stringify(evaluateJsonPath(object, `.spec.${field}`)[0]);
-        if (before !== after) add('FieldValueInvalid', `spec.${field}`, `Invalid value: ${after}: field is immutable`);
-      }
-    }
-  }
-  if (group === 'events.k8s.io' && kind === 'Event') {
-    for (const field of ['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason']) {
-      if (object[field] === undefined || object[field] === '') add('FieldValueRequired', field, 'Required value');
-    }
-    if (object.type !== 'Normal' && object.type !== 'Warning') add('FieldValueInvalid', 'type', `Unsupported value: ${JSON.stringify(object.type ?? '')}: supported values: "Normal", "Warning"`);
-  }
-  if (group === '' && kind === 'Event') {
-    const namespace = str(evaluateJsonPath(object, '.involvedObject.namespace')[0]) ?? '';
-    if (namespace !== (metadataOf(object).namespace ?? '')) {
-      add('FieldValueInvalid', 'involvedObject.namespace', `Invalid value: ${JSON.stringify(namespace)}: does not match event.namespace`);
-    }
+  const add: AddCause = (reason, field, message) => causes.push({ reason, field, message });
+  switch (`${group}/${kind}`) {
+    case 'batch/CronJob':
+      cronJobCauses(object, add);
+      break;
+    case 'batch/Job':
+      jobCauses(object, previous, add);
+      break;
+    case 'events.k8s.io/Event':
+      eventsV1Causes(object, add);
+      break;
+    case '/Event':
+      coreEventCauses(object, add);
+      break;
   }
   return causes;
 }

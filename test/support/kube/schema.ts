@@ -238,6 +238,35 @@ export function pruneCustomResource(object: JsonObject, schema: unknown): string
   return unknown;
 }
 
+function applyDefaults(value: unknown, schema: unknown): void {
+  if (!isObject(schema)) return;
+  if (Array.isArray(value)) {
+    for (const item of value) applyDefaults(item, schema.items);
+    return;
+  }
+  if (!isObject(value)) return;
+  const properties = isObject(schema.properties) ? schema.properties : {};
+  for (const [key, child] of Object.entries(properties)) {
+    if (value[key] === undefined && isObject(child) && child.default !== undefined) value[key] = structuredClone(child.default);
+    if (value[key] !== undefined) applyDefaults(value[key], child);
+  }
+  if (isObject(schema.additionalProperties)) {
+    for (const key of Object.keys(value)) if (!(key in properties)) applyDefaults(value[key], schema.additionalProperties);
+  }
+}
+
+/**
+ * Sets the structural schema's `default`s on a (pruned) custom resource, in place, as the server
+ * does on every write (missing fields only; `metadata` is the server's).
+ */
+export function defaultCustomResource(object: JsonObject, schema: unknown): void {
+  if (!isObject(schema)) return;
+  const { metadata } = object;
+  delete object.metadata;
+  applyDefaults(object, schema);
+  if (metadata !== undefined) object.metadata = metadata;
+}
+
 /** Validates a (pruned) custom resource against its schema; [] when valid. */
 export function customResourceCauses(object: JsonObject, schema: unknown): StatusCause[] {
   if (!isObject(schema)) return [];

@@ -86,15 +86,22 @@ export function evaluateJsonPath(object: unknown, path: string): unknown[] {
   return values;
 }
 
+/**
+ * A printer-column cell as the apiextensions server's table convertor makes it: `date` columns
+ * become ages ("5m"), typed columns keep values of their type only (else empty), string columns
+ * print the value.
+ */
 function cell(type: string, value: unknown, now: number): unknown {
-  if (value === undefined) return null;
+  if (value === undefined || value === null) return null;
   switch (type) {
     case 'date':
-      return age(value, now);
+      return typeof value === 'string' ? age(value, now) : null;
     case 'integer':
+      return typeof value === 'number' ? Math.trunc(value) : null;
     case 'number':
+      return typeof value === 'number' ? value : null;
     case 'boolean':
-      return value;
+      return typeof value === 'boolean' ? value : null;
     default:
       return typeof value === 'string' ? value : JSON.stringify(value);
   }
