@@ -235,6 +235,8 @@ describe('Jobs', () => {
     const name = pod.metadata?.name ?? '';
     expect(podLog(name)).not.toContain('daemon stopped');
     const following = cluster.kubectl(['logs', '--follow', name]);
+    const isFollowing = () => cluster.api.requests.some((r) => r.resource === 'pods' && r.subresource === 'log' && r.name === name);
+    await until(() => Promise.resolve(isFollowing()), (yes) => yes, 'kubectl logs --follow to connect');
     const deleted = await cluster.kubectl(['delete', 'job', 'deleted']);
     expect(deleted.stderr).toBe('');
     expect(deleted.stdout).toContain('job.batch "deleted" deleted');
