@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiException, BatchV1Api, CoreV1Api, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
+import { jobRunnerUserAgent } from '../support/kube/job-runner.js';
 
 let cluster: TestCluster;
 let core: CoreV1Api;
@@ -109,6 +110,10 @@ describe('Jobs', () => {
     ]);
     expect(job.status?.completionTime?.getTime()).toBeGreaterThanOrEqual(job.status?.startTime?.getTime() ?? Infinity);
     await expectCompletedPod(job);
+    // The runner's requests say who made them (tests of the daemon's requests leave them out).
+    const runners = cluster.api.requests.filter((r) => (r.resource === 'pods' && r.verb === 'create') || (r.resource === 'jobs' && r.verb === 'watch'));
+    expect(runners.length).toBeGreaterThan(0);
+    expect(new Set(runners.map((r) => r.userAgent))).toEqual(new Set([jobRunnerUserAgent]));
   });
 
   it('retries a failing command up to backoffLimit, then fails with BackoffLimitExceeded and the termination message', async () => {

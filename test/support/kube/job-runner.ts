@@ -8,7 +8,21 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ServerConfiguration,
+  createConfiguration,
+  makeInformer,
+  setHeaderMiddleware,
+  type Configuration,
+  type Informer,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type RequestContext,
+} from '@kubernetes/client-node';
 import { CronJobController } from './cronjob-controller.js';
 import { JobController } from './job-controller.js';
 import { apiStatus, mergePatch, type CronJobJson, type JobJson } from './kube-objects.js';
@@ -55,16 +69,42 @@ export interface JobRunner {
 
 const repoRootDefault = join(import.meta.dirname, '..', '..', '..');
 
+/**
+ * The User-Agent of every request the runner makes (API calls and watches), so that tests
+ * looking at the API server's request log (RBAC checks of the daemon) can leave these out.
+ */
+export const jobRunnerUserAgent = 'bloodraven-test-job-runner';
+
+/** A KubeConfig whose clients and watches say they are the runner. */
+class RunnerKubeConfig extends KubeConfig {
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    context.setHeaderParam('User-Agent', jobRunnerUserAgent);
+  }
+
+  /** Like makeApiClient, with the runner's User-Agent instead of client-node's. */
+  client<T>(api: new (configuration: Configuration) => T): T {
+    const server = this.getCurrentCluster()?.server;
+    if (!server) throw new Error('the kubeconfig has no current cluster');
+    return new api(
+      createConfiguration({
+        baseServer: new ServerConfiguration(server, {}),
+        authMethods: { default: this },
+        middleware: [setHeaderMiddleware('User-Agent', jobRunnerUserAgent)],
+      }),
+    );
+  }
+}
+
 /** Starts the runner; resolves once its informers have listed what exists. */
 export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunner> {
-  const kc = options.kubeConfig ?? new KubeConfig();
-  if (!options.kubeConfig) {
-    if (!options.kubeconfigPath) throw new Error('startJobRunner needs kubeConfig or kubeconfigPath');
-    kc.loadFromFile(options.kubeconfigPath);
-  }
-  const core = kc.makeApiClient(CoreV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const kc = new RunnerKubeConfig();
+  if (options.kubeConfig) kc.loadFromString(options.kubeConfig.exportConfig());
+  else if (options.kubeconfigPath) kc.loadFromFile(options.kubeconfigPath);
+  else throw new Error('startJobRunner needs kubeConfig or kubeconfigPath');
+  const core = kc.client(CoreV1Api);
+  const batch = kc.client(BatchV1Api);
+  const custom = kc.client(CustomObjectsApi);
   const repoRoot = options.repoRoot ?? repoRootDefault;
   const localNode = join(repoRoot, 'node_modules', '.bin', 'node');
   await mkdir(options.workDir, { recursive: true });
