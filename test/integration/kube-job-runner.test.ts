@@ -4,7 +4,7 @@
  * controllers and the kubelet write them, volumes, deadlines, TTL, deletion, CronJobs on the
  * test clock, logs.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiException, BatchV1Api, CoreV1Api, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
@@ -354,3 +354,49 @@ describe('CronJobs on the test clock', () => {
     for (const name of ['forbid', 'replace']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
   });
 });
+
+describe('a pod process', () => {
+  /** Processes whose environment holds HOSTNAME=<pod>: the pod's container, found from outside. */
+  async function processesOf(pod: string): Promise<Map<number, string[]>> {
+    const found = new Map<number, string[]>();
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
+      const vars = environ.split('\0').filter(Boolean);
+      if (vars.includes(`HOSTNAME=${pod}`)) found.set(Number(entry), vars);
+    }
+    return found;
+  }
+
+  it('gets only the container env, with mountPaths rewritten, and is gone after stop()', async () => {
+    const own = await startTestCluster();
+    try {
+      const api = own.kubeConfig().makeApiClient(BatchV1Api);
+      const body = bloodravenJob(
+        'env',
+        longRunning,
+        {},
+        { env: [{ name: 'BLOODRAVEN_CONFIG_YAML', value: 'storage:\n  path: "/backups"\n' }], volumeMounts: [{ name: 'data', mountPath: '/backups' }] },
+        { volumes: [{ name: 'data', emptyDir: {} }], automountServiceAccountToken: false },
+      );
+      await api.createNamespacedJob({ namespace: ns, body });
+      const coreApi = own.kubeConfig().makeApiClient(CoreV1Api);
+      const [pod] = await until(
+        async () => (await coreApi.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=env' })).items,
+        (p) => p[0]?.status?.phase === 'Running',
+        'the env pod to run',
+      );
+      const name = pod?.metadata?.name ?? '';
+      const processes = await until(() => processesOf(name), (found) => found.size > 0, 'the pod process');
+      const env = [...processes.values()][0] ?? [];
+      const volume = join(own.runner.podDir(ns, name), 'volumes', 'data');
+      expect(env.map((v) => v.split('=')[0]).sort()).toEqual(['BLOODRAVEN_CONFIG_YAML', 'HOME', 'HOSTNAME', 'PATH']);
+      expect(env).toContain(`BLOODRAVEN_CONFIG_YAML=storage:\n  path: "${volume}"\n`);
+      await own.stop();
+      expect((await processesOf(name)).size, 'processes left after stop()').toBe(0);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
