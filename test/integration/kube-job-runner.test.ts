@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiException, BatchV1Api, CoreV1Api, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { jobRunnerUserAgent } from '../support/kube/job-runner.js';
 
@@ -15,6 +15,7 @@ let cluster: TestCluster;
 let core: CoreV1Api;
 let batch: BatchV1Api;
 const ns = 'default';
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 beforeAll(async () => {
   cluster = await startTestCluster({ backoffMs: 200, graceMs: 1000 });
@@ -352,6 +353,30 @@ describe('CronJobs on the test clock', () => {
     await until(() => Promise.resolve(podLog(replacedPod.metadata?.name ?? '')), (log) => log.includes('daemon stopped'), 'the replaced Job\'s daemon to stop');
 
     for (const name of ['forbid', 'replace']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
+  });
+
+  it('starts nothing while suspended or past startingDeadlineSeconds', async () => {
+    cluster.clock.set('2027-07-01T00:00:30Z');
+    await batch.createNamespacedCronJob({ namespace: ns, body: cronJob('late', '0 * * * *', { startingDeadlineSeconds: 10 }) });
+    await batch.createNamespacedCronJob({ namespace: ns, body: cronJob('paused', '0 * * * *', { suspend: true }) });
+    await cluster.runner.checkCronJobs();
+    // 00:00 is 30 s ago, beyond the 10 s allowed; 'paused' is suspended.
+    expect(await childJobs('late')).toEqual([]);
+    expect(await childJobs('paused')).toEqual([]);
+
+    cluster.clock.set('2027-07-01T01:00:05Z');
+    await batch.patchNamespacedCronJob({ name: 'paused', namespace: ns, body: { spec: { suspend: false } } }, mergePatch);
+    await until(
+      async () => {
+        await cluster.runner.checkCronJobs();
+        return (await childJobs('paused')).map((j) => j.metadata?.name);
+      },
+      (names) => names.length > 0,
+      'the resumed CronJob to start its Job',
+    );
+    expect((await childJobs('late')).map((j) => j.metadata?.name)).toEqual([`late-${minutes('2027-07-01T01:00:00Z')}`]);
+    expect((await childJobs('paused')).map((j) => j.metadata?.name)).toEqual([`paused-${minutes('2027-07-01T01:00:00Z')}`]);
+    for (const name of ['late', 'paused']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
   });
 });
 
