@@ -331,6 +331,36 @@ describe('client-node: built-in kinds', () => {
     expect(immutable.message).toContain('spec.completions');
   });
 
+  it("checks a Job's status writes as the 1.32 server does", async () => {
+    await batch.createNamespacedJob({
+      namespace: 'default',
+      body: { metadata: { name: 'j' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'i' }] } } } },
+    });
+    const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    const status = (body: k8s.V1JobStatus): Promise<k8s.V1Job> => batch.patchNamespacedJobStatus({ namespace: 'default', name: 'j', body: { status: body } }, merge);
+    const start = new Date('2026-01-01T00:00:00Z');
+    const end = new Date('2026-01-01T00:01:00Z');
+    await status({ startTime: start, active: 1, ready: 1, terminating: 0, uncountedTerminatedPods: {} });
+    const condition = (type: string): k8s.V1JobCondition => ({ type, status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastProbeTime: end, lastTransitionTime: end });
+    const refusals: [string, k8s.V1JobStatus, string][] = [
+      ['Complete without SuccessCriteriaMet', { active: 0, ready: 0, succeeded: 1, conditions: [condition('Complete')] }, 'without the SuccessCriteriaMet=true condition'],
+      ['finished with an active pod', { ready: 0, succeeded: 1, conditions: [condition('SuccessCriteriaMet'), condition('Complete')] }, 'status.active'],
+      ['completionTime without Complete', { completionTime: end }, 'status.completionTime'],
+      ['completionTime before startTime', { active: 0, ready: 0, succeeded: 1, completionTime: new Date('2025-01-01T00:00:00Z'), conditions: [condition('SuccessCriteriaMet'), condition('Complete')] }, 'before startTime'],
+      ['more ready than active', { ready: 2 }, 'status.ready'],
+    ];
+    for (const [what, body, message] of refusals) {
+      const refused = await failure(status(body));
+      expect(refused.code, what).toBe(422);
+      expect(refused.message, what).toContain(message);
+    }
+    const done = await status({ active: 0, ready: 0, succeeded: 1, completionTime: end, conditions: [condition('SuccessCriteriaMet'), condition('Complete')] });
+    expect(done.status?.conditions?.map((c) => c.type)).toEqual(['SuccessCriteriaMet', 'Complete']);
+    const flipped = await failure(status({ conditions: [condition('SuccessCriteriaMet')] }));
+    expect(flipped.message).toContain('cannot remove or flip the Complete=True condition');
+    expect((await failure(status({ completionTime: new Date('2026-01-01T00:02:00Z') }))).message).toContain('status.completionTime');
+  });
+
   it('validates built-in kinds with their published schemas and refuses bad restart policies', async () => {
     const bad = await failure(
       batch.createNamespacedJob({
@@ -779,6 +809,20 @@ describe('kubectl', () => {
     expect(deleted.stdout).toContain('widget.example.test "held" deleted');
     expect(deleted.code).toBe(0);
     expect(server.get('example.test/v1', 'Widget', 'default', 'held')).toBeUndefined();
+  });
+
+  it('creates namespaces, secrets, config maps and service accounts imperatively (protobuf bodies)', async () => {
+    expect(await ok(['create', 'namespace', 'imp'])).toContain('namespace/imp created');
+    await ok(['-n', 'imp', 'create', 'secret', 'generic', 'creds', '--from-literal=MYSQL_USER=backup', '--from-literal=MYSQL_PASSWORD=s3cr3t']);
+    await ok(['-n', 'imp', 'create', 'configmap', 'settings', '--from-literal=a=b', '--save-config']);
+    await ok(['-n', 'imp', 'create', 'serviceaccount', 'robot']);
+    const secret = server.get('v1', 'Secret', 'imp', 'creds');
+    expect(secret).toMatchObject({ type: 'Opaque', data: { MYSQL_USER: Buffer.from('backup').toString('base64'), MYSQL_PASSWORD: Buffer.from('s3cr3t').toString('base64') } });
+    const configMap = server.get('v1', 'ConfigMap', 'imp', 'settings');
+    expect(configMap?.data).toEqual({ a: 'b' });
+    expect(JSON.stringify(configMap?.metadata)).toContain('last-applied-configuration');
+    expect(server.get('v1', 'ServiceAccount', 'imp', 'robot')).toBeDefined();
+    expect(server.get('v1', 'Namespace', undefined, 'imp')).toMatchObject({ spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
   });
 
   it('applies a kustomization with a namespace, a generated ConfigMap and a CR, and re-applies it', async () => {

@@ -25,6 +25,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { applyDefaults, kindCauses, nameCauses } from './kinds.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
+import { decodeKubernetesProtobuf, ProtobufDecodeError } from './protobuf.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf, type PatchType } from './patch.js';
 import { apiVersionOf, BUILT_IN_RESOURCES, resourcesFromCrd, splitApiVersion, type ResourceType } from './resources.js';
 import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, pruneCustomResource } from './schema.js';
@@ -167,31 +168,35 @@ function refOf(type: ResourceType, name: string): ObjectRef {
   return { group: type.group, kind: type.kind, plural: type.plural, name };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
+const PROTOBUF_TYPE = 'application/vnd.kubernetes.protobuf';
+
 /**
- * Decodes a request body. JSON only: protobuf (which kubectl's typed clients send for built-in
- * kinds) and CBOR get 415, on which client-go falls back to JSON.
+ * Decodes a request body: JSON, YAML, or the protobuf kubectl's typed clients send for a few
+ * core kinds (protobuf.ts). Other media types, and protobuf of other kinds, get 415 (client-go
+ * falls back to JSON only from CBOR).
  */
-function parseJsonBody(text: string, contentType?: string): unknown {
+function parseBody(body: Buffer, contentType?: string): unknown {
   const media = (contentType ?? JSON_TYPE).split(';')[0]?.trim().toLowerCase();
-  if (text.trim() !== '' && media !== JSON_TYPE && media !== 'application/yaml' && media !== '*/*') {
-    throw new KubeStatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
-  }
-  if (text.trim() === '') return undefined;
-  if (media === 'application/yaml') return parseYaml(text) as unknown;
+  const text = media === PROTOBUF_TYPE ? '' : body.toString('utf8');
+  if (body.length === 0 || (media !== PROTOBUF_TYPE && text.trim() === '')) return undefined;
   try {
-    return JSON.parse(text) as unknown;
+    if (media === PROTOBUF_TYPE) return decodeKubernetesProtobuf(body);
+    if (media === 'application/yaml') return parseYaml(text) as unknown;
+    if (media === JSON_TYPE || media === '*/*') return JSON.parse(text) as unknown;
   } catch (err) {
+    if (err instanceof ProtobufDecodeError) throw new KubeStatusError(415, 'UnsupportedMediaType', err.message);
     throw badRequest(`the body of the request could not be decoded: ${(err as Error).message}`);
   }
+  throw new KubeStatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, ${PROTOBUF_TYPE}`);
 }
 
 function wantsTable(req: IncomingMessage): boolean {
@@ -423,30 +428,30 @@ class FakeApiServer {
         else this.sendObject(req, res, this.mustGet(type, namespace, item), type, query);
         return;
       case 'create': {
-        const created = this.create(type, namespace, parseJsonBody(await readBody(req), req.headers['content-type']), context);
+        const created = this.create(type, namespace, parseBody(await readBody(req), req.headers['content-type']), context);
         this.send(res, 201, created, context.warnings);
         return;
       }
       case 'update': {
-        const body = parseJsonBody(await readBody(req), req.headers['content-type']);
+        const body = parseBody(await readBody(req), req.headers['content-type']);
         this.send(res, 200, this.update(type, namespace, item, body, { context, subresource, verb: 'update' }), context.warnings);
         return;
       }
       case 'patch': {
-        const text = await readBody(req);
+        const text = (await readBody(req)).toString('utf8');
         const { object, created } = this.patch(type, namespace, item, text, { context, subresource, contentType: req.headers['content-type'], query });
         this.send(res, created ? 201 : 200, object, context.warnings);
         return;
       }
       case 'delete': {
         if (subresource) throw methodNotAllowed('the server does not allow this method on the requested resource');
-        const options = this.deleteOptions(parseJsonBody(await readBody(req)), query);
+        const options = this.deleteOptions(parseBody(await readBody(req), req.headers['content-type']), query);
         const answer = this.delete(type, namespace, item, options, context.warnings);
         this.send(res, 200, answer, context.warnings);
         return;
       }
       case 'deletecollection': {
-        const options = this.deleteOptions(parseJsonBody(await readBody(req)), query);
+        const options = this.deleteOptions(parseBody(await readBody(req), req.headers['content-type']), query);
         for (const object of this.select(type, namespace, query.get('labelSelector'), query.get('fieldSelector'))) {
           this.delete(type, metadataOf(object).namespace, metadataOf(object).name ?? '', options, context.warnings);
         }

@@ -65,7 +65,12 @@ function defaultPod(object: JsonObject): void {
   spec.serviceAccountName ??= 'default';
 }
 
+function defaultSecret(object: JsonObject): void {
+  if (object.type === undefined || object.type === '') object.type = 'Opaque';
+}
+
 const DEFAULTERS: Record<string, (object: JsonObject) => void> = {
+  '/Secret': defaultSecret,
   'batch/Job': defaultJob,
   'batch/CronJob': defaultCronJob,
   '/Namespace': defaultNamespace,
@@ -125,10 +130,69 @@ function jobCauses(object: JsonObject, previous: JsonObject | undefined, add: Ad
     add('FieldValueNotSupported', 'spec.template.spec.restartPolicy', `Unsupported value: ${JSON.stringify(restartPolicy)}: supported values: "OnFailure", "Never"`);
   }
   if (!previous) return;
+  const status = isObject(object.status) ? object.status : {};
+  const before = isObject(previous.status) ? previous.status : {};
+  if (!isDeepStrictEqual(status, before)) jobStatusCauses(status, before, add);
   for (const field of ['completions', 'selector', 'template', 'completionMode']) {
     const before = evaluateJsonPath(previous, `.spec.${field}`)[0];
     const after = evaluateJsonPath(object, `.spec.${field}`)[0];
     if (!isDeepStrictEqual(before, after)) add('FieldValueInvalid', `spec.${field}`, `Invalid value: ${JSON.stringify(after)}: field is immutable`);
+  }
+}
+
+interface JobCondition {
+  type?: string;
+  status?: string;
+}
+
+function conditionTrue(status: JsonObject, type: string): boolean {
+  const conditions = Array.isArray(status.conditions) ? (status.conditions as JobCondition[]) : [];
+  return conditions.some((c) => c.type === type && c.status === 'True');
+}
+
+function count(status: JsonObject, field: string): number {
+  return typeof status[field] === 'number' ? status[field] : 0;
+}
+
+/**
+ * The rules the 1.32 server checks on a Job's status (KEP-4368 and the JobManagedBy /
+ * JobSuccessPolicy validation, K8S-TESTING.md §5): terminal conditions need their preceding
+ * condition, exclude each other, need no active/terminating/uncounted pods and a startTime, stay
+ * once set; completionTime only with Complete, not before startTime, immutable; ready ≤ active.
+ */
+function jobStatusCauses(status: JsonObject, previous: JsonObject, add: AddCause): void {
+  const invalidStatus = (field: string, message: string): void => add('FieldValueInvalid', field, `Invalid value: ${message}`);
+  const complete = conditionTrue(status, 'Complete');
+  const failed = conditionTrue(status, 'Failed');
+  if (complete && !conditionTrue(status, 'SuccessCriteriaMet')) invalidStatus('status.conditions', 'cannot set Complete=True condition without the SuccessCriteriaMet=true condition');
+  if (failed && !conditionTrue(status, 'FailureTarget')) invalidStatus('status.conditions', 'cannot set Failed=True condition without the FailureTarget=true condition');
+  if (complete && (failed || conditionTrue(status, 'FailureTarget'))) invalidStatus('status.conditions', 'cannot set Complete=True together with Failed=True or FailureTarget=True');
+  for (const type of ['Complete', 'Failed']) {
+    if (conditionTrue(previous, type) && !conditionTrue(status, type)) invalidStatus('status.conditions', `cannot remove or flip the ${type}=True condition of a finished job`);
+  }
+  if (complete || failed) finishedJobCauses(status, invalidStatus, add);
+  completionTimeCauses(status, previous, complete, invalidStatus);
+  if (count(status, 'ready') > count(status, 'active')) invalidStatus('status.ready', `${count(status, 'ready')}: must be less than or equal to active: ${count(status, 'active')}`);
+}
+
+/** A finished Job (Complete or Failed): no pods left to count, and a startTime. */
+function finishedJobCauses(status: JsonObject, invalidStatus: (field: string, message: string) => void, add: AddCause): void {
+  if (count(status, 'active') > 0) invalidStatus('status.active', `${count(status, 'active')}: must be 0 for a finished job`);
+  if (count(status, 'terminating') > 0) invalidStatus('status.terminating', `${count(status, 'terminating')}: must be 0 for a finished job`);
+  if (status.startTime === undefined) add('FieldValueRequired', 'status.startTime', 'Required value: startTime is required for a finished job');
+  const uncounted = isObject(status.uncountedTerminatedPods) ? status.uncountedTerminatedPods : {};
+  const uncountedPods = [...(Array.isArray(uncounted.succeeded) ? (uncounted.succeeded as unknown[]) : []), ...(Array.isArray(uncounted.failed) ? (uncounted.failed as unknown[]) : [])];
+  if (uncountedPods.length > 0) invalidStatus('status.uncountedTerminatedPods', 'must be empty for a finished job');
+}
+
+/** completionTime: only with Complete=True, not before startTime, immutable once set. */
+function completionTimeCauses(status: JsonObject, previous: JsonObject, complete: boolean, invalidStatus: (field: string, message: string) => void): void {
+  if (status.completionTime !== undefined) {
+    if (!complete) invalidStatus('status.completionTime', 'completionTime can only be set when the job has the Complete=True condition');
+    const start = typeof status.startTime === 'string' ? Date.parse(status.startTime) : Number.NaN;
+    const end = typeof status.completionTime === 'string' ? Date.parse(status.completionTime) : Number.NaN;
+    if (end < start) invalidStatus('status.completionTime', 'completionTime cannot be set before startTime');
+    if (previous.completionTime !== undefined && previous.completionTime !== status.completionTime) invalidStatus('status.completionTime', 'field is immutable');
   }
 }
 
