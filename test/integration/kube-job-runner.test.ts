@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiException, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { jobRunnerUserAgent } from '../support/kube/job-runner.js';
+import { kubeSchemaProblems } from '../support/kube/validate.js';
 
 let cluster: TestCluster;
 let core: CoreV1Api;
@@ -377,6 +378,16 @@ describe('CronJobs on the test clock', () => {
     expect((await childJobs('late')).map((j) => j.metadata?.name)).toEqual([`late-${minutes('2027-07-01T01:00:00Z')}`]);
     expect((await childJobs('paused')).map((j) => j.metadata?.name)).toEqual([`paused-${minutes('2027-07-01T01:00:00Z')}`]);
     for (const name of ['late', 'paused']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
+  });
+});
+
+describe('what the runner wrote', () => {
+  it('is valid for its kind (Kubernetes schemas)', () => {
+    const written = cluster.api.writes.filter((w) => w.userAgent === jobRunnerUserAgent);
+    expect(new Set(written.map((w) => `${w.kind}${w.subresource ? `/${w.subresource}` : ''}`))).toEqual(
+      new Set(['Pod', 'Pod/status', 'Job/status', 'Job', 'CronJob/status', 'Event', 'PersistentVolumeClaim/status']),
+    );
+    for (const write of written) expect(kubeSchemaProblems(write.object), `${write.kind} ${write.name}`).toEqual([]);
   });
 });
 
