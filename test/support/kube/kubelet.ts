@@ -36,7 +36,7 @@ export interface KubeletOptions {
   lookups: PodLookups;
   launch: Omit<LaunchOptions, 'folders'>;
   workDir: string;
-  /** SIGTERM → SIGKILL delay (the pod's terminationGracePeriodSeconds, shortened). */
+  /** Longest SIGTERM → SIGKILL delay (a pod's terminationGracePeriodSeconds is capped to it). */
   graceMs: number;
   /** How often a waiting pod looks again for its Secret or claim. */
   retryMs: number;
@@ -100,7 +100,7 @@ export class Kubelet {
     if (run.stop.signal.aborted) return;
     run.record.terminating = true;
     run.stop.abort();
-    void run.process?.stop(this.options.graceMs);
+    void run.process?.stop(this.graceMs(run));
     this.options.onChange(run.record);
   }
 
@@ -142,6 +142,11 @@ export class Kubelet {
     return [...this.runs.values()].flatMap((r) => r.readOnlyFolders);
   }
 
+  /** The pod's terminationGracePeriodSeconds (default 30), capped by the runner's shortened grace. */
+  private graceMs(run: PodRun): number {
+    return Math.min(this.options.graceMs, (run.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000);
+  }
+
   private async lifecycle(run: PodRun): Promise<void> {
     const { record, pod } = run;
     const container = pod.spec.containers[0];
@@ -156,7 +161,7 @@ export class Kubelet {
       let exitCode: number;
       try {
         run.process = startContainerProcess(launch.argv, launch.env, launch.cwd, record.log);
-        if (run.stop.signal.aborted) void run.process.stop(this.options.graceMs);
+        if (run.stop.signal.aborted) void run.process.stop(this.graceMs(run));
         await status.running(startedAt, lastState);
         if (!record.terminating) {
           record.phase = 'Running';
