@@ -194,7 +194,15 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   // resourceVersion, so nothing written meanwhile is missed. (start() resolves only when the
   // watch's response headers arrive, which a server may hold back until the first event.)
   for (const informer of informers) informer.start().catch(() => undefined);
-  await Promise.all([jobList.listed, cronJobList.listed, podList.listed]);
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));
+  const ready = await Promise.race([Promise.all([jobList.listed, cronJobList.listed, podList.listed]), gaveUp]);
+  clearTimeout(timer);
+  if (ready === 'timeout') {
+    stopped = true;
+    await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
+    throw new Error(`the Job runner could not list Jobs, CronJobs and Pods from ${kc.getCurrentCluster()?.server ?? 'the API server'} within 30 s`);
+  }
   const ticker = setInterval(checkCron, options.cronIntervalMs ?? 150);
 
   return {
