@@ -23,7 +23,8 @@ export abstract class BaseCommand extends Command {
   static override baseFlags = {
     config: Flags.string({
       char: 'c',
-      description: 'Config file. Default: ./bloodraven.yaml if present, else local defaults (backups in ./backups).',
+      description:
+        'Config file. Without it: the YAML text in the environment variable BLOODRAVEN_CONFIG_YAML if set (relative paths in it are relative to the working directory; how a Kubernetes Job passes the config), else ./bloodraven.yaml if present, else local defaults (backups in ./backups).',
       helpGroup: 'GLOBAL',
     }),
     profile: Flags.string({

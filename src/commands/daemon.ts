@@ -1,9 +1,15 @@
 import { watch } from 'node:fs';
+import { hostname } from 'node:os';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { runDaemon } from '../daemon/daemon.js';
+import { loadKubeConfig } from '../daemon/kube/kube-config.js';
+import { runKubeDaemon } from '../daemon/kube/kube-daemon.js';
+import { probeSite } from '../lib/kube/source-selection.js';
+import { createMysqlConnector } from '../lib/mysql/connection.js';
 import { systemClock } from '../lib/clock.js';
 import { loadConfig } from '../lib/config/load.js';
+import { configSource } from '../cli/config-source.js';
 import { createConnector, createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../lib/process.js';
@@ -17,19 +23,31 @@ Serves Prometheus metrics on /metrics (bloodraven_backup_runs_total{result}, blo
 
 With backup.pitr.enabled, it also archives the server's sealed binlogs (as pitr archive does) and reports on /archiver/status: {enabled, primary, lastScanAt, filesArchived, lastError, storageType, manifestPrefix, site}.
 
-On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within --grace-seconds (after that it is interrupted and recorded as Failed), and exits 0.`;
+On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within --grace-seconds (after that it is interrupted and recorded as Failed), and exits 0.
 
-  static override examples = ['<%= config.bin %> <%= command.id %> --config /etc/bloodraven.yaml', '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:9464 --grace-seconds 120'];
+With --kubernetes it is instead the controller of Kubernetes mode (no config file): it reconciles MysqlFailoverGroup and MysqlBackup resources (crds/) in every namespace (or --namespace), with a CronJob per schedule and a Job per backup and per cleanup, and writes their results, conditions and events back. It reads the cluster from KUBECONFIG, else the in-cluster ServiceAccount. Of several replicas only the holder of the Lease --lease-name (in POD_NAMESPACE) acts; the others stand by with warm caches and take over within the lease duration. It serves /metrics (labelled namespace, group, profile), /healthz, /readyz and /pitr-cutoff?namespace=&group=&profile= (the oldest completion time among the profile's retained successful backups). SIGTERM releases the Lease and exits 0; running Jobs go on and are picked up by the next leader.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --config /etc/bloodraven.yaml',
+    '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:9464 --grace-seconds 120',
+    'KUBECONFIG=~/.kube/config <%= config.bin %> <%= command.id %> --kubernetes --listen :9464',
+  ];
 
   static override flags = {
     listen: Flags.string({ description: 'HOST:PORT for /metrics and /healthz (":9464" for every interface).', default: '127.0.0.1:9464' }),
     'grace-seconds': Flags.integer({ description: 'How long a running backup may go on after SIGTERM.', default: 30, min: 0 }),
+    kubernetes: Flags.boolean({ description: 'Run as the Kubernetes controller (reconciles MysqlFailoverGroup and MysqlBackup resources) instead of a config file\'s schedules.', helpGroup: 'KUBERNETES' }),
+    namespace: Flags.string({ description: 'With --kubernetes: watch only this namespace (default: all).', helpGroup: 'KUBERNETES', dependsOn: ['kubernetes'] }),
+    'leader-elect': Flags.boolean({ description: 'With --kubernetes: act only while holding the Lease (for several replicas).', default: true, allowNo: true, helpGroup: 'KUBERNETES' }),
+    'lease-name': Flags.string({ description: 'With --kubernetes: the Lease (in POD_NAMESPACE, else the kubeconfig\'s namespace, else default).', default: 'bloodraven-leader', helpGroup: 'KUBERNETES' }),
+    'lease-duration-seconds': Flags.integer({ description: 'With --kubernetes: how long a Lease not renewed keeps standbys off (renewal gives up after 2/3 of it).', default: 15, min: 2, helpGroup: 'KUBERNETES' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Daemon);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    if (flags.kubernetes) return this.runKubernetes(flags);
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     // A daemon runs unattended: the account comes from files, never a prompt.
     const connector = await createConnector(loaded);
     const stores = new Map<string, ReturnType<typeof createProfileStore>>();
@@ -62,6 +80,32 @@ On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within
         },
       },
       { listen: flags.listen, graceMs: flags['grace-seconds'] * 1000 },
+      this.interrupt.signal,
+    );
+  }
+
+  private async runKubernetes(flags: { listen: string; namespace?: string | undefined; 'leader-elect': boolean; 'lease-name': string; 'lease-duration-seconds': number }): Promise<void> {
+    const loaded = loadKubeConfig(process.env);
+    const identity = process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+    const leaseNamespace = process.env.POD_NAMESPACE ?? loaded.namespace ?? 'default';
+    const leaseMs = flags['lease-duration-seconds'] * 1000;
+    this.logger.info(`Kubernetes mode: cluster from ${loaded.source === 'kubeconfig' ? 'KUBECONFIG' : 'the in-cluster ServiceAccount'}, identity ${identity}`);
+    await runKubeDaemon(
+      {
+        kubeConfig: loaded.kubeConfig,
+        clock: systemClock,
+        logger: this.logger,
+        metrics: new BackupMetrics(undefined, { namespaced: true }),
+        probe: (address, account) => probeSite(createMysqlConnector({ ...address, user: account.user, password: account.password, connectTimeoutMs: 5000 })),
+        identity,
+      },
+      {
+        listen: flags.listen,
+        namespace: flags.namespace,
+        leaderElection: flags['leader-elect']
+          ? { namespace: leaseNamespace, name: flags['lease-name'], leaseDurationMs: leaseMs, renewDeadlineMs: Math.round((leaseMs * 2) / 3), retryPeriodMs: Math.max(500, Math.round(leaseMs / 7)) }
+          : null,
+      },
       this.interrupt.signal,
     );
   }

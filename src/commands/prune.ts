@@ -4,6 +4,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { sizeLabel } from '../cli/catalog-view.js';
 import { renderTable } from '../cli/table.js';
 import { loadConfig } from '../lib/config/load.js';
+import { configSource } from '../cli/config-source.js';
 import { createProfileStore } from '../lib/deps.js';
 import { AppError, ExitCode } from '../lib/errors.js';
 import { applyPrune, planPrune, type PrunePlan, type PruneResult } from '../lib/retention/prune.js';
@@ -39,7 +40,7 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
   async run(): Promise<PruneOutput> {
     const { flags } = await this.parse(Prune);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const store = await createProfileStore(loaded, loaded.profile, this.logger);
     const plan = await planPrune(store, loaded.profile.retentionPolicy, new Date(), this.interrupt.signal);
     const json = this.jsonEnabled();

@@ -3,6 +3,7 @@ import { renderPitrWindow } from '../cli/pitr-window-text.js';
 import { renderTable } from '../cli/table.js';
 import { sizeLabel, verificationLabel } from '../cli/catalog-view.js';
 import { loadConfig } from '../lib/config/load.js';
+import { configSource } from '../cli/config-source.js';
 import { createProfileStore } from '../lib/deps.js';
 import { StorageError } from '../lib/errors.js';
 import { formatDuration } from '../lib/sizes.js';
@@ -28,7 +29,7 @@ Exit codes: 0 every profile was read, 1 some storage could not be read, 2 bad us
   async run(): Promise<Status> {
     const { flags } = await this.parse(StatusCommand);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const now = new Date();
     const status = await describeStatus(loaded.config, (p) => createProfileStore(loaded, p, this.logger), now, this.interrupt.signal);
     const json = this.jsonEnabled();

@@ -3,6 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { createProgressView, loadProgressSpec } from '../cli/progress.js';
 import { resolveBackup } from '../lib/catalog/catalog.js';
 import { loadConfig } from '../lib/config/load.js';
+import { configSource } from '../cli/config-source.js';
 import { createProfileKeys, createProfileStore } from '../lib/deps.js';
 import { systemClock } from '../lib/clock.js';
 import { AppError, ExitCode } from '../lib/errors.js';
@@ -44,7 +45,7 @@ ${faultHelp('the scratch server')}`;
   async run(): Promise<void> {
     const { flags } = await this.parse(Verify);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const json = this.jsonEnabled();
     const view = createProgressView(loadProgressSpec, json);
     this.logSink = (entry) => view.log(entry);

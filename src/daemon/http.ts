@@ -1,16 +1,37 @@
 /**
- * The daemon's HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`.
+ * The daemon's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`, and in Kubernetes
+ * mode `/readyz` and `/pitr-cutoff`.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 
 export interface HttpEndpoints {
   metrics(): Promise<{ contentType: string; body: string }>;
   health(): Record<string, unknown>;
   /** `/archiver/status`, when binlog archiving runs in this daemon. */
   archiverStatus?: () => Record<string, unknown>;
+  /**
+   * `/readyz` (Kubernetes mode): 200 when ready (the informers have synced; a standby replica is
+   * ready too), else 503; the body is the returned object as JSON.
+   */
+  readiness?: () => { ready: boolean } & Record<string, unknown>;
+  /** `/pitr-cutoff?namespace=&group=&profile=` (Kubernetes mode); see PitrCutoffLookup. */
+  pitrCutoff?: PitrCutoffLookup;
 }
+
+export interface PitrCutoffQuery {
+  namespace: string;
+  group: string;
+  profile: string;
+}
+
+/**
+ * The oldest completionTime among the retained Succeeded backups of a group's profile: the point
+ * before which binlogs are no longer needed. `cutoff` null = no such backup yet. `known: false`
+ * (404) when the group or the profile does not exist, with a message saying which.
+ */
+export type PitrCutoffLookup = (query: PitrCutoffQuery) => Promise<{ known: true; cutoff: Date | null } | { known: false; message: string }>;
 
 export interface RunningHttpServer {
   /** `host:port` actually bound (the port is known even when 0 was asked for). */
@@ -26,6 +47,30 @@ export function parseListen(listen: string): { host: string; port: number } {
     throw new ConfigError([{ path: '--listen', message: `"${listen}" is not HOST:PORT (like 127.0.0.1:9464 or :9464)` }]);
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** `/pitr-cutoff?namespace=&group=&profile=`: 400 naming missing parameters, 404 unknown, else `{"cutoff": RFC3339|null}`. */
+function servePitrCutoff(lookup: PitrCutoffLookup, url: string, res: ServerResponse): void {
+  const params = new URL(url, 'http://localhost').searchParams;
+  const query = { namespace: params.get('namespace') ?? '', group: params.get('group') ?? '', profile: params.get('profile') ?? '' };
+  const missing = Object.entries(query)
+    .filter(([, v]) => v === '')
+    .map(([k]) => k);
+  if (missing.length > 0) {
+    sendJson(res, 400, { error: `missing query parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: use /pitr-cutoff?namespace=NS&group=GROUP&profile=PROFILE` });
+    return;
+  }
+  lookup(query).then(
+    (answer) => {
+      if (!answer.known) sendJson(res, 404, { error: answer.message });
+      else sendJson(res, 200, { cutoff: answer.cutoff ? answer.cutoff.toISOString().replace(/\.000Z$/, 'Z') : null });
+    },
+    (err: unknown) => sendJson(res, 500, { error: errorMessage(err) }),
+  );
 }
 
 export async function startHttpServer(listen: string, endpoints: HttpEndpoints): Promise<RunningHttpServer> {
@@ -47,11 +92,21 @@ export async function startHttpServer(listen: string, endpoints: HttpEndpoints):
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(endpoints.archiverStatus()));
       return;
     }
+    if (path === '/readyz' && endpoints.readiness) {
+      const readiness = endpoints.readiness();
+      res.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(readiness));
+      return;
+    }
+    if (path === '/pitr-cutoff' && endpoints.pitrCutoff) {
+      servePitrCutoff(endpoints.pitrCutoff, req.url ?? '/', res);
+      return;
+    }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(endpoints.health()));
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /archiver/status\n');
+    const paths = ['/metrics', '/healthz', ...(endpoints.readiness ? ['/readyz'] : []), ...(endpoints.pitrCutoff ? ['/pitr-cutoff'] : []), ...(endpoints.archiverStatus ? ['/archiver/status'] : [])];
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${paths.join(', ')}\n`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

@@ -36,6 +36,20 @@ describe('BackupMetrics', () => {
     expect(value(text, 'bloodraven_backup_last_size_bytes{group="g",profile="p"}')).toBe(500);
   });
 
+  it('labels by namespace in Kubernetes mode, and a seeded backup sets gauges without counting a run', async () => {
+    const m = new BackupMetrics(undefined, { namespaced: true });
+    m.seed({ ...backup('old', 'Succeeded', '2026-01-01T00:00:00Z', 300), namespace: 'orders' });
+    expect(m.observe({ ...backup('old', 'Succeeded', '2026-01-01T00:00:00Z', 300), namespace: 'orders' })).toBe(false);
+    expect(m.observe({ ...backup('new', 'Failed', '2026-01-02T00:00:00Z'), namespace: 'orders' })).toBe(true);
+    const text = await m.metrics();
+    const labels = 'namespace="orders",group="g",profile="p"';
+    expect(value(text, `bloodraven_backup_runs_total{${labels},result="success"}`)).toBeUndefined();
+    expect(value(text, `bloodraven_backup_runs_total{${labels},result="failure"}`)).toBe(1);
+    expect(value(text, `bloodraven_backup_duration_seconds_count{${labels}}`)).toBe(1);
+    expect(value(text, `bloodraven_backup_last_success_timestamp_seconds{${labels}}`)).toBe(Date.parse('2026-01-01T00:00:00Z') / 1000);
+    expect(value(text, `bloodraven_backup_last_size_bytes{${labels}}`)).toBe(300);
+  });
+
   it('starts from seeded counts and does not count again what was counted before', async () => {
     const m = new BackupMetrics();
     m.seedRuns({ group: 'g', profile: 'p' }, { success: 5, failure: 2 });

@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { resolveBackup } from '../../lib/catalog/catalog.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { decryptBackup, type DecryptResult } from '../../lib/crypto/decrypt-backup.js';
 import { createProfileKeys, createProfileStore } from '../../lib/deps.js';
 import { formatBytes } from '../../lib/sizes.js';
@@ -29,7 +30,7 @@ Exit codes: 0 written, 1 a file failed authentication (it is named), 2 bad usage
   async run(): Promise<DecryptResult> {
     const { flags } = await this.parse(BackupDecrypt);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const store = await createProfileStore(loaded, loaded.profile, this.logger);
     const kek = await createProfileKeys(loaded, loaded.profile, store).forReading();
     const entry = await resolveBackup(store, flags.backup, { signal: this.interrupt.signal });

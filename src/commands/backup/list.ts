@@ -3,6 +3,7 @@ import { age, durationOf, listedBackup, sizeOf, verificationLabel, type ListedBa
 import { renderTable } from '../../cli/table.js';
 import { listBackups } from '../../lib/catalog/catalog.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { createProfileStore } from '../../lib/deps.js';
 
 export default class BackupList extends BaseCommand {
@@ -25,7 +26,7 @@ Exit codes: 0 listed, 1 the storage could not be read, 2 bad usage or configurat
   async run(): Promise<ListedBackup[]> {
     const { flags } = await this.parse(BackupList);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const store = await createProfileStore(loaded, loaded.profile, this.logger);
     const now = new Date();
     const entries = await listBackups(store, { now, signal: this.interrupt.signal });

@@ -1,10 +1,12 @@
-import { Flags } from '@oclif/core';
-import { BaseCommand } from '../../cli/base-command.js';
+import { Errors, Flags } from '@oclif/core';
+import { BaseCommand, toAppError } from '../../cli/base-command.js';
+import { backupSucceededResult, ResultFile, resultFileFlag } from '../../cli/result-file.js';
 import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
 import { createProgressView, dumpProgressSpec } from '../../cli/progress.js';
 import { runBackup, BackupFailedError } from '../../lib/backup/run-backup.js';
 import type { BackupRecord } from '../../lib/catalog/record.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { createDeps } from '../../lib/deps.js';
 import { dumpOptionsOf } from '../../lib/dump/options.js';
 import { errorMessage, type AppError } from '../../lib/errors.js';
@@ -24,6 +26,8 @@ The backup is named <group>-<profile>-<UTC time>. Beside MySQL Shell's files it 
 Flags replace the profile's dump: and the mysql: settings of the config file; a bad flag value is reported under the flag. A schema given to both --include-schema and --exclude-schema (or to both lists in the file) is refused before any server is contacted.
 
 On success the last line is BLOODRAVEN_DUMP_COMPLETE {"location","sizeBytes","gtidExecuted","binlogFile","binlogPos"} (on stdout; on stderr with --json, where stdout holds only the backup record).
+
+With --result-file PATH the outcome is also written to PATH as one compact JSON object of at most 4096 bytes (the Kubernetes termination message limit), on every way the run ends: {"phase":"Succeeded","name","location","sizeBytes","gtidExecuted","binlogFile","binlogPos","startTime","completionTime"} (a GTID set too long to fit is cut to its first elements and "gtidExecutedTruncated":true added; the record keeps it whole), or {"phase":"Failed","name" (once the backup is named),"reason" (the error code, like CONFIG_INVALID or ABORTED),"message" (one line)}. The config can come from BLOODRAVEN_CONFIG_YAML (see --config), as in a Kubernetes Job.
 
 Exit codes: 0 success, 1 the backup failed (the files it stored are removed; its record stays, Failed, with the reason and what could not be removed), 2 bad usage or configuration, 3 a precondition refused: the account may not take the snapshot lock (RELOAD), the lock was not taken within dump.lockWaitTimeout (a long-running statement or a session's lock holds it up; the message names it), the target folder is not empty or another run of the profile claimed the same name in the same second (the message names it; nothing is written), the accounts cannot be read (dump.users needs SELECT on mysql.*), or the server holds a partly finished in-place restore (its fence is still up). A schema selection that matches no table, or names a schema the server lacks, is bad usage (exit 2) and writes nothing. 130: interrupted (SIGINT, SIGTERM); the source's locks are released first and the record says Failed.
 
@@ -58,16 +62,18 @@ ${faultHelp('the source')}`;
       helpGroup: 'DUMP',
     }),
     pushgateway: Flags.string({ description: 'Push the backup metrics to this Prometheus Pushgateway URL when done (for CI runs).' }),
+    ...resultFileFlag,
   };
 
   private record: BackupRecord | undefined;
+  private readonly resultFile = new ResultFile(this.argv, () => (this.record ? { name: this.record.name } : {}));
 
   async run(): Promise<BackupRecord> {
     const { flags } = await this.parse(BackupNow);
+    this.resultFile.start(flags['result-file']);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({
-      file: flags.config,
-      cwd: process.cwd(),
+      ...configSource(flags.config),
       profile: flags.profile,
       overrides: {
         mysql: connectionOverrides(flags),
@@ -86,7 +92,7 @@ ${faultHelp('the source')}`;
     const view = createProgressView(dumpProgressSpec, json);
     this.logSink = (entry) => view.log(entry);
     const logger = this.logger;
-    if (!loaded.path) logger.info('no bloodraven.yaml found: using local defaults (profile "local", backups in ./backups)');
+    if (loaded.source === null) logger.info('no bloodraven.yaml found: using local defaults (profile "local", backups in ./backups)');
     const prompt = this.passwordPrompt();
     const deps = await createDeps(loaded, { logger, ...(prompt ? { promptPassword: prompt } : {}) });
     const { profile } = loaded;
@@ -135,7 +141,14 @@ ${faultHelp('the source')}`;
       process.stdout.write(summary(record));
       process.stdout.write(sentinelLine);
     }
+    await this.resultFile.succeeded(backupSucceededResult(record));
     return record;
+  }
+
+  /** Every failure, from a bad flag to an interrupt, reaches --result-file before it is shown. */
+  protected override async catch(err: Parameters<BaseCommand['catch']>[0]): Promise<never> {
+    if (!(err instanceof Errors.ExitError)) await this.resultFile.failed(toAppError(err));
+    return super.catch(err);
   }
 
   /** Failing to push is reported, never turned into a failed backup. */

@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { systemClock } from '../../lib/clock.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { readPassphrase } from '../../lib/crypto/keys.js';
 import { rotateKeys, type RotateResult } from '../../lib/crypto/rotate.js';
 import { createProfileStore } from '../../lib/deps.js';
@@ -28,7 +29,7 @@ Exit codes: 0 rotated, 1 failed (run it again), 2 bad usage or configuration, 3 
   async run(): Promise<RotateResult> {
     const { flags } = await this.parse(KeysRotate);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const { profile } = loaded;
     const file = profile.encryption?.passphraseFile;
     if (file === undefined) {

@@ -4,6 +4,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { pitrContext } from '../../cli/pitr-context.js';
 import { systemClock } from '../../lib/clock.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { createConnector } from '../../lib/deps.js';
 import { archiveOnce, initialArchiverStatus, runArchiver, type ArchiveScan } from '../../lib/pitr/archiver.js';
 import { nodeProcessRunner } from '../../lib/process.js';
@@ -29,7 +30,7 @@ Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what i
   async run(): Promise<ArchiveScan | ArchiverStopped> {
     const { flags } = await this.parse(PitrArchive);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const { config, store, keys } = await pitrContext(loaded, flags.profile, this.logger, true);
     const deps = { connector: await createConnector(loaded), store, keys, runner: nodeProcessRunner, logger: this.logger, clock: systemClock };
     if (flags.once) {

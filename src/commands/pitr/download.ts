@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { pitrContext } from '../../cli/pitr-context.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { downloadBinlogs } from '../../lib/pitr/download.js';
 import { planFromStorage } from '../../lib/pitr/point-in-time.js';
 import { parseTargetTime } from '../../lib/pitr/target-time.js';
@@ -27,7 +28,7 @@ Exit codes: 0 downloaded and checked, 1 failed (a file missing or not matching i
     const { flags } = await this.parse(PitrDownload);
     this.setLogLevel(flags['log-level']);
     const target = parseTargetTime(flags['stop-datetime']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const { store, keys } = await pitrContext(loaded, flags.profile, this.logger, false);
     const kek = await keys.forReading();
     const plan = await planFromStorage(store, target, undefined, this.interrupt.signal);

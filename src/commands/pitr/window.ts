@@ -2,6 +2,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { pitrContext } from '../../cli/pitr-context.js';
 import { renderPitrWindow } from '../../cli/pitr-window-text.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { windowFromStorage } from '../../lib/pitr/point-in-time.js';
 import type { PitrWindow } from '../../lib/pitr/window.js';
 
@@ -21,7 +22,7 @@ With --json: {from, to, ranges[{from, to, backups}], gaps[{from, to, reason}], r
   async run(): Promise<PitrWindow> {
     const { flags } = await this.parse(PitrWindowCommand);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const { store } = await pitrContext(loaded, flags.profile, this.logger, false);
     const window = await windowFromStorage(store, { signal: this.interrupt.signal });
     if (!this.jsonEnabled()) process.stdout.write(renderPitrWindow(window, ''));

@@ -7,6 +7,7 @@ import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js
 import { restoreSummary } from '../../cli/restore-summary.js';
 import { parseConfirm } from '../../lib/catalog/confirm-token.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configSource } from '../../cli/config-source.js';
 import { createDeps, createProfileStore } from '../../lib/deps.js';
 import { PreconditionError } from '../../lib/errors.js';
 import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../lib/restore/restore-in-place.js';
@@ -59,7 +60,7 @@ ${faultHelp('the server')}`;
   async run(): Promise<InPlaceResult | PlanSummary> {
     const { flags } = await this.parse(RestoreInPlace);
     this.setLogLevel(flags['log-level']);
-    const loaded = await loadConfig({ file: flags.config, cwd: process.cwd(), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
+    const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
     const json = this.jsonEnabled();
     const prompt = this.passwordPrompt();
     const deps = await createDeps(loaded, { logger: this.logger, ...(prompt ? { promptPassword: prompt } : {}) });

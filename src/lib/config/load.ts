@@ -1,7 +1,9 @@
 /**
- * Loading the configuration: `bloodraven.yaml` (or the file `--config` names), then the flags
- * laid over it, then one validation pass that reports every problem at once with its field path
- * (ConfigError, exit 2). Relative paths in the file are relative to the file's folder.
+ * Loading the configuration: the file `--config` names, else YAML text handed over inline (a
+ * Kubernetes Job's pod gets its whole config in BLOODRAVEN_CONFIG_YAML), else `./bloodraven.yaml`;
+ * then the flags laid over it, then one validation pass that reports every problem at once with
+ * its field path (ConfigError, exit 2). Relative paths in a file are relative to the file's
+ * folder; in inline text, to the working directory.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -60,9 +62,22 @@ const overrideFlags = {
   },
 } as const satisfies { [K in keyof ConfigOverrides]-?: Record<keyof NonNullable<ConfigOverrides[K]>, string> };
 
+/**
+ * Config text given inline rather than in a file. The command reads it (from the environment:
+ * src/lib never does); `source` names where it came from in messages, as a file's path does.
+ */
+export interface InlineConfig {
+  /** YAML text of a whole bloodraven.yaml. */
+  text: string;
+  /** How messages name it: `BLOODRAVEN_CONFIG_YAML`. */
+  source: string;
+}
+
 export interface LoadConfigInput {
-  /** `--config`: must exist when given. */
+  /** `--config`: must exist when given. Wins over `inline`. */
   file?: string | undefined;
+  /** Config text used when `file` is not given; wins over `./bloodraven.yaml`. */
+  inline?: InlineConfig | undefined;
   cwd: string;
   /** `--profile`: default the only profile, or the first. */
   profile?: string | undefined;
@@ -71,8 +86,10 @@ export interface LoadConfigInput {
 
 export interface LoadedConfig {
   config: Config;
-  /** The file read, or null when none was found and local defaults apply. */
+  /** The file read, or null when none was (inline text, or local defaults). */
   path: string | null;
+  /** Where the config came from: the file's path, the inline text's source, or null for local defaults. */
+  source: string | null;
   /** Folder relative paths are resolved against. */
   baseDir: string;
   profile: Profile;
@@ -90,45 +107,58 @@ export const localDefaults = {
 };
 
 /**
- * Reads the config file (or takes the local defaults), lays the flags over it and validates the
- * result. Throws one ConfigError listing every problem, each under the flag or config path the
- * user wrote, with a hint pointing at the file only when the file is at fault.
+ * Reads the config (--config's file, else the inline text, else ./bloodraven.yaml, else the local
+ * defaults), lays the flags over it and validates the result. Throws one ConfigError listing every
+ * problem, each under the flag or config path the user wrote, with a hint pointing at the file
+ * (or the inline text's source) only when it is at fault.
  */
 export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> {
-  const explicit = input.file !== undefined;
-  const path = resolve(input.cwd, input.file ?? defaultConfigFile);
-  let raw: unknown;
-  let found = true;
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !explicit) found = false;
-    else if (code === 'ENOENT') throw new ConfigError([{ path: '', message: `config file ${path} does not exist` }], { hint: 'check --config' });
-    else throw new ConfigError([{ path: '', message: `cannot read config file ${path}: ${(err as Error).message}` }]);
-  }
-  if (text !== undefined) {
-    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-    if (doc.errors.length > 0) {
-      throw new ConfigError(doc.errors.map((e) => ({ path: '', message: `${path}: ${e.message.split('\n')[0] ?? e.message}` })));
-    }
-    raw = doc.toJS() as unknown;
-    if (raw === null || raw === undefined) raw = {};
-  } else {
-    raw = structuredClone(localDefaults);
-  }
-  const baseDir = found ? dirname(path) : input.cwd;
-  const { merged, flagFields } = applyOverrides(raw, input.overrides ?? {}, input.profile, input.cwd);
+  const read = await readSource(input);
+  const baseDir = read.kind === 'file' ? dirname(read.path) : input.cwd;
+  const source = read.kind === 'file' ? read.path : read.kind === 'inline' ? read.source : null;
+  const { merged, flagFields } = applyOverrides(read.raw, input.overrides ?? {}, input.profile, input.cwd);
   const fieldName = (fieldPath: string): string => flagFor(flagFields, fieldPath) ?? fieldPath;
   const result = validateConfig(merged, fieldName);
   if (!result.success) {
     const issues: ConfigIssue[] = result.issues.map((issue) => ({ path: fieldName(formatPath(issue.path)), message: issue.message }));
-    throw new ConfigError(issues, { hint: configHint(issues, flagFields, found ? path : null) });
+    throw new ConfigError(issues, { hint: configHint(issues, flagFields, source) });
   }
   const config = result.data;
   const profile = selectProfile(config, input.profile);
-  return { config, path: found ? path : null, baseDir, profile, fieldName };
+  return { config, path: read.kind === 'file' ? read.path : null, source, baseDir, profile, fieldName };
+}
+
+type SourceRead = { kind: 'file'; path: string; raw: unknown } | { kind: 'inline'; source: string; raw: unknown } | { kind: 'defaults'; raw: unknown };
+
+/** The config as parsed YAML, from the first source there is: --config, inline text, ./bloodraven.yaml, local defaults. */
+async function readSource(input: LoadConfigInput): Promise<SourceRead> {
+  if (input.file === undefined && input.inline !== undefined) {
+    const { text, source } = input.inline;
+    if (text.trim() === '') throw new ConfigError([{ path: '', message: `${source} is set but empty` }], { hint: `put the YAML of a bloodraven.yaml in ${source}, or unset it` });
+    return { kind: 'inline', source, raw: parseYaml(text, source) };
+  }
+  const explicit = input.file !== undefined;
+  const path = resolve(input.cwd, input.file ?? defaultConfigFile);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !explicit) return { kind: 'defaults', raw: structuredClone(localDefaults) };
+    if (code === 'ENOENT') throw new ConfigError([{ path: '', message: `config file ${path} does not exist` }], { hint: 'check --config' });
+    throw new ConfigError([{ path: '', message: `cannot read config file ${path}: ${(err as Error).message}` }]);
+  }
+  return { kind: 'file', path, raw: parseYaml(text, path) };
+}
+
+/** YAML text as a plain value (an empty document is an empty config); syntax errors name `source`. */
+function parseYaml(text: string, source: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => ({ path: '', message: `${source}: ${e.message.split('\n')[0] ?? e.message}` })));
+  }
+  const raw = doc.toJS() as unknown;
+  return raw === null || raw === undefined ? {} : raw;
 }
 
 /** The flag behind `fieldPath`, or behind the field it lies in (`…includeSchemas[2]` is `--include-schema`). */
@@ -139,7 +169,7 @@ function flagFor(flagFields: ReadonlyMap<string, string>, fieldPath: string): st
   return undefined;
 }
 
-/** Where to look: the file only when something in it is wrong, the flags when they are. */
+/** Where to look: the file (or inline text) only when something in it is wrong, the flags when they are. */
 function configHint(issues: readonly ConfigIssue[], flagFields: ReadonlyMap<string, string>, file: string | null): string {
   const flags = new Set(flagFields.values());
   // An issue involves a flag when it is about one, or names one (a flag contradicting a file value).

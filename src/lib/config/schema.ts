@@ -1,7 +1,9 @@
 /**
- * The configuration schema: `bloodraven.yaml` mirrors the CRDs' `spec.backup` plus a `mysql:`
- * connection block, so this one schema validates both. Every field is checked here; loading
- * (load.ts) reports all problems at once.
+ * The configuration schema: `bloodraven.yaml` mirrors a MysqlFailoverGroup's `spec.backup` plus a
+ * `mysql:` connection block. Both are built from the same definitions (backupSchemas), differing
+ * only where a file names paths and a group names Secrets and claims; the CRDs are generated from
+ * the group's (src/lib/kube/crds.ts). Every field is checked here; loading (load.ts) reports all
+ * problems at once.
  */
 import { z } from 'zod';
 import { parseSize } from '../sizes.js';
@@ -9,7 +11,7 @@ import { checkCron } from '../schedule/cron.js';
 import { ConfigError } from '../errors.js';
 
 /** Names that end up in backup names and object keys: DNS-label-like, as Kubernetes names are. */
-const nameSchema = z
+export const nameSchema = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'use lowercase letters, digits and "-" (at most 63, starting and ending alphanumeric)');
 
@@ -61,87 +63,55 @@ export const mysqlSchema = z.strictObject({
   unresponsiveTimeout: durationSchema.refine((seconds) => seconds >= 1, 'must be at least 1 second').default(60),
 });
 
-const pvcStorageSchema = z.strictObject({
-  type: z.literal('PVC'),
-  pvc: z.strictObject({ path: z.string().min(1) }),
-});
-
-const s3StorageSchema = z.strictObject({
-  type: z.literal('S3'),
-  s3: z.strictObject({
-    bucket: z.string().min(3).max(63),
-    prefix: z
-      .string()
-      .default('')
-      .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain "." or ".." segments'),
-    region: z.string().min(1).optional(),
-    endpointURL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-    /** A folder holding AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN, AWS_REGION. */
-    credentialsDir: z.string().min(1).optional(),
-    /** Multipart part size; memory used by a dump is about threads × partSize. S3 needs at least 5 MiB. */
-    partSize: sizeSchema(5 * 1024 * 1024, '5242880 bytes (5 MiB), the S3 minimum').default(16_000_000),
-  }),
-});
-
-export const storageSchema = z.discriminatedUnion('type', [pvcStorageSchema, s3StorageSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'type must be PVC or S3' : undefined),
-});
-
 export const compressionSchema = z.enum(['zstd', 'gzip', 'none']);
 
 export const dumpSchema = z.strictObject({
-  threads: z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) }).int().min(1).max(64).default(4),
-  bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000),
-  compression: compressionSchema.default('zstd'),
-  consistent: z.boolean().default(true),
-  includeSchemas: z.array(z.string().min(1)).default([]),
-  excludeSchemas: z.array(z.string().min(1)).default([]),
+  threads: z
+    .number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) })
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe('Parallel dump threads (connections to the source).'),
+  bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000).describe('Target size of each table data chunk before compression, like 64M (at least 128k).'),
+  compression: compressionSchema.default('zstd').describe('Compression of the data files.'),
+  consistent: z.boolean().default(true).describe('Dump all tables from one consistent snapshot.'),
+  includeSchemas: z.array(z.string().min(1)).default([]).describe('Dump only these schemas (default: all).'),
+  excludeSchemas: z.array(z.string().min(1)).default([]).describe('Leave these schemas out.'),
   /** Dump the accounts and their grants (@.users.sql), as MySQL Shell's `users` option. */
-  users: z.boolean().default(true),
+  users: z.boolean().default(true).describe('Dump the accounts and their grants.'),
   /**
    * How long the backup may hold up the application's writes, in seconds: statements running
    * longer keep it from requesting the snapshot locks, and a lock request waits at most this long
    * before it is given up and retried. The servers wait in whole seconds, so a value under 1 s
    * (like 500ms) makes the check for long statements stricter while the lock still waits 1 s.
    */
-  lockWaitTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(1),
+  lockWaitTimeout: durationSchema
+    .refine((seconds) => seconds > 0, 'must be more than 0')
+    .default(1)
+    .describe('How long the backup may hold up writes while taking its snapshot locks: seconds, or a duration like 500ms or 2s.'),
   /**
    * How long a write to the backup's storage may make no progress, in seconds, before the backup
    * fails (releasing the source's locks): a hung mount or a silent S3 endpoint ends the run
    * instead of holding it forever.
    */
-  storageStallTimeout: durationSchema.refine((seconds) => seconds > 0, 'must be more than 0').default(120),
+  storageStallTimeout: durationSchema
+    .refine((seconds) => seconds > 0, 'must be more than 0')
+    .default(120)
+    .describe('How long a write to storage may make no progress before the backup fails: seconds, or a duration like 2m.'),
 });
 
 /** Which backups a profile keeps (the reference's structured retention; 0 disables a check). */
 export const retentionPolicySchema = z.strictObject({
   /** Successful backups to keep, newest first. */
-  count: z.number().int().min(0).default(0),
+  count: z.number().int().min(0).default(0).describe('Successful backups to keep, newest first (0: no limit by count).'),
   /** Successful backups younger than this many days are kept. */
-  maxAgeDays: z.number().min(0).default(0),
+  maxAgeDays: z.number().min(0).default(0).describe('Successful backups younger than this many days are kept (0: no limit by age).'),
   /** The newest this-many successful backups are always kept, whatever else says. */
-  minKeep: z.number().int().min(0).default(1),
+  minKeep: z.number().int().min(0).default(1).describe('The newest this-many successful backups are always kept.'),
   /** Failed attempts whose records are kept. */
-  maxFailedKeep: z.number().int().min(0).default(10),
+  maxFailedKeep: z.number().int().min(0).default(10).describe('Failed backups kept.'),
 });
-
-export const profileSchema = z
-  .strictObject({
-    name: nameSchema,
-    storage: storageSchema,
-    dump: dumpSchema.default(() => dumpSchema.parse({})),
-    retentionPolicy: retentionPolicySchema.optional(),
-    /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}; never with retentionPolicy (crossFieldIssues). */
-    retention: z.number().int().min(1).optional(),
-    /** Client-side encryption of every stored byte of the profile's backups and binlogs. */
-    encryption: z.strictObject({ passphraseFile: z.string().min(1) }).optional(),
-  })
-  .transform(({ retention, retentionPolicy, ...rest }) => ({
-    ...rest,
-    /** Absent: keep everything. */
-    retentionPolicy:
-      retentionPolicy ?? (retention === undefined ? undefined : { count: retention, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }),
-  }));
 
 /**
  * Retries of scheduled backups that failed: the Nth retry waits initial × 2^(N−1) seconds, capped
@@ -149,18 +119,23 @@ export const profileSchema = z
  */
 export const retrySchema = z.strictObject({
   /** Attempts in all, the first included. */
-  maxAttempts: z.number().int().min(1).default(1),
-  initialBackoffSeconds: z.number().min(0).default(60),
-  maxBackoffSeconds: z.number().min(0).default(1800),
+  maxAttempts: z.number().int().min(1).default(1).describe('Attempts of a scheduled backup in all, the first included.'),
+  initialBackoffSeconds: z.number().min(0).default(60).describe('Wait before the first retry; the Nth waits this × 2^(N−1).'),
+  maxBackoffSeconds: z.number().min(0).default(1800).describe('The longest wait between retries.'),
 });
 
-/** Continuous binlog archiving for point-in-time recovery. */
-export const pitrSchema = z.strictObject({
-  enabled: z.boolean().default(false),
+/** Continuous binlog archiving for point-in-time recovery: the fields both deployments read. */
+const pitrFields = {
+  enabled: z.boolean().default(false).describe('Archive binlogs continuously for point-in-time recovery.'),
   /** The profile whose storage holds the archive (under <prefix>/binlogs/). */
-  profileName: z.string().min(1),
+  profileName: z.string().min(1).describe('The profile whose storage holds the binlog archive.'),
   /** Seconds between scans for sealed binlogs (file events are watched too, where they can be). */
-  archivePollInterval: durationSchema.default(60),
+  archivePollInterval: durationSchema.default(60).describe('Time between scans for sealed binlogs: seconds, or a duration like 1m.'),
+};
+
+/** Point-in-time recovery in `bloodraven.yaml`: the archiver runs next to the server, on this machine or over the network. */
+export const pitrSchema = z.strictObject({
+  ...pitrFields,
   /** The name this server's binlogs are archived under (one manifest per site). Default: the server's host name. */
   site: nameSchema.optional(),
   /**
@@ -172,13 +147,139 @@ export const pitrSchema = z.strictObject({
     .default({ type: 'local' }),
 });
 
+/**
+ * Point-in-time recovery in a `MysqlFailoverGroup`: the sites are the group's, so there is no
+ * `site` or `source` to give (the archiver itself comes with the next issue; this is what it reads).
+ */
+export const kubernetesPitrSchema = z.strictObject(pitrFields);
+
 export const scheduleSchema = z.strictObject({
-  name: nameSchema,
-  profileName: z.string().min(1),
+  name: nameSchema.describe('The schedule (its CronJob in Kubernetes is mysql-<group>-backup-<name>).'),
+  profileName: z.string().min(1).describe('The profile the scheduled backups use.'),
   /** Five-field cron: minute hour day-of-month month day-of-week. */
-  schedule: z.string().min(1),
+  schedule: z.string().min(1).describe('Five-field cron: minute hour day-of-month month day-of-week.'),
   /** IANA zone the schedule is read in. */
-  timeZone: z.string().min(1).default('Etc/UTC'),
+  timeZone: z.string().min(1).default('Etc/UTC').describe('The IANA time zone the schedule is read in.'),
+});
+
+/** A Kubernetes object name (Secret, PersistentVolumeClaim): a DNS subdomain, as the API server checks it. */
+export const objectNameSchema = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Kubernetes object name: lowercase letters, digits, "-" and ".", starting and ending alphanumeric');
+
+/** A Kubernetes resource quantity such as 50Gi or 500M (a claim's requested size). */
+export const quantitySchema = z.string().regex(/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/, 'must be a Kubernetes quantity such as 50Gi');
+
+/**
+ * What a profile says differently per deployment: where the PVC is, where the S3 credentials and
+ * the encryption passphrase come from, and what point-in-time recovery needs to know. Everything
+ * else (dump options, retention, retries, schedules, the S3 fields) is one definition, so the CRDs
+ * are generated from the schema that validates `bloodraven.yaml` (DESIGN §6).
+ */
+interface DeploymentParts<Pvc extends z.ZodType, S3Credentials extends z.ZodRawShape, Encryption extends z.ZodType, Pitr extends z.ZodType> {
+  pvc: Pvc;
+  /** The fields of `storage.s3` that name the credentials (between endpointURL and partSize). */
+  s3Credentials: S3Credentials;
+  encryption: Encryption;
+  pitr: Pitr;
+}
+
+/** The storage, profile and `backup:` fields of one deployment (bloodraven.yaml, or a group's spec.backup). */
+function backupSchemas<Pvc extends z.ZodType, S3Credentials extends z.ZodRawShape, Encryption extends z.ZodType, Pitr extends z.ZodType>(
+  parts: DeploymentParts<Pvc, S3Credentials, Encryption, Pitr>,
+) {
+  const pvcStorage = z.strictObject({ type: z.literal('PVC'), pvc: parts.pvc });
+  const s3Storage = z.strictObject({
+    type: z.literal('S3'),
+    s3: z.strictObject({
+      bucket: z.string().min(3).max(63),
+      prefix: z
+        .string()
+        .default('')
+        .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain "." or ".." segments')
+        .describe("The key prefix the profile's backups and binlogs go under."),
+      region: z.string().min(1).optional(),
+      endpointURL: z
+        .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+        .optional()
+        .describe('An S3-compatible endpoint (MinIO and the like) instead of AWS.'),
+      ...parts.s3Credentials,
+      /** Multipart part size; memory used by a dump is about threads × partSize. S3 needs at least 5 MiB. */
+      partSize: sizeSchema(5 * 1024 * 1024, '5242880 bytes (5 MiB), the S3 minimum')
+        .default(16_000_000)
+        .describe('Multipart upload part size, like 16M (at least 5 MiB); a dump holds about threads × partSize in memory.'),
+    }),
+  });
+  const storage = z.discriminatedUnion('type', [pvcStorage, s3Storage], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'type must be PVC or S3' : undefined),
+  });
+  const profile = z
+    .strictObject({
+      name: nameSchema.describe('The profile: backups and schedules refer to it by this name.'),
+      storage: storage.describe('Where the backups go: type S3 (with s3) or PVC (with pvc).'),
+      dump: dumpSchema.default(() => dumpSchema.parse({})),
+      retentionPolicy: retentionPolicySchema.optional().describe('Which backups are kept (absent: all of them).'),
+      /** Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}; never with retentionPolicy (crossFieldIssues). */
+      retention: z.number().int().min(1).optional().describe('Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}.'),
+      /** Client-side encryption of every stored byte of the profile's backups and binlogs. */
+      encryption: parts.encryption.optional().describe("Client-side encryption of every stored byte of the profile's backups and binlogs."),
+    })
+    .transform(({ retention, retentionPolicy, ...rest }) => ({
+      ...rest,
+      /** Absent: keep everything. */
+      retentionPolicy:
+        retentionPolicy ?? (retention === undefined ? undefined : { count: retention, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }),
+    }));
+  return {
+    storage,
+    profile,
+    /** The fields of `backup:`, in this order (it is the order problems are reported in). */
+    backupFields: {
+      profiles: z.array(profile).min(1, 'at least one profile is needed'),
+      schedules: z.array(scheduleSchema).default([]),
+      retry: retrySchema.default(() => retrySchema.parse({})),
+      pitr: parts.pitr.optional(),
+    },
+  };
+}
+
+const fileBackup = backupSchemas({
+  pvc: z.strictObject({ path: z.string().min(1) }),
+  /** A folder holding AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN, AWS_REGION. */
+  s3Credentials: { credentialsDir: z.string().min(1).optional() },
+  encryption: z.strictObject({ passphraseFile: z.string().min(1) }),
+  pitr: pitrSchema,
+});
+
+export const storageSchema = fileBackup.storage;
+export const profileSchema = fileBackup.profile;
+
+/**
+ * The same in a `MysqlFailoverGroup`'s `spec.backup` (src/lib/kube/resources.ts adds the fields
+ * only Kubernetes has): Secrets and claims by name, which each Job mounts at the paths of its
+ * `bloodraven.yaml` (src/lib/kube/job-spec.ts).
+ */
+export const kubernetesBackup = backupSchemas({
+  /**
+   * Either `claimName`, a claim the user manages, or `size` (and `storageClassName`) of the claim
+   * bloodraven provisions as mysql-<group>-backup-<profile>; which one is checked with the
+   * group's other cross-field rules (src/lib/kube/resources.ts).
+   */
+  pvc: z.strictObject({
+    claimName: objectNameSchema.optional().describe('A claim you manage, mounted at /backups. Or give size instead.'),
+    storageClassName: objectNameSchema.optional().describe('The storage class of the claim bloodraven provisions.'),
+    size: quantitySchema.optional().describe('The size of the claim bloodraven provisions as mysql-<group>-backup-<profile>, like 50Gi.'),
+  }),
+  /** The Secret holding AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN, AWS_REGION. */
+  s3Credentials: {
+    credentialsSecret: objectNameSchema
+      .optional()
+      .describe('The Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN, AWS_REGION), mounted into the Jobs.'),
+  },
+  /** The Secret whose key `passphrase` is the passphrase. */
+  encryption: z.strictObject({ passphraseSecret: objectNameSchema.describe('The Secret whose key `passphrase` holds the passphrase.') }),
+  pitr: kubernetesPitrSchema,
 });
 
 /** Every field's own rules (type, range, format); the rules relating fields are crossFieldIssues. */
@@ -186,12 +287,7 @@ const configFieldsSchema = z.strictObject({
   /** The group: labels, backup names. Default: the server's host name. */
   name: nameSchema.optional(),
   mysql: mysqlSchema.default(() => mysqlSchema.parse({})),
-  backup: z.strictObject({
-    profiles: z.array(profileSchema).min(1, 'at least one profile is needed'),
-    schedules: z.array(scheduleSchema).default([]),
-    retry: retrySchema.default(() => retrySchema.parse({})),
-    pitr: pitrSchema.optional(),
-  }),
+  backup: z.strictObject(fileBackup.backupFields),
 });
 
 /** A problem with the configuration, at the path of the field it concerns. */
@@ -203,16 +299,16 @@ export interface ConfigProblem {
 /** How a field is named in messages: by default its config path; load.ts names flags instead. */
 export type FieldNamer = (path: string) => string;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Present in the input: YAML writes an empty value as null, which the field rules report on their own. */
-function isSet(v: unknown): boolean {
+export function isSet(v: unknown): boolean {
   return v !== undefined && v !== null;
 }
 
-function recordsOf(v: unknown): Array<[number, Record<string, unknown>]> {
+export function recordsOf(v: unknown): Array<[number, Record<string, unknown>]> {
   return Array.isArray(v) ? v.flatMap((item, i): Array<[number, Record<string, unknown>]> => (isRecord(item) ? [[i, item]] : [])) : [];
 }
 
@@ -229,25 +325,39 @@ function stringsOf(v: unknown): string[] {
 export function crossFieldIssues(input: unknown, fieldName: FieldNamer = (path) => path): ConfigProblem[] {
   if (!isRecord(input)) return [];
   const name = (path: Array<string | number>): string => fieldName(formatPath(path));
-  const backup = isRecord(input.backup) ? input.backup : {};
-  const { issues, profileNames } = profileIssues(backup.profiles, name);
+  const backup = backupCrossFieldIssues(input.backup, ['backup'], name);
+  return [...backup.profiles, ...mysqlIssues(input.mysql, name), ...backup.others];
+}
+
+type Path = Array<string | number>;
+
+/**
+ * The cross-field rules of a `backup:` block found at `at` (`backup` in bloodraven.yaml,
+ * `spec.backup` in a MysqlFailoverGroup): the profiles' own rules, then the rest (schedules,
+ * pitr and retry referring to profiles, the retry's bounds), kept apart so each caller reports
+ * them in its own order.
+ */
+export function backupCrossFieldIssues(input: unknown, at: Path, name: PathNamer): { profiles: ConfigProblem[]; others: ConfigProblem[] } {
+  const backup = isRecord(input) ? input : {};
+  const { issues: profiles, profileNames } = profileIssues(backup.profiles, [...at, 'profiles'], name);
   // References are only checked against a list of profiles that is there to check against.
   const known = Array.isArray(backup.profiles) ? profileNames : null;
-  issues.push(...mysqlIssues(input.mysql, name), ...scheduleIssues(backup.schedules, known));
+  const others = scheduleIssues(backup.schedules, [...at, 'schedules'], known);
   if (isRecord(backup.pitr) && known && typeof backup.pitr.profileName === 'string' && !known.has(backup.pitr.profileName)) {
-    issues.push({ path: ['backup', 'pitr', 'profileName'], message: `no profile named "${backup.pitr.profileName}"` });
+    others.push({ path: [...at, 'pitr', 'profileName'], message: `no profile named "${backup.pitr.profileName}"` });
   }
   if (isRecord(backup.retry)) {
     const initial = backup.retry.initialBackoffSeconds ?? 60;
     const max = backup.retry.maxBackoffSeconds ?? 1800;
     if (typeof initial === 'number' && typeof max === 'number' && max < initial) {
-      issues.push({ path: ['backup', 'retry', 'maxBackoffSeconds'], message: `must be at least ${name(['backup', 'retry', 'initialBackoffSeconds'])} (${initial})` });
+      others.push({ path: [...at, 'retry', 'maxBackoffSeconds'], message: `must be at least ${name([...at, 'retry', 'initialBackoffSeconds'])} (${initial})` });
     }
   }
-  return issues;
+  return { profiles, others };
 }
 
-type PathNamer = (path: Array<string | number>) => string;
+/** How a path is named in a message (a flag, or the formatted path). */
+export type PathNamer = (path: Array<string | number>) => string;
 
 /** One way to reach the server, and one source for the account. */
 function mysqlIssues(mysql: unknown, name: PathNamer): ConfigProblem[] {
@@ -267,11 +377,11 @@ function mysqlIssues(mysql: unknown, name: PathNamer): ConfigProblem[] {
 }
 
 /** Unique profile names, one retention setting each, and schema filters that do not contradict each other. */
-function profileIssues(profiles: unknown, name: PathNamer): { issues: ConfigProblem[]; profileNames: Set<string> } {
+function profileIssues(profiles: unknown, listAt: Path, name: PathNamer): { issues: ConfigProblem[]; profileNames: Set<string> } {
   const issues: ConfigProblem[] = [];
   const profileNames = new Set<string>();
   for (const [i, p] of recordsOf(profiles)) {
-    const at = ['backup', 'profiles', i];
+    const at = [...listAt, i];
     if (typeof p.name === 'string') {
       if (profileNames.has(p.name)) issues.push({ path: [...at, 'name'], message: `profile "${p.name}" is defined twice` });
       profileNames.add(p.name);
@@ -307,11 +417,11 @@ export function assertSchemaFlagsAgree(include: readonly string[] | undefined, e
 }
 
 /** Unique schedule names, existing profiles, and cron expressions valid in their time zone. */
-function scheduleIssues(schedules: unknown, profileNames: ReadonlySet<string> | null): ConfigProblem[] {
+function scheduleIssues(schedules: unknown, listAt: Path, profileNames: ReadonlySet<string> | null): ConfigProblem[] {
   const issues: ConfigProblem[] = [];
   const scheduleNames = new Set<string>();
   for (const [i, sch] of recordsOf(schedules)) {
-    const at = ['backup', 'schedules', i];
+    const at = [...listAt, i];
     if (profileNames && typeof sch.profileName === 'string' && !profileNames.has(sch.profileName)) {
       issues.push({ path: [...at, 'profileName'], message: `no profile named "${sch.profileName}"` });
     }

@@ -21,9 +21,16 @@ export interface TerminalBackup {
   startedAt: string;
   completedAt: string | null;
   sizeBytes: number;
+  /** The Kubernetes namespace of the group (Kubernetes mode labels by it too). */
+  namespace?: string;
 }
 
-type Labels = 'group' | 'profile';
+type Labels = 'namespace' | 'group' | 'profile';
+
+export interface BackupMetricsOptions {
+  /** Label every series with `namespace` too, as Kubernetes mode does ({namespace, group, profile}). */
+  namespaced?: boolean;
+}
 
 export class BackupMetrics {
   readonly registry: Registry;
@@ -36,19 +43,23 @@ export class BackupMetrics {
   /** Latest timestamps seen per label set, so observations in any order set the right gauges. */
   private readonly latest = new Map<string, { success: number; attempt: number }>();
 
-  constructor(registry: Registry = new Registry()) {
+  private readonly namespaced: boolean;
+
+  constructor(registry: Registry = new Registry(), options: BackupMetricsOptions = {}) {
     this.registry = registry;
-    this.runs = new Counter({ name: 'bloodraven_backup_runs_total', help: 'Terminal backups, by result (success or failure).', labelNames: ['group', 'profile', 'result'], registers: [registry] });
+    this.namespaced = options.namespaced ?? false;
+    const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
+    this.runs = new Counter({ name: 'bloodraven_backup_runs_total', help: 'Terminal backups, by result (success or failure).', labelNames: [...labelNames, 'result'], registers: [registry] });
     this.duration = new Histogram({
       name: 'bloodraven_backup_duration_seconds',
       help: 'Wall-clock duration of terminal backups, from start to completion.',
-      labelNames: ['group', 'profile'],
+      labelNames,
       buckets: [10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200],
       registers: [registry],
     });
-    this.lastSuccess = new Gauge({ name: 'bloodraven_backup_last_success_timestamp_seconds', help: 'Unix time of the most recent successful backup.', labelNames: ['group', 'profile'], registers: [registry] });
-    this.lastAttempt = new Gauge({ name: 'bloodraven_backup_last_attempt_timestamp_seconds', help: 'Unix time of the most recent terminal attempt, any result.', labelNames: ['group', 'profile'], registers: [registry] });
-    this.lastSize = new Gauge({ name: 'bloodraven_backup_last_size_bytes', help: 'Stored size in bytes of the last successful backup.', labelNames: ['group', 'profile'], registers: [registry] });
+    this.lastSuccess = new Gauge({ name: 'bloodraven_backup_last_success_timestamp_seconds', help: 'Unix time of the most recent successful backup.', labelNames, registers: [registry] });
+    this.lastAttempt = new Gauge({ name: 'bloodraven_backup_last_attempt_timestamp_seconds', help: 'Unix time of the most recent terminal attempt, any result.', labelNames, registers: [registry] });
+    this.lastSize = new Gauge({ name: 'bloodraven_backup_last_size_bytes', help: 'Stored size in bytes of the last successful backup.', labelNames, registers: [registry] });
   }
 
   /**
@@ -58,27 +69,53 @@ export class BackupMetrics {
    */
   observe(b: TerminalBackup, options: { countRun?: boolean } = {}): boolean {
     if (b.phase !== 'Succeeded' && b.phase !== 'Failed') return false;
-    const key = `${b.group}\u0000${b.profile}\u0000${b.name}`;
+    const key = `${b.namespace ?? ''}\u0000${b.group}\u0000${b.profile}\u0000${b.name}`;
     if (this.counted.has(key)) return false;
     this.counted.add(key);
-    const labels = { group: b.group, profile: b.profile };
+    const labels = this.labelsOf(b);
     const ok = b.phase === 'Succeeded';
     if (options.countRun ?? true) this.runs.inc({ ...labels, result: ok ? 'success' : 'failure' });
     const started = Date.parse(b.startedAt);
     const ended = b.completedAt ? Date.parse(b.completedAt) : started;
     this.duration.observe(labels, Math.max(0, (ended - started) / 1000));
-    const state = this.latest.get(`${b.group}\u0000${b.profile}`) ?? { success: -Infinity, attempt: -Infinity };
-    this.latest.set(`${b.group}\u0000${b.profile}`, state);
+    this.setGauges(b);
+    return true;
+  }
+
+  /** Moves the last-attempt, last-success and size gauges to `b` when it is the latest seen. */
+  private setGauges(b: TerminalBackup): void {
+    const labels = this.labelsOf(b);
+    const started = Date.parse(b.startedAt);
+    const ended = b.completedAt ? Date.parse(b.completedAt) : started;
+    const series = `${b.namespace ?? ''}\u0000${b.group}\u0000${b.profile}`;
+    const state = this.latest.get(series) ?? { success: -Infinity, attempt: -Infinity };
+    this.latest.set(series, state);
     if (ended >= state.attempt) {
       state.attempt = ended;
       this.lastAttempt.set(labels, ended / 1000);
     }
-    if (ok && ended >= state.success) {
+    if (b.phase === 'Succeeded' && ended >= state.success) {
       state.success = ended;
       this.lastSuccess.set(labels, ended / 1000);
       this.lastSize.set(labels, b.sizeBytes);
     }
-    return true;
+  }
+
+  /**
+   * Takes a terminal backup this process did not see finish (it was there at start, or another
+   * replica finished it): it sets the gauges if it is the latest, but counts no run and observes
+   * no duration, so that restarts and leader changes never count a backup twice.
+   */
+  seed(b: TerminalBackup): void {
+    if (b.phase !== 'Succeeded' && b.phase !== 'Failed') return;
+    const key = `${b.namespace ?? ''}\u0000${b.group}\u0000${b.profile}\u0000${b.name}`;
+    if (this.counted.has(key)) return;
+    this.counted.add(key);
+    this.setGauges(b);
+  }
+
+  private labelsOf(b: { namespace?: string; group: string; profile: string }): Partial<Record<Labels, string>> {
+    return this.namespaced ? { namespace: b.namespace ?? '', group: b.group, profile: b.profile } : { group: b.group, profile: b.profile };
   }
 
   /** Starts the run counters at counts made before (by an earlier daemon, from its tally). */

@@ -59,6 +59,11 @@ export interface ApiRequest {
   namespace?: string;
   name?: string;
   userAgent?: string;
+  /**
+   * Who asked: the bearer token of the request, which stands for the identity as a ServiceAccount
+   * token would (kubeconfigs written with `writeKubeconfig(path, {token})` send one).
+   */
+  user?: string;
 }
 
 /** One successful create, update or patch, with the object as stored. */
@@ -71,6 +76,8 @@ export interface ApiWrite {
   subresource?: string;
   object: JsonObject;
   userAgent?: string;
+  /** The requester's bearer token (see ApiRequest.user). */
+  user?: string;
 }
 
 /** What `GET pods/<name>/log` asks the log source for. */
@@ -98,7 +105,7 @@ export interface TestApiServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   /** Writes a kubeconfig (current context pointing here, no auth) for kubectl and KUBECONFIG. */
-  writeKubeconfig(path: string): Promise<void>;
+  writeKubeconfig(path: string, options?: { token?: string }): Promise<void>;
   /** A client-node KubeConfig pointing here. */
   kubeConfig(): KubeConfig;
   /** Forgets the watch history: watches from any earlier resourceVersion get 410 Expired. */
@@ -123,6 +130,7 @@ interface WriteContext {
   /** A write of the server's own controllers: not in `writes`. */
   internal?: boolean;
   userAgent: string | undefined;
+  user?: string | undefined;
   fieldValidation: FieldValidation;
   warnings: string[];
 }
@@ -409,12 +417,13 @@ class FakeApiServer {
     const query = url.searchParams;
     const verb = verbOf(req.method ?? 'GET', name !== undefined, query);
     const userAgent = req.headers['user-agent'];
-    if (verb) this.recordRequest(verb, path, userAgent);
+    const user = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (verb) this.recordRequest(verb, path, userAgent, user);
     if (query.get('dryRun')) throw badRequest('dryRun is not supported by the test API server');
     if (!verb || (verb !== 'watch' && (name === undefined) !== ['list', 'create', 'deletecollection'].includes(verb))) {
       throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
-    const context: WriteContext = { userAgent, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
+    const context: WriteContext = { userAgent, user, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
     const item = name ?? '';
     switch (verb) {
       case 'watch':
@@ -461,7 +470,7 @@ class FakeApiServer {
     }
   }
 
-  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined): void {
+  private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined, user: string | undefined): void {
     this.requests.push({
       verb,
       group: type.group,
@@ -471,6 +480,7 @@ class FakeApiServer {
       ...(namespace !== undefined ? { namespace } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(userAgent ? { userAgent } : {}),
+      ...(user ? { user } : {}),
     });
   }
 
@@ -634,6 +644,7 @@ class FakeApiServer {
       ...(subresource ? { subresource } : {}),
       object: clone(object),
       ...(context.userAgent ? { userAgent: context.userAgent } : {}),
+      ...(context.user ? { user: context.user } : {}),
     });
   }
 
@@ -1164,12 +1175,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Te
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
-    async writeKubeconfig(path: string): Promise<void> {
+    async writeKubeconfig(path: string, options: { token?: string } = {}): Promise<void> {
       const yaml = toYaml({
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [{ name: 'test', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'test', user: {} }],
+        users: [{ name: 'test', user: options.token ? { token: options.token } : {} }],
         contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', namespace: 'default' } }],
         'current-context': 'test',
         preferences: {},

@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+#
+# The bloodraven image: the Kubernetes-mode daemon (deploy/deployment.yaml) and every Job it
+# creates run it, each with `command: ["bloodraven"]` and the subcommand in `args`.
+#
+# Nothing on the development machines can build images, so this build is untested there;
+# test/unit/dockerfile.test.ts checks what can be checked without building: the Node major, the
+# non-root user, the paths the Jobs mount, and that `bloodraven` is on PATH as the entrypoint.
+
+# Node 24, as package.json's `node` devDependency pins for development and tests.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: the `node` devDependency would fetch a second Node 24 (the base image is
+# one), and the `prepare` script would build before the sources are copied.
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
+
+FROM ${NODE_IMAGE}
+# MariaDB's client tools (mariadb, mariadb-dump, mariadb-binlog; `mysql` and `mysqldump` are
+# links to them, and they speak MySQL 8's caching_sha2_password). Not here: Oracle's
+# `mysqlbinlog`, which only Debian's mariadb-server package links (to MariaDB's tool, which
+# cannot read every MySQL 8 binlog). Backups and cleanups use bloodraven's own engine, no tool.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates mariadb-client \
+ && rm -rf /var/lib/apt/lists/*
+
+# The `bloodraven` user, uid/gid 27: the Jobs' pods run as 27:27 by default (the reference's
+# security context) and the daemon's Deployment does the same. Debian's base-passwd already
+# has a group 27 (`sudo`, unused here: no sudo is installed); it is renamed rather than shared.
+RUN set -eu; \
+    if existing="$(getent group 27)"; then groupmod --new-name bloodraven "${existing%%:*}"; else groupadd --gid 27 bloodraven; fi; \
+    useradd --uid 27 --gid 27 --home-dir /home/bloodraven --create-home --shell /usr/sbin/nologin bloodraven
+
+WORKDIR /opt/bloodraven
+COPY package.json package-lock.json ./
+# Runtime dependencies only; --ignore-scripts keeps `prepare` (a build) from running.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY bin ./bin
+COPY --from=build /src/dist ./dist
+# `bloodraven` on PATH: run.js's shebang finds the image's node.
+RUN ln -s /opt/bloodraven/bin/run.js /usr/local/bin/bloodraven
+
+# Mount points of the Jobs' volumes (Secrets as files, a PVC profile's claim). Kubernetes
+# creates them anyway; here they document the layout and /backups is the user's.
+RUN mkdir -p /run/bloodraven/mysql-creds /run/bloodraven/aws-creds /run/bloodraven/encryption /backups \
+ && chown 27:27 /backups
+
+ENV HOME=/home/bloodraven NODE_ENV=production
+# Numeric, so the kubelet can check runAsNonRoot against it.
+USER 27:27
+WORKDIR /home/bloodraven
+ENTRYPOINT ["bloodraven"]
+CMD ["--help"]

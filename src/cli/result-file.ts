@@ -1,0 +1,245 @@
+/**
+ * `--result-file PATH`: the one compact JSON object a run leaves for whoever started it, written
+ * when the run ends, whatever the end. A Kubernetes Job passes its container's
+ * terminationMessagePath (`/dev/termination-log`), so the daemon reads the result from the Pod's
+ * status (`state.terminated.message`) without parsing logs. Kubernetes keeps at most 4096 bytes
+ * of a termination message, so the object is made to fit: a long GTID set or message is cut.
+ *
+ * The object holds the run's summary only (names, locations, sizes, coordinates, an error's code
+ * and message): never row data, never a credential.
+ */
+import { openSync, writeSync, closeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Flags } from '@oclif/core';
+import type { BackupRecord } from '../lib/catalog/record.js';
+import { AbortedError, AppError, errorMessage } from '../lib/errors.js';
+import { atLastResort } from '../lib/last-resort.js';
+
+/** Kubernetes' limit on a termination message, in bytes. */
+export const resultMaxBytes = 4096;
+
+export const resultFileFlag = {
+  'result-file': Flags.string({
+    description:
+      'Write the outcome as one JSON object (at most 4096 bytes) to this file when the run ends, success or failure: {"phase":"Succeeded",…} or {"phase":"Failed","reason":<error code>,"message":…}. For Kubernetes Jobs: the container\'s terminationMessagePath.',
+    helpGroup: 'OUTPUT',
+  }),
+};
+
+/** What `backup now` leaves on success (the Kubernetes MysqlBackup status fields of the run). */
+export interface BackupSucceededResult {
+  phase: 'Succeeded';
+  name: string;
+  /** The backup's location as in its record and BLOODRAVEN_DUMP_COMPLETE: `/path/name` or `s3://bucket/prefix/name`. */
+  location: string;
+  /** Bytes stored. */
+  sizeBytes: number;
+  /** The source's gtid_executed at the snapshot; a prefix of it when gtidExecutedTruncated. */
+  gtidExecuted: string | null;
+  /** Present (true) when gtidExecuted was cut to fit 4096 bytes; the backup's record has the whole set. */
+  gtidExecutedTruncated?: true;
+  binlogFile: string | null;
+  binlogPos: number | null;
+  /** RFC 3339. */
+  startTime: string;
+  /** RFC 3339. */
+  completionTime: string | null;
+}
+
+/** What a run leaves on failure, with what the command adds (a name, a `deleted` flag). */
+export interface FailedResult {
+  phase: 'Failed';
+  /** The AppError code (CONFIG_INVALID, MYSQL_ACCESS_DENIED, ABORTED, …). */
+  reason: string;
+  /** The error's message on one line, cut to fit. */
+  message: string;
+  [field: string]: unknown;
+}
+
+const bytes = (doc: object): number => Buffer.byteLength(JSON.stringify(doc));
+
+/**
+ * The success result of a backup, from its record. A GTID set too long for 4096 bytes (servers
+ * with many source UUIDs) is cut after the last whole `uuid:ranges` element that fits, so what
+ * remains is a valid GTID set (a subset), and gtidExecutedTruncated says so.
+ */
+export function backupSucceededResult(record: BackupRecord): BackupSucceededResult {
+  const doc: BackupSucceededResult = {
+    phase: 'Succeeded',
+    name: record.name,
+    location: record.location,
+    sizeBytes: record.sizeBytes,
+    gtidExecuted: record.gtidExecuted,
+    binlogFile: record.binlogFile,
+    binlogPos: record.binlogPos,
+    startTime: record.startedAt,
+    completionTime: record.completedAt,
+  };
+  if (bytes(doc) <= resultMaxBytes || record.gtidExecuted === null) return doc;
+  const truncated: BackupSucceededResult = { ...doc, gtidExecuted: '', gtidExecutedTruncated: true };
+  const room = resultMaxBytes - bytes(truncated);
+  // Elements (MySQL `uuid:ranges`, MariaDB `domain-server-seq`) are joined by ','.
+  const elements = record.gtidExecuted.split(',');
+  let kept = '';
+  for (const element of elements) {
+    const next = kept === '' ? element : `${kept},${element}`;
+    if (Buffer.byteLength(JSON.stringify(next)) - 2 > room) break;
+    kept = next;
+  }
+  return { ...truncated, gtidExecuted: kept };
+}
+
+/** A message as one line: its lines trimmed and joined ("; " between lines, " " after a colon). */
+export function oneLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  return lines.reduce((out, line) => (out === '' ? line : `${out}${out.endsWith(':') ? ' ' : '; '}${line}`), '');
+}
+
+/**
+ * The failure result for `err` (as the CLI shows it: code and message), with `extra` fields
+ * (`name`, …) before the reason. The message is one line, cut with "…" so the whole fits.
+ */
+export function failedResult(err: AppError, extra: Record<string, unknown> = {}): FailedResult {
+  const doc: FailedResult = { phase: 'Failed', ...extra, reason: err.code, message: oneLine(err.message) };
+  if (bytes(doc) <= resultMaxBytes) return doc;
+  // Cut by code points, so a character is never split; JSON escapes make the bound loose, so check.
+  const chars = Array.from(doc.message);
+  let low = 0;
+  let high = chars.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (bytes({ ...doc, message: chars.slice(0, mid).join('') + '…' }) <= resultMaxBytes) low = mid;
+    else high = mid - 1;
+  }
+  return { ...doc, message: chars.slice(0, low).join('') + '…' };
+}
+
+/** The text written: compact JSON, no newline (Kubernetes shows the message as it is). */
+function serialize(doc: object): Buffer {
+  const text = Buffer.from(JSON.stringify(doc));
+  if (text.length > resultMaxBytes) throw new AppError('INTERNAL', `a result of ${text.length} bytes does not fit in ${resultMaxBytes}`);
+  return text;
+}
+
+/**
+ * Writes `doc` to `path` in one write call, replacing what was there. One write of at most 4 KiB
+ * to a regular file is seen whole or not at all by a reader after the process ends; a rename
+ * would not do, as `/dev/termination-log` is a file the kubelet mounts (it cannot be replaced,
+ * and /dev is not writable). Throws RESULT_FILE_UNWRITABLE naming the path.
+ */
+export async function writeResultFile(path: string, doc: object): Promise<void> {
+  const text = serialize(doc);
+  try {
+    const handle = await open(path, 'w', 0o644);
+    try {
+      const { bytesWritten } = await handle.write(text, 0, text.length, 0);
+      if (bytesWritten !== text.length) throw new Error(`only ${bytesWritten} of ${text.length} bytes were written`);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw unwritable(path, err);
+  }
+}
+
+/** writeResultFile, blocking: for the last moment of a process ended at once (a second Ctrl-C). */
+export function writeResultFileSync(path: string, doc: object): void {
+  const text = serialize(doc);
+  const fd = openSync(path, 'w', 0o644);
+  try {
+    writeSync(fd, text, 0, text.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unwritable(path: string, err: unknown): AppError {
+  return new AppError('RESULT_FILE_UNWRITABLE', `cannot write the result file ${path}: ${errorMessage(err)}`, 1, {
+    cause: err,
+    hint: 'check --result-file: its folder must exist and be writable',
+  });
+}
+
+/**
+ * `--result-file`'s value read from the raw arguments, for a run that failed before its flags were
+ * parsed (an unknown flag, a bad value): the failure must still reach the file.
+ */
+export function resultFileFromArgv(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return undefined;
+    if (arg === '--result-file') return argv[i + 1];
+    if (arg.startsWith('--result-file=')) return arg.slice('--result-file='.length);
+  }
+  return undefined;
+}
+
+/**
+ * The result file of one command run: knows the path once the flags are parsed (or from the raw
+ * arguments when they could not be), writes the success or the failure once, and, while the run
+ * is under way, leaves a Failed/ABORTED result should the process be ended at once (a second
+ * Ctrl-C or SIGTERM, see base-command.ts).
+ */
+export class ResultFile {
+  private path: string | undefined;
+  /** The outcome being written (or written): set once, so the first outcome stands. */
+  private outcome: object | undefined;
+  /** The outcome's write has completed. */
+  private written = false;
+  private dropLastResort: (() => void) | undefined;
+
+  /**
+   * @param argv the command's raw arguments, for a failure before the flags are parsed
+   * @param failedFields what a failure result holds beside reason and message, read when it is written
+   */
+  constructor(
+    private readonly argv: readonly string[],
+    private readonly failedFields: () => Record<string, unknown> = () => ({}),
+  ) {}
+
+  /** Called with `--result-file`'s value once parsed (nothing happens without one). */
+  start(path: string | undefined): void {
+    this.path = path;
+    if (path === undefined) return;
+    // A write under way when the process is ended would leave the file empty: it is done again, whole.
+    this.dropLastResort = atLastResort(() => {
+      if (!this.written) writeResultFileSync(path, this.outcome ?? failedResult(new AbortedError('the process was ended at once (a second signal)'), this.failedFields()));
+    });
+  }
+
+  /** Writes the result of a run that succeeded; throws RESULT_FILE_UNWRITABLE. */
+  async succeeded(doc: object): Promise<void> {
+    if (this.path === undefined || this.outcome !== undefined) return;
+    this.outcome = doc;
+    await this.write(this.path, doc);
+  }
+
+  /**
+   * Writes the failure result for `err` (shown as the CLI shows it), unless an outcome was written
+   * already (a failure to write the success result leaves that one). A file that cannot be
+   * written is reported on stderr; the run's own error is what the process exits with.
+   */
+  async failed(err: AppError): Promise<void> {
+    const path = this.path ?? resultFileFromArgv(this.argv);
+    if (path === undefined || this.outcome !== undefined) return;
+    const doc = failedResult(err, this.failedFields());
+    this.outcome = doc;
+    try {
+      await this.write(path, doc);
+    } catch (writeErr) {
+      process.stderr.write(`warning: ${errorMessage(writeErr)}\n`);
+    }
+  }
+
+  private async write(path: string, doc: object): Promise<void> {
+    try {
+      await writeResultFile(path, doc);
+    } finally {
+      this.written = true;
+      this.dropLastResort?.();
+    }
+  }
+}

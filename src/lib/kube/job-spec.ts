@@ -1,0 +1,297 @@
+/**
+ * The Jobs and CronJobs bloodraven runs its own CLI in, built to the shared contract: the image's
+ * `bloodraven` command, the whole configuration of the run as `bloodraven.yaml` text in
+ * BLOODRAVEN_CONFIG_YAML, every secret as a 0400 file (never env, never args), HOME and /tmp on
+ * emptyDirs under a read-only root, the restricted security context, no Kubernetes API access
+ * except for the schedule requester, the result in the termination message. Pure functions.
+ */
+import type { V1Container, V1CronJob, V1EnvVar, V1Job, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { InternalError } from '../errors.js';
+import type { ConfigInput } from '../config/schema.js';
+import {
+  backupJobName,
+  cleanupJobName,
+  controllerReference,
+  defaultImage,
+  derivedSecretName,
+  managedLabels,
+  profileClaimName,
+  requesterName,
+  scheduleCronJobName,
+  type LabelParts,
+  type MysqlAddress,
+} from './objects.js';
+import { apiVersion, failoverGroupKind, type KubernetesProfile, type KubernetesSchedule, type MysqlBackup, type ParsedGroup } from './resources.js';
+import { containerSecurityContext, podSecurityContext } from './security-context.js';
+
+/** Where a Job's pod finds things (the contract's paths; the test Job runner maps them to folders). */
+export const mountPaths = {
+  mysqlCredentials: '/run/bloodraven/mysql-creds',
+  awsCredentials: '/run/bloodraven/aws-creds',
+  encryption: '/run/bloodraven/encryption',
+  backups: '/backups',
+  home: '/home/bloodraven',
+  tmp: '/tmp',
+} as const;
+
+/** The file of the encryption Secret's key `passphrase`. */
+export const passphraseFile = `${mountPaths.encryption}/passphrase`;
+
+/** Where the CLI writes its result (`--result-file`), which the kubelet turns into the termination message: Kubernetes' default. */
+export const terminationMessagePath = '/dev/termination-log';
+
+/** The env var the CLI reads its configuration from when `--config` is not given. */
+export const configEnvName = 'BLOODRAVEN_CONFIG_YAML';
+
+/** Secret files are readable by their owner only (0400); the kubelet gives fsGroup read access. */
+const secretFileMode = 0o400;
+
+/**
+ * Pod attempts per Job: none beyond the first. A failed backup becomes a Failed MysqlBackup, which
+ * spec.backup.retry retries as a fresh MysqlBackup (the reference's model); a failed cleanup
+ * keeps its finalizer and the daemon runs a new cleanup Job. One pod per Job also gives the
+ * daemon one termination message to read.
+ */
+export const jobBackoffLimit = 0;
+
+/** The requester pod only creates one object; one more try rides out a brief API server outage. */
+export const requesterBackoffLimit = 1;
+
+/**
+ * The `bloodraven.yaml` of one Job run, as an object: the group's name, the one profile with its
+ * Secrets and claim replaced by the paths they are mounted at, and for a backup the source's
+ * address with the derived credentials folder. Nothing else (no schedules, retries or pitr: the
+ * daemon does those).
+ */
+export function jobConfig(groupName: string, profile: KubernetesProfile, source?: MysqlAddress): ConfigInput {
+  const storage =
+    profile.storage.type === 'S3'
+      ? {
+          type: 'S3' as const,
+          s3: {
+            bucket: profile.storage.s3.bucket,
+            prefix: profile.storage.s3.prefix,
+            region: profile.storage.s3.region,
+            endpointURL: profile.storage.s3.endpointURL,
+            partSize: profile.storage.s3.partSize,
+            credentialsDir: profile.storage.s3.credentialsSecret === undefined ? undefined : mountPaths.awsCredentials,
+          },
+        }
+      : { type: 'PVC' as const, pvc: { path: mountPaths.backups } };
+  return {
+    name: groupName,
+    ...(source ? { mysql: { host: source.host, port: source.port, credentialsDir: mountPaths.mysqlCredentials } } : {}),
+    backup: {
+      profiles: [
+        {
+          name: profile.name,
+          storage,
+          dump: profile.dump,
+          retentionPolicy: profile.retentionPolicy,
+          encryption: profile.encryption ? { passphraseFile } : undefined,
+        },
+      ],
+    },
+  };
+}
+
+/** jobConfig as the YAML text of BLOODRAVEN_CONFIG_YAML (absent fields left out). */
+export function jobConfigYaml(groupName: string, profile: KubernetesProfile, source?: MysqlAddress): string {
+  return stringify(jobConfig(groupName, profile, source), { lineWidth: 0 });
+}
+
+function secretVolume(name: string, secretName: string, items?: Array<{ key: string; path: string }>): V1Volume {
+  return { name, secret: { secretName, defaultMode: secretFileMode, ...(items ? { items: items.map((item) => ({ ...item, mode: secretFileMode })) } : {}) } };
+}
+
+/** HOME and TMPDIR: the root filesystem is read-only, and the CLI and its tools write there. */
+const scratchVolumes: V1Volume[] = [
+  { name: 'home', emptyDir: {} },
+  { name: 'tmp', emptyDir: {} },
+];
+const scratchMounts: V1VolumeMount[] = [
+  { name: 'home', mountPath: mountPaths.home },
+  { name: 'tmp', mountPath: mountPaths.tmp },
+];
+const scratchEnv: V1EnvVar[] = [
+  { name: 'HOME', value: mountPaths.home },
+  { name: 'TMPDIR', value: mountPaths.tmp },
+];
+
+/** The volumes a profile's Jobs mount: S3 credentials, the encryption passphrase, the PVC. */
+function profileVolumes(group: ParsedGroup, profile: KubernetesProfile): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  if (profile.storage.type === 'S3' && profile.storage.s3.credentialsSecret !== undefined) {
+    volumes.push(secretVolume('aws-creds', profile.storage.s3.credentialsSecret));
+    mounts.push({ name: 'aws-creds', mountPath: mountPaths.awsCredentials, readOnly: true });
+  }
+  const claimName = profileClaimName(group.metadata.name, profile);
+  if (claimName !== null) {
+    volumes.push({ name: 'backups', persistentVolumeClaim: { claimName } });
+    mounts.push({ name: 'backups', mountPath: mountPaths.backups });
+  }
+  if (profile.encryption) {
+    volumes.push(secretVolume('encryption', profile.encryption.passphraseSecret, [{ key: 'passphrase', path: 'passphrase' }]));
+    mounts.push({ name: 'encryption', mountPath: mountPaths.encryption, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
+interface PodParts {
+  group: ParsedGroup;
+  containerName: string;
+  args: string[];
+  env: V1EnvVar[];
+  volumes: V1Volume[];
+  mounts: V1VolumeMount[];
+}
+
+/** A pod running `bloodraven <args>` under the restricted security context, without API access. */
+function bloodravenPod(parts: PodParts): V1PodSpec {
+  const backup = parts.group.spec.backup;
+  const container: V1Container = {
+    name: parts.containerName,
+    image: backup?.image ?? defaultImage,
+    command: ['bloodraven'],
+    args: parts.args,
+    env: [...parts.env, ...scratchEnv],
+    volumeMounts: [...parts.mounts, ...scratchMounts],
+    securityContext: containerSecurityContext(backup?.containerSecurityContext),
+    terminationMessagePath,
+    terminationMessagePolicy: 'File',
+  };
+  return {
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    // Service links would put every Service of the namespace into the env: nothing the run needs.
+    enableServiceLinks: false,
+    securityContext: podSecurityContext(backup?.podSecurityContext),
+    containers: [container],
+    volumes: [...parts.volumes, ...scratchVolumes],
+  };
+}
+
+function backupIdentity(backup: MysqlBackup): { name: string; namespace: string } {
+  const { name, namespace } = backup.metadata;
+  if (!name || !namespace) throw new InternalError('a MysqlBackup without name or namespace cannot have a Job');
+  return { name, namespace };
+}
+
+function job(name: string, namespace: string, labels: Record<string, string>, owner: MysqlBackup, pod: V1PodSpec): V1Job {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace, labels, ownerReferences: [controllerReference(owner)] },
+    spec: { backoffLimit: jobBackoffLimit, template: { metadata: { labels }, spec: pod } },
+  };
+}
+
+export interface BackupJobInput {
+  /** The group, its spec validated. */
+  group: ParsedGroup;
+  /** The profile the MysqlBackup names, from the group's spec. */
+  profile: KubernetesProfile;
+  /** The MysqlBackup this Job runs (stored: it has a uid). */
+  backup: MysqlBackup;
+  /** The chosen source site's MySQL address (siteMysqlAddress). */
+  source: MysqlAddress;
+}
+
+/**
+ * The Job taking one MysqlBackup's backup: `mysqlbackup-<name>`, owned by the MysqlBackup, running
+ * `bloodraven backup now --profile <profile> --result-file /dev/termination-log` with the run's
+ * configuration in BLOODRAVEN_CONFIG_YAML, the Secret derivedMysqlSecret made mounted at
+ * /run/bloodraven/mysql-creds, and the profile's Secrets and claim.
+ */
+export function backupJob(input: BackupJobInput): V1Job {
+  const { group, profile, backup, source } = input;
+  const { name, namespace } = backupIdentity(backup);
+  const labels = managedLabels({ group: group.metadata.name, profile: profile.name, mysqlBackup: name });
+  const storage = profileVolumes(group, profile);
+  const pod = bloodravenPod({
+    group,
+    containerName: 'backup',
+    args: ['backup', 'now', '--profile', profile.name, '--result-file', terminationMessagePath],
+    env: [{ name: configEnvName, value: jobConfigYaml(group.metadata.name, profile, source) }],
+    volumes: [secretVolume('mysql-creds', derivedSecretName(name)), ...storage.volumes],
+    mounts: [{ name: 'mysql-creds', mountPath: mountPaths.mysqlCredentials, readOnly: true }, ...storage.mounts],
+  });
+  return job(backupJobName(name), namespace, labels, backup, pod);
+}
+
+export interface CleanupJobInput {
+  group: ParsedGroup;
+  profile: KubernetesProfile;
+  /** The MysqlBackup being deleted (it holds the finalizer until this Job succeeds). */
+  backup: MysqlBackup;
+  /** The stored backup's name (`status.backupName`), which `backup delete` removes. */
+  storedBackupName: string;
+}
+
+/**
+ * The Job removing a deleted MysqlBackup's stored files: `mysqlbackup-cleanup-<name>`, owned by the
+ * MysqlBackup, running `bloodraven backup delete <stored name> --profile <profile> --yes
+ * --result-file /dev/termination-log` with the same image and the profile's Secrets and claim; no
+ * MySQL account (it touches only storage).
+ */
+export function cleanupJob(input: CleanupJobInput): V1Job {
+  const { group, profile, backup, storedBackupName } = input;
+  const { name, namespace } = backupIdentity(backup);
+  const labels = managedLabels({ group: group.metadata.name, profile: profile.name, mysqlBackup: name });
+  const storage = profileVolumes(group, profile);
+  const pod = bloodravenPod({
+    group,
+    containerName: 'cleanup',
+    args: ['backup', 'delete', storedBackupName, '--profile', profile.name, '--yes', '--result-file', terminationMessagePath],
+    env: [{ name: configEnvName, value: jobConfigYaml(group.metadata.name, profile) }],
+    volumes: storage.volumes,
+    mounts: storage.mounts,
+  });
+  return job(cleanupJobName(name), namespace, labels, backup, pod);
+}
+
+/**
+ * A schedule's CronJob: `mysql-<group>-backup-<schedule>`, owned by the group, firing in the
+ * schedule's time zone, never overlapping itself (Forbid). Its pod runs `bloodraven backup request`,
+ * which only creates one MysqlBackup, under the requester ServiceAccount (the one pod with API
+ * access: its token is mounted), with the same restricted security context.
+ */
+export function scheduleCronJob(group: ParsedGroup, schedule: KubernetesSchedule): V1CronJob {
+  const { name: groupName, namespace } = group.metadata;
+  const labels = managedLabels({ group: groupName, profile: schedule.profileName, schedule: schedule.name } satisfies LabelParts);
+  const pod = bloodravenPod({
+    group,
+    containerName: 'request',
+    args: ['backup', 'request', '--namespace', namespace, '--group', groupName, '--profile', schedule.profileName, '--schedule', schedule.name],
+    env: [],
+    volumes: [],
+    mounts: [],
+  });
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: {
+      name: scheduleCronJobName(groupName, schedule.name),
+      namespace,
+      labels,
+      ownerReferences: [controllerReference({ apiVersion, kind: failoverGroupKind, metadata: group.metadata })],
+    },
+    spec: {
+      schedule: schedule.schedule,
+      timeZone: schedule.timeZone,
+      concurrencyPolicy: 'Forbid',
+      jobTemplate: {
+        metadata: { labels },
+        spec: {
+          backoffLimit: requesterBackoffLimit,
+          template: {
+            metadata: { labels },
+            spec: { ...pod, serviceAccountName: requesterName(groupName), automountServiceAccountToken: true },
+          },
+        },
+      },
+    },
+  };
+}
