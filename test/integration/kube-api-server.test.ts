@@ -304,6 +304,51 @@ describe('client-node: core semantics', () => {
   });
 });
 
+describe('client-node: RBAC for ServiceAccount credentials', () => {
+  it('authorizes requests made with a ServiceAccount token against the stored roles and bindings (enforceRbac)', async () => {
+    const enforcing = await startApiServer({ enforceRbac: true });
+    try {
+      const rbac = enforcing.kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+      await rbac.createNamespacedRole({
+        namespace: 'default',
+        body: { metadata: { name: 'requester' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['create'] }, { apiGroups: [''], resources: ['configmaps'], resourceNames: ['mine'], verbs: ['get'] }] },
+      });
+      await rbac.createNamespacedRoleBinding({
+        namespace: 'default',
+        body: { metadata: { name: 'requester' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'requester' }, subjects: [{ kind: 'ServiceAccount', name: 'robot' }] },
+      });
+      await rbac.createClusterRole({ body: { metadata: { name: 'ns-reader' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }] } });
+      await rbac.createClusterRoleBinding({
+        body: { metadata: { name: 'ns-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ns-reader' }, subjects: [{ kind: 'Group', name: 'system:serviceaccounts' }] },
+      });
+      const robot = enforcing.kubeConfig({ serviceAccount: { namespace: 'default', name: 'robot' } }).makeApiClient(k8s.CoreV1Api);
+      await robot.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'mine' } } });
+      expect((await robot.readNamespacedConfigMap({ namespace: 'default', name: 'mine' })).metadata?.name).toBe('mine');
+      expect((await robot.listNamespace()).items.length).toBeGreaterThan(0);
+      const denied = await failure(robot.listNamespacedSecret({ namespace: 'default' }));
+      expect(denied).toMatchObject({ code: 403, reason: 'Forbidden' });
+      expect(denied.message).toBe('secrets is forbidden: User "system:serviceaccount:default:robot" cannot list resource "secrets" in API group "" in the namespace "default"');
+      expect(await failure(robot.deleteNamespacedConfigMap({ namespace: 'default', name: 'mine' }))).toMatchObject({ code: 403 });
+      expect(await failure(robot.readNamespacedConfigMap({ namespace: 'default', name: 'other' }))).toMatchObject({ code: 403 });
+      expect(enforcing.requests.at(-1)).toMatchObject({ verb: 'get', resource: 'configmaps', name: 'other', user: 'system:serviceaccount:default:robot' });
+      expect(enforcing.writes.find((w) => w.name === 'mine')?.user).toBe('system:serviceaccount:default:robot');
+
+      const robotRef = { namespace: 'default', name: 'robot' };
+      expect(enforcing.authorize(robotRef, { verb: 'create', group: '', resource: 'configmaps', namespace: 'default' })).toBe(true);
+      expect(enforcing.authorize(robotRef, { verb: 'create', group: '', resource: 'configmaps', namespace: 'other' })).toBe(false);
+      expect(enforcing.authorize({ namespace: 'default', name: 'someone' }, { verb: 'create', group: '', resource: 'configmaps', namespace: 'default' })).toBe(false);
+    } finally {
+      await enforcing.stop();
+    }
+  });
+
+  it('records the bearer token as the requester without enforcing RBAC by default', async () => {
+    const daemon = server.kubeConfig({ token: 'system:serviceaccount:default:bloodraven' }).makeApiClient(k8s.CoreV1Api);
+    await daemon.listNamespacedSecret({ namespace: 'default' });
+    expect(server.requests.at(-1)).toMatchObject({ verb: 'list', resource: 'secrets', user: 'system:serviceaccount:default:bloodraven' });
+  });
+});
+
 describe('client-node: built-in kinds', () => {
   it('defaults a Job as the real server does', async () => {
     const job = await batch.createNamespacedJob({
@@ -823,6 +868,28 @@ describe('kubectl', () => {
     expect(JSON.stringify(configMap?.metadata)).toContain('last-applied-configuration');
     expect(server.get('v1', 'ServiceAccount', 'imp', 'robot')).toBeDefined();
     expect(server.get('v1', 'Namespace', undefined, 'imp')).toMatchObject({ spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+  });
+
+  it('answers auth can-i from the stored RBAC objects', async () => {
+    await file('rbac.yaml', [
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: Role',
+      'metadata: {name: requester}',
+      'rules: [{apiGroups: ["example.test"], resources: [widgets], verbs: [create]}]',
+      '---',
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: RoleBinding',
+      'metadata: {name: requester}',
+      'roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: requester}',
+      'subjects: [{kind: ServiceAccount, name: requester, namespace: default}]',
+      '',
+    ].join('\n'));
+    await ok(['apply', '-f', await file('crd.json', WIDGET_CRD)]);
+    await ok(['apply', '-f', path.join(path.dirname(kubeconfig), 'rbac.yaml')]);
+    const as = '--as=system:serviceaccount:default:requester';
+    expect((await ok(['auth', 'can-i', 'create', 'widgets.example.test', as])).trim()).toBe('yes');
+    const no = await kubectl(['auth', 'can-i', 'delete', 'widgets.example.test', as]);
+    expect([no.code, no.stdout.trim()]).toEqual([1, 'no']);
   });
 
   it('applies a kustomization with a namespace, a generated ConfigMap and a CR, and re-applies it', async () => {

@@ -29,6 +29,7 @@ import { decodeKubernetesProtobuf, ProtobufDecodeError } from './protobuf.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, parsePatchBody, patchTypeOf, type PatchType } from './patch.js';
 import { apiVersionOf, BUILT_IN_RESOURCES, resourcesFromCrd, splitApiVersion, type ResourceType } from './resources.js';
 import { builtInCauses, customResourceCauses, decodeBuiltIn, defaultCustomResource, pruneCustomResource } from './schema.js';
+import { rbacAllows, rbacGrantsFor, type RbacRequest, type ServiceAccountRef } from './rbac.js';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
 import {
   alreadyExists,
@@ -61,7 +62,8 @@ export interface ApiRequest {
   userAgent?: string;
   /**
    * Who asked: the bearer token of the request, which stands for the identity as a ServiceAccount
-   * token would (kubeconfigs written with `writeKubeconfig(path, {token})` send one).
+   * token would (kubeconfigs written with `writeKubeconfig(path, {token})` or `{serviceAccount}`
+   * send one), or the user kubectl's `--as` impersonates.
    */
   user?: string;
 }
@@ -99,15 +101,38 @@ export interface ApiServerOptions {
   port?: number;
   /** Watch events kept for replay (default 10 000). */
   historyLimit?: number;
+  /**
+   * Authorize requests made as a ServiceAccount (token `system:serviceaccount:<ns>:<name>`, or
+   * kubectl `--as`) with the stored Roles, ClusterRoles and bindings, answering 403 as the real
+   * server does. Off by default: identities are then only recorded.
+   */
+  enforceRbac?: boolean;
+}
+
+/** Whose credentials a kubeconfig carries; none = an unrestricted client (like cluster-admin). */
+export interface KubeconfigOptions {
+  /** A bearer token, taken as the user name (e.g. `system:serviceaccount:default:bloodraven`). */
+  token?: string;
+  /** Shorthand for the token of this ServiceAccount. */
+  serviceAccount?: ServiceAccountRef;
 }
 
 export interface TestApiServer {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
-  /** Writes a kubeconfig (current context pointing here, no auth) for kubectl and KUBECONFIG. */
-  writeKubeconfig(path: string, options?: { token?: string }): Promise<void>;
-  /** A client-node KubeConfig pointing here. */
-  kubeConfig(): KubeConfig;
+  /**
+   * Writes a kubeconfig (current context pointing here, namespace `default`) for kubectl and
+   * KUBECONFIG. Without options it carries no credentials and every request is allowed; with a
+   * ServiceAccount it carries a token standing for it, and RBAC applies.
+   */
+  writeKubeconfig(path: string, options?: KubeconfigOptions): Promise<void>;
+  /** A client-node KubeConfig pointing here (same options as writeKubeconfig). */
+  kubeConfig(options?: KubeconfigOptions): KubeConfig;
+  /**
+   * Whether the Roles/ClusterRoles and bindings stored now allow a ServiceAccount a request, as
+   * the RBAC authorizer decides (rbac.ts).
+   */
+  authorize(serviceAccount: ServiceAccountRef, request: RbacRequest): boolean;
   /** Forgets the watch history: watches from any earlier resourceVersion get 410 Expired. */
   compactHistory(): void;
   /** Ends every open watch (clients re-watch from their last resourceVersion). */
@@ -250,7 +275,10 @@ class FakeApiServer {
   private controllersScheduled = false;
   private stopped = false;
 
-  constructor(historyLimit: number) {
+  constructor(
+    historyLimit: number,
+    private readonly enforceRbac: boolean,
+  ) {
     this.store = new ObjectStore(historyLimit);
     for (const type of BUILT_IN_RESOURCES) this.register(type);
     this.createInternal(this.typeOf('v1', 'namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
@@ -304,7 +332,7 @@ class FakeApiServer {
       if (this.handleNonResource(req, res, url)) return;
       const path = this.parseResourcePath(url.pathname);
       if (!path) throw new KubeStatusError(404, 'NotFound', 'the server could not find the requested resource');
-      await this.handleResource(req, res, url, path);
+      await this.handleResource(req, res, url, path, identify(req));
     } catch (err) {
       if (err instanceof KubeStatusError) this.send(res, err.code, err.toStatus());
       else this.send(res, 500, new KubeStatusError(500, 'InternalError', `Internal error occurred: ${(err as Error).stack ?? String(err)}`).toStatus());
@@ -412,17 +440,21 @@ class FakeApiServer {
     return { type, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}), ...(subresource !== undefined ? { subresource } : {}) };
   }
 
-  private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath): Promise<void> {
+  private async handleResource(req: IncomingMessage, res: ServerResponse, url: URL, path: ResourcePath, user: string | undefined): Promise<void> {
     const { type, namespace, name, subresource } = path;
     const query = url.searchParams;
     const verb = verbOf(req.method ?? 'GET', name !== undefined, query);
     const userAgent = req.headers['user-agent'];
-    const user = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (verb) this.recordRequest(verb, path, userAgent, user);
+    if (verb === 'create' && type.group === 'authorization.k8s.io') {
+      this.send(res, 201, this.accessReview(type, parseBody(await readBody(req), req.headers['content-type']), user));
+      return;
+    }
     if (query.get('dryRun')) throw badRequest('dryRun is not supported by the test API server');
     if (!verb || (verb !== 'watch' && (name === undefined) !== ['list', 'create', 'deletecollection'].includes(verb))) {
       throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
+    this.checkAccess(verb, path, user);
     const context: WriteContext = { userAgent, user, fieldValidation: this.fieldValidation(query.get('fieldValidation')), warnings: [] };
     const item = name ?? '';
     switch (verb) {
@@ -468,6 +500,56 @@ class FakeApiServer {
         return;
       }
     }
+  }
+
+  /** Under `enforceRbac`, 403 Forbidden unless RBAC allows the requesting ServiceAccount the request. */
+  private checkAccess(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, user: string | undefined): void {
+    const serviceAccount = serviceAccountOf(user);
+    if (!this.enforceRbac || !serviceAccount) return;
+    const request: RbacRequest = {
+      verb,
+      group: type.group,
+      resource: type.plural,
+      ...(subresource ? { subresource } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(name !== undefined ? { name } : {}),
+    };
+    if (!this.authorize(serviceAccount, request)) {
+      throw new KubeStatusError(403, 'Forbidden', forbiddenMessage(user ?? '', request), { ...(name !== undefined ? { name } : {}), group: type.group, kind: type.plural });
+    }
+  }
+
+  /** Whether the stored RBAC objects allow a ServiceAccount a request (rbac.ts). */
+  authorize(serviceAccount: ServiceAccountRef, request: RbacRequest): boolean {
+    const group = 'rbac.authorization.k8s.io';
+    const objects = ['roles', 'clusterroles', 'rolebindings', 'clusterrolebindings'].flatMap((plural) => this.store.list(resourceKeyOf(group, plural)));
+    return rbacAllows(rbacGrantsFor(objects, serviceAccount), request);
+  }
+
+  /**
+   * SelfSubjectAccessReview (`kubectl auth can-i`, with `--as` for a ServiceAccount) and
+   * SubjectAccessReview: the review back with `status.allowed` decided by RBAC for ServiceAccount
+   * users; any other requester is unrestricted (allowed), any other reviewed user is not.
+   */
+  private accessReview(type: ResourceType, body: unknown, requester: string | undefined): JsonObject {
+    const review = isObject(body) ? clone(body) : {};
+    const spec = isObject(review.spec) ? review.spec : {};
+    const attributes = isObject(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
+    if (!attributes) {
+      throw invalid(refOf(type, ''), [{ reason: 'FieldValueRequired', field: 'spec.resourceAttributes', message: 'Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified' }]);
+    }
+    const user = type.kind === 'SubjectAccessReview' ? scalarText(spec.user) : requester;
+    const request: RbacRequest = {
+      verb: scalarText(attributes.verb),
+      group: scalarText(attributes.group),
+      resource: scalarText(attributes.resource),
+      ...(attributes.subresource ? { subresource: scalarText(attributes.subresource) } : {}),
+      ...(attributes.namespace ? { namespace: scalarText(attributes.namespace) } : {}),
+      ...(attributes.name ? { name: scalarText(attributes.name) } : {}),
+    };
+    const serviceAccount = serviceAccountOf(user);
+    const allowed = serviceAccount ? this.authorize(serviceAccount, request) : user === undefined;
+    return { ...review, apiVersion: apiVersionOf(type), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed } };
   }
 
   private recordRequest(verb: RequestVerb, { type, namespace, name, subresource }: ResourcePath, userAgent: string | undefined, user: string | undefined): void {
@@ -1095,6 +1177,32 @@ class FakeApiServer {
   }
 }
 
+/**
+ * Who a request comes from: the user kubectl's `--as` impersonates, else the bearer token, which
+ * stands for the user name (a ServiceAccount token would say `system:serviceaccount:<ns>:<name>`);
+ * undefined for a request without credentials.
+ */
+function identify(req: IncomingMessage): string | undefined {
+  const impersonated = req.headers['impersonate-user'];
+  if (typeof impersonated === 'string' && impersonated !== '') return impersonated;
+  return /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/** The ServiceAccount a user name stands for (`system:serviceaccount:<ns>:<name>`), if any. */
+function serviceAccountOf(user: string | undefined): ServiceAccountRef | undefined {
+  const match = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user ?? '');
+  return match ? { namespace: match[1] ?? '', name: match[2] ?? '' } : undefined;
+}
+
+/** The real server's 403 message for a denied request. */
+function forbiddenMessage(user: string, request: RbacRequest): string {
+  const resource = request.subresource ? `${request.resource}/${request.subresource}` : request.resource;
+  const qualified = `${resource}${request.group ? `.${request.group}` : ''}`;
+  const what = request.name ? `${qualified} "${request.name}"` : qualified;
+  const where = request.namespace !== undefined ? ` in the namespace "${request.namespace}"` : ' at the cluster scope';
+  return `${what} is forbidden: User "${user}" cannot ${request.verb} resource "${resource}" in API group "${request.group}"${where}`;
+}
+
 /** The RBAC verb of a resource request. */
 function verbOf(method: string, named: boolean, query: URLSearchParams): RequestVerb | undefined {
   switch (method) {
@@ -1116,7 +1224,7 @@ function verbOf(method: string, named: boolean, query: URLSearchParams): Request
 
 /** APIResourceList entries of a type: the resource plus its subresources. */
 function discoveryEntries(type: ResourceType): JsonObject[] {
-  const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+  const verbs = type.verbs ?? ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
   const entries: JsonObject[] = [
     {
       name: type.plural,
@@ -1150,12 +1258,18 @@ function crdCauses(crd: JsonObject): StatusCause[] {
   return [];
 }
 
+function tokenFor(options: KubeconfigOptions): string | undefined {
+  const sa = options.serviceAccount;
+  return options.token ?? (sa ? `system:serviceaccount:${sa.namespace}:${sa.name}` : undefined);
+}
+
 /** The client-node kubeconfig objects for a server URL (plain http needs skipTLSVerify). */
-function kubeConfigFor(url: string): KubeConfig {
+function kubeConfigFor(url: string, options: KubeconfigOptions = {}): KubeConfig {
   const config = new KubeConfig();
+  const token = tokenFor(options);
   config.loadFromOptions({
     clusters: [{ name: 'test', server: url, skipTLSVerify: true }],
-    users: [{ name: 'test' }],
+    users: [{ name: 'test', ...(token ? { token } : {}) }],
     contexts: [{ name: 'test', cluster: 'test', user: 'test', namespace: 'default' }],
     currentContext: 'test',
   });
@@ -1164,7 +1278,7 @@ function kubeConfigFor(url: string): KubeConfig {
 
 /** Starts the fake API server on 127.0.0.1; `stop()` it when done. */
 export async function startApiServer(options: ApiServerOptions = {}): Promise<TestApiServer> {
-  const fake = new FakeApiServer(options.historyLimit ?? 10_000);
+  const fake = new FakeApiServer(options.historyLimit ?? 10_000, options.enforceRbac ?? false);
   const server = createServer((req, res) => {
     void fake.handle(req, res);
   });
@@ -1175,19 +1289,21 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Te
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
-    async writeKubeconfig(path: string, options: { token?: string } = {}): Promise<void> {
+    async writeKubeconfig(path: string, kubeconfigOptions: KubeconfigOptions = {}): Promise<void> {
+      const token = tokenFor(kubeconfigOptions);
       const yaml = toYaml({
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [{ name: 'test', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'test', user: options.token ? { token: options.token } : {} }],
+        users: [{ name: 'test', user: token ? { token } : {} }],
         contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', namespace: 'default' } }],
         'current-context': 'test',
         preferences: {},
       });
       await writeFile(path, yaml, { mode: 0o600 });
     },
-    kubeConfig: () => kubeConfigFor(url),
+    kubeConfig: (kubeconfigOptions) => kubeConfigFor(url, kubeconfigOptions),
+    authorize: (serviceAccount, request) => fake.authorize(serviceAccount, request),
     compactHistory: () => fake.store.compact(),
     dropWatches: () => fake.dropWatches(),
     writes: fake.writes,

@@ -1,6 +1,7 @@
 /**
  * Decoding of the Kubernetes protobuf request bodies kubectl's typed clients send for a few
- * built-in kinds (`kubectl create namespace | secret | configmap | serviceaccount`): the body is
+ * built-in kinds (`kubectl create namespace | secret | configmap | serviceaccount`, `kubectl auth
+ * can-i`): the body is
  * the magic `k8s\0` then a `runtime.Unknown` message whose `raw` field holds the object's own
  * message. Field numbers are those of k8s.io/api/core/v1 and apimachinery's `generated.proto`.
  * Other kinds are not decoded (the caller answers 415); everything else kubectl and client-node
@@ -63,6 +64,16 @@ const OBJECT_REFERENCE: MessageSpec = {
   7: { name: 'fieldPath', type: 'string' },
 };
 
+const RESOURCE_ATTRIBUTES: MessageSpec = {
+  1: { name: 'namespace', type: 'string' },
+  2: { name: 'verb', type: 'string' },
+  3: { name: 'group', type: 'string' },
+  4: { name: 'version', type: 'string' },
+  5: { name: 'resource', type: 'string' },
+  6: { name: 'subresource', type: 'string' },
+  7: { name: 'name', type: 'string' },
+};
+
 /** The kinds decoded, by `<apiVersion>/<kind>`. */
 const KINDS: Record<string, MessageSpec> = {
   'v1/Namespace': {
@@ -81,6 +92,11 @@ const KINDS: Record<string, MessageSpec> = {
     2: { name: 'data', type: 'string', map: 'string' },
     3: { name: 'binaryData', type: 'bytes', map: 'bytes' },
     4: { name: 'immutable', type: 'bool' },
+  },
+  // `kubectl auth can-i`.
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': {
+    1: { name: 'metadata', type: OBJECT_META },
+    2: { name: 'spec', type: { 1: { name: 'resourceAttributes', type: RESOURCE_ATTRIBUTES }, 2: { name: 'nonResourceAttributes', type: { 1: { name: 'path', type: 'string' }, 2: { name: 'verb', type: 'string' } } } } },
   },
   'v1/ServiceAccount': {
     1: { name: 'metadata', type: OBJECT_META },

@@ -31,6 +31,8 @@ export interface ResourceType {
   getSubresources: string[];
   /** Field selector labels beyond metadata.name/metadata.namespace. */
   fieldLabels: string[];
+  /** Verbs when not the usual eight (access reviews only take `create`). */
+  verbs?: string[];
   /** Set for custom resources: the CRD version's schema and columns. */
   custom?: {
     crdName: string;
@@ -54,7 +56,7 @@ function builtIn(
   version: string,
   plural: string,
   kind: string,
-  options: Partial<Pick<ResourceType, 'namespaced' | 'shortNames' | 'statusSubresource' | 'getSubresources' | 'fieldLabels' | 'categories'>> = {},
+  options: Partial<Pick<ResourceType, 'namespaced' | 'shortNames' | 'statusSubresource' | 'getSubresources' | 'fieldLabels' | 'categories' | 'verbs'>> = {},
 ): ResourceType {
   return {
     group,
@@ -69,6 +71,7 @@ function builtIn(
     statusSubresource: options.statusSubresource ?? false,
     getSubresources: options.getSubresources ?? [],
     fieldLabels: options.fieldLabels ?? [],
+    ...(options.verbs ? { verbs: options.verbs } : {}),
   };
 }
 
@@ -111,6 +114,8 @@ export const BUILT_IN_RESOURCES: readonly ResourceType[] = [
   builtIn('rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding'),
   builtIn('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', { namespaced: false }),
   builtIn('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', { namespaced: false }),
+  builtIn('authorization.k8s.io', 'v1', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview', { namespaced: false, verbs: ['create'] }),
+  builtIn('authorization.k8s.io', 'v1', 'subjectaccessreviews', 'SubjectAccessReview', { namespaced: false, verbs: ['create'] }),
   builtIn('apps', 'v1', 'deployments', 'Deployment', { shortNames: ['deploy'], statusSubresource: true, categories: ['all'] }),
   builtIn('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', {
     namespaced: false,
