@@ -4,16 +4,19 @@
  * controllers and the kubelet write them, volumes, deadlines, TTL, deletion, CronJobs on the
  * test clock, logs.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiException, BatchV1Api, CoreV1Api, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
+import { jobRunnerUserAgent } from '../support/kube/job-runner.js';
+import { kubeSchemaProblems } from '../support/kube/validate.js';
 
 let cluster: TestCluster;
 let core: CoreV1Api;
 let batch: BatchV1Api;
 const ns = 'default';
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 beforeAll(async () => {
   cluster = await startTestCluster({ backoffMs: 200, graceMs: 1000 });
@@ -81,6 +84,21 @@ async function runningDaemon(job: string): Promise<V1Pod> {
   return pod;
 }
 
+/** The Job's one pod: named, labelled and owned as the Job controller does, Succeeded, its log served. */
+async function expectCompletedPod(job: V1Job): Promise<void> {
+  const name = job.metadata?.name ?? '';
+  const [pod, ...others] = await podsOf(name);
+  expect(others).toEqual([]);
+  const metadata = pod?.metadata ?? {};
+  expect(metadata.name).toMatch(new RegExp(`^${name}-[a-z0-9]{5}$`));
+  expect(metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name, uid: job.metadata?.uid, controller: true })]);
+  expect(metadata.labels).toMatchObject({ app: 'runner-test', 'batch.kubernetes.io/controller-uid': job.metadata?.uid, 'job-name': name });
+  expect(pod?.status?.phase).toBe('Succeeded');
+  expect(pod?.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+  const log = await core.readNamespacedPodLog({ name: metadata.name ?? '', namespace: ns });
+  expect(log).toMatch(/^bloodraven\/0\.1\.0 /);
+}
+
 describe('Jobs', () => {
   it('runs `bloodraven --version` to completion with the Job and Pod status the controllers write', async () => {
     await batch.createNamespacedJob({ namespace: ns, body: bloodravenJob('version', ['--version']) });
@@ -93,15 +111,11 @@ describe('Jobs', () => {
       ['Complete', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods'],
     ]);
     expect(job.status?.completionTime?.getTime()).toBeGreaterThanOrEqual(job.status?.startTime?.getTime() ?? Infinity);
-    const [pod, ...others] = await podsOf('version');
-    expect(others).toEqual([]);
-    expect(pod?.metadata?.name).toMatch(/^version-[a-z0-9]{5}$/);
-    expect(pod?.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: 'version', uid: job.metadata?.uid, controller: true })]);
-    expect(pod?.metadata?.labels).toMatchObject({ app: 'runner-test', 'batch.kubernetes.io/controller-uid': job.metadata?.uid, 'job-name': 'version' });
-    expect(pod?.status?.phase).toBe('Succeeded');
-    expect(pod?.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
-    const log = await core.readNamespacedPodLog({ name: pod?.metadata?.name ?? '', namespace: ns });
-    expect(log).toMatch(/^bloodraven\/0\.1\.0 /);
+    await expectCompletedPod(job);
+    // The runner's requests say who made them (tests of the daemon's requests leave them out).
+    const runners = cluster.api.requests.filter((r) => (r.resource === 'pods' && r.verb === 'create') || (r.resource === 'jobs' && r.verb === 'watch'));
+    expect(runners.length).toBeGreaterThan(0);
+    expect(new Set(runners.map((r) => r.userAgent))).toEqual(new Set([jobRunnerUserAgent]));
   });
 
   it('retries a failing command up to backoffLimit, then fails with BackoffLimitExceeded and the termination message', async () => {
@@ -172,6 +186,7 @@ describe('Jobs', () => {
     }
     for (const name of ['claim-a', 'claim-b']) {
       const job = await until(readJob(name), finished, `job ${name} to finish`);
+      expect((await core.readNamespacedPersistentVolumeClaim({ name: 'shared', namespace: ns })).status?.phase).toBe('Bound');
       expect(job.status?.succeeded, name).toBe(1);
       const pod = (await podsOf(name))[0];
       expect(podLog(pod?.metadata?.name ?? '')).toContain(`No backups in ${join(claimFolder, 'backups')}`);
@@ -207,13 +222,16 @@ describe('Jobs', () => {
     const [pod] = await podsOf('deadline');
     const terminated = pod?.status?.containerStatuses?.[0]?.state?.terminated;
     expect([0, 143]).toContain(terminated?.exitCode);
-    if (terminated?.exitCode === 0) expect(podLog(pod?.metadata?.name ?? '')).toContain('SIGTERM received');
+    expect(terminated?.exitCode === 143 || podLog(pod?.metadata?.name ?? '').includes('SIGTERM received'), 'stopped by SIGTERM').toBe(true);
   });
 
   it('deletes a finished Job ttlSecondsAfterFinished later, with its pods', async () => {
     await batch.createNamespacedJob({ namespace: ns, body: bloodravenJob('ttl', ['--version'], { ttlSecondsAfterFinished: 1 }) });
-    await until(readJob('ttl'), finished, 'job ttl to finish');
     await until(jobGone('ttl'), (gone) => gone, 'job ttl to be deleted');
+    const completed = cluster.api.writes.some(
+      (w) => w.kind === 'Job' && w.name === 'ttl' && (w.object as V1Job).status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'),
+    );
+    expect(completed, 'deleted after it completed').toBe(true);
     await until(() => podsOf('ttl'), (p) => p.length === 0, 'the pods of job ttl to be deleted');
     expect(cluster.api.requests.some((r) => r.verb === 'delete' && r.resource === 'jobs' && r.name === 'ttl')).toBe(true);
   });
@@ -223,11 +241,18 @@ describe('Jobs', () => {
     const pod = await runningDaemon('deleted');
     const name = pod.metadata?.name ?? '';
     expect(podLog(name)).not.toContain('daemon stopped');
+    const following = cluster.kubectl(['logs', '--follow', name]);
+    const isFollowing = () => cluster.api.requests.some((r) => r.resource === 'pods' && r.subresource === 'log' && r.name === name);
+    await until(() => Promise.resolve(isFollowing()), (yes) => yes, 'kubectl logs --follow to connect');
     const deleted = await cluster.kubectl(['delete', 'job', 'deleted']);
     expect(deleted.stderr).toBe('');
     expect(deleted.stdout).toContain('job.batch "deleted" deleted');
     await until(() => Promise.resolve(podLog(name)), (log) => log.includes('daemon stopped'), 'the daemon in the pod to stop');
     expect(podLog(name)).toContain('SIGTERM received');
+    // `kubectl logs --follow` saw the output as it came, and ended with the container.
+    const followed = await following;
+    expect(followed.stdout).toContain('daemon started');
+    expect(followed.stdout).toContain('daemon stopped');
   });
 });
 
@@ -330,4 +355,84 @@ describe('CronJobs on the test clock', () => {
 
     for (const name of ['forbid', 'replace']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
   });
+
+  it('starts nothing while suspended or past startingDeadlineSeconds', async () => {
+    cluster.clock.set('2027-07-01T00:00:30Z');
+    await batch.createNamespacedCronJob({ namespace: ns, body: cronJob('late', '0 * * * *', { startingDeadlineSeconds: 10 }) });
+    await batch.createNamespacedCronJob({ namespace: ns, body: cronJob('paused', '0 * * * *', { suspend: true }) });
+    await cluster.runner.checkCronJobs();
+    // 00:00 is 30 s ago, beyond the 10 s allowed; 'paused' is suspended.
+    expect(await childJobs('late')).toEqual([]);
+    expect(await childJobs('paused')).toEqual([]);
+
+    cluster.clock.set('2027-07-01T01:00:05Z');
+    await batch.patchNamespacedCronJob({ name: 'paused', namespace: ns, body: { spec: { suspend: false } } }, mergePatch);
+    await until(
+      async () => {
+        await cluster.runner.checkCronJobs();
+        return (await childJobs('paused')).map((j) => j.metadata?.name);
+      },
+      (names) => names.length > 0,
+      'the resumed CronJob to start its Job',
+    );
+    expect((await childJobs('late')).map((j) => j.metadata?.name)).toEqual([`late-${minutes('2027-07-01T01:00:00Z')}`]);
+    expect((await childJobs('paused')).map((j) => j.metadata?.name)).toEqual([`paused-${minutes('2027-07-01T01:00:00Z')}`]);
+    for (const name of ['late', 'paused']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
+  });
 });
+
+describe('what the runner wrote', () => {
+  it('is valid for its kind (Kubernetes schemas)', () => {
+    const written = cluster.api.writes.filter((w) => w.userAgent === jobRunnerUserAgent);
+    expect(new Set(written.map((w) => `${w.kind}${w.subresource ? `/${w.subresource}` : ''}`))).toEqual(
+      new Set(['Pod', 'Pod/status', 'Job/status', 'Job', 'CronJob/status', 'Event', 'PersistentVolumeClaim/status']),
+    );
+    for (const write of written) expect(kubeSchemaProblems(write.object), `${write.kind} ${write.name}`).toEqual([]);
+  });
+});
+
+describe('a pod process', () => {
+  /** Processes whose environment holds HOSTNAME=<pod>: the pod's container, found from outside. */
+  async function processesOf(pod: string): Promise<Map<number, string[]>> {
+    const found = new Map<number, string[]>();
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
+      const vars = environ.split('\0').filter(Boolean);
+      if (vars.includes(`HOSTNAME=${pod}`)) found.set(Number(entry), vars);
+    }
+    return found;
+  }
+
+  it('gets only the container env, with mountPaths rewritten, and is gone after stop()', async () => {
+    const own = await startTestCluster();
+    try {
+      const api = own.kubeConfig().makeApiClient(BatchV1Api);
+      const body = bloodravenJob(
+        'env',
+        longRunning,
+        {},
+        { env: [{ name: 'BLOODRAVEN_CONFIG_YAML', value: 'storage:\n  path: "/backups"\n' }], volumeMounts: [{ name: 'data', mountPath: '/backups' }] },
+        { volumes: [{ name: 'data', emptyDir: {} }], automountServiceAccountToken: false },
+      );
+      await api.createNamespacedJob({ namespace: ns, body });
+      const coreApi = own.kubeConfig().makeApiClient(CoreV1Api);
+      const [pod] = await until(
+        async () => (await coreApi.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=env' })).items,
+        (p) => p[0]?.status?.phase === 'Running',
+        'the env pod to run',
+      );
+      const name = pod?.metadata?.name ?? '';
+      const processes = await until(() => processesOf(name), (found) => found.size > 0, 'the pod process');
+      const env = [...processes.values()][0] ?? [];
+      const volume = join(own.runner.podDir(ns, name), 'volumes', 'data');
+      expect(env.map((v) => v.split('=')[0]).sort()).toEqual(['BLOODRAVEN_CONFIG_YAML', 'HOME', 'HOSTNAME', 'PATH']);
+      expect(env).toContain(`BLOODRAVEN_CONFIG_YAML=storage:\n  path: "${volume}"\n`);
+      await own.stop();
+      expect((await processesOf(name)).size, 'processes left after stop()').toBe(0);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+

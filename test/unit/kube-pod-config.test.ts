@@ -110,7 +110,9 @@ describe('prepareContainer', () => {
 
   it('waits for a missing Secret, key, claim or ServiceAccount; refuses what cannot run here', async () => {
     const withSecret = pod({ volumes: [{ name: 'v', secret: { secretName: 'absent' } }] });
-    expect(await rejection(prepareContainer(withSecret, objects(), options()))).toMatchObject({ reason: 'ContainerCreating', message: expect.stringContaining('secret "absent" not found') });
+    const secretError = await rejection(prepareContainer(withSecret, objects(), options()));
+    expect(secretError).toMatchObject({ reason: 'ContainerCreating' });
+    expect((secretError as Error).message).toContain('secret "absent" not found');
     const withKey = pod({ container: { env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'nope' } } }] } });
     const keyError = await rejection(prepareContainer(withKey, objects({ secrets: { s: {} } }), options()));
     expect(keyError).toBeInstanceOf(PodNotReady);

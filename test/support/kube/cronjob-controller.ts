@@ -119,7 +119,7 @@ export class CronJobController {
 
   /** Creates the Job for the most recent due schedule time, if the policies allow. */
   private async schedule(cronJob: CronJobJson, status: CronJobStatus, now: Date, recent: Map<string, ObjectReference>): Promise<void> {
-    const { uid, name, namespace } = cronJob.metadata;
+    const { uid, name } = cronJob.metadata;
     let schedule;
     try {
       schedule = parseCronSchedule(cronJob.spec.schedule, cronJob.spec.timeZone);
@@ -143,19 +143,27 @@ export class CronJobController {
       // Real controller: the time is not taken (lastScheduleTime stays) and it looks again later.
       return this.warnOnce(cronJob, 'JobAlreadyActive', 'Not starting job because prior execution is running and concurrency policy is Forbid', scheduledKey, 'Normal');
     }
-    if (policy === 'Replace') {
-      for (const old of status.active ?? []) {
-        try {
-          await this.options.batch.deleteNamespacedJob({ name: old.name, namespace, propagationPolicy: 'Background' });
-        } catch (error) {
-          if (apiStatus(error) !== 404) throw error;
-        }
-        recent.delete(old.uid);
-        await this.event(cronJob, 'Normal', 'SuccessfulDelete', `Deleted job ${old.name}`);
-      }
-      status.active = [];
-    }
+    if (policy === 'Replace') await this.replaceActive(cronJob, status, recent);
+    await this.createJob(cronJob, jobName, due.scheduled, status, recent);
+  }
 
+  /** concurrencyPolicy Replace: the running Jobs go (Background propagation) before the new one. */
+  private async replaceActive(cronJob: CronJobJson, status: CronJobStatus, recent: Map<string, ObjectReference>): Promise<void> {
+    for (const old of status.active ?? []) {
+      try {
+        await this.options.batch.deleteNamespacedJob({ name: old.name, namespace: cronJob.metadata.namespace, propagationPolicy: 'Background' });
+      } catch (error) {
+        if (apiStatus(error) !== 404) throw error;
+      }
+      recent.delete(old.uid);
+      await this.event(cronJob, 'Normal', 'SuccessfulDelete', `Deleted job ${old.name}`);
+    }
+    status.active = [];
+  }
+
+  /** The Job for `scheduled`, from the jobTemplate, owned by the CronJob; recorded in `status`. */
+  private async createJob(cronJob: CronJobJson, jobName: string, scheduled: Date, status: CronJobStatus, recent: Map<string, ObjectReference>): Promise<void> {
+    const { uid, name, namespace } = cronJob.metadata;
     const template = cronJob.spec.jobTemplate;
     const body = {
       apiVersion: 'batch/v1',
@@ -164,7 +172,7 @@ export class CronJobController {
         name: jobName,
         namespace,
         labels: { ...template.metadata?.labels },
-        annotations: { ...template.metadata?.annotations, 'batch.kubernetes.io/cronjob-scheduled-timestamp': scheduledTimestamp(due.scheduled, cronJob.spec.timeZone ?? controllerTimeZone) },
+        annotations: { ...template.metadata?.annotations, 'batch.kubernetes.io/cronjob-scheduled-timestamp': scheduledTimestamp(scheduled, cronJob.spec.timeZone ?? controllerTimeZone) },
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name, uid, controller: true, blockOwnerDeletion: true }],
       },
       spec: template.spec,
@@ -181,7 +189,7 @@ export class CronJobController {
     const ref: ObjectReference = { apiVersion: 'batch/v1', kind: 'Job', name: jobName, namespace, uid: created.metadata?.uid ?? '', resourceVersion: created.metadata?.resourceVersion };
     recent.set(ref.uid, ref);
     status.active = [...(status.active ?? []), ref];
-    status.lastScheduleTime = rfc3339(due.scheduled);
+    status.lastScheduleTime = rfc3339(scheduled);
     await this.event(cronJob, 'Normal', 'SuccessfulCreate', `Created job ${jobName}`);
   }
 

@@ -8,10 +8,24 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ServerConfiguration,
+  createConfiguration,
+  makeInformer,
+  setHeaderMiddleware,
+  type Configuration,
+  type Informer,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type RequestContext,
+} from '@kubernetes/client-node';
 import { CronJobController } from './cronjob-controller.js';
 import { JobController } from './job-controller.js';
-import { apiStatus, type CronJobJson, type JobJson } from './kube-objects.js';
+import { apiStatus, mergePatch, type CronJobJson, type JobJson } from './kube-objects.js';
 import { Kubelet } from './kubelet.js';
 import { claimFolder, type PodLookups } from './pod-config.js';
 import type { Clock } from './test-clock.js';
@@ -45,6 +59,8 @@ export interface JobRunner {
   podDir(namespace: string, podName: string): string;
   /** Pod `namespace/name`'s output (stdout and stderr together), if this runner ran it. */
   podLog(namespace: string, podName: string): string | undefined;
+  /** The same, then what it writes next, until the pod finishes (`kubectl logs -f`). */
+  followPodLog(namespace: string, podName: string): AsyncIterable<Buffer> | undefined;
   /** Syncs every CronJob now at the clock's time; resolves when the Jobs due are created. */
   checkCronJobs(): Promise<void>;
   /** Stops the controllers and every pod's process, and waits until all have exited. */
@@ -53,16 +69,42 @@ export interface JobRunner {
 
 const repoRootDefault = join(import.meta.dirname, '..', '..', '..');
 
+/**
+ * The User-Agent of every request the runner makes (API calls and watches), so that tests
+ * looking at the API server's request log (RBAC checks of the daemon) can leave these out.
+ */
+export const jobRunnerUserAgent = 'bloodraven-test-job-runner';
+
+/** A KubeConfig whose clients and watches say they are the runner. */
+class RunnerKubeConfig extends KubeConfig {
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    context.setHeaderParam('User-Agent', jobRunnerUserAgent);
+  }
+
+  /** Like makeApiClient, with the runner's User-Agent instead of client-node's. */
+  client<T>(api: new (configuration: Configuration) => T): T {
+    const server = this.getCurrentCluster()?.server;
+    if (!server) throw new Error('the kubeconfig has no current cluster');
+    return new api(
+      createConfiguration({
+        baseServer: new ServerConfiguration(server, {}),
+        authMethods: { default: this },
+        middleware: [setHeaderMiddleware('User-Agent', jobRunnerUserAgent)],
+      }),
+    );
+  }
+}
+
 /** Starts the runner; resolves once its informers have listed what exists. */
 export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunner> {
-  const kc = options.kubeConfig ?? new KubeConfig();
-  if (!options.kubeConfig) {
-    if (!options.kubeconfigPath) throw new Error('startJobRunner needs kubeConfig or kubeconfigPath');
-    kc.loadFromFile(options.kubeconfigPath);
-  }
-  const core = kc.makeApiClient(CoreV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const kc = new RunnerKubeConfig();
+  if (options.kubeConfig) kc.loadFromString(options.kubeConfig.exportConfig());
+  else if (options.kubeconfigPath) kc.loadFromFile(options.kubeconfigPath);
+  else throw new Error('startJobRunner needs kubeConfig or kubeconfigPath');
+  const core = kc.client(CoreV1Api);
+  const batch = kc.client(BatchV1Api);
+  const custom = kc.client(CustomObjectsApi);
   const repoRoot = options.repoRoot ?? repoRootDefault;
   const localNode = join(repoRoot, 'node_modules', '.bin', 'node');
   await mkdir(options.workDir, { recursive: true });
@@ -152,13 +194,22 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   // resourceVersion, so nothing written meanwhile is missed. (start() resolves only when the
   // watch's response headers arrive, which a server may hold back until the first event.)
   for (const informer of informers) informer.start().catch(() => undefined);
-  await Promise.all([jobList.listed, cronJobList.listed, podList.listed]);
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));
+  const ready = await Promise.race([Promise.all([jobList.listed, cronJobList.listed, podList.listed]), gaveUp]);
+  clearTimeout(timer);
+  if (ready === 'timeout') {
+    stopped = true;
+    await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
+    throw new Error(`the Job runner could not list Jobs, CronJobs and Pods from ${kc.getCurrentCluster()?.server ?? 'the API server'} within 30 s`);
+  }
   const ticker = setInterval(checkCron, options.cronIntervalMs ?? 150);
 
   return {
     pvcPath: (namespace, claim) => claimFolder(options.workDir, namespace, claim),
     podDir: (namespace, name) => kubelet.podDir(namespace, name),
-    podLog: (namespace, name) => kubelet.log(namespace, name),
+    podLog: (namespace, name) => kubelet.log(namespace, name)?.text(),
+    followPodLog: (namespace, name) => kubelet.log(namespace, name)?.follow(),
     checkCronJobs: () => cron.check(true),
     async stop() {
       if (stopped) return;
@@ -215,7 +266,14 @@ function apiLookups(core: CoreV1Api): PodLookups {
       return map && { ...decode(map.data, 'utf8'), ...decode(map.binaryData, 'base64') };
     },
     async claimExists(namespace, name) {
-      return (await orUndefined(() => core.readNamespacedPersistentVolumeClaim({ name, namespace }))) !== undefined;
+      const claim = await orUndefined(() => core.readNamespacedPersistentVolumeClaim({ name, namespace }));
+      if (!claim) return false;
+      // The volume binder's part: a claim a pod uses is Bound (to its folder here).
+      if (claim.status?.phase !== 'Bound') {
+        const status = { phase: 'Bound', accessModes: claim.spec?.accessModes, capacity: claim.spec?.resources?.requests };
+        await core.patchNamespacedPersistentVolumeClaimStatus({ name, namespace, body: { status } }, mergePatch).catch(() => undefined);
+      }
+      return true;
     },
     async serviceAccount(namespace, name) {
       const account = await orUndefined(() => core.readNamespacedServiceAccount({ name, namespace }));

@@ -114,111 +114,151 @@ const messages = {
  * Counts come from `pods` (each pod counts once, whatever became of it later).
  */
 export function planJob(spec: JobSpecFields, current: JobStatus | undefined, pods: readonly PodSummary[], now: Date, options: JobPlanOptions): JobPlan {
-  const status: JobStatus = structuredClone(current ?? {});
-  const conditions: JobCondition[] = status.conditions ?? [];
-  const plan: JobPlan = { status, createPods: 0, killPods: [], killReason: undefined, events: [], recheckAt: undefined, deleteForTtl: false };
-  const stamp = rfc3339(now);
-  const setCondition = (type: string, value: 'True' | 'False', reason: string, message: string): void => {
-    const existing = conditions.find((c) => c.type === type);
-    if (existing?.status === value && existing.reason === reason) return;
-    const condition: JobCondition = { type, status: value, reason, message, lastProbeTime: stamp, lastTransitionTime: stamp };
-    if (existing) conditions.splice(conditions.indexOf(existing), 1, condition);
-    else conditions.push(condition);
-  };
-
+  const sync = new JobSync(spec, current, pods, now);
   const finished = finishedCondition(current);
-  if (finished) {
-    if (spec.ttlSecondsAfterFinished !== undefined) {
-      const finishedAt = Date.parse(finished.lastTransitionTime ?? stamp);
-      const deleteAt = new Date(finishedAt + spec.ttlSecondsAfterFinished * 1000);
-      if (deleteAt <= now) plan.deleteForTtl = true;
-      else plan.recheckAt = deleteAt;
+  if (finished) return sync.afterFinish(finished);
+  if (spec.suspend === true) return sync.suspend();
+  sync.start();
+  sync.setTarget();
+  return sync.successMet || sync.failureTarget ? sync.finish() : sync.createPods(options);
+}
+
+/** One sync's working state: the status being built and the pods' counts. */
+class JobSync {
+  readonly plan: JobPlan;
+  private readonly status: JobStatus;
+  private readonly conditions: JobCondition[];
+  private readonly stamp: string;
+  private readonly succeeded: number;
+  private readonly failedPods: readonly PodSummary[];
+  private readonly active: readonly PodSummary[];
+  private readonly terminating: number;
+
+  private readonly spec: JobSpecFields;
+  private readonly now: Date;
+
+  constructor(spec: JobSpecFields, current: JobStatus | undefined, pods: readonly PodSummary[], now: Date) {
+    this.spec = spec;
+    this.now = now;
+    this.status = structuredClone(current ?? {});
+    this.conditions = this.status.conditions ?? [];
+    this.plan = { status: this.status, createPods: 0, killPods: [], killReason: undefined, events: [], recheckAt: undefined, deleteForTtl: false };
+    this.stamp = rfc3339(now);
+    this.succeeded = pods.filter((p) => p.phase === 'Succeeded').length;
+    this.failedPods = pods.filter((p) => p.phase === 'Failed');
+    const running = pods.filter((p) => p.phase !== 'Succeeded' && p.phase !== 'Failed');
+    this.active = running.filter((p) => !p.terminating);
+    this.terminating = running.length - this.active.length;
+  }
+
+  get successMet(): JobCondition | undefined {
+    return isTrue(this.conditions, 'SuccessCriteriaMet');
+  }
+
+  get failureTarget(): JobCondition | undefined {
+    return isTrue(this.conditions, 'FailureTarget');
+  }
+
+  /** A finished Job: only ttlSecondsAfterFinished is left to do. */
+  afterFinish(finished: JobCondition): JobPlan {
+    const ttl = this.spec.ttlSecondsAfterFinished;
+    if (ttl !== undefined) {
+      const deleteAt = new Date(Date.parse(finished.lastTransitionTime ?? this.stamp) + ttl * 1000);
+      if (deleteAt <= this.now) this.plan.deleteForTtl = true;
+      else this.plan.recheckAt = deleteAt;
     }
-    return plan;
+    return this.plan;
   }
 
-  const succeeded = pods.filter((p) => p.phase === 'Succeeded').length;
-  const failedPods = pods.filter((p) => p.phase === 'Failed');
-  const running = pods.filter((p) => p.phase !== 'Succeeded' && p.phase !== 'Failed');
-  const active = running.filter((p) => !p.terminating);
-  const terminating = running.filter((p) => p.terminating);
-  const completions = spec.completions ?? 1;
-  const parallelism = spec.parallelism ?? 1;
-  const backoffLimit = spec.backoffLimit ?? defaultBackoffLimit;
-  const onFailure = spec.template?.spec?.restartPolicy === 'OnFailure';
-  const restarts = active.reduce((sum, p) => sum + p.restartCount, 0);
-
-  const writeCounts = (activeCount: number, readyCount: number, terminatingCount: number): void => {
-    setCount(status, 'active', activeCount);
-    status.ready = readyCount;
-    status.terminating = terminatingCount;
-    setCount(status, 'succeeded', succeeded);
-    setCount(status, 'failed', failedPods.length);
-    status.uncountedTerminatedPods = {};
-    if (conditions.length > 0) status.conditions = conditions;
-  };
-  const stopActive = (reason: KillReason): void => {
-    plan.killPods = active.map((p) => p.name);
-    plan.killReason = plan.killPods.length > 0 ? reason : undefined;
-  };
-
-  if (spec.suspend === true) {
-    setCondition('Suspended', 'True', 'JobSuspended', 'Job suspended');
-    delete status.startTime;
-    stopActive('Suspended');
-    writeCounts(0, 0, terminating.length + plan.killPods.length);
-    return plan;
+  /** Suspended: no pods (the running ones are stopped and not counted), no startTime. */
+  suspend(): JobPlan {
+    this.setCondition('Suspended', 'True', 'JobSuspended', 'Job suspended');
+    delete this.status.startTime;
+    this.stopActive('Suspended');
+    return this.writeCounts(0, 0, this.terminating + this.plan.killPods.length);
   }
-  if (isTrue(conditions, 'Suspended')) setCondition('Suspended', 'False', 'JobResumed', 'Job resumed');
-  status.startTime ??= stamp;
 
-  if (!isTrue(conditions, 'SuccessCriteriaMet') && !isTrue(conditions, 'FailureTarget')) {
-    const deadline = spec.activeDeadlineSeconds === undefined ? undefined : new Date(Date.parse(status.startTime) + spec.activeDeadlineSeconds * 1000);
-    const failureReason =
-      failedPods.length > backoffLimit || (onFailure && backoffLimit > 0 && restarts >= backoffLimit)
-        ? 'BackoffLimitExceeded'
-        : deadline !== undefined && deadline <= now
-          ? 'DeadlineExceeded'
-          : undefined;
-    if (succeeded >= completions) {
-      setCondition('SuccessCriteriaMet', 'True', 'CompletionsReached', messages.CompletionsReached);
-    } else if (failureReason) {
-      setCondition('FailureTarget', 'True', failureReason, messages[failureReason]);
-      plan.events.push({ type: 'Warning', reason: failureReason, message: messages[failureReason] });
+  start(): void {
+    if (isTrue(this.conditions, 'Suspended')) this.setCondition('Suspended', 'False', 'JobResumed', 'Job resumed');
+    this.status.startTime ??= this.stamp;
+  }
+
+  /** Adds SuccessCriteriaMet or FailureTarget when the Job's outcome is decided. */
+  setTarget(): void {
+    if (this.successMet || this.failureTarget) return;
+    const { spec } = this;
+    const deadline = spec.activeDeadlineSeconds === undefined ? undefined : new Date(Date.parse(this.status.startTime ?? this.stamp) + spec.activeDeadlineSeconds * 1000);
+    const backoffLimit = spec.backoffLimit ?? defaultBackoffLimit;
+    const restarts = this.active.reduce((sum, p) => sum + p.restartCount, 0);
+    const tooManyRestarts = spec.template?.spec?.restartPolicy === 'OnFailure' && backoffLimit > 0 && restarts >= backoffLimit;
+    let failure: 'BackoffLimitExceeded' | 'DeadlineExceeded' | undefined;
+    if (this.failedPods.length > backoffLimit || tooManyRestarts) failure = 'BackoffLimitExceeded';
+    else if (deadline !== undefined && deadline <= this.now) failure = 'DeadlineExceeded';
+    if (this.succeeded >= (spec.completions ?? 1)) {
+      this.setCondition('SuccessCriteriaMet', 'True', 'CompletionsReached', messages.CompletionsReached);
+    } else if (failure) {
+      this.setCondition('FailureTarget', 'True', failure, messages[failure]);
+      this.plan.events.push({ type: 'Warning', reason: failure, message: messages[failure] });
     } else if (deadline) {
-      plan.recheckAt = deadline;
+      this.plan.recheckAt = deadline;
     }
   }
 
-  const successMet = isTrue(conditions, 'SuccessCriteriaMet');
-  const failureTarget = isTrue(conditions, 'FailureTarget');
-  if (successMet || failureTarget) {
-    stopActive(successMet ? 'CompletionsReached' : ((failureTarget?.reason as KillReason | undefined) ?? 'BackoffLimitExceeded'));
-    const stillRunning = terminating.length + plan.killPods.length;
+  /** Outcome decided: stop what runs; once nothing runs, the terminal condition. */
+  finish(): JobPlan {
+    const { successMet, failureTarget } = this;
+    this.stopActive(successMet ? 'CompletionsReached' : ((failureTarget?.reason as KillReason | undefined) ?? 'BackoffLimitExceeded'));
+    const stillRunning = this.terminating + this.plan.killPods.length;
     if (stillRunning === 0) {
       if (successMet) {
-        setCondition('Complete', 'True', 'CompletionsReached', messages.CompletionsReached);
-        status.completionTime = stamp;
-        plan.events.push({ type: 'Normal', reason: 'Completed', message: 'Job completed' });
+        this.setCondition('Complete', 'True', 'CompletionsReached', messages.CompletionsReached);
+        this.status.completionTime = this.stamp;
+        this.plan.events.push({ type: 'Normal', reason: 'Completed', message: 'Job completed' });
       } else if (failureTarget) {
-        setCondition('Failed', 'True', failureTarget.reason ?? 'BackoffLimitExceeded', failureTarget.message ?? '');
+        this.setCondition('Failed', 'True', failureTarget.reason ?? 'BackoffLimitExceeded', failureTarget.message ?? '');
       }
-      plan.recheckAt = spec.ttlSecondsAfterFinished === undefined ? undefined : now;
+      this.plan.recheckAt = this.spec.ttlSecondsAfterFinished === undefined ? undefined : this.now;
     }
-    writeCounts(0, 0, stillRunning);
-    return plan;
+    return this.writeCounts(0, 0, stillRunning);
   }
 
-  const wanted = Math.min(parallelism, completions - succeeded) - active.length;
-  if (wanted > 0) {
-    const lastFailure = Math.max(0, ...failedPods.map((p) => p.finishedAt?.getTime() ?? 0));
-    const delay = failedPods.length === 0 ? 0 : Math.min(options.backoffBaseMs * 2 ** (failedPods.length - 1), options.backoffMaxMs);
-    const retryAt = new Date(lastFailure + delay);
-    if (retryAt <= now) plan.createPods = wanted;
-    else if (plan.recheckAt === undefined || retryAt < plan.recheckAt) plan.recheckAt = retryAt;
+  /** Pods wanted and not running, once the backoff after the last failure is over. */
+  createPods(options: JobPlanOptions): JobPlan {
+    const wanted = Math.min(this.spec.parallelism ?? 1, (this.spec.completions ?? 1) - this.succeeded) - this.active.length;
+    if (wanted > 0) {
+      const failures = this.failedPods.length;
+      const lastFailure = Math.max(0, ...this.failedPods.map((p) => p.finishedAt?.getTime() ?? 0));
+      const delay = failures === 0 ? 0 : Math.min(options.backoffBaseMs * 2 ** (failures - 1), options.backoffMaxMs);
+      const retryAt = new Date(lastFailure + delay);
+      if (retryAt <= this.now) this.plan.createPods = wanted;
+      else if (this.plan.recheckAt === undefined || retryAt < this.plan.recheckAt) this.plan.recheckAt = retryAt;
+    }
+    return this.writeCounts(this.active.length + this.plan.createPods, this.active.filter((p) => p.ready).length, this.terminating);
   }
-  writeCounts(active.length + plan.createPods, active.filter((p) => p.ready).length, terminating.length);
-  return plan;
+
+  private setCondition(type: string, value: 'True' | 'False', reason: string, message: string): void {
+    const existing = this.conditions.find((c) => c.type === type);
+    if (existing?.status === value && existing.reason === reason) return;
+    const condition: JobCondition = { type, status: value, reason, message, lastProbeTime: this.stamp, lastTransitionTime: this.stamp };
+    if (existing) this.conditions.splice(this.conditions.indexOf(existing), 1, condition);
+    else this.conditions.push(condition);
+  }
+
+  private stopActive(reason: KillReason): void {
+    this.plan.killPods = this.active.map((p) => p.name);
+    this.plan.killReason = this.plan.killPods.length > 0 ? reason : undefined;
+  }
+
+  private writeCounts(active: number, ready: number, terminating: number): JobPlan {
+    setCount(this.status, 'active', active);
+    this.status.ready = ready;
+    this.status.terminating = terminating;
+    setCount(this.status, 'succeeded', this.succeeded);
+    setCount(this.status, 'failed', this.failedPods.length);
+    this.status.uncountedTerminatedPods = {};
+    if (this.conditions.length > 0) this.status.conditions = this.conditions;
+    return this.plan;
+  }
 }
 
 function setCount(status: JobStatus, field: 'active' | 'succeeded' | 'failed', value: number): void {

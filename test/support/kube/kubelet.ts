@@ -7,10 +7,11 @@
  */
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { PodNotReady, PodStartError, podFolders, prepareContainer, type ContainerLaunch, type PodJson, type PodLookups, type LaunchOptions } from './pod-config.js';
 import { PodLog, startContainerProcess, type ContainerProcess } from './pod-process.js';
 import { rfc3339 } from './job-status.js';
+import { mergePatch } from './kube-objects.js';
 
 /** What the node knows of one pod. The Job controller reads it; only the kubelet changes it. */
 export interface PodRecord {
@@ -35,7 +36,7 @@ export interface KubeletOptions {
   lookups: PodLookups;
   launch: Omit<LaunchOptions, 'folders'>;
   workDir: string;
-  /** SIGTERM → SIGKILL delay (the pod's terminationGracePeriodSeconds, shortened). */
+  /** Longest SIGTERM → SIGKILL delay (a pod's terminationGracePeriodSeconds is capped to it). */
   graceMs: number;
   /** How often a waiting pod looks again for its Secret or claim. */
   retryMs: number;
@@ -55,7 +56,6 @@ interface PodRun {
   readOnlyFolders: string[];
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const terminationMessageLimit = 4096;
 
 export class Kubelet {
@@ -100,7 +100,7 @@ export class Kubelet {
     if (run.stop.signal.aborted) return;
     run.record.terminating = true;
     run.stop.abort();
-    void run.process?.stop(this.options.graceMs);
+    void run.process?.stop(this.graceMs(run));
     this.options.onChange(run.record);
   }
 
@@ -117,9 +117,9 @@ export class Kubelet {
     for (const [uid, run] of this.runs) if (run.record.jobUid === jobUid) this.podDeleted(uid);
   }
 
-  /** Pod `namespace/name`'s output so far (stdout and stderr together), if this node ran it. */
-  log(namespace: string, name: string): string | undefined {
-    for (const run of this.runs.values()) if (run.record.namespace === namespace && run.record.name === name) return run.record.log.text();
+  /** Pod `namespace/name`'s log (stdout and stderr together), if this node ran it. */
+  log(namespace: string, name: string): PodLog | undefined {
+    for (const run of this.runs.values()) if (run.record.namespace === namespace && run.record.name === name) return run.record.log;
     return undefined;
   }
 
@@ -142,56 +142,18 @@ export class Kubelet {
     return [...this.runs.values()].flatMap((r) => r.readOnlyFolders);
   }
 
+  /** The pod's terminationGracePeriodSeconds (default 30), capped by the runner's shortened grace. */
+  private graceMs(run: PodRun): number {
+    return Math.min(this.options.graceMs, (run.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000);
+  }
+
   private async lifecycle(run: PodRun): Promise<void> {
     const { record, pod } = run;
     const container = pod.spec.containers[0];
-    const times = new ConditionTimes();
-    const startTime = rfc3339(new Date());
-    const base = { hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }], startTime, qosClass: 'BestEffort' };
-    const containerBase = { name: container?.name ?? '', image: container?.image ?? '', imageID: container?.image ?? '' };
-    const write = async (status: object): Promise<void> => {
-      if (run.deleted) return;
-      try {
-        await this.options.core.patchNamespacedPodStatus({ name: record.name, namespace: record.namespace, body: { status } }, mergePatch);
-      } catch {
-        // Gone, or the API server stopped: the next write (if any) tells the truth again.
-      }
-    };
-    const pending = (waiting: { reason: string; message?: string }, scheduled: { status: 'True' | 'False'; reason?: string; message?: string }) =>
-      write({
-        phase: 'Pending',
-        ...base,
-        conditions: times.conditions({ PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: scheduled.status }, {
-          PodScheduled: scheduled,
-          Ready: { reason: 'ContainersNotReady', message: `containers with unready status: [${containerBase.name}]` },
-          ContainersReady: { reason: 'ContainersNotReady', message: `containers with unready status: [${containerBase.name}]` },
-        }),
-        containerStatuses: [{ ...containerBase, ready: false, restartCount: 0, started: false, state: { waiting } }],
-      });
-
-    await pending({ reason: 'ContainerCreating' }, { status: 'True' });
-    const folders = podFolders(this.options.workDir, record.namespace, record.name);
-    let launch: ContainerLaunch | undefined;
-    let lastWaiting = '';
-    while (!launch) {
-      if (run.stop.signal.aborted) return this.finish(run, write, times, base, containerBase, { exitCode: 137, reason: 'Error', message: undefined, startedAt: undefined }, undefined);
-      try {
-        launch = await prepareContainer(pod, this.options.lookups, { ...this.options.launch, folders });
-        run.readOnlyFolders = launch.readOnlyFolders;
-      } catch (error) {
-        if (error instanceof PodStartError) {
-          return this.finish(run, write, times, base, containerBase, { exitCode: 128, reason: 'StartError', message: error.message, startedAt: undefined }, undefined);
-        }
-        const waiting = error instanceof PodNotReady ? error : new PodNotReady('ContainerCreating', (error as Error).message);
-        const key = `${waiting.reason}:${waiting.message}`;
-        if (key !== lastWaiting) {
-          lastWaiting = key;
-          if (waiting.reason === 'Unschedulable') await pending({ reason: 'ContainerCreating' }, { status: 'False', reason: 'Unschedulable', message: waiting.message });
-          else await pending({ reason: waiting.reason, message: waiting.message }, { status: 'True' });
-        }
-        await sleep(this.options.retryMs, undefined, { signal: run.stop.signal }).catch(() => undefined);
-      }
-    }
+    const status = new PodStatusWriter(this.options.core, run);
+    await status.pending({ reason: 'ContainerCreating' });
+    const launch = await this.prepare(run, status);
+    if (!launch) return;
 
     let lastState: object | undefined;
     for (;;) {
@@ -199,17 +161,8 @@ export class Kubelet {
       let exitCode: number;
       try {
         run.process = startContainerProcess(launch.argv, launch.env, launch.cwd, record.log);
-        if (run.stop.signal.aborted) void run.process.stop(this.options.graceMs);
-        await write({
-          phase: 'Running',
-          ...base,
-          podIP: '127.0.0.1',
-          podIPs: [{ ip: '127.0.0.1' }],
-          conditions: times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'True', ContainersReady: 'True', PodScheduled: 'True' }),
-          containerStatuses: [
-            { ...containerBase, containerID: `bloodraven-test://${record.uid}-${record.restartCount}`, ready: true, started: true, restartCount: record.restartCount, state: { running: { startedAt } }, ...(lastState ? { lastState } : {}) },
-          ],
-        });
+        if (run.stop.signal.aborted) void run.process.stop(this.graceMs(run));
+        await status.running(startedAt, lastState);
         if (!record.terminating) {
           record.phase = 'Running';
           record.ready = true;
@@ -217,60 +170,153 @@ export class Kubelet {
         }
         exitCode = await run.process.exited;
       } catch (error) {
-        return this.finish(run, write, times, base, containerBase, { exitCode: 128, reason: 'StartError', message: (error as Error).message, startedAt }, lastState);
+        return this.finish(run, status, { exitCode: 128, reason: 'StartError', message: (error as Error).message, startedAt }, lastState);
       }
       const message = await terminationMessage(launch.terminationLog, exitCode, container?.terminationMessagePolicy, record.log);
       const terminated = { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt };
       const restart = exitCode !== 0 && pod.spec.restartPolicy === 'OnFailure' && !run.stop.signal.aborted;
-      if (!restart) return this.finish(run, write, times, base, containerBase, terminated, lastState);
-      lastState = { terminated: { ...terminated, finishedAt: rfc3339(new Date()), containerID: `bloodraven-test://${record.uid}-${record.restartCount}` } };
+      if (!restart) return this.finish(run, status, terminated, lastState);
+      // restartPolicy OnFailure: the same pod runs the container again, after a doubling back-off.
+      lastState = { terminated: { ...terminated, finishedAt: rfc3339(new Date()), containerID: containerId(record) } };
       record.restartCount += 1;
       record.ready = false;
-      await write({
-        phase: 'Running',
-        ...base,
-        conditions: times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' }),
-        containerStatuses: [{ ...containerBase, ready: false, started: false, restartCount: record.restartCount, state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${containerBase.name}` } }, lastState }],
-      });
+      await status.crashLoopBackOff(lastState);
       this.options.onChange(record);
       await sleep(this.options.restartBackoffMs * 2 ** (record.restartCount - 1), undefined, { signal: run.stop.signal }).catch(() => undefined);
-      if (run.stop.signal.aborted) return this.finish(run, write, times, base, containerBase, terminated, undefined);
+      if (run.stop.signal.aborted) return this.finish(run, status, terminated, undefined);
     }
   }
 
-  private async finish(
-    run: PodRun,
-    write: (status: object) => Promise<void>,
-    times: ConditionTimes,
-    base: object,
-    containerBase: { name: string },
-    terminated: { exitCode: number; reason: string; message: string | undefined; startedAt: string | undefined },
-    lastState: object | undefined,
-  ): Promise<void> {
+  /** Resolves the container's volumes and env, waiting while something is missing; undefined = the pod ended. */
+  private async prepare(run: PodRun, status: PodStatusWriter): Promise<ContainerLaunch | undefined> {
+    const folders = podFolders(this.options.workDir, run.record.namespace, run.record.name);
+    let lastWaiting = '';
+    for (;;) {
+      if (run.stop.signal.aborted) {
+        await this.finish(run, status, { exitCode: 137, reason: 'Error', message: undefined, startedAt: undefined }, undefined);
+        return undefined;
+      }
+      try {
+        const launch = await prepareContainer(run.pod, this.options.lookups, { ...this.options.launch, folders });
+        run.readOnlyFolders = launch.readOnlyFolders;
+        return launch;
+      } catch (error) {
+        if (error instanceof PodStartError) {
+          await this.finish(run, status, { exitCode: 128, reason: 'StartError', message: error.message, startedAt: undefined }, undefined);
+          return undefined;
+        }
+        const waiting = error instanceof PodNotReady ? error : new PodNotReady('ContainerCreating', (error as Error).message);
+        const key = `${waiting.reason}:${waiting.message}`;
+        if (key !== lastWaiting) {
+          lastWaiting = key;
+          if (waiting.reason === 'Unschedulable') await status.pending({ reason: 'ContainerCreating' }, { status: 'False', reason: 'Unschedulable', message: waiting.message });
+          else await status.pending({ reason: waiting.reason, message: waiting.message });
+        }
+        await sleep(this.options.retryMs, undefined, { signal: run.stop.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Writes the terminal status, then tells the Job controller (which may then read the pod). */
+  private async finish(run: PodRun, status: PodStatusWriter, terminated: Terminated, lastState: object | undefined): Promise<void> {
     const finishedAt = new Date();
     const phase = terminated.exitCode === 0 ? 'Succeeded' : 'Failed';
-    const reason = phase === 'Succeeded' ? 'PodCompleted' : 'PodFailed';
-    const { message, startedAt, ...rest } = terminated;
-    await write({
-      phase,
-      ...base,
-      conditions: times.conditions({ PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' }, {
-        Ready: { reason },
-        ContainersReady: { reason },
-      }),
-      containerStatuses: [
-        {
-          ...containerBase,
-          ready: false,
-          started: false,
-          restartCount: run.record.restartCount,
-          state: { terminated: { ...rest, ...(message ? { message } : {}), startedAt: startedAt ?? rfc3339(finishedAt), finishedAt: rfc3339(finishedAt), containerID: `bloodraven-test://${run.record.uid}-${run.record.restartCount}` } },
-          ...(lastState ? { lastState } : {}),
-        },
-      ],
-    });
+    await status.terminated(phase, terminated, finishedAt, lastState);
+    run.record.log.close();
     Object.assign(run.record, { phase, ready: false, terminating: false, finishedAt });
     this.options.onChange(run.record);
+  }
+}
+
+interface Terminated {
+  exitCode: number;
+  reason: string;
+  message: string | undefined;
+  startedAt: string | undefined;
+}
+
+function containerId(record: PodRecord): string {
+  return `bloodraven-test://${record.uid}-${record.restartCount}`;
+}
+
+/** Writes one pod's status through the API (merge patch on pods/status), as the kubelet reports it. */
+class PodStatusWriter {
+  private readonly core: CoreV1Api;
+  private readonly run: PodRun;
+  private readonly times = new ConditionTimes();
+  private readonly base: object;
+  private readonly container: { name: string; image: string; imageID: string };
+
+  constructor(core: CoreV1Api, run: PodRun) {
+    this.core = core;
+    this.run = run;
+    this.base = { hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }], startTime: rfc3339(new Date()), qosClass: 'BestEffort' };
+    const container = run.pod.spec.containers[0];
+    this.container = { name: container?.name ?? '', image: container?.image ?? '', imageID: container?.image ?? '' };
+  }
+
+  pending(waiting: { reason: string; message?: string }, scheduled: { status: 'True' | 'False'; reason?: string; message?: string } = { status: 'True' }): Promise<void> {
+    const unready = { reason: 'ContainersNotReady', message: `containers with unready status: [${this.container.name}]` };
+    return this.write({
+      phase: 'Pending',
+      ...this.base,
+      conditions: this.times.conditions(
+        { PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: scheduled.status },
+        { PodScheduled: scheduled, Ready: unready, ContainersReady: unready },
+      ),
+      containerStatuses: [{ ...this.container, ready: false, restartCount: 0, started: false, state: { waiting } }],
+    });
+  }
+
+  running(startedAt: string, lastState: object | undefined): Promise<void> {
+    const { record } = this.run;
+    return this.write({
+      phase: 'Running',
+      ...this.base,
+      podIP: '127.0.0.1',
+      podIPs: [{ ip: '127.0.0.1' }],
+      conditions: this.times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'True', ContainersReady: 'True', PodScheduled: 'True' }),
+      containerStatuses: [
+        { ...this.container, containerID: containerId(record), ready: true, started: true, restartCount: record.restartCount, state: { running: { startedAt } }, ...(lastState ? { lastState } : {}) },
+      ],
+    });
+  }
+
+  crashLoopBackOff(lastState: object): Promise<void> {
+    const waiting = { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${this.container.name}` };
+    return this.write({
+      phase: 'Running',
+      ...this.base,
+      conditions: this.times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' }),
+      containerStatuses: [{ ...this.container, ready: false, started: false, restartCount: this.run.record.restartCount, state: { waiting }, lastState }],
+    });
+  }
+
+  terminated(phase: 'Succeeded' | 'Failed', terminated: Terminated, finishedAt: Date, lastState: object | undefined): Promise<void> {
+    const reason = { reason: phase === 'Succeeded' ? 'PodCompleted' : 'PodFailed' };
+    const { message, startedAt, ...rest } = terminated;
+    const state = {
+      terminated: { ...rest, ...(message ? { message } : {}), startedAt: startedAt ?? rfc3339(finishedAt), finishedAt: rfc3339(finishedAt), containerID: containerId(this.run.record) },
+    };
+    return this.write({
+      phase,
+      ...this.base,
+      conditions: this.times.conditions(
+        { PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' },
+        { Ready: reason, ContainersReady: reason },
+      ),
+      containerStatuses: [{ ...this.container, ready: false, started: false, restartCount: this.run.record.restartCount, state, ...(lastState ? { lastState } : {}) }],
+    });
+  }
+
+  private async write(status: object): Promise<void> {
+    if (this.run.deleted) return;
+    const { name, namespace } = this.run.record;
+    try {
+      await this.core.patchNamespacedPodStatus({ name, namespace, body: { status } }, mergePatch);
+    } catch {
+      // Gone, or the API server stopped: the next write (if any) tells the truth again.
+    }
   }
 }
 

@@ -161,21 +161,7 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
   const terminationPath = container.terminationMessagePath ?? defaultTerminationMessagePath;
   mappings.push({ containerPath: terminationPath, localPath: options.folders.terminationLog });
 
-  const env = new Map<string, string>();
-  for (const source of container.envFrom ?? []) {
-    const ref = source.secretRef ?? source.configMapRef;
-    if (!ref) continue;
-    const data = source.secretRef ? await lookups.secret(namespace, ref.name) : await lookups.configMap(namespace, ref.name);
-    if (!data) {
-      if (ref.optional === true) continue;
-      throw new PodNotReady('CreateContainerConfigError', `${source.secretRef ? 'secret' : 'configmap'} "${ref.name}" not found`);
-    }
-    for (const [key, value] of Object.entries(data)) env.set(`${source.prefix ?? ''}${key}`, value.toString('utf8'));
-  }
-  for (const variable of container.env ?? []) {
-    const value = variable.valueFrom ? await valueFrom(variable.valueFrom, pod, lookups) : expandVariables(variable.value ?? '', env);
-    if (value !== undefined) env.set(variable.name, value);
-  }
+  const env = await containerEnv(container, pod, lookups);
   // $(VAR) expands to the value as the container sees it; paths are rewritten once, after.
   const expand = (text: string): string => replaceContainerPaths(expandVariables(text, env), mappings);
   // No `command` = the image's ENTRYPOINT, which is bloodraven in the project's image.
@@ -204,6 +190,27 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
     terminationLog: options.folders.terminationLog,
     readOnlyFolders: [...volumes.values()].filter((v) => v.readOnly).map((v) => v.localPath),
   };
+}
+
+/** `envFrom` then `env`, as the container sees them (container paths, `$(VAR)` expanded). */
+async function containerEnv(container: ContainerJson, pod: PodJson, lookups: PodLookups): Promise<Map<string, string>> {
+  const { namespace } = pod.metadata;
+  const env = new Map<string, string>();
+  for (const source of container.envFrom ?? []) {
+    const ref = source.secretRef ?? source.configMapRef;
+    if (!ref) continue;
+    const data = source.secretRef ? await lookups.secret(namespace, ref.name) : await lookups.configMap(namespace, ref.name);
+    if (!data) {
+      if (ref.optional === true) continue;
+      throw new PodNotReady('CreateContainerConfigError', `${source.secretRef ? 'secret' : 'configmap'} "${ref.name}" not found`);
+    }
+    for (const [key, value] of Object.entries(data)) env.set(`${source.prefix ?? ''}${key}`, value.toString('utf8'));
+  }
+  for (const variable of container.env ?? []) {
+    const value = variable.valueFrom ? await valueFrom(variable.valueFrom, pod, lookups) : expandVariables(variable.value ?? '', env);
+    if (value !== undefined) env.set(variable.name, value);
+  }
+  return env;
 }
 
 /** API access as the ServiceAccount admission and kubelet grant it: the pod's field wins, then the SA's, default yes. */

@@ -7,10 +7,14 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 
-/** The pod's log, kept in memory with a bound (the oldest output goes first). */
+/** The pod's log, kept in memory with a bound (the oldest output goes first); followable. */
 export class PodLog {
   private chunks: Buffer[] = [];
   private size = 0;
+  /** Chunks dropped from the head so far (follower positions count from the first chunk ever). */
+  private dropped = 0;
+  private closed = false;
+  private waiters: (() => void)[] = [];
   private readonly limit: number;
 
   constructor(limitBytes = 8 * 1024 * 1024) {
@@ -20,11 +24,42 @@ export class PodLog {
   append(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
-    while (this.size > this.limit && this.chunks.length > 1) this.size -= this.chunks.shift()?.length ?? 0;
+    while (this.size > this.limit && this.chunks.length > 1) {
+      this.size -= this.chunks.shift()?.length ?? 0;
+      this.dropped += 1;
+    }
+    this.wake();
+  }
+
+  /** No more output will come (the pod has finished): followers end. */
+  close(): void {
+    this.closed = true;
+    this.wake();
   }
 
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
+  }
+
+  /** The output so far, then each new chunk as it comes, until close() (`kubectl logs -f`). */
+  async *follow(): AsyncGenerator<Buffer> {
+    let next = this.dropped;
+    for (;;) {
+      next = Math.max(next, this.dropped);
+      while (next - this.dropped < this.chunks.length) {
+        const chunk = this.chunks[next - this.dropped];
+        next += 1;
+        if (chunk) yield chunk;
+      }
+      if (this.closed) return;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
   }
 }
 
