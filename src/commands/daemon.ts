@@ -15,7 +15,7 @@ import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../lib/process.js';
 
 export default class Daemon extends BaseCommand {
-  static override summary = 'Run the schedules of a config file: backups, retries, pruning, metrics.';
+  static override summary = 'Run the schedules of a config file (backups, retries, pruning, metrics), or with --kubernetes the controller of Kubernetes mode.';
 
   static override description = `Runs every backup.schedules entry of the config file at its cron times (read in its timeZone, default Etc/UTC). A schedule never overlaps itself: times that pass while its previous run goes on are skipped. A failed scheduled backup is retried (backup.retry: maxAttempts, initialBackoffSeconds, maxBackoffSeconds; the Nth retry waits initial × 2^(N−1) seconds after the failure, capped), each retry a fresh attempt with its own record. After each success the profile is pruned by its retention policy.
 
@@ -34,7 +34,7 @@ With --kubernetes it is instead the controller of Kubernetes mode (no config fil
   ];
 
   static override flags = {
-    listen: Flags.string({ description: 'HOST:PORT for /metrics and /healthz (":9464" for every interface).', default: '127.0.0.1:9464' }),
+    listen: Flags.string({ description: 'HOST:PORT for /metrics and /healthz, and with --kubernetes /readyz and /pitr-cutoff (":9464" for every interface).', default: '127.0.0.1:9464' }),
     'grace-seconds': Flags.integer({ description: 'How long a running backup may go on after SIGTERM.', default: 30, min: 0 }),
     kubernetes: Flags.boolean({ description: 'Run as the Kubernetes controller (reconciles MysqlFailoverGroup and MysqlBackup resources) instead of a config file\'s schedules.', helpGroup: 'KUBERNETES' }),
     namespace: Flags.string({ description: 'With --kubernetes: watch only this namespace (default: all).', helpGroup: 'KUBERNETES', dependsOn: ['kubernetes'] }),

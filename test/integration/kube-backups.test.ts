@@ -92,14 +92,6 @@ function events(): Array<{ reason: string; note?: string; type: string; regardin
   return cluster.api.list('events.k8s.io/v1', 'Event', ns) as never;
 }
 
-/**
- * kubectl's `create namespace` and `create secret` send protobuf, which the test API server does
- * not speak: they are rendered on the client (--dry-run=client) and applied as JSON instead.
- */
-async function kubectlCreateRendered(args: string[]): Promise<void> {
-  const json = await kubectl([...args, '--dry-run=client', '-o', 'json']);
-  await kubectl(['apply', '-f', '-'], json);
-}
 
 async function createBackup(name: string, spec: Json, labels: Record<string, string> = {}): Promise<void> {
   const manifest = {
@@ -150,9 +142,9 @@ beforeAll(async () => {
   // A Tuesday, 01:00 in Los Angeles: the nightly schedule is next due at 02:00 local, 10:00 UTC.
   cluster = await startTestCluster({ clock: createTestClock('2026-12-01T09:00:00Z'), repoRoot, backoffMs: 200 });
   await kubectl(['apply', '-f', join(repoRoot, 'crds')]);
-  await kubectlCreateRendered(['create', 'namespace', ns]);
-  await kubectlCreateRendered(['-n', ns, 'create', 'secret', 'generic', 'mysql-backup', `--from-literal=username=${sites.account.user}`, `--from-literal=password=${sites.account.password}`]);
-  await kubectlCreateRendered(['-n', ns, 'create', 'secret', 'generic', 's3-creds', `--from-literal=AWS_ACCESS_KEY_ID=${s3rverCredentials.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${s3rverCredentials.secretAccessKey}`]);
+  await kubectl(['create', 'namespace', ns]);
+  await kubectl(['-n', ns, 'create', 'secret', 'generic', 'mysql-backup', `--from-literal=username=${sites.account.user}`, `--from-literal=password=${sites.account.password}`]);
+  await kubectl(['-n', ns, 'create', 'secret', 'generic', 's3-creds', `--from-literal=AWS_ACCESS_KEY_ID=${s3rverCredentials.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${s3rverCredentials.secretAccessKey}`]);
   const daemonKubeconfig = join(work, 'daemon.kubeconfig');
   await cluster.api.writeKubeconfig(daemonKubeconfig, { token: daemonUser });
   daemon = await startDaemon({ kubeconfig: daemonKubeconfig, identity: 'bloodraven-0', home: join(work, 'home') });

@@ -81,18 +81,10 @@ async function createBackup(namespace: string, name: string, groupName: string, 
   await kubectlOk(['create', '-f', '-'], JSON.stringify({ apiVersion: 'shipstream.io/v1alpha1', kind: 'MysqlBackup', metadata: { name, namespace }, spec: { failoverGroupRef: { name: groupName }, profileName: profile } }));
 }
 
-/**
- * kubectl's `create namespace` and `create secret` send protobuf, which the test API server does
- * not speak: they are rendered on the client (--dry-run=client) and applied as JSON instead.
- */
-async function kubectlCreateRendered(args: string[]): Promise<void> {
-  const json = await kubectlOk([...args, '--dry-run=client', '-o', 'json']);
-  await kubectlOk(['apply', '-f', '-'], json);
-}
 
 async function setUpNamespace(namespace: string): Promise<void> {
-  await kubectlCreateRendered(['create', 'namespace', namespace]);
-  await kubectlCreateRendered(['-n', namespace, 'create', 'secret', 'generic', 'mysql-backup', '--from-literal=username=backup', `--from-literal=password=${password}`]);
+  await kubectlOk(['create', 'namespace', namespace]);
+  await kubectlOk(['-n', namespace, 'create', 'secret', 'generic', 'mysql-backup', '--from-literal=username=backup', `--from-literal=password=${password}`]);
   await kubectlOk(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'dumps', namespace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }));
 }
 

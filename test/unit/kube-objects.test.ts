@@ -279,7 +279,8 @@ describe('the objects around the Jobs', () => {
     expect(claim).not.toBeNull();
     expectValid(PersistentVolumeClaim, claim ?? {});
     expect(claim?.metadata).toMatchObject({ name: 'mysql-orders-backup-daily-local', labels: { 'shipstream.io/profile': 'daily-local' } });
-    expect(claim?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'MysqlFailoverGroup', uid: 'group-uid' });
+    // Not owned by the group: deleting the group must not delete the backups with the claim.
+    expect(claim?.metadata?.ownerReferences).toBeUndefined();
     expect(claim?.spec).toEqual({ accessModes: ['ReadWriteOnce'], storageClassName: 'fast', resources: { requests: { storage: '50Gi' } } });
     expect(provisionedPvc(group, profileOf(group, 'mine'))).toBeNull();
     expect(provisionedPvc(group, profileOf(group, 'nightly-s3'))).toBeNull();

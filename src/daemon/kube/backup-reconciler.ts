@@ -15,7 +15,7 @@ import type { Clock } from '../../lib/clock.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { parseBackupJobResult, type BackupJobResult } from '../../lib/kube/backup-result.js';
-import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
+import { GroupFieldError, credentialsSecretOf, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
 import { backupJob, cleanupJob } from '../../lib/kube/job-spec.js';
 import { backupJobName, cleanupJobName, derivedMysqlSecret, derivedSecretName, labelKeys, profileClaimName, siteMysqlAddress } from '../../lib/kube/objects.js';
 import type { KubernetesProfile, MysqlBackupStatus } from '../../lib/kube/resources.js';
@@ -98,6 +98,13 @@ export function retryName(root: string, attempt: number): string {
 }
 
 export class BackupReconciler {
+  /**
+   * The run this process last started per group and profile ("ns/group/profile" → CR name): the
+   * informer cache shows a new run as Running only a moment after its Job is created, and two
+   * workers must not both start one in that moment.
+   */
+  private readonly startedHere = new Map<string, string>();
+
   constructor(private readonly deps: BackupReconcilerDeps) {}
 
   /** Brings one StoredBackup one step closer to where it should be. */
@@ -147,14 +154,23 @@ export class BackupReconciler {
       if (result?.phase === 'Succeeded') return this.succeed(backup, group, parsed, profile, job, result);
       return this.fail(backup, 'NoResult', `the backup Job ${jobRef.name} completed without reporting its result (termination message: ${JSON.stringify(term.message ?? '')})`);
     }
+    const accountFrom = credentialsSecretOf(parsed.spec);
     const why =
       result?.phase === 'Failed'
-        ? { reason: result.reason, message: result.message }
+        ? {
+            reason: result.reason,
+            // The message speaks of the pod's files; the user wrote a Secret.
+            message:
+              result.reason === 'MYSQL_ACCESS_DENIED' && accountFrom
+                ? `${result.message} (the account comes from ${accountFrom.field}: Secret "${accountFrom.name}")`
+                : result.message,
+            ...(result.name === undefined ? {} : { storedName: result.name }),
+          }
         : {
             reason: jobFailureReason(job),
             message: `the backup Job ${jobRef.name} failed (${jobFailureMessage(job)}${term.exitCode === undefined ? '' : `; last exit code ${term.exitCode}${term.reason ? `, ${term.reason}` : ''}`}); see kubectl logs job/${jobRef.name}`,
           };
-    return this.fail(backup, why.reason, why.message, job);
+    return this.fail(backup, why.reason, why.message, job, 'storedName' in why ? why.storedName : undefined);
   }
 
   /** Chooses the source, derives the run's Secret, and creates the Job. */
@@ -163,10 +179,29 @@ export class BackupReconciler {
     const ns = backup.metadata.namespace;
     // One dump of a profile at a time: two would load the same server twice over, and could
     // claim the same backup name in the same second. The later one waits, Pending.
-    const running = ops
-      .listBackups(ns)
-      .find((b) => b.metadata.name !== backup.metadata.name && b.spec.failoverGroupRef.name === group.metadata.name && b.spec.profileName === profile.name && b.status?.phase === 'Running');
-    if (running) return { requeueAfterMs: 2000 };
+    const profileKey = `${ns}/${group.metadata.name}/${profile.name}`;
+    const sibling = (b: StoredBackup): boolean => b.metadata.name !== backup.metadata.name && b.spec.failoverGroupRef.name === group.metadata.name && b.spec.profileName === profile.name;
+    const justStarted = this.startedHere.get(profileKey);
+    const justStartedRun = justStarted === undefined || justStarted === backup.metadata.name ? undefined : ops.getBackup({ namespace: ns, name: justStarted });
+    const running =
+      ops.listBackups(ns).find((b) => sibling(b) && b.status?.phase === 'Running') ??
+      (justStartedRun && !isTerminal(justStartedRun.status?.phase) && !justStartedRun.metadata.deletionTimestamp ? justStartedRun : undefined);
+    if (running) {
+      const note = `waiting for MysqlBackup ${running.metadata.name} of the same profile to finish (one backup of a profile runs at a time)`;
+      const now = clock.now();
+      await ops.updateBackupStatus(refOf(backup), (latest) => {
+        if (latest.status?.phase && latest.status.phase !== 'Pending') return undefined;
+        if (latest.status?.conditions?.some((c) => c.type === 'Waiting' && c.message === note)) return undefined;
+        return {
+          ...latest.status,
+          phase: 'Pending',
+          conditions: [...(latest.status?.conditions ?? []).filter((c) => c.type !== 'Waiting'), condition('Waiting', 'True', 'ProfileBusy', note, now, latest.metadata.generation)],
+        };
+      });
+      return { requeueAfterMs: 2000 };
+    }
+    // Claimed before the next await, so that no other worker starts a run of this profile meanwhile.
+    this.startedHere.set(profileKey, backup.metadata.name);
     let account;
     try {
       account = await resolveGroupAccount(parsed.spec, (name) => ops.readSecret({ namespace: ns, name }));
@@ -310,7 +345,8 @@ export class BackupReconciler {
     return done;
   }
 
-  private async fail(backup: StoredBackup, reason: string, message: string, job?: V1Job): Promise<ReconcileResult> {
+  /** `storedName`: the backup the failed run named in storage (its partial files and Failed record), for the cleanup. */
+  private async fail(backup: StoredBackup, reason: string, message: string, job?: V1Job, storedName?: string): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
     const now = clock.now();
     const completion = job?.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')?.lastTransitionTime;
@@ -320,6 +356,7 @@ export class BackupReconciler {
       phase: 'Failed',
       startTime: backup.status?.startTime ?? timeOf(at),
       completionTime: timeOf(at),
+      ...(storedName === undefined ? {} : { backupName: storedName }),
       attempt: backup.spec.attempt ?? 1,
       observedGeneration: backup.metadata.generation ?? 0,
       conditions: [...(backup.status?.conditions ?? []).filter((c) => c.type !== 'Succeeded' && c.type !== 'Failed'), condition('Failed', 'True', reason, message, at, backup.metadata.generation)],
@@ -420,7 +457,17 @@ export class BackupReconciler {
       await ops.deleteSecret({ namespace: ref.namespace, name: derivedSecretName(backup.metadata.name) });
     }
     const stored = backup.status?.backupName;
-    if (!stored) return release('Normal', 'ArtifactCleanupSucceeded', 'Nothing was stored for this backup; nothing to remove');
+    if (!stored && !backup.status?.jobName) return release('Normal', 'ArtifactCleanupSucceeded', 'No backup Job ever ran for this MysqlBackup: nothing was stored');
+    if (!stored) {
+      // The Job ended without reporting its backup's name (killed, out of memory): what it wrote,
+      // a partial backup with a record left Running, cannot be named from here.
+      const at = backup.status?.startTime ?? '?';
+      return release(
+        'Warning',
+        'ArtifactCleanupSkipped',
+        `The backup Job ended without reporting its stored backup's name, so bloodraven cannot remove what it wrote: look in the profile's storage for a backup named ${backup.spec.failoverGroupRef.name}-${backup.spec.profileName}-<time> from about ${at}, and remove it with bloodraven backup delete NAME --profile ${backup.spec.profileName} (or bloodraven prune, which removes failed backups beyond maxFailedKeep)`,
+      );
+    }
     const group = ops.getGroup({ namespace: ref.namespace, name: backup.spec.failoverGroupRef.name });
     const parsed = group ? parseGroup(group) : undefined;
     const profile = parsed?.ok ? parsed.spec.backup?.profiles.find((p) => p.name === backup.spec.profileName) : undefined;

@@ -212,8 +212,10 @@ export function requesterRoleBinding(group: ParsedGroup): V1RoleBinding {
 
 /**
  * The claim bloodraven provisions for a PVC profile that gives `size` (and maybe
- * `storageClassName`) instead of a `claimName`: `mysql-<group>-backup-<profile>`, ReadWriteOnce,
- * owned by the group. Null for a profile that needs none (S3, or a claim the user manages).
+ * `storageClassName`) instead of a `claimName`: `mysql-<group>-backup-<profile>`, ReadWriteOnce.
+ * Labelled with the group but NOT owned by it: the claim holds the backups, and deleting the group
+ * must not have the garbage collector delete them with it. Null for a profile that needs none (S3,
+ * or a claim the user manages).
  */
 export function provisionedPvc(group: ParsedGroup, profile: KubernetesProfile): V1PersistentVolumeClaim | null {
   if (profile.storage.type !== 'PVC' || profile.storage.pvc.claimName !== undefined || profile.storage.pvc.size === undefined) return null;
@@ -221,7 +223,11 @@ export function provisionedPvc(group: ParsedGroup, profile: KubernetesProfile): 
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: ownedByGroup(group, provisionedClaimName(group.metadata.name, profile.name), { group: group.metadata.name, profile: profile.name }),
+    metadata: {
+      name: provisionedClaimName(group.metadata.name, profile.name),
+      namespace: group.metadata.namespace,
+      labels: managedLabels({ group: group.metadata.name, profile: profile.name }),
+    },
     spec: {
       accessModes: ['ReadWriteOnce'],
       ...(storageClassName === undefined ? {} : { storageClassName }),
