@@ -12,9 +12,11 @@
  * - garbage collection by ownerReferences (Background, Foreground, Orphan) and namespace deletion;
  * - Job defaults, CronJob time-zone rules, MicroTime's 6 fraction digits.
  *
- * There is no authentication, authorization or admission; `requests` records every resource
- * request as RBAC would see it (verb, group, resource, subresource, namespace, name) so tests
- * can hold them against the RBAC rules they deploy.
+ * There is no real authentication and no admission: a bearer token is taken as the user name.
+ * `requests` records every resource request as RBAC would see it (verb, group, resource,
+ * subresource, namespace, name, user) so tests can hold them against the RBAC rules they deploy;
+ * with `enforceRbac` requests made as a ServiceAccount are authorized with the stored RBAC
+ * objects (rbac.ts), and access reviews (`kubectl auth can-i`) are answered from them.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
