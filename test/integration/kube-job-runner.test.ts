@@ -256,6 +256,22 @@ describe('Jobs', () => {
   });
 });
 
+describe('API access from a pod', () => {
+  it('gives a pod whose ServiceAccount may reach the API a kubeconfig acting as that ServiceAccount', async () => {
+    const crds = await cluster.kubectl(['apply', '-f', join(import.meta.dirname, '..', '..', 'crds', 'mysqlbackups.shipstream.io.yaml')]);
+    expect(crds.code, crds.stderr).toBe(0);
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'requester' } } });
+    const args = ['backup', 'request', '--namespace', ns, '--group', 'orders', '--profile', 'local', '--schedule', 'nightly'];
+    await batch.createNamespacedJob({ namespace: ns, body: bloodravenJob('request', args, {}, {}, { serviceAccountName: 'requester' }) });
+    const job = await until(readJob('request'), finished, 'job request to finish');
+    const pod = (await podsOf('request'))[0]?.metadata?.name ?? '';
+    expect(job.status?.succeeded, podLog(pod)).toBe(1);
+    const created = cluster.api.writes.filter((w) => w.kind === 'MysqlBackup' && w.verb === 'create');
+    expect(created).toHaveLength(1);
+    expect(created[0]?.user).toBe(`system:serviceaccount:${ns}:requester`);
+  });
+});
+
 describe('kubectl', () => {
   it('waits for a Job to complete and shows its logs', async () => {
     await batch.createNamespacedJob({ namespace: ns, body: bloodravenJob('help', ['backup', '--help']) });
@@ -263,7 +279,7 @@ describe('kubectl', () => {
     expect(wait).toMatchObject({ code: 0, stdout: 'job.batch/help condition met\n' });
     const logs = await cluster.kubectl(['logs', 'job/help']);
     expect(logs.code, logs.stderr).toBe(0);
-    expect(logs.stdout).toContain('Take, list and decrypt backups');
+    expect(logs.stdout).toContain('backup now');
     const pod = (await podsOf('help'))[0]?.metadata?.name ?? '';
     const podLogs = await cluster.kubectl(['logs', pod]);
     expect(podLogs.stdout).toBe(logs.stdout);

@@ -38,7 +38,7 @@ const options = () => ({
   repoRoot: '/repo',
   nodeBinary: '/repo/node_modules/.bin/node',
   hostEnv: { PATH: '/usr/bin' },
-  podKubeconfigPath: '/cluster/kubeconfig',
+  podKubeconfig: (namespace: string, serviceAccount: string) => Promise.resolve(`/cluster/${namespace}/${serviceAccount}/kubeconfig`),
 });
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -95,16 +95,16 @@ describe('prepareContainer', () => {
   });
 
   it('gives KUBECONFIG only when the pod and its ServiceAccount allow API access', async () => {
-    const cases: [Partial<PodJson['spec']>, Record<string, boolean | undefined>, boolean][] = [
-      [{}, {}, true], // the default ServiceAccount, not stored: automount
-      [{ serviceAccountName: 'requester' }, { requester: undefined }, true],
-      [{ serviceAccountName: 'quiet' }, { quiet: false }, false],
-      [{ serviceAccountName: 'quiet', automountServiceAccountToken: true }, { quiet: false }, true],
-      [{ automountServiceAccountToken: false }, {}, false],
+    const cases: [Partial<PodJson['spec']>, Record<string, boolean | undefined>, string | undefined][] = [
+      [{}, {}, '/cluster/ns/default/kubeconfig'], // the default ServiceAccount, not stored: automount
+      [{ serviceAccountName: 'requester' }, { requester: undefined }, '/cluster/ns/requester/kubeconfig'],
+      [{ serviceAccountName: 'quiet' }, { quiet: false }, undefined],
+      [{ serviceAccountName: 'quiet', automountServiceAccountToken: true }, { quiet: false }, '/cluster/ns/quiet/kubeconfig'],
+      [{ automountServiceAccountToken: false }, {}, undefined],
     ];
     for (const [spec, accounts, expected] of cases) {
       const launch = await prepareContainer(pod(spec), objects({ accounts }), options());
-      expect(launch.env.KUBECONFIG, JSON.stringify(spec)).toBe(expected ? '/cluster/kubeconfig' : undefined);
+      expect(launch.env.KUBECONFIG, JSON.stringify(spec)).toBe(expected);
     }
   });
 

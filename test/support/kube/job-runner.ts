@@ -6,7 +6,7 @@
  * behaviour it follows; DESIGN.md §6 says why it exists.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BatchV1Api,
@@ -42,7 +42,11 @@ export interface JobRunnerOptions {
   repoRoot?: string;
   /** First delay before a failed Job's next pod, doubling per failure up to 32× (real: 10 s). Default 500 ms. */
   backoffMs?: number;
-  /** KUBECONFIG for pods whose ServiceAccount has API access (default: one written into workDir). */
+  /**
+   * The kubeconfig pods with API access start from (default: the runner's own). Each such pod
+   * gets a copy whose user carries its ServiceAccount's token, `system:serviceaccount:<ns>:<name>`
+   * (what the test API server takes as that identity), and whose namespace is the pod's.
+   */
   podKubeconfigPath?: string;
   /** SIGTERM → SIGKILL delay when a pod is stopped (real: 30 s). Default 2000 ms. */
   graceMs?: number;
@@ -108,11 +112,8 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   const repoRoot = options.repoRoot ?? repoRootDefault;
   const localNode = join(repoRoot, 'node_modules', '.bin', 'node');
   await mkdir(options.workDir, { recursive: true });
-  let podKubeconfigPath = options.podKubeconfigPath;
-  if (!podKubeconfigPath) {
-    podKubeconfigPath = join(options.workDir, 'pod-kubeconfig.json');
-    await writeFile(podKubeconfigPath, kc.exportConfig(), { mode: 0o600 });
-  }
+  const podBase = new KubeConfig();
+  podBase.loadFromString(options.podKubeconfigPath ? await readFile(options.podKubeconfigPath, 'utf8') : kc.exportConfig());
   const backoffMs = options.backoffMs ?? 500;
 
   const kubelet = new Kubelet({
@@ -124,7 +125,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
       repoRoot,
       nodeBinary: existsSync(localNode) ? localNode : process.execPath,
       hostEnv: options.hostEnv ?? { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' },
-      podKubeconfigPath,
+      podKubeconfig: (namespace, serviceAccount, dir) => writePodKubeconfig(podBase, namespace, serviceAccount, dir),
     },
     graceMs: options.graceMs ?? 2000,
     retryMs: 200,
@@ -222,6 +223,22 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
       for (const folder of kubelet.readOnlyFolders()) await chmod(folder, 0o755).catch(() => undefined);
     },
   };
+}
+
+/** The kubeconfig of a pod running as `serviceAccount` (what its mounted token would give it). */
+async function writePodKubeconfig(base: KubeConfig, namespace: string, serviceAccount: string, dir: string): Promise<string> {
+  const cluster = base.getCurrentCluster();
+  if (!cluster) throw new Error('the pods\' kubeconfig has no current cluster');
+  const pod = new KubeConfig();
+  pod.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: serviceAccount, token: `system:serviceaccount:${namespace}:${serviceAccount}` }],
+    contexts: [{ name: 'pod', cluster: cluster.name, user: serviceAccount, namespace }],
+    currentContext: 'pod',
+  });
+  const path = join(dir, 'kubeconfig.json');
+  await writeFile(path, pod.exportConfig(), { mode: 0o600 });
+  return path;
 }
 
 /**

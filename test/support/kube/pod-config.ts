@@ -76,8 +76,11 @@ export interface LaunchOptions {
   nodeBinary: string;
   /** Env every process gets from the host (PATH and little else). */
   hostEnv: Record<string, string>;
-  /** Given as KUBECONFIG to pods whose ServiceAccount has API access. */
-  podKubeconfigPath: string;
+  /**
+   * Writes the kubeconfig given as KUBECONFIG to a pod whose ServiceAccount has API access
+   * (standing for the token the kubelet mounts) into `dir`, and returns its path.
+   */
+  podKubeconfig(namespace: string, serviceAccount: string, dir: string): Promise<string>;
 }
 
 /** Pod and container fields this runner reads (JSON form of a v1 Pod). */
@@ -151,6 +154,7 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
   const volumes = new Map<string, ResolvedVolume>();
   for (const volume of pod.spec.volumes ?? []) volumes.set(volume.name, await resolveVolume(volume, namespace, lookups, options));
   const apiAccess = await hasApiAccess(pod, lookups);
+  const serviceAccount = pod.spec.serviceAccountName ?? 'default';
 
   const mappings: PathMapping[] = [];
   for (const mount of container.volumeMounts ?? []) {
@@ -181,7 +185,7 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
   await writeFile(options.folders.terminationLog, '');
 
   const processEnv: Record<string, string> = { ...options.hostEnv, HOSTNAME: pod.metadata.name, HOME: options.folders.home };
-  if (apiAccess) processEnv.KUBECONFIG = options.podKubeconfigPath;
+  if (apiAccess) processEnv.KUBECONFIG = await options.podKubeconfig(namespace, serviceAccount, options.folders.dir);
   for (const [name, value] of env) processEnv[name] = replaceContainerPaths(value, mappings);
   return {
     argv: [options.nodeBinary, join(options.repoRoot, 'bin', 'run.js'), ...command.slice(1), ...args],
