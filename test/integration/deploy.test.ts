@@ -164,7 +164,7 @@ describe('RBAC in deploy/', () => {
       'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
       'shipstream.io mysqlbackups/status': ['update'],
       'shipstream.io mysqlbackups/finalizers': ['update'],
-      'batch jobs': ['create', 'delete', 'list', 'watch'],
+      'batch jobs': ['create', 'delete', 'get', 'list', 'watch'],
       'batch cronjobs': ['create', 'delete', 'get', 'list', 'update', 'watch'],
       'core pods': ['list', 'watch'],
       'core secrets': ['create', 'delete', 'get'],

@@ -6,7 +6,7 @@
  * a missing profile, a missing Secret, a bad cron or time zone) refused with a condition and an
  * event naming the field, and no Job. A namespace deleted with backups in it does not hang.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ const daemonUser = 'system:serviceaccount:default:bloodraven';
 type Json = Record<string, unknown>;
 interface Cr {
   metadata: { name: string; deletionTimestamp?: string };
-  status?: { phase?: string; completionTime?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
+  status?: { phase?: string; completionTime?: string; backupName?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
 }
 
 let server: TestServer;
@@ -229,6 +229,37 @@ describe('Kubernetes mode: cleanup without a group', () => {
     expect(skipped?.type).toBe('Warning');
     expect(skipped?.note).toMatch(/MysqlFailoverGroup "shortlived" is gone/);
     expect(skipped?.note).toContain((done as { status?: { backupName?: string } }).status?.backupName ?? '?');
+  });
+});
+
+describe('Kubernetes mode: failed and waiting runs', () => {
+  it('names the group’s Secret when the account is refused, and the cleanup removes what the failed run stored', async () => {
+    await kubectlOk(['-n', ns, 'create', 'secret', 'generic', 'wrong-account', '--from-literal=username=backup', '--from-literal=password=not-it']);
+    await kubectlOk(['apply', '-f', '-'], groupManifest(ns, 'wrongpw', { profiles: [localProfile('dumps')] }, { credentials: { backupSecret: 'wrong-account' } }));
+    await createBackup(ns, 'denied', 'wrongpw');
+    const failed = await until('denied to fail', () => (cr(ns, 'denied')?.status?.phase === 'Failed' ? cr(ns, 'denied') : undefined), 90_000);
+    const condition = failed.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(condition?.reason).toBe('MYSQL_ACCESS_DENIED');
+    expect(condition?.message).toMatch(/spec\.credentials\.backupSecret: Secret "wrong-account"/);
+    const stored = failed.status?.backupName ?? '';
+    expect(stored).toMatch(/^wrongpw-local-/);
+    const claim = cluster.runner.pvcPath(ns, 'dumps');
+    expect(await readdir(claim)).toContain(stored);
+    await kubectlOk(['-n', ns, 'delete', 'mysqlbackup', 'denied', '--timeout=60s']);
+    expect(await readdir(claim)).not.toContain(stored);
+  });
+
+  it('keeps the second backup of a busy profile Pending, naming the one it waits for', async () => {
+    await createBackup(ns, 'first', 'shop');
+    await createBackup(ns, 'second', 'shop');
+    const waiting = await until('one of them to wait', () =>
+      ['first', 'second'].map((n) => cr(ns, n)).find((b) => b?.status?.conditions?.some((c) => c.type === 'Waiting')),
+    );
+    const other = waiting.metadata.name === 'first' ? 'second' : 'first';
+    expect(waiting.status?.phase).toBe('Pending');
+    expect(waiting.status?.conditions?.find((c) => c.type === 'Waiting')?.message).toMatch(new RegExp(`waiting for MysqlBackup ${other} of the same profile`));
+    await succeeded(ns, 'first');
+    await succeeded(ns, 'second');
   });
 });
 

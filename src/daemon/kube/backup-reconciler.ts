@@ -137,7 +137,12 @@ export class BackupReconciler {
     const jobRef = { namespace: ref.namespace, name: backupJobName(backup.metadata.name) };
     const job = ops.getJob(jobRef);
     if (!job) {
-      if (phase === 'Running') return this.fail(backup, 'JobMissing', `the backup Job ${jobRef.name} was deleted before it finished`);
+      if (phase === 'Running') {
+        // The Job may be new and the cache behind (a relist after a 410, a slow watch): only the
+        // API server can say it is gone. The watch brings it back here when it shows up.
+        if (await ops.jobExists(jobRef)) return { requeueAfterMs: 1000 };
+        return this.fail(backup, 'JobMissing', `the backup Job ${jobRef.name} was deleted before it finished`);
+      }
       return this.start(backup, group, parsed, profile);
     }
     await this.noticeFailover(backup, group, job);

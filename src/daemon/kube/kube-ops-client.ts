@@ -103,6 +103,15 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
         throw toKubeApiError(err, `GET secrets ${ref.namespace}/${ref.name}`);
       }
     },
+    async jobExists(ref) {
+      try {
+        await batch.readNamespacedJob({ name: ref.name, namespace: ref.namespace });
+        return true;
+      } catch (err) {
+        if (isStatus(err, 404)) return false;
+        throw toKubeApiError(err, `GET jobs ${ref.namespace}/${ref.name}`);
+      }
+    },
     async pvcExists(ref) {
       try {
         await core.readNamespacedPersistentVolumeClaim({ name: ref.name, namespace: ref.namespace });

@@ -37,6 +37,8 @@ export interface KubeOps {
   // Reads straight from the API server (not cached: Secrets are read only when needed).
   /** A Secret's data decoded to text; null when it does not exist. */
   readSecret(ref: ObjectRef): Promise<Record<string, string> | null>;
+  /** Whether the Job exists, asked of the API server (the cache may not have seen a new one yet). */
+  jobExists(ref: ObjectRef): Promise<boolean>;
   /** Whether the object exists (PVCs, namespaces). */
   pvcExists(ref: ObjectRef): Promise<boolean>;
   /** The namespace is being deleted (its deletionTimestamp is set), or is gone. */
