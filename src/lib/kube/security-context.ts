@@ -1,7 +1,7 @@
 /**
  * The security context of every pod bloodraven starts (backup, cleanup, schedule requester): the
  * reference's restricted defaults (the Restricted Pod Security Standard, running as the image's
- * `mysql` user 27), with the group's `spec.backup.podSecurityContext` and
+ * `bloodraven` user, uid 27), with the group's `spec.backup.podSecurityContext` and
  * `containerSecurityContext` merged over them field by field. The zod schemas here are the parts of
  * Kubernetes' PodSecurityContext and SecurityContext a Linux pod uses; they go into the CRD as well.
  */
@@ -63,7 +63,7 @@ export const containerSecurityContextSchema = z
 export type PodSecurityContextOverride = z.output<typeof podSecurityContextSchema>;
 export type ContainerSecurityContextOverride = z.output<typeof containerSecurityContextSchema>;
 
-/** The uid and gid of `mysql` in the image (the reference's 27), which owns HOME and the mounted files. */
+/** The uid and gid of the image's user `bloodraven` (27, the reference's uid), which owns HOME and the mounted files. */
 export const imageUserId = 27;
 
 /** The reference's pod defaults (restricted Pod Security Standard). */
