@@ -11,7 +11,7 @@
  * the finalizer until it can succeed; and every object the daemon wrote checked against
  * Kubernetes' own schemas and the restricted Pod Security Standard.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,7 +124,12 @@ function groupManifest(): Json {
       backup: {
         maxLagSecondsForSource: 120,
         retry: { maxAttempts: 2, initialBackoffSeconds: 1, maxBackoffSeconds: 5 },
-        profiles: [offsite('offsite', 'backups'), { name: 'local', retention: 1, storage: { type: 'PVC', pvc: { size: '1Gi' } } }, offsite('broken', 'no-such-bucket')],
+        profiles: [
+          offsite('offsite', 'backups'),
+          { name: 'local', retention: 1, storage: { type: 'PVC', pvc: { size: '1Gi' } } },
+          offsite('broken', 'no-such-bucket'),
+          { name: 'sealed', storage: { type: 'PVC', pvc: { size: '1Gi' } }, encryption: { passphraseSecret: 'backup-passphrase' } },
+        ],
         schedules: [
           { name: 'nightly', profileName: 'offsite', schedule: '0 2 * * *', timeZone: 'America/Los_Angeles' },
           { name: 'weekly-broken', profileName: 'broken', schedule: '0 3 * * 0', timeZone: 'America/Los_Angeles' },
@@ -145,6 +150,7 @@ beforeAll(async () => {
   await kubectl(['create', 'namespace', ns]);
   await kubectl(['-n', ns, 'create', 'secret', 'generic', 'mysql-backup', `--from-literal=username=${sites.account.user}`, `--from-literal=password=${sites.account.password}`]);
   await kubectl(['-n', ns, 'create', 'secret', 'generic', 's3-creds', `--from-literal=AWS_ACCESS_KEY_ID=${s3rverCredentials.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${s3rverCredentials.secretAccessKey}`]);
+  await kubectl(['-n', ns, 'create', 'secret', 'generic', 'backup-passphrase', '--from-literal=passphrase=correct horse battery staple']);
   const daemonKubeconfig = join(work, 'daemon.kubeconfig');
   await cluster.api.writeKubeconfig(daemonKubeconfig, { token: daemonUser });
   daemon = await startDaemon({ kubeconfig: daemonKubeconfig, identity: 'bloodraven-0', home: join(work, 'home') });
@@ -251,6 +257,17 @@ describe('Kubernetes mode: the backup controller', () => {
     expect(claim.spec.resources.requests.storage).toBe('1Gi');
     const adhoc = backupNamed('adhoc-1');
     expect(await readdir(cluster.runner.pvcPath(ns, 'mysql-orders-backup-local'))).toContain(adhoc?.status?.backupName);
+  });
+
+  it('encrypts a profile’s backups with the passphrase from its Secret', async () => {
+    await createBackup('sealed-1', { profileName: 'sealed' });
+    const done = await terminal('sealed-1');
+    expect(done.status?.phase, JSON.stringify(done.status?.conditions)).toBe('Succeeded');
+    const claim = cluster.runner.pvcPath(ns, 'mysql-orders-backup-sealed');
+    // The profile's keyring, made on first use, and the backup's data key wrapped in its record.
+    expect(await readdir(claim)).toContain('encryption.json');
+    const record = JSON.parse(await readFile(join(claim, done.status?.backupName ?? '?', 'bloodraven.json'), 'utf8')) as { encryption?: unknown };
+    expect(record.encryption).toBeTruthy();
   });
 
   it('applies the retention policy after a success: the older CR and its stored dump go through a cleanup Job', async () => {
