@@ -3,8 +3,6 @@ import { hostname } from 'node:os';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { runDaemon } from '../daemon/daemon.js';
-import { loadKubeConfig } from '../daemon/kube/kube-config.js';
-import { runKubeDaemon } from '../daemon/kube/kube-daemon.js';
 import { probeSite } from '../lib/kube/source-selection.js';
 import { createMysqlConnector } from '../lib/mysql/connection.js';
 import { systemClock } from '../lib/clock.js';
@@ -85,6 +83,10 @@ With --kubernetes it is instead the controller of Kubernetes mode (no config fil
   }
 
   private async runKubernetes(flags: { listen: string; namespace?: string | undefined; 'leader-elect': boolean; 'lease-name': string; 'lease-duration-seconds': number }): Promise<void> {
+    // Loaded here, not at the top: the Kubernetes client needs a Node.js that the version check
+    // (which runs after the command's module loads) must be free to refuse first, with exit 2.
+    const { loadKubeConfig } = await import('../daemon/kube/kube-config.js');
+    const { runKubeDaemon } = await import('../daemon/kube/kube-daemon.js');
     const loaded = loadKubeConfig(process.env);
     const identity = process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     const leaseNamespace = process.env.POD_NAMESPACE ?? loaded.namespace ?? 'default';

@@ -1,9 +1,7 @@
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { loadKubeConfig } from '../../daemon/kube/kube-config.js';
 import { ConfigError } from '../../lib/errors.js';
-import { requestBackup, type CreatedMysqlBackup } from '../../lib/kube/request-backup.js';
+import type { CreatedMysqlBackup } from '../../lib/kube/request-backup.js';
 
 /** Kubernetes object names used in labels and generateName: DNS labels (RFC 1123), as bloodraven names are. */
 const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -52,6 +50,11 @@ Exit codes: 0 created; 1 the API server could not be reached, refused the creden
     const { flags } = await this.parse(BackupRequest);
     this.setLogLevel(flags['log-level']);
     assertKubernetesNames({ namespace: flags.namespace, group: flags.group, profile: flags.profile, schedule: flags.schedule });
+    // Loaded here, not at the top: the Kubernetes client needs a Node.js that the version check
+    // (which runs after the command's module loads) must be free to refuse first, with exit 2.
+    const { CustomObjectsApi } = await import('@kubernetes/client-node');
+    const { loadKubeConfig } = await import('../../daemon/kube/kube-config.js');
+    const { requestBackup } = await import('../../lib/kube/request-backup.js');
     const { kubeConfig } = loadKubeConfig(process.env);
     const server = kubeConfig.getCurrentCluster()?.server ?? 'unknown';
     const created = await requestBackup(
