@@ -67,6 +67,15 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       throw toKubeApiError(err, doing);
     }
   }
+  /** Runs a read; NotFound is undefined, any other failure a KubeApiError saying what was asked. */
+  async function readOrMissing<T>(doing: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw toKubeApiError(err, doing);
+    }
+  }
   /** Runs a delete; NotFound is done. */
   async function remove(doing: string, fn: () => Promise<unknown>): Promise<void> {
     try {
@@ -95,40 +104,20 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       informers.cronJobs.list(ref.namespace).filter((c) => c.metadata?.labels?.[labelKeys.group] === ref.name && c.metadata.labels[labelKeys.managedBy] === 'bloodraven'),
 
     async readSecret(ref) {
-      try {
-        const secret = await core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
-        return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-      } catch (err) {
-        if (isStatus(err, 404)) return null;
-        throw toKubeApiError(err, `GET secrets ${ref.namespace}/${ref.name}`);
-      }
+      const secret = await readOrMissing(`GET secrets ${ref.namespace}/${ref.name}`, () => core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace }));
+      return secret === undefined ? null : Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
     },
     async jobExists(ref) {
-      try {
-        await batch.readNamespacedJob({ name: ref.name, namespace: ref.namespace });
-        return true;
-      } catch (err) {
-        if (isStatus(err, 404)) return false;
-        throw toKubeApiError(err, `GET jobs ${ref.namespace}/${ref.name}`);
-      }
+      return (await readOrMissing(`GET jobs ${ref.namespace}/${ref.name}`, () => batch.readNamespacedJob({ name: ref.name, namespace: ref.namespace }))) !== undefined;
     },
     async pvcExists(ref) {
-      try {
-        await core.readNamespacedPersistentVolumeClaim({ name: ref.name, namespace: ref.namespace });
-        return true;
-      } catch (err) {
-        if (isStatus(err, 404)) return false;
-        throw toKubeApiError(err, `GET persistentvolumeclaims ${ref.namespace}/${ref.name}`);
-      }
+      const doing = `GET persistentvolumeclaims ${ref.namespace}/${ref.name}`;
+      return (await readOrMissing(doing, () => core.readNamespacedPersistentVolumeClaim({ name: ref.name, namespace: ref.namespace }))) !== undefined;
     },
     async namespaceTerminating(namespace) {
-      try {
-        const ns = await core.readNamespace({ name: namespace });
-        return Boolean(ns.metadata?.deletionTimestamp) || ns.status?.phase === 'Terminating';
-      } catch (err) {
-        if (isStatus(err, 404)) return true;
-        throw toKubeApiError(err, `GET namespaces ${namespace}`);
-      }
+      const ns = await readOrMissing(`GET namespaces ${namespace}`, () => core.readNamespace({ name: namespace }));
+      // Gone counts as terminating: nothing will run there any more.
+      return ns === undefined || Boolean(ns.metadata?.deletionTimestamp) || ns.status?.phase === 'Terminating';
     },
 
     createJob: (job) => create(`POST jobs ${job.metadata?.namespace}/${job.metadata?.name}`, () => batch.createNamespacedJob({ namespace: job.metadata?.namespace ?? '', body: job })),
