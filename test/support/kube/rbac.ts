@@ -121,3 +121,12 @@ function resourceMatches(allowed: readonly string[], resource: string, subresour
   const requested = subresource ? `${resource}/${subresource}` : resource;
   return allowed.some((entry) => entry === '*' || entry === requested || (subresource !== undefined && subresource !== '' && entry === `*/${subresource}`));
 }
+
+/**
+ * The kinds of request in `requests` that `grants` do not allow, each once, in words
+ * (`get core/namespaces (cluster-wide)`); [] when every request is allowed.
+ */
+export function deniedRequests(grants: readonly RbacGrant[], requests: readonly RbacRequest[]): string[] {
+  const words = (r: RbacRequest): string => `${r.verb} ${r.group || 'core'}/${r.resource}${r.subresource ? `/${r.subresource}` : ''}${r.namespace ? ` in ${r.namespace}` : ' (cluster-wide)'}`;
+  return [...new Set(requests.filter((r) => !rbacAllows(grants, r)).map(words))];
+}
