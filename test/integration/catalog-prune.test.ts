@@ -48,7 +48,7 @@ async function configIn(storage: string, extra = ''): Promise<string> {
   const cwd = await mkdtemp(join(work, 'cfg-'));
   await writeFile(
     join(cwd, 'bloodraven.yaml'),
-    `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles:\n    - name: p\n      storage: ${storage}\n      retentionPolicy: { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 1 }\n${extra}`,
+    `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles:\n    - name: p\n      storage: ${storage}\n      retentionPolicy: { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 1, minKeepVerified: 0 }\n${extra}`,
   );
   return cwd;
 }
@@ -136,7 +136,7 @@ describe('backups of nothing', () => {
     const entries = await listBackups(store);
     expect(entries.filter((e) => e.phase === 'Failed').map((e) => e.failure)).toEqual(['it holds no table (its schema selection matched nothing)', 'it holds no table (its schema selection matched nothing)']);
     expect((await resolveBackup(store, 'latest')).name).toBe(newer);
-    const plan = await planPrune(store, { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 0 }, new Date('2026-05-05T00:00:00Z'));
+    const plan = await planPrune(store, { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 0, minKeepVerified: 0 }, new Date('2026-05-05T00:00:00Z'));
     expect(plan.decisions.filter((d) => d.action === 'keep').map((d) => d.name).sort()).toEqual([older, newer].sort());
   });
 });
@@ -275,7 +275,7 @@ describe('prune', () => {
     const after = (await listBackups(inner)).find((e) => e.name === old)!;
     expect(after.phase).toBe('Deleting');
     expect(after.complete).toBe(false);
-    const plan = await planPrune(inner, { count: 5, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }, new Date());
+    const plan = await planPrune(inner, { count: 5, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0 }, new Date());
     expect(plan.decisions.find((d) => d.name === old)).toMatchObject({ action: 'delete', reasons: ['an earlier prune began deleting it'] });
     const result = await applyPrune(inner, plan, { logger: silentLogger });
     expect(result.deleted).toEqual([old]);
@@ -290,7 +290,7 @@ describe('prune', () => {
     // Someone deleted part of the oldest by hand already.
     const victims = (await store.list(`${a}/`)).filter((o) => o.key.endsWith('.tsv.zst')).map((o) => o.key);
     await store.deleteMany(victims);
-    const plan = await planPrune(store, { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }, new Date());
+    const plan = await planPrune(store, { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0 }, new Date());
     const result = await applyPrune(store, plan, { logger: silentLogger });
     expect(result).toMatchObject({ deleted: [a], failed: [] });
     expect(await store.list(`${a}/`)).toEqual([]);
@@ -307,7 +307,7 @@ describe('prune', () => {
     await symlink(join(outside, 'shop-p-20200101-000000'), join(root, 'shop-p-20200101-000000'));
     await expect(deleteBackup(store, { name: '..', prefix: '../', record: null })).rejects.toMatchObject({ code: 'UNSAFE_KEY' });
     await expect(deleteBackup(store, { name: 'x', prefix: `${outside}/`, record: null })).rejects.toMatchObject({ code: 'UNSAFE_KEY' });
-    const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 0, maxFailedKeep: 0 }, new Date());
+    const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 0, maxFailedKeep: 0, minKeepVerified: 0 }, new Date());
     await applyPrune(store, plan, { logger: silentLogger });
     await deleteBackup(store, { name: 'shop-p-20200101-000000', prefix: 'shop-p-20200101-000000/', record: null }).catch(() => undefined);
     expect(await readFile(join(outside, 'shop-p-20200101-000000', 'precious'), 'utf8')).toBe('keep me');

@@ -397,7 +397,7 @@ describe('backup now interrupted', () => {
 describe('prune racing a running backup', () => {
   it('a prune run while a backup runs leaves it alone, and the backup succeeds whole (CLI)', async () => {
     const storage = join(work, 'prune-race');
-    const cwd = await configDir(storage, '', '      retentionPolicy: { count: 1, minKeep: 0, maxFailedKeep: 0 }\n');
+    const cwd = await configDir(storage, '', '      retentionPolicy: { count: 1, minKeep: 0, maxFailedKeep: 0, minKeepVerified: 0 }\n');
     // A failed attempt and an old success for prune to delete meanwhile.
     const failed = await runCli(['backup', 'now', '--port', '1'], cwd);
     expect(failed.code).toBe(1);
@@ -435,7 +435,7 @@ describe('prune racing a running backup', () => {
     };
     await store.put('shop-p-20261129-100000/bloodraven.json', JSON.stringify(record));
     await store.put('shop-p-20261129-100000/@.json', '{}');
-    const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 0, maxFailedKeep: 0 }, now);
+    const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 0, maxFailedKeep: 0, minKeepVerified: 0 }, now);
     expect(plan.decisions).toMatchObject([{ name: 'shop-p-20261129-100000', phase: 'Failed', action: 'delete' }]);
     // The run on the other host writes its heartbeat again (it was only late).
     await store.put('shop-p-20261129-100000/bloodraven.json', JSON.stringify({ ...record, heartbeatAt: new Date().toISOString() }));

@@ -5,7 +5,7 @@ import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { backupCrd, crdFiles, crdSchemaOf, failoverGroupCrd, toStructuralSchema, type JsonSchemaProps } from '../../src/lib/kube/crds.js';
+import { backupCrd, crdFiles, crdSchemaOf, failoverGroupCrd, toStructuralSchema, verificationCrd, type JsonSchemaProps } from '../../src/lib/kube/crds.js';
 import { validateBackupSpec, validateGroupSpec } from '../../src/lib/kube/resources.js';
 
 const crdsDir = join(import.meta.dirname, '..', '..', 'crds');
@@ -102,13 +102,13 @@ describe('crds/', () => {
 
   it('holds CustomResourceDefinitions Kubernetes accepts, and a kustomization listing them', () => {
     const files = crdFiles();
-    for (const crd of [failoverGroupCrd(), backupCrd()]) {
+    for (const crd of [failoverGroupCrd(), backupCrd(), verificationCrd()]) {
       expect(() => new CustomResourceDefinition(crd).validate()).not.toThrow();
       expect(parse(files[`${crd.metadata.name}.yaml`] ?? '')).toEqual(crd);
     }
     expect(parse(files.Kustomization ?? '')).toMatchObject({
       kind: 'Kustomization',
-      resources: ['mysqlfailovergroups.shipstream.io.yaml', 'mysqlbackups.shipstream.io.yaml'],
+      resources: ['mysqlfailovergroups.shipstream.io.yaml', 'mysqlbackups.shipstream.io.yaml', 'mysqlbackupverifications.shipstream.io.yaml'],
     });
   });
 
@@ -149,8 +149,9 @@ describe('crds/', () => {
     expect(spec?.['x-kubernetes-preserve-unknown-fields']).toBe(true);
     expect(status?.['x-kubernetes-preserve-unknown-fields']).toBe(true);
     expect(spec?.properties?.sites?.items?.['x-kubernetes-preserve-unknown-fields']).toBe(true);
-    expect(spec?.properties?.initFromBackup?.['x-kubernetes-preserve-unknown-fields']).toBe(true);
-    expect(spec?.properties?.restoreInPlace?.['x-kubernetes-preserve-unknown-fields']).toBe(true);
+    // The restores are bloodraven's, checked field by field like spec.backup.
+    expect(spec?.properties?.initFromBackup?.['x-kubernetes-preserve-unknown-fields']).toBeUndefined();
+    expect(spec?.properties?.restoreInPlace?.properties?.confirm?.type).toBe('string');
     expect(spec?.properties?.backup?.['x-kubernetes-preserve-unknown-fields']).toBeUndefined();
     expect(openApiSchema(backupCrd()).properties?.spec?.['x-kubernetes-preserve-unknown-fields']).toBeUndefined();
   });
@@ -207,7 +208,7 @@ describe('validateGroupSpec', () => {
     expect(backup?.maxLagSecondsForSource).toBe(120);
     expect(backup?.profiles[0]?.storage).toMatchObject({ type: 'S3', s3: { credentialsSecret: 's3-backup-creds', partSize: 16_000_000 } });
     expect(backup?.profiles[0]?.dump.bytesPerChunk).toBe(128_000_000);
-    expect(backup?.profiles[1]?.retentionPolicy).toEqual({ count: 7, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 });
+    expect(backup?.profiles[1]?.retentionPolicy).toEqual({ count: 7, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0 });
     expect(backup?.schedules[1]?.timeZone).toBe('Etc/UTC');
   });
 

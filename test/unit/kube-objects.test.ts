@@ -164,7 +164,7 @@ describe('backupJob', () => {
         s3: { bucket: 'shipstream-backups', prefix: 'orders', region: 'us-east-1', endpointURL: 'http://127.0.0.1:9000', credentialsDir: '/run/bloodraven/aws-creds', partSize: 16_000_000 },
       },
       dump: profile.dump,
-      retentionPolicy: { count: 14, maxAgeDays: 0, minKeep: 2, maxFailedKeep: 10 },
+      retentionPolicy: { count: 14, maxAgeDays: 0, minKeep: 2, maxFailedKeep: 10, minKeepVerified: 0 },
       encryption: { passphraseFile: '/run/bloodraven/encryption/passphrase' },
     });
     expect(fileProfile?.dump).toMatchObject({ threads: 8, bytesPerChunk: 128_000_000, lockWaitTimeout: 0.5, includeSchemas: ['shop'] });

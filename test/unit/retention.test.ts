@@ -16,7 +16,7 @@ function backups(spec: string): Array<{ name: string; phase: BackupPhase; starte
 }
 
 function policy(p: Partial<RetentionPolicy>): RetentionPolicy {
-  return { count: 0, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, ...p };
+  return { count: 0, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0, ...p };
 }
 
 interface Case {
@@ -50,7 +50,7 @@ const cases: Case[] = [
   { name: 'a running backup is never touched', spec: 'R0 S1 S2', policy: policy({ count: 1 }), deleted: ['S2'] },
   { name: 'a backup an earlier prune began deleting is finished off', spec: 'S1 D2', policy: policy({ count: 5 }), deleted: ['D2'] },
   { name: 'no count and no age: successes are all kept', spec: 'S1 S100 F2', policy: policy({ maxFailedKeep: 0 }), deleted: ['F2'] },
-  { name: 'the shorthand retention: 2', spec: 'S1 S2 S3 F4', policy: { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }, deleted: ['S3'] },
+  { name: 'the shorthand retention: 2', spec: 'S1 S2 S3 F4', policy: { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0 }, deleted: ['S3'] },
 ];
 
 describe('planRetention', () => {

@@ -111,6 +111,25 @@ export const retentionPolicySchema = z.strictObject({
   minKeep: z.number().int().min(0).default(1).describe('The newest this-many successful backups are always kept.'),
   /** Failed attempts whose records are kept. */
   maxFailedKeep: z.number().int().min(0).default(10).describe('Failed backups kept.'),
+  /**
+   * The newest this-many *verified* backups (their last verification passed) are always kept,
+   * whatever the other checks say, so retention never leaves only unproven backups.
+   */
+  minKeepVerified: z.number().int().min(0).default(0).describe('The newest this-many verified backups are always kept (0: no such floor).'),
+});
+
+/**
+ * Scheduled verification of a profile: at each time of the schedule the latest Succeeded backup
+ * is restored into a throwaway server and its contents proven (what `bloodraven verify` does).
+ * The standalone daemon runs it in-process; Kubernetes mode runs a Job per run, recorded as a
+ * MysqlBackupVerification.
+ */
+export const verificationSchema = z.strictObject({
+  /** Five-field cron: minute hour day-of-month month day-of-week. */
+  schedule: z.string().min(1).describe('When to verify the latest backup: five-field cron (minute hour day-of-month month day-of-week).'),
+  timeZone: z.string().min(1).default('Etc/UTC').describe('The IANA time zone the schedule is read in.'),
+  /** Parallel load sessions of the scratch restore; default: the profile's dump.threads. */
+  threads: z.number().int().min(1).max(64).optional().describe("Parallel load sessions of the scratch restore (default: the profile's dump.threads)."),
 });
 
 /**
@@ -224,12 +243,13 @@ function backupSchemas<Pvc extends z.ZodType, S3Credentials extends z.ZodRawShap
       retention: z.number().int().min(1).optional().describe('Shorthand for retentionPolicy {count: N, minKeep: 1, maxFailedKeep: 10}.'),
       /** Client-side encryption of every stored byte of the profile's backups and binlogs. */
       encryption: parts.encryption.optional().describe("Client-side encryption of every stored byte of the profile's backups and binlogs."),
+      verification: verificationSchema.optional().describe('Scheduled verification: restore the latest backup into a throwaway server and prove its contents.'),
     })
     .transform(({ retention, retentionPolicy, ...rest }) => ({
       ...rest,
       /** Absent: keep everything. */
       retentionPolicy:
-        retentionPolicy ?? (retention === undefined ? undefined : { count: retention, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10 }),
+        retentionPolicy ?? (retention === undefined ? undefined : { count: retention, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0 }),
     }));
   return {
     storage,
@@ -482,3 +502,4 @@ export type RetentionPolicy = z.output<typeof retentionPolicySchema>;
 export type RetryPolicy = z.output<typeof retrySchema>;
 export type Schedule = z.output<typeof scheduleSchema>;
 export type PitrConfig = z.output<typeof pitrSchema>;
+export type VerificationConfig = z.output<typeof verificationSchema>;

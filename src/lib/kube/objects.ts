@@ -21,6 +21,30 @@ export const labelKeys = {
   profile: 'shipstream.io/profile',
   schedule: 'shipstream.io/schedule',
   mysqlBackup: 'shipstream.io/mysqlbackup',
+  /** On a verification run's Job and pods: its MysqlBackupVerification. */
+  verification: 'shipstream.io/mysqlbackupverification',
+  /** On a restore Job and its pods: `init` (spec.initFromBackup) or `in-place` (spec.restoreInPlace). */
+  restore: 'shipstream.io/restore',
+  /** The MySQL pods of a site carry their site (the default podSelector). */
+  site: 'shipstream.io/site',
+  /** The role label the group's operator puts on the primary's pods; its `-primary` Service selects `primary`. */
+  role: 'shipstream.io/role',
+} as const;
+
+/** The value of labelKeys.role on the pods of the primary. */
+export const primaryRole = 'primary';
+
+/**
+ * Annotations bloodraven sets on the group for the group's own operator (the reference's
+ * in-place restore choreography): while `topologyFreeze` is present the operator takes no
+ * topology action (no promotion, auto-clone or recovery); `recloneSite` names a site the operator
+ * must re-clone from the primary.
+ */
+export const annotationKeys = {
+  /** Set during an in-place restore, to the restore's confirm token; removed at Resuming (or on failure). */
+  topologyFreeze: 'shipstream.io/topology-freeze',
+  /** Set at Resuming of a whole-instance in-place restore: the peer site(s) to re-clone, comma-separated. */
+  recloneSite: 'shipstream.io/reclone-site',
 } as const;
 
 /** Kubernetes' limit for names that end up in label values (a Job's name is its pods' `job-name` label). */

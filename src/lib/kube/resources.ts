@@ -79,8 +79,72 @@ const groupBackupSchema = z.strictObject({
   containerSecurityContext: containerSecurityContextSchema.optional(),
 });
 
-/** Reserved for restores (the next issue): kept as written, not read yet. */
-const reservedSchema = z.looseObject({}).describe('Reserved for in-cluster restores (a later release); preserved as written.');
+/**
+ * Where a restore reads its backup: exactly one of a MysqlBackup (in the group's namespace; its
+ * profile is the group's profile of the same name), a direct S3 prefix, or a read-only claim. The
+ * last two work when the MysqlBackup is gone.
+ */
+export const restoreSourceSchema = z
+  .strictObject({
+    mysqlBackupRef: z.strictObject({ name: objectNameSchema }).optional().describe('A MysqlBackup in the namespace; its profile (spec.profileName) must be one of the group\'s spec.backup.profiles.'),
+    s3: z
+      .strictObject({
+        bucket: z.string().min(3).max(63),
+        /** The backup's own folder, like orders/orders-nightly-20260416-020000. */
+        prefix: z.string().min(1).describe('The key prefix of the backup itself (its folder), like orders/orders-nightly-20260416-020000.'),
+        region: z.string().min(1).optional(),
+        endpointURL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+        credentialsSecret: objectNameSchema.optional().describe('The Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.'),
+      })
+      .optional()
+      .describe('A backup in S3, read directly.'),
+    pvc: z
+      .strictObject({
+        claimName: objectNameSchema.describe('The claim holding the backup, mounted read-only.'),
+        /** The backup's folder inside the claim. */
+        path: z.string().min(1).describe('The backup\'s folder inside the claim, like orders-nightly-20260416-020000.'),
+      })
+      .optional()
+      .describe('A backup on a claim, mounted read-only.'),
+    encryption: z
+      .strictObject({ passphraseSecret: objectNameSchema })
+      .optional()
+      .describe('For an encrypted backup read from s3 or pvc: the Secret whose key `passphrase` opens it (a mysqlBackupRef uses its profile\'s).'),
+  })
+  .describe('Exactly one of mysqlBackupRef, s3 or pvc.');
+
+/** What is loaded and how: MySQL Shell's loadDump options of the same names. */
+export const restoreLoadOptionsSchema = z.strictObject({
+  includeSchemas: z.array(z.string().min(1)).default([]).describe('Load only these schemas.'),
+  excludeSchemas: z.array(z.string().min(1)).default([]).describe('Leave these schemas out.'),
+  threads: z.number().int().min(1).max(64).optional().describe("Parallel load sessions (default: the profile's dump.threads, or 4)."),
+  loadUsers: z.boolean().default(false).describe("Create the backup's accounts the server lacks."),
+});
+
+/** Replay archived binlogs (spec.backup.pitr's archive) after the load, up to a time. */
+export const pointInTimeSchema = z.strictObject({
+  /** RFC 3339 (with or without a zone) or YYYY-MM-DD HH:MM:SS (UTC). */
+  stopDatetime: z.string().min(1).describe('Replay up to this time: RFC 3339, or YYYY-MM-DD HH:MM:SS (UTC).'),
+  /** GTIDs left out of the replay, comma-separated. */
+  excludeGtids: z.string().min(1).optional().describe('Transactions to leave out of the replay (GTIDs, comma-separated).'),
+});
+
+/** `spec.initFromBackup`: a one-shot restore into a new group's target site. */
+export const initFromBackupSchema = z.strictObject({
+  source: restoreSourceSchema,
+  loadOptions: restoreLoadOptionsSchema.optional(),
+  pointInTime: pointInTimeSchema.optional(),
+});
+
+/** `spec.restoreInPlace`: roll the live primary back to a backup; re-armed by a newer `confirm`. */
+export const restoreInPlaceSchema = z.strictObject({
+  /** RFC 3339; must be strictly newer than status.restoreInPlace.confirmTokenUsed. */
+  confirm: z.string().min(1).describe('An RFC 3339 time, strictly newer than status.restoreInPlace.confirmTokenUsed: the restore runs once per new value.'),
+  source: restoreSourceSchema,
+  loadOptions: restoreLoadOptionsSchema.optional(),
+  pointInTime: pointInTimeSchema.optional(),
+  dryRun: z.boolean().default(false).describe('Write the plan into status.restoreInPlace.plan and change nothing.'),
+});
 
 /**
  * `MysqlFailoverGroup.spec`: what bloodraven reads. Every other field, and every unknown field of a
@@ -96,8 +160,8 @@ export const failoverGroupSpecSchema = z.looseObject({
     })
     .optional(),
   backup: groupBackupSchema.optional(),
-  initFromBackup: reservedSchema.optional(),
-  restoreInPlace: reservedSchema.optional(),
+  initFromBackup: initFromBackupSchema.optional().describe('Restore a backup into this new group, once, before it is used.'),
+  restoreInPlace: restoreInPlaceSchema.optional().describe('Roll the live primary back to a backup (destructive; gated by confirm).'),
 });
 
 /** metav1.Condition */
@@ -122,11 +186,84 @@ export const backupScheduleStatusSchema = z.object({
   nextRetryTime: timeSchema.optional(),
 });
 
+export const restorePhaseSchema = z.enum(['Pending', 'Running', 'Succeeded', 'Failed']);
+
+/** Where a restore's point-in-time replay stopped, or the load's own capture point without one. */
+export const pointReachedSchema = z.object({
+  /** The GTID set the target holds afterwards. */
+  gtidExecuted: z.string().optional(),
+  /** The last replayed transaction's commit time (or the backup's consistent time without a replay). */
+  time: timeSchema.optional(),
+  /** The binlog file and position the replay ended at. */
+  binlogFile: z.string().optional(),
+  binlogPos: int64Schema.min(0).optional(),
+});
+
+/** `status.initFromBackup`: the one-shot bootstrap restore. */
+export const initFromBackupStatusSchema = z.object({
+  phase: restorePhaseSchema.optional(),
+  /** The stored backup loaded (its name), or the direct source (s3://… or pvc://claim/path). */
+  backup: z.string().optional(),
+  targetSite: z.string().optional(),
+  jobName: z.string().optional(),
+  startTime: timeSchema.optional(),
+  completionTime: timeSchema.optional(),
+  rows: int64Schema.min(0).optional(),
+  bytes: int64Schema.min(0).optional(),
+  pointReached: pointReachedSchema.optional(),
+  /** Why it is Pending or Failed, and what to do. */
+  message: z.string().optional(),
+  observedGeneration: int64Schema.min(0).optional(),
+});
+
+export const inPlacePhaseSchema = z.enum(['Preflight', 'Fencing', 'Restoring', 'Resuming', 'Succeeded', 'Failed']);
+
+/** What an in-place restore will do (the dry run's answer; also kept for a real run). */
+export const restorePlanSchema = z.object({
+  /** The stored backup that is loaded. */
+  backup: z.string(),
+  mode: z.enum(['instance', 'schema']),
+  drop: z.array(z.string()),
+  load: z.array(z.string()),
+  /** Archived binlogs replayed after the load, in order. */
+  binlogs: z.array(z.object({ site: z.string(), file: z.string() })),
+  /** The GTID ranges the replay applies (empty without a point in time). */
+  gtidRanges: z.string().optional(),
+  /** Bytes read from storage: the backup's data files plus the binlogs. */
+  expectedBytes: int64Schema.min(0),
+  /** The fencing steps, in order, as sentences. */
+  fencing: z.array(z.string()),
+});
+
+/** `status.restoreInPlace`: the state machine of the reference, with the last confirm token consumed. */
+export const restoreInPlaceStatusSchema = z.object({
+  phase: inPlacePhaseSchema.optional(),
+  /** The newest confirm consumed (a run started with it, or a dry run made its plan). */
+  confirmTokenUsed: z.string().optional(),
+  mode: z.enum(['instance', 'schema']).optional(),
+  targetSite: z.string().optional(),
+  backup: z.string().optional(),
+  jobName: z.string().optional(),
+  dryRun: z.boolean().optional(),
+  plan: restorePlanSchema.optional(),
+  /** The pods whose primary role label was removed at Fencing (put back at Resuming or on failure). */
+  fencedPods: z.array(z.string()).optional(),
+  startTime: timeSchema.optional(),
+  completionTime: timeSchema.optional(),
+  rows: int64Schema.min(0).optional(),
+  bytes: int64Schema.min(0).optional(),
+  pointReached: pointReachedSchema.optional(),
+  /** What happened, and on Failed what to fix before bumping confirm. */
+  message: z.string().optional(),
+});
+
 /** `MysqlFailoverGroup.status`: the fields bloodraven writes (and `activeSite`, which it reads); others are preserved. */
 export const failoverGroupStatusSchema = z.looseObject({
   activeSite: z.string().optional(),
   backupSchedules: z.array(backupScheduleStatusSchema).optional(),
   lastBackupTime: timeSchema.optional(),
+  initFromBackup: initFromBackupStatusSchema.optional(),
+  restoreInPlace: restoreInPlaceStatusSchema.optional(),
   conditions: z.array(conditionSchema).optional(),
   observedGeneration: int64Schema.min(0).optional(),
 });
@@ -166,6 +303,53 @@ export const backupStatusSchema = z.object({
   observedGeneration: int64Schema.min(0).optional(),
 });
 
+export const verificationKind = 'MysqlBackupVerification';
+export const verificationPlural = 'mysqlbackupverifications';
+
+/** `MysqlBackupVerification.spec`: one verification run. */
+export const verificationSpecSchema = z.strictObject({
+  failoverGroupRef: z.strictObject({ name: objectNameSchema }),
+  profileName: nameSchema,
+  /** The MysqlBackup to verify; default: the profile's newest Succeeded one when the run starts. */
+  mysqlBackupRef: z.strictObject({ name: objectNameSchema }).optional().describe("The MysqlBackup to verify (default: the profile's newest Succeeded one)."),
+  triggeredBy: z.enum(['manual', 'schedule']).default('manual'),
+});
+
+export const verificationPhaseSchema = z.enum(['Pending', 'Running', 'Passed', 'Failed']);
+
+/** One difference verify found between the backup's record and what the scratch restore holds. */
+export const verificationMismatchSchema = z.object({
+  /** `schema`.`table`, or the object, or the file. */
+  object: z.string(),
+  /** row count, content checksum, missing object, file checksum, … */
+  check: z.string(),
+  expected: z.string().optional(),
+  actual: z.string().optional(),
+});
+
+/** `MysqlBackupVerification.status` */
+export const verificationStatusSchema = z.object({
+  phase: verificationPhaseSchema.optional(),
+  /** The MysqlBackup verified (resolved when the run starts). */
+  backupRef: z.string().optional(),
+  /** The stored backup's name. */
+  backupName: z.string().optional(),
+  jobName: z.string().optional(),
+  startTime: timeSchema.optional(),
+  completionTime: timeSchema.optional(),
+  /** The measured recovery time: seconds the scratch restore took. */
+  restoreSeconds: z.number().min(0).optional(),
+  /** What was proven: tables compared, rows, objects of the inventory, bytes restored. */
+  tables: z.number().int().min(0).optional(),
+  rows: int64Schema.min(0).optional(),
+  objects: z.number().int().min(0).optional(),
+  bytes: int64Schema.min(0).optional(),
+  mismatches: z.array(verificationMismatchSchema).optional(),
+  message: z.string().optional(),
+  conditions: z.array(conditionSchema).optional(),
+  observedGeneration: int64Schema.min(0).optional(),
+});
+
 export type MysqlFailoverGroupSpec = z.output<typeof failoverGroupSpecSchema>;
 export type MysqlFailoverGroupSpecInput = z.input<typeof failoverGroupSpecSchema>;
 export type MysqlFailoverGroupStatus = z.output<typeof failoverGroupStatusSchema>;
@@ -181,6 +365,30 @@ export type MysqlBackupSpecInput = z.input<typeof backupSpecSchema>;
 export type MysqlBackupStatus = z.output<typeof backupStatusSchema>;
 export type BackupPhase = z.output<typeof backupPhaseSchema>;
 export type TriggeredBy = z.output<typeof triggeredBySchema>;
+export type RestoreSource = z.output<typeof restoreSourceSchema>;
+export type RestoreLoadOptions = z.output<typeof restoreLoadOptionsSchema>;
+export type PointInTimeSpec = z.output<typeof pointInTimeSchema>;
+export type InitFromBackupSpec = z.output<typeof initFromBackupSchema>;
+export type RestoreInPlaceSpec = z.output<typeof restoreInPlaceSchema>;
+export type InitFromBackupStatus = z.output<typeof initFromBackupStatusSchema>;
+export type RestoreInPlaceStatus = z.output<typeof restoreInPlaceStatusSchema>;
+export type InPlacePhase = z.output<typeof inPlacePhaseSchema>;
+export type RestorePlanStatus = z.output<typeof restorePlanSchema>;
+export type PointReached = z.output<typeof pointReachedSchema>;
+export type MysqlBackupVerificationSpec = z.output<typeof verificationSpecSchema>;
+export type MysqlBackupVerificationSpecInput = z.input<typeof verificationSpecSchema>;
+export type MysqlBackupVerificationStatus = z.output<typeof verificationStatusSchema>;
+export type VerificationPhase = z.output<typeof verificationPhaseSchema>;
+export type VerificationMismatch = z.output<typeof verificationMismatchSchema>;
+
+/** A MysqlBackupVerification as the API server stores it. */
+export interface MysqlBackupVerification {
+  apiVersion: typeof apiVersion;
+  kind: typeof verificationKind;
+  metadata: V1ObjectMeta;
+  spec: MysqlBackupVerificationSpecInput;
+  status?: MysqlBackupVerificationStatus;
+}
 
 /** A MysqlFailoverGroup as the API server stores it (spec unparsed: validateGroupSpec parses it). */
 export interface MysqlFailoverGroup {
@@ -242,13 +450,24 @@ function groupCrossFieldIssues(spec: unknown): ConfigProblem[] {
   const backupAt = [...specPath, 'backup'];
   const backup = backupCrossFieldIssues(spec.backup, backupAt, formatted);
   const issues = [...backup.profiles, ...pvcIssues(spec.backup, backupAt), ...backup.others, ...siteIssues(spec.sites)];
-  if (isRecord(spec.backup)) {
+  issues.push(...restoreIssues(spec.initFromBackup, [...specPath, 'initFromBackup']), ...restoreIssues(spec.restoreInPlace, [...specPath, 'restoreInPlace']));
+  if (isRecord(spec.restoreInPlace) && isRecord(spec.restoreInPlace.loadOptions)) {
+    const { includeSchemas, excludeSchemas } = spec.restoreInPlace.loadOptions;
+    const at = [...specPath, 'restoreInPlace', 'loadOptions'];
+    if (Array.isArray(includeSchemas) && includeSchemas.length > 1) {
+      issues.push({ path: [...at, 'includeSchemas'], message: 'an in-place restore takes the whole instance (no includeSchemas) or exactly one schema: restore the schemas one at a time' });
+    }
+    if (Array.isArray(excludeSchemas) && excludeSchemas.length > 0) {
+      issues.push({ path: [...at, 'excludeSchemas'], message: 'an in-place restore replaces every user schema or exactly one (includeSchemas); excludeSchemas is for initFromBackup only' });
+    }
+  }
+  if (isRecord(spec.backup) || isRecord(spec.initFromBackup) || isRecord(spec.restoreInPlace)) {
     const credentials = isRecord(spec.credentials) ? spec.credentials : {};
     if (!isSet(spec.secretName) && !isSet(credentials.backupSecret) && !isSet(credentials.operatorSecret)) {
-      issues.push({ path: [...specPath, 'credentials'], message: 'backups need a MySQL account: set spec.credentials.backupSecret (or operatorSecret), or spec.secretName' });
+      issues.push({ path: [...specPath, 'credentials'], message: 'backups and restores need a MySQL account: set spec.credentials.backupSecret (or operatorSecret), or spec.secretName' });
     }
     if (!Array.isArray(spec.sites) || spec.sites.length === 0) {
-      issues.push({ path: [...specPath, 'sites'], message: 'backups need at least one site to take them from' });
+      issues.push({ path: [...specPath, 'sites'], message: 'backups and restores need at least one site to take them from or restore into' });
     }
   }
   return issues;
@@ -268,6 +487,29 @@ function pvcIssues(backup: unknown, at: Array<string | number>): ConfigProblem[]
     } else if (!isSet(claimName) && !isSet(size)) {
       issues.push({ path: pvcAt, message: `set ${formatPath([...pvcAt, 'claimName'])} (a claim you manage) or ${formatPath([...pvcAt, 'size'])} (a claim bloodraven provisions)` });
     }
+  }
+  return issues;
+}
+
+/** A restore's source names exactly one place, and its schema filters agree. */
+function restoreIssues(restore: unknown, at: Array<string | number>): ConfigProblem[] {
+  if (!isRecord(restore)) return [];
+  const issues: ConfigProblem[] = [];
+  if (isRecord(restore.source)) {
+    const given = ['mysqlBackupRef', 's3', 'pvc'].filter((k) => isSet((restore.source as Record<string, unknown>)[k]));
+    if (given.length !== 1) {
+      issues.push({ path: [...at, 'source'], message: given.length === 0 ? 'name the backup: set one of mysqlBackupRef, s3 or pvc' : `set exactly one of mysqlBackupRef, s3 or pvc (${given.join(' and ')} are set)` });
+    }
+    if (isSet(restore.source.encryption) && isSet(restore.source.mysqlBackupRef)) {
+      issues.push({ path: [...at, 'source', 'encryption'], message: "a mysqlBackupRef is opened with its profile's encryption; source.encryption is for s3 and pvc sources" });
+    }
+  }
+  if (isRecord(restore.loadOptions)) {
+    const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+    const include = strings(restore.loadOptions.includeSchemas);
+    const excluded = new Set(strings(restore.loadOptions.excludeSchemas));
+    const both = include.filter((x) => excluded.has(x));
+    if (both.length > 0) issues.push({ path: [...at, 'loadOptions', 'excludeSchemas'], message: `${both.map((x) => `"${x}"`).join(', ')} both included and excluded: name each schema in one list only` });
   }
   return issues;
 }
