@@ -299,6 +299,15 @@ export const backupStatusSchema = z.object({
   /** The stored backup's name (what `backup delete` takes): the cleanup Job removes it. */
   backupName: z.string().optional(),
   jobName: z.string().optional(),
+  /** The latest verification run of this backup (a MysqlBackupVerification), written by its reconciler; retention's minKeepVerified reads it. */
+  verification: z
+    .object({
+      result: z.enum(['Passed', 'Failed']),
+      /** The MysqlBackupVerification. */
+      name: z.string(),
+      time: timeSchema,
+    })
+    .optional(),
   conditions: z.array(conditionSchema).optional(),
   observedGeneration: int64Schema.min(0).optional(),
 });
