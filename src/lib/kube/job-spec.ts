@@ -33,6 +33,10 @@ export const mountPaths = {
   backups: '/backups',
   home: '/home/bloodraven',
   tmp: '/tmp',
+  /** A restore's direct PVC source (spec.*.source.pvc), mounted read-only. */
+  restoreSource: '/restore-source',
+  /** The emptyDir a point-in-time restore's `pitr download` init container fills and its main container replays. */
+  pitrBinlogs: '/pitr-binlogs',
 } as const;
 
 /** The file of the encryption Secret's key `passphrase`. */
@@ -101,7 +105,7 @@ export function jobConfigYaml(groupName: string, profile: KubernetesProfile, sou
   return stringify(jobConfig(groupName, profile, source), { lineWidth: 0 });
 }
 
-function secretVolume(name: string, secretName: string, items?: Array<{ key: string; path: string }>): V1Volume {
+export function secretVolume(name: string, secretName: string, items?: Array<{ key: string; path: string }>): V1Volume {
   return { name, secret: { secretName, defaultMode: secretFileMode, ...(items ? { items: items.map((item) => ({ ...item, mode: secretFileMode })) } : {}) } };
 }
 
@@ -120,7 +124,7 @@ const scratchEnv: V1EnvVar[] = [
 ];
 
 /** The volumes a profile's Jobs mount: S3 credentials, the encryption passphrase, the PVC. */
-function profileVolumes(group: ParsedGroup, profile: KubernetesProfile): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+export function profileVolumes(group: ParsedGroup, profile: KubernetesProfile): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const volumes: V1Volume[] = [];
   const mounts: V1VolumeMount[] = [];
   if (profile.storage.type === 'S3' && profile.storage.s3.credentialsSecret !== undefined) {
@@ -139,17 +143,19 @@ function profileVolumes(group: ParsedGroup, profile: KubernetesProfile): { volum
   return { volumes, mounts };
 }
 
-interface PodParts {
+export interface PodParts {
   group: ParsedGroup;
   containerName: string;
   args: string[];
   env: V1EnvVar[];
   volumes: V1Volume[];
   mounts: V1VolumeMount[];
+  /** Containers run to completion, in order, before the main one (same image, env and security context). */
+  initContainers?: Array<{ name: string; args: string[]; mounts: V1VolumeMount[] }>;
 }
 
 /** A pod running `bloodraven <args>` under the restricted security context, without API access. */
-function bloodravenPod(parts: PodParts): V1PodSpec {
+export function bloodravenPod(parts: PodParts): V1PodSpec {
   const backup = parts.group.spec.backup;
   const container: V1Container = {
     name: parts.containerName,
@@ -168,6 +174,13 @@ function bloodravenPod(parts: PodParts): V1PodSpec {
     // Service links would put every Service of the namespace into the env: nothing the run needs.
     enableServiceLinks: false,
     securityContext: podSecurityContext(backup?.podSecurityContext),
+    ...(parts.initContainers && parts.initContainers.length > 0
+      ? {
+          initContainers: parts.initContainers.map(
+            (init): V1Container => ({ ...container, name: init.name, args: init.args, volumeMounts: [...init.mounts, ...scratchMounts] }),
+          ),
+        }
+      : {}),
     containers: [container],
     volumes: [...parts.volumes, ...scratchVolumes],
   };
