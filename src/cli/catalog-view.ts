@@ -5,7 +5,14 @@ import { formatBytes, formatDuration } from '../lib/sizes.js';
 
 /** The record as the catalog sees it: its real phase, why it failed, whether it was verified. */
 export type ListedBackup = Partial<BackupRecord> &
-  Pick<BackupRecord, 'name' | 'phase'> & { verified: boolean; verification: 'passed' | 'failed' | null; failureReason: string | null; heldBytes: number };
+  Pick<BackupRecord, 'name' | 'phase'> & {
+    verified: boolean;
+    verification: 'passed' | 'failed' | null;
+    /** When its last verification ran (RFC 3339), or null. */
+    verifiedAt: string | null;
+    failureReason: string | null;
+    heldBytes: number;
+  };
 
 export function listedBackup(e: CatalogEntry): ListedBackup {
   return {
@@ -15,6 +22,7 @@ export function listedBackup(e: CatalogEntry): ListedBackup {
     startedAt: e.startedAt.toISOString(),
     verified: e.verified,
     verification: e.verification,
+    verifiedAt: e.verifiedAt,
     failureReason: e.failure,
     heldBytes: e.heldBytes,
   };

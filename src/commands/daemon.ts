@@ -13,15 +13,17 @@ import { BackupMetrics } from '../lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../lib/process.js';
 
 export default class Daemon extends BaseCommand {
-  static override summary = 'Run the schedules of a config file (backups, retries, pruning, metrics), or with --kubernetes the controller of Kubernetes mode.';
+  static override summary = 'Run the schedules of a config file (backups, retries, pruning, verification, metrics), or with --kubernetes the controller of Kubernetes mode.';
 
   static override description = `Runs every backup.schedules entry of the config file at its cron times (read in its timeZone, default Etc/UTC). A schedule never overlaps itself: times that pass while its previous run goes on are skipped. A failed scheduled backup is retried (backup.retry: maxAttempts, initialBackoffSeconds, maxBackoffSeconds; the Nth retry waits initial × 2^(N−1) seconds after the failure, capped), each retry a fresh attempt with its own record. After each success the profile is pruned by its retention policy.
 
 Serves Prometheus metrics on /metrics (bloodraven_backup_runs_total{result}, bloodraven_backup_duration_seconds, bloodraven_backup_last_success_timestamp_seconds, bloodraven_backup_last_attempt_timestamp_seconds, bloodraven_backup_last_size_bytes; labelled group and profile) and /healthz. The metrics are seeded from the catalog at start, so a restart neither loses nor re-counts a backup.
 
+Each profile with verification: {schedule, timeZone, threads} is verified on that schedule: the newest Succeeded backup is restored into a throwaway sandbox and proven as verify does, and the result saved beside it (backup list and status show it). A time is skipped, and logged, when there is no Succeeded backup or the newest one already passed a verification; the outcome (passed, or failed naming the tables and files) is logged and counted in bloodraven_verification_runs_total{result}, bloodraven_verification_last_success_timestamp_seconds and bloodraven_verification_restore_seconds; /healthz lists each profile's next verification time and last outcome under verifications.
+
 With backup.pitr.enabled, it also archives the server's sealed binlogs (as pitr archive does) and reports on /archiver/status: {enabled, primary, lastScanAt, filesArchived, lastError, storageType, manifestPrefix, site}.
 
-On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within --grace-seconds (after that it is interrupted and recorded as Failed), and exits 0.
+On SIGTERM (or Ctrl-C) it stops taking work, lets a running backup finish within --grace-seconds (after that it is interrupted and recorded as Failed), interrupts a running verification at once (its sandbox removed, nothing saved), and exits 0.
 
 With --kubernetes it is instead the controller of Kubernetes mode (no config file): it reconciles MysqlFailoverGroup and MysqlBackup resources (crds/) in every namespace (or --namespace), with a CronJob per schedule and a Job per backup and per cleanup, and writes their results, conditions and events back. It reads the cluster from KUBECONFIG, else the in-cluster ServiceAccount. Of several replicas only the holder of the Lease --lease-name (in POD_NAMESPACE) acts; the others stand by with warm caches and take over within the lease duration. It serves /metrics (labelled namespace, group, profile), /healthz, /readyz and /pitr-cutoff?namespace=&group=&profile= (the oldest completion time among the profile's retained successful backups). SIGTERM releases the Lease and exits 0; running Jobs go on and are picked up by the next leader.`;
 

@@ -7,16 +7,16 @@ import { configSource } from '../cli/config-source.js';
 import { createProfileStore } from '../lib/deps.js';
 import { StorageError } from '../lib/errors.js';
 import { formatDuration } from '../lib/sizes.js';
-import { describeStatus, type BackupStatus, type Status } from '../lib/status/describe-status.js';
+import { describeStatus, type BackupStatus, type ProfileVerificationStatus, type Status } from '../lib/status/describe-status.js';
 
 export default class StatusCommand extends BaseCommand {
   static override summary = 'Show every profile\'s backups and every schedule\'s next run.';
 
-  static override description = `Per profile: its backups (phase, name, size, duration, age, verified or not), the last success and the last failure. Every schedule with its next run, computed with its timeZone (default Etc/UTC) and shown in UTC.
+  static override description = `Per profile: its backups (phase, name, size, duration, age, verified or not), the last success and the last failure, the newest verified backup, the last verification (its time and result, and which backup), and with a verification schedule the next verification time. Every schedule with its next run, computed with its timeZone (default Etc/UTC) and shown in UTC.
 
 With backup.pitr configured, also the point-in-time window (as bloodraven pitr window shows it): the ranges of restorable times, with the backups they start from, and the gaps between them with their reasons.
 
-With --json: {group, generatedAt, profiles[], schedules[], pitr}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).
+With --json: {group, generatedAt, profiles[], schedules[], pitr}, each profile with verification: {newestVerified: {name, verifiedAt} | null, last: {backup, verifiedAt, result} | null, schedule: {schedule, timeZone, nextRun} | null}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).
 
 A profile whose storage cannot be read (a bucket that does not exist, a storage path that is missing or is a file) is shown with the reason, the rest as usual, and the command then exits 1 (with --json, after printing the whole document).
 
@@ -62,6 +62,17 @@ function line(b: BackupStatus | null, what: string): string {
   return `  last ${what}: ${b.name} (${ago(b.ageSeconds)})${b.failure ? `: ${b.failure}` : ''}\n`;
 }
 
+/** The newest verified backup, the last verification run, and with a schedule the next one. */
+function verificationLines(v: ProfileVerificationStatus, now: Date): string {
+  const when = (at: string | null): string => (at ? ` (verified ${ago(Math.round((now.getTime() - Date.parse(at)) / 1000))})` : '');
+  let out = `  newest verified: ${v.newestVerified ? `${v.newestVerified.name}${when(v.newestVerified.verifiedAt)}` : 'none'}\n`;
+  out += `  last verification: ${v.last ? `${v.last.result === 'passed' ? 'passed' : 'FAILED'}, ${v.last.backup}, ${v.last.verifiedAt} (${ago(Math.round((now.getTime() - Date.parse(v.last.verifiedAt)) / 1000))})` : 'none yet'}\n`;
+  if (v.schedule) {
+    out += `  next verification: ${v.schedule.nextRun} (in ${formatDuration(Date.parse(v.schedule.nextRun) - now.getTime())}; "${v.schedule.schedule}" ${v.schedule.timeZone})\n`;
+  }
+  return out;
+}
+
 function render(status: Status, now: Date): string {
   let out = status.group ? `Group ${status.group}\n\n` : '';
   for (const p of status.profiles) {
@@ -85,7 +96,7 @@ function render(status: Status, now: Date): string {
         '  ',
       );
     }
-    out += line(p.lastSuccess, 'success') + line(p.lastFailure, 'failure') + '\n';
+    out += line(p.lastSuccess, 'success') + line(p.lastFailure, 'failure') + verificationLines(p.verification, now) + '\n';
   }
   if (status.schedules.length > 0) {
     out += 'Schedules\n';

@@ -13,6 +13,7 @@ import { sandboxScratch, urlScratch } from '../lib/verify/scratch.js';
 import { verificationFileName } from '../lib/catalog/names.js';
 import { verifyBackup, type VerificationResult } from '../lib/verify/verify-backup.js';
 import { faultHelp } from '../cli/fault-help.js';
+import { verificationProblems } from '../lib/verify/scheduled.js';
 
 export default class Verify extends BaseCommand {
   static override summary = 'Prove a backup restorable: checksums, a real restore, and a content comparison.';
@@ -73,11 +74,7 @@ ${faultHelp('the scratch server')}`;
     if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else process.stdout.write(summary(result));
     if (!result.ok) {
-      const what = [
-        ...result.files.failed.map((f) => `file ${f.name}: ${f.problem ?? 'mismatch'}`),
-        ...result.tables.filter((t) => !t.ok).map((t) => `table ${t.schema}.${t.table}: ${t.actualRows ?? 'no'} rows (expected ${t.expectedRows}), checksum ${t.actualChecksum ?? '-'} (expected ${t.expectedChecksum})`),
-        ...(result.error ? [`restore: ${result.error}`] : []),
-      ];
+      const what = verificationProblems(result);
       // The JSON document has been printed; only the failure's exit code and message remain.
       this.suppressJsonError = true;
       throw new AppError('VERIFY_FAILED', `backup ${result.backup} did not verify:\n  ${what.join('\n  ')}`, ExitCode.failure);

@@ -1,10 +1,12 @@
 /**
  * `bloodraven daemon`, standalone: runs every schedule of a config file (each on its own, never
  * overlapping itself), retries failed scheduled backups, prunes a profile after each success,
- * keeps the backup metrics, and serves /metrics and /healthz.
+ * runs each profile's scheduled verification (scheduled-verifications.ts), keeps the backup and
+ * verification metrics, and serves /metrics and /healthz.
  *
  * Stopping (SIGTERM): no new work is taken; a running backup gets a grace period to finish, then
- * is interrupted (its record says Failed); the function returns once everything has ended.
+ * is interrupted (its record says Failed); a running verification is interrupted at once (its
+ * sandbox removed, nothing saved); the function returns once everything has ended.
  */
 import type { Clock } from '../lib/clock.js';
 import type { Config, Profile, Schedule } from '../lib/config/schema.js';
@@ -24,6 +26,11 @@ import { initialArchiverStatus, runArchiver, type ArchiverStatus } from '../lib/
 import type { ProcessRunner } from '../lib/process.js';
 import { startHttpServer } from './http.js';
 import { runScheduleLoop } from './schedule-loop.js';
+import { VerificationMetrics } from '../lib/metrics/verification-metrics.js';
+import { sandboxScratch } from '../lib/verify/scratch.js';
+import type { ScratchNeeds, ScratchServer } from '../lib/verify/verify-backup.js';
+import { ScheduledVerifications } from './scheduled-verifications.js';
+import { runVerificationLoop } from './verification-loop.js';
 
 export interface DaemonDeps {
   config: Config;
@@ -39,6 +46,10 @@ export interface DaemonDeps {
   runner: ProcessRunner;
   /** Watches a file (the binlog index) for changes; returns a function that stops watching. */
   watch?: (path: string, onChange: () => void) => () => void;
+  /** The verification metrics; default: created on `metrics.registry`, so /metrics serves both. */
+  verificationMetrics?: VerificationMetrics;
+  /** Where a profile's scheduled verification restores; default: a throwaway sandbox of the local server binaries. */
+  scratchFor?: (profile: Profile) => (needs: ScratchNeeds, signal: AbortSignal) => Promise<ScratchServer>;
 }
 
 export interface DaemonOptions {
@@ -136,10 +147,34 @@ class Tallies {
   }
 }
 
+/** Resolves once `signal` has fired (at once if it has). */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The profiles' scheduled verifications, with the daemon's defaults: a sandbox scratch, metrics on the daemon's registry. */
+function scheduledVerifications(deps: DaemonDeps): ScheduledVerifications {
+  const { config } = deps;
+  const watchScratch = { unresponsiveTimeoutMs: config.mysql.unresponsiveTimeout * 1000, settingName: 'mysql.unresponsiveTimeout' };
+  return new ScheduledVerifications({
+    config,
+    storeFor: (profile) => deps.storeFor(profile),
+    keysFor: (profile) => deps.keysFor(profile),
+    scratchFor: deps.scratchFor ?? (() => sandboxScratch(deps.runner, [], watchScratch)),
+    clock: deps.clock,
+    logger: deps.logger,
+    metrics: deps.verificationMetrics ?? new VerificationMetrics(deps.metrics.registry),
+  });
+}
+
 export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: AbortSignal, events: DaemonEvents = {}): Promise<void> {
   const { config, logger, clock } = deps;
   const tallies = new Tallies(deps);
   await tallies.seed();
+  const verifications = scheduledVerifications(deps);
+  await verifications.seed();
+  const verified = verifications.scheduled();
   const nextRuns = new Map<string, string>();
   const pitr = config.backup.pitr?.enabled ? config.backup.pitr : undefined;
   const pitrProfile = pitr ? config.backup.profiles.find((p) => p.name === pitr.profileName) : undefined;
@@ -154,18 +189,19 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           status: stop.aborted ? 'stopping' : 'ok',
           schedules: config.backup.schedules.map((s) => ({ name: s.name, profile: s.profileName, nextRun: nextRuns.get(s.name) ?? null })),
           running: [...running].map(([schedule, r]) => ({ schedule, ...r })),
+          verifications: verifications.health(),
         }),
         ...(archiverStatus ? { archiverStatus: () => ({ ...archiverStatus }) } : {}),
       })
     : null;
   if (server) logger.info('serving /metrics and /healthz', { address: server.address });
-  logger.info('daemon started', { schedules: config.backup.schedules.length });
+  logger.info('daemon started', { schedules: config.backup.schedules.length, verifications: verified.length });
   events.onReady?.({ address: server?.address ?? null });
 
   const work = new AbortController();
   let graceTimer: NodeJS.Timeout | undefined;
   const onStop = (): void => {
-    logger.info('stopping: no new backups are started', { runningNow: running.size, graceSeconds: options.graceMs / 1000 });
+    logger.info('stopping: no new backups are started; a running verification is interrupted', { runningNow: running.size, graceSeconds: options.graceMs / 1000 });
     graceTimer = setTimeout(() => work.abort(new Error('the daemon is stopping')), options.graceMs);
   };
   if (stop.aborted) onStop();
@@ -226,11 +262,12 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           { stop, work: work.signal },
         ),
       ),
+      ...verified.map((profile) =>
+        runVerificationLoop(profile, { clock, logger, runOnce: (p, signal) => verifications.runOnce(p, signal), onNextRun: (p, at) => verifications.setNextRun(p, at) }, stop),
+      ),
     ]);
     // Without schedules the daemon only serves its endpoints, until told to stop.
-    if (config.backup.schedules.length === 0 && !pitr && !stop.aborted) {
-      await new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
-    }
+    if (config.backup.schedules.length + verified.length === 0 && !pitr) await untilAborted(stop);
   } finally {
     if (graceTimer) clearTimeout(graceTimer);
     stop.removeEventListener('abort', onStop);

@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.js';
 import type { RetryPolicy, Schedule } from '../lib/config/schema.js';
 import type { BackupRecord } from '../lib/catalog/record.js';
 import type { Logger } from '../lib/log.js';
-import { nextRun } from '../lib/schedule/cron.js';
+import { nextRun, nextRunAfter } from '../lib/schedule/cron.js';
 
 /** Seconds before retry number `retry` (1-based): initial × 2^(retry−1), capped at the maximum. */
 export function retryDelaySeconds(policy: RetryPolicy, retry: number): number {
@@ -75,12 +75,9 @@ export async function runScheduleLoop(schedule: Schedule, retry: RetryPolicy, de
       if (!(await waitUntil(clock, retryAt, signals.stop))) return;
     }
     // Times that passed while the run went on are skipped, never run late or in parallel.
-    next = nextRun(schedule.schedule, schedule.timeZone, firedAt);
-    let skipped = 0;
-    while (next.getTime() <= clock.now().getTime()) {
-      skipped++;
-      next = nextRun(schedule.schedule, schedule.timeZone, next);
-    }
+    const after = nextRunAfter(schedule.schedule, schedule.timeZone, firedAt, clock.now());
+    next = after.next;
+    const skipped = after.skipped;
     if (skipped > 0) logger.warn('the schedule came round while its previous run was still going; those times were skipped', { schedule: schedule.name, skipped });
   }
 }

@@ -26,6 +26,9 @@ import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/
 import { runCli as cli } from '../support/cli.js';
 import { expectAppError } from '../support/expect-error.js';
 import { PreconditionError } from '../../src/lib/errors.js';
+import { nodeProcessRunner } from '../../src/lib/process.js';
+import { sandboxScratch } from '../../src/lib/verify/scratch.js';
+import { verifyBackup } from '../../src/lib/verify/verify-backup.js';
 
 const dump: DumpOptions = { threads: 2, bytesPerChunk: 128_000, compression: 'zstd', consistent: true, includeSchemas: ['shop'], excludeSchemas: [], lockWaitTimeoutSeconds: 10 };
 
@@ -251,6 +254,41 @@ describe('prune', () => {
     expect(out.applied).toBe(true);
     expect(out.deleted.sort()).toEqual([names[0], names[1]].sort());
     expect((await readdir(join(cwd, 'backups'))).sort()).toEqual([names[2], names[3], names[4]].sort());
+  });
+
+  it('minKeepVerified keeps the newest verified backup that count would delete, but not one whose verification failed', async () => {
+    const cwd = await configIn('{ type: PVC, pvc: { path: ./backups } }');
+    const root = join(cwd, 'backups');
+    await writeFile(join(cwd, 'bloodraven.yaml'), (await readFile(join(cwd, 'bloodraven.yaml'), 'utf8')).replace('minKeepVerified: 0', 'minKeepVerified: 1'));
+    const store = createFsStore({ root });
+    const proven = await backupAt(store, '2026-06-10T00:00:00Z');
+    const tampered = await backupAt(store, '2026-06-11T00:00:00Z');
+    const newer = [await backupAt(store, '2026-06-12T00:00:00Z'), await backupAt(store, '2026-06-13T00:00:00Z')];
+    const verify = async (name: string): Promise<boolean> =>
+      (
+        await verifyBackup(
+          { store, logger: silentLogger, clock: fixedClock(new Date('2026-06-14T00:00:00Z')), scratch: sandboxScratch(nodeProcessRunner) },
+          await resolveBackup(store, name),
+          { threads: 2 },
+          { signal: new AbortController().signal },
+        )
+      ).ok;
+    expect(await verify(proven)).toBe(true);
+    // A damaged data file: its verification fails, so it is no verified backup.
+    const victim = (await readdir(join(root, tampered))).find((f) => f.endsWith('.tsv.zst'))!;
+    await writeFile(join(root, tampered, victim), 'garbage');
+    expect(await verify(tampered)).toBe(false);
+
+    const dry = await cli(['prune'], cwd);
+    expect(dry.stdout).toMatch(new RegExp(`keep\\s+${proven}\\s+Succeeded.*among the newest 1 verified, always kept \\(minKeepVerified\\)`));
+    const done = await cli(['prune', '--yes', '--json'], cwd);
+    expect(done.code).toBe(0);
+    expect((JSON.parse(done.stdout) as { deleted: string[] }).deleted).toEqual([tampered]);
+    expect((await listBackups(store)).map((e) => [e.name, e.verification])).toEqual([
+      [newer[1], null],
+      [newer[0], null],
+      [proven, 'passed'],
+    ]);
   });
 
   it('never leaves a listed backup half deleted: a crash after the marker shows Deleting, and the next prune finishes', async () => {

@@ -229,18 +229,21 @@ describe('bloodraven daemon', () => {
     const port = await freePort();
     await writeFile(
       join(cwd, 'bloodraven.yaml'),
-      `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles: [ { name: p, storage: { type: PVC, pvc: { path: ./backups } } } ]\n  schedules: [ { name: yearly, profileName: p, schedule: "0 0 1 1 *", timeZone: Europe/Berlin } ]\n`,
+      `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles: [ { name: p, storage: { type: PVC, pvc: { path: ./backups } }, verification: { schedule: "30 6 1 7 *", timeZone: Asia/Tokyo } } ]\n  schedules: [ { name: yearly, profileName: p, schedule: "0 0 1 1 *", timeZone: Europe/Berlin } ]\n`,
     );
     const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'run.js'), 'daemon', '--listen', `127.0.0.1:${port}`], { cwd });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     for (let i = 0; i < 100 && !stderr.includes('daemon started'); i++) await new Promise((r) => setTimeout(r, 100));
-    const health = JSON.parse((await get(`127.0.0.1:${port}`, '/healthz')).body) as { schedules: Array<{ nextRun: string }> };
+    const health = JSON.parse((await get(`127.0.0.1:${port}`, '/healthz')).body) as { schedules: Array<{ nextRun: string }>; verifications: Array<{ profile: string; nextRun: string }> };
     expect(health.schedules[0]!.nextRun).toMatch(/^\d{4}-12-31T23:00:00\.000Z$/);
+    // The verification's next time beside the schedules': 1 July 06:30 in Tokyo.
+    expect(health.verifications).toEqual([expect.objectContaining({ profile: 'p', nextRun: expect.stringMatching(/^\d{4}-06-30T21:30:00\.000Z$/) as unknown, last: null })]);
     const metrics = await get(`127.0.0.1:${port}`, '/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('# TYPE bloodraven_backup_runs_total counter');
+    expect(metrics.body).toContain('# TYPE bloodraven_verification_runs_total counter');
     expect((await get(`127.0.0.1:${port}`, '/nope')).status).toBe(404);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

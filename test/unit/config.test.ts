@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/lib/config/load.js';
 import { resolveMysqlCredentials } from '../../src/lib/config/mysql-credentials.js';
 import { ConfigError } from '../../src/lib/errors.js';
+import { formatPath } from '../../src/lib/config/schema.js';
+import { validateGroupSpec } from '../../src/lib/kube/resources.js';
 
 async function dirWith(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bloodraven-config-'));
@@ -126,6 +128,45 @@ backup:
       'backup.retry.maxBackoffSeconds': 'must be at least backup.retry.initialBackoffSeconds (600)',
       'backup.pitr.profileName': 'no profile named "missing"',
     });
+  });
+
+  it('checks a profile\'s verification schedule and time zone as a schedule\'s, in the file and in a group\'s spec.backup', async () => {
+    const dir = await dirWith({
+      'bloodraven.yaml': `
+backup:
+  profiles:
+    - name: a
+      storage: { type: PVC, pvc: { path: ./a } }
+      verification: { schedule: "0 3 * *", timeZone: Mars/Olympus }
+    - name: b
+      storage: { type: PVC, pvc: { path: ./b } }
+      verification: { schedule: "0 25 * * *" }
+    - name: c
+      storage: { type: PVC, pvc: { path: ./c } }
+      verification: { schedule: "30 4 * * 0", timeZone: Europe/Berlin, threads: 2 }
+`,
+    });
+    const err = await configError(loadConfig({ cwd: dir }));
+    expect(err.exitCode).toBe(2);
+    expect(Object.fromEntries(err.issues.map((i) => [i.path, i.message]))).toEqual({
+      'backup.profiles[0].verification.timeZone': '"Mars/Olympus" is not an IANA time zone (like Etc/UTC or America/Los_Angeles)',
+      'backup.profiles[0].verification.schedule': '"0 3 * *" is not a five-field cron schedule (minute hour day-of-month month day-of-week)',
+      'backup.profiles[1].verification.schedule': expect.stringContaining('"0 25 * * *" is not a valid cron schedule') as string,
+    });
+    // A good one loads, with its default zone.
+    const good = await dirWith({ 'bloodraven.yaml': 'backup: { profiles: [ { name: p, storage: { type: PVC, pvc: { path: ./p } }, verification: { schedule: "15 5 * * *" } } ] }\n' });
+    expect((await loadConfig({ cwd: good })).profile.verification).toEqual({ schedule: '15 5 * * *', timeZone: 'Etc/UTC' });
+
+    const group = validateGroupSpec({
+      credentials: { backupSecret: 's' },
+      sites: [{ name: 'east' }],
+      backup: { profiles: [{ name: 'p', storage: { type: 'PVC', pvc: { claimName: 'c' } }, verification: { schedule: 'every day', timeZone: 'Nowhere/Land' } }] },
+    });
+    expect(group.success).toBe(false);
+    expect(group.success ? [] : group.issues.map((i) => [formatPath(i.path), i.message])).toEqual([
+      ['spec.backup.profiles[0].verification.timeZone', '"Nowhere/Land" is not an IANA time zone (like Etc/UTC or America/Los_Angeles)'],
+      ['spec.backup.profiles[0].verification.schedule', '"every day" is not a five-field cron schedule (minute hour day-of-month month day-of-week)'],
+    ]);
   });
 
   it('names the flag, not the file, when a flag value is wrong', async () => {

@@ -9,7 +9,7 @@ import { computeWindow, planPointInTime } from '../../src/lib/pitr/window.js';
 
 function dump(name: string, snapshotAt: string, gtid: string, flavor: 'mariadb' | 'mysql' = 'mariadb'): CatalogEntry {
   const record = { name, phase: 'Succeeded', startedAt: snapshotAt, snapshotAt, gtidExecuted: gtid, source: { flavor } } as unknown as BackupRecord;
-  return { name, prefix: `${name}/`, record, complete: true, phase: 'Succeeded', failure: null, heldBytes: 0, startedAt: new Date(snapshotAt), verified: false, verification: null };
+  return { name, prefix: `${name}/`, record, complete: true, phase: 'Succeeded', failure: null, heldBytes: 0, startedAt: new Date(snapshotAt), verified: false, verification: null, verifiedAt: null };
 }
 
 function file(site: string, name: string, [first, last]: [number, number], [from, to]: [string, string], server = 1): ArchivedBinlog {

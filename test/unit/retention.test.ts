@@ -6,12 +6,17 @@ import { planRetention } from '../../src/lib/retention/plan.js';
 const now = new Date('2026-06-30T12:00:00Z');
 const day = 24 * 60 * 60 * 1000;
 
-/** `S3` = a success 3 days old, `F1` = a failure 1 day old, `R0` running now, `D5` half-deleted. */
-function backups(spec: string): Array<{ name: string; phase: BackupPhase; startedAt: Date }> {
+/**
+ * `S3` = a success 3 days old, `F1` = a failure 1 day old, `R0` running now, `D5` half-deleted;
+ * a trailing `+` = its last verification passed, `!` = it failed.
+ */
+function backups(spec: string): Array<{ name: string; phase: BackupPhase; startedAt: Date; verification: 'passed' | 'failed' | null }> {
   const phases: Record<string, BackupPhase> = { S: 'Succeeded', F: 'Failed', R: 'Running', D: 'Deleting' };
   return spec.split(' ').map((token) => {
-    const age = Number(token.slice(1));
-    return { name: token, phase: phases[token[0]!]!, startedAt: new Date(now.getTime() - age * day) };
+    const mark = token.at(-1);
+    const verification = mark === '+' ? 'passed' : mark === '!' ? 'failed' : null;
+    const age = Number(token.slice(1, verification ? -1 : undefined));
+    return { name: token, phase: phases[token[0]!]!, startedAt: new Date(now.getTime() - age * day), verification };
   });
 }
 
@@ -50,6 +55,20 @@ const cases: Case[] = [
   { name: 'a running backup is never touched', spec: 'R0 S1 S2', policy: policy({ count: 1 }), deleted: ['S2'] },
   { name: 'a backup an earlier prune began deleting is finished off', spec: 'S1 D2', policy: policy({ count: 5 }), deleted: ['D2'] },
   { name: 'no count and no age: successes are all kept', spec: 'S1 S100 F2', policy: policy({ maxFailedKeep: 0 }), deleted: ['F2'] },
+  {
+    name: 'minKeepVerified keeps an old verified backup that count, age and minKeep would delete',
+    spec: 'S1 S2 S3 S20+ S30+ S40+',
+    policy: policy({ count: 2, maxAgeDays: 7, minKeep: 1, minKeepVerified: 2 }),
+    deleted: ['S40+'],
+  },
+  {
+    name: 'a backup whose verification failed is no verified backup: the floor reaches past it',
+    spec: 'S1 S10! S20! S30+ S40',
+    policy: policy({ count: 1, minKeepVerified: 1 }),
+    deleted: ['S10!', 'S20!', 'S40'],
+  },
+  { name: 'minKeepVerified with no verified backup keeps nothing more', spec: 'S1 S2! S3', policy: policy({ count: 1, minKeepVerified: 3 }), deleted: ['S2!', 'S3'] },
+  { name: 'minKeepVerified 0 gives verified backups no floor', spec: 'S1 S20+ S30+', policy: policy({ count: 1 }), deleted: ['S20+', 'S30+'] },
   { name: 'the shorthand retention: 2', spec: 'S1 S2 S3 F4', policy: { count: 2, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10, minKeepVerified: 0 }, deleted: ['S3'] },
 ];
 
@@ -59,6 +78,19 @@ describe('planRetention', () => {
     expect(plan.filter((d) => d.action === 'delete').map((d) => d.name)).toEqual(deleted);
     expect(plan.map((d) => d.name).sort()).toEqual(spec.split(' ').sort());
     for (const d of plan) expect(d.reasons.length, d.name).toBeGreaterThan(0);
+  });
+
+  it('says why a verified backup is kept beyond the other checks', () => {
+    const plan = planRetention(backups('S1+ S9 S30+ S40+'), policy({ count: 1, minKeep: 1, minKeepVerified: 2 }), now);
+    expect(plan.map((d) => [d.name, d.action])).toEqual([
+      ['S1+', 'keep'],
+      ['S9', 'delete'],
+      ['S30+', 'keep'],
+      ['S40+', 'delete'],
+    ]);
+    expect(plan[0]!.reasons).toContain('among the newest 2 verified, always kept (minKeepVerified)');
+    expect(plan[2]!.reasons).toEqual(['among the newest 2 verified, always kept (minKeepVerified)']);
+    expect(plan[3]!.reasons).toEqual(['beyond the newest 1 successful (count)']);
   });
 
   it('lists decisions newest first, with every reason that applies', () => {

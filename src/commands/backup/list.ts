@@ -11,9 +11,11 @@ export default class BackupList extends BaseCommand {
 
   static override description = `Reads the catalog kept in the profile's storage itself: every attempt's record. A backup is Succeeded only when its dump is complete (@.done.json); a Running record whose process is gone, or a dump that never finished, is listed as Failed with the reason.
 
+VERIFIED is how the backup's last verification (bloodraven verify, or the daemon's scheduled verification) ended: yes (it passed), FAILED (a file, object or table did not match, or the restore failed), or no (never verified).
+
 SIZE is a backup's size; for a failed one, what its folder still holds ("0 B left" once a failed backup removed its data, more where a killed run left files: deleting the folder frees them).
 
-With --json: an array of the backup records, newest first, each with its real phase, failureReason, verified, and heldBytes (the bytes its folder holds now, its record aside).
+With --json: an array of the backup records, newest first, each with its real phase, failureReason, verified (true when its last verification passed), verification ("passed", "failed" or null), verifiedAt (when it last ran, or null), and heldBytes (the bytes its folder holds now, its record aside).
 
 A PVC storage path that does not exist, or is a file, is an error naming the path and its config field (backup.profiles[N].storage.pvc.path), never "No backups": a missing folder is most often a mistyped path (backup now creates it with the profile's first backup).
 

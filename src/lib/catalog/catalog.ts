@@ -37,6 +37,8 @@ export interface CatalogEntry {
   verified: boolean;
   /** How its last verification ended: passed, failed, or none yet (or unreadable: failed). */
   verification: 'passed' | 'failed' | null;
+  /** When its last verification ran (RFC 3339), or null: none yet, or the result is unreadable. */
+  verifiedAt: string | null;
 }
 
 export interface CatalogOptions {
@@ -125,21 +127,34 @@ export async function listBackups(store: ObjectStore, options: CatalogOptions = 
     const complete = files.has(doneMarkerName);
     const { phase, failure } = effectivePhase(record, complete, now, options.isAlive ?? processAlive);
     const started = record ? Date.parse(record.startedAt) : oldest;
-    const verification = files.has(verificationFileName) ? await verificationOutcome(store, `${name}/${verificationFileName}`, options.signal) : null;
-    entries.push({ name, prefix: backupPrefix(name), record, complete, phase, failure, heldBytes: bytes, startedAt: new Date(started), verified: verification === 'passed', verification });
+    const last = files.has(verificationFileName) ? await verificationOutcome(store, `${name}/${verificationFileName}`, options.signal) : null;
+    entries.push({
+      name,
+      prefix: backupPrefix(name),
+      record,
+      complete,
+      phase,
+      failure,
+      heldBytes: bytes,
+      startedAt: new Date(started),
+      verified: last?.outcome === 'passed',
+      verification: last?.outcome ?? null,
+      verifiedAt: last?.at ?? null,
+    });
   }
   entries.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.name.localeCompare(a.name));
   return entries;
 }
 
-/** Whether a saved verification result passed; one that cannot be read counts as failed. */
-async function verificationOutcome(store: ObjectStore, key: string, signal?: AbortSignal): Promise<'passed' | 'failed'> {
+/** Whether a saved verification result passed, and when it ran; one that cannot be read counts as failed. */
+async function verificationOutcome(store: ObjectStore, key: string, signal?: AbortSignal): Promise<{ outcome: 'passed' | 'failed'; at: string | null }> {
   try {
-    const result = JSON.parse((await store.get(key, signal ? { signal } : {})).toString('utf8')) as { ok?: unknown };
-    return result.ok === true ? 'passed' : 'failed';
+    const result = JSON.parse((await store.get(key, signal ? { signal } : {})).toString('utf8')) as { ok?: unknown; verifiedAt?: unknown };
+    const at = typeof result.verifiedAt === 'string' && Number.isFinite(Date.parse(result.verifiedAt)) ? result.verifiedAt : null;
+    return { outcome: result.ok === true ? 'passed' : 'failed', at };
   } catch (err) {
     if (signal?.aborted) throw err;
-    return 'failed';
+    return { outcome: 'failed', at: null };
   }
 }
 

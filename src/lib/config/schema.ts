@@ -396,7 +396,7 @@ function mysqlIssues(mysql: unknown, name: PathNamer): ConfigProblem[] {
   return issues;
 }
 
-/** Unique profile names, one retention setting each, and schema filters that do not contradict each other. */
+/** Unique profile names, one retention setting each, schema filters that do not contradict each other, and valid verification schedules. */
 function profileIssues(profiles: unknown, listAt: Path, name: PathNamer): { issues: ConfigProblem[]; profileNames: Set<string> } {
   const issues: ConfigProblem[] = [];
   const profileNames = new Set<string>();
@@ -409,6 +409,7 @@ function profileIssues(profiles: unknown, listAt: Path, name: PathNamer): { issu
     if (isSet(p.retention) && isSet(p.retentionPolicy)) {
       issues.push({ path: [...at, 'retention'], message: `use either ${name([...at, 'retention'])} or ${name([...at, 'retentionPolicy'])}, not both` });
     }
+    issues.push(...verificationIssues(p.verification, [...at, 'verification']));
     if (isRecord(p.dump)) {
       const include = name([...at, 'dump', 'includeSchemas']);
       const exclude = name([...at, 'dump', 'excludeSchemas']);
@@ -434,6 +435,17 @@ export function schemaFilterProblem(include: readonly string[], exclude: readonl
 export function assertSchemaFlagsAgree(include: readonly string[] | undefined, exclude: readonly string[] | undefined, includeFlag = '--include-schema', excludeFlag = '--exclude-schema'): void {
   const problem = schemaFilterProblem(include ?? [], exclude ?? [], includeFlag, excludeFlag);
   if (problem) throw new ConfigError([{ path: excludeFlag, message: problem }], { hint: 'fix the flags named above (see --help)' });
+}
+
+/**
+ * A profile's scheduled verification: its cron expression valid in its time zone, checked as the
+ * backup schedules' are (a problem names `…verification.schedule` or `…verification.timeZone`).
+ */
+function verificationIssues(verification: unknown, at: Path): ConfigProblem[] {
+  if (!isRecord(verification)) return [];
+  const timeZone = verification.timeZone ?? 'Etc/UTC';
+  if (typeof verification.schedule !== 'string' || verification.schedule === '' || typeof timeZone !== 'string' || timeZone === '') return [];
+  return checkCron(verification.schedule, timeZone).map((problem) => ({ path: [...at, problem.field], message: problem.message }));
 }
 
 /** Unique schedule names, existing profiles, and cron expressions valid in their time zone. */

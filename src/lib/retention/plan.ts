@@ -6,6 +6,9 @@
  *   younger than `maxAgeDays`; with neither enabled, every successful backup is kept;
  * - the newest `minKeep` successful backups are always kept (after a long outage in which every
  *   attempt failed, the last good backup survives whatever its age);
+ * - the newest `minKeepVerified` successful backups whose last verification passed are always
+ *   kept, whatever the other checks say (retention never leaves only unproven backups); a backup
+ *   whose last verification failed, or that was never verified, does not count among them;
  * - at most `maxFailedKeep` failed attempts are kept, the newest;
  * - a running backup is never touched; one an earlier prune began deleting is finished off.
  */
@@ -16,6 +19,11 @@ export interface RetentionCandidate {
   name: string;
   phase: BackupPhase;
   startedAt: Date;
+  /**
+   * How its last verification ended: `passed` counts it for minKeepVerified; `failed`, null or
+   * absent (never verified, or not known to the caller) does not.
+   */
+  verification?: 'passed' | 'failed' | null;
 }
 
 export type RetentionAction = 'keep' | 'delete';
@@ -34,6 +42,7 @@ const dayMs = 24 * 60 * 60 * 1000;
 export function planRetention(candidates: readonly RetentionCandidate[], policy: RetentionPolicy | undefined, now: Date): RetentionDecision[] {
   const newestFirst = [...candidates].sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.name.localeCompare(a.name));
   let succeeded = 0;
+  let verified = 0;
   let failed = 0;
   return newestFirst.map((c) => {
     const decide = (action: RetentionAction, reasons: string[]): RetentionDecision => ({ name: c.name, phase: c.phase, startedAt: c.startedAt, action, reasons });
@@ -59,6 +68,7 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
       else gone.push(`older than ${policy.maxAgeDays} days (maxAgeDays)`);
     }
     if (succeeded <= policy.minKeep) keep.push(`among the newest ${policy.minKeep} successful, always kept (minKeep)`);
+    if (c.verification === 'passed' && ++verified <= policy.minKeepVerified) keep.push(`among the newest ${policy.minKeepVerified} verified, always kept (minKeepVerified)`);
     if (policy.count === 0 && policy.maxAgeDays === 0) keep.push('no count or age limit is set');
     return keep.length > 0 ? decide('keep', keep) : decide('delete', gone);
   });

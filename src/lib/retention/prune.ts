@@ -62,7 +62,7 @@ export async function planPrune(store: ObjectStore, policy: RetentionPolicy | un
   const entries = await listBackups(store, { now, ...(signal ? { signal } : {}) });
   const byName = new Map(entries.map((e) => [e.name, e]));
   const decisions = planRetention(
-    entries.map((e) => ({ name: e.name, phase: e.phase, startedAt: e.startedAt })),
+    entries.map((e) => ({ name: e.name, phase: e.phase, startedAt: e.startedAt, verification: e.verification })),
     policy,
     now,
   ).map((d) => ({ ...d, sizeBytes: byName.get(d.name)?.record?.sizeBytes ?? 0, heldBytes: byName.get(d.name)?.heldBytes ?? 0 }));

@@ -37,3 +37,18 @@ export function nextRun(expression: string, timeZone: string, after: Date): Date
   const cron = CronExpressionParser.parse(expression, { tz: timeZone, currentDate: after });
   return cron.next().toDate();
 }
+
+/**
+ * The next time of a schedule whose run fired at `firedAt` and ended at `now`: the first time
+ * after `firedAt` that is still ahead, and how many times came round while the run went on (they
+ * are skipped, never run late or in parallel).
+ */
+export function nextRunAfter(expression: string, timeZone: string, firedAt: Date, now: Date): { next: Date; skipped: number } {
+  let next = nextRun(expression, timeZone, firedAt);
+  let skipped = 0;
+  while (next.getTime() <= now.getTime()) {
+    skipped++;
+    next = nextRun(expression, timeZone, next);
+  }
+  return { next, skipped };
+}

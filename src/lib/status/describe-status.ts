@@ -1,6 +1,7 @@
 /**
- * `status`: per profile, its backups and the last success and failure; every schedule with its
- * next run (computed in the schedule's time zone, reported in UTC).
+ * `status`: per profile, its backups, the last success and failure, and its verification (the
+ * newest verified backup, the last verification run, the next scheduled one); every schedule with
+ * its next run (computed in the schedule's time zone, reported in UTC).
  */
 import type { Config, Profile } from '../config/schema.js';
 import { listBackups, type CatalogEntry } from '../catalog/catalog.js';
@@ -22,7 +23,19 @@ export interface BackupStatus {
   heldBytes: number;
   verified: boolean;
   verification: 'passed' | 'failed' | null;
+  /** When its last verification ran (RFC 3339), or null. */
+  verifiedAt: string | null;
   failure: string | null;
+}
+
+/** A profile's verification at a glance. */
+export interface ProfileVerificationStatus {
+  /** The newest backup whose last verification passed, and when that verification ran. */
+  newestVerified: { name: string; verifiedAt: string | null } | null;
+  /** The most recent verification among the profile's backups, whichever backup it was of. */
+  last: { backup: string; verifiedAt: string; result: 'passed' | 'failed' } | null;
+  /** The profile's `verification` schedule and its next time (RFC 3339, UTC); null without one. */
+  schedule: { schedule: string; timeZone: string; nextRun: string } | null;
 }
 
 export interface ProfileStatus {
@@ -32,6 +45,7 @@ export interface ProfileStatus {
   backups: BackupStatus[];
   lastSuccess: BackupStatus | null;
   lastFailure: BackupStatus | null;
+  verification: ProfileVerificationStatus;
   /** Why the profile's storage could not be read, if it could not. */
   error: string | null;
   /** What to do about `error`, when there is advice. */
@@ -68,7 +82,24 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
     heldBytes: e.heldBytes,
     verified: e.verified,
     verification: e.verification,
+    verifiedAt: e.verifiedAt,
     failure: e.failure,
+  };
+}
+
+/** The newest verified backup and the latest verification run among `backups` (newest first). */
+function verificationStatus(backups: readonly BackupStatus[], profile: Profile, now: Date): ProfileVerificationStatus {
+  const newest = backups.find((b) => b.verification === 'passed' && b.phase === 'Succeeded');
+  let last: ProfileVerificationStatus['last'] = null;
+  for (const b of backups) {
+    if (b.verification === null || b.verifiedAt === null) continue;
+    if (!last || Date.parse(b.verifiedAt) > Date.parse(last.verifiedAt)) last = { backup: b.name, verifiedAt: b.verifiedAt, result: b.verification };
+  }
+  const v = profile.verification;
+  return {
+    newestVerified: newest ? { name: newest.name, verifiedAt: newest.verifiedAt } : null,
+    last,
+    schedule: v ? { schedule: v.schedule, timeZone: v.timeZone, nextRun: nextRun(v.schedule, v.timeZone, now).toISOString() } : null,
   };
 }
 
@@ -79,7 +110,17 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
 export async function describeStatus(config: Config, openStore: (profile: Profile) => Promise<ObjectStore>, now: Date, signal?: AbortSignal): Promise<Status> {
   const profiles: ProfileStatus[] = [];
   for (const profile of config.backup.profiles) {
-    const status: ProfileStatus = { name: profile.name, location: null, storageType: profile.storage.type, backups: [], lastSuccess: null, lastFailure: null, error: null, errorHint: null };
+    const status: ProfileStatus = {
+      name: profile.name,
+      location: null,
+      storageType: profile.storage.type,
+      backups: [],
+      lastSuccess: null,
+      lastFailure: null,
+      verification: verificationStatus([], profile, now),
+      error: null,
+      errorHint: null,
+    };
     try {
       const store = await openStore(profile);
       status.location = store.location;
@@ -87,6 +128,7 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
       status.backups = entries.map((e) => backupStatus(e, now));
       status.lastSuccess = status.backups.find((b) => b.phase === 'Succeeded') ?? null;
       status.lastFailure = status.backups.find((b) => b.phase === 'Failed') ?? null;
+      status.verification = verificationStatus(status.backups, profile, now);
     } catch (err) {
       if (signal?.aborted) throw err;
       status.error = errorMessage(err);

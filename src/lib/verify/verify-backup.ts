@@ -76,7 +76,10 @@ export interface TableCheck {
 export interface VerificationResult {
   backup: string;
   ok: boolean;
+  /** When the verification began (RFC 3339). */
   verifiedAt: string;
+  /** When it ended (RFC 3339); null in results saved before it was kept. */
+  completedAt: string | null;
   scratch: string | null;
   files: { checked: number; failed: FileCheck[] };
   tables: TableCheck[];
@@ -115,6 +118,7 @@ export async function verifyBackup(
     backup: entry.name,
     ok: false,
     verifiedAt: clock.now().toISOString(),
+    completedAt: null,
     scratch: null,
     files: { checked: 0, failed: [] },
     tables: [],
@@ -147,6 +151,7 @@ export async function verifyBackup(
       throw interrupted;
     }
     result.ok = result.files.failed.length === 0 && result.error === null && result.mismatches.length === 0;
+    result.completedAt = clock.now().toISOString();
     // A result is saved only beside a backup that is there: a failure caused by its removal says
     // nothing about it, and a write into its deleted folder would make a folder of one file.
     await lease.assertBackupPresent(run.signal);
