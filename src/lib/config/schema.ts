@@ -33,7 +33,7 @@ const sizeSchema = (min: number, minText: string): z.ZodType<number> =>
   });
 
 /** Seconds, or a duration like 30s, 5m, 1h. */
-const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+export const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) {
