@@ -3,7 +3,6 @@
  * HTTP endpoints (/archiver/status, /healthz, /metrics) in the daemon's HTTP helper style.
  */
 import { watch } from 'node:fs';
-import { systemClock } from '../lib/clock.js';
 import { durationSchema, nameSchema, type PitrConfig } from '../lib/config/schema.js';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -84,20 +83,25 @@ export async function runPitrSidecar(
     await runSidecar(
       { ...deps, ...(localPath ? { localPath } : {}) },
       config,
-      { site: settings.site, ...(settings.cutoffUrl ? { cutoffUrl: settings.cutoffUrl } : {}), cutoffIntervalSeconds: settings.cutoffIntervalSeconds, retryAfterFailureSeconds },
+      {
+        site: settings.site,
+        ...(settings.cutoffUrl ? { cutoffUrl: settings.cutoffUrl } : {}),
+        cutoffIntervalSeconds: settings.cutoffIntervalSeconds,
+        retryAfterFailureSeconds,
+        watch: (path, onChange) => {
+          // The index may not be where it is looked for (a volume mounted elsewhere): the scans go on.
+          try {
+            const watcher = watch(path, () => onChange());
+            watcher.on('error', () => undefined);
+            return () => watcher.close();
+          } catch (err) {
+            logger.warn('cannot watch the binlog index; new binlogs are found by the periodic scan', { path, reason: String(err) });
+            return () => undefined;
+          }
+        },
+      },
       status,
       signal,
-      (path, onChange) => {
-        // The index may not be where it is looked for (a volume mounted elsewhere): the scans go on.
-        try {
-          const watcher = watch(path, () => onChange());
-          watcher.on('error', () => undefined);
-          return () => watcher.close();
-        } catch (err) {
-          logger.warn('cannot watch the binlog index; new binlogs are found by the periodic scan', { path, reason: String(err) });
-          return () => undefined;
-        }
-      },
     );
     return status;
   } finally {

@@ -77,10 +77,12 @@ Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what i
     this.logger.info('archiving sealed binlogs as they appear, until stopped (Ctrl-C); use --once for a single scan', { everySeconds: config.archivePollInterval });
     const status = initialArchiverStatus(config, store);
     const archived: string[] = [];
-    await runArchiver({ ...deps, onArchived: (entry) => archived.push(entry.file) }, config, status, this.interrupt.signal, (path, onChange) => {
-      const watcher = watch(path, () => onChange());
-      watcher.on('error', () => undefined);
-      return () => watcher.close();
+    await runArchiver({ ...deps, onArchived: (entry) => archived.push(entry.file) }, config, status, this.interrupt.signal, {
+      watch: (path, onChange) => {
+        const watcher = watch(path, () => onChange());
+        watcher.on('error', () => undefined);
+        return () => watcher.close();
+      },
     });
     // Ctrl-C or SIGTERM is how a continuous archiver is stopped: an end like any other, exit 0.
     // A file being fetched at that moment is not in the manifest, and is archived by the next run.

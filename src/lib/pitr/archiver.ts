@@ -291,8 +291,10 @@ export function initialArchiverStatus(config: PitrConfig | undefined, store: Obj
   };
 }
 
-/** How runArchiver paces itself beyond the poll interval. */
+/** How runArchiver watches for new files and paces itself beyond the poll interval. */
 export interface ArchiverLoopOptions {
+  /** Watches a file (the binlog index, local source) for changes; returns a function that stops watching. */
+  watch?: ((path: string, onChange: () => void) => () => void) | undefined;
   /**
    * After a failed scan, wait this long (seconds) instead of the poll interval, if shorter: a
    * sidecar whose server is still starting archives as soon as it answers.
@@ -309,14 +311,8 @@ export interface ArchiverLoopOptions {
  * Archives until `signal` fires: a scan every poll interval, and sooner when the binlog index
  * changes (local source), since that is when a file is sealed.
  */
-export async function runArchiver(
-  deps: ArchiverDeps,
-  config: PitrConfig,
-  status: ArchiverStatus,
-  signal: AbortSignal,
-  watch?: (path: string, onChange: () => void) => () => void,
-  loop: ArchiverLoopOptions = {},
-): Promise<void> {
+export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status: ArchiverStatus, signal: AbortSignal, loop: ArchiverLoopOptions = {}): Promise<void> {
+  const { watch } = loop;
   let wake: (() => void) | undefined;
   let unwatch: (() => void) | undefined;
   const onAbort = (): void => wake?.();

@@ -24,6 +24,8 @@ export interface SidecarOptions {
   cutoffIntervalSeconds: number;
   /** Seconds between two scans while the server cannot be scanned (it is starting). */
   retryAfterFailureSeconds: number;
+  /** Watches the binlog index for changes (a new file sealed); returns a function that stops watching. */
+  watch?: (path: string, onChange: () => void) => () => void;
 }
 
 /** What the sidecar knows of pruning, in its status. */
@@ -89,7 +91,7 @@ export function sidecarPathMapper(options: { binlogDir?: string | undefined; dat
  * reading (daemon unreachable, unknown group) prunes nothing, is in `status.prune.lastError`,
  * and archiving goes on. `config.site` is replaced by `options.site`; `config.source` must be local.
  */
-export async function runSidecar(deps: ArchiverDeps, config: PitrConfig, options: SidecarOptions, status: SidecarStatus, signal: AbortSignal, watch?: (path: string, onChange: () => void) => () => void): Promise<void> {
+export async function runSidecar(deps: ArchiverDeps, config: PitrConfig, options: SidecarOptions, status: SidecarStatus, signal: AbortSignal): Promise<void> {
   const siteConfig: PitrConfig = { ...config, site: options.site };
   let nextPollAt = 0;
   const afterScan = async (scanSignal: AbortSignal): Promise<void> => {
@@ -113,5 +115,5 @@ export async function runSidecar(deps: ArchiverDeps, config: PitrConfig, options
       deps.logger.warn('binlog pruning skipped; archiving goes on, and the cutoff is read again later', { reason: prune.lastError, inSeconds: options.cutoffIntervalSeconds });
     }
   };
-  await runArchiver(deps, siteConfig, status, signal, watch, { retryAfterFailureSeconds: options.retryAfterFailureSeconds, afterScan });
+  await runArchiver(deps, siteConfig, status, signal, { watch: options.watch, retryAfterFailureSeconds: options.retryAfterFailureSeconds, afterScan });
 }
