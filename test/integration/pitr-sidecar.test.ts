@@ -26,7 +26,7 @@ import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { startDaemon, type DaemonProcess } from '../support/kube/daemon-process.js';
 import { createTestClock, type TestClock } from '../support/kube/test-clock.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
-import { startPitrSidecarSites, type ArchiveStorage, type PitrSidecarSites } from '../support/pitr-sidecars.js';
+import { groupSites, startPitrSidecarSites, type ArchiveStorage, type PitrSidecarSites } from '../support/pitr-sidecars.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -117,10 +117,7 @@ beforeAll(async () => {
     kind: 'MysqlFailoverGroup',
     metadata: { name: 'orders', namespace: ns },
     spec: {
-      sites: [
-        { name: 'east', mysql: { host: '127.0.0.1', port: sites.primary.port } },
-        { name: 'west', mysql: { host: '127.0.0.1', port: sites.replica.port } },
-      ],
+      sites: groupSites(sites),
       credentials: { backupSecret: 'mysql-backup' },
       backup: {
         profiles: [{ name: 'archive', storage: { type: 'S3', s3: { bucket: 'backups', prefix: 'orders', region: 'us-east-1', endpointURL: s3.endpoint, credentialsSecret: 's3-creds' } }, dump: { threads: 2 } }],

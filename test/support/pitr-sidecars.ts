@@ -157,6 +157,14 @@ export async function startSidecar(server: TestServer, options: { site: string; 
   };
 }
 
+/** The `spec.sites` of a MysqlFailoverGroup over these servers (east, then west). */
+export function groupSites(sites: ReplicatedSites): Array<{ name: 'east' | 'west'; mysql: { host: string; port: number } }> {
+  return [
+    { name: 'east', mysql: { host: '127.0.0.1', port: sites.primary.port } },
+    { name: 'west', mysql: { host: '127.0.0.1', port: sites.replica.port } },
+  ];
+}
+
 export interface PitrSidecarSites {
   sites: ReplicatedSites;
   /** The sidecar beside each server, by site. */
