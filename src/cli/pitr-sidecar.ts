@@ -46,7 +46,7 @@ function sidecarSettings(flags: SidecarFlags, config: PitrConfig): { site: strin
     } catch {
       parsed = undefined;
     }
-    if (!parsed || !/^https?:$/.test(parsed.protocol)) issues.push({ path: '--pitr-cutoff-url', message: `"${url}" is not an http(s) URL, like http://bloodraven.bloodraven-system.svc:9464/pitr-cutoff?namespace=NS&group=GROUP&profile=PROFILE` });
+    if (!parsed || !/^https?:$/.test(parsed.protocol)) issues.push({ path: '--pitr-cutoff-url', message: `"${url}" is not an http(s) URL, like http://bloodraven-metrics.bloodraven-system.svc:9464/pitr-cutoff?namespace=NS&group=GROUP&profile=PROFILE` });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return { site: site!, cutoffIntervalSeconds: interval.data!, cutoffUrl: url };

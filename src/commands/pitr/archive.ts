@@ -32,7 +32,7 @@ Exit codes: 0 done (a continuous run stopped by Ctrl-C or SIGTERM, saying what i
   static override examples = [
     '<%= config.bin %> <%= command.id %> --once',
     '<%= config.bin %> <%= command.id %> --config /etc/bloodraven.yaml',
-    '<%= config.bin %> <%= command.id %> --sidecar --site east --pitr-cutoff-url "http://bloodraven.bloodraven-system.svc:9464/pitr-cutoff?namespace=shop&group=orders&profile=offsite"',
+    '<%= config.bin %> <%= command.id %> --sidecar --site east --pitr-cutoff-url "http://bloodraven-metrics.bloodraven-system.svc:9464/pitr-cutoff?namespace=shop&group=orders&profile=offsite"',
   ];
 
   static override enableJsonFlag = true;
