@@ -249,7 +249,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   // The archiver stops taking work with everything else; an upload in flight ends with the grace period.
   const archiving =
     pitr && pitrStore && archiverStatus
-      ? runArchiver({ connector: deps.connector, store: pitrStore, ...(pitrKeys ? { keys: pitrKeys } : {}), runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), deps.watch)
+      ? runArchiver({ connector: deps.connector, store: pitrStore, ...(pitrKeys ? { keys: pitrKeys } : {}), runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), { watch: deps.watch })
       : Promise.resolve();
   try {
     await Promise.all([

@@ -33,7 +33,7 @@ const sizeSchema = (min: number, minText: string): z.ZodType<number> =>
   });
 
 /** Seconds, or a duration like 30s, 5m, 1h. */
-const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+export const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) {
@@ -168,7 +168,9 @@ export const pitrSchema = z.strictObject({
 
 /**
  * Point-in-time recovery in a `MysqlFailoverGroup`: the sites are the group's, so there is no
- * `site` or `source` to give (the archiver itself comes with the next issue; this is what it reads).
+ * `site` or `source` to give. The archiver is a sidecar beside each MySQL pod (`pitr archive
+ * --sidecar`, with a bloodraven.yaml of its own naming the same profile and its site); the daemon
+ * reads this block for the profile whose `/pitr-cutoff` the sidecars poll to prune.
  */
 export const kubernetesPitrSchema = z.strictObject(pitrFields);
 

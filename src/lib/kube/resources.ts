@@ -74,7 +74,7 @@ const groupBackupSchema = z.strictObject({
   profiles: kubernetesBackup.backupFields.profiles.describe('Named backup configurations: storage, dump options, retention, encryption.'),
   schedules: kubernetesBackup.backupFields.schedules.describe('Each schedule becomes a CronJob that creates a MysqlBackup of its profile.'),
   retry: kubernetesBackup.backupFields.retry.describe('Retries of scheduled backups that failed, each a new MysqlBackup (triggeredBy: retry).'),
-  pitr: kubernetesBackup.backupFields.pitr.describe('Binlog archiving for point-in-time recovery (archiving in the cluster comes in a later release).'),
+  pitr: kubernetesBackup.backupFields.pitr.describe("Binlog archiving for point-in-time recovery: the archive's profile. The archiving itself runs in a sidecar beside each MySQL pod (bloodraven pitr archive --sidecar, deploy/pitr-sidecar/), which prunes by the daemon's /pitr-cutoff."),
   podSecurityContext: podSecurityContextSchema.optional(),
   containerSecurityContext: containerSecurityContextSchema.optional(),
 });

@@ -46,6 +46,12 @@ export interface ArchiverDeps {
   fetchStallMs?: number;
   /** Told of each file once it is archived (in the manifest), also in a scan that is then interrupted. */
   onArchived?: (entry: ArchivedBinlog) => void;
+  /**
+   * Where a path the server reports (@@log_bin_basename, @@log_bin_index) is in this process's
+   * file system, given the server's @@datadir: a sidecar sees the data volume at a mount path of
+   * its own. Default: the path as the server reports it.
+   */
+  localPath?: (serverPath: string, serverDatadir: string) => string;
 }
 
 const defaultFetchStallMs = 60_000;
@@ -63,13 +69,14 @@ interface ServerState {
   flavor: Flavor;
   readOnly: boolean;
   basename: string | null;
+  datadir: string;
   files: Array<{ name: string; size: number }>;
 }
 
 async function serverState(session: MysqlSession): Promise<ServerState> {
   const flavor = await detectFlavor(session);
-  const [row] = await session.query<{ ro: string | number; logBin: string | number; basename: string | null }>(
-    'SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.log_bin AS logBin, @@GLOBAL.log_bin_basename AS basename',
+  const [row] = await session.query<{ ro: string | number; logBin: string | number; basename: string | null; datadir: string }>(
+    'SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.log_bin AS logBin, @@GLOBAL.log_bin_basename AS basename, @@GLOBAL.datadir AS datadir',
   );
   if (Number(row?.logBin) !== 1) {
     throw new AppError('BINLOG_OFF', 'the server has binary logging off: there is nothing to archive', ExitCode.precondition, {
@@ -77,7 +84,7 @@ async function serverState(session: MysqlSession): Promise<ServerState> {
     });
   }
   const logs = await session.query<{ Log_name: string; File_size: string | number }>('SHOW BINARY LOGS');
-  return { flavor, readOnly: Number(row?.ro) !== 0, basename: row?.basename ?? null, files: logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) })) };
+  return { flavor, readOnly: Number(row?.ro) !== 0, basename: row?.basename ?? null, datadir: row?.datadir ?? '', files: logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) })) };
 }
 
 /** The site a server archives under: the configured one, or its host name. */
@@ -88,7 +95,7 @@ export function siteOf(config: Pick<PitrConfig, 'site'>, hostname: string): stri
 /** Reads one binlog file: from the local folder, or fetched from the server into a temp folder. */
 async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerState, file: string, signal?: AbortSignal): Promise<{ stream: Readable; cleanup: () => Promise<void> }> {
   if (config.source.type === 'local') {
-    const folder = config.source.binlogDir ?? (state.basename ? dirname(state.basename) : null);
+    const folder = config.source.binlogDir ?? (state.basename ? dirname(deps.localPath ? deps.localPath(state.basename, state.datadir) : state.basename) : null);
     if (!folder) throw new AppError('BINLOG_DIR_UNKNOWN', 'the server does not say where its binlogs are (@@log_bin_basename)', ExitCode.usage, { hint: 'set backup.pitr.source.binlogDir' });
     return { stream: createReadStream(join(folder, file)), cleanup: () => Promise.resolve() };
   }
@@ -254,6 +261,11 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
   return result;
 }
 
+/** The binlog index file as this process sees it. */
+function indexPath(deps: ArchiverDeps, serverIndex: string, serverDatadir: string): string {
+  return deps.localPath ? deps.localPath(serverIndex, serverDatadir) : serverIndex;
+}
+
 /** What `/archiver/status` reports. */
 export interface ArchiverStatus {
   enabled: boolean;
@@ -279,11 +291,28 @@ export function initialArchiverStatus(config: PitrConfig | undefined, store: Obj
   };
 }
 
+/** How runArchiver watches for new files and paces itself beyond the poll interval. */
+export interface ArchiverLoopOptions {
+  /** Watches a file (the binlog index, local source) for changes; returns a function that stops watching. */
+  watch?: ((path: string, onChange: () => void) => () => void) | undefined;
+  /**
+   * After a failed scan, wait this long (seconds) instead of the poll interval, if shorter: a
+   * sidecar whose server is still starting archives as soon as it answers.
+   */
+  retryAfterFailureSeconds?: number;
+  /**
+   * Called after every scan, failed or not, before the wait; what it does cannot overlap a scan
+   * (a sidecar prunes its own manifest here, which a scan also writes). Its errors are its own to report.
+   */
+  afterScan?: (signal: AbortSignal) => Promise<void>;
+}
+
 /**
  * Archives until `signal` fires: a scan every poll interval, and sooner when the binlog index
  * changes (local source), since that is when a file is sealed.
  */
-export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status: ArchiverStatus, signal: AbortSignal, watch?: (path: string, onChange: () => void) => () => void): Promise<void> {
+export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status: ArchiverStatus, signal: AbortSignal, loop: ArchiverLoopOptions = {}): Promise<void> {
+  const { watch } = loop;
   let wake: (() => void) | undefined;
   let unwatch: (() => void) | undefined;
   const onAbort = (): void => wake?.();
@@ -296,6 +325,7 @@ export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status
       deps.onArchived?.(entry);
     },
   };
+  let failed = false;
   try {
     while (!signal.aborted) {
       try {
@@ -306,20 +336,24 @@ export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status
         if (!unwatch && watch && config.source.type === 'local') {
           const session = await deps.connector.connect();
           try {
-            const [row] = await session.query<{ index: string | null }>('SELECT @@GLOBAL.log_bin_index AS `index`');
-            if (row?.index) unwatch = watch(row.index, () => wake?.());
+            const [row] = await session.query<{ index: string | null; datadir: string }>('SELECT @@GLOBAL.log_bin_index AS `index`, @@GLOBAL.datadir AS datadir');
+            if (row?.index) unwatch = watch(indexPath(deps, row.index, row.datadir), () => wake?.());
           } finally {
             await session.close();
           }
         }
       } catch (err) {
         if (signal.aborted) break;
+        failed = true;
         status.lastError = errorMessage(err);
         deps.logger.error('binlog archiving failed; trying again at the next scan', { reason: status.lastError });
       }
       status.lastScanAt = deps.clock.now().toISOString();
+      if (loop.afterScan && !signal.aborted) await loop.afterScan(signal);
+      const waitSeconds = failed && loop.retryAfterFailureSeconds !== undefined ? Math.min(loop.retryAfterFailureSeconds, config.archivePollInterval) : config.archivePollInterval;
+      failed = false;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, config.archivePollInterval * 1000);
+        const timer = setTimeout(resolve, waitSeconds * 1000);
         wake = () => {
           clearTimeout(timer);
           resolve();
