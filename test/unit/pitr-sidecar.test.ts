@@ -12,7 +12,7 @@ import { sidecarPathMapper } from '../../src/lib/pitr/sidecar.js';
 
 function dump(name: string, snapshotAt: string, gtid: string, phase: 'Succeeded' | 'Failed' = 'Succeeded'): CatalogEntry {
   const record = { name, phase, startedAt: snapshotAt, snapshotAt, gtidExecuted: gtid, source: { flavor: 'mariadb' } } as unknown as BackupRecord;
-  return { name, prefix: `${name}/`, record, complete: phase === 'Succeeded', phase, failure: null, heldBytes: 0, startedAt: new Date(snapshotAt), verified: false, verification: null };
+  return { name, prefix: `${name}/`, record, complete: phase === 'Succeeded', phase, failure: null, heldBytes: 0, startedAt: new Date(snapshotAt), verified: false, verification: null, verifiedAt: null };
 }
 
 function file(name: string, [first, last]: [number, number], lastEventTime: string): ArchivedBinlog {
