@@ -57,7 +57,7 @@ function refOf(obj: { metadata?: { namespace?: string; name?: string } }): Objec
 }
 
 /** The Job's terminal condition, if it has one. */
-function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
+export function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
   for (const c of job.status?.conditions ?? []) {
     if (c.status !== 'True') continue;
     if (c.type === 'Complete') return 'Complete';
@@ -67,7 +67,7 @@ function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
 }
 
 /** The termination message of the pod's container, from the newest pod that has one. */
-function terminationMessage(pods: readonly V1Pod[]): { message: string | undefined; exitCode: number | undefined; reason: string | undefined } {
+export function terminationMessage(pods: readonly V1Pod[]): { message: string | undefined; exitCode: number | undefined; reason: string | undefined } {
   for (const pod of pods) {
     for (const cs of pod.status?.containerStatuses ?? []) {
       const t = cs.state?.terminated ?? cs.lastState?.terminated;
@@ -77,12 +77,12 @@ function terminationMessage(pods: readonly V1Pod[]): { message: string | undefin
   return { message: undefined, exitCode: undefined, reason: undefined };
 }
 
-function condition(type: string, status: 'True' | 'False', reason: string, message: string, at: Date, generation: number | undefined) {
+export function condition(type: string, status: 'True' | 'False', reason: string, message: string, at: Date, generation: number | undefined) {
   return { type, status, reason, message, lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'), observedGeneration: generation ?? 0 };
 }
 
 /** metav1.Time: RFC 3339 at whole seconds, as the API server writes it. */
-function timeOf(d: Date): string {
+export function timeOf(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
@@ -546,11 +546,11 @@ export class BackupReconciler {
   }
 }
 
-function jobFailureReason(job: V1Job): string {
+export function jobFailureReason(job: V1Job): string {
   return job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')?.reason ?? 'JobFailed';
 }
 
-function jobFailureMessage(job: V1Job): string {
+export function jobFailureMessage(job: V1Job): string {
   const c = job.status?.conditions?.find((x) => x.type === 'Failed' && x.status === 'True');
   return c ? `${c.reason ?? 'Failed'}: ${c.message ?? ''}` : 'failed';
 }

@@ -116,12 +116,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const sizing = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=128M'];
   const { signal } = options;
   const errorLog = join(root, 'error.log');
+  // --user=root lets a server run by root start (it refuses otherwise); any other user (a pod's
+  // uid 27) runs the server as itself, and must not pass it: mariadb-install-db would try to
+  // chown the datadir to root, and fail.
+  const asUser = process.getuid?.() === 0 ? ['--user=root'] : [];
   const args = [
     ...common,
     `--datadir=${datadir}`,
     `--socket=${socket}`,
     '--bind-address=127.0.0.1',
-    '--user=root',
+    ...asUser,
     `--server-id=${serverId}`,
     `--pid-file=${join(root, 'mysqld.pid')}`,
     `--log-error=${errorLog}`,
@@ -169,7 +173,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   try {
     await options.runner.run(
       binaries.install,
-      [...common, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root', ...sizing],
+      [...common, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asUser, ...sizing],
       signal ? { signal } : {},
     );
     throwIfAborted(signal);
