@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=16
 import { userInfo } from 'node:os';
+import process from 'node:process';
 import { execute } from '@oclif/core';
 
 // oclif reads the user's shell from SHELL, else from the passwd entry, before any command runs.

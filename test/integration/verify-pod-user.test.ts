@@ -52,7 +52,7 @@ beforeAll(async () => {
   server = await startTestServer();
   await sql(server, 'CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO app.t SELECT seq, CONCAT("v", seq) FROM app.seq_1_to_200');
   const backup = await runAs(null, ['backup', 'now', '--profile', 'pvc'], { HOME: join(work, 'root-home'), BLOODRAVEN_CONFIG_YAML: config() });
-  expect(backup.code, backup.stderr).toBe(0);
+  if (backup.code !== 0) throw new Error(`backup now failed (${backup.code}):\n${backup.stderr}`);
   // The claim's files belong to the pod's user (fsGroup 27 on a real node).
   for (const dir of ['backups', 'home', 'tmp']) await mkdir(join(work, dir), { recursive: true });
   for (const entry of ['', ...(await readdir(join(work, 'backups'), { recursive: true }))]) await chown(join(work, 'backups', entry), imageUserId, imageUserId);

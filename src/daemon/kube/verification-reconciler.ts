@@ -86,6 +86,15 @@ export function resolveVerifiedBackup(verification: StoredVerification, backups:
   return storedNameOf(newest);
 }
 
+/** The first difference, for the VerificationFailed event: `schema.table: check differs (expected …, found …), and N more`. */
+function firstMismatch(result: Extract<VerificationJobResult, { kind: 'ended' }>): string {
+  const first = result.mismatches[0];
+  if (!first) return result.message;
+  const values = first.expected === undefined ? '' : ` (expected ${first.expected}${first.actual === undefined ? '' : `, found ${first.actual}`})`;
+  const more = result.mismatches.length + result.mismatchesOmitted - 1;
+  return `${first.object}: ${first.check} differs${values}${more > 0 ? `, and ${more} more` : ''}`;
+}
+
 export class VerificationReconciler {
   constructor(private readonly deps: VerificationReconcilerDeps) {}
 
@@ -249,11 +258,7 @@ export class VerificationReconciler {
       if (passed) {
         await ops.event(this.regarding(verification), 'Normal', 'VerificationPassed', `${backup} verified: ${result.tables} tables, ${result.rows} rows, ${result.objects} objects match; restored in ${result.restoreSeconds} s`);
       } else {
-        const first = result.mismatches[0];
-        const what = first
-          ? `${first.object}: ${first.check} differs${first.expected === undefined ? '' : ` (expected ${first.expected}${first.actual === undefined ? '' : `, found ${first.actual}`})`}${result.mismatches.length + result.mismatchesOmitted > 1 ? `, and ${result.mismatches.length + result.mismatchesOmitted - 1} more` : ''}`
-          : result.message;
-        await ops.event(this.regarding(verification), 'Warning', 'VerificationFailed', `${backup} failed verification: ${what}`);
+        await ops.event(this.regarding(verification), 'Warning', 'VerificationFailed', `${backup} failed verification: ${firstMismatch(result)}`);
       }
     }
     await this.recordOnBackup({ ...verification, status: written ?? status });
