@@ -22,12 +22,16 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
 
 FROM ${NODE_IMAGE}
 # MariaDB's client tools (mariadb, mariadb-dump, mariadb-binlog; `mysql` and `mysqldump` are
-# links to them, and they speak MySQL 8's caching_sha2_password). Not here: Oracle's
-# `mysqlbinlog`, which only Debian's mariadb-server package links (to MariaDB's tool, which
-# cannot read every MySQL 8 binlog). Backups and cleanups use bloodraven's own engine, no tool.
+# links to them, and they speak MySQL 8's caching_sha2_password). Backups and cleanups use
+# bloodraven's own engine, no tool.
+# mariadb-server: the verification Jobs' scratch server (`verify --scratch sandbox` starts
+# mariadbd after mariadb-install-db, with a datadir under TMPDIR, the pod's /tmp emptyDir, as the
+# pod's uid 27 on a read-only root). Its `mysqlbinlog` link is MariaDB's tool, which cannot read
+# every MySQL 8 binlog; bloodraven's PITR reads binlogs itself. The package's own datadir and
+# service files are of no use here: /var/lib/mysql is removed, nothing starts at boot.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates mariadb-client \
- && rm -rf /var/lib/apt/lists/*
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates mariadb-client mariadb-server \
+ && rm -rf /var/lib/apt/lists/* /var/lib/mysql
 
 # The `bloodraven` user, uid/gid 27: the Jobs' pods run as 27:27 by default (the reference's
 # security context) and the daemon's Deployment does the same. Debian's base-passwd already

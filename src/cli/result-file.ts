@@ -12,6 +12,7 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import type { BackupRecord } from '../lib/catalog/record.js';
+import type { VerificationResult } from '../lib/verify/verify-backup.js';
 import { AbortedError, AppError, errorMessage } from '../lib/errors.js';
 import { atLastResort } from '../lib/last-resort.js';
 
@@ -88,6 +89,115 @@ export function backupSucceededResult(record: BackupRecord): BackupSucceededResu
   }
   return { ...truncated, gtidExecuted: kept };
 }
+
+// --- verification in the cluster (issue 11): `verify --result-file` ---
+
+/** One difference verify found, as MysqlBackupVerification.status.mismatches[] holds it: names and checksums, never row data. */
+export interface VerificationMismatchResult {
+  /** `schema.table`, or the file's name. */
+  object: string;
+  /** `row count`, `content checksum`, `missing table`, `file checksum`. */
+  check: string;
+  expected?: string;
+  actual?: string;
+}
+
+/** What `verify` leaves when it ran to the end (a pass, or a failure it can name). */
+export interface VerificationEndedResult {
+  phase: 'Passed' | 'Failed';
+  /** The stored backup verified. */
+  backup: string;
+  /** Tables compared. */
+  tables: number;
+  /** Rows restored. */
+  rows: number;
+  /** Objects of the source's inventory found on the scratch server. */
+  objects: number;
+  /** Bytes restored. */
+  bytes: number;
+  /** Seconds the scratch restore took (the measured recovery time); 0 when it did not run. */
+  restoreSeconds: number;
+  /** The differences, the first ones when not all fit in 4096 bytes. */
+  mismatches: VerificationMismatchResult[];
+  /** How many differences were left out to fit (absent when none were). */
+  mismatchesOmitted?: number;
+  /** One line: what was proven, or what did not match. */
+  message: string;
+}
+
+/** Every difference of a verification, files first (they stop the restore), then tables in the backup's order. */
+export function verificationMismatches(result: VerificationResult): VerificationMismatchResult[] {
+  const out: VerificationMismatchResult[] = result.files.failed.map((f) => ({ object: f.name, check: 'file checksum', ...(f.problem ? { actual: f.problem } : {}) }));
+  for (const t of result.tables) {
+    if (t.ok) continue;
+    const object = `${t.schema}.${t.table}`;
+    if (t.actualRows === null) out.push({ object, check: 'missing table', expected: `${t.expectedRows} rows` });
+    else if (t.actualRows !== t.expectedRows) out.push({ object, check: 'row count', expected: String(t.expectedRows), actual: String(t.actualRows) });
+    else out.push({ object, check: 'content checksum', expected: t.expectedChecksum, ...(t.actualChecksum === null ? {} : { actual: t.actualChecksum }) });
+  }
+  return out;
+}
+
+function verificationMessage(result: VerificationResult, mismatches: readonly VerificationMismatchResult[]): string {
+  const tables = result.tables.length;
+  if (result.ok) {
+    const seconds = ((result.restore?.durationMs ?? 0) / 1000).toFixed(1);
+    return `backup ${result.backup} verified: ${tables} tables match rows and content, ${result.restore?.rows ?? 0} rows restored in ${seconds} s`;
+  }
+  const first = mismatches[0];
+  const what = first ? `${first.check} of ${first.object} differs${mismatches.length > 1 ? ` (and ${mismatches.length - 1} more)` : ''}` : 'it could not be proven';
+  return oneLine(`backup ${result.backup} did not verify: ${what}${result.error ? `; restore: ${result.error}` : ''}`);
+}
+
+/**
+ * The result of a verification that ran to the end, made to fit 4096 bytes: as many mismatches
+ * as fit (the first ones), `mismatchesOmitted` counting the rest, and the message cut with "…"
+ * if even that is too long. Holds counts, names and checksums only: never row data.
+ */
+export function verificationEndedResult(result: VerificationResult): VerificationEndedResult {
+  const mismatches = verificationMismatches(result);
+  const doc: VerificationEndedResult = {
+    phase: result.ok ? 'Passed' : 'Failed',
+    backup: result.backup,
+    tables: result.tables.length,
+    rows: result.restore?.rows ?? 0,
+    objects: result.restore?.objects ?? 0,
+    bytes: result.restore?.bytes ?? 0,
+    restoreSeconds: Math.round(result.restore?.durationMs ?? 0) / 1000,
+    mismatches,
+    message: verificationMessage(result, mismatches),
+  };
+  if (bytes(doc) <= resultMaxBytes) return doc;
+  // The message first gets at most a quarter of the room, so that mismatches are what fills it.
+  const message = cutToFit(doc.message, (m) => bytes({ phase: doc.phase, message: m }) <= resultMaxBytes / 4);
+  const kept: VerificationMismatchResult[] = [];
+  const base = { ...doc, message, mismatches: kept, mismatchesOmitted: mismatches.length };
+  for (const m of mismatches) {
+    const mismatch = { ...m, ...(m.actual === undefined ? {} : { actual: cutToFit(m.actual, (a) => Buffer.byteLength(a) <= 512) }) };
+    if (bytes({ ...base, mismatches: [...kept, mismatch], mismatchesOmitted: mismatches.length - kept.length - 1 }) > resultMaxBytes) break;
+    kept.push(mismatch);
+  }
+  const fitted: VerificationEndedResult = { ...base, mismatches: kept, mismatchesOmitted: mismatches.length - kept.length };
+  if (fitted.mismatchesOmitted === 0) delete fitted.mismatchesOmitted;
+  // Still too long only when the cut message and a long backup name alone crowd it: cut the message more.
+  return bytes(fitted) <= resultMaxBytes ? fitted : { ...fitted, message: cutToFit(fitted.message, (m) => bytes({ ...fitted, message: m }) <= resultMaxBytes) };
+}
+
+/** The longest prefix of `text` (whole code points, "…" appended when cut) that `fits`. */
+function cutToFit(text: string, fits: (candidate: string) => boolean): string {
+  if (fits(text)) return text;
+  const chars = Array.from(text);
+  let low = 0;
+  let high = chars.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(chars.slice(0, mid).join('') + '…')) low = mid;
+    else high = mid - 1;
+  }
+  return chars.slice(0, low).join('') + '…';
+}
+
+// --- end of verification in the cluster ---
 
 /** A message as one line: its lines trimmed and joined ("; " between lines, " " after a colon). */
 export function oneLine(message: string): string {

@@ -1,5 +1,6 @@
-import { Flags } from '@oclif/core';
-import { BaseCommand } from '../cli/base-command.js';
+import { Errors, Flags } from '@oclif/core';
+import { BaseCommand, toAppError } from '../cli/base-command.js';
+import { ResultFile, resultFileFlag, verificationEndedResult } from '../cli/result-file.js';
 import { createProgressView, loadProgressSpec } from '../cli/progress.js';
 import { resolveBackup } from '../lib/catalog/catalog.js';
 import { loadConfig } from '../lib/config/load.js';
@@ -24,6 +25,8 @@ A backup taken before bloodraven kept an inventory cannot be proven complete and
 
 While it runs, verify holds a lease on the backup (under .leases/ at the profile's root): prune leaves the backup alone until it ends. A scratch sandbox left by a verify that was killed (SIGKILL) is stopped and removed by the next bloodraven command.
 
+With --result-file PATH the outcome is also written to PATH as one compact JSON object of at most 4096 bytes (a Kubernetes Job's termination message): {"phase":"Passed" or "Failed","backup","tables","rows","objects","bytes","restoreSeconds","mismatches":[{"object","check","expected","actual"}] (the first ones when not all fit, with "mismatchesOmitted" counting the rest),"message"} when the verification ran to the end, or {"phase":"Failed","backup" (once resolved),"reason" (the error code),"message"} when it could not. It holds names, counts and checksums, never row data.
+
 Exit codes: 0 verified, 1 a file, object or table does not match (they are named), the restore failed, or the backup was removed while it was read (BACKUP_GONE; nothing is saved), 2 bad usage or configuration, 3 the backup is not a complete, successful one, or the --scratch server cannot take it (its settings, privileges, or objects already there; nothing is saved then), 130 interrupted (Ctrl-C or SIGTERM: the scratch sandbox is stopped and removed; nothing is saved, so the last finished verification stays what backup list shows).
 
 ${faultHelp('the scratch server')}`;
@@ -41,10 +44,15 @@ ${faultHelp('the scratch server')}`;
     scratch: Flags.string({ description: 'Where to restore: sandbox (default), or mysql://user@host:port (it must not hold the backup\'s objects; what is restored stays).', default: 'sandbox' }),
     'scratch-password-file': Flags.string({ description: 'Password of the --scratch server user.' }),
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
+    ...resultFileFlag,
   };
+
+  private backupName: string | undefined;
+  private readonly resultFile = new ResultFile(this.argv, () => (this.backupName === undefined ? {} : { backup: this.backupName }));
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Verify);
+    this.resultFile.start(flags['result-file']);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const json = this.jsonEnabled();
@@ -58,6 +66,7 @@ ${faultHelp('the scratch server')}`;
     try {
       const kek = await createProfileKeys(loaded, loaded.profile, store).forReading();
       const entry = await resolveBackup(store, flags.backup, { signal: this.interrupt.signal });
+      this.backupName = entry.name;
       this.logger.info('verifying', { backup: entry.name, scratch: flags.scratch });
       result = await verifyBackup(
         { store, kek, logger: this.logger, clock: systemClock, scratch },
@@ -70,6 +79,8 @@ ${faultHelp('the scratch server')}`;
       throw err;
     }
     await view.finish();
+    // A verification that ran to the end leaves its own result, a pass or the mismatches it found.
+    await this.resultFile.succeeded(verificationEndedResult(result));
     // The result is printed here, not returned: on a mismatch it is the JSON document too.
     if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else process.stdout.write(summary(result));
@@ -79,6 +90,12 @@ ${faultHelp('the scratch server')}`;
       this.suppressJsonError = true;
       throw new AppError('VERIFY_FAILED', `backup ${result.backup} did not verify:\n  ${what.join('\n  ')}`, ExitCode.failure);
     }
+  }
+
+  /** Every failure, from a bad flag to an interrupt, reaches --result-file before it is shown. */
+  protected override async catch(err: Parameters<BaseCommand['catch']>[0]): Promise<never> {
+    if (!(err instanceof Errors.ExitError)) await this.resultFile.failed(toAppError(err));
+    return super.catch(err);
   }
 }
 

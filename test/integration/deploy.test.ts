@@ -164,6 +164,9 @@ describe('RBAC in deploy/', () => {
       'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
       'shipstream.io mysqlbackups/status': ['update'],
       'shipstream.io mysqlbackups/finalizers': ['update'],
+      'shipstream.io mysqlbackupverifications': ['create', 'get', 'list', 'watch'],
+      'shipstream.io mysqlbackupverifications/status': ['update'],
+      'shipstream.io mysqlbackupverifications/finalizers': ['update'],
       'batch jobs': ['create', 'delete', 'get', 'list', 'watch'],
       'batch cronjobs': ['create', 'delete', 'get', 'list', 'update', 'watch'],
       'core pods': ['list', 'watch'],
@@ -171,7 +174,7 @@ describe('RBAC in deploy/', () => {
       'core persistentvolumeclaims': ['create', 'get'],
       'core namespaces': ['get'],
       'core serviceaccounts': ['create'],
-      'rbac.authorization.k8s.io roles': ['create'],
+      'rbac.authorization.k8s.io roles': ['create', 'update'],
       'rbac.authorization.k8s.io rolebindings': ['create'],
       'events.k8s.io events': ['create', 'patch'],
     });

@@ -11,7 +11,8 @@ import { parse } from 'yaml';
 import type { V1Deployment } from '@kubernetes/client-node';
 import Daemon from '../../src/commands/daemon.js';
 import { parseListen } from '../../src/daemon/http.js';
-import { mountPaths } from '../../src/lib/kube/job-spec.js';
+import { mountPaths, verificationJob } from '../../src/lib/kube/job-spec.js';
+import { validateGroupSpec } from '../../src/lib/kube/resources.js';
 import { imageUserId } from '../../src/lib/kube/security-context.js';
 import { envPairs, execForm, inBuildContext, parseDockerfile, type DockerInstruction, type DockerStage } from '../support/dockerfile.js';
 
@@ -123,7 +124,42 @@ describe('Dockerfile', () => {
     for (const path of Object.values(mounted)) expect(mkdir?.split(/\s+/), path).toContain(path);
     expect(runs(runtime).some((r) => /apt-get install .*\bmariadb-client\b/.test(r))).toBe(true);
   });
+
+  // Verification in the cluster (issue 11).
+  it('has the scratch server verification Jobs start (mariadbd and mariadb-install-db from mariadb-server), with its datadir on the pod’s /tmp emptyDir', () => {
+    expect(runs(runtime).some((r) => /apt-get install .*\bmariadb-server\b/.test(r))).toBe(true);
+    const parsed = validateGroupSpec(verifyingGroupSpec);
+    if (!parsed.success) throw new Error(JSON.stringify(parsed.issues));
+    const group = { metadata: { name: 'orders', namespace: 'shop', uid: 'g-1' }, spec: parsed.data };
+    const profile = group.spec.backup?.profiles[0];
+    const job = verificationJob({
+      group,
+      profile: profile!,
+      verification: { apiVersion: 'shipstream.io/v1alpha1', kind: 'MysqlBackupVerification', metadata: { name: 'v1', namespace: 'shop', uid: 'v-1' }, spec: { failoverGroupRef: { name: 'orders' }, profileName: 'offsite' } },
+      storedBackupName: 'orders-offsite-20261201-100000',
+    });
+    const pod = job.spec?.template.spec;
+    const container = pod?.containers[0];
+    expect(container?.command).toEqual(execForm(last(runtime, 'ENTRYPOINT')?.args ?? ''));
+    expect(container?.args).toEqual(['verify', '--backup', 'orders-offsite-20261201-100000', '--profile', 'offsite', '--scratch', 'sandbox', '--result-file', '/dev/termination-log']);
+    // The sandbox's datadir goes under os.tmpdir(), which is TMPDIR: /tmp, an emptyDir on a read-only root.
+    expect(container?.env?.find((e) => e.name === 'TMPDIR')?.value).toBe(mountPaths.tmp);
+    const tmpVolume = container?.volumeMounts?.find((m) => m.mountPath === mountPaths.tmp)?.name;
+    expect(pod?.volumes?.find((v) => v.name === tmpVolume)?.emptyDir).toBeDefined();
+    expect(container?.securityContext?.readOnlyRootFilesystem).toBe(true);
+    expect(pod?.securityContext?.runAsUser).toBe(imageUserId);
+    // No MySQL account: nothing of the source is mounted.
+    expect(container?.volumeMounts?.map((m) => m.mountPath)).not.toContain(mountPaths.mysqlCredentials);
+  });
 });
+
+const verifyingGroupSpec = {
+  sites: [{ name: 'east' }],
+  credentials: { backupSecret: 'mysql-backup' },
+  backup: {
+    profiles: [{ name: 'offsite', storage: { type: 'S3', s3: { bucket: 'backups', prefix: 'orders', credentialsSecret: 's3' } }, verification: { schedule: '0 5 * * *' } }],
+  },
+};
 
 describe('the daemon Deployment against the image', () => {
   it('runs the entrypoint with the daemon subcommand, HOME and /tmp writable on a read-only root', () => {

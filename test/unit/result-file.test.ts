@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backupSucceededResult, failedResult, oneLine, resultFileFromArgv, resultMaxBytes, writeResultFile } from '../../src/cli/result-file.js';
+import { backupSucceededResult, failedResult, oneLine, resultFileFromArgv, resultMaxBytes, verificationEndedResult, writeResultFile } from '../../src/cli/result-file.js';
+import type { TableCheck, VerificationResult } from '../../src/lib/verify/verify-backup.js';
+import { parseVerificationJobResult } from '../../src/lib/kube/verification-result.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { AppError, ConfigError } from '../../src/lib/errors.js';
 
@@ -112,5 +114,95 @@ describe('result file', () => {
 describe('oneLine', () => {
   it('joins trimmed lines', () => {
     expect(oneLine('a:\n  b\n\n  c  ')).toBe('a: b; c');
+  });
+});
+
+// Verification in the cluster (issue 11): `verify --result-file`.
+describe('verificationEndedResult', () => {
+  const checksum = (i: number): string => (i * 7919).toString(16).padStart(16, '0');
+  function table(i: number, ok: boolean, schema = 'app'): TableCheck {
+    return { schema, table: `t${i}`, expectedRows: 100, actualRows: 100, expectedChecksum: checksum(i), actualChecksum: ok ? checksum(i) : checksum(i + 1), ok };
+  }
+  function result(tables: TableCheck[], extra: Partial<VerificationResult> = {}): VerificationResult {
+    return {
+      backup: 'orders-offsite-20261201-100000',
+      ok: tables.every((t) => t.ok),
+      verifiedAt: '2026-12-01T10:05:00.000Z',
+      scratch: 'sandbox (/tmp/x)',
+      files: { checked: tables.length + 2, failed: [] },
+      tables,
+      mismatches: tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`),
+      restore: { durationMs: 2345, bytes: 123456, rows: tables.length * 100, bytesPerSecond: 52000, objects: tables.length + 3 },
+      error: null,
+      ...extra,
+    };
+  }
+
+  it('reports a pass with what was proven and the measured restore time', () => {
+    const doc = verificationEndedResult(result([table(1, true), table(2, true)]));
+    expect(doc).toEqual({
+      phase: 'Passed',
+      backup: 'orders-offsite-20261201-100000',
+      tables: 2,
+      rows: 200,
+      objects: 5,
+      bytes: 123456,
+      restoreSeconds: 2.345,
+      mismatches: [],
+      message: expect.stringContaining('2 tables match') as string,
+    });
+    expect(parseVerificationJobResult(JSON.stringify(doc))).toMatchObject({ kind: 'ended', phase: 'Passed', tables: 2, restoreSeconds: 2.345 });
+  });
+
+  it('names each mismatch by schema.table and check, with checksums, never row data', () => {
+    const missing: TableCheck = { schema: 'app', table: 'gone', expectedRows: 3, actualRows: null, expectedChecksum: 'aa', actualChecksum: null, ok: false };
+    const rows: TableCheck = { ...table(3, false), actualRows: 99 };
+    const doc = verificationEndedResult(result([table(1, true), table(2, false), rows, missing], { files: { checked: 5, failed: [{ name: 'app@t9@@0.tsv.zst', ok: false, problem: 'SHA-256 differs' }] } }));
+    expect(doc.phase).toBe('Failed');
+    expect(doc.mismatches).toEqual([
+      { object: 'app@t9@@0.tsv.zst', check: 'file checksum', actual: 'SHA-256 differs' },
+      { object: 'app.t2', check: 'content checksum', expected: checksum(2), actual: checksum(3) },
+      { object: 'app.t3', check: 'row count', expected: '100', actual: '99' },
+      { object: 'app.gone', check: 'missing table', expected: '3 rows' },
+    ]);
+    expect(doc.message).toMatch(/did not verify: file checksum of app@t9@@0\.tsv\.zst differs \(and 3 more\)/);
+    expect(doc.mismatchesOmitted).toBeUndefined();
+  });
+
+  it('keeps the first mismatches that fit 4096 bytes and counts the ones left out', () => {
+    const tables = Array.from({ length: 400 }, (_, i) => table(i, false, `schema_with_a_rather_long_name_${i % 7}`));
+    const doc = verificationEndedResult(result(tables));
+    const size = Buffer.byteLength(JSON.stringify(doc));
+    expect(size).toBeLessThanOrEqual(resultMaxBytes);
+    expect(doc.mismatches.length).toBeGreaterThan(10);
+    expect(doc.mismatches.length + (doc.mismatchesOmitted ?? 0)).toBe(400);
+    // The first ones, in order: the Event names the first.
+    expect(doc.mismatches.map((m) => m.object)).toEqual(tables.slice(0, doc.mismatches.length).map((t) => `${t.schema}.${t.table}`));
+    // One more would not have fit.
+    const oneMore = { ...doc, mismatches: [...doc.mismatches, { object: `${tables[doc.mismatches.length]?.schema}.t${doc.mismatches.length}`, check: 'content checksum', expected: checksum(1), actual: checksum(2) }] };
+    expect(Buffer.byteLength(JSON.stringify(oneMore))).toBeGreaterThan(resultMaxBytes);
+    expect(parseVerificationJobResult(JSON.stringify(doc))).toMatchObject({ kind: 'ended', phase: 'Failed', mismatchesOmitted: doc.mismatchesOmitted });
+  });
+
+  it('cuts a long restore error and a long file problem so the whole still fits', () => {
+    const doc = verificationEndedResult(
+      result([], {
+        ok: false,
+        restore: null,
+        error: `the load failed: ${'é'.repeat(5000)}`,
+        files: { checked: 3, failed: Array.from({ length: 3 }, (_, i) => ({ name: `f${i}`, ok: false, problem: 'x'.repeat(3000) })) },
+      }),
+    );
+    expect(Buffer.byteLength(JSON.stringify(doc))).toBeLessThanOrEqual(resultMaxBytes);
+    expect(doc.message.endsWith('…')).toBe(true);
+    expect(doc.mismatches[0]?.object).toBe('f0');
+    expect(doc).toMatchObject({ phase: 'Failed', tables: 0, restoreSeconds: 0 });
+  });
+
+  it('is told apart from an error result by the parser', () => {
+    const error = failedResult(new AppError('BACKUP_GONE', 'the backup was removed'), { backup: 'b' });
+    expect(parseVerificationJobResult(JSON.stringify(error))).toEqual({ kind: 'error', backup: 'b', reason: 'BACKUP_GONE', message: 'the backup was removed' });
+    expect(parseVerificationJobResult('OOMKilled')).toBeNull();
+    expect(parseVerificationJobResult('')).toBeNull();
   });
 });

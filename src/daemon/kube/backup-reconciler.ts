@@ -57,7 +57,7 @@ function refOf(obj: { metadata?: { namespace?: string; name?: string } }): Objec
 }
 
 /** The Job's terminal condition, if it has one. */
-function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
+export function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
   for (const c of job.status?.conditions ?? []) {
     if (c.status !== 'True') continue;
     if (c.type === 'Complete') return 'Complete';
@@ -67,7 +67,7 @@ function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
 }
 
 /** The termination message of the pod's container, from the newest pod that has one. */
-function terminationMessage(pods: readonly V1Pod[]): { message: string | undefined; exitCode: number | undefined; reason: string | undefined } {
+export function terminationMessage(pods: readonly V1Pod[]): { message: string | undefined; exitCode: number | undefined; reason: string | undefined } {
   for (const pod of pods) {
     for (const cs of pod.status?.containerStatuses ?? []) {
       const t = cs.state?.terminated ?? cs.lastState?.terminated;
@@ -77,12 +77,12 @@ function terminationMessage(pods: readonly V1Pod[]): { message: string | undefin
   return { message: undefined, exitCode: undefined, reason: undefined };
 }
 
-function condition(type: string, status: 'True' | 'False', reason: string, message: string, at: Date, generation: number | undefined) {
+export function condition(type: string, status: 'True' | 'False', reason: string, message: string, at: Date, generation: number | undefined) {
   return { type, status, reason, message, lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'), observedGeneration: generation ?? 0 };
 }
 
 /** metav1.Time: RFC 3339 at whole seconds, as the API server writes it. */
-function timeOf(d: Date): string {
+export function timeOf(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
@@ -434,8 +434,15 @@ export class BackupReconciler {
       profile.retentionPolicy,
       clock.now(),
     );
+    // minKeepVerified (issue 11): the floor is applied here, over the planner's decisions, from
+    // each CR's status.verification (the storage-side planner reads verification.json instead).
+    const verifiedFloor = keptAsVerified(mine, profile.retentionPolicy?.minKeepVerified ?? 0);
     for (const d of decisions) {
       if (d.action !== 'delete') continue;
+      if (verifiedFloor.has(d.name)) {
+        logger.info(`retention: keeping MysqlBackup ${ns}/${d.name}: among the newest ${profile.retentionPolicy?.minKeepVerified} verified (minKeepVerified), though ${d.reasons.join('; ')}`);
+        continue;
+      }
       logger.info(`retention: deleting MysqlBackup ${ns}/${d.name} (${d.reasons.join('; ')})`);
       await ops.deleteBackup({ namespace: ns, name: d.name });
     }
@@ -546,11 +553,24 @@ export class BackupReconciler {
   }
 }
 
-function jobFailureReason(job: V1Job): string {
+/**
+ * The names of the newest `count` Succeeded backups whose latest verification passed
+ * (status.verification.result Passed), newest by start time: retention keeps them whatever else
+ * says (retentionPolicy.minKeepVerified). Empty for a count of 0.
+ */
+export function keptAsVerified(backups: readonly StoredBackup[], count: number): Set<string> {
+  if (count <= 0) return new Set();
+  const verified = backups
+    .filter((b) => b.status?.phase === 'Succeeded' && b.status.verification?.result === 'Passed')
+    .sort((a, b) => (b.status?.startTime ?? '').localeCompare(a.status?.startTime ?? '') || b.metadata.name.localeCompare(a.metadata.name));
+  return new Set(verified.slice(0, count).map((b) => b.metadata.name));
+}
+
+export function jobFailureReason(job: V1Job): string {
   return job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')?.reason ?? 'JobFailed';
 }
 
-function jobFailureMessage(job: V1Job): string {
+export function jobFailureMessage(job: V1Job): string {
   const c = job.status?.conditions?.find((x) => x.type === 'Failed' && x.status === 'True');
   return c ? `${c.reason ?? 'Failed'}: ${c.message ?? ''}` : 'failed';
 }

@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../../lib/clock.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
-import { scheduleCronJob } from '../../lib/kube/job-spec.js';
+import { scheduleCronJob, verificationCronJob } from '../../lib/kube/job-spec.js';
 import { labelKeys, provisionedPvc, requesterRole, requesterRoleBinding, requesterServiceAccount } from '../../lib/kube/objects.js';
 import type { MysqlFailoverGroupSpec, MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 import { nextRetry } from '../../lib/kube/retry-plan.js';
@@ -84,7 +84,12 @@ export class GroupReconciler {
     const spec = parsed.spec;
     const built = { metadata: group.metadata, spec };
     const schedules = spec.backup?.schedules ?? [];
-    if (schedules.length > 0) {
+    // Verification in the cluster (issue 11): a profile's verification schedule is a CronJob too.
+    const verificationCronJobs = (spec.backup?.profiles ?? []).flatMap((p) => {
+      const cronJob = verificationCronJob(built, p);
+      return cronJob ? [{ cronJob, profile: p.name, schedule: p.verification?.schedule ?? '', timeZone: p.verification?.timeZone ?? '' }] : [];
+    });
+    if (schedules.length > 0 || verificationCronJobs.length > 0) {
       await ops.applyRequesterAccess({ serviceAccount: requesterServiceAccount(built), role: requesterRole(built), roleBinding: requesterRoleBinding(built) });
     }
     for (const profile of spec.backup?.profiles ?? []) {
@@ -104,11 +109,18 @@ export class GroupReconciler {
         await ops.event(this.regarding(group), 'Normal', what === 'created' ? 'ScheduleCreated' : 'ScheduleUpdated', `CronJob ${cronJob.metadata?.name} runs "${schedule.schedule}" in ${schedule.timeZone} for profile ${schedule.profileName}`);
       }
     }
+    for (const { cronJob, profile, schedule, timeZone } of verificationCronJobs) {
+      wanted.add(cronJob.metadata?.name ?? '');
+      const what = await ops.applyCronJob(cronJob);
+      if (what !== 'unchanged') {
+        await ops.event(this.regarding(group), 'Normal', what === 'created' ? 'ScheduleCreated' : 'ScheduleUpdated', `CronJob ${cronJob.metadata?.name} verifies the latest backup of profile ${profile} at "${schedule}" in ${timeZone}`);
+      }
+    }
     for (const existing of ops.cronJobsOfGroup(ref)) {
       const name = existing.metadata?.name ?? '';
       if (wanted.has(name)) continue;
       await ops.deleteCronJob({ namespace: ref.namespace, name });
-      await ops.event(this.regarding(group), 'Normal', 'ScheduleDeleted', `CronJob ${name} deleted: its schedule is gone from spec.backup.schedules`);
+      await ops.event(this.regarding(group), 'Normal', 'ScheduleDeleted', `CronJob ${name} deleted: its schedule is gone from spec.backup.schedules (or the profile's verification)`);
     }
     const nextRetryAt = await this.writeStatus(group, spec);
     return nextRetryAt === undefined ? {} : { requeueAfterMs: Math.max(1000, nextRetryAt - this.deps.clock.now().getTime()) };

@@ -1,6 +1,6 @@
 /**
- * `daemon --kubernetes`: informers on groups, backups and the Jobs, Pods and CronJobs bloodraven
- * made; two reconcilers (groups, backups) fed by work queues; a Lease so that of several replicas
+ * `daemon --kubernetes`: informers on groups, backups, verifications and the Jobs, Pods and CronJobs
+ * bloodraven made; reconcilers (groups, backups, verifications) fed by work queues; a Lease so that of several replicas
  * only one acts; and the HTTP endpoints (/metrics, /healthz, /readyz, /pitr-cutoff). DESIGN §6.
  */
 import { CoordinationV1Api, EventsV1Api, type KubeConfig, type V1CronJob, type V1Job, type V1Pod } from '@kubernetes/client-node';
@@ -9,7 +9,9 @@ import type { Logger } from '../../lib/log.js';
 import type { BackupMetrics } from '../../lib/metrics/backup-metrics.js';
 import { labelKeys } from '../../lib/kube/objects.js';
 import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
-import type { StoredBackup, StoredGroup } from './kube-ops.js';
+import type { StoredBackup, StoredGroup, StoredVerification } from './kube-ops.js';
+import { VerificationMetrics } from '../../lib/metrics/verification-metrics.js';
+import { VerificationReconciler } from './verification-reconciler.js';
 import type { SiteState } from '../../lib/kube/source-selection.js';
 import { startHttpServer, type PitrCutoffLookup } from '../http.js';
 import { BackupReconciler } from './backup-reconciler.js';
@@ -69,11 +71,24 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
   const jobs = new Informer<V1Job>(kubeConfig, jobSource(kubeConfig, { ...scope, labelSelector: managedSelector }), { logger });
   const pods = new Informer<V1Pod>(kubeConfig, podSource(kubeConfig, { ...scope, labelSelector: managedSelector }), { logger });
   const cronJobs = new Informer<V1CronJob>(kubeConfig, cronJobSource(kubeConfig, { ...scope, labelSelector: managedSelector }), { logger });
+  // Verification in the cluster (issue 11): one MysqlBackupVerification per run.
+  const verifications = new Informer<StoredVerification>(kubeConfig, customResourceSource(kubeConfig, { group: apiGroup, version: apiVersionName, plural: 'mysqlbackupverifications' }, scope), { logger });
 
   const events = new EventRecorder({ api: kubeConfig.makeApiClient(EventsV1Api), reportingInstance: deps.identity, logger, now: () => deps.clock.now() });
-  const ops = createKubeOps(kubeConfig, { groups, backups, jobs, pods, cronJobs }, events, logger);
+  const ops = createKubeOps(kubeConfig, { groups, backups, jobs, pods, cronJobs, verifications }, events, logger);
   const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: (address, account) => deps.probe(address, account) });
   const groupReconciler = new GroupReconciler({ ops, clock: deps.clock, logger });
+
+  // Verification in the cluster (issue 11): its metrics on the daemon's registry, seeded like the
+  // backups' from terminal CRs (every replica), counted only by the replica that finishes a run.
+  const verificationReconciler = new VerificationReconciler({ ops, clock: deps.clock, logger, metrics: new VerificationMetrics(deps.metrics.registry, { namespaced: true }) });
+  verifications.on((type, obj) => {
+    if (type !== 'delete') verificationReconciler.seedMetrics(obj);
+  });
+  const verificationKeyOfChild = (obj: V1Job | V1Pod): string[] => {
+    const name = obj.metadata?.labels?.[labelKeys.verification];
+    return name && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${name}`] : [];
+  };
 
   // Every replica, leading or not, takes terminal backups into the gauges without counting them:
   // only the replica that finishes a backup counts its run.
@@ -86,7 +101,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
     return name && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${name}`] : [];
   };
   const controller = new Controller({
-    informers: [groups, backups, jobs, pods, cronJobs] as never,
+    informers: [groups, backups, jobs, pods, cronJobs, verifications] as never,
     logger,
     reconcilers: [
       {
@@ -104,6 +119,17 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
               .filter((b) => b.spec.failoverGroupRef.name === g.metadata.name && (b.status?.phase !== 'Succeeded' || b.metadata.deletionTimestamp))
               .map((b) => keyOf(b)),
           ),
+        ],
+      },
+      // Verification in the cluster (issue 11).
+      {
+        name: 'mysqlbackupverification',
+        workers: 2,
+        reconcile: (key) => verificationReconciler.reconcile(splitKey(key)),
+        watches: [
+          watch(verifications, (v) => [keyOf(v)]),
+          watch(jobs, verificationKeyOfChild),
+          watch(pods, verificationKeyOfChild),
         ],
       },
       {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/log.js';
 import { labelKeys } from '../../lib/kube/objects.js';
 import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
-import type { StoredBackup, StoredGroup } from './kube-ops.js';
+import type { StoredBackup, StoredGroup, StoredVerification } from './kube-ops.js';
 import { isStatus, toKubeApiError } from './errors.js';
 import { referenceTo, type EventRecorder } from './events.js';
 import type { Informer } from './informer.js';
@@ -31,6 +31,8 @@ export interface KubeOpsInformers {
   jobs: Informer<V1Job>;
   pods: Informer<V1Pod>;
   cronJobs: Informer<V1CronJob>;
+  /** Verification in the cluster (issue 11). */
+  verifications: Informer<StoredVerification>;
 }
 
 /** Annotation holding a hash of the spec bloodraven last wrote, so server-side defaults never read as drift. */
@@ -45,6 +47,8 @@ function hashOf(value: unknown): string {
 /** The action of an Event, from its reason (events.k8s.io requires one). */
 function actionOf(reason: string): string {
   if (reason.startsWith('ArtifactCleanup')) return 'Cleanup';
+  // Verification in the cluster (issue 11): VerificationStarted, VerificationPassed, VerificationFailed.
+  if (reason.startsWith('Verification')) return 'Verify';
   if (reason.startsWith('Backup') || reason === 'InFlightFailover') return 'Backup';
   if (reason.startsWith('Schedule') || reason === 'PvcProvisioned') return 'Reconcile';
   return 'Validate';
@@ -55,6 +59,8 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
   const batch = kubeConfig.makeApiClient(BatchV1Api);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+  /** The rules of each requester Role this process wrote or found current (namespace/name → hash). */
+  const appliedRoles = new Map<string, string>();
   const crRef = (plural: string, ref: ObjectRef): CustomObjectRef => ({ group: apiGroup, version: apiVersionName, plural, namespace: ref.namespace, name: ref.name });
 
   /** Runs a create; AlreadyExists is "already there" (false). */
@@ -158,7 +164,21 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
     async applyRequesterAccess({ serviceAccount, role, roleBinding }) {
       const namespace = serviceAccount.metadata?.namespace ?? '';
       await create(`POST serviceaccounts ${namespace}/${serviceAccount.metadata?.name}`, () => core.createNamespacedServiceAccount({ namespace, body: serviceAccount }));
-      await create(`POST roles ${namespace}/${role.metadata?.name}`, () => rbac.createNamespacedRole({ namespace, body: role }));
+      const roleMade = await create(`POST roles ${namespace}/${role.metadata?.name}`, () => rbac.createNamespacedRole({ namespace, body: role }));
+      // Verification in the cluster (issue 11): the Role's rules follow the spec (a verification
+      // schedule adds create on mysqlbackupverifications), so an existing Role is replaced once per
+      // process and whenever its rules change; the replacement is unconditional (a Role's PUT needs
+      // no resourceVersion), and one with the same rules changes nothing on the server.
+      const roleKey = `${namespace}/${role.metadata?.name}`;
+      const roleHash = hashOf(role.rules);
+      if (!roleMade && appliedRoles.get(roleKey) !== roleHash) {
+        try {
+          await rbac.replaceNamespacedRole({ name: role.metadata?.name ?? '', namespace, body: role });
+        } catch (err) {
+          throw toKubeApiError(err, `PUT roles ${roleKey}`);
+        }
+      }
+      appliedRoles.set(roleKey, roleHash);
       await create(`POST rolebindings ${namespace}/${roleBinding.metadata?.name}`, () => rbac.createNamespacedRoleBinding({ namespace, body: roleBinding }));
     },
 
@@ -182,6 +202,13 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       const outcome = await updateStatus<StoredGroup>(custom, crRef('mysqlfailovergroups', ref), compute);
       return outcome.written ? outcome.object.status : undefined;
     },
+    // --- verification in the cluster (issue 11, MysqlBackupVerification) ---
+    getVerification: (ref) => informers.verifications.get(ref.namespace, ref.name),
+    async updateVerificationStatus(ref, compute) {
+      const outcome = await updateStatus<StoredVerification>(custom, crRef('mysqlbackupverifications', ref), compute);
+      return outcome.written ? outcome.object.status : undefined;
+    },
+    // --- end of verification in the cluster ---
     async event(regarding, type, reason, note) {
       logger.info(`${type === 'Warning' ? 'warning: ' : ''}${regarding.kind} ${regarding.namespace}/${regarding.name}: ${reason}: ${note}`);
       await events.record({

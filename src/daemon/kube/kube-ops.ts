@@ -5,7 +5,7 @@
  * builds it from client-node and the informers.
  */
 import type { V1CronJob, V1Job, V1PersistentVolumeClaim, V1Pod, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
-import type { MysqlBackup, MysqlBackupStatus, MysqlFailoverGroup, MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
+import type { MysqlBackup, MysqlBackupStatus, MysqlBackupVerification, MysqlBackupVerificationStatus, MysqlFailoverGroup, MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 
 /** name and namespace, which every object read back from the API server has. */
 export interface Named {
@@ -14,6 +14,8 @@ export interface Named {
 }
 export type StoredBackup = MysqlBackup & { metadata: MysqlBackup['metadata'] & Named };
 export type StoredGroup = MysqlFailoverGroup & { metadata: MysqlFailoverGroup['metadata'] & Named };
+/** A MysqlBackupVerification read back from the API server (verification in the cluster, issue 11). */
+export type StoredVerification = MysqlBackupVerification & { metadata: MysqlBackupVerification['metadata'] & Named };
 
 export interface ObjectRef {
   namespace: string;
@@ -68,5 +70,12 @@ export interface KubeOps {
   updateBackupStatus(ref: ObjectRef, compute: (latest: StoredBackup) => MysqlBackupStatus | undefined): Promise<MysqlBackupStatus | undefined>;
   updateGroupStatus(ref: ObjectRef, compute: (latest: StoredGroup) => MysqlFailoverGroupStatus | undefined): Promise<MysqlFailoverGroupStatus | undefined>;
   /** An Event about the object (aggregated when repeated). */
-  event(regarding: { kind: 'MysqlBackup' | 'MysqlFailoverGroup'; namespace: string; name: string; uid?: string | undefined }, type: EventType, reason: string, note: string): Promise<void>;
+  event(regarding: { kind: 'MysqlBackup' | 'MysqlFailoverGroup' | 'MysqlBackupVerification'; namespace: string; name: string; uid?: string | undefined }, type: EventType, reason: string, note: string): Promise<void>;
+
+  // --- verification in the cluster (issue 11, MysqlBackupVerification) ---
+  /** A MysqlBackupVerification from the informer's cache. */
+  getVerification(ref: ObjectRef): StoredVerification | undefined;
+  /** As updateBackupStatus, for a MysqlBackupVerification. */
+  updateVerificationStatus(ref: ObjectRef, compute: (latest: StoredVerification) => MysqlBackupVerificationStatus | undefined): Promise<MysqlBackupVerificationStatus | undefined>;
+  // --- end of verification in the cluster ---
 }

@@ -19,10 +19,13 @@ import {
   profileClaimName,
   requesterName,
   scheduleCronJobName,
+  verificationCronJobName,
+  verificationJobName,
   type LabelParts,
   type MysqlAddress,
+  type Owner,
 } from './objects.js';
-import { apiVersion, failoverGroupKind, type KubernetesProfile, type KubernetesSchedule, type MysqlBackup, type ParsedGroup } from './resources.js';
+import { apiVersion, failoverGroupKind, type KubernetesProfile, type KubernetesSchedule, type MysqlBackup, type MysqlBackupVerification, type ParsedGroup } from './resources.js';
 import { containerSecurityContext, podSecurityContext } from './security-context.js';
 
 /** Where a Job's pod finds things (the contract's paths; the test Job runner maps them to folders). */
@@ -192,7 +195,7 @@ function backupIdentity(backup: MysqlBackup): { name: string; namespace: string 
   return { name, namespace };
 }
 
-function job(name: string, namespace: string, labels: Record<string, string>, owner: MysqlBackup, pod: V1PodSpec): V1Job {
+function job(name: string, namespace: string, labels: Record<string, string>, owner: Owner, pod: V1PodSpec): V1Job {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -308,3 +311,101 @@ export function scheduleCronJob(group: ParsedGroup, schedule: KubernetesSchedule
     },
   };
 }
+
+// --- verification in the cluster (issue 11, MysqlBackupVerification) ---
+
+export interface VerificationJobInput {
+  group: ParsedGroup;
+  /** The profile the MysqlBackupVerification names, from the group's spec. */
+  profile: KubernetesProfile;
+  /** The MysqlBackupVerification this Job runs (stored: it has a uid). */
+  verification: MysqlBackupVerification;
+  /** The stored backup's name (the verified MysqlBackup's `status.backupName`). */
+  storedBackupName: string;
+}
+
+/**
+ * The Job of one MysqlBackupVerification: `mysqlbackupverification-<name>`, owned by the CR,
+ * running `bloodraven verify --backup <stored name> --profile <profile> --scratch sandbox
+ * --result-file /dev/termination-log` (plus `--threads` when the profile's verification sets
+ * them) with the profile's Secrets and claim mounted as a backup Job has them. No MySQL account:
+ * the scratch server is a sandbox started inside the pod, its datadir under TMPDIR (/tmp, an
+ * emptyDir), as the read-only root filesystem requires.
+ */
+export function verificationJob(input: VerificationJobInput): V1Job {
+  const { group, profile, verification, storedBackupName } = input;
+  const { name, namespace } = verification.metadata;
+  if (!name || !namespace) throw new InternalError('a MysqlBackupVerification without name or namespace cannot have a Job');
+  const labels = managedLabels({ group: group.metadata.name, profile: profile.name, verification: name });
+  const storage = profileVolumes(group, profile);
+  const threads = profile.verification?.threads;
+  const pod = bloodravenPod({
+    group,
+    containerName: 'verify',
+    args: [
+      'verify',
+      '--backup',
+      storedBackupName,
+      '--profile',
+      profile.name,
+      '--scratch',
+      'sandbox',
+      ...(threads === undefined ? [] : ['--threads', String(threads)]),
+      '--result-file',
+      terminationMessagePath,
+    ],
+    env: [{ name: configEnvName, value: jobConfigYaml(group.metadata.name, profile) }],
+    volumes: storage.volumes,
+    mounts: storage.mounts,
+  });
+  return job(verificationJobName(name), namespace, labels, verification, pod);
+}
+
+/**
+ * A profile's verification CronJob: `mysql-<group>-verify-<profile>`, owned by the group, firing
+ * at `profile.verification.schedule` in its time zone, never overlapping itself (Forbid). Its pod
+ * runs `bloodraven verify request`, which only creates one MysqlBackupVerification (triggeredBy:
+ * schedule), under the requester ServiceAccount, as the backup schedules' pods do. Null for a
+ * profile without a verification schedule.
+ */
+export function verificationCronJob(group: ParsedGroup, profile: KubernetesProfile): V1CronJob | null {
+  const verification = profile.verification;
+  if (!verification) return null;
+  const { name: groupName, namespace } = group.metadata;
+  const labels = managedLabels({ group: groupName, profile: profile.name });
+  const pod = bloodravenPod({
+    group,
+    containerName: 'request',
+    args: ['verify', 'request', '--namespace', namespace, '--group', groupName, '--profile', profile.name],
+    env: [],
+    volumes: [],
+    mounts: [],
+  });
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: {
+      name: verificationCronJobName(groupName, profile.name),
+      namespace,
+      labels,
+      ownerReferences: [controllerReference({ apiVersion, kind: failoverGroupKind, metadata: group.metadata })],
+    },
+    spec: {
+      schedule: verification.schedule,
+      timeZone: verification.timeZone,
+      concurrencyPolicy: 'Forbid',
+      jobTemplate: {
+        metadata: { labels },
+        spec: {
+          backoffLimit: requesterBackoffLimit,
+          template: {
+            metadata: { labels },
+            spec: { ...pod, serviceAccountName: requesterName(groupName), automountServiceAccountToken: true },
+          },
+        },
+      },
+    },
+  };
+}
+
+// --- end of verification in the cluster ---

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { V1ObjectMeta, V1OwnerReference, V1PersistentVolumeClaim, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { InternalError } from '../errors.js';
-import { apiGroup, apiVersion, backupPlural, failoverGroupKind, type KubernetesProfile, type MysqlBackup, type ParsedGroup, type Site } from './resources.js';
+import { apiGroup, apiVersion, backupPlural, failoverGroupKind, verificationPlural, type KubernetesProfile, type MysqlBackup, type ParsedGroup, type Site } from './resources.js';
 
 /** The release this build is (package.json's version; a unit test keeps them equal). */
 export const bloodravenVersion = '0.1.0';
@@ -86,6 +86,20 @@ export function scheduleCronJobName(groupName: string, scheduleName: string): st
   return boundedName(`mysql-${groupName}-backup-${scheduleName}`, maxCronJobNameLength);
 }
 
+// --- verification in the cluster (issue 11, MysqlBackupVerification) ---
+
+/** The Job of a MysqlBackupVerification: `mysqlbackupverification-<name>`, at most 63 characters. */
+export function verificationJobName(verificationName: string): string {
+  return boundedName(`mysqlbackupverification-${verificationName}`, maxLabelLength);
+}
+
+/** A profile's verification CronJob: `mysql-<group>-verify-<profile>`, at most 52 characters. */
+export function verificationCronJobName(groupName: string, profileName: string): string {
+  return boundedName(`mysql-${groupName}-verify-${profileName}`, maxCronJobNameLength);
+}
+
+// --- end of verification in the cluster ---
+
 /** The ServiceAccount, Role and RoleBinding the schedule CronJobs' pods run under: `mysql-<group>-backup-requester`. */
 export function requesterName(groupName: string): string {
   return boundedName(`mysql-${groupName}-backup-requester`, maxObjectNameLength);
@@ -112,6 +126,8 @@ export interface LabelParts {
   profile?: string;
   schedule?: string;
   mysqlBackup?: string;
+  /** A MysqlBackupVerification (its Job and pods). */
+  verification?: string;
 }
 
 /** The labels on everything bloodraven creates: managed-by, the group, and the profile, schedule and MysqlBackup where they apply. */
@@ -120,6 +136,7 @@ export function managedLabels(parts: LabelParts): Record<string, string> {
   if (parts.profile !== undefined) labels[labelKeys.profile] = labelValue(parts.profile);
   if (parts.schedule !== undefined) labels[labelKeys.schedule] = labelValue(parts.schedule);
   if (parts.mysqlBackup !== undefined) labels[labelKeys.mysqlBackup] = labelValue(parts.mysqlBackup);
+  if (parts.verification !== undefined) labels[labelKeys.verification] = labelValue(parts.verification);
   return labels;
 }
 
@@ -212,13 +229,17 @@ export function requesterServiceAccount(group: ParsedGroup): V1ServiceAccount {
   return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: ownedByGroup(group, requesterName(group.metadata.name)) };
 }
 
-/** What the schedule requester may do: create MysqlBackups in the group's namespace, and nothing else. */
+/**
+ * What the schedule requester may do: create MysqlBackups in the group's namespace and, when a
+ * profile has a verification schedule, MysqlBackupVerifications; nothing else.
+ */
 export function requesterRole(group: ParsedGroup): V1Role {
+  const verifies = (group.spec.backup?.profiles ?? []).some((p) => p.verification !== undefined);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: ownedByGroup(group, requesterName(group.metadata.name)),
-    rules: [{ apiGroups: [apiGroup], resources: [backupPlural], verbs: ['create'] }],
+    rules: [{ apiGroups: [apiGroup], resources: verifies ? [backupPlural, verificationPlural] : [backupPlural], verbs: ['create'] }],
   };
 }
 

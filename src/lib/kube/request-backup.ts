@@ -75,7 +75,14 @@ export const requestTimeoutMs = 30_000;
  * @param server the API server's URL, for messages
  */
 export async function requestBackup(api: CustomObjectCreator, input: BackupRequestInput, options: { server: string; timeoutMs?: number }): Promise<CreatedMysqlBackup> {
-  const body = mysqlBackupManifest(input);
+  return (await createRequested(api, backupRequested, input, mysqlBackupManifest(input), options)) as CreatedMysqlBackup;
+}
+
+/**
+ * POSTs `body`, a `what` in `input.namespace`, within the timeout, and returns the created object
+ * (it has a name); failures as requestBackup says (explainApiFailure).
+ */
+export async function createRequested(api: CustomObjectCreator, what: RequestedKind, input: BackupRequestInput, body: object, options: { server: string; timeoutMs?: number }): Promise<{ metadata: { name: string } }> {
   let timer: NodeJS.Timeout | undefined;
   const timeoutMs = options.timeoutMs ?? requestTimeoutMs;
   const timeout = new Promise<never>((_, reject) => {
@@ -84,20 +91,17 @@ export async function requestBackup(api: CustomObjectCreator, input: BackupReque
   });
   let created: unknown;
   try {
-    created = await Promise.race([
-      api.createNamespacedCustomObject({ group: apiGroup, version: apiVersionName, namespace: input.namespace, plural: backupPlural, body }),
-      timeout,
-    ]);
+    created = await Promise.race([api.createNamespacedCustomObject({ group: apiGroup, version: apiVersionName, namespace: input.namespace, plural: what.plural, body }), timeout]);
   } catch (err) {
-    throw explainApiFailure(err, input, options.server);
+    throw explainApiFailure(err, input, options.server, what);
   } finally {
     clearTimeout(timer);
   }
   const metadata = (created as { metadata?: { name?: unknown } } | null)?.metadata;
   if (typeof metadata?.name !== 'string') {
-    throw new AppError('KUBE_API_ERROR', `the Kubernetes API server at ${options.server} answered the creation of a MysqlBackup without a name: ${JSON.stringify(created).slice(0, 200)}`);
+    throw new AppError('KUBE_API_ERROR', `the Kubernetes API server at ${options.server} answered the creation of a ${what.kind} without a name: ${JSON.stringify(created).slice(0, 200)}`);
   }
-  return created as CreatedMysqlBackup;
+  return created as { metadata: { name: string } };
 }
 
 /** The Status object of a failed API call, when its body is one. */
@@ -118,11 +122,19 @@ function statusOf(body: unknown): ApiStatus {
   }
 }
 
-/** An API failure as the AppError a person can act on (see requestBackup). */
-export function explainApiFailure(err: unknown, input: BackupRequestInput, server: string): AppError {
+/** The custom resource a request creates: a MysqlBackup, or (verify request) a MysqlBackupVerification. */
+export interface RequestedKind {
+  kind: string;
+  plural: string;
+}
+
+const backupRequested: RequestedKind = { kind: backupKind, plural: backupPlural };
+
+/** An API failure as the AppError a person can act on (see requestBackup); `what` is the kind being created. */
+export function explainApiFailure(err: unknown, input: BackupRequestInput, server: string, what: RequestedKind = backupRequested): AppError {
   if (err instanceof AppError) return err;
   const status = typeof (err as { code?: unknown } | null)?.code === 'number' && 'body' in (err as object) ? (err as { code: number }).code : null;
-  const resource = `${backupPlural}.${apiGroup}`;
+  const resource = `${what.plural}.${apiGroup}`;
   if (status === null) {
     // fetch's own failure ("fetch failed") carries the reason in its cause (ECONNREFUSED, ENOTFOUND, a TLS error).
     const cause = (err as { cause?: unknown } | null)?.cause;
@@ -145,7 +157,7 @@ export function explainApiFailure(err: unknown, input: BackupRequestInput, serve
     case 403:
       return new AppError('KUBE_FORBIDDEN', `not allowed to create ${resource} in namespace ${input.namespace} (403)${detail}`, ExitCode.failure, {
         ...options,
-        hint: `grant the verb create on mysqlbackups (API group ${apiGroup}) in namespace ${input.namespace} to the user or ServiceAccount (for a schedule: mysql-${input.group}-backup-requester)`,
+        hint: `grant the verb create on ${what.plural} (API group ${apiGroup}) in namespace ${input.namespace} to the user or ServiceAccount (for a schedule: mysql-${input.group}-backup-requester)`,
       });
     case 404:
       if (said.details?.kind === 'namespaces') {
@@ -156,12 +168,12 @@ export function explainApiFailure(err: unknown, input: BackupRequestInput, serve
         hint: "install bloodraven's CRDs: kubectl apply -f crds/ (or kubectl apply -k deploy/)",
       });
     case 422:
-      return new AppError('KUBE_INVALID', `the API server refused the MysqlBackup as invalid (422)${detail}`, ExitCode.failure, {
+      return new AppError('KUBE_INVALID', `the API server refused the ${what.kind} as invalid (422)${detail}`, ExitCode.failure, {
         ...options,
         hint: "check --group, --profile and --schedule, and that the CRDs installed match this bloodraven's version",
       });
     default:
-      return new AppError('KUBE_API_ERROR', `creating a MysqlBackup in namespace ${input.namespace} failed with HTTP ${status}${detail}`, ExitCode.failure, {
+      return new AppError('KUBE_API_ERROR', `creating a ${what.kind} in namespace ${input.namespace} failed with HTTP ${status}${detail}`, ExitCode.failure, {
         ...options,
         retryable: status === 429 || status >= 500,
         hint: status === 429 || status >= 500 ? 'the API server is busy or failing: try again' : 'see the server\'s message above',

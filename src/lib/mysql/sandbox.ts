@@ -91,6 +91,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The longest Unix socket path that can be bound (sun_path is 108 bytes, its NUL included). */
+const maxSocketPathBytes = 107;
+
 let nextServerId = 1000 + (process.pid % 1000) * 10;
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
@@ -106,7 +109,14 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   // Should this process be killed outright, the next run's sweep knows whose server this was.
   await writeOwner(root);
   const datadir = join(root, 'data');
-  const socket = join(root, 'mysqld.sock');
+  // A Unix socket's path must fit sun_path (108 bytes with its NUL): under a deep TMPDIR (a test
+  // cluster's pod folder, say) the socket goes into a short folder of its own under /tmp instead.
+  let socket = join(root, 'mysqld.sock');
+  let socketDir: string | undefined;
+  if (Buffer.byteLength(socket) > maxSocketPathBytes) {
+    socketDir = await mkdtemp(join('/tmp', 'bloodraven-sock-'));
+    socket = join(socketDir, 'mysqld.sock');
+  }
   const serverId = options.serverId ?? nextServerId++;
   // A private tmpdir: the server's temporary tables never meet another server's (or a cleaner's).
   const tmp = join(root, 'tmp');
@@ -116,12 +126,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const sizing = ['--innodb-log-file-size=16M', '--innodb-buffer-pool-size=128M'];
   const { signal } = options;
   const errorLog = join(root, 'error.log');
+  // --user=root lets a server run by root start (it refuses otherwise); any other user (a pod's
+  // uid 27) runs the server as itself, and must not pass it: mariadb-install-db would try to
+  // chown the datadir to root, and fail.
+  const asUser = process.getuid?.() === 0 ? ['--user=root'] : [];
   const args = [
     ...common,
     `--datadir=${datadir}`,
     `--socket=${socket}`,
     '--bind-address=127.0.0.1',
-    '--user=root',
+    ...asUser,
     `--server-id=${serverId}`,
     `--pid-file=${join(root, 'mysqld.pid')}`,
     `--log-error=${errorLog}`,
@@ -165,17 +179,19 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     // be dead, then remove until the folder is gone.
     if (killed) waitDeadSync(killed.pid, 3_000);
     if (!options.keepDatadir) removeTreeSync(root, 3_000);
+    if (socketDir) removeTreeSync(socketDir, 3_000);
   });
   try {
     await options.runner.run(
       binaries.install,
-      [...common, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root', ...sizing],
+      [...common, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asUser, ...sizing],
       signal ? { signal } : {},
     );
     throwIfAborted(signal);
     await launch();
   } catch (err) {
     if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+    if (socketDir) await rm(socketDir, { recursive: true, force: true });
     dropLastResort();
     throwIfAborted(signal);
     throw err;
@@ -210,6 +226,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         }
       }
       if (!options.keepDatadir) await rm(root, { recursive: true, force: true });
+      if (socketDir) await rm(socketDir, { recursive: true, force: true });
       dropLastResort();
     },
     async crash() {

@@ -85,7 +85,8 @@ export interface VerificationResult {
   tables: TableCheck[];
   /** Tables whose rows or checksum differ, as `schema.table`. */
   mismatches: string[];
-  restore: { durationMs: number; bytes: number; rows: number; bytesPerSecond: number } | null;
+  /** The scratch restore: its duration, what it loaded, and the source inventory's objects found on the scratch server afterwards. */
+  restore: { durationMs: number; bytes: number; rows: number; bytesPerSecond: number; objects?: number } | null;
   /** Why verification could not finish (the load failed, say). */
   error: string | null;
 }
@@ -297,7 +298,7 @@ async function compareWatched(
     else await session.close();
   }
   return {
-    restore: { durationMs, bytes: load.bytes, rows: load.rows, bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0 },
+    restore: { durationMs, bytes: load.bytes, rows: load.rows, bytesPerSecond: durationMs > 0 ? Math.round(load.bytes / (durationMs / 1000)) : 0, objects: load.verified.objectsFound },
     tables,
     mismatches: tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`),
   };
