@@ -49,10 +49,11 @@ COPY --from=build /src/dist ./dist
 # `bloodraven` on PATH: run.js's shebang finds the image's node.
 RUN ln -s /opt/bloodraven/bin/run.js /usr/local/bin/bloodraven
 
-# Mount points of the Jobs' volumes (Secrets as files, a PVC profile's claim). Kubernetes
-# creates them anyway; here they document the layout and /backups is the user's.
-RUN mkdir -p /run/bloodraven/mysql-creds /run/bloodraven/aws-creds /run/bloodraven/encryption /backups \
- && chown 27:27 /backups
+# Mount points of the Jobs' volumes (Secrets as files, a PVC profile's claim, a restore's
+# read-only source claim, the binlogs a point-in-time restore downloads). Kubernetes creates them
+# anyway; here they document the layout and /backups and /pitr-binlogs are the user's.
+RUN mkdir -p /run/bloodraven/mysql-creds /run/bloodraven/aws-creds /run/bloodraven/encryption /backups /restore-source /pitr-binlogs \
+ && chown 27:27 /backups /pitr-binlogs
 
 ENV HOME=/home/bloodraven NODE_ENV=production
 # Numeric, so the kubelet can check runAsNonRoot against it.

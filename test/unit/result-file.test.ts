@@ -128,6 +128,7 @@ describe('verificationEndedResult', () => {
       backup: 'orders-offsite-20261201-100000',
       ok: tables.every((t) => t.ok),
       verifiedAt: '2026-12-01T10:05:00.000Z',
+      completedAt: '2026-12-01T10:05:02.345Z',
       scratch: 'sandbox (/tmp/x)',
       files: { checked: tables.length + 2, failed: [] },
       tables,
