@@ -4,7 +4,6 @@
  * the CronJob, and the requester Role's rules.
  */
 import { describe, expect, it } from 'vitest';
-import { keptAsVerified } from '../../src/daemon/kube/backup-reconciler.js';
 import type { StoredBackup, StoredVerification } from '../../src/daemon/kube/kube-ops.js';
 import { resolveVerifiedBackup } from '../../src/daemon/kube/verification-reconciler.js';
 import { verificationCronJob } from '../../src/lib/kube/job-spec.js';
@@ -55,20 +54,6 @@ describe('resolveVerifiedBackup', () => {
     expect(resolveVerifiedBackup(verification({ mysqlBackupRef: { name: 'newest-deleting' } }), backups)).toMatchObject({ ok: false, message: expect.stringMatching(/being deleted/) as string });
     expect(resolveVerifiedBackup(verification({ mysqlBackupRef: { name: 'other-profile' } }), backups)).toMatchObject({ ok: false, message: expect.stringMatching(/profile "offsite", not to group "orders" profile "local"/) as string });
     expect(resolveVerifiedBackup(verification({ mysqlBackupRef: { name: 'x' } }), [backup('x', 'Succeeded', '2026-12-01T01:00:00Z', { stored: null })])).toMatchObject({ ok: false, message: expect.stringMatching(/no status.backupName/) as string });
-  });
-});
-
-describe('keptAsVerified (minKeepVerified)', () => {
-  const backups = [
-    backup('a', 'Succeeded', '2026-12-01T01:00:00Z', { verified: 'Passed' }),
-    backup('b', 'Succeeded', '2026-12-01T02:00:00Z', { verified: 'Passed' }),
-    backup('c', 'Succeeded', '2026-12-01T03:00:00Z', { verified: 'Failed' }),
-    backup('d', 'Succeeded', '2026-12-01T04:00:00Z'),
-  ];
-  it('keeps the newest N whose latest verification passed, and nothing for 0', () => {
-    expect([...keptAsVerified(backups, 1)]).toEqual(['b']);
-    expect([...keptAsVerified(backups, 5)].sort()).toEqual(['a', 'b']);
-    expect(keptAsVerified(backups, 0).size).toBe(0);
   });
 });
 

@@ -429,20 +429,19 @@ export class BackupReconciler {
     const mine = [justFinished, ...ops.listBackups(ns).filter((b) => b.metadata.name !== justFinished.metadata.name)].filter(
       (b) => b.spec.failoverGroupRef.name === group.metadata.name && b.spec.profileName === profile.name && !b.metadata.deletionTimestamp && isTerminal(b.status?.phase),
     );
+    // minKeepVerified reads each CR's status.verification (the storage side reads verification.json).
     const decisions = planRetention(
-      mine.map((b) => ({ name: b.metadata.name, phase: b.status?.phase as 'Succeeded' | 'Failed', startedAt: new Date(b.status?.startTime ?? b.metadata.creationTimestamp ?? 0) })),
+      mine.map((b) => ({
+        name: b.metadata.name,
+        phase: b.status?.phase as 'Succeeded' | 'Failed',
+        startedAt: new Date(b.status?.startTime ?? b.metadata.creationTimestamp ?? 0),
+        verification: b.status?.verification ? (b.status.verification.result === 'Passed' ? ('passed' as const) : ('failed' as const)) : null,
+      })),
       profile.retentionPolicy,
       clock.now(),
     );
-    // minKeepVerified (issue 11): the floor is applied here, over the planner's decisions, from
-    // each CR's status.verification (the storage-side planner reads verification.json instead).
-    const verifiedFloor = keptAsVerified(mine, profile.retentionPolicy?.minKeepVerified ?? 0);
     for (const d of decisions) {
       if (d.action !== 'delete') continue;
-      if (verifiedFloor.has(d.name)) {
-        logger.info(`retention: keeping MysqlBackup ${ns}/${d.name}: among the newest ${profile.retentionPolicy?.minKeepVerified} verified (minKeepVerified), though ${d.reasons.join('; ')}`);
-        continue;
-      }
       logger.info(`retention: deleting MysqlBackup ${ns}/${d.name} (${d.reasons.join('; ')})`);
       await ops.deleteBackup({ namespace: ns, name: d.name });
     }
@@ -551,19 +550,6 @@ export class BackupReconciler {
     if (!isTerminal(backup.status?.phase) || !backup.status) return;
     this.deps.metrics.seed(this.terminal(backup, backup.status));
   }
-}
-
-/**
- * The names of the newest `count` Succeeded backups whose latest verification passed
- * (status.verification.result Passed), newest by start time: retention keeps them whatever else
- * says (retentionPolicy.minKeepVerified). Empty for a count of 0.
- */
-export function keptAsVerified(backups: readonly StoredBackup[], count: number): Set<string> {
-  if (count <= 0) return new Set();
-  const verified = backups
-    .filter((b) => b.status?.phase === 'Succeeded' && b.status.verification?.result === 'Passed')
-    .sort((a, b) => (b.status?.startTime ?? '').localeCompare(a.status?.startTime ?? '') || b.metadata.name.localeCompare(a.metadata.name));
-  return new Set(verified.slice(0, count).map((b) => b.metadata.name));
 }
 
 export function jobFailureReason(job: V1Job): string {
