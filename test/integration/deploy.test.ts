@@ -174,6 +174,8 @@ describe('RBAC in deploy/', () => {
       'rbac.authorization.k8s.io roles': ['create'],
       'rbac.authorization.k8s.io rolebindings': ['create'],
       'events.k8s.io events': ['create', 'patch'],
+      // initFromBackup: the rollout gate's Deployment read.
+      'apps deployments': ['get'],
     });
   });
 

@@ -5,6 +5,7 @@
  * retried, events aggregated).
  */
 import {
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -47,6 +48,8 @@ function actionOf(reason: string): string {
   if (reason.startsWith('ArtifactCleanup')) return 'Cleanup';
   if (reason.startsWith('Backup') || reason === 'InFlightFailover') return 'Backup';
   if (reason.startsWith('Schedule') || reason === 'PvcProvisioned') return 'Reconcile';
+  // initFromBackup (the init-restore reconciler).
+  if (reason.startsWith('Restore') || reason.startsWith('InitFromBackup') || reason.startsWith('RolloutGate')) return 'Restore';
   return 'Validate';
 }
 
@@ -55,6 +58,7 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
   const batch = kubeConfig.makeApiClient(BatchV1Api);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
   const crRef = (plural: string, ref: ObjectRef): CustomObjectRef => ({ group: apiGroup, version: apiVersionName, plural, namespace: ref.namespace, name: ref.name });
 
   /** Runs a create; AlreadyExists is "already there" (false). */
@@ -182,6 +186,11 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       const outcome = await updateStatus<StoredGroup>(custom, crRef('mysqlfailovergroups', ref), compute);
       return outcome.written ? outcome.object.status : undefined;
     },
+    // --- initFromBackup (the init-restore reconciler) ---
+    async readDeployment(ref) {
+      return (await readOrMissing(`GET deployments ${ref.namespace}/${ref.name}`, () => apps.readNamespacedDeployment({ name: ref.name, namespace: ref.namespace }))) ?? null;
+    },
+    // --- end initFromBackup ---
     async event(regarding, type, reason, note) {
       logger.info(`${type === 'Warning' ? 'warning: ' : ''}${regarding.kind} ${regarding.namespace}/${regarding.name}: ${reason}: ${note}`);
       await events.record({
