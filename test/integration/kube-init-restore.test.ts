@@ -338,6 +338,22 @@ backup:
     expect(main).toMatch(/^BLOODRAVEN_PITR_COMPLETE \{.*"applied":10/m);
   });
 
+  it('reports a failed binlog download as the init container’s failure, pointing at its log', async () => {
+    const target = await emptyServer();
+    // A day after the last archived event: outside what the archive proves restorable.
+    const stop = new Date(Date.now() + 86_400_000).toISOString();
+    await applyGroup('too-late', target, { initFromBackup: { source: { mysqlBackupRef: { name: taken.s3 } }, pointInTime: { stopDatetime: stop } } });
+    const failed = await phase('too-late', 'Failed');
+    expect(failed.message).toMatch(/^the pitr-download init container \(downloading the binlogs\) failed with exit code 3/);
+    expect(failed.message).toContain('inspect kubectl logs job/mysql-too-late-init-restore -c pitr-download, fix it, then delete the Job');
+    const log = await kubectl(['-n', ns, 'logs', 'job/mysql-too-late-init-restore', '-c', 'pitr-download']);
+    expect(log).toMatch(/^error: cannot restore to /m);
+    // The tail of its log is its termination message, so the status says why too.
+    expect(failed.message).toContain('cannot restore to');
+    expect(await kubectl(['-n', ns, 'get', 'pods', '-l', 'job-name=mysql-too-late-init-restore'])).toMatch(/Init:Error/);
+    expect(await schemas(target)).toEqual([]);
+  });
+
   it('reports a failed restore with what to do, and rebuilds the Job once it is deleted', async () => {
     const target = await emptyServer(['--local-infile=0']);
     await applyGroup('no-infile', target, { initFromBackup: { source: { mysqlBackupRef: { name: taken.s3 } } } });
