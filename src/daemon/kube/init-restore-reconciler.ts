@@ -147,7 +147,7 @@ export class InitRestoreReconciler {
         this.regarding(group),
         'Normal',
         'InitFromBackupIgnored',
-        `spec.initFromBackup is one-shot and restored ${status.backup ?? 'its backup'} at ${status.completionTime ?? '?'}: changes to it are ignored (use spec.restoreInPlace to roll a live group back)`,
+        `the group's spec changed (generation ${generation}); spec.initFromBackup is one-shot and already restored ${status.backup ?? 'its backup'} at ${status.completionTime ?? '?'}, so it is not run again, whatever it now says (spec.restoreInPlace rolls a live group back)`,
       );
     }
     return done;
