@@ -1,4 +1,5 @@
 /** The --stop-datetime / --exclude-gtids flags of the restore commands, and what they set up. */
+import { resolve } from 'node:path';
 import { Flags } from '@oclif/core';
 import type { KeyEncryptionKey } from '../lib/crypto/keys.js';
 import type { ObjectStore } from '../lib/storage/object-store.js';
@@ -18,6 +19,12 @@ export const pointInTimeFlags = {
     dependsOn: ['stop-datetime'],
     helpGroup: 'POINT IN TIME',
   }),
+  'binlogs-dir': Flags.string({
+    description:
+      'Replay the binlogs bloodraven pitr download put in this folder (<dir>/<site>/<file>) instead of fetching them; each is checked against the archive manifest (size, SHA-256) first, and a missing or different one refuses the restore (exit 3) with nothing changed.',
+    dependsOn: ['stop-datetime'],
+    helpGroup: 'POINT IN TIME',
+  }),
 };
 
 /** Prints a BLOODRAVEN_PITR_* line: on stdout, or on stderr when stdout holds JSON. */
@@ -30,7 +37,7 @@ export function pitrLinePrinter(json: boolean): (kind: PitrLineKind, fields: Rec
  * touched. `backup` narrows the choice of dump to that backup.
  */
 export async function pointInTimeRequest(
-  flags: { 'stop-datetime'?: string | undefined; 'exclude-gtids'?: string[] | undefined },
+  flags: { 'stop-datetime'?: string | undefined; 'exclude-gtids'?: string[] | undefined; 'binlogs-dir'?: string | undefined },
   archive: { store: ObjectStore; kek: KeyEncryptionKey | null },
   backup: string | undefined,
   json: boolean,
@@ -41,5 +48,6 @@ export async function pointInTimeRequest(
   const target = parseTargetTime(flags['stop-datetime']);
   const exclude = (flags['exclude-gtids'] ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean).map(parseGtid);
   const plan = await planFromStorage(store, target, backup === 'latest' ? undefined : backup, signal);
-  return { target, exclude, store, kek, runner: nodeProcessRunner, plan, onLine: pitrLinePrinter(json) };
+  const binlogsDir = flags['binlogs-dir'] === undefined ? {} : { binlogsDir: resolve(flags['binlogs-dir']) };
+  return { target, exclude, store, kek, runner: nodeProcessRunner, plan, onLine: pitrLinePrinter(json), ...binlogsDir };
 }

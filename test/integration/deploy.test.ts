@@ -177,6 +177,8 @@ describe('RBAC in deploy/', () => {
       'rbac.authorization.k8s.io roles': ['create', 'update'],
       'rbac.authorization.k8s.io rolebindings': ['create'],
       'events.k8s.io events': ['create', 'patch'],
+      // initFromBackup: the rollout gate's Deployment read.
+      'apps deployments': ['get'],
     });
   });
 

@@ -4,13 +4,14 @@
  * controllers and the kubelet write them, volumes, deadlines, TTL, deletion, CronJobs on the
  * test clock, logs.
  */
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiException, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1CronJob, type V1Job, type V1JobSpec, type V1Pod } from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../support/kube/cluster.js';
 import { jobRunnerUserAgent } from '../support/kube/job-runner.js';
 import { kubeSchemaProblems } from '../support/kube/validate.js';
+import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 let cluster: TestCluster;
 let core: CoreV1Api;
@@ -394,6 +395,114 @@ describe('CronJobs on the test clock', () => {
     expect((await childJobs('late')).map((j) => j.metadata?.name)).toEqual([`late-${minutes('2027-07-01T01:00:00Z')}`]);
     expect((await childJobs('paused')).map((j) => j.metadata?.name)).toEqual([`paused-${minutes('2027-07-01T01:00:00Z')}`]);
     for (const name of ['late', 'paused']) await batch.deleteNamespacedCronJob({ name, namespace: ns, propagationPolicy: 'Background' });
+  });
+});
+
+describe('init containers, emptyDir and read-only claims', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    await sql(server, 'CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1), (2)');
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  /** A bloodraven.yaml for the pod: the test server, backups in `storagePath` (a container path). */
+  const configEnv = (storagePath: string) => [
+    {
+      name: 'BLOODRAVEN_CONFIG_YAML',
+      value: `name: shop\nmysql: { host: 127.0.0.1, port: ${server.port}, user: root }\nbackup:\n  profiles:\n    - name: p\n      storage: { type: PVC, pvc: { path: ${storagePath} } }\n      dump: { threads: 1, includeSchemas: [shop] }\n`,
+    },
+  ];
+
+  it('runs init containers in order, each to completion, before the container, sharing an emptyDir; their statuses and logs are kept', async () => {
+    const mount = [{ name: 'scratch', mountPath: '/shared' }];
+    const body = bloodravenJob(
+      'with-inits',
+      ['backup', 'list'],
+      { backoffLimit: 0 },
+      { env: configEnv('/shared/backups'), volumeMounts: mount },
+      {
+        volumes: [{ name: 'scratch', emptyDir: {} }],
+        initContainers: [
+          { name: 'first', image: 'bloodraven:test', command: ['bloodraven'], args: ['--version'] },
+          // Writes a backup into the emptyDir, which the container then lists.
+          { name: 'second', image: 'bloodraven:test', command: ['bloodraven'], args: ['backup', 'now'], env: configEnv('/shared/backups'), volumeMounts: mount },
+        ],
+      },
+    );
+    await batch.createNamespacedJob({ namespace: ns, body });
+    const job = await until(readJob('with-inits'), finished, 'job with-inits to finish', 120_000);
+    expect(job.status?.succeeded).toBe(1);
+    const pod = (await podsOf('with-inits'))[0]!;
+    const name = pod.metadata?.name ?? '';
+    const inits = pod.status?.initContainerStatuses ?? [];
+    expect(inits.map((i) => [i.name, i.state?.terminated?.exitCode, i.state?.terminated?.reason])).toEqual([
+      ['first', 0, 'Completed'],
+      ['second', 0, 'Completed'],
+    ]);
+    // In order: the second started after the first ended, the container after the second.
+    expect(inits[1]!.state!.terminated!.startedAt!.getTime()).toBeGreaterThanOrEqual(inits[0]!.state!.terminated!.finishedAt!.getTime());
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.startedAt?.getTime()).toBeGreaterThanOrEqual(inits[1]!.state!.terminated!.finishedAt!.getTime());
+    expect(pod.status?.conditions?.find((c) => c.type === 'Initialized')?.status).toBe('True');
+    const backupLine = /Backup (shop-p-\d{8}-\d{6}) succeeded/.exec(cluster.runner.podLog(ns, name, 'second') ?? '');
+    expect(backupLine, cluster.runner.podLog(ns, name, 'second')).not.toBeNull();
+    expect(podLog(name)).toContain(backupLine![1]);
+    const first = await cluster.kubectl(['logs', 'job/with-inits', '-c', 'first']);
+    expect(first.stdout).toMatch(/^bloodraven\/0\.1\.0 /);
+    const main = await cluster.kubectl(['logs', 'job/with-inits']);
+    expect(main.stdout).toContain(backupLine![1]);
+  });
+
+  it('fails the pod when an init container fails: Init:Error, the container never started, the init log and exit code visible', async () => {
+    const body = bloodravenJob(
+      'init-fails',
+      ['--version'],
+      { backoffLimit: 0 },
+      {},
+      { initContainers: [{ name: 'pitr-download', image: 'bloodraven:test', command: ['bloodraven'], args: ['backup', 'now', '--credentials-dir', '/run/bloodraven/absent'] }] },
+    );
+    await batch.createNamespacedJob({ namespace: ns, body });
+    const job = await until(readJob('init-fails'), finished, 'job init-fails to finish');
+    expect(conditionOf(job, 'Failed')).toBe('True');
+    const pod = (await podsOf('init-fails'))[0]!;
+    expect(pod.status?.phase).toBe('Failed');
+    expect(pod.status?.initContainerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 2, reason: 'Error' });
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('PodInitializing');
+    expect(podLog(pod.metadata?.name ?? '')).toBe('');
+    const logs = await cluster.kubectl(['logs', 'job/init-fails', '-c', 'pitr-download']);
+    expect(logs.stdout).toContain('/run/bloodraven/absent/MYSQL_USER does not exist');
+    const get = await cluster.kubectl(['get', 'pods', '-l', 'job-name=init-fails']);
+    expect(get.stdout).toMatch(/Init:Error/);
+  });
+
+  it('mounts a claim read-only when the volume or the mount says so: nothing in the pod can write it, while the claim stays writable for others', async () => {
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      body: { metadata: { name: 'read-only-source' }, spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } } },
+    });
+    const claimFolder = cluster.runner.pvcPath(ns, 'read-only-source');
+    await mkdir(join(claimFolder, 'backups'), { recursive: true });
+    const body = bloodravenJob(
+      'ro-claim',
+      ['backup', 'now'],
+      { backoffLimit: 0 },
+      { env: configEnv('/source/backups'), volumeMounts: [{ name: 'source', mountPath: '/source', readOnly: true }] },
+      { volumes: [{ name: 'source', persistentVolumeClaim: { claimName: 'read-only-source', readOnly: true } }] },
+    );
+    await batch.createNamespacedJob({ namespace: ns, body });
+    const job = await until(readJob('ro-claim'), finished, 'job ro-claim to finish', 120_000);
+    expect(conditionOf(job, 'Failed')).toBe('True');
+    const pod = (await podsOf('ro-claim'))[0]!;
+    expect(podLog(pod.metadata?.name ?? '')).toMatch(/read-only/i);
+    expect(await readdir(join(claimFolder, 'backups'))).toEqual([]);
+    // The claim's own folder is not made read-only: another pod (or the test) still writes it.
+    await writeFile(join(claimFolder, 'backups', 'probe'), 'x');
+    // And the pod's mount is gone with the pod.
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(join(cluster.runner.podDir(ns, pod.metadata?.name ?? ''), 'volumes', 'source'));
   });
 });
 

@@ -20,6 +20,7 @@ const result = (o: Partial<RestoreResult>): RestoreResult => ({
   missingDefiners: [],
   checked: [],
   verified: { filesBySha256: 4, filesLoaded: 4, tablesCounted: 2, objectsFound: 3 },
+  pointReached: { gtidExecuted: '0-1-42', time: '2026-11-30T01:00:00.000Z', binlogFile: 'mariadb-bin.000003', binlogPos: 1234 },
   ...o,
 });
 

@@ -1,5 +1,6 @@
-import { Flags } from '@oclif/core';
-import { BaseCommand } from '../../cli/base-command.js';
+import { Errors, Flags } from '@oclif/core';
+import { BaseCommand, toAppError } from '../../cli/base-command.js';
+import { ResultFile, resultFileFlag } from '../../cli/result-file.js';
 import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
 import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
 import { loadConfig } from '../../lib/config/load.js';
@@ -15,6 +16,7 @@ import type { PointInTimeRequest } from '../../lib/pitr/point-in-time.js';
 import type { LoadOptions } from '../../lib/load/load-plan.js';
 import { describePlan, planRestore, releasePlan, summarizePlan, type PlanSummary } from '../../lib/restore/plan.js';
 import { faultHelp } from '../../cli/fault-help.js';
+import { bootstrapSucceededResult } from '../../cli/restore-result.js';
 
 export default class RestoreBootstrap extends BaseCommand {
   static override summary = 'Load a backup into the configured server.';
@@ -32,6 +34,12 @@ Progress is recorded beside the dump (load-progress.<server>.json): a restore th
 With --stop-datetime T: the newest complete backup whose proven coverage holds T is loaded (or --backup, if its coverage holds T; see pitr window), then the archived binlogs are replayed up to T (pitr archive), each transaction once, leaving out --exclude-gtids. A target no backup covers is refused before anything is touched (exit 3), naming the nearest restorable times; so is a binlog statement bigger than the target's max_allowed_packet (the binlogs are read before the load), naming the binlog, its position and the size to set. Lines BLOODRAVEN_PITR_START, then _COMPLETE, _NOOP or _FAILED report the replay.
 
 One restore at a time per server: the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore', on a connection of its own) from its checks until it ends, and names itself in the progress file. A restore started while another one holds it is refused with exit 3, naming the holder's connection (and its process and host, from the progress file); a killed restore's lock ends with its connection.
+
+With --result-file PATH the outcome is also written to PATH as one compact JSON object of at most 4096 bytes (for a Kubernetes Job: /dev/termination-log), however the run ends: {"phase":"Succeeded","backup","rows","bytes","tables","pointReached":{"gtidExecuted","time","binlogFile","binlogPos"}} (the replay's end for --stop-datetime, else the backup's capture point; a GTID set too long to fit is cut and "gtidExecutedTruncated":true added), or {"phase":"Failed","reason" (the error code),"message"}. A dry run writes nothing there.
+
+With --binlogs-dir DIR the replay reads the binlogs bloodraven pitr download --backup NAME put in DIR instead of fetching them, each checked against the archive's manifest first.
+
+When the --from folder cannot be written (a read-only mount), no progress file is kept: a log line says so, and an interrupted restore cannot resume (the target must be emptied first).
 
 The target needs local_infile=ON. Exit codes: 0 restored, 1 the restore failed, 2 bad usage or configuration (a schema both included and excluded, too), 3 a precondition refused (incomplete dump, a named backup that failed or never finished, existing objects, local_infile off, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; running it again resumes the load, and a point-in-time replay that had begun resumes after the last transaction the target committed, as its GTID state shows: this needs the target's binary log on and no --skip-binlog, otherwise the rerun is refused and the target must be emptied).
 
@@ -59,10 +67,14 @@ ${faultHelp('the target')}`;
     'dry-run': Flags.boolean({ description: 'Check everything and show the plan; change nothing.', helpGroup: 'LOAD' }),
     ...pointInTimeFlags,
     ...connectionFlags,
+    ...resultFileFlag,
   };
+
+  private readonly resultFile = new ResultFile(this.argv);
 
   async run(): Promise<RestoreResult | PlanSummary> {
     const { flags } = await this.parse(RestoreBootstrap);
+    this.resultFile.start(flags['result-file']);
     this.setLogLevel(flags['log-level']);
     assertSchemaFlagsAgree(flags['include-schema'], flags['exclude-schema']);
     const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
@@ -111,6 +123,13 @@ ${faultHelp('the target')}`;
     }
     await view.finish();
     if (!json) process.stdout.write(restoreSummary('Restored', result));
+    await this.resultFile.succeeded(bootstrapSucceededResult(result));
     return result;
+  }
+
+  /** Every failure, from a bad flag to an interrupt, reaches --result-file before it is shown. */
+  protected override async catch(err: Parameters<BaseCommand['catch']>[0]): Promise<never> {
+    if (!(err instanceof Errors.ExitError)) await this.resultFile.failed(toAppError(err));
+    return super.catch(err);
   }
 }

@@ -18,6 +18,7 @@ import { BackupReconciler } from './backup-reconciler.js';
 import { Controller, watch } from './controller.js';
 import { EventRecorder } from './events.js';
 import { GroupReconciler } from './group-reconciler.js';
+import { InitRestoreReconciler } from './init-restore-reconciler.js';
 import { Informer, cronJobSource, customResourceSource, jobSource, keyOf, podSource, splitKey } from './informer.js';
 import { createKubeOps } from './kube-ops-client.js';
 import { parseGroup } from './parse-group.js';
@@ -78,6 +79,14 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
   const ops = createKubeOps(kubeConfig, { groups, backups, jobs, pods, cronJobs, verifications }, events, logger);
   const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: (address, account) => deps.probe(address, account) });
   const groupReconciler = new GroupReconciler({ ops, clock: deps.clock, logger });
+  // --- initFromBackup (the init-restore reconciler) ---
+  const initRestoreReconciler = new InitRestoreReconciler({ ops, clock: deps.clock, logger, probe: (address, account) => deps.probe(address, account) });
+  /** The group an init-restore Job or pod belongs to (labels shipstream.io/restore=init and the group's). */
+  const initRestoreGroupOf = (obj: V1Job | V1Pod): string[] => {
+    const labels = obj.metadata?.labels ?? {};
+    return labels[labelKeys.restore] === 'init' && labels[labelKeys.group] && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${labels[labelKeys.group]}`] : [];
+  };
+  // --- end initFromBackup ---
 
   // Verification in the cluster (issue 11): its metrics on the daemon's registry, seeded like the
   // backups' from terminal CRs (every replica), counted only by the replica that finishes a run.
@@ -145,6 +154,25 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
           }),
         ],
       },
+      // --- initFromBackup (the init-restore reconciler): keyed by group; the Deployment gate is polled (requeueAfter) ---
+      {
+        name: 'initfrombackup',
+        workers: 2,
+        reconcile: (key) => initRestoreReconciler.reconcile(splitKey(key)),
+        watches: [
+          watch(groups, (g) => (g.spec?.initFromBackup || g.status?.initFromBackup ? [keyOf(g)] : [])),
+          watch(jobs, initRestoreGroupOf),
+          watch(pods, initRestoreGroupOf),
+          // A MysqlBackup becoming Succeeded (or appearing) concerns the groups whose initFromBackup names it.
+          watch(backups, (b) =>
+            groups
+              .list(b.metadata.namespace)
+              .filter((g) => g.spec?.initFromBackup?.source?.mysqlBackupRef?.name === b.metadata.name && g.status?.initFromBackup?.phase !== 'Succeeded')
+              .map((g) => keyOf(g)),
+          ),
+        ],
+      },
+      // --- end initFromBackup ---
     ],
     ...(options.leaderElection
       ? {

@@ -5,6 +5,7 @@
  * retried, events aggregated).
  */
 import {
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -51,6 +52,8 @@ function actionOf(reason: string): string {
   if (reason.startsWith('Verification')) return 'Verify';
   if (reason.startsWith('Backup') || reason === 'InFlightFailover') return 'Backup';
   if (reason.startsWith('Schedule') || reason === 'PvcProvisioned') return 'Reconcile';
+  // initFromBackup (the init-restore reconciler).
+  if (reason.startsWith('Restore') || reason.startsWith('InitFromBackup') || reason.startsWith('RolloutGate')) return 'Restore';
   return 'Validate';
 }
 
@@ -61,6 +64,7 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
   const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
   /** The rules of each requester Role this process wrote or found current (namespace/name → hash). */
   const appliedRoles = new Map<string, string>();
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
   const crRef = (plural: string, ref: ObjectRef): CustomObjectRef => ({ group: apiGroup, version: apiVersionName, plural, namespace: ref.namespace, name: ref.name });
 
   /** Runs a create; AlreadyExists is "already there" (false). */
@@ -209,6 +213,11 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       return outcome.written ? outcome.object.status : undefined;
     },
     // --- end of verification in the cluster ---
+    // --- initFromBackup (the init-restore reconciler) ---
+    async readDeployment(ref) {
+      return (await readOrMissing(`GET deployments ${ref.namespace}/${ref.name}`, () => apps.readNamespacedDeployment({ name: ref.name, namespace: ref.namespace }))) ?? null;
+    },
+    // --- end initFromBackup ---
     async event(regarding, type, reason, note) {
       logger.info(`${type === 'Warning' ? 'warning: ' : ''}${regarding.kind} ${regarding.namespace}/${regarding.name}: ${reason}: ${note}`);
       await events.record({

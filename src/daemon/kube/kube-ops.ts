@@ -4,7 +4,7 @@
  * this, so each decision is written once against plain objects; `createKubeOps` (kube-ops-client.ts)
  * builds it from client-node and the informers.
  */
-import type { V1CronJob, V1Job, V1PersistentVolumeClaim, V1Pod, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1CronJob, V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { MysqlBackup, MysqlBackupStatus, MysqlBackupVerification, MysqlBackupVerificationStatus, MysqlFailoverGroup, MysqlFailoverGroupStatus } from '../../lib/kube/resources.js';
 
 /** name and namespace, which every object read back from the API server has. */
@@ -69,6 +69,11 @@ export interface KubeOps {
    */
   updateBackupStatus(ref: ObjectRef, compute: (latest: StoredBackup) => MysqlBackupStatus | undefined): Promise<MysqlBackupStatus | undefined>;
   updateGroupStatus(ref: ObjectRef, compute: (latest: StoredGroup) => MysqlFailoverGroupStatus | undefined): Promise<MysqlFailoverGroupStatus | undefined>;
+  // --- initFromBackup (the init-restore reconciler) ---
+  /** A Deployment, read from the API server (polled by the rollout gate: no informer); null when there is none. */
+  readDeployment(ref: ObjectRef): Promise<V1Deployment | null>;
+  // --- end initFromBackup ---
+
   /** An Event about the object (aggregated when repeated). */
   event(regarding: { kind: 'MysqlBackup' | 'MysqlFailoverGroup' | 'MysqlBackupVerification'; namespace: string; name: string; uid?: string | undefined }, type: EventType, reason: string, note: string): Promise<void>;
 

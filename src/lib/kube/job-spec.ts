@@ -180,7 +180,8 @@ export function bloodravenPod(parts: PodParts): V1PodSpec {
     ...(parts.initContainers && parts.initContainers.length > 0
       ? {
           initContainers: parts.initContainers.map(
-            (init): V1Container => ({ ...container, name: init.name, args: init.args, volumeMounts: [...init.mounts, ...scratchMounts] }),
+            // An init container writes no result file: when it fails, the tail of its log is its message.
+            (init): V1Container => ({ ...container, name: init.name, args: init.args, volumeMounts: [...init.mounts, ...scratchMounts], terminationMessagePolicy: 'FallbackToLogsOnError' }),
           ),
         }
       : {}),

@@ -16,6 +16,7 @@ import type { ProcessRunner } from '../process.js';
 import type { KeyEncryptionKey } from '../crypto/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { downloadBinlogs } from './download.js';
+import { localBinlogs } from './local-binlogs.js';
 import { addToSet, parseGtid, unionSets, type GtidSet, type ParsedGtid } from './gtid-space.js';
 import { readAllManifests } from './manifest.js';
 import { applyReplay, checkStatementFits, selectReplay, type PlannedTransaction, type ReplayResult, type ReplaySelection } from './replay.js';
@@ -36,6 +37,12 @@ export interface PointInTimeRequest {
   /** Receives each BLOODRAVEN_PITR_* line. */
   onLine: (kind: PitrLineKind, fields: Record<string, unknown>) => void;
   plan: PointInTimePlan;
+  /**
+   * A folder where `pitr download` already put the plan's binlogs (`<dir>/<site>/<file>`): they
+   * are checked against the manifest and read from there instead of being fetched (and are left
+   * in place afterwards).
+   */
+  binlogsDir?: string;
 }
 
 /**
@@ -103,13 +110,17 @@ export async function prepareReplay(
   request.onLine('START', options.resume ? { ...base, resuming: options.resume.since } : base);
   // The downloaded (and decrypted) binlogs are data: they go into the run's private folder,
   // which a SIGKILL leaves for the next run's sweep.
-  const dir = await (await runFolder()).makeFolder('pitr');
-  const dispose = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  const local = request.binlogsDir;
+  const dir = local ?? (await (await runFolder()).makeFolder('pitr'));
+  const dispose = (): Promise<void> => (local === undefined ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
   try {
     const session = await deps.connector.connect();
     try {
       const flavor = await detectFlavor(session);
-      const files = await downloadBinlogs(request.store, plan.files, dir, { kek: request.kek ?? null, ...(options.signal ? { signal: options.signal } : {}) });
+      const files =
+        local === undefined
+          ? await downloadBinlogs(request.store, plan.files, dir, { kek: request.kek ?? null, ...(options.signal ? { signal: options.signal } : {}) })
+          : await localBinlogs(local, plan.files, options.signal);
       const replayOptions = { start: plan.dump.executed, stopAt: target, exclude: request.exclude, skipBinlog: false, required: plan.required };
       let selection = await selectReplay(deps, files, replayOptions, options.signal);
       let resumed = 0;

@@ -53,6 +53,8 @@ export interface ReplayResult {
   stoppedBy: 'target' | 'end';
   /** Transactions an earlier, stopped run of this replay had committed (left out of `applied`). */
   resumed?: number;
+  /** Where the last applied transaction ends in the archive: its site, file and end position (bytes). */
+  lastAppliedAt?: { site: string; file: string; position: number };
 }
 
 /** A transaction the replay gives the client, in the order it does. */
@@ -127,6 +129,7 @@ async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, 
       result.applied++;
       result.lastAppliedGtid = t.gtid;
       result.lastAppliedTime = t.timestamp.toISOString();
+      result.lastAppliedAt = { site: file.entry.site, file: file.entry.file, position: t.endPosition };
     }
   }
   return { runs, result, held: applied, planned, largest };

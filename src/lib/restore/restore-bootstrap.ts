@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { quoteId, type MysqlConnector } from '../mysql/connection.js';
 import { watchServer } from '../mysql/server-watch.js';
+import { detectFlavor } from '../mysql/flavor.js';
 import { loadDump, type LoadOptions, type LoadProgressReport, type LoadResult } from '../load/loader.js';
 import { hostname } from 'node:os';
 import { planRestore, releasePlan, type RestorePlan } from './plan.js';
@@ -48,9 +49,51 @@ export interface RestoreResult {
   verified: LoadResult['verified'];
   /** The binlog replay of a point-in-time restore. */
   pitr?: ReplayResult;
+  /**
+   * Where the target's data now stands: after a point-in-time replay, the target's GTID state and
+   * the last replayed transaction (its commit time, archived file and end position); otherwise
+   * the backup's own capture point (its GTID set, binlog coordinates and snapshot time).
+   */
+  pointReached: PointReached;
 }
 
-export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreResult {
+export interface PointReached {
+  gtidExecuted: string | null;
+  /** RFC 3339. */
+  time: string | null;
+  binlogFile: string | null;
+  binlogPos: number | null;
+}
+
+/** The dump's capture point: its record's when it is a bloodraven backup, else its @.json's. */
+function capturePoint(plan: RestorePlan, record: RestoreSource['record']): PointReached {
+  const manifest = plan.load.manifest;
+  return {
+    gtidExecuted: record?.gtidExecuted ?? (manifest.gtidExecuted === '' ? null : manifest.gtidExecuted),
+    time: record ? (record.snapshotAt ?? record.startedAt) : null,
+    binlogFile: record?.binlogFile ?? manifest.binlogFile,
+    binlogPos: record?.binlogPos ?? manifest.binlogPosition,
+  };
+}
+
+/**
+ * The target's GTID state: MySQL's gtid_executed; MariaDB's gtid_binlog_pos (the replayed
+ * transactions keep their source's server id, so gtid_current_pos leaves them out), or
+ * gtid_current_pos when the binary log is off.
+ */
+async function targetGtidState(connector: MysqlConnector): Promise<string | null> {
+  const session = await connector.connect();
+  try {
+    const flavor = await detectFlavor(session);
+    const sql = flavor.info.flavor === 'mariadb' ? 'SELECT COALESCE(NULLIF(@@GLOBAL.gtid_binlog_pos, \'\'), @@GLOBAL.gtid_current_pos) AS v' : 'SELECT @@GLOBAL.gtid_executed AS v';
+    const [row] = await session.query<{ v: string | null }>(sql);
+    return row?.v ? String(row.v).replace(/\s+/g, '') : null;
+  } finally {
+    await session.close();
+  }
+}
+
+export function toRestoreResult(plan: RestorePlan, load: LoadResult, record: RestoreSource['record'] = null): RestoreResult {
   const durationMs = load.completedAt.getTime() - load.startedAt.getTime();
   return {
     source: plan.source,
@@ -70,6 +113,7 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult): RestoreRes
     missingDefiners: load.missingDefiners,
     checked: plan.checked,
     verified: load.verified,
+    pointReached: capturePoint(plan, record),
   };
 }
 
@@ -160,11 +204,18 @@ async function restoreWatched(
       : await loadDump({ connector: deps.connector, store: source.store, logger: deps.logger, clock: deps.clock }, plan.load, run).catch((err: unknown) => {
           throw resumable(err, options.resume, plan, options.resetProgress === true);
         });
-    const result = toRestoreResult(plan, load);
+    const result = toRestoreResult(plan, load, source.record);
     if (pointInTime && prepared) {
       const replay = prepared;
       prepared = undefined;
-      result.pitr = await replayWithMark(deps, plan, pointInTime, replay, { skipBinlog: options.skipBinlog, signal: run.signal });
+      const pitr = await replayWithMark(deps, plan, pointInTime, replay, { skipBinlog: options.skipBinlog, signal: run.signal });
+      result.pitr = pitr;
+      result.pointReached = {
+        gtidExecuted: await targetGtidState(deps.connector),
+        time: pitr.lastAppliedTime ?? result.pointReached.time,
+        binlogFile: pitr.lastAppliedAt?.file ?? result.pointReached.binlogFile,
+        binlogPos: pitr.lastAppliedAt?.position ?? result.pointReached.binlogPos,
+      };
     }
     deps.logger.info('restore finished', { rows: result.rows, durationMs: result.durationMs });
     return result;

@@ -70,7 +70,7 @@ export async function startTestCluster<C extends Clock = TestClock>(options: Tes
       ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     });
     const jobRunner = runner;
-    api.setPodLogSource(({ namespace, name, follow }) => (follow ? jobRunner.followPodLog(namespace, name) : jobRunner.podLog(namespace, name)));
+    api.setPodLogSource(({ namespace, name, container, follow }) => (follow ? jobRunner.followPodLog(namespace, name, container) : jobRunner.podLog(namespace, name, container)));
     const home = join(dir, 'kubectl-home');
     await mkdir(home, { recursive: true });
     const server = api;

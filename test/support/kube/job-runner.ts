@@ -62,9 +62,9 @@ export interface JobRunner {
   /** The folder of pod `namespace/name` (its volumes, termination-log, working directory). */
   podDir(namespace: string, podName: string): string;
   /** Pod `namespace/name`'s output (stdout and stderr together), if this runner ran it. */
-  podLog(namespace: string, podName: string): string | undefined;
+  podLog(namespace: string, podName: string, container?: string): string | undefined;
   /** The same, then what it writes next, until the pod finishes (`kubectl logs -f`). */
-  followPodLog(namespace: string, podName: string): AsyncIterable<Buffer> | undefined;
+  followPodLog(namespace: string, podName: string, container?: string): AsyncIterable<Buffer> | undefined;
   /** Syncs every CronJob now at the clock's time; resolves when the Jobs due are created. */
   checkCronJobs(): Promise<void>;
   /** Stops the controllers and every pod's process, and waits until all have exited. */
@@ -209,8 +209,8 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
   return {
     pvcPath: (namespace, claim) => claimFolder(options.workDir, namespace, claim),
     podDir: (namespace, name) => kubelet.podDir(namespace, name),
-    podLog: (namespace, name) => kubelet.log(namespace, name)?.text(),
-    followPodLog: (namespace, name) => kubelet.log(namespace, name)?.follow(),
+    podLog: (namespace, name, container) => kubelet.log(namespace, name, container)?.text(),
+    followPodLog: (namespace, name, container) => kubelet.log(namespace, name, container)?.follow(),
     checkCronJobs: () => cron.check(true),
     async stop() {
       if (stopped) return;

@@ -1,14 +1,16 @@
 /**
  * The node: runs each pod the Job controller creates as a local process (pod-config.ts,
  * pod-process.ts) and writes the pod's status as the kubelet does, through the API:
- * Pending (ContainerCreating, or waiting on a missing Secret or claim) → Running →
- * Succeeded | Failed, with the container's state, exit code, reason and termination message.
+ * Pending (ContainerCreating, or waiting on a missing Secret or claim; then each init container
+ * in order, to completion, in status.initContainerStatuses) → Running → Succeeded | Failed, with
+ * the container's state, exit code, reason and termination message. A failing init container
+ * fails the pod (Init:Error); the container then never starts.
  * The Job controller reads the same facts from the records kept here.
  */
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { PodNotReady, PodStartError, podFolders, prepareContainer, type ContainerLaunch, type PodJson, type PodLookups, type LaunchOptions } from './pod-config.js';
+import { PodNotReady, PodStartError, podFolders, prepareContainer, unmountAll, type ContainerLaunch, type PodJson, type PodLookups, type LaunchOptions } from './pod-config.js';
 import { PodLog, startContainerProcess, type ContainerProcess } from './pod-process.js';
 import { rfc3339 } from './job-status.js';
 import { mergePatch } from './kube-objects.js';
@@ -28,7 +30,10 @@ export interface PodRecord {
   finishedAt: Date | undefined;
   /** Stopped because its Job was suspended: not counted as failed. */
   discarded: boolean;
+  /** The container's output. */
   readonly log: PodLog;
+  /** Each init container's output, by name. */
+  readonly initLogs: Map<string, PodLog>;
 }
 
 export interface KubeletOptions {
@@ -54,6 +59,8 @@ interface PodRun {
   done: Promise<void>;
   deleted: boolean;
   readOnlyFolders: string[];
+  /** Read-only bind mounts of claims, removed when the pod ends. */
+  bindMounts: string[];
 }
 
 const terminationMessageLimit = 4096;
@@ -80,8 +87,9 @@ export class Kubelet {
       finishedAt: undefined,
       discarded: false,
       log: new PodLog(),
+      initLogs: new Map((pod.spec.initContainers ?? []).map((c) => [c.name, new PodLog()])),
     };
-    const run: PodRun = { record, pod, stop: new AbortController(), process: undefined, done: Promise.resolve(), deleted: false, readOnlyFolders: [] };
+    const run: PodRun = { record, pod, stop: new AbortController(), process: undefined, done: Promise.resolve(), deleted: false, readOnlyFolders: [], bindMounts: [] };
     this.runs.set(record.uid, run);
     run.done = this.lifecycle(run).catch(() => undefined);
     return record;
@@ -117,9 +125,16 @@ export class Kubelet {
     for (const [uid, run] of this.runs) if (run.record.jobUid === jobUid) this.podDeleted(uid);
   }
 
-  /** Pod `namespace/name`'s log (stdout and stderr together), if this node ran it. */
-  log(namespace: string, name: string): PodLog | undefined {
-    for (const run of this.runs.values()) if (run.record.namespace === namespace && run.record.name === name) return run.record.log;
+  /**
+   * Pod `namespace/name`'s log (stdout and stderr together) of `container` (default: the pod's
+   * container; an init container by its name), if this node ran it.
+   */
+  log(namespace: string, name: string, container?: string): PodLog | undefined {
+    for (const run of this.runs.values()) {
+      if (run.record.namespace !== namespace || run.record.name !== name) continue;
+      if (container === undefined || container === run.pod.spec.containers[0]?.name) return run.record.log;
+      return run.record.initLogs.get(container);
+    }
     return undefined;
   }
 
@@ -135,6 +150,7 @@ export class Kubelet {
       this.stopPod(run.record.uid);
     }
     await Promise.all([...this.runs.values()].map((r) => r.done));
+    await unmountAll([...this.runs.values()].flatMap((r) => r.bindMounts));
   }
 
   /** Folders made read-only for Secret and ConfigMap volumes, to make writable before removal. */
@@ -152,6 +168,7 @@ export class Kubelet {
     const container = pod.spec.containers[0];
     const status = new PodStatusWriter(this.options.core, run);
     await status.pending({ reason: 'ContainerCreating' });
+    if (!(await this.runInitContainers(run, status))) return;
     const launch = await this.prepare(run, status);
     if (!launch) return;
 
@@ -187,8 +204,52 @@ export class Kubelet {
     }
   }
 
+  /**
+   * Runs the init containers in order, each to completion; false when one failed (the pod is
+   * then Failed, its container never started) or the pod was stopped meanwhile.
+   */
+  private async runInitContainers(run: PodRun, status: PodStatusWriter): Promise<boolean> {
+    const inits = run.pod.spec.initContainers ?? [];
+    for (const [index, init] of inits.entries()) {
+      const launch = await this.prepare(run, status, init.name);
+      if (!launch) return false;
+      const log = run.record.initLogs.get(init.name) ?? new PodLog();
+      const startedAt = rfc3339(new Date());
+      let terminated: Terminated;
+      try {
+        run.process = startContainerProcess(launch.argv, launch.env, launch.cwd, log);
+        if (run.stop.signal.aborted) void run.process.stop(this.graceMs(run));
+        await status.initRunning(index, startedAt);
+        const exitCode = await run.process.exited;
+        const message = await terminationMessage(launch.terminationLog, exitCode, init.terminationMessagePolicy, log);
+        terminated = { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt };
+      } catch (error) {
+        terminated = { exitCode: 128, reason: 'StartError', message: (error as Error).message, startedAt };
+      }
+      log.close();
+      run.process = undefined;
+      status.initTerminated(index, terminated, new Date());
+      if (terminated.exitCode !== 0 || run.stop.signal.aborted) {
+        await this.finishBeforeStart(run, status);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** An init container failed (or the pod was stopped during one): the pod fails with its container never started. */
+  private async finishBeforeStart(run: PodRun, status: PodStatusWriter): Promise<void> {
+    const finishedAt = new Date();
+    await status.failedBeforeStart();
+    run.record.log.close();
+    for (const log of run.record.initLogs.values()) log.close();
+    Object.assign(run.record, { phase: 'Failed', ready: false, terminating: false, finishedAt });
+    await unmountAll(run.bindMounts);
+    this.options.onChange(run.record);
+  }
+
   /** Resolves the container's volumes and env, waiting while something is missing; undefined = the pod ended. */
-  private async prepare(run: PodRun, status: PodStatusWriter): Promise<ContainerLaunch | undefined> {
+  private async prepare(run: PodRun, status: PodStatusWriter, initContainer?: string): Promise<ContainerLaunch | undefined> {
     const folders = podFolders(this.options.workDir, run.record.namespace, run.record.name);
     let lastWaiting = '';
     for (;;) {
@@ -197,8 +258,9 @@ export class Kubelet {
         return undefined;
       }
       try {
-        const launch = await prepareContainer(run.pod, this.options.lookups, { ...this.options.launch, folders });
+        const launch = await prepareContainer(run.pod, this.options.lookups, { ...this.options.launch, folders }, initContainer);
         run.readOnlyFolders = launch.readOnlyFolders;
+        run.bindMounts = launch.bindMounts;
         return launch;
       } catch (error) {
         if (error instanceof PodStartError) {
@@ -223,7 +285,9 @@ export class Kubelet {
     const phase = terminated.exitCode === 0 ? 'Succeeded' : 'Failed';
     await status.terminated(phase, terminated, finishedAt, lastState);
     run.record.log.close();
+    for (const log of run.record.initLogs.values()) log.close();
     Object.assign(run.record, { phase, ready: false, terminating: false, finishedAt });
+    await unmountAll(run.bindMounts);
     this.options.onChange(run.record);
   }
 }
@@ -246,6 +310,8 @@ class PodStatusWriter {
   private readonly times = new ConditionTimes();
   private readonly base: object;
   private readonly container: { name: string; image: string; imageID: string };
+  /** status.initContainerStatuses as they stand (empty without init containers). */
+  private readonly inits: Array<{ name: string; image: string; imageID: string; ready: boolean; restartCount: number; started: boolean; state: object; containerID?: string }>;
 
   constructor(core: CoreV1Api, run: PodRun) {
     this.core = core;
@@ -253,18 +319,77 @@ class PodStatusWriter {
     this.base = { hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }], startTime: rfc3339(new Date()), qosClass: 'BestEffort' };
     const container = run.pod.spec.containers[0];
     this.container = { name: container?.name ?? '', image: container?.image ?? '', imageID: container?.image ?? '' };
+    this.inits = (run.pod.spec.initContainers ?? []).map((c) => ({
+      name: c.name,
+      image: c.image ?? '',
+      imageID: c.image ?? '',
+      ready: false,
+      restartCount: 0,
+      started: false,
+      state: { waiting: { reason: 'PodInitializing' } },
+    }));
+  }
+
+  /** Whether every init container has completed (true without any). */
+  private initialized(): boolean {
+    return this.inits.every((i) => 'terminated' in i.state && (i.state as { terminated: { exitCode: number } }).terminated.exitCode === 0);
+  }
+
+  /** The initContainerStatuses field, when the pod has init containers. */
+  private initField(): object {
+    return this.inits.length === 0 ? {} : { initContainerStatuses: this.inits.map((i) => ({ ...i })) };
   }
 
   pending(waiting: { reason: string; message?: string }, scheduled: { status: 'True' | 'False'; reason?: string; message?: string } = { status: 'True' }): Promise<void> {
     const unready = { reason: 'ContainersNotReady', message: `containers with unready status: [${this.container.name}]` };
+    const initialized = this.initialized();
+    // While init containers run, the container waits with reason PodInitializing.
+    const mainWaiting = initialized ? waiting : { reason: 'PodInitializing' };
+    const conditions: Record<string, 'True' | 'False'> = { PodReadyToStartContainers: 'False', Initialized: initialized ? 'True' : 'False', Ready: 'False', ContainersReady: 'False', PodScheduled: scheduled.status };
+    const pendingInit = this.inits.find((i) => !('terminated' in i.state));
+    const details: Record<string, { reason?: string; message?: string }> = { PodScheduled: scheduled, Ready: unready, ContainersReady: unready };
+    if (!initialized) details.Initialized = { reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${pendingInit?.name ?? ''}]` };
+    if (!initialized && pendingInit && waiting.reason !== 'ContainerCreating') pendingInit.state = { waiting };
     return this.write({
       phase: 'Pending',
       ...this.base,
+      conditions: this.times.conditions(conditions, details),
+      ...this.initField(),
+      containerStatuses: [{ ...this.container, ready: false, restartCount: 0, started: false, state: { waiting: mainWaiting } }],
+    });
+  }
+
+  /** Init container `index` started. */
+  initRunning(index: number, startedAt: string): Promise<void> {
+    const init = this.inits[index];
+    if (init) Object.assign(init, { started: true, containerID: `${containerId(this.run.record)}-init-${index}`, state: { running: { startedAt } } });
+    return this.pending({ reason: 'PodInitializing' });
+  }
+
+  /** Init container `index` ended (written with the next status). */
+  initTerminated(index: number, terminated: Terminated, finishedAt: Date): void {
+    const init = this.inits[index];
+    if (!init) return;
+    const { message, startedAt, ...rest } = terminated;
+    Object.assign(init, {
+      started: false,
+      state: { terminated: { ...rest, ...(message ? { message } : {}), startedAt: startedAt ?? rfc3339(finishedAt), finishedAt: rfc3339(finishedAt), containerID: init.containerID ?? `${containerId(this.run.record)}-init-${index}` } },
+    });
+  }
+
+  /** An init container failed: the pod is Failed, its container never started. */
+  failedBeforeStart(): Promise<void> {
+    const reason = { reason: 'PodFailed' };
+    const failed = this.inits.find((i) => 'terminated' in i.state && (i.state as { terminated: { exitCode: number } }).terminated.exitCode !== 0);
+    return this.write({
+      phase: 'Failed',
+      ...this.base,
       conditions: this.times.conditions(
-        { PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: scheduled.status },
-        { PodScheduled: scheduled, Ready: unready, ContainersReady: unready },
+        { PodReadyToStartContainers: 'False', Initialized: 'False', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' },
+        { Initialized: { reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${failed?.name ?? ''}]` }, Ready: reason, ContainersReady: reason },
       ),
-      containerStatuses: [{ ...this.container, ready: false, restartCount: 0, started: false, state: { waiting } }],
+      ...this.initField(),
+      containerStatuses: [{ ...this.container, ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'PodInitializing' } } }],
     });
   }
 
@@ -276,6 +401,7 @@ class PodStatusWriter {
       podIP: '127.0.0.1',
       podIPs: [{ ip: '127.0.0.1' }],
       conditions: this.times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'True', ContainersReady: 'True', PodScheduled: 'True' }),
+      ...this.initField(),
       containerStatuses: [
         { ...this.container, containerID: containerId(record), ready: true, started: true, restartCount: record.restartCount, state: { running: { startedAt } }, ...(lastState ? { lastState } : {}) },
       ],
@@ -288,6 +414,7 @@ class PodStatusWriter {
       phase: 'Running',
       ...this.base,
       conditions: this.times.conditions({ PodReadyToStartContainers: 'True', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' }),
+      ...this.initField(),
       containerStatuses: [{ ...this.container, ready: false, started: false, restartCount: this.run.record.restartCount, state: { waiting }, lastState }],
     });
   }
@@ -305,6 +432,7 @@ class PodStatusWriter {
         { PodReadyToStartContainers: 'False', Initialized: 'True', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' },
         { Ready: reason, ContainersReady: reason },
       ),
+      ...this.initField(),
       containerStatuses: [{ ...this.container, ready: false, started: false, restartCount: this.run.record.restartCount, state, ...(lastState ? { lastState } : {}) }],
     });
   }

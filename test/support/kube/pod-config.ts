@@ -1,11 +1,15 @@
 /**
  * What the kubelet resolves before it starts a container, done for a local process: the
- * volumes as folders (Secret and ConfigMap files, a PVC's shared folder, emptyDirs), the
+ * volumes as folders (Secret and ConfigMap files, a PVC's shared folder, emptyDirs: one folder
+ * per pod, shared by its init containers and its container; a claim mounted read-only is a
+ * read-only bind mount of the claim's folder, so that even a root process cannot write it), the
  * environment (`env`, `envFrom`, `valueFrom`), and the command line, with every mountPath
  * rewritten to its folder (pod-paths.ts). Missing Secrets, ConfigMaps and claims keep the pod
  * waiting, as on a real node; what this runner cannot do fails the pod with a clear message.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { expandVariables, replaceContainerPaths, type PathMapping } from './pod-paths.js';
 
@@ -66,6 +70,8 @@ export interface ContainerLaunch {
   terminationLog: string;
   /** Folders made read-only (Secret volumes), to make writable again before removal. */
   readOnlyFolders: string[];
+  /** Read-only bind mounts made for claims mounted read-only: unmount them when the pod ends. */
+  bindMounts: string[];
 }
 
 export interface LaunchOptions {
@@ -88,6 +94,8 @@ export interface PodJson {
   metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: {
     containers: ContainerJson[];
+    /** Run to completion, in order, before the container. */
+    initContainers?: ContainerJson[];
     volumes?: VolumeJson[];
     serviceAccountName?: string;
     automountServiceAccountToken?: boolean;
@@ -107,7 +115,7 @@ interface VolumeJson {
   name: string;
   secret?: { secretName?: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
   configMap?: { name?: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
-  persistentVolumeClaim?: { claimName: string };
+  persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
   emptyDir?: object;
   [other: string]: unknown;
 }
@@ -126,7 +134,7 @@ export interface ContainerJson {
   workingDir?: string;
   env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef; fieldRef?: { fieldPath: string } } }[];
   envFrom?: { prefix?: string; secretRef?: { name: string; optional?: boolean }; configMapRef?: { name: string; optional?: boolean } }[];
-  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
   terminationMessagePath?: string;
   terminationMessagePolicy?: string;
 }
@@ -140,19 +148,33 @@ interface ResolvedVolume {
   /** Files to write (path inside the volume → content, mode), for Secret and ConfigMap volumes. */
   files?: { path: string; content: Buffer; mode: number }[];
   readOnly?: boolean;
+  /** A claim mounted read-only: `localPath` is a read-only bind mount of this folder. */
+  bindFrom?: string;
+}
+
+/** The local file standing for an init container's terminationMessagePath (the container's is PodFolders.terminationLog). */
+export function initTerminationLog(folders: PodFolders, containerName: string): string {
+  return join(folders.dir, `termination-log.init.${containerName}`);
 }
 
 /**
- * Resolves everything the pod's only container needs and materializes its volumes.
+ * Resolves everything one container of the pod needs (the pod's only container, or the init
+ * container `initContainer` names) and materializes the pod's volumes (once: a second call finds
+ * them made).
  * @throws PodNotReady while a referenced object is missing (retry later), PodStartError when
  *   the container can never run here.
  */
-export async function prepareContainer(pod: PodJson, lookups: PodLookups, options: LaunchOptions): Promise<ContainerLaunch> {
+export async function prepareContainer(pod: PodJson, lookups: PodLookups, options: LaunchOptions, initContainer?: string): Promise<ContainerLaunch> {
   const { namespace } = pod.metadata;
-  const container = pod.spec.containers[0];
-  if (!container || pod.spec.containers.length !== 1) throw new PodStartError('the test Job runner runs pods with exactly one container');
+  if (pod.spec.containers.length !== 1) throw new PodStartError('the test Job runner runs pods with exactly one container (and any init containers)');
+  const container = initContainer === undefined ? pod.spec.containers[0] : pod.spec.initContainers?.find((c) => c.name === initContainer);
+  if (!container) throw new PodStartError(`no init container "${initContainer ?? ''}"`);
   const volumes = new Map<string, ResolvedVolume>();
-  for (const volume of pod.spec.volumes ?? []) volumes.set(volume.name, await resolveVolume(volume, namespace, lookups, options));
+  for (const volume of pod.spec.volumes ?? []) {
+    // A claim any container mounts read-only is mounted read-only for the pod (the runner keeps one folder per volume).
+    const readOnlyMount = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].some((c) => (c.volumeMounts ?? []).some((m) => m.name === volume.name && m.readOnly === true));
+    volumes.set(volume.name, await resolveVolume(volume, namespace, lookups, options, readOnlyMount));
+  }
   const apiAccess = await hasApiAccess(pod, lookups);
   const serviceAccount = pod.spec.serviceAccountName ?? 'default';
 
@@ -163,7 +185,8 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
     mappings.push({ containerPath: mount.mountPath, localPath: mount.subPath ? join(volume.localPath, mount.subPath) : volume.localPath });
   }
   const terminationPath = container.terminationMessagePath ?? defaultTerminationMessagePath;
-  mappings.push({ containerPath: terminationPath, localPath: options.folders.terminationLog });
+  const terminationLog = initContainer === undefined ? options.folders.terminationLog : initTerminationLog(options.folders, initContainer);
+  mappings.push({ containerPath: terminationPath, localPath: terminationLog });
 
   const env = await containerEnv(container, pod, lookups);
   // $(VAR) expands to the value as the container sees it; paths are rewritten once, after.
@@ -182,7 +205,7 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
   const workingDir = container.workingDir ? expand(container.workingDir) : undefined;
   const cwd = workingDir !== undefined && workingDir !== container.workingDir ? workingDir : options.folders.root;
   await mkdir(cwd, { recursive: true });
-  await writeFile(options.folders.terminationLog, '');
+  await writeFile(terminationLog, '');
 
   const processEnv: Record<string, string> = { ...options.hostEnv, HOSTNAME: pod.metadata.name, HOME: options.folders.home };
   if (apiAccess) processEnv.KUBECONFIG = await options.podKubeconfig(namespace, serviceAccount, options.folders.dir);
@@ -191,8 +214,9 @@ export async function prepareContainer(pod: PodJson, lookups: PodLookups, option
     argv: [options.nodeBinary, join(options.repoRoot, 'bin', 'run.js'), ...command.slice(1), ...args],
     env: processEnv,
     cwd,
-    terminationLog: options.folders.terminationLog,
-    readOnlyFolders: [...volumes.values()].filter((v) => v.readOnly).map((v) => v.localPath),
+    terminationLog,
+    readOnlyFolders: [...volumes.values()].filter((v) => v.readOnly && !v.bindFrom).map((v) => v.localPath),
+    bindMounts: [...volumes.values()].filter((v) => v.bindFrom).map((v) => v.localPath),
   };
 }
 
@@ -256,12 +280,15 @@ async function valueFrom(source: NonNullable<NonNullable<ContainerJson['env']>[n
   return fields[path] ?? '';
 }
 
-async function resolveVolume(volume: VolumeJson, namespace: string, lookups: PodLookups, options: LaunchOptions): Promise<ResolvedVolume> {
+async function resolveVolume(volume: VolumeJson, namespace: string, lookups: PodLookups, options: LaunchOptions, readOnlyMount: boolean): Promise<ResolvedVolume> {
   const localPath = join(options.folders.volumes, volume.name);
   if (volume.persistentVolumeClaim) {
     const claim = volume.persistentVolumeClaim.claimName;
     if (!(await lookups.claimExists(namespace, claim))) throw new PodNotReady('Unschedulable', `persistentvolumeclaim "${claim}" not found`);
-    return { name: volume.name, localPath: options.claimFolder(namespace, claim) };
+    const shared = options.claimFolder(namespace, claim);
+    // The shared folder stays writable for other pods: this pod sees it through a read-only bind mount.
+    if (volume.persistentVolumeClaim.readOnly === true || readOnlyMount) return { name: volume.name, localPath, readOnly: true, bindFrom: shared };
+    return { name: volume.name, localPath: shared };
   }
   if (volume.emptyDir) return { name: volume.name, localPath };
   const source = volume.secret ?? volume.configMap;
@@ -289,9 +316,40 @@ async function resolveVolume(volume: VolumeJson, namespace: string, lookups: Pod
   throw new PodStartError(`volume ${volume.name}: ${kind} volumes are not supported by the test Job runner (secret, configMap, persistentVolumeClaim and emptyDir are)`);
 }
 
+const run = promisify(execFile);
+
+/** Whether `path` is a mount point (listed in /proc/self/mountinfo). */
+async function isMountPoint(path: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return info.split('\n').some((line) => line.split(' ')[4] === path);
+}
+
+/** Mounts `from` at `at` read-only (a bind mount, then a read-only remount: two steps on Linux). */
+async function bindReadOnly(volume: string, from: string, at: string): Promise<void> {
+  if (await isMountPoint(at)) return;
+  await mkdir(from, { recursive: true });
+  await mkdir(at, { recursive: true });
+  try {
+    await run('mount', ['--bind', from, at]);
+    await run('mount', ['-o', 'remount,bind,ro', at]);
+  } catch (error) {
+    await run('umount', [at]).catch(() => undefined);
+    throw new PodStartError(`volume ${volume}: the test Job runner mounts a claim read-only as a read-only bind mount, which failed here (it needs root or CAP_SYS_ADMIN): ${(error as Error).message}`);
+  }
+}
+
+/** Removes the read-only bind mounts a pod's claims got (its folder can be removed afterwards). */
+export async function unmountAll(paths: readonly string[]): Promise<void> {
+  for (const path of paths) if (await isMountPoint(path)) await run('umount', [path]).catch(() => undefined);
+}
+
 async function materialize(volumes: readonly ResolvedVolume[], folders: PodFolders): Promise<void> {
   await mkdir(folders.home, { recursive: true });
   for (const volume of volumes) {
+    if (volume.bindFrom) {
+      await bindReadOnly(volume.name, volume.bindFrom, volume.localPath);
+      continue;
+    }
     await mkdir(volume.localPath, { recursive: true });
     for (const file of volume.files ?? []) {
       const target = resolve(volume.localPath, file.path);

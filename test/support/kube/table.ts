@@ -134,6 +134,20 @@ function jobStatus(job: JsonObject): string {
   return get(job, '.metadata.deletionTimestamp') ? 'Terminating' : 'Running';
 }
 
+/** A pod's STATUS as kubectl prints it: Init:<reason> or Init:i/n while init containers have not all completed, else the phase. */
+function podStatus(pod: JsonObject): string {
+  const phase = (get(pod, '.status.phase') as string | undefined) ?? 'Pending';
+  const inits = (get(pod, '.status.initContainerStatuses') as Array<{ state?: { terminated?: { exitCode?: number; reason?: string }; waiting?: { reason?: string } } }> | undefined) ?? [];
+  for (const [i, init] of inits.entries()) {
+    const t = init.state?.terminated;
+    if (t && t.exitCode === 0) continue;
+    if (t) return `Init:${t.reason ?? `ExitCode:${t.exitCode ?? '?'}`}`;
+    const waiting = init.state?.waiting?.reason;
+    return waiting && waiting !== 'PodInitializing' ? `Init:${waiting}` : `Init:${i}/${inits.length}`;
+  }
+  return phase;
+}
+
 function builtInColumns(type: ResourceType): ColumnSpec[] {
   const ageColumn = column('Age', 'date', (o, now) => age(metadataOf(o).creationTimestamp, now));
   switch (`${type.group}/${type.kind}`) {
@@ -144,7 +158,7 @@ function builtInColumns(type: ResourceType): ColumnSpec[] {
           const containers = (get(o, '.spec.containers') as unknown[] | undefined) ?? [];
           return `${statuses.filter((s) => s.ready).length}/${containers.length}`;
         }),
-        column('Status', 'string', (o) => (metadataOf(o).deletionTimestamp ? 'Terminating' : ((get(o, '.status.phase')) ?? 'Pending'))),
+        column('Status', 'string', (o) => (metadataOf(o).deletionTimestamp ? 'Terminating' : podStatus(o))),
         column('Restarts', 'string', (o) => String(((get(o, '.status.containerStatuses') as { restartCount?: number }[] | undefined) ?? []).reduce((n, s) => n + (s.restartCount ?? 0), 0))),
         ageColumn,
       ];
