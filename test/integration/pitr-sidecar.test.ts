@@ -43,6 +43,8 @@ let work: string;
 let cwd: string;
 /** The backup taken before the failover, and the time the restore stops at (after the switch). */
 let firstBackup: string;
+/** A backup the CLI took in set-up, with no MysqlBackup. */
+let cliBackup: string;
 let stopAt: Date;
 const servers: TestServer[] = [];
 
@@ -64,20 +66,25 @@ async function kubectl(args: string[], input?: string): Promise<string> {
   return r.stdout;
 }
 
-async function cli(args: string[]): Promise<string> {
-  const r = await runCli(args, cwd);
-  if (r.code !== 0) throw new Error(`bloodraven ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
-  return r.stdout;
-}
-
 /** The sealed binlogs of a server (every one but the file it writes). */
 async function sealed(server: TestServer): Promise<string[]> {
   const logs = (await sql(server, 'SHOW BINARY LOGS')) as Array<{ Log_name: string }>;
   return logs.slice(0, -1).map((l) => l.Log_name);
 }
 
-function manifest(site: string): Promise<SiteManifest> {
-  return readSiteManifest(store, site);
+/**
+ * A site's manifest. s3rver writes an object straight into its final file (real S3 replaces it
+ * whole), so a read racing a sidecar's write can see half of it: read again then.
+ */
+async function manifest(site: string): Promise<SiteManifest> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readSiteManifest(store, site);
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof Error && /is not valid JSON/.test(err.message))) throw err;
+      await sleep(100);
+    }
+  }
 }
 
 async function insert(server: TestServer, origin: string, from: number, to: number): Promise<void> {
@@ -86,6 +93,17 @@ async function insert(server: TestServer, origin: string, from: number, to: numb
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Creates a MysqlBackup of the group's archive profile and waits for it; returns the stored backup's name. */
+async function clusterBackup(name: string, extra: Record<string, string> = {}): Promise<string> {
+  await kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'shipstream.io/v1alpha1', kind: 'MysqlBackup', metadata: { name, namespace: ns }, spec: { failoverGroupRef: { name: 'orders' }, profileName: 'archive', triggeredBy: 'manual', ...extra } }));
+  const done = await until(`MysqlBackup ${name} to end`, () => {
+    const b = cluster.api.get('shipstream.io/v1alpha1', 'MysqlBackup', ns, name) as { status?: { phase?: string; backupName?: string } } | undefined;
+    return b?.status?.phase === 'Succeeded' || b?.status?.phase === 'Failed' ? b : undefined;
+  });
+  if (done.status?.phase !== 'Succeeded' || !done.status.backupName) throw new Error(`MysqlBackup ${name} failed: ${JSON.stringify(done.status)}\n${daemon.output().slice(-3000)}`);
+  return done.status.backupName;
+}
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bloodraven-pitr-sidecar-'));
@@ -146,9 +164,11 @@ backup:
   pitr: { enabled: true, profileName: archive }
 `,
   );
-  firstBackup = (JSON.parse(await cli(['backup', 'now', '--json'])) as { name: string }).name;
-  await insert(sites.primary, 'east', 6, 10);
-  await sql(sites.primary, 'FLUSH BINARY LOGS');
+  // A backup in storage with no MysqlBackup (the CLI run as a person runs it): pruning would be
+  // allowed by storage alone, and the daemon's null cutoff must still hold it back.
+  const cliRun = await runCli(['backup', 'now', '--json'], cwd);
+  if (cliRun.code !== 0) throw new Error(`backup now failed: ${cliRun.stderr}`);
+  cliBackup = (JSON.parse(cliRun.stdout) as { name: string }).name;
 }, 240_000);
 
 afterAll(async () => {
@@ -205,6 +225,11 @@ describe('pitr archive --sidecar', () => {
   it('moves archiving to the new primary under its own site on a failover; the old primary stops', async () => {
     const { primary, replica } = pitr.sites;
     const { east, west } = pitr.sidecars;
+    // The first full backup, taken by the cluster (a MysqlBackup, so the in-cluster restore can
+    // read it by reference), then more rows on east before the switch.
+    firstBackup = await clusterBackup('before-switch');
+    await insert(primary, 'east', 6, 10);
+    await sql(primary, 'FLUSH BINARY LOGS');
     await pitr.failover();
     await kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'orders', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { activeSite: 'west' } })]);
     await insert(replica, 'west', 11, 15);
@@ -248,6 +273,51 @@ describe('pitr archive --sidecar', () => {
     expect(rows.map((row) => ({ ...row, n: Number(row.n) }))).toEqual(expected);
   });
 
+  it('restores a new group in the cluster (initFromBackup with stopDatetime) across the switch, each transaction once', async () => {
+    const target = await startTestServer();
+    servers.push(target);
+    const { account } = pitr.sites;
+    await sql(target, `CREATE USER '${account.user}'@'%' IDENTIFIED BY '${account.password}'; GRANT ALL ON *.* TO '${account.user}'@'%' WITH GRANT OPTION`);
+    const group = {
+      apiVersion: 'shipstream.io/v1alpha1',
+      kind: 'MysqlFailoverGroup',
+      metadata: { name: 'orders-restored', namespace: ns },
+      spec: {
+        sites: [{ name: 'main', mysql: { host: '127.0.0.1', port: target.port } }],
+        credentials: { backupSecret: 'mysql-backup' },
+        backup: {
+          profiles: [{ name: 'archive', storage: { type: 'S3', s3: { bucket: 'backups', prefix: 'orders', region: 'us-east-1', endpointURL: s3.endpoint, credentialsSecret: 's3-creds' } } }],
+          pitr: { enabled: false, profileName: 'archive' },
+        },
+        initFromBackup: { source: { mysqlBackupRef: { name: 'before-switch' } }, pointInTime: { stopDatetime: stopAt.toISOString() } },
+      },
+    };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(group));
+    const status = await until(
+      'the restored group to finish its initFromBackup',
+      () => {
+        const g = cluster.api.get('shipstream.io/v1alpha1', 'MysqlFailoverGroup', ns, 'orders-restored') as { status?: { initFromBackup?: { phase?: string; message?: string; pointReached?: { time?: string; gtidExecuted?: string }; backup?: string } } } | undefined;
+        const s = g?.status?.initFromBackup;
+        return s?.phase === 'Succeeded' || s?.phase === 'Failed' ? s : undefined;
+      },
+      180_000,
+    );
+    expect(status.phase, `${status.message}\n${daemon.output().slice(-3000)}`).toBe('Succeeded');
+    expect(status.backup).toBe(firstBackup);
+    // Stopped at the target: the last applied transaction is west's row 15, before stopAt.
+    expect(Date.parse(status.pointReached?.time ?? '')).toBeLessThanOrEqual(stopAt.getTime());
+    const rows = (await sql(target, 'SELECT v, origin, COUNT(*) AS n FROM app.t GROUP BY v, origin ORDER BY v')) as Array<{ v: number; origin: string; n: string | number }>;
+    const expected = [...Array.from({ length: 10 }, (_, i) => ({ v: i + 1, origin: 'east', n: 1 })), ...Array.from({ length: 5 }, (_, i) => ({ v: i + 11, origin: 'west', n: 1 }))];
+    expect(rows.map((row) => ({ ...row, n: Number(row.n) }))).toEqual(expected);
+    // The init container downloaded west's archive (the transactions after the switch live only
+    // there; east's rows 6-10 may come from either site, since west logged them as a replica),
+    // and the replay said where it stopped.
+    const logs = await kubectl(['-n', ns, 'logs', 'job/mysql-orders-restored-init-restore', '-c', 'pitr-download']);
+    const sitesDownloaded = new Set(logs.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { site: string }).site));
+    expect(sitesDownloaded.has('west')).toBe(true);
+    expect(await kubectl(['-n', ns, 'logs', 'job/mysql-orders-restored-init-restore', '-c', 'restore'])).toMatch(/^BLOODRAVEN_PITR_COMPLETE /m);
+  });
+
   it("prunes each site's archive by the daemon's cutoff: the binlogs before it go from storage and manifest, the one after it stays", async () => {
     const { replica } = pitr.sites;
     const { west } = pitr.sidecars;
@@ -261,8 +331,13 @@ describe('pitr archive --sidecar', () => {
     });
     expect(done.status?.phase).toBe('Succeeded');
     const cutoff = new Date(done.status!.completionTime!);
-    // The first backup had no MysqlBackup: its removal is what a cleanup Job does for a retained-no-more one.
-    await cli(['backup', 'delete', firstBackup, '--yes']);
+    // The first backup goes as retention would take it: its MysqlBackup deleted, the cleanup Job
+    // removing the stored backup (kubectl waits for the finalizer).
+    await kubectl(['-n', ns, 'delete', 'mysqlbackup', 'before-switch']);
+    expect(await store.exists(`${firstBackup}/@.done.json`)).toBe(false);
+    // The CLI's backup has no MysqlBackup: it goes as a person removes it.
+    const deleted = await runCli(['backup', 'delete', cliBackup, '--yes'], cwd);
+    expect(deleted.code, deleted.stderr).toBe(0);
     // A binlog after the cutoff.
     await insert(replica, 'after', 17, 17);
     await sql(replica, 'FLUSH BINARY LOGS');
