@@ -233,6 +233,8 @@ export const restorePlanSchema = z.object({
   expectedBytes: int64Schema.min(0),
   /** The fencing steps, in order, as sentences. */
   fencing: z.array(z.string()),
+  /** How many entries of drop, load or binlogs were left out to fit the Job's 4096-byte result (absent: none). */
+  omitted: z.object({ drop: z.number().int().min(0).optional(), load: z.number().int().min(0).optional(), binlogs: z.number().int().min(0).optional() }).optional(),
 });
 
 /** `status.restoreInPlace`: the state machine of the reference, with the last confirm token consumed. */
