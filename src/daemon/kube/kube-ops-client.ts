@@ -8,7 +8,9 @@ import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  PatchStrategy,
   RbacAuthorizationV1Api,
+  setHeaderOptions,
   type KubeConfig,
   type V1CronJob,
   type V1Job,
@@ -47,6 +49,8 @@ function actionOf(reason: string): string {
   if (reason.startsWith('ArtifactCleanup')) return 'Cleanup';
   if (reason.startsWith('Backup') || reason === 'InFlightFailover') return 'Backup';
   if (reason.startsWith('Schedule') || reason === 'PvcProvisioned') return 'Reconcile';
+  // In-place restore (spec.restoreInPlace).
+  if (reason.startsWith('RestoreInPlace')) return 'Restore';
   return 'Validate';
 }
 
@@ -182,6 +186,32 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       const outcome = await updateStatus<StoredGroup>(custom, crRef('mysqlfailovergroups', ref), compute);
       return outcome.written ? outcome.object.status : undefined;
     },
+    // --- In-place restore (spec.restoreInPlace; in-place-restore-reconciler.ts) ---
+    async listPodsBySelector(namespace, labelSelector) {
+      try {
+        return (await core.listNamespacedPod({ namespace, labelSelector })).items;
+      } catch (err) {
+        throw toKubeApiError(err, `GET pods -n ${namespace} -l ${labelSelector}`);
+      }
+    },
+    async patchPodLabels(ref, labels) {
+      const patched = await readOrMissing(`PATCH pods ${ref.namespace}/${ref.name}`, () =>
+        core.patchNamespacedPod({ name: ref.name, namespace: ref.namespace, body: { metadata: { labels } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+      );
+      return patched !== undefined;
+    },
+    async patchGroupAnnotations(ref, annotations) {
+      try {
+        await custom.patchNamespacedCustomObject(
+          { group: apiGroup, version: apiVersionName, namespace: ref.namespace, plural: 'mysqlfailovergroups', name: ref.name, body: { metadata: { annotations } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      } catch (err) {
+        throw toKubeApiError(err, `PATCH mysqlfailovergroups ${ref.namespace}/${ref.name}`);
+      }
+    },
+    // --- end in-place restore ---
+
     async event(regarding, type, reason, note) {
       logger.info(`${type === 'Warning' ? 'warning: ' : ''}${regarding.kind} ${regarding.namespace}/${regarding.name}: ${reason}: ${note}`);
       await events.record({

@@ -67,6 +67,18 @@ export interface KubeOps {
    */
   updateBackupStatus(ref: ObjectRef, compute: (latest: StoredBackup) => MysqlBackupStatus | undefined): Promise<MysqlBackupStatus | undefined>;
   updateGroupStatus(ref: ObjectRef, compute: (latest: StoredGroup) => MysqlFailoverGroupStatus | undefined): Promise<MysqlFailoverGroupStatus | undefined>;
+  // --- In-place restore (spec.restoreInPlace; in-place-restore-reconciler.ts) ---
+  /** Pods of the namespace matching a label selector (`a=b,c=d`), listed from the API server (not a cache). */
+  listPodsBySelector(namespace: string, labelSelector: string): Promise<V1Pod[]>;
+  /**
+   * Merge-patches a pod's labels: a string sets the label, null removes it. Returns false when
+   * the pod is gone (NotFound), true once patched.
+   */
+  patchPodLabels(ref: ObjectRef, labels: Record<string, string | null>): Promise<boolean>;
+  /** Merge-patches the group's metadata.annotations (null removes one); the rest of the group is left alone. */
+  patchGroupAnnotations(ref: ObjectRef, annotations: Record<string, string | null>): Promise<void>;
+  // --- end in-place restore ---
+
   /** An Event about the object (aggregated when repeated). */
   event(regarding: { kind: 'MysqlBackup' | 'MysqlFailoverGroup'; namespace: string; name: string; uid?: string | undefined }, type: EventType, reason: string, note: string): Promise<void>;
 }

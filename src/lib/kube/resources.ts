@@ -250,6 +250,13 @@ export const restoreInPlaceStatusSchema = z.object({
   plan: restorePlanSchema.optional(),
   /** The pods whose primary role label was removed at Fencing (put back at Resuming or on failure). */
   fencedPods: z.array(z.string()).optional(),
+  /**
+   * The group's topology-freeze and reclone-site annotations as they were before Fencing (a key
+   * absent here was absent there), recorded with fencedPods and put back on failure.
+   */
+  annotationsBefore: z.record(z.string(), z.string()).optional(),
+  /** The group's metadata.generation whose confirm started this run. */
+  observedGeneration: int64Schema.min(0).optional(),
   startTime: timeSchema.optional(),
   completionTime: timeSchema.optional(),
   rows: int64Schema.min(0).optional(),
