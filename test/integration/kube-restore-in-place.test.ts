@@ -120,6 +120,11 @@ async function orderCount(): Promise<number> {
 }
 
 async function setRestore(spec: Json): Promise<void> {
+  // A run under way ignores a new confirm until it ends: wait for the previous one.
+  await until('no restore under way', () => {
+    const phase = restore()?.phase;
+    return phase === undefined || phase === 'Succeeded' || phase === 'Failed';
+  });
   await kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'orders', '--type=merge', '-p', JSON.stringify({ spec: { restoreInPlace: spec } })]);
 }
 
@@ -204,7 +209,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
-describe('Kubernetes mode: spec.restoreInPlace', () => {
+describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
   it('dry run: writes the plan into status.restoreInPlace.plan and changes nothing', async () => {
     // The mistake the later restore rolls back.
     await sql(sites.primary, 'DELETE FROM app.orders WHERE id > 100');
@@ -308,8 +313,9 @@ describe('Kubernetes mode: spec.restoreInPlace', () => {
     let released = false;
     try {
       const token = nextToken();
-      await setRestore({ confirm: token, dryRun: false });
+      await setRestore({ confirm: token, dryRun: false, loadOptions: { includeSchemas: [] } });
       const restoring = await until('Restoring', () => (restore()?.confirmTokenUsed === token && restore()?.phase === 'Restoring' ? restore() : undefined));
+      expect(restoring?.mode).toBe('instance');
       expect(restoring?.fencedPods).toEqual(['mysql-orders-east-0']);
       // Fenced: the role label gone (the -primary Service has no endpoint), the topology frozen, the server read-only.
       expect(podLabels('mysql-orders-east-0')[roleKey]).toBeUndefined();
@@ -351,7 +357,7 @@ describe('Kubernetes mode: spec.restoreInPlace', () => {
     let released = false;
     const token = nextToken();
     try {
-      await setRestore({ confirm: token, loadOptions: { includeSchemas: [] } });
+      await setRestore({ confirm: token });
       const restoring = await until('Restoring', () => (restore()?.confirmTokenUsed === token && restore()?.phase === 'Restoring' ? restore() : undefined));
       await until('read_only = 1 on the primary', async () => ((await readOnly()) === 1 ? true : undefined));
       const pod = await until('the restore pod', () =>

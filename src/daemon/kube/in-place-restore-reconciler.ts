@@ -126,6 +126,8 @@ export class InPlaceRestoreReconciler {
     }
     this.warned.delete(key);
     const mode = inPlaceMode(spec);
+    // A whole-instance run killed while restoring leaves the server's read_only fence up.
+    const leftFence = status?.phase === 'Failed' && status.mode === 'instance' && status.fencedPods !== undefined && status.targetSite ? { site: status.targetSite, confirm: status.confirmTokenUsed ?? '' } : status?.phase === 'Failed' ? status.takeOverFence : undefined;
     const next: RestoreInPlaceStatus = {
       phase: 'Preflight',
       confirmTokenUsed: spec.confirm,
@@ -133,6 +135,7 @@ export class InPlaceRestoreReconciler {
       dryRun: spec.dryRun,
       startTime: timeOf(now),
       observedGeneration: generation,
+      ...(leftFence && mode === 'instance' ? { takeOverFence: leftFence } : {}),
       message: `checking the backup and the target for confirm ${spec.confirm}`,
     };
     const written = await this.write(group, (current) => (judgeConfirmToken(spec.confirm, current?.confirmTokenUsed, now).kind === 'new' && !inFlight(current?.phase) ? next : undefined));
@@ -181,7 +184,12 @@ export class InPlaceRestoreReconciler {
     }
     const candidate = candidateTargetSite(pg, group.status?.activeSite);
     const state = candidate ? await this.deps.probe(siteMysqlAddress(pg, candidate.site), account) : undefined;
-    const target = decideRestoreTarget(pg, group.status?.activeSite, state);
+    let target = decideRestoreTarget(pg, group.status?.activeSite, state);
+    const left = status.takeOverFence;
+    if (!target.ok && candidate && state?.reachable && state.readOnly && left?.site === candidate.site.name && (status.mode ?? inPlaceMode(spec)) === 'instance') {
+      // Whether the read_only is that run's fence is for the CLI to say: it takes over its own and refuses any other.
+      target = { ok: true, site: candidate.site, reason: `${candidate.why}, read-only by the fence the failed restore confirmed by ${left.confirm} may have left up, which this restore takes over if it is its own` };
+    }
     if (!target.ok) return this.fail(group, status, `${target.reason}: ${target.message}; nothing was touched`);
     const jobName = restoreJobName(group.metadata.name, 'in-place', spec.confirm);
     const mode = status.mode ?? inPlaceMode(spec);

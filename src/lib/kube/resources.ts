@@ -257,6 +257,12 @@ export const restoreInPlaceStatusSchema = z.object({
   annotationsBefore: z.record(z.string(), z.string()).optional(),
   /** The group's metadata.generation whose confirm started this run. */
   observedGeneration: int64Schema.min(0).optional(),
+  /**
+   * The previous run was a whole-instance restore into this site that failed after its Job
+   * started: a killed one leaves the server's read_only fence up. This run accepts that site
+   * read-only, and its CLI takes the fence over (it refuses a read_only that is not its own).
+   */
+  takeOverFence: z.object({ site: z.string(), confirm: z.string() }).optional(),
   startTime: timeSchema.optional(),
   completionTime: timeSchema.optional(),
   rows: int64Schema.min(0).optional(),
