@@ -198,7 +198,7 @@ beforeAll(async () => {
     const b = cluster.api.get('shipstream.io/v1alpha1', 'MysqlBackup', ns, 'before-the-mistake') as { status?: { phase?: string; backupName?: string } } | undefined;
     return b?.status?.phase === 'Succeeded' || b?.status?.phase === 'Failed' ? b : undefined;
   });
-  expect(backup.status?.phase).toBe('Succeeded');
+  if (backup.status?.phase !== 'Succeeded') throw new Error(`the backup failed:\n${daemon.output().slice(-4000)}`);
   backupName = backup.status?.backupName ?? '';
 }, 240_000);
 
@@ -231,6 +231,10 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
     expect(group().metadata.annotations?.[recloneKey]).toBeUndefined();
     expect(await readOnly()).toBe(0);
+    // The Job runner runs only its Jobs' pods: the sites' pods were never started.
+    for (const name of ['mysql-orders-east-0', 'mysql-orders-west-0']) {
+      expect((cluster.api.get('v1', 'Pod', ns, name) as { status?: { containerStatuses?: unknown } }).status?.containerStatuses, name).toBeUndefined();
+    }
   });
 
   it('refuses a garbage confirm and a stale one with events, and changes nothing', async () => {
@@ -384,6 +388,18 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     expect(await readOnly()).toBe(0);
     expect(podLabels('mysql-orders-east-0')[roleKey]).toBe('primary');
     expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
+  });
+
+  it('refuses a direct S3 source at Preflight, naming spec.restoreInPlace.source, with nothing touched', async () => {
+    const token = nextToken();
+    await setRestore({ confirm: token, source: { mysqlBackupRef: null, s3: { bucket: 'backups', prefix: `orders/${backupName}`, endpointURL: s3.endpoint, credentialsSecret: 's3-creds' } } });
+    const status = await settled(token);
+    expect(status.phase).toBe('Failed');
+    expect(status.message).toMatch(/^spec\.restoreInPlace\.source: .*mysqlBackupRef instead of s3; nothing was touched/);
+    expect(status.jobName).toBeUndefined();
+    expect(podLabels('mysql-orders-east-0')[roleKey]).toBe('primary');
+    expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
+    await setRestore({ source: { s3: null, mysqlBackupRef: { name: 'before-the-mistake' } } });
   });
 
   it('wrote only objects Kubernetes’ own schemas accept, the restore pods under the restricted Pod Security Standard', () => {

@@ -35,7 +35,7 @@ import {
 import { annotationKeys, labelKeys, primaryRole, siteMysqlAddress } from '../../lib/kube/objects.js';
 import type { ParsedGroup, RestoreInPlaceSpec, RestoreInPlaceStatus } from '../../lib/kube/resources.js';
 import { derivedRestoreSecret, pitrArchiveProfile, resolveRestoreSource, restoreJob, restoreJobName, restoreSecretName, type ResolvedRestoreSource } from '../../lib/kube/restore-job.js';
-import { candidateTargetSite, decideRestoreTarget } from '../../lib/kube/restore-target.js';
+import { candidateTargetSite, decideRestoreTarget, type TargetDecision } from '../../lib/kube/restore-target.js';
 import type { SiteState } from '../../lib/kube/source-selection.js';
 import type { ReconcileResult } from './backup-reconciler.js';
 import type { KubeOps, ObjectRef, StoredGroup } from './kube-ops.js';
@@ -163,33 +163,15 @@ export class InPlaceRestoreReconciler {
   private async preflight(group: StoredGroup, pg: ParsedGroup, spec: RestoreInPlaceSpec, status: RestoreInPlaceStatus): Promise<ReconcileResult> {
     const { ops } = this.deps;
     const ns = group.metadata.namespace;
-    let source: ResolvedRestoreSource;
-    let account;
+    let inputs: { source: ResolvedRestoreSource; account: { user: string; password: string } };
     try {
-      source = resolveRestoreSource(pg, spec.source, sourceField, (name) => ops.getBackup({ namespace: ns, name }));
-      if (source.kind !== 'catalog') {
-        // The CLI keeps an in-place restore's confirm token and fence in the profile's catalog,
-        // which a bare S3 prefix or a read-only claim does not give it.
-        throw new GroupFieldError(
-          sourceField,
-          `an in-place restore reads its backup through a profile of the group (its catalog keeps the restore's confirm token and fence): name a MysqlBackup with ${sourceField}.mysqlBackupRef instead of ${source.kind}`,
-          'UnsupportedSource',
-        );
-      }
-      if (spec.pointInTime) pitrArchiveProfile(pg, 'spec.restoreInPlace');
-      account = await resolveGroupAccount(pg.spec, (name) => ops.readSecret({ namespace: ns, name }));
+      inputs = await this.inputs(pg, spec, ns);
     } catch (err) {
       if (err instanceof GroupFieldError) return this.fail(group, status, `${err.message}; nothing was touched`);
       throw err;
     }
-    const candidate = candidateTargetSite(pg, group.status?.activeSite);
-    const state = candidate ? await this.deps.probe(siteMysqlAddress(pg, candidate.site), account) : undefined;
-    let target = decideRestoreTarget(pg, group.status?.activeSite, state);
-    const left = status.takeOverFence;
-    if (!target.ok && candidate && state?.reachable && state.readOnly && left?.site === candidate.site.name && (status.mode ?? inPlaceMode(spec)) === 'instance') {
-      // Whether the read_only is that run's fence is for the CLI to say: it takes over its own and refuses any other.
-      target = { ok: true, site: candidate.site, reason: `${candidate.why}, read-only by the fence the failed restore confirmed by ${left.confirm} may have left up, which this restore takes over if it is its own` };
-    }
+    const { source, account } = inputs;
+    const target = await this.target(group, pg, spec, status, account);
     if (!target.ok) return this.fail(group, status, `${target.reason}: ${target.message}; nothing was touched`);
     const jobName = restoreJobName(group.metadata.name, 'in-place', spec.confirm);
     const mode = status.mode ?? inPlaceMode(spec);
@@ -214,8 +196,43 @@ export class InPlaceRestoreReconciler {
       return this.fence(group, pg, spec, decided);
     }
     if (nextPhase === 'Restoring') await ops.event(this.regarding(group), 'Normal', 'RestoreInPlaceRestoring', decided.message ?? '');
-    await this.startJob(group, pg, spec, source, account, target.site.name, jobName);
+    await this.startJob({ pg, spec, source, account, siteName: target.site.name, jobName });
     return done;
+  }
+
+  /**
+   * The backup (a MysqlBackup only), the archive for a point in time, and the account. Throws
+   * GroupFieldError naming the field.
+   */
+  private async inputs(pg: ParsedGroup, spec: RestoreInPlaceSpec, ns: string): Promise<{ source: ResolvedRestoreSource; account: { user: string; password: string } }> {
+    const { ops } = this.deps;
+    const source = resolveRestoreSource(pg, spec.source, sourceField, (name) => ops.getBackup({ namespace: ns, name }));
+    if (source.kind !== 'catalog') {
+      // The CLI keeps an in-place restore's confirm token and fence in the profile's catalog,
+      // which a bare S3 prefix or a read-only claim does not give it.
+      throw new GroupFieldError(
+        sourceField,
+        `an in-place restore reads its backup through a profile of the group (its catalog keeps the restore's confirm token and fence): name a MysqlBackup with ${sourceField}.mysqlBackupRef instead of ${source.kind}`,
+        'UnsupportedSource',
+      );
+    }
+    if (spec.pointInTime) pitrArchiveProfile(pg, 'spec.restoreInPlace');
+    const account = await resolveGroupAccount(pg.spec, (name) => ops.readSecret({ namespace: ns, name }));
+    return { source, account };
+  }
+
+  /**
+   * The target (restore-target.ts), its server asked. A site left read-only by the fence of a
+   * killed whole-instance run (status.takeOverFence) is accepted for a whole-instance run: whether
+   * the read_only is that fence is for the CLI to say, which takes over its own and refuses any other.
+   */
+  private async target(group: StoredGroup, pg: ParsedGroup, spec: RestoreInPlaceSpec, status: RestoreInPlaceStatus, account: { user: string; password: string }): Promise<TargetDecision> {
+    const candidate = candidateTargetSite(pg, group.status?.activeSite);
+    const state = candidate ? await this.deps.probe(siteMysqlAddress(pg, candidate.site), account) : undefined;
+    const target = decideRestoreTarget(pg, group.status?.activeSite, state);
+    const left = status.takeOverFence;
+    if (target.ok || !candidate || !state?.reachable || !state.readOnly || left?.site !== candidate.site.name || (status.mode ?? inPlaceMode(spec)) !== 'instance') return target;
+    return { ok: true, site: candidate.site, reason: `${candidate.why}, read-only by the fence the failed restore confirmed by ${left.confirm} may have left up, which this restore takes over if it is its own` };
   }
 
   /** Records the pods and annotations, then strips the role label and freezes the topology. */
@@ -252,13 +269,14 @@ export class InPlaceRestoreReconciler {
     await ops.event(this.regarding(group), 'Normal', 'RestoreInPlaceRestoring', restoring.message ?? '');
     const account = await resolveGroupAccount(pg.spec, (name) => ops.readSecret({ namespace: ref.namespace, name }));
     const source = resolveRestoreSource(pg, spec.source, sourceField, (name) => ops.getBackup({ namespace: ref.namespace, name }));
-    await this.startJob(group, pg, spec, source, account, recorded.targetSite ?? site.name, recorded.jobName ?? restoreJobName(group.metadata.name, 'in-place', spec.confirm));
+    await this.startJob({ pg, spec, source, account, siteName: recorded.targetSite ?? site.name, jobName: recorded.jobName ?? restoreJobName(group.metadata.name, 'in-place', spec.confirm) });
     return done;
   }
 
   /** The derived Secret and the restore Job (both left as they are when they exist). */
-  private async startJob(group: StoredGroup, pg: ParsedGroup, spec: RestoreInPlaceSpec, source: ResolvedRestoreSource, account: { user: string; password: string }, siteName: string, jobName: string): Promise<void> {
+  private async startJob(run: { pg: ParsedGroup; spec: RestoreInPlaceSpec; source: ResolvedRestoreSource; account: { user: string; password: string }; siteName: string; jobName: string }): Promise<void> {
     const { ops } = this.deps;
+    const { pg, spec, source, account, siteName, jobName } = run;
     const site = (pg.spec.sites ?? []).find((s) => s.name === siteName);
     if (!site) throw new GroupFieldError('spec.sites', `site "${siteName}" is gone`);
     await ops.createSecret(derivedRestoreSecret(pg, jobName, 'in-place', account));
@@ -289,26 +307,14 @@ export class InPlaceRestoreReconciler {
       if (await ops.jobExists(jobRef)) return { requeueAfterMs: 1000 };
       const account = await resolveGroupAccount(pg.spec, (name) => ops.readSecret({ namespace: ns, name }));
       const source = resolveRestoreSource(pg, spec.source, sourceField, (name) => ops.getBackup({ namespace: ns, name }));
-      await this.startJob(group, pg, spec, source, account, status.targetSite ?? '', jobRef.name);
+      await this.startJob({ pg, spec, source, account, siteName: status.targetSite ?? '', jobName: jobRef.name });
       return done;
     }
     const outcome = jobOutcome(job);
     if (outcome === undefined) return done;
     const message = terminationMessage(ops.podsOfJob(jobRef));
     const result = parseInPlaceJobResult(message);
-    if (outcome === 'Complete' && result?.phase === 'Planned' && status.dryRun) {
-      const site = (pg.spec.sites ?? []).find((s) => s.name === status.targetSite);
-      const selector = site ? sitePodSelector(pg, site) : '?';
-      const pods = site && result.plan.mode === 'instance' ? podsToFence(await ops.listPodsBySelector(ns, selector)) : [];
-      const steps = clusterFencingSteps({ group: pg, mode: result.plan.mode, selector, pods, token: '<confirm>', peers: peerSites(pg, status.targetSite ?? '') });
-      const plan = { ...result.plan, fencing: [...steps.before, ...result.plan.fencing, ...steps.after] };
-      return this.finish(group, status, {
-        phase: 'Succeeded',
-        plan,
-        completionTime: timeOf(this.deps.clock.now()),
-        message: `dry run: planned ${plan.mode === 'instance' ? 'a whole-instance' : 'a one-schema'} restore of ${plan.backup} into site ${status.targetSite ?? '?'}; nothing was fenced or changed. The confirm ${status.confirmTokenUsed ?? ''} is used: to run it, set spec.restoreInPlace.dryRun to false and write a newer confirm`,
-      });
-    }
+    if (outcome === 'Complete' && result?.phase === 'Planned' && status.dryRun) return this.planned(group, pg, status, result.plan);
     if (outcome === 'Complete' && result?.phase === 'Succeeded' && !status.dryRun) {
       const resuming: RestoreInPlaceStatus = {
         ...status,
@@ -328,6 +334,22 @@ export class InPlaceRestoreReconciler {
         ? `the restore Job ${jobRef.name} failed: ${result.reason}: ${result.message}`
         : `the restore Job ${jobRef.name} ${outcome === 'Complete' ? 'completed without a result' : 'failed without a result (its pod was killed or deleted midway)'}`;
     return this.fail(group, status, `${why}; see kubectl logs job/${jobRef.name}. The server's own fence (read_only) is lowered by the restore, or taken over by the next one`);
+  }
+
+  /** A dry run's end: the CLI's plan, with the cluster's fencing steps around the server's, and Succeeded. */
+  private async planned(group: StoredGroup, pg: ParsedGroup, status: RestoreInPlaceStatus, cliPlan: NonNullable<RestoreInPlaceStatus['plan']>): Promise<ReconcileResult> {
+    const ns = group.metadata.namespace;
+    const site = (pg.spec.sites ?? []).find((s) => s.name === status.targetSite);
+    const selector = site ? sitePodSelector(pg, site) : '?';
+    const pods = site && cliPlan.mode === 'instance' ? podsToFence(await this.deps.ops.listPodsBySelector(ns, selector)) : [];
+    const steps = clusterFencingSteps({ group: pg, mode: cliPlan.mode, selector, pods, token: '<confirm>', peers: peerSites(pg, status.targetSite ?? '') });
+    const plan = { ...cliPlan, fencing: [...steps.before, ...cliPlan.fencing, ...steps.after] };
+    return this.finish(group, status, {
+      phase: 'Succeeded',
+      plan,
+      completionTime: timeOf(this.deps.clock.now()),
+      message: `dry run: planned ${plan.mode === 'instance' ? 'a whole-instance' : 'a one-schema'} restore of ${plan.backup} into site ${status.targetSite ?? '?'}; nothing was fenced or changed. The confirm ${status.confirmTokenUsed ?? ''} is used: to run it, set spec.restoreInPlace.dryRun to false and write a newer confirm`,
+    });
   }
 
   /** Puts the labels back, lifts the freeze, marks the peers for re-cloning (whole instance), then Succeeded. */
