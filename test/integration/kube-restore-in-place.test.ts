@@ -63,6 +63,7 @@ let cluster: TestCluster<TestClock>;
 let daemon: DaemonProcess;
 let work: string;
 let backupName: string;
+let daemonKubeconfig: string;
 /** Confirm tokens: increasing whole seconds, from a little before now. */
 const tokenBase = Math.floor(Date.now() / 1000) * 1000 - 120_000;
 let tokenSeq = 0;
@@ -173,7 +174,7 @@ beforeAll(async () => {
   await kubectl(['-n', ns, 'create', 'secret', 'generic', 's3-creds', `--from-literal=AWS_ACCESS_KEY_ID=${s3rverCredentials.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${s3rverCredentials.secretAccessKey}`]);
   // The sites' MySQL pods, as the group's operator labels them; nobody runs them.
   for (const pod of [sitePod('mysql-orders-east-0', 'east', true), sitePod('mysql-orders-west-0', 'west', false)]) await kubectl(['create', '-f', '-'], JSON.stringify(pod));
-  const daemonKubeconfig = join(work, 'daemon.kubeconfig');
+  daemonKubeconfig = join(work, 'daemon.kubeconfig');
   await cluster.api.writeKubeconfig(daemonKubeconfig, { token: daemonUser });
   daemon = await startDaemon({ kubeconfig: daemonKubeconfig, identity: 'bloodraven-0', home: join(work, 'home') });
   const manifest = {
@@ -309,7 +310,7 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     expect(Number(west?.n)).toBe(500);
   });
 
-  it('whole instance: fences the primary (labels, freeze, read_only) while restoring, rolls the data back, then resumes and marks the peer for re-cloning', async () => {
+  it('whole instance: fences the primary (labels, freeze, read_only) while restoring, rolls the data back, then resumes and marks the peer for re-cloning, across a daemon killed mid-way', async () => {
     // Another mistake after the backup; the schema `other` was created after it too.
     await sql(sites.primary, 'DELETE FROM app.orders WHERE id > 100');
     expect(await orderCount()).toBe(100);
@@ -333,6 +334,9 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
       } finally {
         await app.end();
       }
+      // A daemon killed mid-way: its successor continues from the status.
+      await daemon.kill();
+      daemon = await startDaemon({ kubeconfig: daemonKubeconfig, identity: 'bloodraven-1', home: join(work, 'home') });
       await hold.query('COMMIT');
       released = true;
       const status = await settled(token);
