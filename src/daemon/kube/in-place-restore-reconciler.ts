@@ -380,6 +380,13 @@ export class InPlaceRestoreReconciler {
 
   /** Failed: what Fencing changed is put back first, then the status says what failed and what to do. */
   private async fail(group: StoredGroup, status: RestoreInPlaceStatus, why: string): Promise<ReconcileResult> {
+    if (status.jobName) {
+      // A run given up while its Job still runs (its spec removed or made invalid): the Job goes
+      // first (its CLI is stopped and lowers its own fence), so nothing restores behind the undo.
+      const jobRef = { namespace: group.metadata.namespace, name: status.jobName };
+      const job = this.deps.ops.getJob(jobRef);
+      if (job && jobOutcome(job) === undefined) await this.deps.ops.deleteJob(jobRef);
+    }
     await this.unfence(group, status);
     const fenced = status.fencedPods;
     const undone = fenced !== undefined ? `; ${fenced.length > 0 ? `${labelKeys.role}=${primaryRole} put back on ${fenced.join(', ')} and ` : ''}the topology freeze lifted` : '';
