@@ -12,7 +12,7 @@ import {
   sitePodSelector,
 } from '../../src/lib/kube/in-place-restore.js';
 import { validateGroupSpec, type ParsedGroup, type RestoreInPlaceSpec } from '../../src/lib/kube/resources.js';
-import { plannedResult, type InPlacePlanReport } from '../../src/lib/restore/in-place-report.js';
+import { describePlanReport, plannedResult, type InPlacePlanReport } from '../../src/lib/restore/in-place-report.js';
 
 function group(restoreInPlace: Record<string, unknown>, sites: unknown[] = [{ name: 'east' }, { name: 'west' }]): ParsedGroup & { spec: { restoreInPlace: RestoreInPlaceSpec } } {
   const parsed = validateGroupSpec({
@@ -122,5 +122,28 @@ describe('plannedResult', () => {
     expect(doc.plan.drop.length + (doc.plan.omitted?.drop ?? 0)).toBe(500);
     expect(doc.plan.omitted?.drop).toBeGreaterThan(0);
     expect(plannedResult({ ...report, drop: ['a'] }).plan.omitted).toBeUndefined();
+  });
+});
+
+describe('describePlanReport', () => {
+  it('shows the bytes, the binlogs and GTIDs a point in time replays, and the fencing steps', () => {
+    const lines = describePlanReport({
+      backup: 'b',
+      mode: 'instance',
+      drop: ['app'],
+      load: ['app'],
+      binlogs: [{ site: 'east', file: 'mysql-bin.000007' }, { site: 'west', file: 'mysql-bin.000002' }],
+      gtidRanges: '0-101-40-57,0-102-58-60',
+      expectedBytes: 1234,
+      fencing: ['Set global read_only = 1 on h:1.', 'Put read_only back to 0.'],
+    });
+    expect(lines).toEqual([
+      '  bytes      1234 to read from storage',
+      '  replays    2 archived binlog(s): east/mysql-bin.000007, west/mysql-bin.000002',
+      '  GTIDs      0-101-40-57,0-102-58-60',
+      '  fencing:',
+      '    - Set global read_only = 1 on h:1.',
+      '    - Put read_only back to 0.',
+    ]);
   });
 });
