@@ -4,7 +4,7 @@
  * Shell's own dump; killed with SIGKILL midway and run again; and asked on a terminal.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,5 +237,40 @@ describe('bloodraven restore in-place', () => {
     const again = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', token], cwd);
     expect(again.code).toBe(3);
     expect(again.stderr).toMatch(/not newer than the last one used/);
+  });
+
+  it('dry run and --result-file: the plan (bytes, fencing) in text, JSON and the result file; then Succeeded, and Failed for a used token', async () => {
+    const t = await target();
+    const cwd = await configFor(t, '{ type: PVC, pvc: { path: ./backups } }');
+    expect((await cli(['backup', 'now', '--port', String(source.port)], cwd)).code).toBe(0);
+    await sql(t, 'CREATE DATABASE scratch');
+    const text = await cli(['restore', 'in-place', '--backup', 'latest', '--dry-run'], cwd);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^ {2}bytes {6}\d+ to read from storage$/m);
+    expect(text.stdout).toMatch(/^ {4}- Set global read_only = 1 on 127\.0\.0\.1:\d+/m);
+    expect(text.stdout).toMatch(/^ {4}- Put read_only back to 0 when the restore ends/m);
+    const resultFile = join(cwd, 'result.json');
+    const json = await cli(['restore', 'in-place', '--backup', 'latest', '--dry-run', '--json', '--result-file', resultFile], cwd);
+    expect(json.code).toBe(0);
+    const planned = JSON.parse(await readFile(resultFile, 'utf8')) as { phase: string; plan: { backup: string; mode: string; drop: string[]; load: string[]; binlogs: unknown[]; expectedBytes: number; fencing: string[] } };
+    expect(planned).toMatchObject({ phase: 'Planned', plan: { mode: 'instance', drop: ['scratch'], load: ['shop'], binlogs: [] } });
+    expect(planned.plan.backup).toMatch(/^shop-p-/);
+    expect(planned.plan.expectedBytes).toBeGreaterThan(100_000);
+    expect((JSON.parse(json.stdout) as { plan: unknown }).plan).toEqual(planned.plan);
+    expect(await sql(t, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'scratch'")).toEqual([{ n: '1' }]);
+
+    const token = new Date(Date.now() + 60_000).toISOString();
+    const run = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', token, '--result-file', resultFile], cwd);
+    expect(run.code).toBe(0);
+    const succeeded = JSON.parse(await readFile(resultFile, 'utf8')) as Record<string, unknown>;
+    expect(succeeded).toMatchObject({ phase: 'Succeeded', backup: planned.plan.backup, mode: 'instance', dropped: ['scratch'], rows: 210000 });
+    expect(succeeded.bytes).toBeGreaterThan(0);
+    expect(succeeded.fencedSeconds).toBeGreaterThanOrEqual(0);
+    expect(typeof (succeeded.pointReached as { binlogFile?: unknown }).binlogFile).toBe('string');
+    const again = await cli(['restore', 'in-place', '--backup', 'latest', '--confirm', token, '--result-file', resultFile], cwd);
+    expect(again.code).toBe(3);
+    const failed = JSON.parse(await readFile(resultFile, 'utf8')) as { phase: string; reason: string; message: string };
+    expect(failed).toMatchObject({ phase: 'Failed', reason: 'CONFIRM_STALE' });
+    expect(failed.message).toMatch(/not newer than the last one used/);
   });
 });

@@ -158,7 +158,7 @@ describe('RBAC in deploy/', () => {
   it('grants cluster-wide exactly the verbs the daemon needs, per resource', () => {
     // What src/daemon/kube/ calls (informers, kube-ops-client.ts, status-writer.ts, events.ts).
     expect(permissions(only<V1ClusterRole>(objects, 'ClusterRole', 'bloodraven').rules)).toEqual({
-      'shipstream.io mysqlfailovergroups': ['get', 'list', 'watch'],
+      'shipstream.io mysqlfailovergroups': ['get', 'list', 'patch', 'watch'],
       'shipstream.io mysqlfailovergroups/status': ['update'],
       'shipstream.io mysqlfailovergroups/finalizers': ['update'],
       'shipstream.io mysqlbackups': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
@@ -169,7 +169,7 @@ describe('RBAC in deploy/', () => {
       'shipstream.io mysqlbackupverifications/finalizers': ['update'],
       'batch jobs': ['create', 'delete', 'get', 'list', 'watch'],
       'batch cronjobs': ['create', 'delete', 'get', 'list', 'update', 'watch'],
-      'core pods': ['list', 'watch'],
+      'core pods': ['list', 'patch', 'watch'],
       'core secrets': ['create', 'delete', 'get'],
       'core persistentvolumeclaims': ['create', 'get'],
       'core namespaces': ['get'],

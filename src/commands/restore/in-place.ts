@@ -1,6 +1,6 @@
-import { Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
 import { confirm as askToConfirm } from '@inquirer/prompts';
-import { BaseCommand } from '../../cli/base-command.js';
+import { BaseCommand, toAppError } from '../../cli/base-command.js';
 import { connectionFlags, connectionOverrides } from '../../cli/connection-flags.js';
 import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
 import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js';
@@ -14,6 +14,8 @@ import { checkConfirm, planRestoreInPlace, restoreInPlace, type InPlaceResult } 
 import { describePlan, releasePlan, summarizePlan, type PlanSummary, type RestorePlan } from '../../lib/restore/plan.js';
 import { sourceFromCatalog } from '../../lib/restore/source.js';
 import { faultHelp } from '../../cli/fault-help.js';
+import { ResultFile, resultFileFlag } from '../../cli/result-file.js';
+import { describePlanReport, inPlacePlanReport, inPlaceSucceededResult, plannedResult, type InPlacePlanReport } from '../../lib/restore/in-place-report.js';
 
 export default class RestoreInPlace extends BaseCommand {
   static override summary = 'Roll the live server back to a backup (destructive).';
@@ -31,6 +33,8 @@ Nothing is dropped before everything is checked: every file of the backup is rea
 --load-users creates the backup's accounts (with their grants) that the server lacks; accounts it has are left as they are. Objects whose DEFINER account is missing are named at the end.
 
 --confirm is the safety catch: "now", or an RFC 3339 time newer than the last one used for this profile (the catalog keeps it in the profile's storage, restore-in-place.json), so an old command run again cannot restore twice. A time more than 5 minutes ahead of this machine's clock is refused (exit 2): every later restore would have to confirm with a time after it. Without --confirm, a terminal asks, showing the plan; without a terminal the command refuses (exit 3). --dry-run shows the plan, every check made, and changes nothing.
+
+With --result-file PATH the outcome is also written to PATH as one compact JSON object of at most 4096 bytes (the Kubernetes termination message limit), however the run ends: {"phase":"Succeeded","backup","mode","dropped","rows","bytes","fencedSeconds","pointReached":{"gtidExecuted","time","binlogFile","binlogPos"}}, with --dry-run {"phase":"Planned","plan":{"backup","mode","drop","load","binlogs":[{"site","file"}],"gtidRanges","expectedBytes","fencing"}} (lists cut to fit, "omitted" counting what was left out), or {"phase":"Failed","reason" (the error code),"message"}. The config can come from BLOODRAVEN_CONFIG_YAML (see --config), as in a Kubernetes Job.
 
 One restore at a time per server: from its checks until it ends, the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore'); another restore into it meanwhile is refused (exit 3), naming the holder.
 
@@ -55,10 +59,14 @@ ${faultHelp('the server')}`;
     'dry-run': Flags.boolean({ description: 'Check everything and show the plan; change nothing.' }),
     ...pointInTimeFlags,
     ...connectionFlags,
+    ...resultFileFlag,
   };
 
-  async run(): Promise<InPlaceResult | PlanSummary> {
+  private readonly resultFile = new ResultFile(this.argv);
+
+  async run(): Promise<InPlaceResult | (PlanSummary & { plan: InPlacePlanReport })> {
     const { flags } = await this.parse(RestoreInPlace);
+    this.resultFile.start(flags['result-file']);
     this.setLogLevel(flags['log-level']);
     const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile, overrides: { mysql: connectionOverrides(flags) } });
     const json = this.jsonEnabled();
@@ -87,8 +95,10 @@ ${faultHelp('the server')}`;
     // The plan holds the target's restore claim; restoreInPlace releases it, and so does this when it is never called.
     try {
       if (flags['dry-run']) {
-        if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
-        return summarizePlan(plan);
+        const report = inPlacePlanReport(plan, pointInTime?.plan);
+        if (!json) process.stdout.write(`${[...describePlan(plan), ...describePlanReport(report)].join('\n')}\nDry run: nothing was changed.\n`);
+        await this.resultFile.succeeded(plannedResult(report));
+        return { ...summarizePlan(plan), plan: report };
       }
       let confirm = confirmAt;
       if (confirm === undefined) {
@@ -118,10 +128,17 @@ ${faultHelp('the server')}`;
         process.stdout.write(restoreSummary('Restored in place', result));
         process.stdout.write(`  dropped     ${result.dropped.join(', ') || '(nothing)'}\n  fenced      ${result.mode === 'instance' ? `${(result.fencedMs / 1000).toFixed(1)}s` : 'no (one schema)'}\n`);
       }
+      await this.resultFile.succeeded(inPlaceSucceededResult(result, source.record));
       return result;
     } finally {
       await releasePlan(plan);
     }
+  }
+
+  /** Every failure, from a bad flag to an interrupt, reaches --result-file before it is shown. */
+  protected override async catch(err: Parameters<BaseCommand['catch']>[0]): Promise<never> {
+    if (!(err instanceof Errors.ExitError)) await this.resultFile.failed(toAppError(err));
+    return super.catch(err);
   }
 }
 

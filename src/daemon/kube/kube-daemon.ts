@@ -19,6 +19,7 @@ import { Controller, watch } from './controller.js';
 import { EventRecorder } from './events.js';
 import { GroupReconciler } from './group-reconciler.js';
 import { InitRestoreReconciler } from './init-restore-reconciler.js';
+import { InPlaceRestoreReconciler } from './in-place-restore-reconciler.js';
 import { Informer, cronJobSource, customResourceSource, jobSource, keyOf, podSource, splitKey } from './informer.js';
 import { createKubeOps } from './kube-ops-client.js';
 import { parseGroup } from './parse-group.js';
@@ -98,6 +99,15 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
     const name = obj.metadata?.labels?.[labelKeys.verification];
     return name && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${name}`] : [];
   };
+  // --- In-place restore (spec.restoreInPlace) ---
+  const inPlaceReconciler = new InPlaceRestoreReconciler({ ops, clock: deps.clock, logger, probe: (address, account) => deps.probe(address, account) });
+  /** The group of an in-place restore's Job or pod (labelled shipstream.io/restore=in-place). */
+  const inPlaceGroupOf = (obj: V1Job | V1Pod): string[] => {
+    const labels = obj.metadata?.labels ?? {};
+    const group = labels[labelKeys.group];
+    return labels[labelKeys.restore] === 'in-place' && group && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${group}`] : [];
+  };
+  // --- end in-place restore ---
 
   // Every replica, leading or not, takes terminal backups into the gauges without counting them:
   // only the replica that finishes a backup counts its run.
@@ -173,6 +183,14 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
         ],
       },
       // --- end initFromBackup ---
+      // --- In-place restore (spec.restoreInPlace) ---
+      {
+        name: 'restore-in-place',
+        workers: 2,
+        reconcile: (key) => inPlaceReconciler.reconcile(splitKey(key)),
+        watches: [watch(groups, (g) => [keyOf(g)]), watch(jobs, inPlaceGroupOf), watch(pods, inPlaceGroupOf)],
+      },
+      // --- end in-place restore ---
     ],
     ...(options.leaderElection
       ? {

@@ -9,7 +9,9 @@ import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  PatchStrategy,
   RbacAuthorizationV1Api,
+  setHeaderOptions,
   type KubeConfig,
   type V1CronJob,
   type V1Job,
@@ -52,7 +54,7 @@ function actionOf(reason: string): string {
   if (reason.startsWith('Verification')) return 'Verify';
   if (reason.startsWith('Backup') || reason === 'InFlightFailover') return 'Backup';
   if (reason.startsWith('Schedule') || reason === 'PvcProvisioned') return 'Reconcile';
-  // initFromBackup (the init-restore reconciler).
+  // The restores: initFromBackup (Restore*, InitFromBackup*, RolloutGate*) and restoreInPlace (RestoreInPlace*).
   if (reason.startsWith('Restore') || reason.startsWith('InitFromBackup') || reason.startsWith('RolloutGate')) return 'Restore';
   return 'Validate';
 }
@@ -218,6 +220,32 @@ export function createKubeOps(kubeConfig: KubeConfig, informers: KubeOpsInformer
       return (await readOrMissing(`GET deployments ${ref.namespace}/${ref.name}`, () => apps.readNamespacedDeployment({ name: ref.name, namespace: ref.namespace }))) ?? null;
     },
     // --- end initFromBackup ---
+    // --- In-place restore (spec.restoreInPlace; in-place-restore-reconciler.ts) ---
+    async listPodsBySelector(namespace, labelSelector) {
+      try {
+        return (await core.listNamespacedPod({ namespace, labelSelector })).items;
+      } catch (err) {
+        throw toKubeApiError(err, `GET pods -n ${namespace} -l ${labelSelector}`);
+      }
+    },
+    async patchPodLabels(ref, labels) {
+      const patched = await readOrMissing(`PATCH pods ${ref.namespace}/${ref.name}`, () =>
+        core.patchNamespacedPod({ name: ref.name, namespace: ref.namespace, body: { metadata: { labels } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+      );
+      return patched !== undefined;
+    },
+    async patchGroupAnnotations(ref, annotations) {
+      try {
+        await custom.patchNamespacedCustomObject(
+          { group: apiGroup, version: apiVersionName, namespace: ref.namespace, plural: 'mysqlfailovergroups', name: ref.name, body: { metadata: { annotations } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      } catch (err) {
+        throw toKubeApiError(err, `PATCH mysqlfailovergroups ${ref.namespace}/${ref.name}`);
+      }
+    },
+    // --- end in-place restore ---
+
     async event(regarding, type, reason, note) {
       logger.info(`${type === 'Warning' ? 'warning: ' : ''}${regarding.kind} ${regarding.namespace}/${regarding.name}: ${reason}: ${note}`);
       await events.record({

@@ -73,6 +73,17 @@ export interface KubeOps {
   /** A Deployment, read from the API server (polled by the rollout gate: no informer); null when there is none. */
   readDeployment(ref: ObjectRef): Promise<V1Deployment | null>;
   // --- end initFromBackup ---
+  // --- In-place restore (spec.restoreInPlace; in-place-restore-reconciler.ts) ---
+  /** Pods of the namespace matching a label selector (`a=b,c=d`), listed from the API server (not a cache). */
+  listPodsBySelector(namespace: string, labelSelector: string): Promise<V1Pod[]>;
+  /**
+   * Merge-patches a pod's labels: a string sets the label, null removes it. Returns false when
+   * the pod is gone (NotFound), true once patched.
+   */
+  patchPodLabels(ref: ObjectRef, labels: Record<string, string | null>): Promise<boolean>;
+  /** Merge-patches the group's metadata.annotations (null removes one); the rest of the group is left alone. */
+  patchGroupAnnotations(ref: ObjectRef, annotations: Record<string, string | null>): Promise<void>;
+  // --- end in-place restore ---
 
   /** An Event about the object (aggregated when repeated). */
   event(regarding: { kind: 'MysqlBackup' | 'MysqlFailoverGroup' | 'MysqlBackupVerification'; namespace: string; name: string; uid?: string | undefined }, type: EventType, reason: string, note: string): Promise<void>;

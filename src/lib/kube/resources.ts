@@ -233,6 +233,8 @@ export const restorePlanSchema = z.object({
   expectedBytes: int64Schema.min(0),
   /** The fencing steps, in order, as sentences. */
   fencing: z.array(z.string()),
+  /** How many entries of drop, load or binlogs were left out to fit the Job's 4096-byte result (absent: none). */
+  omitted: z.object({ drop: z.number().int().min(0).optional(), load: z.number().int().min(0).optional(), binlogs: z.number().int().min(0).optional() }).optional(),
 });
 
 /** `status.restoreInPlace`: the state machine of the reference, with the last confirm token consumed. */
@@ -248,6 +250,19 @@ export const restoreInPlaceStatusSchema = z.object({
   plan: restorePlanSchema.optional(),
   /** The pods whose primary role label was removed at Fencing (put back at Resuming or on failure). */
   fencedPods: z.array(z.string()).optional(),
+  /**
+   * The group's topology-freeze and reclone-site annotations as they were before Fencing (a key
+   * absent here was absent there), recorded with fencedPods and put back on failure.
+   */
+  annotationsBefore: z.record(z.string(), z.string()).optional(),
+  /** The group's metadata.generation whose confirm started this run. */
+  observedGeneration: int64Schema.min(0).optional(),
+  /**
+   * The previous run was a whole-instance restore into this site that failed after its Job
+   * started: a killed one leaves the server's read_only fence up. This run accepts that site
+   * read-only, and its CLI takes the fence over (it refuses a read_only that is not its own).
+   */
+  takeOverFence: z.object({ site: z.string(), confirm: z.string() }).optional(),
   startTime: timeSchema.optional(),
   completionTime: timeSchema.optional(),
   rows: int64Schema.min(0).optional(),
