@@ -3,6 +3,7 @@
  * one JSON object, at most 4096 bytes. Parsed defensively: the message may be empty (the
  * process was killed), cut short, or not ours (a kubelet message like "OOMKilled").
  */
+import { terminationObject } from './termination-message.js';
 
 export type BackupJobResult =
   | {
@@ -24,15 +25,8 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 
 /** The result in `message`, or null when it holds none (then the caller falls back to the Job's status). */
 export function parseBackupJobResult(message: string | undefined): BackupJobResult | null {
-  if (!message) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(message.trim());
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
+  const v = terminationObject(message);
+  if (!v) return null;
   if (v.phase === 'Succeeded') {
     const name = str(v.name);
     const location = str(v.location);

@@ -13,6 +13,7 @@ import { sourceArgs, type ResolvedRestoreSource } from './restore-job.js';
 import { mountPaths } from './job-spec.js';
 import { annotationKeys, labelKeys, primaryRole } from './objects.js';
 import { pointReachedSchema, restorePlanSchema, type ParsedGroup, type RestoreInPlaceSpec, type Site } from './resources.js';
+import { terminationObject } from './termination-message.js';
 
 /** The field the user writes the token in, for events and messages. */
 export const confirmField = 'spec.restoreInPlace.confirm';
@@ -154,13 +155,8 @@ export type InPlaceJobResult = z.output<typeof jobResultSchema>;
 
 /** Reads the restore container's termination message; undefined when it holds no result (killed, cut). */
 export function parseInPlaceJobResult(message: string | undefined): InPlaceJobResult | undefined {
-  if (message === undefined || message.trim() === '') return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
+  const json = terminationObject(message);
+  if (!json) return undefined;
   const parsed = jobResultSchema.safeParse(json);
   return parsed.success ? parsed.data : undefined;
 }

@@ -4,6 +4,7 @@
  * defensively (the message may be empty after a kill, cut, or a kubelet's own words).
  */
 import type { PointReached } from './resources.js';
+import { terminationObject } from './termination-message.js';
 
 export type RestoreJobResult =
   | { phase: 'Succeeded'; backup: string | undefined; rows: number; bytes: number; tables: number; pointReached: PointReached }
@@ -31,15 +32,8 @@ function pointReachedOf(v: unknown): PointReached {
 
 /** The result in `message`, or null when it holds none (the caller then says what the Job's status says). */
 export function parseRestoreJobResult(message: string | undefined): RestoreJobResult | null {
-  if (!message) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(message.trim());
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
+  const v = terminationObject(message);
+  if (!v) return null;
   if (v.phase === 'Succeeded') {
     const rows = num(v.rows);
     const bytes = num(v.bytes);

@@ -6,6 +6,7 @@
  * process was killed), cut short, or the kubelet's own ("OOMKilled"); then null.
  */
 import type { VerificationMismatch } from './resources.js';
+import { terminationObject } from './termination-message.js';
 
 export type VerificationJobResult =
   | {
@@ -44,15 +45,8 @@ function mismatchesOf(value: unknown): VerificationMismatch[] {
 
 /** The result in `message`, or null when it holds none (the caller then goes by the Job's status). */
 export function parseVerificationJobResult(message: string | undefined): VerificationJobResult | null {
-  if (!message) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(message.trim());
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
+  const v = terminationObject(message);
+  if (!v) return null;
   if (v.phase !== 'Passed' && v.phase !== 'Failed') return null;
   const backup = str(v.backup);
   // An ended run always names its backup and counts its tables; an error has a reason instead.
