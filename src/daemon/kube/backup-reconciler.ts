@@ -25,6 +25,7 @@ import type { BackupMetrics, TerminalBackup } from '../../lib/metrics/backup-met
 import { planRetention } from '../../lib/retention/plan.js';
 import { parseGroup, type ValidGroup } from './parse-group.js';
 import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
+import { missingStorageSecret } from './profile-secrets.js';
 
 /** The finalizer that runs the cleanup Job before a MysqlBackup goes (the reference's "Artifact cleanup"). */
 export const backupFinalizer = 'shipstream.io/mysqlbackup';
@@ -214,7 +215,7 @@ export class BackupReconciler {
       if (err instanceof GroupFieldError) return this.fail(backup, err.reason, `MysqlFailoverGroup "${group.metadata.name}": ${err.message}`);
       throw err;
     }
-    const missing = await this.missingStorageSecret(ns, parsed, profile);
+    const missing = await missingStorageSecret(this.deps.ops, ns, parsed, profile);
     if (missing) return this.fail(backup, 'SecretNotFound', `MysqlFailoverGroup "${group.metadata.name}": ${missing}`);
 
     const sites = (parsed.spec.sites ?? []).map((s) => s.name);
@@ -256,18 +257,6 @@ export class BackupReconciler {
     });
     if (written) await ops.event(this.regarding(backup), 'Normal', 'BackupStarted', `Backing up ${profile.name} from site ${choice.site}: ${choice.reason}`);
     return done;
-  }
-
-  /** The storage Secrets the profile names and the namespace lacks, in words; null when all are there. */
-  private async missingStorageSecret(namespace: string, parsed: ValidGroup, profile: KubernetesProfile): Promise<string | null> {
-    const at = `spec.backup.profiles[${parsed.spec.backup?.profiles.indexOf(profile) ?? 0}]`;
-    const wanted: Array<{ field: string; name: string }> = [];
-    if (profile.storage.type === 'S3' && profile.storage.s3.credentialsSecret) wanted.push({ field: `${at}.storage.s3.credentialsSecret`, name: profile.storage.s3.credentialsSecret });
-    if (profile.encryption) wanted.push({ field: `${at}.encryption.passphraseSecret`, name: profile.encryption.passphraseSecret });
-    for (const w of wanted) {
-      if (!(await this.deps.ops.readSecret({ namespace, name: w.name }))) return `${w.field}: Secret "${w.name}" not found in namespace ${namespace}`;
-    }
-    return null;
   }
 
   private async markRunning(backup: StoredBackup, job: V1Job): Promise<void> {
@@ -489,7 +478,7 @@ export class BackupReconciler {
     const jobRef = { namespace: ref.namespace, name: cleanupJobName(backup.metadata.name) };
     const job = ops.getJob(jobRef);
     if (!job) {
-      const missing = await this.missingStorageSecret(ref.namespace, parsed, profile);
+      const missing = await missingStorageSecret(this.deps.ops, ref.namespace, parsed, profile);
       if (missing) {
         if (await ops.namespaceTerminating(ref.namespace)) {
           return release('Warning', 'ArtifactCleanupSkipped', `namespace ${ref.namespace} is being deleted and ${missing}; ${stored} at ${backup.status?.location ?? '?'} stays in storage`);

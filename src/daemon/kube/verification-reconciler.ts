@@ -24,6 +24,7 @@ import type { EndedVerification, VerificationMetrics } from '../../lib/metrics/v
 import { condition, jobFailureMessage, jobFailureReason, jobOutcome, terminationMessage, timeOf, type ReconcileResult } from './backup-reconciler.js';
 import type { KubeOps, ObjectRef, StoredBackup, StoredVerification } from './kube-ops.js';
 import { parseGroup, type ValidGroup } from './parse-group.js';
+import { missingStorageSecret } from './profile-secrets.js';
 
 export interface VerificationReconcilerDeps {
   ops: KubeOps;
@@ -171,7 +172,7 @@ export class VerificationReconciler {
         return { ...latest.status, phase: 'Pending', ...chosen, observedGeneration: latest.metadata.generation ?? 0 };
       });
     }
-    const missing = await this.missingStorageSecret(ns, parsed, profile);
+    const missing = await missingStorageSecret(this.deps.ops, ns, parsed, profile);
     if (missing) return this.fail(verification, 'SecretNotFound', `MysqlFailoverGroup "${group.metadata.name}": ${missing}`);
 
     const jobName = verificationJobName(verification.metadata.name);
@@ -193,18 +194,6 @@ export class VerificationReconciler {
     });
     if (written) await ops.event(this.regarding(verification), 'Normal', 'VerificationStarted', note);
     return done;
-  }
-
-  /** The storage Secrets the profile names and the namespace lacks, in words; null when all are there. */
-  private async missingStorageSecret(namespace: string, parsed: ValidGroup, profile: KubernetesProfile): Promise<string | null> {
-    const at = `spec.backup.profiles[${parsed.spec.backup?.profiles.indexOf(profile) ?? 0}]`;
-    const wanted: Array<{ field: string; name: string }> = [];
-    if (profile.storage.type === 'S3' && profile.storage.s3.credentialsSecret) wanted.push({ field: `${at}.storage.s3.credentialsSecret`, name: profile.storage.s3.credentialsSecret });
-    if (profile.encryption) wanted.push({ field: `${at}.encryption.passphraseSecret`, name: profile.encryption.passphraseSecret });
-    for (const w of wanted) {
-      if (!(await this.deps.ops.readSecret({ namespace, name: w.name }))) return `${w.field}: Secret "${w.name}" not found in namespace ${namespace}`;
-    }
-    return null;
   }
 
   private async markRunning(verification: StoredVerification, job: V1Job): Promise<void> {
