@@ -10,7 +10,7 @@
  * seed's "Backup source selection", "Credential layout", "Artifact cleanup", "Retries for
  * scheduled backups" and "Metrics".
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import type { Clock } from '../../lib/clock.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
@@ -26,6 +26,7 @@ import { planRetention } from '../../lib/retention/plan.js';
 import { parseGroup, type ValidGroup } from './parse-group.js';
 import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
 import { missingStorageSecret } from './profile-secrets.js';
+import { condition, jobFailureMessage, jobFailureReason, jobOutcome, terminationMessage, timeOf } from './job-state.js';
 
 /** The finalizer that runs the cleanup Job before a MysqlBackup goes (the reference's "Artifact cleanup"). */
 export const backupFinalizer = 'shipstream.io/mysqlbackup';
@@ -55,36 +56,6 @@ function isTerminal(phase: string | undefined): phase is 'Succeeded' | 'Failed' 
 
 function refOf(obj: { metadata?: { namespace?: string; name?: string } }): ObjectRef {
   return { namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '' };
-}
-
-/** The Job's terminal condition, if it has one. */
-export function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
-  for (const c of job.status?.conditions ?? []) {
-    if (c.status !== 'True') continue;
-    if (c.type === 'Complete') return 'Complete';
-    if (c.type === 'Failed') return 'Failed';
-  }
-  return undefined;
-}
-
-/** The termination message of the pod's container, from the newest pod that has one. */
-export function terminationMessage(pods: readonly V1Pod[]): { message: string | undefined; exitCode: number | undefined; reason: string | undefined } {
-  for (const pod of pods) {
-    for (const cs of pod.status?.containerStatuses ?? []) {
-      const t = cs.state?.terminated ?? cs.lastState?.terminated;
-      if (t) return { message: t.message, exitCode: t.exitCode, reason: t.reason };
-    }
-  }
-  return { message: undefined, exitCode: undefined, reason: undefined };
-}
-
-export function condition(type: string, status: 'True' | 'False', reason: string, message: string, at: Date, generation: number | undefined) {
-  return { type, status, reason, message, lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'), observedGeneration: generation ?? 0 };
-}
-
-/** metav1.Time: RFC 3339 at whole seconds, as the API server writes it. */
-export function timeOf(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The first attempt's name: retries are named after it. */
@@ -539,13 +510,4 @@ export class BackupReconciler {
     if (!isTerminal(backup.status?.phase) || !backup.status) return;
     this.deps.metrics.seed(this.terminal(backup, backup.status));
   }
-}
-
-export function jobFailureReason(job: V1Job): string {
-  return job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')?.reason ?? 'JobFailed';
-}
-
-export function jobFailureMessage(job: V1Job): string {
-  const c = job.status?.conditions?.find((x) => x.type === 'Failed' && x.status === 'True');
-  return c ? `${c.reason ?? 'Failed'}: ${c.message ?? ''}` : 'failed';
 }

@@ -18,6 +18,7 @@ import type { Logger } from '../../lib/log.js';
 import type { ReconcileResult } from './backup-reconciler.js';
 import { parseGroup } from './parse-group.js';
 import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
+import { timeOf } from './job-state.js';
 
 export interface GroupReconcilerDeps {
   ops: KubeOps;
@@ -31,10 +32,6 @@ export interface GroupProblem {
   message: string;
   /** CamelCase, for the condition's reason. */
   reason: string;
-}
-
-function timeOf(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**

@@ -18,7 +18,6 @@
  * Every step reads the status, does the next missing thing and returns; a daemon restarted midway
  * continues from the status, and every side effect is safe to repeat.
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import { GroupFieldError, resolveGroupAccount } from '../../lib/kube/group-credentials.js';
@@ -40,6 +39,7 @@ import type { SiteState } from '../../lib/kube/source-selection.js';
 import type { ReconcileResult } from './backup-reconciler.js';
 import type { KubeOps, ObjectRef, StoredGroup } from './kube-ops.js';
 import { parseGroup } from './parse-group.js';
+import { jobOutcome, terminationMessage, timeOf } from './job-state.js';
 
 export interface InPlaceRestoreReconcilerDeps {
   ops: KubeOps;
@@ -52,34 +52,8 @@ export interface InPlaceRestoreReconcilerDeps {
 const done: ReconcileResult = {};
 const sourceField = 'spec.restoreInPlace.source';
 
-/** metav1.Time: RFC 3339 at whole seconds. */
-function timeOf(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function inFlight(phase: RestoreInPlaceStatus['phase']): boolean {
   return phase === 'Preflight' || phase === 'Fencing' || phase === 'Restoring' || phase === 'Resuming';
-}
-
-/** The Job's terminal condition, if it has one. */
-function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
-  for (const c of job.status?.conditions ?? []) {
-    if (c.status !== 'True') continue;
-    if (c.type === 'Complete') return 'Complete';
-    if (c.type === 'Failed') return 'Failed';
-  }
-  return undefined;
-}
-
-/** The restore container's termination message, from the newest pod that has one. */
-function terminationMessage(pods: readonly V1Pod[]): string | undefined {
-  for (const pod of pods) {
-    for (const cs of pod.status?.containerStatuses ?? []) {
-      const t = cs.state?.terminated ?? cs.lastState?.terminated;
-      if (t?.message) return t.message;
-    }
-  }
-  return undefined;
 }
 
 export class InPlaceRestoreReconciler {
@@ -312,7 +286,7 @@ export class InPlaceRestoreReconciler {
     }
     const outcome = jobOutcome(job);
     if (outcome === undefined) return done;
-    const message = terminationMessage(ops.podsOfJob(jobRef));
+    const message = terminationMessage(ops.podsOfJob(jobRef)).message;
     const result = parseInPlaceJobResult(message);
     if (outcome === 'Complete' && result?.phase === 'Planned' && status.dryRun) return this.planned(group, pg, status, result.plan);
     if (outcome === 'Complete' && result?.phase === 'Succeeded' && !status.dryRun) {

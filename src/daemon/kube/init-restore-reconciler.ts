@@ -32,6 +32,7 @@ import { parseTargetTime } from '../../lib/pitr/target-time.js';
 import type { ReconcileResult } from './backup-reconciler.js';
 import type { KubeOps, ObjectRef, StoredGroup } from './kube-ops.js';
 import { parseGroup } from './parse-group.js';
+import { jobOutcome, timeOf } from './job-state.js';
 
 export interface InitRestoreReconcilerDeps {
   ops: KubeOps;
@@ -47,20 +48,6 @@ const targetRetryMs = 10_000;
 /** How often a held rollout gate is looked at again (the Deployment is polled, not watched). */
 const gatePollMs = 3_000;
 const field = 'spec.initFromBackup';
-
-/** metav1.Time: RFC 3339 at whole seconds. */
-function timeOf(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
-  for (const c of job.status?.conditions ?? []) {
-    if (c.status !== 'True') continue;
-    if (c.type === 'Complete') return 'Complete';
-    if (c.type === 'Failed') return 'Failed';
-  }
-  return undefined;
-}
 
 interface Terminated {
   container: string;
