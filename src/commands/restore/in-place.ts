@@ -38,7 +38,7 @@ With --result-file PATH the outcome is also written to PATH as one compact JSON 
 
 One restore at a time per server: from its checks until it ends, the restore holds a named lock on the target (GET_LOCK 'bloodraven.restore'); another restore into it meanwhile is refused (exit 3), naming the holder.
 
-Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; the fence is lowered, and the server holds part of the backup: run the restore again with a newer --confirm).
+Exit codes: 0 restored and checked, 1 the restore failed, 2 bad usage or configuration, 3 refused with nothing changed (a damaged backup, read-only target, missing privilege or setting, stale or missing confirmation, incomplete backup, another restore running into the server), 130 interrupted (Ctrl-C or SIGTERM; the fence is lowered, unless --keep-fence-on-failure, and the server holds part of the backup: run the restore again with a newer --confirm).
 
 ${faultHelp('the server')}`;
 
@@ -57,6 +57,10 @@ ${faultHelp('the server')}`;
     threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
     'load-users': Flags.boolean({ description: "Create the backup's accounts (and their grants) that the server lacks." }),
     'dry-run': Flags.boolean({ description: 'Check everything and show the plan; change nothing.' }),
+    'keep-fence-on-failure': Flags.boolean({
+      description: 'Whole instance: if the restore fails or is stopped after it began dropping, leave writes fenced off (read_only = 1) instead of putting the previous setting back; the next restore takes the fence over. Kubernetes mode uses it.',
+      exclusive: ['include-schema'],
+    }),
     ...pointInTimeFlags,
     ...connectionFlags,
     ...resultFileFlag,
@@ -116,7 +120,7 @@ ${faultHelp('the server')}`;
           inPlaceDeps,
           source,
           plan,
-          { confirm, ...(pointInTime ? { pointInTime } : {}) },
+          { confirm, ...(pointInTime ? { pointInTime } : {}), keepFenceOnFailure: flags['keep-fence-on-failure'] },
           { signal: this.interrupt.signal, onProgress: (p) => view.update(p) },
         );
       } catch (err) {

@@ -307,7 +307,11 @@ export class InPlaceRestoreReconciler {
       result?.phase === 'Failed'
         ? `the restore Job ${jobRef.name} failed: ${result.reason}: ${result.message}`
         : `the restore Job ${jobRef.name} ${outcome === 'Complete' ? 'completed without a result' : 'failed without a result (its pod was killed or deleted midway)'}`;
-    return this.fail(group, status, `${why}; see kubectl logs job/${jobRef.name}. The server's own fence (read_only) is lowered by the restore, or taken over by the next one`);
+    const serverFence =
+      status.mode === 'instance'
+        ? "If the restore had begun dropping schemas, the server holds part of the backup and its writes stay fenced (read_only = 1): write a newer confirm to finish the restore (it takes the fence over), or SET GLOBAL read_only = 0 by hand to accept writes into the partial data"
+        : 'The schema may hold part of the backup: write a newer confirm to restore it again';
+    return this.fail(group, status, `${why}; see kubectl logs job/${jobRef.name} (while its pod exists). ${serverFence}`);
   }
 
   /** A dry run's end: the CLI's plan, with the cluster's fencing steps around the server's, and Succeeded. */

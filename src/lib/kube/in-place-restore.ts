@@ -116,7 +116,8 @@ export function clusterFencingSteps(input: { group: ParsedGroup; mode: 'instance
 
 /**
  * The restore container's arguments (restoreJob adds `--result-file`): `restore in-place <source>
- * --confirm <token>` (or `--dry-run`), `--include-schema S` in schema mode, the load options, and
+ * --confirm <token>` (or `--dry-run`), `--include-schema S` in schema mode or
+ * `--keep-fence-on-failure` in whole-instance mode, the load options, and
  * for a point in time `--stop-datetime T --binlogs-dir /pitr-binlogs [--exclude-gtids G]` (the
  * init container downloads the binlogs there).
  */
@@ -126,6 +127,9 @@ export function inPlaceJobArgs(spec: RestoreInPlaceSpec, source: ResolvedRestore
   else args.push('--confirm', spec.confirm);
   const load = spec.loadOptions;
   if (load?.includeSchemas.length === 1) args.push('--include-schema', load.includeSchemas[0] ?? '');
+  // The controller puts the role label back on failure; a half-restored server must not take
+  // writes meanwhile (they would be lost when the restore is run again): its fence stays up.
+  else if (!spec.dryRun) args.push('--keep-fence-on-failure');
   if (load?.threads !== undefined) args.push('--threads', String(load.threads));
   if (load?.loadUsers) args.push('--load-users');
   if (spec.pointInTime) {

@@ -122,7 +122,17 @@ export async function restoreInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
   plan: RestorePlan,
-  request: { confirm: Date; pointInTime?: PointInTimeRequest },
+  request: {
+    confirm: Date;
+    pointInTime?: PointInTimeRequest;
+    /**
+     * A whole-instance restore that fails or is stopped after it began dropping leaves the fence
+     * up (read_only = 1; the catalog keeps it, and the next restore takes it over) instead of
+     * putting back the previous setting: the server then holds part of the backup, and writes
+     * into it would be lost when the restore is run again. Kubernetes mode sets it.
+     */
+    keepFenceOnFailure?: boolean;
+  },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   let watch: ServerWatch | undefined;
@@ -155,7 +165,7 @@ async function applyInPlace(
   deps: InPlaceDeps,
   source: RestoreSource,
   plan: RestorePlan,
-  request: { confirm: Date; pointInTime?: PointInTimeRequest; prepared: PreparedReplay | undefined },
+  request: { confirm: Date; pointInTime?: PointInTimeRequest; prepared: PreparedReplay | undefined; keepFenceOnFailure?: boolean },
   run: { signal: AbortSignal; onProgress?: (p: LoadProgressReport) => void },
 ): Promise<InPlaceResult> {
   const { connector, logger, clock } = deps;
@@ -218,9 +228,11 @@ async function applyInPlace(
     };
   } catch (err) {
     failure = err;
-    throw unfinished(afterChange(err), begun ? plan.drop : null);
+    throw unfinished(afterChange(err), begun ? plan.drop : null, Boolean(fence && request.keepFenceOnFailure));
   } finally {
-    if (fence) {
+    if (fence && failure !== undefined && begun && request.keepFenceOnFailure) {
+      logger.warn('the server holds part of the backup and stays fenced (read_only = 1): run the restore again with a newer confirm to finish it', { previousReadOnly: fence.previous });
+    } else if (fence) {
       try {
         await session.exec(`SET GLOBAL read_only = ${fence.previous}`);
         fenceUp = false;
@@ -274,11 +286,12 @@ async function restoredServer(session: MysqlSession, plan: RestorePlan): Promise
 }
 
 /** A restore that stopped after its first drop says what state the server is in, and what to do. */
-function unfinished(err: unknown, dropped: readonly string[] | null): unknown {
+function unfinished(err: unknown, dropped: readonly string[] | null, fenceKept: boolean): unknown {
   if (dropped === null || !(err instanceof AppError) || err.hint) return err;
+  const fence = fenceKept ? '; writes stay fenced off (read_only = 1) until then' : '';
   return new AppError(err.code, err.message, err.exitCode, {
     cause: err,
-    hint: `the server now holds part of the backup (${dropped.join(', ') || 'nothing was dropped'} dropped first): run the same restore in place again (with a newer --confirm) to finish it, or restore another backup`,
+    hint: `the server now holds part of the backup (${dropped.join(', ') || 'nothing was dropped'} dropped first): run the same restore in place again (with a newer --confirm) to finish it, or restore another backup${fence}`,
   });
 }
 
