@@ -11,9 +11,12 @@
  * load is held back by a metadata lock this test holds on a table the restore drops); a
  * per-schema restore while another schema keeps taking writes; a restore whose pod is deleted
  * midway, undone and then re-armed; every object the daemon wrote checked against Kubernetes'
- * schemas and the restricted Pod Security Standard.
+ * schemas and the restricted Pod Security Standard. Point in time: the binlog archive filled by
+ * `pitr archive --once`, a dry run whose plan names the binlogs and GTIDs to replay, and a
+ * whole-instance restore replayed up to a time between two writes (the pitr-download init
+ * container, the BLOODRAVEN_PITR lines, each transaction once).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection, type Connection } from 'mysql2/promise';
@@ -25,6 +28,7 @@ import { createTestClock, type TestClock } from '../support/kube/test-clock.js';
 import { kubeSchemaProblems, restrictedPodSecurityProblems } from '../support/kube/validate.js';
 import { deniedRequests, rbacGrantsFor } from '../support/kube/rbac.js';
 import { parseAllDocuments } from 'yaml';
+import { runCli } from '../support/cli.js';
 import { rootConnection, sql } from '../support/mariadb.js';
 import { startReplicatedSites, type ReplicatedSites } from '../support/replication.js';
 import { s3rverCredentials, startS3Server, type S3TestServer } from '../support/s3.js';
@@ -45,7 +49,8 @@ interface RestoreStatus {
   backup?: string;
   jobName?: string;
   dryRun?: boolean;
-  plan?: { backup: string; mode: string; drop: string[]; load: string[]; binlogs: unknown[]; expectedBytes: number; fencing: string[] };
+  plan?: { backup: string; mode: string; drop: string[]; load: string[]; binlogs: unknown[]; gtidRanges?: string; expectedBytes: number; fencing: string[] };
+  pointReached?: { gtidExecuted?: string; time?: string; binlogFile?: string; binlogPos?: number };
   fencedPods?: string[];
   rows?: number;
   bytes?: number;
@@ -63,6 +68,8 @@ let cluster: TestCluster<TestClock>;
 let daemon: DaemonProcess;
 let work: string;
 let backupName: string;
+/** The backup's GTID position (MysqlBackup status.gtidExecuted). */
+let backupGtid: string;
 let daemonKubeconfig: string;
 /** Confirm tokens: increasing whole seconds, from a little before now. */
 const tokenBase = Math.floor(Date.now() / 1000) * 1000 - 120_000;
@@ -189,6 +196,8 @@ beforeAll(async () => {
       credentials: { backupSecret: 'mysql-backup' },
       backup: {
         profiles: [{ name: 'offsite', storage: { type: 'S3', s3: { bucket: 'backups', prefix: 'orders', region: 'us-east-1', endpointURL: s3.endpoint, credentialsSecret: 's3-creds' } }, dump: { threads: 2 } }],
+        // The binlog archive a point in time replays from: the same profile (filled by `pitr archive --once` below).
+        pitr: { enabled: false, profileName: 'offsite' },
       },
     },
   };
@@ -196,11 +205,12 @@ beforeAll(async () => {
   await kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'orders', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { activeSite: 'east' } })]);
   await kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'shipstream.io/v1alpha1', kind: 'MysqlBackup', metadata: { name: 'before-the-mistake', namespace: ns }, spec: { failoverGroupRef: { name: 'orders' }, profileName: 'offsite' } }));
   const backup = await until('the backup', () => {
-    const b = cluster.api.get('shipstream.io/v1alpha1', 'MysqlBackup', ns, 'before-the-mistake') as { status?: { phase?: string; backupName?: string } } | undefined;
+    const b = cluster.api.get('shipstream.io/v1alpha1', 'MysqlBackup', ns, 'before-the-mistake') as { status?: { phase?: string; backupName?: string; gtidExecuted?: string } } | undefined;
     return b?.status?.phase === 'Succeeded' || b?.status?.phase === 'Failed' ? b : undefined;
   });
   if (backup.status?.phase !== 'Succeeded') throw new Error(`the backup failed:\n${daemon.output().slice(-4000)}`);
   backupName = backup.status?.backupName ?? '';
+  backupGtid = backup.status?.gtidExecuted ?? '';
 }, 240_000);
 
 afterAll(async () => {
@@ -209,6 +219,112 @@ afterAll(async () => {
   await Promise.all([sites?.stop(), s3?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
+
+// --- point in time (k11-ippitr): the archive, and the writes around the stop time ---
+
+/** The point-in-time tests' writes: the second of the rows before the stop time and of those after, the binlogs holding them, the GTID position after the first. */
+const pitr = { before: 0, after: 0, fileBefore: '', fileAfter: '', gtidBefore: '' };
+
+/** metav1.Time of `seconds` since the epoch. */
+function isoSeconds(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Inserts app.events rows from..to, one transaction each, all stamped `at` (SET TIMESTAMP, seconds). */
+async function writeEvents(at: number, from: number, to: number): Promise<void> {
+  const conn = await rootConnection(sites.primary, 'app');
+  try {
+    await conn.query(`SET TIMESTAMP = ${at}`);
+    for (let id = from; id <= to; id++) await conn.query('INSERT INTO events VALUES (?, ?)', [id, `event ${id}`]);
+  } finally {
+    await conn.end();
+  }
+}
+
+/** The primary's current binlog, then seals it (FLUSH BINARY LOGS): the archiver takes sealed files. */
+async function sealBinlog(): Promise<string> {
+  const [status] = (await sql(sites.primary, 'SHOW MASTER STATUS')) as Array<{ File: string }>;
+  await sql(sites.primary, 'FLUSH BINARY LOGS');
+  return status?.File ?? '';
+}
+
+/** `bloodraven pitr archive --once` against east (site east, binlogs read from its data directory) into the offsite profile's storage. */
+async function archiveOnce(): Promise<void> {
+  const cfg = await mkdtemp(join(work, 'archiver-'));
+  await writeFile(
+    join(cfg, 'bloodraven.yaml'),
+    `name: orders
+mysql: { host: 127.0.0.1, port: ${sites.primary.port}, user: root }
+backup:
+  profiles:
+    - name: offsite
+      storage: { type: S3, s3: { bucket: backups, prefix: orders, region: us-east-1, endpointURL: "${s3.endpoint}" } }
+  pitr: { enabled: true, profileName: offsite, site: east, source: { type: local } }
+`,
+  );
+  const before = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  process.env.AWS_ACCESS_KEY_ID = s3rverCredentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = s3rverCredentials.secretAccessKey;
+  let run: Promise<Awaited<ReturnType<typeof runCli>>>;
+  try {
+    // The child takes the environment when it is spawned.
+    run = runCli(['pitr', 'archive', '--once'], cfg);
+  } finally {
+    if (before.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+    else process.env.AWS_ACCESS_KEY_ID = before.id;
+    if (before.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+    else process.env.AWS_SECRET_ACCESS_KEY = before.secret;
+  }
+  const archived = await run;
+  if (archived.code !== 0 || /error:/.test(archived.stderr)) throw new Error(`pitr archive --once failed (${archived.code}):\n${archived.stderr}`);
+}
+
+/** app.events as (id, how many times) pairs. */
+async function eventIds(): Promise<Array<{ id: number; n: number }>> {
+  const rows = (await sql(sites.primary, 'SELECT id, COUNT(*) AS n FROM app.events GROUP BY id ORDER BY id')) as Array<{ id: number; n: number | string }>;
+  return rows.map((r) => ({ id: Number(r.id), n: Number(r.n) }));
+}
+
+/** The sequence number of domain 0 in a MariaDB GTID position (the test servers write only there). */
+function seqOf(position: string): number {
+  const match = /(?:^|,)0-\d+-(\d+)/.exec(position);
+  if (!match) throw new Error(`no domain 0 in GTID position "${position}"`);
+  return Number(match[1]);
+}
+
+/** What a whole-instance restore to the time between the two batches of app.events leaves (the point-in-time test). */
+async function restoredToTheTime(status: RestoreStatus): Promise<void> {
+  expect(status.mode).toBe('instance');
+  expect(status.fencedPods).toEqual(['mysql-orders-east-0']);
+  // The backup's 500 orders, then the archive up to the time: the first test's DELETE, the table, the rows before the time, each once.
+  expect(await orderCount()).toBe(100);
+  expect(await eventIds()).toEqual([1, 2, 3, 4, 5].map((id) => ({ id, n: 1 })));
+  // Where the replay stopped: the last write before the time, in the file that holds it.
+  expect(status.pointReached?.time).toBe(isoSeconds(pitr.before));
+  expect(status.pointReached?.binlogFile).toBe(pitr.fileBefore);
+  expect(status.pointReached?.binlogPos).toBeGreaterThan(0);
+  expect(status.pointReached?.gtidExecuted).toMatch(/^0-101-\d+/);
+  expect(seqOf(status.pointReached?.gtidExecuted ?? '')).toBe(seqOf(pitr.gtidBefore));
+
+  const download = await kubectl(['-n', ns, 'logs', `job/${status.jobName ?? ''}`, '-c', 'pitr-download']);
+  const lines = download
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { site: string; file: string; path: string; sha256: string });
+  expect(lines.map((l) => `${l.site}/${l.file}`)).toEqual([`east/${pitr.fileBefore}`]);
+  expect(lines.every((l) => l.path.includes('pitr-binlogs') && /^[0-9a-f]{64}$/.test(l.sha256))).toBe(true);
+  const main = await kubectl(['-n', ns, 'logs', `job/${status.jobName ?? ''}`, '-c', 'restore']);
+  expect(main).toMatch(/^BLOODRAVEN_PITR_START \{/m);
+  const applied = seqOf(pitr.gtidBefore) - seqOf(backupGtid);
+  expect(main).toMatch(new RegExp(`^BLOODRAVEN_PITR_COMPLETE \\{.*"applied":${applied}\\b`, 'm'));
+
+  // Fencing undone as after any whole-instance restore; the peer marked for re-cloning.
+  expect(podLabels('mysql-orders-east-0')[roleKey]).toBe('primary');
+  expect(await primaryEndpoints()).toEqual(['mysql-orders-east-0']);
+  expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
+  expect(group().metadata.annotations?.[recloneKey]).toBe('west');
+  expect(await readOnly()).toBe(0);
+}
 
 describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
   it('dry run: writes the plan into status.restoreInPlace.plan and changes nothing', async () => {
@@ -256,6 +372,58 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     expect(podLabels('mysql-orders-east-0')[roleKey]).toBe('primary');
     expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
   });
+
+  // --- point in time (k11-ippitr). Before any whole-instance restore: each one is recorded in the
+  // archive's storage (in-place-restores.json) and ends the backup's point-in-time coverage, so the
+  // times replayed here must come before the first one. This test's own restore is recorded only
+  // after its plan is made.
+  it('point in time, dry run: the plan names the archived binlogs and the GTID ranges to replay, and nothing changes', async () => {
+    // Rows stamped with two whole seconds, each batch sealed in a binlog of its own; the second
+    // batch is written only once its second has come, so no binlog event is from the future.
+    await sql(sites.primary, 'CREATE TABLE app.events (id INT NOT NULL, note VARCHAR(40), KEY (id))');
+    pitr.before = Math.floor(Date.now() / 1000);
+    await writeEvents(pitr.before, 1, 5);
+    const [pos] = (await sql(sites.primary, 'SELECT @@gtid_binlog_pos AS pos')) as Array<{ pos: string }>;
+    pitr.gtidBefore = pos?.pos ?? '';
+    pitr.fileBefore = await sealBinlog();
+    pitr.after = pitr.before + 2;
+    await until('the second after the stop time', () => Date.now() >= pitr.after * 1000);
+    await writeEvents(pitr.after, 6, 10);
+    pitr.fileAfter = await sealBinlog();
+    await archiveOnce();
+
+    const token = nextToken();
+    await setRestore({ confirm: token, dryRun: true, pointInTime: { stopDatetime: isoSeconds(pitr.before + 1) } });
+    const status = await settled(token);
+    expect(status.phase, status.message).toBe('Succeeded');
+    expect(status).toMatchObject({ dryRun: true, mode: 'instance', targetSite: 'east', backup: backupName });
+    // The file holding the writes up to the time (and the first test's DELETE), not the one after it.
+    expect(status.plan?.binlogs).toEqual([{ site: 'east', file: pitr.fileBefore }]);
+    // The transactions after the backup's position up to the last write before the time.
+    expect(status.plan?.gtidRanges).toBe(`0-101-${seqOf(backupGtid) + 1}..${seqOf(pitr.gtidBefore)}`);
+    expect(status.plan?.drop).toEqual(['app']);
+    // Nothing changed: rows, labels, annotations, read_only.
+    expect(await eventIds()).toHaveLength(10);
+    expect(await orderCount()).toBe(100);
+    expect(podLabels('mysql-orders-east-0')[roleKey]).toBe('primary');
+    expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
+    expect(await readOnly()).toBe(0);
+  });
+
+  it('point in time, whole instance: pitr-download fetches the binlogs, the replay stops at stopDatetime with each transaction once, and the fencing is undone', async () => {
+    const token = nextToken();
+    await setRestore({ confirm: token, dryRun: false, pointInTime: { stopDatetime: isoSeconds(pitr.before + 1) } });
+    try {
+      const status = await settled(token);
+      expect(status.phase, status.message).toBe('Succeeded');
+      await restoredToTheTime(status);
+    } finally {
+      // The next tests' restores replay nothing, and west re-cloned, as its operator would, clears the mark.
+      await setRestore({ pointInTime: null });
+      await cluster.kubectl(['-n', ns, 'annotate', 'mysqlfailovergroup', 'orders', `${recloneKey}-`]);
+    }
+  });
+  // --- end point in time (k11-ippitr) ---
 
   it('one schema: other schemas keep taking writes throughout; no fencing, no reclone', async () => {
     await sql(sites.primary, 'CREATE DATABASE other; CREATE TABLE other.t (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(3)); DELETE FROM app.orders WHERE id > 250');

@@ -12,7 +12,11 @@ import {
   sitePodSelector,
 } from '../../src/lib/kube/in-place-restore.js';
 import { validateGroupSpec, type ParsedGroup, type RestoreInPlaceSpec } from '../../src/lib/kube/resources.js';
-import { describePlanReport, plannedResult, type InPlacePlanReport } from '../../src/lib/restore/in-place-report.js';
+import { describePlanReport, inPlacePlanReport, inPlaceSucceededResult, plannedResult, type InPlacePlanReport } from '../../src/lib/restore/in-place-report.js';
+import { executedSet } from '../../src/lib/pitr/gtid-space.js';
+import type { PointInTimePlan } from '../../src/lib/pitr/window.js';
+import type { RestorePlan } from '../../src/lib/restore/plan.js';
+import type { InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
 
 function group(restoreInPlace: Record<string, unknown>, sites: unknown[] = [{ name: 'east' }, { name: 'west' }]): ParsedGroup & { spec: { restoreInPlace: RestoreInPlaceSpec } } {
   const parsed = validateGroupSpec({
@@ -145,5 +149,49 @@ describe('describePlanReport', () => {
       '    - Set global read_only = 1 on h:1.',
       '    - Put read_only back to 0.',
     ]);
+  });
+});
+
+// --- point in time (k11-ippitr) ---
+describe('inPlacePlanReport with a point in time', () => {
+  const plan = { mode: 'instance', backup: 'orders-nightly-1', source: 's3://b/p/orders-nightly-1', target: 'h:3306', drop: ['app'], load: { files: new Map([['app.t', { bytes: 100 }]]), schemas: [{ name: 'app' }] } } as unknown as RestorePlan;
+  const file = (name: string, gtidRanges: PointInTimePlan['files'][number]['gtidRanges'], size: number) => ({ file: name, site: 'east', size, gtidRanges }) as PointInTimePlan['files'][number];
+
+  it('MariaDB: gtidRanges are the files’ transactions beyond the backup’s position, runs across files merged', () => {
+    const pitr = {
+      dump: { flavor: 'mariadb', executed: executedSet('mariadb', '0-101-8,1-7-3') },
+      files: [
+        file('mysql-bin.000001', [{ domain: 0, server: 101, first: 1, last: 15 }, { domain: 1, server: 7, first: 1, last: 3 }], 40),
+        file('mysql-bin.000002', [{ domain: 0, server: 101, first: 16, last: 20 }, { domain: 0, server: 102, first: 21, last: 22 }], 60),
+      ],
+    } as unknown as PointInTimePlan;
+    const report = inPlacePlanReport(plan, pitr);
+    expect(report.binlogs).toEqual([{ site: 'east', file: 'mysql-bin.000001' }, { site: 'east', file: 'mysql-bin.000002' }]);
+    // Domain 1 is wholly in the backup; 0-101-1..8 too.
+    expect(report.gtidRanges).toBe('0-101-9..20,0-102-21..22');
+    expect(report.expectedBytes).toBe(200);
+    expect(inPlacePlanReport(plan, undefined).gtidRanges).toBeUndefined();
+  });
+
+  it('MySQL: the files’ GTID set less the backup’s executed set', () => {
+    const uuid = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+    const pitr = { dump: { flavor: 'mysql', executed: executedSet('mysql', `${uuid}:1-10`) }, files: [file('binlog.000003', [{ uuid, first: 5, last: 14 }], 1)] } as unknown as PointInTimePlan;
+    expect(inPlacePlanReport(plan, pitr).gtidRanges).toBe(`${uuid}:11-14`);
+  });
+});
+
+describe('inPlaceSucceededResult after a replay', () => {
+  it('pointReached is the last replayed transaction: its time at whole seconds, GTID, archived file and position', () => {
+    const result = {
+      backup: 'orders-nightly-1',
+      source: 's3://b/p',
+      mode: 'instance',
+      dropped: ['app'],
+      rows: 5,
+      bytes: 9,
+      fencedMs: 1500,
+      pitr: { applied: 3, lastAppliedGtid: '0-101-15', lastAppliedTime: '2026-11-30T11:07:03.000Z', lastAppliedAt: { site: 'east', file: 'mysql-bin.000001', position: 4242 } },
+    } as unknown as InPlaceResult;
+    expect(inPlaceSucceededResult(result, null).pointReached).toEqual({ time: '2026-11-30T11:07:03Z', gtidExecuted: '0-101-15', binlogFile: 'mysql-bin.000001', binlogPos: 4242 });
   });
 });

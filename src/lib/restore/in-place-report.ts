@@ -5,6 +5,8 @@
  * limit). Long lists are cut to fit, with how many were left out. Pure functions.
  */
 import type { BackupRecord } from '../catalog/record.js';
+import { formatMariadbGtidRanges, formatMysqlGtidSet, type MariadbGtidRange } from '../pitr/binlog-parser.js';
+import { rangesSet, subtractSets } from '../pitr/gtid-space.js';
 import type { PointInTimePlan } from '../pitr/window.js';
 import type { RestorePlan } from './plan.js';
 import type { InPlaceResult } from './restore-in-place.js';
@@ -20,7 +22,12 @@ export interface InPlacePlanReport {
   load: string[];
   /** Archived binlogs replayed after the load, in order (empty without a point in time). */
   binlogs: Array<{ site: string; file: string }>;
-  /** The GTIDs the replayed files hold, comma-separated (absent without a point in time). */
+  /**
+   * The GTIDs the replay applies: what the replayed files hold beyond the backup's position, in
+   * the archive's notation (MariaDB `domain-server-first..last`, MySQL `uuid:first-last`),
+   * comma-separated; the file that crosses the target time may also hold some after it, which
+   * the replay leaves out. Absent without a point in time.
+   */
   gtidRanges?: string;
   /** Bytes read from storage: the backup's data files plus the binlogs. */
   expectedBytes: number;
@@ -51,18 +58,45 @@ export function serverFencingSteps(plan: Pick<RestorePlan, 'mode' | 'target' | '
   return steps;
 }
 
+/**
+ * The GTIDs a point-in-time plan replays: its files' transactions less those the backup holds
+ * already (a file holding the backup's position also holds transactions from before it).
+ */
+function replayedGtids(pointInTime: PointInTimePlan): string {
+  const { dump, files } = pointInTime;
+  const ranges = files.flatMap((f) => f.gtidRanges);
+  if (dump.flavor === 'mysql') {
+    const left = subtractSets(rangesSet(ranges), dump.executed);
+    return formatMysqlGtidSet([...left].map(([uuid, intervals]) => ({ uuid, intervals })));
+  }
+  // MariaDB: the backup's position is per domain, and each run keeps the server that wrote it.
+  const runs: MariadbGtidRange[] = [];
+  for (const r of ranges) {
+    if (!('domain' in r)) continue;
+    const space = String(r.domain);
+    for (const [first, last] of subtractSets(new Map([[space, [[r.first, r.last]]]]), dump.executed).get(space) ?? []) runs.push({ ...r, first, last });
+  }
+  runs.sort((a, b) => a.domain - b.domain || a.server - b.server || a.first - b.first);
+  const merged: MariadbGtidRange[] = [];
+  for (const r of runs) {
+    const prev = merged.at(-1);
+    if (prev && prev.domain === r.domain && prev.server === r.server && r.first <= prev.last + 1) prev.last = Math.max(prev.last, r.last);
+    else merged.push({ ...r });
+  }
+  return formatMariadbGtidRanges(merged);
+}
+
 /** The plan report of a checked plan (and, for a point in time, the binlogs it replays). */
 export function inPlacePlanReport(plan: RestorePlan, pointInTime: PointInTimePlan | undefined): InPlacePlanReport {
   const dataBytes = [...plan.load.files.values()].reduce((n, f) => n + f.bytes, 0);
   const files = pointInTime?.files ?? [];
-  const gtids = files.map((f) => f.gtids).filter((g) => g !== '');
   return {
     backup: plan.backup ?? plan.source,
     mode: plan.mode === 'instance' ? 'instance' : 'schema',
     drop: [...plan.drop],
     load: plan.load.schemas.map((s) => s.name),
     binlogs: files.map((f) => ({ site: f.site, file: f.file })),
-    ...(pointInTime ? { gtidRanges: gtids.join(',') } : {}),
+    ...(pointInTime ? { gtidRanges: replayedGtids(pointInTime) } : {}),
     expectedBytes: dataBytes + files.reduce((n, f) => n + f.size, 0),
     fencing: serverFencingSteps(plan),
   };
@@ -139,7 +173,13 @@ export interface InPlaceSucceededResult {
 export function inPlaceSucceededResult(result: InPlaceResult, record: BackupRecord | null, limit = resultLimit): InPlaceSucceededResult {
   let pointReached: InPlacePointReached;
   if (result.pitr) {
-    pointReached = { ...(result.pitr.lastAppliedTime ? { time: result.pitr.lastAppliedTime } : {}), ...(result.pitr.lastAppliedGtid ? { gtidExecuted: result.pitr.lastAppliedGtid } : {}) };
+    // The last transaction replayed: its time (whole seconds, as metav1.Time), GTID, and where it ends in the archived binlog.
+    const at = result.pitr.lastAppliedAt;
+    pointReached = {
+      ...(result.pitr.lastAppliedTime ? { time: result.pitr.lastAppliedTime.replace(/\.\d+Z$/, 'Z') } : {}),
+      ...(result.pitr.lastAppliedGtid ? { gtidExecuted: result.pitr.lastAppliedGtid } : {}),
+      ...(at ? { binlogFile: at.file, binlogPos: at.position } : {}),
+    };
   } else {
     const time = record?.snapshotAt ?? record?.completedAt ?? undefined;
     pointReached = {
