@@ -527,7 +527,7 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     }
   });
 
-  it('a restore whose pod is killed midway is Failed with the labels and freeze undone; a newer confirm re-arms it', async () => {
+  it('a restore whose pod is killed midway is Failed with the labels and freeze undone and the server still fenced; a newer confirm re-arms it and lifts the fence', async () => {
     await sql(sites.primary, 'DELETE FROM app.orders WHERE id > 10');
     const hold = await holdOrders();
     let released = false;
@@ -545,6 +545,16 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
       expect(failed.message).toMatch(/newer spec\.restoreInPlace\.confirm/);
       expect(podLabels('mysql-orders-east-0')[roleKey]).toBe('primary');
       expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
+      // The routing is back, but the server may hold part of the backup: its writes stay fenced,
+      // so nothing written now is lost when the restore is run again.
+      expect(failed.message).toMatch(/writes stay fenced \(read_only = 1\)/);
+      expect(await readOnly()).toBe(1);
+      const app = await appConnection();
+      try {
+        await expect(app.query('INSERT INTO app.orders VALUES (9998, "after-kill")')).rejects.toThrow(/read-only|read_only/i);
+      } finally {
+        await app.end();
+      }
       await until('the RestoreInPlaceFailed event', () => events().some((e) => e.reason === 'RestoreInPlaceFailed'));
       await hold.query('COMMIT');
       released = true;
