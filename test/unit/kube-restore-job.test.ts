@@ -59,6 +59,25 @@ describe('resolveRestoreSource', () => {
   });
 });
 
+describe('resolveRestoreSource: where the MysqlBackup says its backup is', () => {
+  const g = group();
+  const at = 'spec.initFromBackup.source';
+  it("mounts another group's claim for a PVC backup it took, and refuses an S3 backup outside the profile's bucket and prefix", () => {
+    const local: MysqlBackup = { ...succeeded, spec: { ...succeeded.spec, profileName: 'archive' }, status: { ...succeeded.status, location: 'pvc://mysql-old-orders-backup-archive/orders-nightly-20261129-020000' } };
+    const resolved = resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => local);
+    expect(resolved).toMatchObject({ kind: 'catalog', claimName: 'mysql-old-orders-backup-archive' });
+    const job = restoreJob({ group: g, kind: 'init', name: 'j', source: resolved, target: { host: 'h', port: 3306 }, mysqlSecretName: 's', args: [] });
+    expect(job.spec?.template.spec?.volumes).toContainEqual({ name: 'backups', persistentVolumeClaim: { claimName: 'mysql-old-orders-backup-archive' } });
+    // The group's own claim: nothing to override.
+    const own = { ...local, status: { ...local.status, location: 'pvc://binlog-archive/orders-nightly-20261129-020000' } };
+    expect(resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => own)).not.toHaveProperty('claimName');
+    const elsewhere = { ...succeeded, status: { ...succeeded.status, location: 's3://other-bucket/orders/orders-nightly-20261129-020000' } };
+    expect(() => resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => elsewhere)).toThrow(/stored at s3:\/\/other-bucket\/orders\/.*reads s3:\/\/orders-backups\/orders: give the profile that bucket and prefix/);
+    const same = { ...succeeded, status: { ...succeeded.status, location: 's3://orders-backups/orders/orders-nightly-20261129-020000' } };
+    expect(resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => same)).toMatchObject({ kind: 'catalog' });
+  });
+});
+
 describe('restoreJob', () => {
   const g = group();
   const target = { host: 'mysql-orders-east.shop.svc', port: 3306 };

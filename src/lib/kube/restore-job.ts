@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import type { ConfigInput } from '../config/schema.js';
 import { GroupFieldError } from './group-credentials.js';
 import { bloodravenPod, configEnvName, mountPaths, passphraseFile, profileVolumes, secretVolume, terminationMessagePath, jobBackoffLimit } from './job-spec.js';
-import { boundedName, controllerReference, labelKeys, managedLabels, maxLabelLength, type MysqlAccount, type MysqlAddress } from './objects.js';
+import { boundedName, controllerReference, labelKeys, managedLabels, maxLabelLength, profileClaimName, type MysqlAccount, type MysqlAddress } from './objects.js';
 import { apiVersion, failoverGroupKind, type KubernetesProfile, type MysqlBackup, type ParsedGroup, type PointInTimeSpec, type RestoreSource } from './resources.js';
 
 /** Which restore a Job runs: the one-shot bootstrap, or an in-place restore. */
@@ -24,7 +24,15 @@ export type RestoreKind = 'init' | 'in-place';
  * - `pvc`: a backup's folder on a claim mounted read-only (`--from /restore-source/<path>`).
  */
 export type ResolvedRestoreSource =
-  | { kind: 'catalog'; profile: KubernetesProfile; mysqlBackup: string; backupName: string; description: string }
+  | {
+      kind: 'catalog';
+      profile: KubernetesProfile;
+      mysqlBackup: string;
+      backupName: string;
+      description: string;
+      /** The claim the backup is on, when it is not this group's claim of the profile (a backup another group took). */
+      claimName?: string;
+    }
   | {
       kind: 's3';
       s3: NonNullable<RestoreSource['s3']>;
@@ -60,7 +68,8 @@ export function resolveRestoreSource(group: ParsedGroup, source: RestoreSource, 
         'ProfileNotFound',
       );
     }
-    return { kind: 'catalog', profile, mysqlBackup: name, backupName: backup.status.backupName, description: backup.status.backupName };
+    const claimName = storedClaim(group, profile, backup, field);
+    return { kind: 'catalog', profile, mysqlBackup: name, backupName: backup.status.backupName, description: backup.status.backupName, ...(claimName ? { claimName } : {}) };
   }
   if (source.s3) {
     const prefix = source.s3.prefix.replace(/^\/+|\/+$/g, '');
@@ -74,6 +83,37 @@ export function resolveRestoreSource(group: ParsedGroup, source: RestoreSource, 
     return { kind: 'pvc', claimName: source.pvc.claimName, path, encryption: source.encryption, description: `pvc://${source.pvc.claimName}/${path}` };
   }
   throw new GroupFieldError(`${at}`, 'name the backup: set one of mysqlBackupRef, s3 or pvc');
+}
+
+/**
+ * Checks that the profile reads where the MysqlBackup says its backup is (`status.location`): a
+ * backup another group took is on that group's claim, which is mounted instead (returned); an S3
+ * backup must be under the profile's bucket and prefix. Throws GroupFieldError (ProfileMismatch)
+ * naming the field otherwise, before any Job runs.
+ */
+function storedClaim(group: ParsedGroup, profile: KubernetesProfile, backup: MysqlBackup, field: string): string | undefined {
+  const location = backup.status?.location;
+  const stored = backup.status?.backupName ?? '';
+  const name = backup.metadata.name ?? '';
+  if (location === undefined || location === '') return undefined;
+  if (profile.storage.type === 'PVC') {
+    const claim = location.startsWith('pvc://') ? location.slice('pvc://'.length).split('/')[0] : undefined;
+    if (!claim) {
+      throw new GroupFieldError(field, `MysqlBackup "${name}" is stored at ${location}, but profile "${profile.name}" of this group is a PVC profile: use a profile of the same storage type, or a direct source (s3)`, 'ProfileMismatch');
+    }
+    return claim === profileClaimName(group.metadata.name, profile) ? undefined : claim;
+  }
+  const { bucket, prefix } = profile.storage.s3;
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  const expected = `s3://${bucket}/${trimmed === '' ? '' : `${trimmed}/`}${stored}`;
+  if (location.replace(/\/+$/, '') !== expected) {
+    throw new GroupFieldError(
+      field,
+      `MysqlBackup "${name}" is stored at ${location}, but profile "${profile.name}" of this group reads s3://${bucket}/${trimmed}: give the profile that bucket and prefix, or name the backup as a direct source (source.s3)`,
+      'ProfileMismatch',
+    );
+  }
+  return undefined;
 }
 
 /**
@@ -191,7 +231,8 @@ function sourceVolumes(input: RestoreJobInput): { volumes: V1Volume[]; mounts: V
   const mounts: V1VolumeMount[] = [];
   if (source.kind === 'catalog') {
     const own = profileVolumes(group, source.profile);
-    volumes.push(...own.volumes);
+    const claimName = source.claimName;
+    volumes.push(...(claimName === undefined ? own.volumes : own.volumes.map((v) => (v.persistentVolumeClaim ? { ...v, persistentVolumeClaim: { claimName } } : v))));
     mounts.push(...own.mounts);
   } else {
     const credentials = source.kind === 's3' ? source.s3.credentialsSecret : undefined;
