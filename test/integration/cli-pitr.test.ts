@@ -104,6 +104,15 @@ describe('bloodraven pitr', () => {
     for (const e of shared) expect(e.sha256, e.file).toBe(local.entries.find((l) => l.file === e.file)!.sha256);
   });
 
+  it('names a binlog folder it cannot read at once (exit 2, the setting named), before any binlog is sealed or uploaded', async () => {
+    const wrong = await mkdtemp(join(work, 'wrongdir-'));
+    await config(wrong, `site: wrong, source: { type: local, binlogDir: ${join(wrong, 'no-such-folder')} }`);
+    const r = await cli(['pitr', 'archive', '--once'], wrong);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot read the binlog folder .*no-such-folder \(from backup\.pitr\.source\.binlogDir\)/);
+    await expect(readFile(join(wrong, 'backups', 'binlogs', 'manifest-wrong.json'), 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+
   it('downloads exactly the binlogs a restore to a time needs, with a JSON line each', async () => {
     const dest = join(work, 'dl');
     // MySQL's native form, read as UTC.

@@ -10,7 +10,7 @@
  * file is uploaded again on the next scan.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, constants, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import { HashCounter } from '../storage/hash-counter.js';
@@ -87,6 +87,32 @@ async function serverState(session: MysqlSession): Promise<ServerState> {
   return { flavor, readOnly: Number(row?.ro) !== 0, basename: row?.basename ?? null, datadir: row?.datadir ?? '', files: logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) })) };
 }
 
+/** The folder a local source reads binlogs from: backup.pitr.source.binlogDir, or the server's own (mapped by the sidecar's --binlog-dir / --data-mount). */
+function localBinlogFolder(deps: ArchiverDeps, config: PitrConfig, state: ServerState): string {
+  const folder = config.source.type === 'local' ? config.source.binlogDir : undefined;
+  const found = folder ?? (state.basename ? dirname(deps.localPath ? deps.localPath(state.basename, state.datadir) : state.basename) : null);
+  if (!found) throw new AppError('BINLOG_DIR_UNKNOWN', 'the server does not say where its binlogs are (@@log_bin_basename)', ExitCode.usage, { hint: 'set backup.pitr.source.binlogDir' });
+  return found;
+}
+
+/**
+ * A local source's folder must be there and readable before a scan says it is fine: a wrong path
+ * (a mount missing, a typo in the flag) is named at once, not at the first sealed binlog.
+ */
+async function checkLocalFolder(deps: ArchiverDeps, config: PitrConfig, state: ServerState): Promise<void> {
+  if (config.source.type !== 'local') return;
+  const folder = localBinlogFolder(deps, config, state);
+  try {
+    await access(folder, constants.R_OK | constants.X_OK);
+  } catch (err) {
+    const from = config.source.binlogDir !== undefined ? 'backup.pitr.source.binlogDir' : deps.localPath ? '--binlog-dir or --data-mount' : "the server's @@log_bin_basename";
+    throw new AppError('BINLOG_DIR_UNREADABLE', `cannot read the binlog folder ${folder} (from ${from}): ${errorMessage(err)}`, ExitCode.usage, {
+      hint: deps.localPath ? 'mount the MySQL data volume into this container and point --binlog-dir (or --data-mount) at it' : 'set backup.pitr.source.binlogDir to the folder holding the binlogs, readable by this user',
+      retryable: true,
+    });
+  }
+}
+
 /** The site a server archives under: the configured one, or its host name. */
 export function siteOf(config: Pick<PitrConfig, 'site'>, hostname: string): string {
   return config.site ?? groupFromHostname(hostname);
@@ -95,8 +121,7 @@ export function siteOf(config: Pick<PitrConfig, 'site'>, hostname: string): stri
 /** Reads one binlog file: from the local folder, or fetched from the server into a temp folder. */
 async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerState, file: string, signal?: AbortSignal): Promise<{ stream: Readable; cleanup: () => Promise<void> }> {
   if (config.source.type === 'local') {
-    const folder = config.source.binlogDir ?? (state.basename ? dirname(deps.localPath ? deps.localPath(state.basename, state.datadir) : state.basename) : null);
-    if (!folder) throw new AppError('BINLOG_DIR_UNKNOWN', 'the server does not say where its binlogs are (@@log_bin_basename)', ExitCode.usage, { hint: 'set backup.pitr.source.binlogDir' });
+    const folder = localBinlogFolder(deps, config, state);
     return { stream: createReadStream(join(folder, file)), cleanup: () => Promise.resolve() };
   }
   // A fetched binlog is data: into the run's private folder, swept after a SIGKILL.
@@ -240,6 +265,7 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
   }
   const site = siteOf(config, state.flavor.info.hostname);
   if (state.readOnly) return { site, primary: false, archived: [], alreadyArchived: 0 };
+  await checkLocalFolder(deps, config, state);
   const manifest = await readSiteManifest(deps.store, site, signal);
   const known = (f: { name: string; size: number }): boolean => isArchived(manifest, f.name, f.size);
   const sealed = state.files.slice(0, -1);
