@@ -238,6 +238,10 @@ describe('Kubernetes mode: verification in the cluster', () => {
     expect(backupNamed('b1')?.metadata.deletionTimestamp).toBeUndefined();
     expect(backupNamed('b1')?.status?.verification?.result).toBe('Passed');
     expect(backupNamed('b3')?.metadata.deletionTimestamp).toBeUndefined();
+    // `kubectl get mysqlbackups -o wide` shows which backups are verified.
+    const wide = await kubectl(['-n', ns, 'get', 'mysqlbackups', '-o', 'wide']);
+    expect((wide.split('\n')[0] ?? '').split(/\s+/)).toContain('VERIFIED');
+    expect(wide.split('\n').find((l) => l.startsWith('b1 '))).toMatch(/\sPassed$/);
   });
 
   it('fails a backup whose stored rows were changed, naming the table, when only the content checksum can tell', async () => {

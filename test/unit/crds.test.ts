@@ -127,6 +127,7 @@ describe('crds/', () => {
       ['Location', '.status.location'],
       ['Size', '.status.sizeBytes'],
       ['Age', '.metadata.creationTimestamp'],
+      ['Verified', '.status.verification.result'],
     ]);
   });
 

@@ -335,6 +335,7 @@ export function backupCrd(): CustomResourceDefinition {
       { name: 'Location', type: 'string', jsonPath: '.status.location' },
       { name: 'Size', type: 'integer', jsonPath: '.status.sizeBytes' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      { name: 'Verified', type: 'string', jsonPath: '.status.verification.result', description: 'The latest verification run of the backup: Passed or Failed.', priority: 1 },
     ],
   });
 }
