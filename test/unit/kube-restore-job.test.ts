@@ -72,7 +72,7 @@ describe('resolveRestoreSource: where the MysqlBackup says its backup is', () =>
     const own = { ...local, status: { ...local.status, location: 'pvc://binlog-archive/orders-nightly-20261129-020000' } };
     expect(resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => own)).not.toHaveProperty('claimName');
     const elsewhere = { ...succeeded, status: { ...succeeded.status, location: 's3://other-bucket/orders/orders-nightly-20261129-020000' } };
-    expect(() => resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => elsewhere)).toThrow(/stored at s3:\/\/other-bucket\/orders\/.*reads s3:\/\/orders-backups\/orders: give the profile that bucket and prefix/);
+    expect(() => resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => elsewhere)).toThrow(/stored at s3:\/\/other-bucket\/orders\/.*reads s3:\/\/orders-backups\/orders: name the backup as a direct source instead/);
     const same = { ...succeeded, status: { ...succeeded.status, location: 's3://orders-backups/orders/orders-nightly-20261129-020000' } };
     expect(resolveRestoreSource(g, { mysqlBackupRef: { name: 'x' } }, at, () => same)).toMatchObject({ kind: 'catalog' });
   });

@@ -181,6 +181,14 @@ export class InPlaceRestoreReconciler {
   private async inputs(pg: ParsedGroup, spec: RestoreInPlaceSpec, ns: string): Promise<{ source: ResolvedRestoreSource; account: { user: string; password: string } }> {
     const { ops } = this.deps;
     const source = resolveRestoreSource(pg, spec.source, sourceField, (name) => ops.getBackup({ namespace: ns, name }));
+    if (source.kind === 'catalog' && source.claimName !== undefined) {
+      // The token and fence would go into another group's catalog.
+      throw new GroupFieldError(
+        `${sourceField}.mysqlBackupRef.name`,
+        `MysqlBackup "${source.mysqlBackup}" is on claim ${source.claimName}, another group's: an in-place restore keeps its confirm token and fence in this group's own catalog, so it restores only this group's backups (initFromBackup can read another group's)`,
+        'UnsupportedSource',
+      );
+    }
     if (source.kind !== 'catalog') {
       // The CLI keeps an in-place restore's confirm token and fence in the profile's catalog,
       // which a bare S3 prefix or a read-only claim does not give it.
@@ -286,7 +294,8 @@ export class InPlaceRestoreReconciler {
     }
     const outcome = jobOutcome(job);
     if (outcome === undefined) return done;
-    const message = terminationMessage(ops.podsOfJob(jobRef)).message;
+    const pods = ops.podsOfJob(jobRef);
+    const message = terminationMessage(pods).message;
     const result = parseInPlaceJobResult(message);
     if (outcome === 'Complete' && result?.phase === 'Planned' && status.dryRun) return this.planned(group, pg, status, result.plan);
     if (outcome === 'Complete' && result?.phase === 'Succeeded' && !status.dryRun) {
@@ -303,8 +312,12 @@ export class InPlaceRestoreReconciler {
       await ops.event(this.regarding(group), 'Normal', 'RestoreInPlaceResuming', resuming.message ?? '');
       return this.resume(group, pg, resuming);
     }
-    const why =
-      result?.phase === 'Failed'
+    // A pod deleted midway may be replaced before the Job gives up: the replacement is refused by
+    // the confirm token this run consumed (as it must be), and its message is not why the run failed.
+    const replaced = result?.phase === 'Failed' && result.reason === 'CONFIRM_STALE' && pods.length > 1;
+    const why = replaced
+      ? `the restore Job ${jobRef.name} failed: its pod was killed or deleted midway (a replacement pod was refused, since this confirm was already used)`
+      : result?.phase === 'Failed'
         ? `the restore Job ${jobRef.name} failed: ${result.reason}: ${result.message}`
         : `the restore Job ${jobRef.name} ${outcome === 'Complete' ? 'completed without a result' : 'failed without a result (its pod was killed or deleted midway)'}`;
     const serverFence =

@@ -109,7 +109,7 @@ function storedClaim(group: ParsedGroup, profile: KubernetesProfile, backup: Mys
   if (location.replace(/\/+$/, '') !== expected) {
     throw new GroupFieldError(
       field,
-      `MysqlBackup "${name}" is stored at ${location}, but profile "${profile.name}" of this group reads s3://${bucket}/${trimmed}: give the profile that bucket and prefix, or name the backup as a direct source (source.s3)`,
+      `MysqlBackup "${name}" is stored at ${location}, but profile "${profile.name}" of this group reads s3://${bucket}/${trimmed}: name the backup as a direct source instead (source.s3 with the bucket and prefix of ${location}, and its endpointURL, region and credentialsSecret)`,
       'ProfileMismatch',
     );
   }
@@ -232,6 +232,9 @@ function sourceVolumes(input: RestoreJobInput): { volumes: V1Volume[]; mounts: V
   if (source.kind === 'catalog') {
     const own = profileVolumes(group, source.profile);
     const claimName = source.claimName;
+    // Another group's claim, mounted as the group's own would be: the catalog's reader lease (which
+    // keeps that group's retention off the backup while it is read) and the load's progress file
+    // are written beside the backup.
     volumes.push(...(claimName === undefined ? own.volumes : own.volumes.map((v) => (v.persistentVolumeClaim ? { ...v, persistentVolumeClaim: { claimName } } : v))));
     mounts.push(...own.mounts);
   } else {
