@@ -548,6 +548,9 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
       // The routing is back, but the server may hold part of the backup: its writes stay fenced,
       // so nothing written now is lost when the restore is run again.
       expect(failed.message).toMatch(/writes stay fenced \(read_only = 1\)/);
+      // Said as what happened, also when a replacement pod ran and was refused by the used token.
+      expect(failed.message, failed.message).toMatch(/killed or deleted midway/);
+      expect(failed.message).not.toMatch(/CONFIRM_STALE/);
       expect(await readOnly()).toBe(1);
       const app = await appConnection();
       try {

@@ -294,8 +294,7 @@ export class InPlaceRestoreReconciler {
     }
     const outcome = jobOutcome(job);
     if (outcome === undefined) return done;
-    const pods = ops.podsOfJob(jobRef);
-    const message = terminationMessage(pods).message;
+    const message = terminationMessage(ops.podsOfJob(jobRef)).message;
     const result = parseInPlaceJobResult(message);
     if (outcome === 'Complete' && result?.phase === 'Planned' && status.dryRun) return this.planned(group, pg, status, result.plan);
     if (outcome === 'Complete' && result?.phase === 'Succeeded' && !status.dryRun) {
@@ -313,8 +312,10 @@ export class InPlaceRestoreReconciler {
       return this.resume(group, pg, resuming);
     }
     // A pod deleted midway may be replaced before the Job gives up: the replacement is refused by
-    // the confirm token this run consumed (as it must be), and its message is not why the run failed.
-    const replaced = result?.phase === 'Failed' && result.reason === 'CONFIRM_STALE' && pods.length > 1;
+    // the confirm token this run's first pod consumed (as it must be), and its message is not why
+    // the run failed. The refusal names the last token used: this run's own.
+    const lastUsed = result?.phase === 'Failed' && result.reason === 'CONFIRM_STALE' ? /last one used \(([^,)]+)/.exec(result.message)?.[1] : undefined;
+    const replaced = lastUsed !== undefined && Date.parse(lastUsed) === Date.parse(status.confirmTokenUsed ?? '');
     const why = replaced
       ? `the restore Job ${jobRef.name} failed: its pod was killed or deleted midway (a replacement pod was refused, since this confirm was already used)`
       : result?.phase === 'Failed'
