@@ -277,27 +277,33 @@ export function cleanupJob(input: CleanupJobInput): V1Job {
  */
 export function scheduleCronJob(group: ParsedGroup, schedule: KubernetesSchedule): V1CronJob {
   const { name: groupName, namespace } = group.metadata;
-  const labels = managedLabels({ group: groupName, profile: schedule.profileName, schedule: schedule.name } satisfies LabelParts);
-  const pod = bloodravenPod({
-    group,
-    containerName: 'request',
+  return requesterCronJob(group, {
+    name: scheduleCronJobName(groupName, schedule.name),
+    labels: managedLabels({ group: groupName, profile: schedule.profileName, schedule: schedule.name } satisfies LabelParts),
     args: ['backup', 'request', '--namespace', namespace, '--group', groupName, '--profile', schedule.profileName, '--schedule', schedule.name],
-    env: [],
-    volumes: [],
-    mounts: [],
+    when: schedule,
   });
+}
+
+/**
+ * A CronJob owned by the group whose pod runs one `bloodraven … request` under the requester
+ * ServiceAccount (the one pod with API access), firing in `when.timeZone`, never overlapping itself.
+ */
+function requesterCronJob(group: ParsedGroup, cron: { name: string; labels: Record<string, string>; args: string[]; when: { schedule: string; timeZone: string } }): V1CronJob {
+  const { labels } = cron;
+  const pod = bloodravenPod({ group, containerName: 'request', args: cron.args, env: [], volumes: [], mounts: [] });
   return {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
     metadata: {
-      name: scheduleCronJobName(groupName, schedule.name),
-      namespace,
+      name: cron.name,
+      namespace: group.metadata.namespace,
       labels,
       ownerReferences: [controllerReference({ apiVersion, kind: failoverGroupKind, metadata: group.metadata })],
     },
     spec: {
-      schedule: schedule.schedule,
-      timeZone: schedule.timeZone,
+      schedule: cron.when.schedule,
+      timeZone: cron.when.timeZone,
       concurrencyPolicy: 'Forbid',
       jobTemplate: {
         metadata: { labels },
@@ -305,7 +311,7 @@ export function scheduleCronJob(group: ParsedGroup, schedule: KubernetesSchedule
           backoffLimit: requesterBackoffLimit,
           template: {
             metadata: { labels },
-            spec: { ...pod, serviceAccountName: requesterName(groupName), automountServiceAccountToken: true },
+            spec: { ...pod, serviceAccountName: requesterName(group.metadata.name), automountServiceAccountToken: true },
           },
         },
       },
@@ -373,40 +379,12 @@ export function verificationCronJob(group: ParsedGroup, profile: KubernetesProfi
   const verification = profile.verification;
   if (!verification) return null;
   const { name: groupName, namespace } = group.metadata;
-  const labels = managedLabels({ group: groupName, profile: profile.name });
-  const pod = bloodravenPod({
-    group,
-    containerName: 'request',
+  return requesterCronJob(group, {
+    name: verificationCronJobName(groupName, profile.name),
+    labels: managedLabels({ group: groupName, profile: profile.name }),
     args: ['verify', 'request', '--namespace', namespace, '--group', groupName, '--profile', profile.name],
-    env: [],
-    volumes: [],
-    mounts: [],
+    when: verification,
   });
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
-    metadata: {
-      name: verificationCronJobName(groupName, profile.name),
-      namespace,
-      labels,
-      ownerReferences: [controllerReference({ apiVersion, kind: failoverGroupKind, metadata: group.metadata })],
-    },
-    spec: {
-      schedule: verification.schedule,
-      timeZone: verification.timeZone,
-      concurrencyPolicy: 'Forbid',
-      jobTemplate: {
-        metadata: { labels },
-        spec: {
-          backoffLimit: requesterBackoffLimit,
-          template: {
-            metadata: { labels },
-            spec: { ...pod, serviceAccountName: requesterName(groupName), automountServiceAccountToken: true },
-          },
-        },
-      },
-    },
-  };
 }
 
 // --- end of verification in the cluster ---
