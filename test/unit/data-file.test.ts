@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Compression } from '../../src/lib/config/schema.js';
-import { DataFileSink } from '../../src/lib/dump/data-file.js';
+import { DataFileWriter } from '../../src/lib/dump/data-file.js';
+import type { FromThread, ThreadFileEnd } from '../../src/lib/dump/thread-protocol.js';
+import { OutgoingFile } from '../../src/lib/dump/thread-task.js';
+import { TsvEncoder } from '../../src/lib/dump/tsv-encoder.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 
@@ -33,7 +36,7 @@ const decompress: Record<Compression, (b: Buffer) => Buffer> = {
   none: (b) => b,
 };
 
-describe('DataFileSink: small files stored whole, large ones streamed', () => {
+describe('a data file from its dump thread to storage: small files stored whole, large ones streamed', () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bloodraven-datafile-'));
@@ -42,23 +45,47 @@ describe('DataFileSink: small files stored whole, large ones streamed', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Stores `blocks` as one file; returns the result, the stored bytes and how they were stored. */
-  async function store(compression: Compression, blocks: Buffer[]) {
+  /**
+   * Encodes `rows` (one single-column row each) in a thread's OutgoingFile and stores what it
+   * posts through a DataFileWriter, as dump-instance.ts does; returns the result, the stored bytes
+   * and how they were stored.
+   */
+  async function store(compression: Compression, rows: Buffer[]) {
     const { store, calls } = countingStore(dir);
-    const sink = new DataFileSink({ store, key: 'd/f', name: 'f', compression, signal: new AbortController().signal, onDrain: () => undefined });
-    for (const b of blocks) sink.push(b);
-    sink.setContent(blocks.length, 'sum');
-    const result = await sink.finish();
-    return { result, stored: await readFile(join(dir, 'd', 'f')), calls };
+    const writer = new DataFileWriter({ store, key: 'd/f', name: 'f', signal: new AbortController().signal, onDrain: () => undefined });
+    let end: ThreadFileEnd | undefined;
+    const post = (m: FromThread): void => {
+      if (m.type === 'open') writer.open();
+      else if (m.type === 'block') writer.push(Buffer.from(m.data));
+      else if (m.type === 'file') {
+        const { type: _t, task: _k, file: _f, last: _l, ...rest } = m;
+        end = rest;
+      }
+    };
+    const task = { id: 1, sql: '', kinds: ['text' as const], encoderBlock: 64 * 1024, compression, kind: 'range' as const, bytesPerChunk: 1e9, storeHashes: false };
+    const file = new OutgoingFile(task, 0, true, post, () => undefined);
+    const encoder = new TsvEncoder(['text'], 64 * 1024);
+    for (const row of rows) {
+      // A text-protocol row packet of one column: a length byte (< 251) or 0xfc + 2 bytes, then the value.
+      const header = row.length < 251 ? Buffer.from([row.length]) : Buffer.from([0xfc, row.length & 0xff, row.length >> 8]);
+      const packet = Buffer.concat([header, row]);
+      encoder.encodeRow(packet, 0, packet.length);
+      if (encoder.full) file.push(encoder.take()!);
+    }
+    const last = encoder.take();
+    if (last) file.push(last);
+    await file.finish(encoder);
+    const result = await writer.finish(end!);
+    return { result, stored: await readFile(join(dir, 'd', 'f')), calls, checksum: encoder.checksum.digest() };
   }
 
   for (const compression of ['zstd', 'gzip', 'none'] as const) {
     it(`a file of a few rows is one put, and reads back (${compression})`, async () => {
-      const rows = [Buffer.from('1\ta\n'), Buffer.from('2\tb\n')];
-      const { result, stored, calls } = await store(compression, rows);
+      const rows = [Buffer.from('a'), Buffer.from('b\tc')];
+      const { result, stored, calls, checksum } = await store(compression, rows);
       expect(calls).toEqual({ write: 0, put: 1 });
-      expect(decompress[compression](stored).toString()).toBe('1\ta\n2\tb\n');
-      expect(result).toMatchObject({ name: 'f', rows: 2, rawBytes: 8, storedBytes: stored.length, checksum: 'sum' });
+      expect(decompress[compression](stored).toString()).toBe('a\nb\\tc\n');
+      expect(result).toMatchObject({ name: 'f', rows: 2, rawBytes: 7, storedBytes: stored.length, checksum });
       expect(result.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
     });
   }
@@ -70,20 +97,22 @@ describe('DataFileSink: small files stored whole, large ones streamed', () => {
   });
 
   it('a file past the bound streams, keeping every byte in order', async () => {
-    const blocks = Array.from({ length: 6 }, () => randomBytes(100 * 1024));
-    const { result, stored, calls } = await store('zstd', blocks);
+    // 640 rows of 1,000 hex characters: 640 KB encoded, past the 256 KB bound.
+    const rows = Array.from({ length: 640 }, () => Buffer.from(randomBytes(500).toString('hex')));
+    const { result, stored, calls } = await store('zstd', rows);
     expect(calls).toEqual({ write: 1, put: 0 });
-    expect(decompress.zstd(stored).equals(Buffer.concat(blocks))).toBe(true);
+    expect(decompress.zstd(stored).toString()).toBe(rows.map((r) => `${r.toString()}\n`).join(''));
     expect(result.storedBytes).toBe(stored.length);
     expect(result.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
   });
 
-  it('an abandoned small file leaves nothing in storage', async () => {
+  it('an abandoned streaming file leaves nothing in storage', async () => {
     const { store, calls } = countingStore(dir);
-    const sink = new DataFileSink({ store, key: 'd/f', name: 'f', compression: 'zstd', signal: new AbortController().signal, onDrain: () => undefined });
-    sink.push(Buffer.from('1\ta\n'));
-    await sink.abort(new Error('stop'));
-    expect(calls).toEqual({ write: 0, put: 0 });
+    const writer = new DataFileWriter({ store, key: 'd/f', name: 'f', signal: new AbortController().signal, onDrain: () => undefined });
+    writer.open();
+    writer.push(Buffer.from('partial'));
+    await writer.abort(new Error('stop'));
+    expect(calls).toEqual({ write: 1, put: 0 });
     expect(await store.list('')).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import { describeSchema, type SchemaInfo } from '../mysql/introspect.js';
 import { compareInventory, describeDifference, inventoryMatches, readInventory, type Inventory, type InventoryObject } from '../mysql/inventory.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { dataExtension } from './compression.js';
-import { DataFileSink, dumpFileWrite, type DataFileResult } from './data-file.js';
+import { DataFileWriter, dumpFileWrite, type DataFileResult } from './data-file.js';
 import { globalScript, schemaScript, tableScript, triggersScript, viewPlaceholderScript, viewScript, type DdlContext } from './ddl.js';
 import { doneJson, instanceJson, schemaJson, tableJson } from './metadata.js';
 import { BasenameAllocator, dataFileName } from './names.js';
@@ -21,7 +21,7 @@ import { defaultStorageStallTimeoutSeconds, type DumpOptions } from './options.j
 import { dumpSessionTimeoutSeconds, openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
 import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
 import { RowChecksum } from './row-checksum.js';
-import { TsvEncoder } from './tsv-encoder.js';
+import { threadConnector, type ThreadSession } from './thread-session.js';
 import { WorkQueue } from './work-queue.js';
 import { forEachBounded } from '../parallel.js';
 import { selectSchemas, type SelectionFieldName } from './select-schemas.js';
@@ -126,7 +126,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
   };
 
   const main = await connector.connect();
-  let snapshot: Snapshot | undefined;
+  let snapshot: Snapshot<ThreadSession> | undefined;
   const onAbort = (): void => {
     snapshot?.destroy();
     main.destroy();
@@ -147,6 +147,8 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
     report();
     snapshot = await openSnapshot({
       connector,
+      // Each worker is a thread with its own session: the per-row work runs on every core.
+      workerConnector: threadConnector(connector),
       flavor,
       main,
       threads: options.threads,
@@ -395,7 +397,7 @@ async function writeSchemaDdl({ ddl, names, options, put }: DdlWriter, schema: S
  * while the workers drain it; the first failure stops everything.
  */
 async function dumpData(
-  snapshot: Snapshot,
+  snapshot: Snapshot<ThreadSession>,
   planner: MysqlSession,
   plans: TablePlan[],
   base: Omit<DataContext, 'signal' | 'stop'>,
@@ -532,14 +534,15 @@ interface TaskResult {
 
 /**
  * Dumps one task into one data file (a key range) or several (a table without a usable key,
- * split by size and always ending with an empty `@@N` file, as MySQL Shell does).
+ * split by size and always ending with an empty `@@N` file, as MySQL Shell does). The rows are
+ * read, encoded, compressed and hashed in the session's dump thread; here its files are stored.
  */
-async function runTask(session: MysqlSession, task: DumpTask, context: DataContext, sessionFree: () => void): Promise<TaskResult> {
+async function runTask(session: ThreadSession, task: DumpTask, context: DataContext, sessionFree: () => void): Promise<TaskResult> {
   const { store, prefix, options, signal, progress, report } = context;
   const plan = task.plan;
   const extension = dataExtension[options.compression];
   const sql = task.kind === 'range' ? `${plan.selectFrom}${task.where ? ` WHERE ${task.where}` : ''}${plan.orderBy}` : plan.selectFrom;
-  const fileName = (n: number, last: boolean): string => dataFileName(plan.basename, extension, task.kind === 'range' ? task.chunk : n, last);
+  const fileName = (n: number, last: boolean): string => dataFileName(plan.basename, extension, task.kind === 'range' ? task.chunk : n, task.kind === 'range' ? task.last : last);
 
   // Any failure of a file on its way to storage, or an interrupt, ends the task at once.
   let rejectFailure: (err: unknown) => void = () => undefined;
@@ -550,108 +553,73 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   const onAbort = (): void => rejectFailure(abortError(signal));
   signal.addEventListener('abort', onAbort, { once: true });
 
+  // Whether the thread is paused because a file's storage is behind.
   let paused = false;
-  let waitingForPrevious = false;
-  // The query while its result set streams: set once it starts, cleared once it has ended.
-  const running: { query?: { pause(): void; resume(): void } } = {};
-  const pause = (): void => {
-    if (!paused) {
-      paused = true;
-      running.query?.pause();
+  const writers = new Map<number, DataFileWriter>();
+  const writerOf = (file: number, last: boolean): DataFileWriter => {
+    let writer = writers.get(file);
+    if (!writer) {
+      const name = fileName(file, last);
+      writer = new DataFileWriter({ store, key: prefix + name, name, signal, onDrain: resume, onError: rejectFailure });
+      writers.set(file, writer);
     }
+    return writer;
   };
-  const resume = (): void => {
-    if (paused && !waitingForPrevious) {
-      paused = false;
-      running.query?.resume();
-    }
-  };
-  const openSink = (name: string): DataFileSink =>
-    new DataFileSink({ store, key: prefix + name, name, compression: options.compression, signal, onDrain: resume, onError: rejectFailure });
-
   let indexBytes = 0;
   const finished: Array<Promise<DataFileResult>> = [];
-  const closeFile = (file: DataFileSink, enc: TsvEncoder): Promise<DataFileResult> => {
-    file.setContent(enc.rows, enc.checksum.digest());
-    // A file under 1 MiB gets no `.idx`: it would hold only the file's size, which @.done.json's
-    // chunkFileBytes gives, and MySQL Shell's loader reads an `.idx` only when that marker is
-    // absent (and treats a missing one as "do not sub-chunk", moot for a file that small). With
-    // thousands of small tables it was a quarter of the dump's files, each a create in one folder.
-    const idx = enc.idxHasOffsets ? enc.idxFile() : null;
-    const done = file.finish().then(async (result) => {
-      if (idx) {
-        await store.put(`${prefix}${result.name}.idx`, idx, { signal, ...dumpFileWrite });
-        indexBytes += idx.length;
-      }
-      progress.storedBytes += result.storedBytes + (idx?.length ?? 0);
-      return result;
-    });
-    done.catch(rejectFailure);
-    finished.push(done);
-    return done;
-  };
-
-  let fileIndex = 0;
-  let encoder = new TsvEncoder(plan.kinds, plan.encoderBlock);
-  let sink = openSink(fileName(0, task.kind === 'range' && task.last));
-  let countedRows = 0;
-  const largestValues = new Array<number>(plan.columns.length).fill(0);
-  let largestRow = 0;
-  const noteLargest = (enc: TsvEncoder): void => {
-    enc.largestValues.forEach((v, i) => {
-      if (v > largestValues[i]!) largestValues[i] = v;
-    });
-    largestRow = Math.max(largestRow, enc.largestRow);
-  };
-  const flush = (): void => {
-    const block = encoder.take();
-    if (block) {
-      progress.bytes += block.length;
-      if (!sink.push(block)) pause();
-    }
-    progress.rows += encoder.rows - countedRows;
-    countedRows = encoder.rows;
-  };
-
-  const query = session.raw(sql, (buf, start, end) => {
-    encoder.encodeRow(buf, start, end);
-    if (!encoder.full) return;
-    flush();
-    report();
-    if (task.kind === 'stream' && encoder.bytes >= options.bytesPerChunk) {
-      // Next file, at this row boundary. At most one earlier file may still be uploading, so
-      // the stream waits here for the one before to be stored.
-      const previous = closeFile(sink, encoder);
-      noteLargest(encoder);
-      fileIndex++;
-      encoder = new TsvEncoder(plan.kinds, plan.encoderBlock);
-      countedRows = 0;
-      sink = openSink(fileName(fileIndex, false));
-      waitingForPrevious = true;
-      pause();
-      void previous
-        .catch(() => undefined)
-        .then(() => {
-          waitingForPrevious = false;
-          resume();
+  const running = session.runTask(
+    {
+      sql,
+      kinds: plan.kinds,
+      encoderBlock: plan.encoderBlock,
+      compression: options.compression,
+      kind: task.kind,
+      bytesPerChunk: options.bytesPerChunk,
+      storeHashes: store.hashesWrites === true,
+    },
+    {
+      onOpen: (file, last) => writerOf(file, last).open(),
+      onBlock: (file, data) => {
+        if (!writers.get(file)?.push(data)) pause();
+      },
+      onFile: (file, last, end) => {
+        const writer = writerOf(file, last);
+        const done = writer.finish(end).then(async (result) => {
+          writers.delete(file);
+          if (end.idx) {
+            const idx = Buffer.from(end.idx.buffer, end.idx.byteOffset, end.idx.byteLength);
+            await store.put(`${prefix}${result.name}.idx`, idx, { signal, ...dumpFileWrite });
+            indexBytes += idx.length;
+          }
+          progress.storedBytes += result.storedBytes + (end.idx?.length ?? 0);
+          if (task.kind === 'stream') running.stored(file);
+          return result;
         });
+        done.catch(rejectFailure);
+        finished.push(done);
+      },
+      onProgress: (rows, bytes) => {
+        progress.rows += rows;
+        progress.bytes += bytes;
+        report();
+      },
+    },
+  );
+  function pause(): void {
+    if (!paused) {
+      paused = true;
+      running.pause();
     }
-  });
-  running.query = query;
+  }
+  function resume(): void {
+    if (paused) {
+      paused = false;
+      running.resume();
+    }
+  }
 
   try {
-    await Promise.race([query.done, failure]);
-    // From here the session is the next task's. The last block may still fill the file's buffer
-    // below, and a pause then would stay on the connection for good: the file ends right after,
-    // so no drain calls back to lift it, and the worker's next query would never get a row.
-    delete running.query;
-    flush();
-    noteLargest(encoder);
-    void closeFile(sink, encoder);
-    if (task.kind === 'stream') {
-      sink = openSink(fileName(fileIndex + 1, true));
-      void closeFile(sink, new TsvEncoder(plan.kinds, plan.encoderBlock));
-    }
+    const { largestValues, largestRow } = await Promise.race([running.done, failure]);
     // The session has read every row: it may take the next task while these files are stored.
     sessionFree();
     const files = await Promise.race([Promise.all(finished), failure]);
@@ -660,7 +628,8 @@ async function runTask(session: MysqlSession, task: DumpTask, context: DataConte
   } catch (err) {
     // The source's locks and snapshots go before any cleanup of storage, which may be slow.
     context.stop(err);
-    await sink.abort(err instanceof Error ? err : new Error(String(err)));
+    const reason = err instanceof Error ? err : new Error(String(err));
+    await Promise.all([...writers.values()].map((w) => w.abort(reason)));
     await Promise.allSettled(finished);
     throw err;
   } finally {

@@ -16,7 +16,7 @@
  */
 import { PreconditionError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MysqlConnector, MysqlSession } from '../mysql/connection.js';
+import type { MysqlConnector, MysqlSession, StatementSession } from '../mysql/connection.js';
 import { LockWaitTimeoutError, serverLockWaitTimeout, type BinlogPosition, type Flavor, type RunningStatement } from '../mysql/flavor.js';
 import { retry } from '../retry.js';
 
@@ -29,9 +29,9 @@ export const SNAPSHOT_LOCK_ATTEMPTS = 3;
 const lockRetryBaseDelayMs = 2_000;
 const lockRetryMaxDelayMs = 4_000;
 
-export interface Snapshot {
+export interface Snapshot<W extends StatementSession = MysqlSession> {
   /** One session per thread, each inside a transaction that sees the same point in time. */
-  workers: MysqlSession[];
+  workers: W[];
   consistent: boolean;
   gtidExecuted: string;
   binlog: BinlogPosition | null;
@@ -47,8 +47,11 @@ export interface Snapshot {
   destroy(): void;
 }
 
-export interface SnapshotOptions {
+export interface SnapshotOptions<W extends StatementSession = MysqlSession> {
+  /** Opens the session that holds the backup stage (DDL blocked) for the whole dump. */
   connector: MysqlConnector;
+  /** Opens the worker sessions (the dump threads'). */
+  workerConnector: { connect(): Promise<W> };
   flavor: Flavor;
   /** The session that takes the global lock and reads coordinates. */
   main: MysqlSession;
@@ -95,7 +98,7 @@ export function dumpSessionTimeoutSeconds(bounds: { storageStallTimeoutSeconds: 
  * server keeps the session while the client is silent (dumpSessionTimeoutSeconds); without it, a
  * day, for sessions that hold no lock on the source.
  */
-export async function prepareDumpSession(session: MysqlSession, timeoutSeconds = unboundedSessionSeconds): Promise<void> {
+export async function prepareDumpSession(session: Pick<StatementSession, 'exec'>, timeoutSeconds = unboundedSessionSeconds): Promise<void> {
   const seconds = Math.max(1, Math.ceil(timeoutSeconds));
   await session.exec("SET SESSION sql_mode = ''");
   await session.exec("SET SESSION time_zone = '+00:00'");
@@ -107,7 +110,7 @@ export async function prepareDumpSession(session: MysqlSession, timeoutSeconds =
 
 /** Keeps sessions alive on the server while the dump is healthy; see keepSessionsAlive. */
 export interface SessionKeepalive {
-  add(session: MysqlSession): void;
+  add(session: StatementSession): void;
   stop(): void;
 }
 
@@ -120,9 +123,9 @@ export interface SessionKeepalive {
  * dump's own next use of it. The timer never keeps the process alive, and it stops with the
  * process: a frozen client sends nothing, so the server's bound applies.
  */
-export function keepSessionsAlive(sessions: readonly MysqlSession[], timeoutSeconds: number): SessionKeepalive {
+export function keepSessionsAlive(sessions: readonly StatementSession[], timeoutSeconds: number): SessionKeepalive {
   const all = new Set(sessions);
-  const waiting = new Set<MysqlSession>();
+  const waiting = new Set<StatementSession>();
   const timer = setInterval(
     () => {
       for (const s of all) {
@@ -153,9 +156,9 @@ export function keepSessionsAlive(sessions: readonly MysqlSession[], timeoutSeco
  * bound, SNAPSHOT_PRIVILEGE_MISSING when the account may not take the read lock; on any failure
  * every session it opened is dropped.
  */
-export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> {
+export async function openSnapshot<W extends StatementSession>(options: SnapshotOptions<W>): Promise<Snapshot<W>> {
   const { connector, flavor, main, logger } = options;
-  const opened: MysqlSession[] = [];
+  const opened: StatementSession[] = [];
   const timeoutSeconds = options.sessionTimeoutSeconds;
   // From the first session on: workers wait idle while the locks are tried.
   const keepalive = timeoutSeconds === undefined ? undefined : keepSessionsAlive([main], timeoutSeconds);
@@ -166,7 +169,7 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
   try {
     const workers = await Promise.all(
       Array.from({ length: options.threads }, async () => {
-        const s = await connector.connect();
+        const s = await options.workerConnector.connect();
         opened.push(s);
         await prepareDumpSession(s, timeoutSeconds);
         await s.exec('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -233,9 +236,9 @@ export async function openSnapshot(options: SnapshotOptions): Promise<Snapshot> 
   }
 }
 
-interface LockAttempt extends SnapshotOptions {
+interface LockAttempt extends SnapshotOptions<StatementSession> {
   ddlSession: MysqlSession;
-  workers: MysqlSession[];
+  workers: StatementSession[];
   /** Connection ids of this backup's sessions, which never count as blockers. */
   ownSessions: number[];
   /** 1-based. */

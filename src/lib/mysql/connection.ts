@@ -29,12 +29,22 @@ export interface ConnectionOptions {
 
 export type Row = Record<string, unknown>;
 
-export interface MysqlSession {
+/** A session that runs statements: what the snapshot needs of every session it opens (dump threads' included). */
+export interface StatementSession {
   /** The server's connection (thread) id, for KILL. */
   readonly threadId: number;
   query<T extends Row = Row>(sql: string, values?: readonly unknown[]): Promise<T[]>;
   /** Runs a statement that returns no rows. */
   exec(sql: string, values?: readonly unknown[]): Promise<void>;
+  close(): Promise<void>;
+  /**
+   * Drops the connection at once, without waiting for a running statement; that statement (and a
+   * close() under way) fails with `reason`, by default MYSQL_SESSION_DROPPED.
+   */
+  destroy(reason?: Error): void;
+}
+
+export interface MysqlSession extends StatementSession {
   /** Streams a result set's raw row packets (see raw-query.ts). */
   raw(sql: string, onRow: RawRowHandler): RawQueryHandle;
   /**
@@ -42,12 +52,6 @@ export interface MysqlSession {
    * Returns what the server reported (see LoadDataResult).
    */
   loadLocal(sql: string, source: () => Readable): Promise<LoadDataResult>;
-  close(): Promise<void>;
-  /**
-   * Drops the connection at once, without waiting for a running statement; that statement (and a
-   * close() under way) fails with `reason`, by default MYSQL_SESSION_DROPPED.
-   */
-  destroy(reason?: Error): void;
 }
 
 /** What the server reports for a LOAD DATA: `Records: N  Deleted: D  Skipped: S  Warnings: W`. */
@@ -82,6 +86,20 @@ export interface MysqlConnector {
   /** How to reach the server, for the client programs (binlog replay) that need it too. */
   readonly options: ConnectionOptions;
   connect(): Promise<MysqlSession>;
+  /**
+   * Puts a session to the same server that was opened elsewhere (a dump thread's, with these
+   * options) under this connector's watch, where it has one (server-watch.ts): the session is
+   * dropped with the others when the server stops answering, and its errors are explained the
+   * same way. Connectors without a watch leave it out.
+   */
+  watch?(session: WatchableSession): void;
+}
+
+/** What a connector's watch needs of a session it did not open itself. */
+export interface WatchableSession {
+  destroy(reason?: Error): void;
+  /** Every error the session reports from now on goes through `explain` first. */
+  explainErrorsWith(explain: (err: unknown) => unknown): void;
 }
 
 export function describeTarget(options: Pick<ConnectionOptions, 'host' | 'port' | 'socket'>): string {

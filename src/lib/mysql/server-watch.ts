@@ -54,7 +54,7 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
   const pingEveryMs = Math.max(50, Math.min(5_000, timeoutMs / 4));
   const fired = new AbortController();
   const signal = AbortSignal.any([options.signal, fired.signal]);
-  const sessions = new Set<MysqlSession>();
+  const sessions = new Set<Pick<MysqlSession, 'destroy'>>();
   let pinger: MysqlSession | undefined = await connector.connect();
   let lastAnswerAt = Date.now();
   let lastPingAt = 0;
@@ -169,6 +169,11 @@ export async function watchServer(connector: MysqlConnector, options: ServerWatc
         throw err;
       }
       return track(session);
+    },
+    watch(session) {
+      if (fired.signal.aborted) session.destroy(fired.signal.reason as Error);
+      sessions.add(session);
+      session.explainErrorsWith(explain);
     },
   };
 

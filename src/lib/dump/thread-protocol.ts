@@ -1,0 +1,83 @@
+/**
+ * The messages between the dump's coordinator (the main thread) and its dump threads. A dump
+ * thread owns one MySQL session of the snapshot: it runs the statements the coordinator sends
+ * (session settings, the snapshot's START TRANSACTION, keepalives) and dumps the chunks it is
+ * given — reading the rows, encoding them to TSV, checksumming, compressing and hashing — and
+ * hands back only the compressed bytes and the facts about each file. Storage stays with the
+ * coordinator, which writes the bytes and tells the thread when to pause.
+ */
+import type { Compression } from '../config/schema.js';
+import type { ConnectionOptions, Row } from '../mysql/connection.js';
+import type { WireError } from '../threads/wire-error.js';
+import type { ColumnKind } from './tsv-encoder.js';
+
+/** The thread's workerData. */
+export interface DumpThreadData {
+  connection: ConnectionOptions;
+}
+
+/** One chunk task, as a thread runs it. */
+export interface ThreadTask {
+  id: number;
+  /** The chunk's SELECT. */
+  sql: string;
+  kinds: ColumnKind[];
+  /** Uncompressed bytes the encoder gathers before handing a block on. */
+  encoderBlock: number;
+  compression: Compression;
+  /**
+   * 'range': every row goes into one file. 'stream': a new file every `bytesPerChunk`
+   * uncompressed bytes, the next one begun only once the one before is stored, and an empty
+   * last file after them (MySQL Shell's `@@N`).
+   */
+  kind: 'range' | 'stream';
+  bytesPerChunk: number;
+  /**
+   * Whether the store hashes what it writes (an encrypting store, which records the ciphertext's
+   * SHA-256): then every file streams, unhashed here. Otherwise a small file is compressed whole
+   * and both kinds are hashed here.
+   */
+  storeHashes: boolean;
+}
+
+/** What a file's content was, once the thread has handed over all of it. */
+export interface ThreadFileEnd {
+  rows: number;
+  /** Uncompressed bytes. */
+  rawBytes: number;
+  /** Row checksum (row-checksum.ts), 16 hex digits. */
+  checksum: string;
+  /** The whole compressed file when it was small enough to be sent at once (no `open`/`block`). */
+  whole: Uint8Array | null;
+  /** Compressed bytes. */
+  storedBytes: number;
+  /** SHA-256 of the compressed bytes, hex; null when the store hashes (storeHashes). */
+  sha256: string | null;
+  /** The `.idx` file to store beside it, when it says more than the file's size. */
+  idx: Uint8Array | null;
+}
+
+export type ToThread =
+  | { type: 'statement'; id: number; sql: string; values: readonly unknown[] | undefined }
+  | { type: 'task'; task: ThreadTask }
+  /** Storage is behind: stop reading rows until `resume`. */
+  | { type: 'pause'; task: number }
+  | { type: 'resume'; task: number }
+  /** A 'stream' task's file `file` is stored: the next may begin. */
+  | { type: 'stored'; task: number; file: number }
+  | { type: 'close'; id: number };
+
+export type FromThread =
+  | { type: 'ready'; threadId: number }
+  | { type: 'connectFailed'; error: WireError }
+  | { type: 'reply'; id: number; rows: Row[] }
+  | { type: 'failed'; id: number; error: WireError }
+  /** File `file` of the task streams: its blocks follow. `last`: the task's last file. */
+  | { type: 'open'; task: number; file: number; last: boolean }
+  | { type: 'block'; task: number; file: number; data: Uint8Array }
+  | ({ type: 'file'; task: number; file: number; last: boolean } & ThreadFileEnd)
+  /** Rows and uncompressed bytes encoded since the last report. */
+  | { type: 'progress'; task: number; rows: number; bytes: number }
+  /** The query has ended and every file has been handed over; the session is free. */
+  | { type: 'done'; task: number; largestValues: number[]; largestRow: number }
+  | { type: 'taskFailed'; task: number; error: WireError };
