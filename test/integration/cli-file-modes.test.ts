@@ -50,23 +50,25 @@ async function batch(at: number, from: number): Promise<void> {
   await sql(server, 'FLUSH BINARY LOGS');
 }
 
-/** Every folder and file under `root` (itself included, as '.') with its mode as four octal digits. */
-async function modesUnder(root: string): Promise<Record<string, string>> {
-  const modeOf = async (p: string): Promise<string> => octal((await stat(p)).mode & 0o7777);
-  const out: Record<string, string> = { '.': await modeOf(root) };
+/** Every folder and file under `root` (itself included, as '.'): its mode as four octal digits, and whether it is a folder. */
+async function modesUnder(root: string): Promise<Record<string, { mode: string; folder: boolean }>> {
+  const of = async (p: string): Promise<{ mode: string; folder: boolean }> => {
+    const info = await stat(p);
+    return { mode: octal(info.mode & 0o7777), folder: info.isDirectory() };
+  };
+  const out: Record<string, { mode: string; folder: boolean }> = { '.': await of(root) };
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
     const full = join(entry.parentPath, entry.name);
-    out[relative(root, full)] = `${entry.isDirectory() ? 'dir ' : ''}${await modeOf(full)}`;
+    out[relative(root, full)] = await of(full);
   }
   return out;
 }
 
-/** The names under `root` whose modes are not `folder` (folders) and `file` (the rest). */
+/** The folders under `root` (and itself) whose mode is not `folder`, and the files whose mode is not `file`: ['name 0755', …]. */
 async function wrongModes(root: string, folder: string, file: string): Promise<string[]> {
-  const modes = await modesUnder(root);
-  return Object.entries(modes)
-    .filter(([name, mode]) => mode !== (name === '.' || mode.startsWith('dir ') ? `${name === '.' ? '' : 'dir '}${folder}` : file))
-    .map(([name, mode]) => `${name} ${mode}`);
+  return Object.entries(await modesUnder(root))
+    .filter(([, found]) => found.mode !== (found.folder ? folder : file))
+    .map(([name, found]) => `${name}${found.folder ? '/' : ''} ${found.mode}`);
 }
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
@@ -85,12 +87,20 @@ afterAll(async () => {
 
 let cases = 0;
 
+/** What is not as it should be after everythingCreatedWith: the names with other modes, and the result file's mode. */
+interface Outcome {
+  backups: string[];
+  download: string[];
+  decrypted: string[];
+  resultFile: string;
+}
+
 /**
- * An encrypted backup, archived binlogs, a download, a decrypted copy and a result file, made
- * with `umaskLine` in the config under the process umask `mask`: every folder must be `folder`
- * and every file `file`.
+ * Makes an encrypted backup, archived binlogs, a download, a decrypted copy and a result file,
+ * with `umaskLine` in the config under the process umask `mask`, and says which folders are not
+ * `folder` and which files are not `file`.
  */
-async function everythingIsCreatedWith(umaskLine: string, mask: string, folder: string, file: string): Promise<void> {
+async function everythingCreatedWith(umaskLine: string, mask: string, folder: string, file: string): Promise<Outcome> {
   const n = ++cases;
   const cwd = await mkdtemp(join(work, 'cfg-'));
   await writeFile(join(cwd, 'passphrase'), 'a modes passphrase\n', { mode: 0o600 });
@@ -125,23 +135,27 @@ backup:
   expect(Object.keys(await modesUnder(join(cwd, 'dl'))).some((name) => /^here\/binlog\.\d+$/.test(name))).toBe(true);
   expect(Object.keys(await modesUnder(join(cwd, 'plain')))).toContain('@.done.json');
 
-  expect(await wrongModes(join(cwd, 'backups'), folder, file)).toEqual([]);
-  expect(await wrongModes(join(cwd, 'dl'), folder, file)).toEqual([]);
-  expect(await wrongModes(join(cwd, 'plain'), folder, file)).toEqual([]);
-  // The result file is 0600 whatever the umask: it may be written before the config is read.
-  expect(octal((await stat(join(cwd, 'result.json'))).mode & 0o7777)).toBe('0600');
+  return {
+    backups: await wrongModes(join(cwd, 'backups'), folder, file),
+    download: await wrongModes(join(cwd, 'dl'), folder, file),
+    decrypted: await wrongModes(join(cwd, 'plain'), folder, file),
+    resultFile: octal((await stat(join(cwd, 'result.json'))).mode & 0o7777),
+  };
 }
+
+// The result file is 0600 whatever the umask: it may be written before the config is read.
+const allAsConfigured: Outcome = { backups: [], download: [], decrypted: [], resultFile: '0600' };
 
 describe('the modes of what bloodraven creates', () => {
   it('are 0700 for folders and 0600 for files by default, under a process umask of 022', async () => {
-    await everythingIsCreatedWith('', '022', '0700', '0600');
+    expect(await everythingCreatedWith('', '022', '0700', '0600')).toEqual(allAsConfigured);
   });
 
   it('are 0750 and 0640 with umask: "0027", under a process umask of 022', async () => {
-    await everythingIsCreatedWith('umask: "0027"', '022', '0750', '0640');
+    expect(await everythingCreatedWith('umask: "0027"', '022', '0750', '0640')).toEqual(allAsConfigured);
   });
 
   it('are 0750 and 0640 with umask: "0027" under a stricter process umask (077) too', async () => {
-    await everythingIsCreatedWith('umask: "0027"', '077', '0750', '0640');
+    expect(await everythingCreatedWith('umask: "0027"', '077', '0750', '0640')).toEqual(allAsConfigured);
   });
 });
