@@ -117,7 +117,8 @@ export async function createFile(file: string, modes: FileModes, options: { excl
     return widened(await open(file, base | constants.O_EXCL, modes.file), modes.file, narrowed);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // Removed again meanwhile: made anew, narrowed by the umask (never wider than configured).
+    // An existing file keeps its mode. Should it be removed before this open, it is made anew,
+    // only narrowed by the umask: never wider than configured.
     return open(file, base | constants.O_TRUNC, modes.file);
   }
 }

@@ -355,7 +355,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       try {
         // A leftover of an interrupted write goes first; unlink removes a symlink, not its target.
         await unlink(tempPath).catch(() => undefined);
-        // The temp file was just removed: what opens now is new, and its mode this store's to set.
+        // The leftover temp file was just removed: the file opened now is new, with the store's modes.
         handle = await createWritten(key, target, options, () => createFile(tempPath, modes, { narrowed }));
       } catch (err) {
         body.off('error', onBodyError);
