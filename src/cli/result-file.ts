@@ -15,6 +15,7 @@ import type { BackupRecord } from '../lib/catalog/record.js';
 import type { VerificationResult } from '../lib/verify/verify-backup.js';
 import { AbortedError, AppError, errorMessage } from '../lib/errors.js';
 import { atLastResort } from '../lib/last-resort.js';
+import { privateModes } from '../lib/file-modes.js';
 
 /** Kubernetes' limit on a termination message, in bytes. */
 export const resultMaxBytes = 4096;
@@ -238,12 +239,14 @@ function serialize(doc: object): Buffer {
  * Writes `doc` to `path` in one write call, replacing what was there. One write of at most 4 KiB
  * to a regular file is seen whole or not at all by a reader after the process ends; a rename
  * would not do, as `/dev/termination-log` is a file the kubelet mounts (it cannot be replaced,
- * and /dev is not writable). Throws RESULT_FILE_UNWRITABLE naming the path.
+ * and /dev is not writable). A new file is made 0600 whatever the config's `umask`: the result
+ * may be written before the config is read (a bad flag); an existing one keeps its mode. Throws
+ * RESULT_FILE_UNWRITABLE naming the path.
  */
 export async function writeResultFile(path: string, doc: object): Promise<void> {
   const text = serialize(doc);
   try {
-    const handle = await open(path, 'w', 0o644);
+    const handle = await open(path, 'w', privateModes.file);
     try {
       const { bytesWritten } = await handle.write(text, 0, text.length, 0);
       if (bytesWritten !== text.length) throw new Error(`only ${bytesWritten} of ${text.length} bytes were written`);
@@ -258,7 +261,7 @@ export async function writeResultFile(path: string, doc: object): Promise<void> 
 /** writeResultFile, blocking: for the last moment of a process ended at once (a second Ctrl-C). */
 export function writeResultFileSync(path: string, doc: object): void {
   const text = serialize(doc);
-  const fd = openSync(path, 'w', 0o644);
+  const fd = openSync(path, 'w', privateModes.file);
   try {
     writeSync(fd, text, 0, text.length, 0);
   } finally {

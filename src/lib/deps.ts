@@ -10,6 +10,7 @@ import type { Logger } from './log.js';
 import { createMysqlConnector, type MysqlConnector } from './mysql/connection.js';
 import { resolve } from 'node:path';
 import { profileKeys, type ProfileKeys } from './crypto/keys.js';
+import { fileModes, type FileModes } from './file-modes.js';
 import { nodeProcessRunner } from './process.js';
 import { createStore } from './storage/create-store.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -58,7 +59,18 @@ export async function createConnector(loaded: LoadedConfig, promptPassword?: (qu
 /** The storage of a profile (for commands that need no database: list, prune, status). */
 export function createProfileStore(loaded: LoadedConfig, profile: Profile, logger: Logger): Promise<ObjectStore> {
   const index = loaded.config.backup.profiles.indexOf(profile);
-  return createStore(profile.storage, { configDir: loaded.baseDir, logger, configPath: `backup.profiles[${index}].storage`, runner: nodeProcessRunner });
+  return createStore(profile.storage, {
+    configDir: loaded.baseDir,
+    logger,
+    configPath: `backup.profiles[${index}].storage`,
+    runner: nodeProcessRunner,
+    modes: configFileModes(loaded),
+  });
+}
+
+/** The modes of the folders and files bloodraven creates, from the config's `umask` (default 0700/0600). */
+export function configFileModes(loaded: LoadedConfig): FileModes {
+  return fileModes(loaded.config.umask);
 }
 
 /** The profile's encryption key, from its passphrase file (relative to the config file). */

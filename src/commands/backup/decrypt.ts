@@ -5,7 +5,7 @@ import { resolveBackup } from '../../lib/catalog/catalog.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { configSource } from '../../cli/config-source.js';
 import { decryptBackup, type DecryptResult } from '../../lib/crypto/decrypt-backup.js';
-import { createProfileKeys, createProfileStore } from '../../lib/deps.js';
+import { configFileModes, createProfileKeys, createProfileStore } from '../../lib/deps.js';
 import { formatBytes } from '../../lib/sizes.js';
 import { createFsStore } from '../../lib/storage/fs-store.js';
 
@@ -35,7 +35,7 @@ Exit codes: 0 written, 1 a file failed authentication (it is named), 2 bad usage
     const kek = await createProfileKeys(loaded, loaded.profile, store).forReading();
     const entry = await resolveBackup(store, flags.backup, { signal: this.interrupt.signal });
     const path = resolve(flags.to);
-    const result = await decryptBackup({ store, kek, logger: this.logger }, entry, { store: createFsStore({ root: path }), path }, { signal: this.interrupt.signal });
+    const result = await decryptBackup({ store, kek, logger: this.logger }, entry, { store: createFsStore({ root: path, modes: configFileModes(loaded) }), path }, { signal: this.interrupt.signal });
     if (!this.jsonEnabled()) process.stdout.write(`Decrypted ${result.backup}: ${result.files} files, ${formatBytes(result.bytes)}, into ${result.destination}\n`);
     return result;
   }

@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { pitrContext } from '../../cli/pitr-context.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configFileModes } from '../../lib/deps.js';
 import { configSource } from '../../cli/config-source.js';
 import { downloadBinlogs } from '../../lib/pitr/download.js';
 import { planFromStorage } from '../../lib/pitr/point-in-time.js';
@@ -42,6 +43,7 @@ Exit codes: 0 downloaded and checked, 1 failed (a file missing or not matching i
     this.logger.info('binlogs needed', { backup: plan.dump.entry.name, files: plan.files.length });
     await downloadBinlogs(store, plan.files, resolve(flags.dest), {
       kek,
+      modes: configFileModes(loaded),
       signal: this.interrupt.signal,
       onFile: (e, path) =>
         process.stdout.write(

@@ -6,7 +6,7 @@ import { createProgressView, loadProgressSpec } from '../../cli/progress.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { configSource } from '../../cli/config-source.js';
 import { assertSchemaFlagsAgree } from '../../lib/config/schema.js';
-import { createDeps } from '../../lib/deps.js';
+import { createDeps, configFileModes } from '../../lib/deps.js';
 import { restoreBootstrap, type RestoreResult } from '../../lib/restore/restore-bootstrap.js';
 import { parseFrom, sourceFromCatalog, sourceFromStore, storageForFrom, type RestoreSource } from '../../lib/restore/source.js';
 import { createStore } from '../../lib/storage/create-store.js';
@@ -92,7 +92,8 @@ ${faultHelp('the target')}`;
       let pointInTime: PointInTimeRequest | undefined;
       if (flags.from !== undefined) {
         const from = parseFrom(flags.from, process.cwd());
-        const store = await createStore(storageForFrom(from, loaded.profile.storage), { configDir: process.cwd(), logger: this.logger, configPath: '--from' });
+        // The load's progress file is written beside the dump: with the configured modes.
+        const store = await createStore(storageForFrom(from, loaded.profile.storage), { configDir: process.cwd(), logger: this.logger, configPath: '--from', modes: configFileModes(loaded) });
         source = await sourceFromStore(store, flags.from, kek);
       } else {
         pointInTime = await pointInTimeRequest(flags, { store: deps.store, kek }, flags.backup, json, this.interrupt.signal);

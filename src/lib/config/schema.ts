@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseSize } from '../sizes.js';
 import { checkCron } from '../schedule/cron.js';
 import { ConfigError } from '../errors.js';
+import { defaultUmask } from '../file-modes.js';
 
 /** Names that end up in backup names and object keys: DNS-label-like, as Kubernetes names are. */
 export const nameSchema = z
@@ -304,10 +305,35 @@ export const kubernetesBackup = backupSchemas({
   pitr: kubernetesPitrSchema,
 });
 
+/**
+ * `umask`: the permission bits left off the folders and files bloodraven creates (file-modes.ts),
+ * as 3 or 4 octal digits in a string ("0077", the default; "0027" lets the group read). Parsed to
+ * a number. A YAML number is refused: an unquoted 0027 reads as twenty-seven. So is a mask that
+ * takes the owner's own bits, which would leave bloodraven unable to write into its folders.
+ */
+export const umaskSchema = z.union([z.string(), z.number()]).transform((value, ctx): number => {
+  if (typeof value === 'number') {
+    ctx.addIssue({ code: 'custom', message: `write the umask as a quoted octal string such as "0027" (YAML reads an unquoted ${value} as a decimal number)` });
+    return z.NEVER;
+  }
+  if (!/^0?[0-7]{3}$/.test(value)) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a umask: write 3 or 4 octal digits in quotes, such as "0077" (the default: only the owner) or "0027" (the group may read)` });
+    return z.NEVER;
+  }
+  const mask = parseInt(value, 8);
+  if ((mask & 0o700) !== 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} takes permissions from the owner, and bloodraven could not write its own backups: leave the owner's digit 0, as in "0077" or "0027"` });
+    return z.NEVER;
+  }
+  return mask;
+});
+
 /** Every field's own rules (type, range, format); the rules relating fields are crossFieldIssues. */
 const configFieldsSchema = z.strictObject({
   /** The group: labels, backup names. Default: the server's host name. */
   name: nameSchema.optional(),
+  /** The permission bits left off what bloodraven creates; default "0077" (folders 0700, files 0600). */
+  umask: umaskSchema.default(defaultUmask),
   mysql: mysqlSchema.default(() => mysqlSchema.parse({})),
   backup: z.strictObject(fileBackup.backupFields),
 });

@@ -3,10 +3,11 @@
  * size and SHA-256 its manifest entry recorded (of the stored bytes), and decrypting an encrypted
  * one with its data key.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createFile, makeFolders, privateModes, umaskNarrows, type FileModes } from '../file-modes.js';
 import { HashCounter } from '../storage/hash-counter.js';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { abortError, AppError, ExitCode, throwIfAborted } from '../errors.js';
 import { unwrapDataKey, type KeyEncryptionKey } from '../crypto/keys.js';
@@ -19,13 +20,21 @@ export async function downloadBinlogs(
   store: ObjectStore,
   files: readonly ArchivedBinlog[],
   dest: string,
-  options: { kek?: KeyEncryptionKey | null; signal?: AbortSignal; onFile?: (entry: ArchivedBinlog, path: string) => void } = {},
+  options: {
+    kek?: KeyEncryptionKey | null;
+    signal?: AbortSignal;
+    onFile?: (entry: ArchivedBinlog, path: string) => void;
+    /** Modes of the folders and files created (the config's `umask`); default 0700/0600: binlogs hold row data. */
+    modes?: FileModes;
+  } = {},
 ): Promise<ReplayFile[]> {
   const out: ReplayFile[] = [];
+  const modes = options.modes ?? privateModes;
+  const narrowed = umaskNarrows(modes);
   for (const entry of files) {
     throwIfAborted(options.signal);
     const folder = join(dest, entry.site);
-    await mkdir(folder, { recursive: true });
+    await makeFolders(folder, modes, narrowed);
     const path = join(folder, entry.file);
     const partial = `${path}.part`;
     const hashing = new HashCounter();
@@ -40,12 +49,22 @@ export async function downloadBinlogs(
         key = unwrapDataKey(options.kek, entry.encryption, `archived binlog ${entry.key}`);
       }
       const withSignal = options.signal ? { signal: options.signal } : {};
-      const stored = await store.read(entry.key, withSignal);
+      // A leftover .part of an interrupted run is replaced, not written through: it is made anew with the modes.
+      await rm(partial, { force: true });
+      const handle = await createFile(partial, modes, { exclusive: true, narrowed });
+      let stored: Readable;
+      try {
+        stored = await store.read(entry.key, withSignal);
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+      const written = handle.createWriteStream();
       // The signal goes to the pipeline too: a store whose stream ignores it must not keep copying.
       if (key) {
-        await pipeline(stored, hashing, createDecryptStream(key, entry.key), createWriteStream(partial), withSignal);
+        await pipeline(stored, hashing, createDecryptStream(key, entry.key), written, withSignal);
       } else {
-        await pipeline(stored, hashing, createWriteStream(partial), withSignal);
+        await pipeline(stored, hashing, written, withSignal);
       }
       const sha256 = hashing.digest();
       const size = hashing.bytes;

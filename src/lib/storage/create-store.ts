@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { readAwsCredentialsDir } from '../config/aws-credentials.js';
 import type { StorageConfig } from '../config/schema.js';
+import type { FileModes } from '../file-modes.js';
 import type { Logger } from '../log.js';
 import type { ProcessRunner } from '../process.js';
 import { createFsStore } from './fs-store.js';
@@ -16,6 +17,8 @@ export interface CreateStoreOptions {
   configPath?: string;
   /** For a PVC store: runs `sync --file-system`, so that a dump's files are synced at once, not one by one. */
   runner?: ProcessRunner;
+  /** For a PVC store: the modes of the folders and files it creates (the config's `umask`); default 0700/0600. */
+  modes?: FileModes;
 }
 
 export async function createStore(storage: StorageConfig, options: CreateStoreOptions): Promise<ObjectStore> {
@@ -27,6 +30,7 @@ export async function createStore(storage: StorageConfig, options: CreateStoreOp
         root: path.resolve(options.configDir, storage.pvc.path),
         configField: configPath.startsWith('--') ? configPath : `${configPath}.pvc.path`,
         ...(options.runner ? { runner: options.runner } : {}),
+        ...(options.modes ? { modes: options.modes } : {}),
       });
     case 'S3': {
       const s3 = storage.s3;

@@ -22,15 +22,19 @@
  * so that thousands of files in one folder cost one check, not two realpath calls and a mkdir
  * each; a write that finds its folder gone checks and creates it again, unless it says the folder
  * must have lasted (StoreOptions.folderMustExist: a dump's files), and then fails FOLDER_VANISHED.
+ *
+ * Folders and files are created with the modes of FsStoreOptions.modes (0700 and 0600 unless the
+ * config's `umask` says otherwise), whatever the process umask: see file-modes.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { close as closeCallback, constants as fsConstants, fsync as fsyncCallback, open as openCallback, write as writeCallback, type Dirent } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { close as closeCallback, constants as fsConstants, fchmod as fchmodCallback, fsync as fsyncCallback, open as openCallback, write as writeCallback, type Dirent } from 'node:fs';
+import { link, lstat, open, readdir, readFile, readlink, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { AppError, NotFoundError, StorageError, abortError, throwIfAborted } from '../errors.js';
+import { createFile, makeFolder, makeFolders as makeFoldersWithMode, privateModes, umaskNarrows, type FileModes } from '../file-modes.js';
 import { forEachBounded } from '../parallel.js';
 import type { ProcessRunner } from '../process.js';
 import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
@@ -52,6 +56,11 @@ export interface FsStoreOptions {
   syncFileSystem?: (folders: readonly string[]) => Promise<boolean>;
   /** Runs `sync --file-system` (Node has no syncfs binding); without one, files are synced one by one. */
   runner?: ProcessRunner;
+  /**
+   * The modes of the folders and files the store creates (the config's `umask`, file-modes.ts).
+   * Default: folders 0700, files 0600. Existing folders and files keep theirs.
+   */
+  modes?: FileModes;
 }
 
 const tempSuffix = '.dumping';
@@ -60,6 +69,7 @@ const fdOpen = promisify(openCallback);
 const fdWrite = promisify(writeCallback);
 const fdSync = promisify(fsyncCallback);
 const fdClose = promisify(closeCallback);
+const fdChmod = promisify(fchmodCallback);
 /** The read buffer of a file at least this large (Node's default for file streams). */
 const readBufferBytes = 64 * 1024;
 
@@ -79,6 +89,11 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
   const syncFile = options.syncFile ?? syncRegularFile;
   const runner = options.runner;
   const syncFileSystem = options.syncFileSystem ?? (runner ? (folders: readonly string[]) => syncFileSystems(runner, folders) : () => Promise.resolve(false));
+  const modes = options.modes ?? privateModes;
+  // Read once per store (a run): whether new folders and files must be widened to `modes` after
+  // the process umask narrowed them. Usually not, and then a write costs no extra call.
+  const narrowed = umaskNarrows(modes);
+  const makeFolders = (dir: string): Promise<void> => makeFoldersReporting(dir, modes, narrowed);
 
   /** Folders checked to lie inside the root and created by this store. */
   const readyFolders = new Set<string>();
@@ -210,6 +225,33 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     new NotFoundError('OBJECT_NOT_FOUND', `no object ${key} in ${root}`, cause === undefined ? {} : { cause });
 
   /**
+   * A bare descriptor for writing `filePath`, created with the store's file mode. `fresh`: a temp
+   * file of a unique name, whatever stands there is this store's, so its mode is set; otherwise
+   * (an in-place put) a file that exists already is truncated and keeps its mode.
+   */
+  async function openWritten(filePath: string, fresh: boolean): Promise<number> {
+    if (!narrowed) return fdOpen(filePath, createTempFlags, modes.file);
+    let fd: number;
+    if (fresh) {
+      fd = await fdOpen(filePath, createTempFlags, modes.file);
+    } else {
+      try {
+        fd = await fdOpen(filePath, createTempFlags | fsConstants.O_EXCL, modes.file);
+      } catch (err) {
+        if (!hasCode(err, 'EEXIST')) throw err;
+        return fdOpen(filePath, createTempFlags, modes.file);
+      }
+    }
+    try {
+      await fdChmod(fd, modes.file);
+    } catch (err) {
+      await fdClose(fd).catch(() => undefined);
+      throw err;
+    }
+    return fd;
+  }
+
+  /**
    * Writes `data` to a new temp file beside `target` (a unique name: two writers of the same small
    * object, a lock or a record, must not share one) and syncs it; returns its path. Nothing is left
    * behind on failure.
@@ -230,7 +272,7 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
     // a FileHandle's own bookkeeping (its promises, close tracking) was a visible part of their cost.
     let fd: number | undefined;
     try {
-      fd = await createWritten(key, target, options, () => fdOpen(filePath, createTempFlags, 0o644));
+      fd = await createWritten(key, target, options, () => openWritten(filePath, filePath !== target));
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       for (let done = 0; done < bytes.length; ) done += (await fdWrite(fd, bytes, done, bytes.length - done)).bytesWritten;
       if (!options.syncLater) await fdSync(fd);
@@ -263,7 +305,12 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       // Permission bits do not tell the whole story (read-only mounts, ACLs, quotas): write a file.
       const probe = path.join(root, `.bloodraven-probe-${randomBytes(6).toString('hex')}${tempSuffix}`);
       try {
-        await writeFile(probe, 'probe\n', { flag: 'wx' });
+        const handle = await createFile(probe, modes, { exclusive: true, narrowed });
+        try {
+          await handle.writeFile('probe\n');
+        } finally {
+          await handle.close();
+        }
         await unlink(probe);
       } catch (err) {
         await rm(probe, { force: true }).catch(() => undefined);
@@ -308,7 +355,8 @@ export function createFsStore(options: FsStoreOptions): ObjectStore {
       try {
         // A leftover of an interrupted write goes first; unlink removes a symlink, not its target.
         await unlink(tempPath).catch(() => undefined);
-        handle = await createWritten(key, target, options, () => open(tempPath, createTempFlags, 0o644));
+        // The leftover temp file was just removed: the file opened now is new, with the store's modes.
+        handle = await createWritten(key, target, options, () => createFile(tempPath, modes, { narrowed }));
       } catch (err) {
         body.off('error', onBodyError);
         if (err instanceof AppError) throw err;
@@ -539,10 +587,10 @@ async function walk(dir: string, keyPrefix: string, out: ObjectInfo[], signal: A
   }
 }
 
-/** mkdir -p, reporting the real reason when it fails. */
-async function makeFolders(dir: string): Promise<void> {
+/** mkdir -p with `modes` (file-modes.ts), reporting the real reason when it fails. */
+async function makeFoldersReporting(dir: string, modes: FileModes, narrowed: boolean): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    await makeFoldersWithMode(dir, modes, narrowed);
   } catch (err) {
     // Node's recursive mkdir reports ENOENT for what is really EROFS, EACCES…; creating the first
     // missing folder alone surfaces the actual error.
@@ -551,8 +599,8 @@ async function makeFolders(dir: string): Promise<void> {
     while ((await lstat(path.dirname(first)).catch(() => undefined)) === undefined && path.dirname(first) !== first) {
       first = path.dirname(first);
     }
-    await mkdir(first);
-    await mkdir(dir, { recursive: true });
+    await makeFolder(first, modes, narrowed);
+    await makeFoldersWithMode(dir, modes, narrowed);
   }
 }
 
