@@ -42,6 +42,14 @@ export interface StoreOptions {
    * names doubled them. Stores whose objects appear only once complete (S3) ignore it.
    */
   inPlace?: boolean;
+  /**
+   * Hears of each request of this call that failed transiently and will be sent again after a
+   * wait (`what`: the operation and object). A store retrying within its time budget is waiting
+   * for the storage to come back, not stalled: the stall guard (stall-guard.ts) counts each retry
+   * as a sign of life, so that the store's own error, not STORAGE_STALLED, ends a call whose
+   * budget runs out. Stores that do not retry never call it.
+   */
+  onRetry?: (what: string, err: unknown) => void;
 }
 
 export interface WriteResult {

@@ -6,6 +6,11 @@
  * time, so memory stays at one part whatever the object's size and a failed part is retried on its
  * own. The SDK's own retries are off: every request goes through retry() so that all retries are
  * classified, logged and bounded in one place.
+ *
+ * Retries are bounded by time, not by a count: a request that fails transiently (refused or
+ * dropped connections, 5xx, throttling) is sent again with exponential backoff and full jitter
+ * until it succeeds or `retry.budgetMs` (storage.s3.retryTimeout, 2 minutes by default) has passed
+ * since its first attempt, so an endpoint that is down for a minute costs a minute, not the backup.
  */
 import {
   AbortMultipartUploadCommand,
@@ -44,8 +49,14 @@ export interface S3StoreOptions {
   /** Where the credentials came from, for access-denied messages (e.g. "storage.s3.credentialsDir /secrets/s3"). */
   credentialsSource?: string;
   logger?: Logger;
-  /** Per-request retries of transient failures. Default: 5 attempts, 200 ms base delay, 5 s cap. */
-  retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number };
+  /**
+   * Retries of transient failures, per request. Default: for 2 minutes from the first attempt
+   * (budgetMs 120000, unbounded attempts), waits from 200 ms doubling to at most 10 s, with full
+   * jitter. `attempts` adds a bound by count (tests).
+   */
+  retry?: { budgetMs?: number; attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** The config field that sets retry.budgetMs, for hints (default storage.s3.retryTimeout). */
+  retryTimeoutField?: string;
   /** A ready client, used as is (its own retry and checksum settings included). */
   client?: S3Client;
 }
@@ -53,7 +64,10 @@ export interface S3StoreOptions {
 /** The smallest part S3 accepts (except for an upload's last part). */
 export const minPartSize = 5 * 1024 * 1024;
 
-const defaultRetry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
+/** storage.s3.retryTimeout's default, seconds (config/schema.ts). */
+export const defaultS3RetryTimeoutSeconds = 120;
+
+const defaultRetry = { budgetMs: defaultS3RetryTimeoutSeconds * 1000, baseDelayMs: 200, maxDelayMs: 10_000 };
 
 /** The most keys one DeleteObjects request takes. */
 const deleteBatchSize = 1000;
@@ -67,7 +81,8 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   const region = options.region ?? 'us-east-1';
   const endpoint = options.endpointURL ?? `https://s3.${region}.amazonaws.com`;
   const logger = options.logger ?? silentLogger;
-  const retryPolicy = options.retry ?? defaultRetry;
+  const retryPolicy = { ...defaultRetry, ...options.retry };
+  const retryTimeoutField = options.retryTimeoutField ?? 'storage.s3.retryTimeout';
   const credentialsSource =
     options.credentialsSource ??
     (options.credentials
@@ -142,7 +157,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       return new StorageError('S3_UNREACHABLE', `cannot reach the S3 endpoint ${endpoint} (${operation} ${describe(key)}): ${networkDetail(err)}`, {
         cause: err,
         retryable: true,
-        hint: options.endpointURL === undefined ? 'check the network path to AWS S3 and storage.s3.region' : 'check storage.s3.endpointURL and that the server is running and reachable',
+        hint: `${options.endpointURL === undefined ? 'check the network path to AWS S3 and storage.s3.region' : 'check storage.s3.endpointURL and that the server is running and reachable'}; to ride through longer outages, raise ${retryTimeoutField}`,
       });
     }
     const detail = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(', ');
@@ -152,34 +167,54 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     });
   };
 
-  /** Runs one request (one attempt = one call of `request`) with retries of transient failures. */
+  /**
+   * Runs one request (one attempt = one call of `request`) with retries of transient failures
+   * within the time budget. `onRetry` (StoreOptions.onRetry) hears of each failed attempt.
+   */
   const call = async <T>(
     operation: string,
     key: string | undefined,
-    signal: AbortSignal | undefined,
+    o: StoreOptions,
     request: (attempt: number) => Promise<T>,
   ): Promise<T> => {
+    const { signal, onRetry } = o;
+    const started = Date.now();
+    let attempts = 1;
     try {
       return await retry(request, {
         ...retryPolicy,
         ...(signal ? { signal } : {}),
         isRetryable: isTransient,
-        onRetry: (err, attempt, delayMs) =>
-          logger.warn(`S3 ${operation} failed, retrying`, { object: describe(key), attempt, delayMs, error: errorMessage(err) }),
+        onRetry: (err, attempt, delayMs) => {
+          attempts = attempt + 1;
+          logger.warn(`S3 ${operation} failed, retrying`, { object: describe(key), attempt, delayMs, error: errorMessage(err) });
+          onRetry?.(`${operation} ${describe(key)}`, err);
+        },
       });
     } catch (err) {
-      throw translate(err, operation, key, signal);
+      const translated = translate(err, operation, key, signal);
+      // The last attempt's own error, saying how long it was tried (so "give up" is never a mystery).
+      if (attempts > 1 && translated instanceof StorageError && translated.retryable) {
+        const seconds = Math.round((Date.now() - started) / 1000);
+        throw new StorageError(translated.code, `${translated.message} (tried ${attempts} times over ${seconds} s)`, {
+          cause: translated.cause,
+          retryable: true,
+          hint: translated.hint ?? `if the storage only needs longer to come back, raise ${retryTimeoutField}`,
+        });
+      }
+      throw translated;
     }
   };
 
   const sendOptions = (signal: AbortSignal | undefined): { abortSignal?: AbortSignal } => (signal ? { abortSignal: signal } : {});
 
   /** Every object whose key starts with `keyPrefix` (relative to the store), a page (≤ 1000 keys) at a time. */
-  async function* listPages(keyPrefix: string, signal: AbortSignal | undefined): AsyncGenerator<S3Object[]> {
+  async function* listPages(keyPrefix: string, o: StoreOptions): AsyncGenerator<S3Object[]> {
+    const { signal } = o;
     const fullPrefix = listPrefix(keyPrefix);
     let token: string | undefined;
     do {
-      const page = await call('ListObjectsV2', keyPrefix, signal, () =>
+      const page = await call('ListObjectsV2', keyPrefix, o, () =>
         client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: fullPrefix, ...(token ? { ContinuationToken: token } : {}) }), sendOptions(signal)),
       );
       yield page.Contents ?? [];
@@ -199,7 +234,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   const abortUpload = async (key: string, uploadId: string): Promise<void> => {
     try {
       // No signal: this cleanup must run precisely when the caller's signal has fired.
-      await call('AbortMultipartUpload', key, undefined, () =>
+      await call('AbortMultipartUpload', key, {}, () =>
         client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey(key), UploadId: uploadId })),
       );
     } catch (err) {
@@ -212,9 +247,10 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   };
 
   /** One DeleteObjects request; keys already missing count as deleted. Returns how many went. */
-  const deleteBatch = async (batch: string[], what: string, signal: AbortSignal | undefined): Promise<number> => {
+  const deleteBatch = async (batch: string[], what: string, o: StoreOptions): Promise<number> => {
+    const { signal } = o;
     if (batch.length === 0) return 0;
-    const out = await call('DeleteObjects', what, signal, () =>
+    const out = await call('DeleteObjects', what, o, () =>
       client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), sendOptions(signal)),
     );
     const failures = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
@@ -235,7 +271,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
     async check(options: StoreOptions = {}) {
       const { signal } = options;
-      await call('HeadBucket', undefined, signal, () => client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(signal)));
+      await call('HeadBucket', undefined, options, () => client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(signal)));
     },
 
     // Nothing to check before a listing: a missing bucket or refused credentials fail the listing itself.
@@ -254,7 +290,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
       const uploadPart = async (data: Buffer): Promise<void> => {
         if (uploadId === undefined) {
-          const created = await call('CreateMultipartUpload', key, signal, () =>
+          const created = await call('CreateMultipartUpload', key, options, () =>
             client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }), sendOptions(signal)),
           );
           if (!created.UploadId) throw new StorageError('S3_REQUEST_FAILED', `S3 CreateMultipartUpload of ${describe(key)} returned no upload id`);
@@ -262,7 +298,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         }
         const UploadId = uploadId;
         const PartNumber = parts.length + 1;
-        const uploaded = await call(`UploadPart ${PartNumber}`, key, signal, () =>
+        const uploaded = await call(`UploadPart ${PartNumber}`, key, options, () =>
           client.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length }), sendOptions(signal)),
         );
         parts.push({ PartNumber, ETag: uploaded.ETag });
@@ -292,14 +328,14 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         throwIfAborted(signal);
         if (uploadId === undefined) {
           const data = part === undefined ? Buffer.alloc(0) : part.subarray(0, filled);
-          await call('PutObject', key, signal, () =>
+          await call('PutObject', key, options, () =>
             client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: data, ContentLength: data.length }), sendOptions(signal)),
           );
           return { bytes };
         }
         if (filled > 0 && part !== undefined) await uploadPart(part.subarray(0, filled));
         const UploadId = uploadId;
-        await call('CompleteMultipartUpload', key, signal, async (attempt) => {
+        await call('CompleteMultipartUpload', key, options, async (attempt) => {
           try {
             await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), sendOptions(signal));
           } catch (err) {
@@ -323,7 +359,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Body = typeof data === 'string' ? Buffer.from(data) : data;
       const Key = objectKey(key);
-      await call('PutObject', key, signal, () =>
+      await call('PutObject', key, options, () =>
         client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentLength: Body.length }), sendOptions(signal)),
       );
     },
@@ -333,7 +369,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const Body = typeof data === 'string' ? Buffer.from(data) : data;
       const Key = objectKey(key);
       // S3's conditional write: the object is created only if the key holds none.
-      return call('PutObject', key, signal, async (attempt) => {
+      return call('PutObject', key, options, async (attempt) => {
         try {
           await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentLength: Body.length, IfNoneMatch: '*' }), sendOptions(signal));
           return true;
@@ -352,7 +388,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     async read(key: string, options: StoreOptions = {}): Promise<Readable> {
       const { signal } = options;
       const Key = objectKey(key);
-      const out = await call('GetObject', key, signal, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+      const out = await call('GetObject', key, options, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
       if (!(out.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
       const body = out.Body;
       if (signal) {
@@ -372,7 +408,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Key = objectKey(key);
       // Small objects: the download is part of the attempt, so a connection dropped mid-body is retried too.
-      return call('GetObject', key, signal, async () => {
+      return call('GetObject', key, options, async () => {
         const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal));
         if (!out.Body) return Buffer.alloc(0);
         return Buffer.from(await out.Body.transformToByteArray());
@@ -383,7 +419,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Key = objectKey(key);
       try {
-        await call('HeadObject', key, signal, () => client.send(new HeadObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+        await call('HeadObject', key, options, () => client.send(new HeadObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
         return true;
       } catch (err) {
         // HEAD responses have no body, so a missing bucket looks like a missing object here.
@@ -394,7 +430,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
     async list(listFor: string, options: StoreOptions = {}): Promise<ObjectInfo[]> {
       const found: ObjectInfo[] = [];
-      for await (const page of listPages(listFor, options.signal)) {
+      for await (const page of listPages(listFor, options)) {
         for (const object of page) {
           if (object.Key === undefined) continue;
           const key = relativeKey(object.Key);
@@ -411,7 +447,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Key = objectKey(key);
       try {
-        await call('DeleteObject', key, signal, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+        await call('DeleteObject', key, options, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
       } catch (err) {
         if (err instanceof NotFoundError) return;
         throw err;
@@ -423,7 +459,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         assertSafeKey(k);
         return objectKey(k);
       });
-      for (let i = 0; i < full.length; i += deleteBatchSize) await deleteBatch(full.slice(i, i + deleteBatchSize), keys[i] ?? '', options.signal);
+      for (let i = 0; i < full.length; i += deleteBatchSize) await deleteBatch(full.slice(i, i + deleteBatchSize), keys[i] ?? '', options);
     },
 
     async deletePrefix(deleteFor: string, options: StoreOptions = {}): Promise<number> {
@@ -433,9 +469,9 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       }
       let deleted = 0;
       // Deleting page by page keeps memory flat; continuation tokens stay valid as keys go.
-      for await (const page of listPages(deleteFor, signal)) {
+      for await (const page of listPages(deleteFor, options)) {
         const keys = page.flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
-        for (let i = 0; i < keys.length; i += deleteBatchSize) deleted += await deleteBatch(keys.slice(i, i + deleteBatchSize), deleteFor, signal);
+        for (let i = 0; i < keys.length; i += deleteBatchSize) deleted += await deleteBatch(keys.slice(i, i + deleteBatchSize), deleteFor, options);
       }
       return deleted;
     },

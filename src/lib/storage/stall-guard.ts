@@ -9,6 +9,12 @@
  * A stalled operation is cancelled through its signal and fails with StorageError
  * STORAGE_STALLED; its promise settles then even if the store ignores the cancellation.
  *
+ * A store that retries a failing request (S3, within storage.s3.retryTimeout) says so through
+ * StoreOptions.onRetry, and each retry counts as progress: the storage is answering, with errors,
+ * and the store's own retry budget bounds that wait. So a call retried inside its budget is never
+ * cancelled as a stall, and when the budget runs out the failure names the storage's own error.
+ * Silence (requests that get no answer at all) is still a stall.
+ *
  * Time is measured by this process's own ticks: a tick far too late means this process was not
  * running (stopped with SIGSTOP, its machine suspended), and that time is not the storage's.
  */
@@ -37,22 +43,31 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
 
   /**
    * Runs `operation` with a signal that fires on `outer` or when `isStalled` reports a stall;
-   * `onPaused` hears of time this process was not running (to take it out of its own measure).
+   * `onPaused` hears of time this process was not running (to take it out of its own measure),
+   * `onRetried` of a retry by the store (the `onRetry` given to `operation`, chained to the
+   * caller's `outerOnRetry`), which restarts the measure.
    */
   const guarded = async <T>(
-    outer: AbortSignal | undefined,
+    outer: StoreOptions,
     error: () => StorageError,
-    operation: (signal: AbortSignal) => Promise<T>,
+    operation: (signal: AbortSignal, onRetry: NonNullable<StoreOptions['onRetry']>) => Promise<T>,
     isStalled: (sinceProgressMs: number) => boolean,
     onPaused: (gapMs: number) => void = () => undefined,
+    onRetried: () => void = () => undefined,
   ): Promise<T> => {
+    const outerSignal = outer.signal;
     const controller = new AbortController();
-    const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+    const signal = outerSignal ? AbortSignal.any([outerSignal, controller.signal]) : controller.signal;
     let rejectStall: (err: unknown) => void = () => undefined;
     const stall = new Promise<never>((_, reject) => (rejectStall = reject));
     stall.catch(() => undefined);
     let started = Date.now();
     const pauses = new PauseDetector(tickMs, started);
+    const onRetry = (what: string, err: unknown): void => {
+      started = Date.now();
+      onRetried();
+      outer.onRetry?.(what, err);
+    };
     const timer = setInterval(() => {
       const now = Date.now();
       const gap = pauses.tick(now);
@@ -68,9 +83,9 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
     }, tickMs);
     timer.unref();
     try {
-      return await Promise.race([operation(signal), stall]);
+      return await Promise.race([operation(signal, onRetry), stall]);
     } catch (err) {
-      if (outer?.aborted) throw abortError(outer);
+      if (outerSignal?.aborted) throw abortError(outerSignal);
       if (controller.signal.aborted) throw controller.signal.reason;
       throw err;
     } finally {
@@ -94,18 +109,18 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
 
     put(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<void> {
       return guarded(
-        o.signal,
+        o,
         () => stalled(key, 'writing'),
-        (signal) => store.put(key, data, { ...o, signal }),
+        (signal, onRetry) => store.put(key, data, { ...o, signal, onRetry }),
         (elapsed) => elapsed >= stallTimeoutMs,
       );
     },
 
     putIfAbsent(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<boolean> {
       return guarded(
-        o.signal,
+        o,
         () => stalled(key, 'writing'),
-        (signal) => store.putIfAbsent(key, data, { ...o, signal }),
+        (signal, onRetry) => store.putIfAbsent(key, data, { ...o, signal, onRetry }),
         (elapsed) => elapsed >= stallTimeoutMs,
       );
     },
@@ -121,6 +136,9 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
           done(null, chunk);
         },
       });
+      // The failure is reported by the write's promise; once the pipeline below has ended, an
+      // error from the destroy() in the catch below would have no listener and crash the process.
+      relay.on('error', () => undefined);
       let bodyEnded = false;
       // A failure on either side destroys both; the store's write reports it.
       void pipeline(body, relay).then(
@@ -130,11 +148,12 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       const waiting = (): boolean => bodyEnded || relay.readableLength > 0 || relay.writableLength > 0;
       // A store that ignores its signal must not leave the body's producer waiting either.
       return guarded(
-        o.signal,
+        o,
         () => stalled(key, 'writing'),
-        (signal) => store.write(key, relay, { ...o, signal }),
+        (signal, onRetry) => store.write(key, relay, { ...o, signal, onRetry }),
         () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
         (gap) => (lastProgress += gap),
+        () => (lastProgress = Date.now()),
       ).catch((err: unknown) => {
         relay.destroy(err instanceof Error ? err : new Error(String(err)));
         throw err;
