@@ -52,6 +52,15 @@ export interface StoreOptions {
   onRetry?: (what: string, err: unknown) => void;
 }
 
+/** A multipart upload begun and never completed nor aborted (its parts are stored, and billed). */
+export interface IncompleteUpload {
+  /** The key it would have created, relative to the store's root. */
+  key: string;
+  uploadId: string;
+  /** When it was begun. */
+  initiated: Date;
+}
+
 export interface WriteResult {
   /** Bytes stored. */
   bytes: number;
@@ -128,6 +137,18 @@ export interface ObjectStore {
    * many were deleted. A missing prefix counts as deleted. Refuses anything outside the root.
    */
   deletePrefix(prefix: string, options?: StoreOptions): Promise<number>;
+
+  /**
+   * Stores with multipart uploads (S3): every upload under the store's root (its prefix, never
+   * the rest of the bucket) that was begun and neither completed nor aborted: a write whose
+   * process died, or whose abort failed. Includes writes still under way. Absent on stores that
+   * leave nothing behind (PVC: a dead write's `*.dumping` file is part of its backup's folder).
+   * Throws StorageError when the storage cannot list them (a server without ListMultipartUploads).
+   */
+  listIncompleteUploads?(options?: StoreOptions): Promise<IncompleteUpload[]>;
+
+  /** Aborts one upload listIncompleteUploads returned, freeing its parts; one already gone counts as aborted. */
+  abortIncompleteUpload?(upload: IncompleteUpload, options?: StoreOptions): Promise<void>;
 }
 
 /** Rejects keys that would escape the store's root or are not in the canonical form. */

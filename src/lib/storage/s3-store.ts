@@ -21,6 +21,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -32,7 +33,7 @@ import { Readable } from 'node:stream';
 import { AppError, ConfigError, InternalError, NotFoundError, StorageError, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { retry } from '../retry.js';
-import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
+import { assertSafeKey, type IncompleteUpload, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -474,6 +475,44 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         for (let i = 0; i < keys.length; i += deleteBatchSize) deleted += await deleteBatch(keys.slice(i, i + deleteBatchSize), deleteFor, options);
       }
       return deleted;
+    },
+
+    async listIncompleteUploads(options: StoreOptions = {}): Promise<IncompleteUpload[]> {
+      const { signal } = options;
+      // The prefix with its slash: `orders/` must not match the uploads of `orders-old/`.
+      const Prefix = prefix ? `${prefix}/` : '';
+      const found: IncompleteUpload[] = [];
+      let KeyMarker: string | undefined;
+      let UploadIdMarker: string | undefined;
+      for (;;) {
+        const page = await call('ListMultipartUploads', undefined, options, () =>
+          client.send(
+            new ListMultipartUploadsCommand({ Bucket: bucket, Prefix, ...(KeyMarker === undefined ? {} : { KeyMarker }), ...(UploadIdMarker === undefined ? {} : { UploadIdMarker }) }),
+            sendOptions(signal),
+          ),
+        );
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key === undefined || upload.UploadId === undefined || !upload.Key.startsWith(Prefix)) continue;
+          found.push({ key: relativeKey(upload.Key), uploadId: upload.UploadId, initiated: upload.Initiated ?? new Date(0) });
+        }
+        if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) break;
+        KeyMarker = page.NextKeyMarker;
+        UploadIdMarker = page.NextUploadIdMarker;
+      }
+      return found;
+    },
+
+    async abortIncompleteUpload(upload: IncompleteUpload, options: StoreOptions = {}): Promise<void> {
+      const { signal } = options;
+      const Key = objectKey(upload.key);
+      try {
+        await call('AbortMultipartUpload', upload.key, options, () =>
+          client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId: upload.uploadId }), sendOptions(signal)),
+        );
+      } catch (err) {
+        if (err instanceof AppError && err.cause instanceof Error && s3Code(err.cause) === 'NoSuchUpload') return;
+        throw err;
+      }
     },
   };
 }
