@@ -389,20 +389,54 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     async read(key: string, options: StoreOptions = {}): Promise<Readable> {
       const { signal } = options;
       const Key = objectKey(key);
-      const out = await call('GetObject', key, options, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
-      if (!(out.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
-      const body = out.Body;
+      const first = await call('GetObject', key, options, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+      if (!(first.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
+      const firstBody = first.Body;
+      /** The body being read now (the first, or a resumed one). */
+      let current: Readable = firstBody;
+      const size = first.ContentLength;
+      const etag = first.ETag;
+      // A body whose connection drops midway (an endpoint restarting, a reset) is resumed where it
+      // broke off, with a ranged GetObject retried like any request (within the retry budget),
+      // and only of the same object (If-Match its ETag): reads ride through outages as writes do.
+      async function* bytes(): AsyncGenerator<Buffer> {
+        let offset = 0;
+        for (;;) {
+          try {
+            for await (const chunk of current as AsyncIterable<unknown>) {
+              const data = toBuffer(chunk);
+              offset += data.length;
+              yield data;
+            }
+            if (size === undefined || offset >= size) return;
+            throw Object.assign(new Error(`the body ended after ${offset} of ${size} bytes`), { code: 'ECONNRESET' });
+          } catch (err) {
+            if (signal?.aborted) throw abortError(signal);
+            if (!isTransient(err)) throw translate(err, 'GetObject', key, signal);
+            logger.warn('S3 GetObject broke off, resuming', { object: describe(key), offset, error: errorMessage(err) });
+            options.onRetry?.(`GetObject ${describe(key)}`, err);
+            const from = offset;
+            const next = await call('GetObject', key, options, () =>
+              client.send(new GetObjectCommand({ Bucket: bucket, Key, Range: `bytes=${from}-`, ...(etag === undefined ? {} : { IfMatch: etag }) }), sendOptions(signal)),
+            );
+            if (!(next.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
+            current = next.Body;
+          }
+        }
+      }
+      const stream = Readable.from(bytes(), { objectMode: false, highWaterMark: firstBody.readableHighWaterMark });
       if (signal) {
         // Once the headers are in, the SDK no longer watches the signal: a reader waiting for the
-        // next chunk of a stalled body would wait for ever. Destroying the body ends that wait.
+        // next chunk of a stalled body would wait for ever. Destroying the bodies ends that wait.
         const onAbort = (): void => {
-          body.destroy(abortError(signal));
+          current.destroy(abortError(signal));
+          stream.destroy(abortError(signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        body.once('close', () => signal.removeEventListener('abort', onAbort));
+        stream.once('close', () => signal.removeEventListener('abort', onAbort));
         if (signal.aborted) onAbort();
       }
-      return body;
+      return stream;
     },
 
     async get(key: string, options: StoreOptions = {}): Promise<Buffer> {
