@@ -498,7 +498,6 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     },
 
     async deletePrefix(deleteFor: string, options: StoreOptions = {}): Promise<number> {
-      const { signal } = options;
       if (!deleteFor.endsWith('/')) {
         throw new StorageError('UNSAFE_KEY', `refusing to delete prefix ${JSON.stringify(deleteFor)}: a folder prefix must be non-empty and end with "/"`);
       }

@@ -42,18 +42,17 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
   const tickMs = Math.max(50, Math.min(1000, stallTimeoutMs / 4));
 
   /**
-   * Runs `operation` with a signal that fires on `outer` or when `isStalled` reports a stall;
-   * `onPaused` hears of time this process was not running (to take it out of its own measure),
-   * `onRetried` of a retry by the store (the `onRetry` given to `operation`, chained to the
-   * caller's `outerOnRetry`), which restarts the measure.
+   * Runs `operation` with a signal that fires on `outer.signal` or when `isStalled` reports a
+   * stall; `hooks.onPaused` hears of time this process was not running (to take it out of its
+   * own measure), `hooks.onRetried` of a retry by the store (the `onRetry` given to `operation`,
+   * chained to the caller's `outer.onRetry`), which restarts the measure.
    */
   const guarded = async <T>(
     outer: StoreOptions,
     error: () => StorageError,
     operation: (signal: AbortSignal, onRetry: NonNullable<StoreOptions['onRetry']>) => Promise<T>,
     isStalled: (sinceProgressMs: number) => boolean,
-    onPaused: (gapMs: number) => void = () => undefined,
-    onRetried: () => void = () => undefined,
+    hooks: { onPaused?: (gapMs: number) => void; onRetried?: () => void } = {},
   ): Promise<T> => {
     const outerSignal = outer.signal;
     const controller = new AbortController();
@@ -65,7 +64,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
     const pauses = new PauseDetector(tickMs, started);
     const onRetry = (what: string, err: unknown): void => {
       started = Date.now();
-      onRetried();
+      hooks.onRetried?.();
       outer.onRetry?.(what, err);
     };
     const timer = setInterval(() => {
@@ -73,7 +72,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       const gap = pauses.tick(now);
       if (gap > 0) {
         started += gap;
-        onPaused(gap);
+        hooks.onPaused?.(gap);
         return;
       }
       if (!isStalled(now - started)) return;
@@ -152,8 +151,7 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
         () => stalled(key, 'writing'),
         (signal, onRetry) => store.write(key, relay, { ...o, signal, onRetry }),
         () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
-        (gap) => (lastProgress += gap),
-        () => (lastProgress = Date.now()),
+        { onPaused: (gap) => (lastProgress += gap), onRetried: () => (lastProgress = Date.now()) },
       ).catch((err: unknown) => {
         relay.destroy(err instanceof Error ? err : new Error(String(err)));
         throw err;
