@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, StorageError } from '../../src/lib/errors.js';
@@ -393,6 +394,21 @@ describe('S3 store', () => {
       await down.revive();
       await deleting;
       expect(await store.list('a/')).toEqual([]);
+    }, 60_000);
+
+    it('past its budget, hands its own error to the body\'s producer too (not a bare premature close racing it)', async () => {
+      const store = outageStore(1_000);
+      const relay = new PassThrough();
+      // The producer side, as a dump's file writer pipes into the store.
+      const producing = pipeline(patternBody(3 * partSize), relay);
+      await down.halt();
+      try {
+        const [written, produced] = await Promise.allSettled([store.write('x/y.bin', relay), producing]);
+        expect(written).toMatchObject({ status: 'rejected', reason: { code: 'S3_UNREACHABLE' } });
+        expect(produced).toMatchObject({ status: 'rejected', reason: { code: 'S3_UNREACHABLE' } });
+      } finally {
+        await down.revive();
+      }
     }, 60_000);
 
     it('past its budget, fails with the endpoint\'s own error, saying how long it tried and which setting to raise', async () => {

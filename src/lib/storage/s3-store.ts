@@ -70,6 +70,9 @@ export const defaultS3RetryTimeoutSeconds = 120;
 
 const defaultRetry = { budgetMs: defaultS3RetryTimeoutSeconds * 1000, baseDelayMs: 200, maxDelayMs: 10_000 };
 
+/** How long a failed write retries aborting its multipart upload before leaving it to `prune`. */
+const abortUploadBudgetMs = 10_000;
+
 /** The most keys one DeleteObjects request takes. */
 const deleteBatchSize = 1000;
 
@@ -177,6 +180,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     key: string | undefined,
     o: StoreOptions,
     request: (attempt: number) => Promise<T>,
+    budgetMs = retryPolicy.budgetMs,
   ): Promise<T> => {
     const { signal, onRetry } = o;
     const started = Date.now();
@@ -184,6 +188,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     try {
       return await retry(request, {
         ...retryPolicy,
+        budgetMs,
         ...(signal ? { signal } : {}),
         isRetryable: isTransient,
         onRetry: (err, attempt, delayMs) => {
@@ -234,12 +239,17 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
   const abortUpload = async (key: string, uploadId: string): Promise<void> => {
     try {
-      // No signal: this cleanup must run precisely when the caller's signal has fired.
-      await call('AbortMultipartUpload', key, {}, () =>
-        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey(key), UploadId: uploadId })),
+      // No signal: this cleanup must run precisely when the caller's signal has fired. A short
+      // budget: the write's failure waits for it, and `prune` aborts what is left here later.
+      await call(
+        'AbortMultipartUpload',
+        key,
+        {},
+        () => client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey(key), UploadId: uploadId })),
+        Math.min(retryPolicy.budgetMs, abortUploadBudgetMs),
       );
     } catch (err) {
-      logger.warn('could not abort the multipart upload; its parts stay billed until a lifecycle rule removes incomplete uploads', {
+      logger.warn('could not abort the multipart upload; its parts stay billed until `prune` (or a bucket lifecycle rule) aborts incomplete uploads', {
         object: describe(key),
         uploadId,
         error: errorMessage(err),
@@ -312,7 +322,10 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // for await pulls one chunk at a time, so the body is paused while a part uploads.
-        for await (const chunk of body as AsyncIterable<unknown>) {
+        // Not destroyed when the loop ends early: on a failure the body is destroyed below with
+        // the failure itself, so that whoever produces it sees the storage's error (not a bare
+        // "premature close" or "operation was aborted" that would race it to the caller).
+        for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<unknown>) {
           let data = toBuffer(chunk);
           bytes += data.length;
           while (data.length > 0) {
@@ -348,9 +361,12 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         });
         return { bytes };
       } catch (err) {
+        const failure = signal?.aborted ? abortError(signal) : err;
+        // With the failure only for a body someone listens to: an 'error' nobody hears would crash the process.
+        if (body.listenerCount('error') > 0) body.destroy(failure instanceof Error ? failure : new Error(String(failure)));
+        else body.destroy();
         if (uploadId !== undefined) await abortUpload(key, uploadId);
-        if (signal?.aborted) throw abortError(signal);
-        throw err;
+        throw failure;
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
