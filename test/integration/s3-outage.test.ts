@@ -83,7 +83,7 @@ async function storedRecord(cfg: string, prefix: string): Promise<BackupRecord> 
 async function backupWithOutage(
   cfg: string,
   prefix: string,
-  onHalted: (stderr: () => string) => Promise<void>,
+  onHalted: (stderr: () => string, exited: Promise<unknown>) => Promise<void>,
 ): Promise<{ result: Awaited<ReturnType<typeof cli>>; haltedAt: number; doneBeforeHalt: boolean }> {
   let haltedAt = 0;
   let doneBeforeHalt = false;
@@ -96,7 +96,7 @@ async function backupWithOutage(
     doneBeforeHalt = await anyDone(prefix);
     await s3.halt();
     haltedAt = Date.now();
-    await onHalted(() => stderr);
+    await onHalted(() => stderr, run);
   })();
   const result = await run;
   watching = false;
@@ -175,5 +175,25 @@ describe('an S3 outage during backup now', () => {
     expect(record.failure?.message).toMatch(/cannot reach the S3 endpoint/);
     const listed = await cli(['backup', 'list', '--json'], cfg);
     expect(JSON.parse(listed.stdout)).toMatchObject([{ phase: 'Failed' }]);
+  }, 300_000);
+
+  it('down until the run has ended (retryTimeout 2s): the record cannot be written, and the catalog still says Failed', async () => {
+    const cfg = await configFor(source, 'shop-outage-gone', '2s');
+    const { result } = await backupWithOutage(cfg, 'shop-outage-gone', async (_stderr, exited) => {
+      // S3 comes back only after the run has given up and exited.
+      await exited;
+      await s3.revive();
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/could not record the failure in storage/);
+    const final = result.stderr.split('\n').filter((l) => /^\W*error\b/i.test(l) && !/could not record/.test(l)).join('\n');
+    expect(final).toMatch(/cannot reach the S3 endpoint .*connection refused/);
+    // What the storage holds says Running (the last write that got through); what every reader is told is Failed.
+    const listed = await cli(['backup', 'list', '--json'], cfg);
+    expect(listed.code, listed.stderr).toBe(0);
+    const [entry] = JSON.parse(listed.stdout) as Array<{ phase: string; failureReason: string | null }>;
+    expect(entry?.phase).toBe('Failed');
+    expect(entry?.failureReason).toMatch(/its process \(pid \d+\) is gone/);
+    expect((await storedRecord(cfg, 'shop-outage-gone')).phase).toBe('Running');
   }, 300_000);
 });
