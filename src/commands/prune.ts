@@ -22,6 +22,8 @@ export default class Prune extends BaseCommand {
 
 Archived binlogs (point-in-time recovery) older than what the oldest kept backup needs are deleted with them; binlogs a kept backup needs never are.
 
+On S3, incomplete multipart uploads under the profile's prefix (left by a write whose process died or whose abort failed: their parts are billed but never listed) are aborted: those in the folder of a backup that is no longer running, and any other older than 24 hours. Those of a running backup are left alone. A server that cannot list uploads is named ("Incomplete uploads: not checked"), and pruning goes on.
+
 A backup that is running, or that a verify is reading (its lease), is left alone and named ("Left alone: …"); the next prune takes it up again.
 
 A backup is deleted so that a crash midway never leaves a listed backup whose data is half gone: its record is marked Deleting first, then its data goes, then the record. A later prune finishes what an interrupted one began.
@@ -46,7 +48,8 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
     const json = this.jsonEnabled();
     const doomed = plan.decisions.filter((d) => d.action === 'delete');
     if (!json) process.stdout.write(describePlan(loaded.profile.name, plan));
-    if (doomed.length === 0 && plan.binlogs.length === 0) return { plan, applied: false };
+    const uploads = plan.uploads.filter((u) => u.action === 'abort');
+    if (doomed.length === 0 && plan.binlogs.length === 0 && uploads.length === 0) return { plan, applied: false };
     if (flags['dry-run']) {
       if (!json) process.stdout.write('Nothing deleted (--dry-run).\n');
       return { plan, applied: false };
@@ -54,7 +57,10 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
 
     let go = flags.yes;
     if (!go && !json && process.stdin.isTTY && process.stderr.isTTY) {
-      go = await askToConfirm({ message: `Delete ${doomed.length} backup(s) and ${plan.binlogs.length} archived binlog(s)?`, default: false }, { output: process.stderr });
+      go = await askToConfirm(
+        { message: `Delete ${doomed.length} backup(s) and ${plan.binlogs.length} archived binlog(s)${uploads.length > 0 ? `, and abort ${uploads.length} incomplete upload(s)` : ''}?`, default: false },
+        { output: process.stderr },
+      );
     }
     if (!go) {
       if (!json) process.stdout.write('Nothing deleted: pass --yes to delete.\n');
@@ -62,6 +68,7 @@ Exit codes: 0 done (or only planned), 1 some backups could not be deleted (named
     }
     const result = await applyPrune(store, plan, { signal: this.interrupt.signal, logger: this.logger });
     if (!json) process.stdout.write(`Deleted ${result.deleted.length} backup(s) and ${result.deletedBinlogs.length} archived binlog(s).\n`);
+    if (!json && result.abortedUploads.length > 0) process.stdout.write(`Aborted ${result.abortedUploads.length} incomplete upload(s).\n`);
     if (!json) for (const s of result.skipped) process.stdout.write(`Left alone: ${s.name}: ${s.reason}.\n`);
     if (result.failed.length > 0) {
       const out: PruneOutput = { ...result, applied: true };
@@ -86,19 +93,32 @@ function describeBinlogs(plan: PrunePlan): string {
   );
 }
 
+function describeUploads(plan: PrunePlan): string {
+  if (plan.uploadsError !== null) return `Incomplete uploads: not checked: ${plan.uploadsError}\n`;
+  if (plan.uploads.length === 0) return '';
+  return (
+    `Incomplete uploads under the profile's prefix (${plan.uploads.length}):\n` +
+    renderTable(
+      ['ACTION', 'KEY', 'BEGUN', 'WHY'],
+      plan.uploads.map((u) => [u.action, u.key, u.initiated, u.reason]),
+    )
+  );
+}
+
 function describePlan(profile: string, plan: PrunePlan): string {
   const header = `Retention of profile ${profile} (${plan.location}): ${
     plan.policy
       ? `count ${plan.policy.count}, maxAgeDays ${plan.policy.maxAgeDays}, minKeep ${plan.policy.minKeep}, maxFailedKeep ${plan.policy.maxFailedKeep}`
       : 'no policy, everything is kept'
   }\n`;
-  if (plan.decisions.length === 0) return `${header}No backups.\n${describeBinlogs(plan)}`;
+  if (plan.decisions.length === 0) return `${header}No backups.\n${describeBinlogs(plan)}${describeUploads(plan)}`;
   return (
     header +
     renderTable(
       ['ACTION', 'NAME', 'PHASE', 'SIZE', 'WHY'],
       plan.decisions.map((d) => [d.action, d.name, d.phase, sizeLabel(d.phase, d.sizeBytes, d.heldBytes), d.reasons.join('; ')]),
     ) +
-    describeBinlogs(plan)
+    describeBinlogs(plan) +
+    describeUploads(plan)
   );
 }

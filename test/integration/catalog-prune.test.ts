@@ -3,10 +3,12 @@
  * folder and in S3 (s3rver).
  */
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { listBackups, resolveBackup } from '../../src/lib/catalog/catalog.js';
@@ -349,6 +351,97 @@ describe('prune', () => {
     await applyPrune(store, plan, { logger: silentLogger });
     await deleteBackup(store, { name: 'shop-p-20200101-000000', prefix: 'shop-p-20200101-000000/', record: null }).catch(() => undefined);
     expect(await readFile(join(outside, 'shop-p-20200101-000000', 'precious'), 'utf8')).toBe('keep me');
+  });
+});
+
+describe('prune and incomplete multipart uploads (S3)', () => {
+  // s3rver 3.7 has neither ListMultipartUploads nor AbortMultipartUpload; test/support/s3.ts
+  // answers both from s3rver's own upload folders, which the real UploadPart requests below fill.
+  const client = (): S3Client => new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3rverCredentials });
+
+  /** Begins an upload of `key` (full key in bucket bk) and stores one part of it, as a dying write would leave it. */
+  async function leaveUpload(key: string): Promise<string> {
+    const c = client();
+    const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: 'uploads-bk', Key: key }));
+    await c.send(new UploadPartCommand({ Bucket: 'uploads-bk', Key: key, UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 7) }));
+    return UploadId!;
+  }
+
+  async function uploadsLeft(prefix: string): Promise<string[]> {
+    const out = await client().send(new ListMultipartUploadsCommand({ Bucket: 'uploads-bk', Prefix: prefix }));
+    return (out.Uploads ?? []).map((u) => u.Key!).sort();
+  }
+
+  /** A record of a backup in `phase` (Running: this process, heartbeat now). */
+  async function recordIn(store: ObjectStore, name: string, phase: 'Running' | 'Failed'): Promise<void> {
+    const now = new Date().toISOString();
+    const record = { recordVersion: 1, name, group: 'shop', profile: 'p', phase, startedAt: now, heartbeatAt: now, runner: { hostname: hostname(), pid: process.pid }, tables: [], files: [], failure: phase === 'Failed' ? { code: 'S3_UNREACHABLE', message: 'cannot reach the S3 endpoint' } : undefined };
+    await store.put(`${name}/bloodraven.json`, serializeRecord(record as unknown as BackupRecord));
+  }
+
+  it('aborts those of finished backups and old strays under the prefix, reports them, and leaves running backups\' and other prefixes\' alone', async () => {
+    await s3.createBucket('uploads-bk');
+    const store = createS3Store({ bucket: 'uploads-bk', prefix: 'up', endpointURL: s3.endpoint, partSize: 5 * 1024 * 1024, credentials: s3rverCredentials });
+    const running = 'shop-p-20261101-000000';
+    const failed = 'shop-p-20261102-000000';
+    await recordIn(store, running, 'Running');
+    await recordIn(store, failed, 'Failed');
+    await leaveUpload(`up/${running}/shop@t@0.tsv.zst`);
+    const failedUpload = await leaveUpload(`up/${failed}/shop@t@0.tsv.zst`);
+    await leaveUpload('up/binlogs/east/mysql-bin.000007');
+    // Another profile's prefix, a longer name starting the same: never this prune's.
+    await leaveUpload('up-other/shop-p-20261102-000000/shop@t@0.tsv.zst');
+    await leaveUpload('other/x.tsv');
+
+    const cwd = await configIn(`{ type: S3, s3: { bucket: uploads-bk, prefix: up, endpointURL: "${s3.endpoint}", credentialsDir: ./aws } }`);
+    await mkdir(join(cwd, 'aws'));
+    await writeFile(join(cwd, 'aws', 'AWS_ACCESS_KEY_ID'), s3rverCredentials.accessKeyId);
+    await writeFile(join(cwd, 'aws', 'AWS_SECRET_ACCESS_KEY'), s3rverCredentials.secretAccessKey);
+
+    const dry = await cli(['prune', '--dry-run'], cwd);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/Incomplete uploads under the profile's prefix \(3\)/);
+    expect(dry.stdout).toMatch(new RegExp(`abort +${failed}/shop@t@0\\.tsv\\.zst .*backup ${failed} is Failed: its run has ended`));
+
+    const r = await cli(['prune', '--yes', '--json'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { plan: { uploads: Array<{ key: string; action: string; reason: string }>; uploadsError: string | null }; abortedUploads: string[] };
+    expect(out.plan.uploadsError).toBeNull();
+    const byKey = Object.fromEntries(out.plan.uploads.map((u) => [u.key, u]));
+    expect(Object.keys(byKey).sort()).toEqual([`${failed}/shop@t@0.tsv.zst`, 'binlogs/east/mysql-bin.000007', `${running}/shop@t@0.tsv.zst`].sort());
+    expect(byKey[`${running}/shop@t@0.tsv.zst`]).toMatchObject({ action: 'keep', reason: expect.stringMatching(/is running/) as unknown });
+    // A stray upload no record vouches for is kept while it is young: a write may still be under way.
+    expect(byKey['binlogs/east/mysql-bin.000007']).toMatchObject({ action: 'keep', reason: expect.stringMatching(/under 24 h/) as unknown });
+    expect(out.abortedUploads).toEqual([`${failed}/shop@t@0.tsv.zst (upload ${failedUpload})`]);
+    expect(await uploadsLeft('up/')).toEqual(['up/binlogs/east/mysql-bin.000007', `up/${running}/shop@t@0.tsv.zst`]);
+
+    // Once old enough (here: any age), the stray goes too; the running backup's upload still stays.
+    const plan = await planPrune(store, undefined, new Date(), { staleUploadAgeMs: 0 });
+    expect(plan.uploads.find((u) => u.key.startsWith('binlogs/'))).toMatchObject({ action: 'abort', reason: expect.stringMatching(/no running backup owns it/) as unknown });
+    const result = await applyPrune(store, plan, { logger: silentLogger });
+    expect(result.abortedUploads).toHaveLength(1);
+    expect(await uploadsLeft('up/')).toEqual([`up/${running}/shop@t@0.tsv.zst`]);
+    expect(await uploadsLeft('up-other/')).toHaveLength(1);
+    expect(await uploadsLeft('other/')).toHaveLength(1);
+  });
+
+  it('names a server that cannot list uploads (s3rver on its own: 501 NotImplemented), and prunes the rest', async () => {
+    // s3rver as shipped, without test/support's gap filling.
+    const S3rver = createRequire(import.meta.url)('s3rver') as new (o: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> };
+    const directory = await mkdtemp(join(work, 'plain-s3rver-'));
+    const plain = new S3rver({ silent: true, directory, address: '127.0.0.1', port: 0, configureBuckets: [{ name: 'bk' }] });
+    const { port } = await plain.run();
+    try {
+      const store = createS3Store({ bucket: 'bk', prefix: 'up2', endpointURL: `http://127.0.0.1:${port}`, partSize: 5 * 1024 * 1024, credentials: s3rverCredentials });
+      await recordIn(store, 'shop-p-20260801-000000', 'Failed');
+      const plan = await planPrune(store, { count: 1, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 0, minKeepVerified: 0 }, new Date());
+      expect(plan.uploadsError).toMatch(/ListMultipartUploads .*(NotImplemented|501)/);
+      expect(plan.uploads).toEqual([]);
+      const result = await applyPrune(store, plan, { logger: silentLogger });
+      expect(result).toMatchObject({ deleted: ['shop-p-20260801-000000'], failed: [], abortedUploads: [] });
+    } finally {
+      await plain.close();
+    }
   });
 });
 

@@ -3,7 +3,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, StorageError } from '../../src/lib/errors.js';
 import { createLogger, type LogEntry } from '../../src/lib/log.js';
@@ -318,6 +320,109 @@ describe('S3 store', () => {
       expect(await digest(await store.read('big/data'))).toEqual(await digest(patternBody(size)));
       await store.delete('big/data');
     });
+  });
+
+  describe('an endpoint down for a while (its own s3rver, halted and revived on the same port and folder)', () => {
+    let down: S3TestServer;
+    let warnings: LogEntry[];
+    beforeAll(async () => {
+      down = await startS3Server({ buckets: [bucket] });
+    });
+    afterAll(async () => {
+      await down.stop();
+    });
+    // The default backoff (0.2 s doubling to 10 s), bounded by a budget of 20 s per request.
+    const outageStore = (budgetMs = 20_000): ObjectStore => {
+      warnings = [];
+      return createS3Store({ bucket, prefix: `outage${++prefixes}`, endpointURL: down.endpoint, partSize, credentials: s3rverCredentials, retry: { budgetMs }, logger: createLogger((e) => warnings.push(e), 'warn') });
+    };
+    const outage = async (ms: number): Promise<void> => {
+      await down.halt();
+      await sleep(ms);
+      await down.revive();
+    };
+
+    it('rides through 4 s down in the middle of a multipart write, past any fixed count of quick retries', async () => {
+      const store = outageStore();
+      const body = new PassThrough();
+      const writing = store.write('data/big.bin', body);
+      const whole = patternBody(3 * partSize + 123);
+      const chunks: Buffer[] = [];
+      for await (const c of whole) chunks.push(c as Buffer);
+      const all = Buffer.concat(chunks);
+      body.write(all.subarray(0, partSize + 10));
+      await sleep(300);
+      const ended = outage(4_000);
+      body.end(all.subarray(partSize + 10));
+      await ended;
+      await expect(writing).resolves.toEqual({ bytes: all.length });
+      expect(warnings.some((w) => /failed, retrying/.test(w.message))).toBe(true);
+      expect((await store.get('data/big.bin')).equals(all)).toBe(true);
+    }, 60_000);
+
+    it('resumes a read whose connection dropped midway, from where it broke off', async () => {
+      const store = outageStore();
+      const data = Buffer.alloc(40 * 1024 * 1024);
+      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+      await store.put('data/read.bin', data);
+      const stream = await store.read('data/read.bin');
+      const got: Buffer[] = [];
+      let n = 0;
+      let halted: Promise<void> | undefined;
+      for await (const chunk of stream) {
+        got.push(chunk as Buffer);
+        n += (chunk as Buffer).length;
+        // Well before the end (the rest is still on the server's side of the socket): the endpoint goes down.
+        if (!halted && n > 1024 * 1024) halted = outage(3_000);
+      }
+      await halted;
+      expect(Buffer.concat(got).equals(data)).toBe(true);
+      expect(warnings.some((w) => /GetObject broke off, resuming/.test(w.message))).toBe(true);
+    }, 60_000);
+
+    it('lists and deletes through an outage too', async () => {
+      const store = outageStore();
+      await store.put('a/1', 'x');
+      await down.halt();
+      const listing = store.list('a/');
+      await sleep(2_000);
+      await down.revive();
+      expect((await listing).map((o) => o.key)).toEqual(['a/1']);
+      await down.halt();
+      const deleting = store.deleteMany(['a/1']);
+      await sleep(2_000);
+      await down.revive();
+      await deleting;
+      expect(await store.list('a/')).toEqual([]);
+    }, 60_000);
+
+    it('past its budget, hands its own error to the body\'s producer too (not a bare premature close racing it)', async () => {
+      const store = outageStore(1_000);
+      const relay = new PassThrough();
+      // The producer side, as a dump's file writer pipes into the store.
+      const producing = pipeline(patternBody(3 * partSize), relay);
+      await down.halt();
+      try {
+        const [written, produced] = await Promise.allSettled([store.write('x/y.bin', relay), producing]);
+        expect(written).toMatchObject({ status: 'rejected', reason: { code: 'S3_UNREACHABLE' } });
+        expect(produced).toMatchObject({ status: 'rejected', reason: { code: 'S3_UNREACHABLE' } });
+      } finally {
+        await down.revive();
+      }
+    }, 60_000);
+
+    it('past its budget, fails with the endpoint\'s own error, saying how long it tried and which setting to raise', async () => {
+      const store = createS3Store({ bucket, prefix: 'outage-budget', endpointURL: down.endpoint, partSize, credentials: s3rverCredentials, retry: { budgetMs: 1_500 }, retryTimeoutField: 'backup.profiles[0].storage.s3.retryTimeout' });
+      await down.halt();
+      try {
+        const err = await store.put('x', 'y').catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'S3_UNREACHABLE', retryable: true });
+        expect((err as StorageError).message).toMatch(/connection refused \(tried \d+ times over \d+ s\)/);
+        expect((err as StorageError).hint).toMatch(/raise backup\.profiles\[0\]\.storage\.s3\.retryTimeout/);
+      } finally {
+        await down.revive();
+      }
+    }, 60_000);
   });
 
   describe('createStore', () => {

@@ -18,7 +18,7 @@
  * other access keys get 403 InvalidAccessKeyId. Requests signed with another key are left to
  * s3rver, so that they are refused as before.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -31,6 +31,13 @@ export interface S3TestServer {
   /** Where s3rver keeps buckets and objects. */
   directory: string;
   createBucket(name: string): Promise<void>;
+  /**
+   * An outage: stops answering (the listener closes, every open connection is dropped, so
+   * requests in flight fail and new ones are refused), keeping the folder. revive() ends it.
+   */
+  halt(): Promise<void>;
+  /** Starts a new s3rver over the same folder on the same port, as a restarted server would be. */
+  revive(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -60,40 +67,59 @@ const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 
 export async function startS3Server(options: { buckets?: string[] } = {}): Promise<S3TestServer> {
   const directory = await mkdtemp(path.join(tmpdir(), 'bloodraven-s3rver-'));
-  const app = new S3rver({
-    silent: true,
-    directory,
-    configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
-  });
-  await app.configureBuckets();
-  const s3rverHandler = app.callback();
   // Keys with a conditional PUT in flight: of two racing, the second is refused, as by S3.
   const claims = new Set<string>();
 
-  const server = createServer((req, res) => {
-    fillGaps(app, directory, claims, req, res)
-      .then((handled) => {
-        if (!handled) s3rverHandler(req, res);
-      })
-      .catch((err: unknown) => {
-        sendXml(res, 500, xmlError('InternalError', String(err)));
-      });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  /** A new s3rver over `directory`, listening on `port` (0: a free one). */
+  const listen = async (port: number): Promise<{ app: S3rverApp; server: Server }> => {
+    const app = new S3rver({
+      silent: true,
+      directory,
+      configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
+    });
+    await app.configureBuckets();
+    const s3rverHandler = app.callback();
+    const server = createServer((req, res) => {
+      fillGaps(app, directory, claims, req, res)
+        .then((handled) => {
+          if (!handled) s3rverHandler(req, res);
+        })
+        .catch((err: unknown) => {
+          sendXml(res, 500, xmlError('InternalError', String(err)));
+        });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    return { app, server };
+  };
+  const close = async (server: Server): Promise<void> => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
+  let current: { app: S3rverApp; server: Server } | undefined = await listen(0);
+  const { port } = current.server.address() as AddressInfo;
 
   return {
     endpoint: `http://127.0.0.1:${port}`,
     directory,
     createBucket: async (name) => {
-      await app.store.putBucket(name);
+      if (!current) throw new Error('the S3 test server is halted');
+      await current.app.store.putBucket(name);
+    },
+    halt: async () => {
+      const running = current;
+      current = undefined;
+      if (running) await close(running.server);
+    },
+    revive: async () => {
+      current ??= await listen(port);
     },
     stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (current) await close(current.server);
+      current = undefined;
       await rm(directory, { recursive: true, force: true });
     },
   };

@@ -256,6 +256,21 @@ backup:
     expect(err.issues).toEqual([{ path: 'mysql.unresponsiveTimeout', message: 'must be at least 1 second' }]);
   });
 
+  it('reads storage.s3.retryTimeout as seconds or a duration (absent: the store\'s 2 min), and refuses less than a second or a word, naming the field', async () => {
+    const withTimeout = (value: string): string => `backup: { profiles: [ { name: a, storage: { type: S3, s3: { bucket: bkt, ${value} } } } ] }\n`;
+    const read = async (value: string): Promise<unknown> => {
+      const { profile } = await loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': withTimeout(value) }) });
+      return profile.storage.type === 'S3' ? profile.storage.s3.retryTimeout : 'not S3';
+    };
+    expect(await read('retryTimeout: "2m"')).toBe(120);
+    expect(await read('retryTimeout: 30')).toBe(30);
+    expect(await read('prefix: p')).toBeUndefined();
+    const short = await configError(loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': withTimeout('retryTimeout: "500ms"') }) }));
+    expect(short.issues).toEqual([{ path: 'backup.profiles[0].storage.s3.retryTimeout', message: 'must be at least 1 second (a duration like 30s or 2m)' }]);
+    const word = await configError(loadConfig({ cwd: await dirWith({ 'bloodraven.yaml': withTimeout('retryTimeout: forever') }) }));
+    expect(word.issues[0]).toMatchObject({ path: 'backup.profiles[0].storage.s3.retryTimeout', message: expect.stringMatching(/"forever" is not a duration/) as unknown });
+  });
+
   it('refuses a named config file that does not exist, a broken YAML file and an unknown profile', async () => {
     const dir = await dirWith({ 'broken.yaml': 'backup: [unclosed', 'ok.yaml': 'backup: { profiles: [ { name: a, storage: { type: PVC, pvc: { path: b } } } ] }' });
     expect((await configError(loadConfig({ cwd: dir, file: 'missing.yaml' }))).message).toMatch(/missing\.yaml does not exist/);

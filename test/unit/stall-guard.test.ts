@@ -86,3 +86,56 @@ describe('stallGuardedStore', () => {
     await expect(written).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });
+
+/**
+ * A store that retries a failing request for `forMs` (saying so through onRetry every 100 ms,
+ * reading nothing of the body meanwhile), then succeeds, or fails with its own error.
+ */
+function retryingStore(forMs: number, outcome: 'succeeds' | 'fails'): ObjectStore {
+  const retryFor = async (onRetry: ((what: string, err: unknown) => void) | undefined): Promise<void> => {
+    const until = Date.now() + forMs;
+    while (Date.now() < until) {
+      onRetry?.('UploadPart 1 s3://b/k', new Error('connect ECONNREFUSED'));
+      await sleep(100);
+    }
+    if (outcome === 'fails') throw new Error('cannot reach the S3 endpoint: connection refused (injected)');
+  };
+  return {
+    ...fakeStore('drains'),
+    async write(_key, body, o = {}) {
+      await retryFor(o.onRetry);
+      let bytes = 0;
+      await pipeline(body, new Writable({ write: (chunk: Buffer, _e, done) => ((bytes += chunk.length), done()) }));
+      return { bytes };
+    },
+    put: (_key, _data, o = {}) => retryFor(o.onRetry),
+  };
+}
+
+describe('stallGuardedStore and a store retrying within its budget', () => {
+  const guarded = (forMs: number, outcome: 'succeeds' | 'fails'): ObjectStore => stallGuardedStore(retryingStore(forMs, outcome), { stallTimeoutMs: 300, configField: 'dump.storageStallTimeout' });
+
+  it('does not cancel a write whose requests are being retried for longer than the stall bound', async () => {
+    const body = new PassThrough();
+    body.end(Buffer.alloc(4 * 1024 * 1024));
+    await expect(guarded(1200, 'succeeds').write('b/data', body)).resolves.toEqual({ bytes: 4 * 1024 * 1024 });
+  });
+
+  it('does not cancel a put being retried either', async () => {
+    await expect(guarded(1200, 'succeeds').put('b/record', 'x')).resolves.toBeUndefined();
+  });
+
+  it('lets the store\'s own error end a call whose retries run out, rather than STORAGE_STALLED', async () => {
+    const body = new PassThrough();
+    body.end(Buffer.alloc(1024));
+    await expect(guarded(1200, 'fails').write('b/data', body)).rejects.toThrow(/connection refused \(injected\)/);
+    await expect(guarded(1200, 'fails').put('b/record', 'x')).rejects.toThrow(/connection refused \(injected\)/);
+  });
+
+  it('still passes each retry on to the caller\'s own onRetry', async () => {
+    const heard: string[] = [];
+    await guarded(250, 'succeeds').put('b/record', 'x', { onRetry: (what) => heard.push(what) });
+    expect(heard.length).toBeGreaterThan(0);
+    expect(heard[0]).toBe('UploadPart 1 s3://b/k');
+  });
+});

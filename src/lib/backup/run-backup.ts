@@ -192,7 +192,10 @@ async function backupWatched(deps: BackupDeps, request: BackupRequest, run: Back
     // A storage that stopped answering would only make the removal wait its whole budget, and
     // the record after it time out again: the run ends after one record write, and the files
     // stay for the next prune (maxFailedKeep) or a person.
-    if (err instanceof AppError && err.code === 'STORAGE_STALLED') {
+    // So does a storage that could not be reached for a whole retry budget (storage.s3.retryTimeout)
+    // and still cannot take the record: the catalog counts the Running record of a run that is
+    // gone as Failed (its heartbeat stops, its process is gone).
+    if (err instanceof AppError && (err.code === 'STORAGE_STALLED' || (!recorded && err instanceof StorageError && err.retryable))) {
       logger.error('the failed backup\'s data is left in storage, which stopped answering', { location: record.location });
       throw new BackupFailedError(err, record);
     }

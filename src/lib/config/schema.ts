@@ -227,6 +227,17 @@ function backupSchemas<Pvc extends z.ZodType, S3Credentials extends z.ZodRawShap
         .optional()
         .describe('An S3-compatible endpoint (MinIO and the like) instead of AWS.'),
       ...parts.s3Credentials,
+      /**
+       * How long one storage request is retried while it fails transiently (connection refused or
+       * dropped, 5xx, throttling), in seconds: an endpoint that is down for less rides through.
+       * Reads, lists and deletes as much as writes. Waits grow from 0.2 s to at most 10 s, jittered.
+       * Absent: 120 (s3-store.ts defaultS3RetryTimeoutSeconds; no default here, so that storage
+       * blocks built in code, like a restore's --from, need not name it).
+       */
+      retryTimeout: durationSchema
+        .refine((seconds) => seconds >= 1, 'must be at least 1 second (a duration like 30s or 2m)')
+        .optional()
+        .describe('How long one S3 request is retried while the endpoint fails or cannot be reached: seconds, or a duration like 2m (default 2m).'),
       /** Multipart part size; memory used by a dump is about threads × partSize. S3 needs at least 5 MiB. */
       partSize: sizeSchema(5 * 1024 * 1024, '5242880 bytes (5 MiB), the S3 minimum')
         .default(16_000_000)

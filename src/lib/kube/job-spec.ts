@@ -82,6 +82,7 @@ export function jobConfig(groupName: string, profile: KubernetesProfile, source?
             region: profile.storage.s3.region,
             endpointURL: profile.storage.s3.endpointURL,
             partSize: profile.storage.s3.partSize,
+            ...(profile.storage.s3.retryTimeout === undefined ? {} : { retryTimeout: profile.storage.s3.retryTimeout }),
             credentialsDir: profile.storage.s3.credentialsSecret === undefined ? undefined : mountPaths.awsCredentials,
           },
         }

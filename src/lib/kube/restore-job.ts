@@ -136,7 +136,7 @@ function storageOf(profile: KubernetesProfile, pvcPath: string): NonNullable<Con
   const s3 = profile.storage.s3;
   return {
     type: 'S3',
-    s3: { bucket: s3.bucket, prefix: s3.prefix, region: s3.region, endpointURL: s3.endpointURL, partSize: s3.partSize, credentialsDir: s3.credentialsSecret === undefined ? undefined : mountPaths.awsCredentials },
+    s3: { bucket: s3.bucket, prefix: s3.prefix, region: s3.region, endpointURL: s3.endpointURL, partSize: s3.partSize, retryTimeout: s3.retryTimeout, credentialsDir: s3.credentialsSecret === undefined ? undefined : mountPaths.awsCredentials },
   };
 }
 

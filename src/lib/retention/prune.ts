@@ -10,6 +10,10 @@
  *   3. the record itself, and the folder.
  *
  * Objects already gone count as deleted.
+ *
+ * Prune also aborts the incomplete multipart uploads under the profile's root (S3), which a write
+ * whose process died or whose abort failed leaves behind, billed, and invisible to listings. An
+ * upload is aborted only when no write can still be under way in it (see planUploadPrune).
  */
 import type { RetentionPolicy } from '../config/schema.js';
 import { listBackups, type CatalogEntry } from '../catalog/catalog.js';
@@ -18,7 +22,7 @@ import { describeLease, leasePrefix, liveLeases } from '../catalog/reader-lease.
 import { serializeRecord, type BackupRecord } from '../catalog/record.js';
 import { errorMessage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { IncompleteUpload, ObjectStore } from '../storage/object-store.js';
 import { planRetention, type RetentionDecision } from './plan.js';
 import { extendsBeyond, rangesSet } from '../pitr/gtid-space.js';
 import { readAllManifests, readSiteManifest, writeSiteManifest, type SiteManifest } from '../pitr/manifest.js';
@@ -39,17 +43,47 @@ export interface BinlogPruneDecision {
   reason: string;
 }
 
+/** An incomplete multipart upload under the profile's root, and what prune does with it. */
+export interface UploadPruneDecision {
+  /** The key it would have created, relative to the profile's root. */
+  key: string;
+  uploadId: string;
+  /** When it was begun (RFC 3339). */
+  initiated: string;
+  action: 'abort' | 'keep';
+  reason: string;
+}
+
 export interface PrunePlan {
   location: string;
   policy: RetentionPolicy | null;
   decisions: PruneDecision[];
   /** Archived binlogs to delete with the backups (point-in-time recovery). */
   binlogs: BinlogPruneDecision[];
+  /** Incomplete multipart uploads found under the profile's root (S3; empty for PVC). */
+  uploads: UploadPruneDecision[];
+  /** Why the incomplete uploads could not be listed (the server does not offer it, access denied), or null. */
+  uploadsError: string | null;
 }
+
+export interface PlanPruneOptions {
+  signal?: AbortSignal;
+  /** Uploads outside a finished backup's folder are aborted once this old (ms). Default: 24 h. */
+  staleUploadAgeMs?: number;
+}
+
+/**
+ * How old an upload outside any finished backup must be before prune aborts it. Such an upload
+ * may belong to a write still under way that no record vouches for (a binlog archiver's, or a
+ * run whose record cannot be read): one write stores one file, and no single file takes a day.
+ */
+export const defaultStaleUploadAgeMs = 24 * 3600_000;
 
 export interface PruneResult {
   plan: PrunePlan;
   deleted: string[];
+  /** Incomplete uploads aborted (`key (upload id)`). */
+  abortedUploads: string[];
   /** Archived binlogs deleted (`site/file`). */
   deletedBinlogs: string[];
   /** Backups whose deletion failed, with the reason; the next prune takes them up again. */
@@ -58,7 +92,9 @@ export interface PruneResult {
   skipped: Array<{ name: string; reason: string }>;
 }
 
-export async function planPrune(store: ObjectStore, policy: RetentionPolicy | undefined, now: Date, signal?: AbortSignal): Promise<PrunePlan> {
+export async function planPrune(store: ObjectStore, policy: RetentionPolicy | undefined, now: Date, signalOrOptions?: AbortSignal | PlanPruneOptions): Promise<PrunePlan> {
+  const options: PlanPruneOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
+  const { signal } = options;
   const entries = await listBackups(store, { now, ...(signal ? { signal } : {}) });
   const byName = new Map(entries.map((e) => [e.name, e]));
   const decisions = planRetention(
@@ -68,7 +104,73 @@ export async function planPrune(store: ObjectStore, policy: RetentionPolicy | un
   ).map((d) => ({ ...d, sizeBytes: byName.get(d.name)?.record?.sizeBytes ?? 0, heldBytes: byName.get(d.name)?.heldBytes ?? 0 }));
   const kept = new Set(decisions.filter((d) => d.action === 'keep').map((d) => d.name));
   const binlogs = policy ? planBinlogPrune(entries.filter((e) => kept.has(e.name)), await readAllManifests(store, signal)) : [];
-  return { location: store.location, policy: policy ?? null, decisions, binlogs };
+  let uploads: UploadPruneDecision[] = [];
+  let uploadsError: string | null = null;
+  if (store.listIncompleteUploads) {
+    try {
+      uploads = planUploadPrune(await store.listIncompleteUploads(signal ? { signal } : {}), entries, now, options.staleUploadAgeMs ?? defaultStaleUploadAgeMs);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      uploadsError = errorMessage(err);
+    }
+  }
+  return { location: store.location, policy: policy ?? null, decisions, binlogs, uploads, uploadsError };
+}
+
+/**
+ * What to do with each incomplete upload. One in the folder of a backup whose run is alive
+ * (Running, its heartbeat fresh) is kept: it is that run's file being written. One in the folder
+ * of a backup whose run has ended (Succeeded, Failed, Deleting) is aborted: nothing writes there
+ * any more. Any other (binlogs, a folder without a readable record) is aborted only once older
+ * than `staleAgeMs`, as a write may still be under way there that no record vouches for.
+ */
+export function planUploadPrune(uploads: readonly IncompleteUpload[], entries: readonly Pick<CatalogEntry, 'name' | 'phase'>[], now: Date, staleAgeMs: number): UploadPruneDecision[] {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  return uploads.map((u) => {
+    const base = { key: u.key, uploadId: u.uploadId, initiated: u.initiated.toISOString() };
+    const slash = u.key.indexOf('/');
+    const owner = slash > 0 ? byName.get(u.key.slice(0, slash)) : undefined;
+    if (owner?.phase === 'Running') return { ...base, action: 'keep', reason: `backup ${owner.name} is running and may be writing it` };
+    if (owner) return { ...base, action: 'abort', reason: `backup ${owner.name} is ${owner.phase}: its run has ended` };
+    const age = now.getTime() - u.initiated.getTime();
+    if (age < staleAgeMs) return { ...base, action: 'keep', reason: `begun ${formatAge(age)} ago, under ${formatAge(staleAgeMs)}: a write may still be under way` };
+    return { ...base, action: 'abort', reason: `begun ${formatAge(age)} ago, over ${formatAge(staleAgeMs)}, and no running backup owns it` };
+  });
+}
+
+function formatAge(ms: number): string {
+  if (ms >= 3600_000) return `${Math.floor(ms / 3600_000)} h`;
+  if (ms >= 60_000) return `${Math.floor(ms / 60_000)} min`;
+  return `${Math.max(0, Math.floor(ms / 1000))} s`;
+}
+
+/**
+ * Aborts the uploads the plan would abort, after reading the catalog again: a backup that is
+ * running now (a plan shown to a person a while ago) keeps its uploads. Failures are returned
+ * with the upload, never thrown (but an interrupt is).
+ */
+async function abortUploads(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<{ aborted: string[]; failed: Array<{ name: string; error: string }> }> {
+  const doomed = plan.uploads.filter((u) => u.action === 'abort');
+  const aborted: string[] = [];
+  const failed: Array<{ name: string; error: string }> = [];
+  if (doomed.length === 0 || !store.abortIncompleteUpload) return { aborted, failed };
+  const so = options.signal ? { signal: options.signal } : {};
+  const running = new Set((await listBackups(store, so)).filter((e) => e.phase === 'Running').map((e) => e.name));
+  for (const u of doomed) {
+    throwIfAborted(options.signal);
+    const name = `${u.key} (upload ${u.uploadId})`;
+    const slash = u.key.indexOf('/');
+    if (slash > 0 && running.has(u.key.slice(0, slash))) continue;
+    try {
+      await store.abortIncompleteUpload({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated) }, so);
+      aborted.push(name);
+      options.logger.info('incomplete upload aborted', { key: u.key, uploadId: u.uploadId, why: u.reason });
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      failed.push({ name: `incomplete upload ${name}`, error: errorMessage(err) });
+    }
+  }
+  return { aborted, failed };
 }
 
 /**
@@ -167,7 +269,10 @@ async function binlogsStillUnneeded(store: ObjectStore, plan: PrunePlan, signal?
 }
 
 export async function applyPrune(store: ObjectStore, plan: PrunePlan, options: { signal?: AbortSignal; logger: Logger }): Promise<PruneResult> {
-  const result: PruneResult = { plan, deleted: [], deletedBinlogs: [], failed: [], skipped: [] };
+  const result: PruneResult = { plan, deleted: [], abortedUploads: [], deletedBinlogs: [], failed: [], skipped: [] };
+  const uploads = await abortUploads(store, plan, options);
+  result.abortedUploads = uploads.aborted;
+  result.failed.push(...uploads.failed);
   if (plan.binlogs.length > 0) {
     try {
       result.deletedBinlogs = await deleteBinlogs(store, await binlogsStillUnneeded(store, plan, options.signal), options.signal);

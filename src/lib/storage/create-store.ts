@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { ProcessRunner } from '../process.js';
 import { createFsStore } from './fs-store.js';
 import type { ObjectStore } from './object-store.js';
-import { createS3Store } from './s3-store.js';
+import { createS3Store, defaultS3RetryTimeoutSeconds } from './s3-store.js';
 
 export interface CreateStoreOptions {
   /** The folder of the configuration file: relative paths in the config are relative to it. */
@@ -52,6 +52,8 @@ export async function createStore(storage: StorageConfig, options: CreateStoreOp
         bucket: s3.bucket,
         prefix: s3.prefix,
         partSize: s3.partSize,
+        retry: { budgetMs: (s3.retryTimeout ?? defaultS3RetryTimeoutSeconds) * 1000 },
+        retryTimeoutField: configPath.startsWith('--') ? 'storage.s3.retryTimeout of the profile' : `${configPath}.s3.retryTimeout`,
         ...(region === undefined ? {} : { region }),
         ...(s3.endpointURL === undefined ? {} : { endpointURL: s3.endpointURL }),
         ...(credentials === undefined ? {} : { credentials, credentialsSource }),

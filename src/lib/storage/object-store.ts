@@ -42,6 +42,23 @@ export interface StoreOptions {
    * names doubled them. Stores whose objects appear only once complete (S3) ignore it.
    */
   inPlace?: boolean;
+  /**
+   * Hears of each request of this call that failed transiently and will be sent again after a
+   * wait (`what`: the operation and object). A store retrying within its time budget is waiting
+   * for the storage to come back, not stalled: the stall guard (stall-guard.ts) counts each retry
+   * as a sign of life, so that the store's own error, not STORAGE_STALLED, ends a call whose
+   * budget runs out. Stores that do not retry never call it.
+   */
+  onRetry?: (what: string, err: unknown) => void;
+}
+
+/** A multipart upload begun and never completed nor aborted (its parts are stored, and billed). */
+export interface IncompleteUpload {
+  /** The key it would have created, relative to the store's root. */
+  key: string;
+  uploadId: string;
+  /** When it was begun. */
+  initiated: Date;
 }
 
 export interface WriteResult {
@@ -120,6 +137,18 @@ export interface ObjectStore {
    * many were deleted. A missing prefix counts as deleted. Refuses anything outside the root.
    */
   deletePrefix(prefix: string, options?: StoreOptions): Promise<number>;
+
+  /**
+   * Stores with multipart uploads (S3): every upload under the store's root (its prefix, never
+   * the rest of the bucket) that was begun and neither completed nor aborted: a write whose
+   * process died, or whose abort failed. Includes writes still under way. Absent on stores that
+   * leave nothing behind (PVC: a dead write's `*.dumping` file is part of its backup's folder).
+   * Throws StorageError when the storage cannot list them (a server without ListMultipartUploads).
+   */
+  listIncompleteUploads?(options?: StoreOptions): Promise<IncompleteUpload[]>;
+
+  /** Aborts one upload listIncompleteUploads returned, freeing its parts; one already gone counts as aborted. */
+  abortIncompleteUpload?(upload: IncompleteUpload, options?: StoreOptions): Promise<void>;
 }
 
 /** Rejects keys that would escape the store's root or are not in the canonical form. */

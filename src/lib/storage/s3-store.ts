@@ -6,6 +6,11 @@
  * time, so memory stays at one part whatever the object's size and a failed part is retried on its
  * own. The SDK's own retries are off: every request goes through retry() so that all retries are
  * classified, logged and bounded in one place.
+ *
+ * Retries are bounded by time, not by a count: a request that fails transiently (refused or
+ * dropped connections, 5xx, throttling) is sent again with exponential backoff and full jitter
+ * until it succeeds or `retry.budgetMs` (storage.s3.retryTimeout, 2 minutes by default) has passed
+ * since its first attempt, so an endpoint that is down for a minute costs a minute, not the backup.
  */
 import {
   AbortMultipartUploadCommand,
@@ -16,6 +21,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -27,7 +33,7 @@ import { Readable } from 'node:stream';
 import { AppError, ConfigError, InternalError, NotFoundError, StorageError, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { retry } from '../retry.js';
-import { assertSafeKey, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
+import { assertSafeKey, type IncompleteUpload, type ObjectInfo, type ObjectStore, type StoreOptions, type WriteResult } from './object-store.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -44,8 +50,14 @@ export interface S3StoreOptions {
   /** Where the credentials came from, for access-denied messages (e.g. "storage.s3.credentialsDir /secrets/s3"). */
   credentialsSource?: string;
   logger?: Logger;
-  /** Per-request retries of transient failures. Default: 5 attempts, 200 ms base delay, 5 s cap. */
-  retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number };
+  /**
+   * Retries of transient failures, per request. Default: for 2 minutes from the first attempt
+   * (budgetMs 120000, unbounded attempts), waits from 200 ms doubling to at most 10 s, with full
+   * jitter. `attempts` adds a bound by count (tests).
+   */
+  retry?: { budgetMs?: number; attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** The config field that sets retry.budgetMs, for hints (default storage.s3.retryTimeout). */
+  retryTimeoutField?: string;
   /** A ready client, used as is (its own retry and checksum settings included). */
   client?: S3Client;
 }
@@ -53,7 +65,13 @@ export interface S3StoreOptions {
 /** The smallest part S3 accepts (except for an upload's last part). */
 export const minPartSize = 5 * 1024 * 1024;
 
-const defaultRetry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
+/** storage.s3.retryTimeout's default, seconds (config/schema.ts). */
+export const defaultS3RetryTimeoutSeconds = 120;
+
+const defaultRetry = { budgetMs: defaultS3RetryTimeoutSeconds * 1000, baseDelayMs: 200, maxDelayMs: 10_000 };
+
+/** How long a failed write retries aborting its multipart upload before leaving it to `prune`. */
+const abortUploadBudgetMs = 10_000;
 
 /** The most keys one DeleteObjects request takes. */
 const deleteBatchSize = 1000;
@@ -67,7 +85,8 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   const region = options.region ?? 'us-east-1';
   const endpoint = options.endpointURL ?? `https://s3.${region}.amazonaws.com`;
   const logger = options.logger ?? silentLogger;
-  const retryPolicy = options.retry ?? defaultRetry;
+  const retryPolicy = { ...defaultRetry, ...options.retry };
+  const retryTimeoutField = options.retryTimeoutField ?? 'storage.s3.retryTimeout';
   const credentialsSource =
     options.credentialsSource ??
     (options.credentials
@@ -142,7 +161,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       return new StorageError('S3_UNREACHABLE', `cannot reach the S3 endpoint ${endpoint} (${operation} ${describe(key)}): ${networkDetail(err)}`, {
         cause: err,
         retryable: true,
-        hint: options.endpointURL === undefined ? 'check the network path to AWS S3 and storage.s3.region' : 'check storage.s3.endpointURL and that the server is running and reachable',
+        hint: `${options.endpointURL === undefined ? 'check the network path to AWS S3 and storage.s3.region' : 'check storage.s3.endpointURL and that the server is running and reachable'}; to ride through longer outages, raise ${retryTimeoutField}`,
       });
     }
     const detail = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(', ');
@@ -152,34 +171,56 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     });
   };
 
-  /** Runs one request (one attempt = one call of `request`) with retries of transient failures. */
+  /**
+   * Runs one request (one attempt = one call of `request`) with retries of transient failures
+   * within the time budget. `onRetry` (StoreOptions.onRetry) hears of each failed attempt.
+   */
   const call = async <T>(
     operation: string,
     key: string | undefined,
-    signal: AbortSignal | undefined,
+    o: StoreOptions,
     request: (attempt: number) => Promise<T>,
+    budgetMs = retryPolicy.budgetMs,
   ): Promise<T> => {
+    const { signal, onRetry } = o;
+    const started = Date.now();
+    let attempts = 1;
     try {
       return await retry(request, {
         ...retryPolicy,
+        budgetMs,
         ...(signal ? { signal } : {}),
         isRetryable: isTransient,
-        onRetry: (err, attempt, delayMs) =>
-          logger.warn(`S3 ${operation} failed, retrying`, { object: describe(key), attempt, delayMs, error: errorMessage(err) }),
+        onRetry: (err, attempt, delayMs) => {
+          attempts = attempt + 1;
+          logger.warn(`S3 ${operation} failed, retrying`, { object: describe(key), attempt, delayMs, error: errorMessage(err) });
+          onRetry?.(`${operation} ${describe(key)}`, err);
+        },
       });
     } catch (err) {
-      throw translate(err, operation, key, signal);
+      const translated = translate(err, operation, key, signal);
+      // The last attempt's own error, saying how long it was tried (so "give up" is never a mystery).
+      if (attempts > 1 && translated instanceof StorageError && translated.retryable) {
+        const seconds = Math.round((Date.now() - started) / 1000);
+        throw new StorageError(translated.code, `${translated.message} (tried ${attempts} times over ${seconds} s)`, {
+          cause: translated.cause,
+          retryable: true,
+          hint: translated.hint ?? `if the storage only needs longer to come back, raise ${retryTimeoutField}`,
+        });
+      }
+      throw translated;
     }
   };
 
   const sendOptions = (signal: AbortSignal | undefined): { abortSignal?: AbortSignal } => (signal ? { abortSignal: signal } : {});
 
   /** Every object whose key starts with `keyPrefix` (relative to the store), a page (≤ 1000 keys) at a time. */
-  async function* listPages(keyPrefix: string, signal: AbortSignal | undefined): AsyncGenerator<S3Object[]> {
+  async function* listPages(keyPrefix: string, o: StoreOptions): AsyncGenerator<S3Object[]> {
+    const { signal } = o;
     const fullPrefix = listPrefix(keyPrefix);
     let token: string | undefined;
     do {
-      const page = await call('ListObjectsV2', keyPrefix, signal, () =>
+      const page = await call('ListObjectsV2', keyPrefix, o, () =>
         client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: fullPrefix, ...(token ? { ContinuationToken: token } : {}) }), sendOptions(signal)),
       );
       yield page.Contents ?? [];
@@ -198,12 +239,17 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
   const abortUpload = async (key: string, uploadId: string): Promise<void> => {
     try {
-      // No signal: this cleanup must run precisely when the caller's signal has fired.
-      await call('AbortMultipartUpload', key, undefined, () =>
-        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey(key), UploadId: uploadId })),
+      // No signal: this cleanup must run precisely when the caller's signal has fired. A short
+      // budget: the write's failure waits for it, and `prune` aborts what is left here later.
+      await call(
+        'AbortMultipartUpload',
+        key,
+        {},
+        () => client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey(key), UploadId: uploadId })),
+        Math.min(retryPolicy.budgetMs, abortUploadBudgetMs),
       );
     } catch (err) {
-      logger.warn('could not abort the multipart upload; its parts stay billed until a lifecycle rule removes incomplete uploads', {
+      logger.warn('could not abort the multipart upload; its parts stay billed until `prune` (or a bucket lifecycle rule) aborts incomplete uploads', {
         object: describe(key),
         uploadId,
         error: errorMessage(err),
@@ -212,9 +258,10 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   };
 
   /** One DeleteObjects request; keys already missing count as deleted. Returns how many went. */
-  const deleteBatch = async (batch: string[], what: string, signal: AbortSignal | undefined): Promise<number> => {
+  const deleteBatch = async (batch: string[], what: string, o: StoreOptions): Promise<number> => {
+    const { signal } = o;
     if (batch.length === 0) return 0;
-    const out = await call('DeleteObjects', what, signal, () =>
+    const out = await call('DeleteObjects', what, o, () =>
       client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), sendOptions(signal)),
     );
     const failures = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
@@ -235,7 +282,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
     async check(options: StoreOptions = {}) {
       const { signal } = options;
-      await call('HeadBucket', undefined, signal, () => client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(signal)));
+      await call('HeadBucket', undefined, options, () => client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(signal)));
     },
 
     // Nothing to check before a listing: a missing bucket or refused credentials fail the listing itself.
@@ -254,7 +301,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
       const uploadPart = async (data: Buffer): Promise<void> => {
         if (uploadId === undefined) {
-          const created = await call('CreateMultipartUpload', key, signal, () =>
+          const created = await call('CreateMultipartUpload', key, options, () =>
             client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }), sendOptions(signal)),
           );
           if (!created.UploadId) throw new StorageError('S3_REQUEST_FAILED', `S3 CreateMultipartUpload of ${describe(key)} returned no upload id`);
@@ -262,7 +309,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         }
         const UploadId = uploadId;
         const PartNumber = parts.length + 1;
-        const uploaded = await call(`UploadPart ${PartNumber}`, key, signal, () =>
+        const uploaded = await call(`UploadPart ${PartNumber}`, key, options, () =>
           client.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length }), sendOptions(signal)),
         );
         parts.push({ PartNumber, ETag: uploaded.ETag });
@@ -275,7 +322,10 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // for await pulls one chunk at a time, so the body is paused while a part uploads.
-        for await (const chunk of body as AsyncIterable<unknown>) {
+        // Not destroyed when the loop ends early: on a failure the body is destroyed below with
+        // the failure itself, so that whoever produces it sees the storage's error (not a bare
+        // "premature close" or "operation was aborted" that would race it to the caller).
+        for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<unknown>) {
           let data = toBuffer(chunk);
           bytes += data.length;
           while (data.length > 0) {
@@ -292,14 +342,14 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         throwIfAborted(signal);
         if (uploadId === undefined) {
           const data = part === undefined ? Buffer.alloc(0) : part.subarray(0, filled);
-          await call('PutObject', key, signal, () =>
+          await call('PutObject', key, options, () =>
             client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: data, ContentLength: data.length }), sendOptions(signal)),
           );
           return { bytes };
         }
         if (filled > 0 && part !== undefined) await uploadPart(part.subarray(0, filled));
         const UploadId = uploadId;
-        await call('CompleteMultipartUpload', key, signal, async (attempt) => {
+        await call('CompleteMultipartUpload', key, options, async (attempt) => {
           try {
             await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), sendOptions(signal));
           } catch (err) {
@@ -311,9 +361,12 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         });
         return { bytes };
       } catch (err) {
+        const failure = signal?.aborted ? abortError(signal) : err;
+        // With the failure only for a body someone listens to: an 'error' nobody hears would crash the process.
+        if (body.listenerCount('error') > 0) body.destroy(failure instanceof Error ? failure : new Error(String(failure)));
+        else body.destroy();
         if (uploadId !== undefined) await abortUpload(key, uploadId);
-        if (signal?.aborted) throw abortError(signal);
-        throw err;
+        throw failure;
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -323,7 +376,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Body = typeof data === 'string' ? Buffer.from(data) : data;
       const Key = objectKey(key);
-      await call('PutObject', key, signal, () =>
+      await call('PutObject', key, options, () =>
         client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentLength: Body.length }), sendOptions(signal)),
       );
     },
@@ -333,7 +386,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const Body = typeof data === 'string' ? Buffer.from(data) : data;
       const Key = objectKey(key);
       // S3's conditional write: the object is created only if the key holds none.
-      return call('PutObject', key, signal, async (attempt) => {
+      return call('PutObject', key, options, async (attempt) => {
         try {
           await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentLength: Body.length, IfNoneMatch: '*' }), sendOptions(signal));
           return true;
@@ -352,27 +405,61 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     async read(key: string, options: StoreOptions = {}): Promise<Readable> {
       const { signal } = options;
       const Key = objectKey(key);
-      const out = await call('GetObject', key, signal, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
-      if (!(out.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
-      const body = out.Body;
+      const first = await call('GetObject', key, options, () => client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+      if (!(first.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
+      const firstBody = first.Body;
+      /** The body being read now (the first, or a resumed one). */
+      let current: Readable = firstBody;
+      const size = first.ContentLength;
+      const etag = first.ETag;
+      // A body whose connection drops midway (an endpoint restarting, a reset) is resumed where it
+      // broke off, with a ranged GetObject retried like any request (within the retry budget),
+      // and only of the same object (If-Match its ETag): reads ride through outages as writes do.
+      async function* bytes(): AsyncGenerator<Buffer> {
+        let offset = 0;
+        for (;;) {
+          try {
+            for await (const chunk of current as AsyncIterable<unknown>) {
+              const data = toBuffer(chunk);
+              offset += data.length;
+              yield data;
+            }
+            if (size === undefined || offset >= size) return;
+            throw Object.assign(new Error(`the body ended after ${offset} of ${size} bytes`), { code: 'ECONNRESET' });
+          } catch (err) {
+            if (signal?.aborted) throw abortError(signal);
+            if (!isTransient(err)) throw translate(err, 'GetObject', key, signal);
+            logger.warn('S3 GetObject broke off, resuming', { object: describe(key), offset, error: errorMessage(err) });
+            options.onRetry?.(`GetObject ${describe(key)}`, err);
+            const from = offset;
+            const next = await call('GetObject', key, options, () =>
+              client.send(new GetObjectCommand({ Bucket: bucket, Key, Range: `bytes=${from}-`, ...(etag === undefined ? {} : { IfMatch: etag }) }), sendOptions(signal)),
+            );
+            if (!(next.Body instanceof Readable)) throw new InternalError(`S3 GetObject of ${describe(key)} did not return a Node stream`);
+            current = next.Body;
+          }
+        }
+      }
+      const stream = Readable.from(bytes(), { objectMode: false, highWaterMark: firstBody.readableHighWaterMark });
       if (signal) {
         // Once the headers are in, the SDK no longer watches the signal: a reader waiting for the
-        // next chunk of a stalled body would wait for ever. Destroying the body ends that wait.
+        // next chunk of a stalled body would wait for ever. Destroying the bodies ends that wait.
         const onAbort = (): void => {
-          body.destroy(abortError(signal));
+          current.destroy(abortError(signal));
+          stream.destroy(abortError(signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        body.once('close', () => signal.removeEventListener('abort', onAbort));
+        stream.once('close', () => signal.removeEventListener('abort', onAbort));
         if (signal.aborted) onAbort();
       }
-      return body;
+      return stream;
     },
 
     async get(key: string, options: StoreOptions = {}): Promise<Buffer> {
       const { signal } = options;
       const Key = objectKey(key);
       // Small objects: the download is part of the attempt, so a connection dropped mid-body is retried too.
-      return call('GetObject', key, signal, async () => {
+      return call('GetObject', key, options, async () => {
         const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key }), sendOptions(signal));
         if (!out.Body) return Buffer.alloc(0);
         return Buffer.from(await out.Body.transformToByteArray());
@@ -383,7 +470,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Key = objectKey(key);
       try {
-        await call('HeadObject', key, signal, () => client.send(new HeadObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+        await call('HeadObject', key, options, () => client.send(new HeadObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
         return true;
       } catch (err) {
         // HEAD responses have no body, so a missing bucket looks like a missing object here.
@@ -394,7 +481,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
 
     async list(listFor: string, options: StoreOptions = {}): Promise<ObjectInfo[]> {
       const found: ObjectInfo[] = [];
-      for await (const page of listPages(listFor, options.signal)) {
+      for await (const page of listPages(listFor, options)) {
         for (const object of page) {
           if (object.Key === undefined) continue;
           const key = relativeKey(object.Key);
@@ -411,7 +498,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       const { signal } = options;
       const Key = objectKey(key);
       try {
-        await call('DeleteObject', key, signal, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
+        await call('DeleteObject', key, options, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }), sendOptions(signal)));
       } catch (err) {
         if (err instanceof NotFoundError) return;
         throw err;
@@ -423,21 +510,58 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         assertSafeKey(k);
         return objectKey(k);
       });
-      for (let i = 0; i < full.length; i += deleteBatchSize) await deleteBatch(full.slice(i, i + deleteBatchSize), keys[i] ?? '', options.signal);
+      for (let i = 0; i < full.length; i += deleteBatchSize) await deleteBatch(full.slice(i, i + deleteBatchSize), keys[i] ?? '', options);
     },
 
     async deletePrefix(deleteFor: string, options: StoreOptions = {}): Promise<number> {
-      const { signal } = options;
       if (!deleteFor.endsWith('/')) {
         throw new StorageError('UNSAFE_KEY', `refusing to delete prefix ${JSON.stringify(deleteFor)}: a folder prefix must be non-empty and end with "/"`);
       }
       let deleted = 0;
       // Deleting page by page keeps memory flat; continuation tokens stay valid as keys go.
-      for await (const page of listPages(deleteFor, signal)) {
+      for await (const page of listPages(deleteFor, options)) {
         const keys = page.flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
-        for (let i = 0; i < keys.length; i += deleteBatchSize) deleted += await deleteBatch(keys.slice(i, i + deleteBatchSize), deleteFor, signal);
+        for (let i = 0; i < keys.length; i += deleteBatchSize) deleted += await deleteBatch(keys.slice(i, i + deleteBatchSize), deleteFor, options);
       }
       return deleted;
+    },
+
+    async listIncompleteUploads(options: StoreOptions = {}): Promise<IncompleteUpload[]> {
+      const { signal } = options;
+      // The prefix with its slash: `orders/` must not match the uploads of `orders-old/`.
+      const Prefix = prefix ? `${prefix}/` : '';
+      const found: IncompleteUpload[] = [];
+      let KeyMarker: string | undefined;
+      let UploadIdMarker: string | undefined;
+      for (;;) {
+        const page = await call('ListMultipartUploads', undefined, options, () =>
+          client.send(
+            new ListMultipartUploadsCommand({ Bucket: bucket, Prefix, ...(KeyMarker === undefined ? {} : { KeyMarker }), ...(UploadIdMarker === undefined ? {} : { UploadIdMarker }) }),
+            sendOptions(signal),
+          ),
+        );
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key === undefined || upload.UploadId === undefined || !upload.Key.startsWith(Prefix)) continue;
+          found.push({ key: relativeKey(upload.Key), uploadId: upload.UploadId, initiated: upload.Initiated ?? new Date(0) });
+        }
+        if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) break;
+        KeyMarker = page.NextKeyMarker;
+        UploadIdMarker = page.NextUploadIdMarker;
+      }
+      return found;
+    },
+
+    async abortIncompleteUpload(upload: IncompleteUpload, options: StoreOptions = {}): Promise<void> {
+      const { signal } = options;
+      const Key = objectKey(upload.key);
+      try {
+        await call('AbortMultipartUpload', upload.key, options, () =>
+          client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId: upload.uploadId }), sendOptions(signal)),
+        );
+      } catch (err) {
+        if (err instanceof AppError && err.cause instanceof Error && s3Code(err.cause) === 'NoSuchUpload') return;
+        throw err;
+      }
     },
   };
 }

@@ -9,6 +9,12 @@
  * A stalled operation is cancelled through its signal and fails with StorageError
  * STORAGE_STALLED; its promise settles then even if the store ignores the cancellation.
  *
+ * A store that retries a failing request (S3, within storage.s3.retryTimeout) says so through
+ * StoreOptions.onRetry, and each retry counts as progress: the storage is answering, with errors,
+ * and the store's own retry budget bounds that wait. So a call retried inside its budget is never
+ * cancelled as a stall, and when the budget runs out the failure names the storage's own error.
+ * Silence (requests that get no answer at all) is still a stall.
+ *
  * Time is measured by this process's own ticks: a tick far too late means this process was not
  * running (stopped with SIGSTOP, its machine suspended), and that time is not the storage's.
  */
@@ -36,29 +42,37 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
   const tickMs = Math.max(50, Math.min(1000, stallTimeoutMs / 4));
 
   /**
-   * Runs `operation` with a signal that fires on `outer` or when `isStalled` reports a stall;
-   * `onPaused` hears of time this process was not running (to take it out of its own measure).
+   * Runs `operation` with a signal that fires on `outer.signal` or when `isStalled` reports a
+   * stall; `hooks.onPaused` hears of time this process was not running (to take it out of its
+   * own measure), `hooks.onRetried` of a retry by the store (the `onRetry` given to `operation`,
+   * chained to the caller's `outer.onRetry`), which restarts the measure.
    */
   const guarded = async <T>(
-    outer: AbortSignal | undefined,
+    outer: StoreOptions,
     error: () => StorageError,
-    operation: (signal: AbortSignal) => Promise<T>,
+    operation: (signal: AbortSignal, onRetry: NonNullable<StoreOptions['onRetry']>) => Promise<T>,
     isStalled: (sinceProgressMs: number) => boolean,
-    onPaused: (gapMs: number) => void = () => undefined,
+    hooks: { onPaused?: (gapMs: number) => void; onRetried?: () => void } = {},
   ): Promise<T> => {
+    const outerSignal = outer.signal;
     const controller = new AbortController();
-    const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+    const signal = outerSignal ? AbortSignal.any([outerSignal, controller.signal]) : controller.signal;
     let rejectStall: (err: unknown) => void = () => undefined;
     const stall = new Promise<never>((_, reject) => (rejectStall = reject));
     stall.catch(() => undefined);
     let started = Date.now();
     const pauses = new PauseDetector(tickMs, started);
+    const onRetry = (what: string, err: unknown): void => {
+      started = Date.now();
+      hooks.onRetried?.();
+      outer.onRetry?.(what, err);
+    };
     const timer = setInterval(() => {
       const now = Date.now();
       const gap = pauses.tick(now);
       if (gap > 0) {
         started += gap;
-        onPaused(gap);
+        hooks.onPaused?.(gap);
         return;
       }
       if (!isStalled(now - started)) return;
@@ -68,9 +82,9 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
     }, tickMs);
     timer.unref();
     try {
-      return await Promise.race([operation(signal), stall]);
+      return await Promise.race([operation(signal, onRetry), stall]);
     } catch (err) {
-      if (outer?.aborted) throw abortError(outer);
+      if (outerSignal?.aborted) throw abortError(outerSignal);
       if (controller.signal.aborted) throw controller.signal.reason;
       throw err;
     } finally {
@@ -94,18 +108,18 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
 
     put(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<void> {
       return guarded(
-        o.signal,
+        o,
         () => stalled(key, 'writing'),
-        (signal) => store.put(key, data, { ...o, signal }),
+        (signal, onRetry) => store.put(key, data, { ...o, signal, onRetry }),
         (elapsed) => elapsed >= stallTimeoutMs,
       );
     },
 
     putIfAbsent(key: string, data: string | Uint8Array, o: StoreOptions = {}): Promise<boolean> {
       return guarded(
-        o.signal,
+        o,
         () => stalled(key, 'writing'),
-        (signal) => store.putIfAbsent(key, data, { ...o, signal }),
+        (signal, onRetry) => store.putIfAbsent(key, data, { ...o, signal, onRetry }),
         (elapsed) => elapsed >= stallTimeoutMs,
       );
     },
@@ -121,6 +135,9 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
           done(null, chunk);
         },
       });
+      // The failure is reported by the write's promise; once the pipeline below has ended, an
+      // error from the destroy() in the catch below would have no listener and crash the process.
+      relay.on('error', () => undefined);
       let bodyEnded = false;
       // A failure on either side destroys both; the store's write reports it.
       void pipeline(body, relay).then(
@@ -130,11 +147,11 @@ export function stallGuardedStore(store: ObjectStore, options: StallGuardOptions
       const waiting = (): boolean => bodyEnded || relay.readableLength > 0 || relay.writableLength > 0;
       // A store that ignores its signal must not leave the body's producer waiting either.
       return guarded(
-        o.signal,
+        o,
         () => stalled(key, 'writing'),
-        (signal) => store.write(key, relay, { ...o, signal }),
+        (signal, onRetry) => store.write(key, relay, { ...o, signal, onRetry }),
         () => waiting() && Date.now() - lastProgress >= stallTimeoutMs,
-        (gap) => (lastProgress += gap),
+        { onPaused: (gap) => (lastProgress += gap), onRetried: () => (lastProgress = Date.now()) },
       ).catch((err: unknown) => {
         relay.destroy(err instanceof Error ? err : new Error(String(err)));
         throw err;
