@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     restoreMocks: true,
+    // One temporary folder per test run, checked empty at its end (test/support/temp-leftovers.ts).
+    globalSetup: ['test/support/temp-leftovers.ts'],
     projects: [
       {
         test: {
