@@ -42,6 +42,17 @@ function cliWithTmp(args: string[], tmp: string): Promise<number | null> {
   return new Promise((resolve) => spawn(process.execPath, [cliBin, ...args], { cwd, env: { ...process.env, TMPDIR: tmp }, stdio: 'ignore' }).on('close', (code) => resolve(code)));
 }
 
+/** The processes with an argument naming a file in `folder`. */
+async function processesNaming(folder: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const args = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (args.split('\0').some((a) => a.includes(`${folder}/`))) found.push(Number(entry));
+  }
+  return found;
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>, limitMs = 60_000): Promise<T> {
   const end = Date.now() + limitMs;
   for (;;) {
@@ -125,15 +136,20 @@ describe('temporary files with secrets', () => {
       expect((await stat(file)).mode & 0o777).toBe(0o600);
       expect(await readFile(file, 'utf8')).toContain(`password="${password}"`);
       // The downloaded binlogs (data) are in the same private folder, not in a folder of their own.
-      expect((await readdir(dir)).filter((n) => n.startsWith('pitr-'))).toHaveLength(1);
+      const downloads = (await readdir(dir)).filter((n) => n.startsWith('pitr-'));
+      expect(downloads).toHaveLength(1);
+      const binlogs = await readdir(join(dir, downloads[0]!, 'here'));
+      expect(binlogs.length).toBeGreaterThan(0);
+      expect(binlogs.every((n) => /^binlog\.\d+$/.test(n))).toBe(true);
       expect((await readdir(tmp)).filter((n) => n.startsWith('bloodraven-'))).toEqual([folder]);
 
       child.kill('SIGKILL');
       expect(await exited).toBeNull();
-      // Nothing can run in a process killed so: the folder and the password are still there.
+      // Nothing can run in a process killed so: the folder and the password are still there, and
+      // so is its client, waiting on the test's lock with the option file named in its arguments.
       expect(await readFile(file, 'utf8')).toContain(password);
-      await lock.query("SELECT RELEASE_LOCK('held-by-test')");
-      released = true;
+      const orphans = await processesNaming(dir);
+      expect(orphans.length).toBeGreaterThan(0);
 
       // What an older bloodraven left (a minute old), and the folder of a run still alive (this one).
       const legacy = join(tmp, 'bloodraven-client-AbC123');
@@ -145,6 +161,11 @@ describe('temporary files with secrets', () => {
       await utimes(live.path, old, old);
 
       expect(await cliWithTmp(['backup', 'list'], tmp)).toBe(0);
+      // The sweep stopped the dead run's client (still waiting on the test's lock) before it
+      // removed the folder.
+      expect(await processesNaming(dir)).toEqual([]);
+      await lock.query("SELECT RELEASE_LOCK('held-by-test')");
+      released = true;
       const left = await readdir(tmp);
       expect(left).not.toContain(folder);
       expect(left).not.toContain('bloodraven-client-AbC123');
@@ -195,7 +216,9 @@ describe('temporary files with secrets', () => {
       await lock.query("SELECT GET_LOCK('held-by-test', 0)");
       try {
         const args = ['restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(fresh.port)];
-        const child = started(spawn(process.execPath, [cliBin, ...args], { cwd, stdio: ['ignore', 'ignore', 'ignore'] }));
+        // Its run folder, which the SIGKILL below leaves, goes into the test's folder.
+        const tmp = await mkdtemp(join(work, 'tmp-'));
+        const child = started(spawn(process.execPath, [cliBin, ...args], { cwd, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'ignore'] }));
         const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
         await until('the replay to wait for the lock', async () => {
           const rows = (await sql(fresh, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%GET_LOCK(''held-by-test''%' AND USER = 'keeper'")) as unknown[];
