@@ -16,7 +16,7 @@
  */
 import { removeTreeSync } from './last-resort.js';
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -276,8 +276,27 @@ async function commandNamesFolder(pid: number, folder: string): Promise<boolean>
 }
 
 /**
- * Kills (SIGKILL) this user's processes that name a file in `folder` (a dead run's folder) and
- * waits for them to go. True once none is left (also where there is no /proc to look in).
+ * Whether process `pid` names a file in `folder` in its arguments or holds one open (a client
+ * reading its option file through an inherited descriptor, removed from the folder already).
+ */
+async function processUsesFolder(pid: number, folder: string): Promise<boolean> {
+  if (await commandNamesFolder(pid, folder)) return true;
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${folder}/`)) return true;
+  }
+  return false;
+}
+
+/**
+ * Kills (SIGKILL) this user's processes that name or hold open a file in `folder` (a dead run's
+ * folder) and waits for them to go. True once none is left (also where there is no /proc).
  */
 async function stopProcessesNaming(folder: string): Promise<boolean> {
   const uid = process.getuid?.();
@@ -294,7 +313,7 @@ async function stopProcessesNaming(folder: string): Promise<boolean> {
       const pid = Number(entry);
       if (pid === process.pid) continue;
       if (uid !== undefined && (await lstat(`/proc/${entry}`).catch(() => null))?.uid !== uid) continue;
-      if (await commandNamesFolder(pid, folder)) out.push(pid);
+      if (await processUsesFolder(pid, folder)) out.push(pid);
     }
     return out;
   };

@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
 import { abortError, AppError, errorMessage, ExitCode, ExternalCommandError, PreconditionError, throwIfAborted } from '../errors.js';
 import { nextPacketSize } from '../restore/target-checks.js';
-import { withClientOptions } from '../mysql/client-tools.js';
+import { withClientOptions, type ClientConnection } from '../mysql/client-tools.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import type { Flavor } from '../mysql/flavor.js';
 import type { PipedProcess, ProcessRunner } from '../process.js';
@@ -217,7 +217,7 @@ export async function applyReplay(
   signal?: AbortSignal,
 ): Promise<ReplayResult> {
   if (selection.runs.length === 0) return selection.result;
-  await withClientOptions(deps.connector.options, (connectArgs) => streamRuns(deps, selection.runs, connectArgs, options.skipBinlog, signal));
+  await withClientOptions(deps.connector.options, (connection) => streamRuns(deps, selection.runs, connection, options.skipBinlog, signal));
   return selection.result;
 }
 
@@ -249,13 +249,13 @@ function delay(ms: number): Promise<void> {
 async function streamRuns(
   deps: { runner: ProcessRunner; flavor: Flavor },
   runs: readonly Run[],
-  connectArgs: string[],
+  connection: ClientConnection,
   skipBinlog: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
   const withSignal = signal ? { signal } : {};
   // A target that accepts the connection but never answers must not hold the replay at its start.
-  const client = deps.runner.pipe(deps.flavor.clientTool, [...connectArgs, `--connect-timeout=${connectTimeoutSeconds}`, '--binary-mode'], withSignal);
+  const client = deps.runner.pipe(deps.flavor.clientTool, [...connection.args, `--connect-timeout=${connectTimeoutSeconds}`, '--binary-mode'], { ...withSignal, inheritFds: connection.inheritFds });
   // Its output is not used; left unread, it could fill the pipe and stall the client.
   client.stdout.resume();
   let tool: PipedProcess | undefined;
