@@ -21,6 +21,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
+          // The run folder of library calls made in the test's own process (run-folder-cleanup.ts).
+          setupFiles: ['test/support/run-folder-cleanup.ts'],
           sequence: { groupOrder: 1 },
           // Each file starts its own MariaDB server; two at a time fits a 2-core CI machine.
           maxWorkers: 2,

@@ -247,10 +247,12 @@ describe('a point-in-time replay that cannot go on', () => {
     const failing = /^error: replaying the binlogs into the target failed \(in the transaction at binlog here\/(binlog\.\d+) position (\d+) \(GTID (\d+-\d+-\d+)\); the last range given to mariadb: [^)]*\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 1062 \(23000\) at line \d+: Duplicate entry '<row data withheld>' for key 'PRIMARY'$/m.exec(run.stderr());
     expect(failing, run.stderr()).not.toBeNull();
     expect(manifest.entries.map((e) => e.file)).toContain(failing![1]);
-    // The GTID is the marker's transaction: the one the target's own row collides with.
-    const events = (await sql(source, `SHOW BINLOG EVENTS IN '${failing![1]}' FROM ${failing![2]} LIMIT 1`)) as Array<{ Event_type: string; Info: string }>;
+    // The transaction named is the marker's, the one the target's own row collides with: it
+    // starts with its GTID there, and writes to vault.secrets.
+    const events = (await sql(source, `SHOW BINLOG EVENTS IN '${failing![1]}' FROM ${failing![2]} LIMIT 4`)) as Array<{ Event_type: string; Info: string }>;
     expect(events[0]!.Event_type).toBe('Gtid');
     expect(events[0]!.Info).toContain(failing![3]);
+    expect(events.slice(1).some((e) => e.Info.includes('vault') && e.Info.includes('secrets')), JSON.stringify(events)).toBe(true);
     const output = run.stdout() + run.stderr();
     expect(output).toMatch(/^BLOODRAVEN_PITR_FAILED \{.*Duplicate entry '<row data withheld>'/m);
     expect(output).not.toContain(marker);
