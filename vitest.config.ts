@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     restoreMocks: true,
+    // One temporary folder per test run, checked empty at its end (test/support/temp-leftovers.ts).
+    globalSetup: ['test/support/temp-leftovers.ts'],
     projects: [
       {
         test: {
@@ -19,6 +21,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
+          // The run folder of library calls made in the test's own process (run-folder-cleanup.ts).
+          setupFiles: ['test/support/run-folder-cleanup.ts'],
           sequence: { groupOrder: 1 },
           // Each file starts its own MariaDB server; two at a time fits a 2-core CI machine.
           maxWorkers: 2,

@@ -1,9 +1,10 @@
 /**
  * One private temporary folder per run, for every temporary file that holds a credential or
- * data (the client tools' option file with the MySQL password; later PITR downloads and
- * decrypted files). It is created 0700 under the system's temporary folder, its files 0600, and
+ * data (the client tools' option file with the MySQL password, binlogs fetched from a server by
+ * `pitr archive`, binlogs downloaded and decrypted for a PITR replay). It is created 0700 under the system's temporary folder, its files 0600, and
  * removed when the run ends. A run killed with SIGKILL cannot remove it, so every run first sweeps
- * the folders of runs that are gone.
+ * the folders of runs that are gone, after killing the tools such a run left running on them
+ * (a binlog fetch would go on writing the whole file).
  *
  * The folder's name carries the pid (`bloodraven-run-<pid>-XXXXXX`) and an owner file inside
  * records the process's start time: a pid alone could have been reused by an unrelated process,
@@ -15,7 +16,7 @@
  */
 import { removeTreeSync } from './last-resort.js';
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -184,6 +185,9 @@ export async function sweepPrivateFolders(options: SweepOptions = {}): Promise<s
       const old = now() - info.mtimeMs > unverifiableGraceMs;
       const stale = legacy ? old : sandbox ? await sandboxIsOrphaned(path, { isAlive, startTicks }) : await runIsGone(path, name, { isAlive, startTicks, old });
       if (!stale) continue;
+      // A dead run's tools outlive it (a binlog fetch writes into this folder until its file is
+      // whole): stopped first, or one would go on writing a binlog no one will ever remove.
+      if (!legacy && !sandbox && !(await stopProcessesNaming(path))) continue;
       await rm(path, { recursive: true, force: true });
       removed.push(path);
     } catch {
@@ -258,15 +262,78 @@ async function stopServerOf(path: string): Promise<boolean> {
   return left.length === 0;
 }
 
-/** Whether process `pid` runs with an argument inside `folder` (a server's --datadir, --socket). */
+/**
+ * Whether process `pid` runs with an argument inside `folder`: an option's value (a server's
+ * --datadir, a tool's --result-file or --defaults-extra-file) or a file argument.
+ */
 async function commandNamesFolder(pid: number, folder: string): Promise<boolean> {
   try {
     const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    return args.some((a) => a.includes(`=${folder}/`));
+    return args.some((a) => a.includes(`=${folder}/`) || a.startsWith(`${folder}/`));
   } catch {
     return false;
   }
 }
+
+/**
+ * Whether process `pid` names a file in `folder` in its arguments or holds one open (a client
+ * reading its option file through an inherited descriptor, removed from the folder already).
+ */
+async function processUsesFolder(pid: number, folder: string): Promise<boolean> {
+  if (await commandNamesFolder(pid, folder)) return true;
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${folder}/`)) return true;
+  }
+  return false;
+}
+
+/**
+ * Kills (SIGKILL) this user's processes that name or hold open a file in `folder` (a dead run's
+ * folder) and waits for them to go. True once none is left (also where there is no /proc).
+ */
+async function stopProcessesNaming(folder: string): Promise<boolean> {
+  const uid = process.getuid?.();
+  const naming = async (): Promise<number[]> => {
+    let entries: string[];
+    try {
+      entries = await readdir('/proc');
+    } catch {
+      return [];
+    }
+    const out: number[] = [];
+    for (const entry of entries) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      if (pid === process.pid) continue;
+      if (uid !== undefined && (await lstat(`/proc/${entry}`).catch(() => null))?.uid !== uid) continue;
+      if (await processUsesFolder(pid, folder)) out.push(pid);
+    }
+    return out;
+  };
+  let left = await naming();
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const deadline = Date.now() + serverKillWaitMs;
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(100);
+    // A killed process not reaped yet has an empty command line: it no longer counts.
+    left = await naming();
+  }
+  return left.length === 0;
+}
+
 
 async function readOwner(path: string): Promise<Owner | null> {
   try {

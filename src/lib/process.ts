@@ -8,7 +8,7 @@
  * hold them), and a program that exits while we still write to it fails the write at once. A
  * promise that never settles would let the event loop run dry, and Node would exit with 13.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { abortError, ExternalCommandError } from './errors.js';
 
 export interface RunOptions {
@@ -20,6 +20,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Return instead of throwing when the program exits non-zero. */
   allowFailure?: boolean;
+  /** Open file descriptors the program gets as its fds 3, 4, … (an option file it reads as /dev/fd/3). */
+  inheritFds?: readonly number[];
 }
 
 export interface RunResult {
@@ -73,7 +75,7 @@ export interface ProcessRunner {
   /** Starts a long-running program (a server) and returns a handle to it. */
   start(command: string, args: readonly string[], options?: SpawnOptions): RunningProcess;
   /** Starts a program whose stdin and stdout the caller streams (binlog replay pipelines). */
-  pipe(command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; signal?: AbortSignal }): PipedProcess;
+  pipe(command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; inheritFds?: readonly number[] }): PipedProcess;
 }
 
 const tailBytes = 4000;
@@ -145,7 +147,7 @@ export const nodeProcessRunner: ProcessRunner = {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe', ...(options.inheritFds ?? [])] }) as ChildProcessWithoutNullStreams;
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -166,7 +168,7 @@ export const nodeProcessRunner: ProcessRunner = {
 
   pipe(command, args, options = {}) {
     const { signal } = options;
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe', ...(options.inheritFds ?? [])] }) as ChildProcessWithoutNullStreams;
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => {
       stderr = tail(stderr + b.toString('utf8'));

@@ -30,6 +30,8 @@ let work: string;
 let scratch: string;
 let cwd: string;
 let t0: number;
+/** A value in a row of the binlogs: no error output may show it, nor its base64. */
+const marker = `Marker-${Math.random().toString(36).slice(2)}-in-a-row`;
 const targets: TestServer[] = [];
 const started: ChildProcess[] = [];
 
@@ -160,7 +162,14 @@ beforeAll(async () => {
   const backup = startCli(['backup', 'now'], cwd);
   if ((await backup.ended) !== 0) throw new Error(`backup now failed: ${backup.stderr()}`);
   t0 = Math.floor(Date.now() / 1000) + 600;
-  await sql(source, `FLUSH BINARY LOGS; SET TIMESTAMP = ${t0}; INSERT INTO app.events VALUES (11, 'small'); FLUSH BINARY LOGS`);
+  // The marker row goes as a row event (mariadb-binlog prints it as base64); its table is created
+  // only when missing, so a target that holds it already fails on the row, not on the table.
+  await sql(
+    source,
+    `FLUSH BINARY LOGS; SET TIMESTAMP = ${t0}; INSERT INTO app.events VALUES (11, 'small');
+     CREATE DATABASE IF NOT EXISTS vault; CREATE TABLE IF NOT EXISTS vault.secrets (k VARCHAR(64) PRIMARY KEY, v VARCHAR(200));
+     INSERT INTO vault.secrets VALUES ('${marker}', '${marker} again'); FLUSH BINARY LOGS`,
+  );
   // About 20 MB of row events in one transaction: far more than a pipe holds. In four
   // statements, since mariadb-binlog prints each statement's row events as one BINLOG statement,
   // which must fit the target's max_allowed_packet (16 MB by default; one 20 MB statement would
@@ -196,6 +205,11 @@ afterAll(async () => {
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
 
+/** What base64 of a text holds at each of the three alignments the text may have in a longer encoded run. */
+function base64Forms(text: string): string[] {
+  return [0, 1, 2].map((pad) => Buffer.from('x'.repeat(pad) + text).toString('base64').slice(4, -4));
+}
+
 async function newTarget(): Promise<TestServer> {
   const target = await startTestServer();
   targets.push(target);
@@ -210,13 +224,40 @@ describe('a point-in-time replay that cannot go on', () => {
     // Before the fix: the binlog tool blocked on a pipe nobody read, and the CLI ended with 13 after minutes.
     const code = await within(90_000, 'restore bootstrap', run.ended);
     expect(run.stderr()).toMatch(
-      /^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ from position \d+ to \d+, GTIDs \S+ to \S+\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 1050 \(42S01\) at line \d+: Table 'big' already exists$/m,
+      /^error: replaying the binlogs into the target failed \(in the transaction at binlog here\/binlog\.\d+ position \d+ \(GTID \d+-\d+-\d+\); the last range given to mariadb: binlog here\/binlog\.\d+ from position \d+ to \d+, GTIDs \S+ to \S+\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 1050 \(42S01\) at line \d+: Table 'big' already exists$/m,
     );
     // The replay's mark was saved: once the table is out of the way, the same restore resumes the replay.
     expect(run.stderr()).toMatch(/^hint: the target holds the backup and part of the binlogs: fix what the error names .*, then run the same restore again \(the same --stop-datetime\) to resume the replay/m);
     expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED \{.*Table 'big' already exists/m);
     expect(code).toBe(1);
     expect(await scratchProcesses()).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('names the binlog file, offset and GTID of the failing transaction, and no value of its row, in any output', async () => {
+    const target = await newTarget();
+    // The target holds the marker row already: replaying it fails with a duplicate key, whose
+    // message the server writes with the key's value.
+    await sql(target, `CREATE DATABASE vault; CREATE TABLE vault.secrets (k VARCHAR(64) PRIMARY KEY, v VARCHAR(200)); INSERT INTO vault.secrets VALUES ('${marker}', 'here')`);
+    const run = startCli(['restore', 'bootstrap', '--stop-datetime', iso(t0 + 5), '--port', String(target.port), '--json'], cwd);
+    const code = await within(90_000, 'restore bootstrap', run.ended);
+    expect(code, run.stderr()).toBe(1);
+    // Where it failed, as the archive's manifest names the transaction: its file, offset and GTID.
+    const manifest = JSON.parse(await readFile(join(cwd, 'backups', 'binlogs', 'manifest-here.json'), 'utf8')) as { entries: Array<{ file: string }> };
+    const failing = /^error: replaying the binlogs into the target failed \(in the transaction at binlog here\/(binlog\.\d+) position (\d+) \(GTID (\d+-\d+-\d+)\); the last range given to mariadb: [^)]*\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 1062 \(23000\) at line \d+: Duplicate entry '<row data withheld>' for key 'PRIMARY'$/m.exec(run.stderr());
+    expect(failing, run.stderr()).not.toBeNull();
+    expect(manifest.entries.map((e) => e.file)).toContain(failing![1]);
+    // The transaction named is the marker's, the one the target's own row collides with: it
+    // starts with its GTID there, and writes to vault.secrets.
+    const events = (await sql(source, `SHOW BINLOG EVENTS IN '${failing![1]}' FROM ${failing![2]} LIMIT 4`)) as Array<{ Event_type: string; Info: string }>;
+    expect(events[0]!.Event_type).toBe('Gtid');
+    expect(events[0]!.Info).toContain(failing![3]);
+    expect(events.slice(1).some((e) => e.Info.includes('vault') && e.Info.includes('secrets')), JSON.stringify(events)).toBe(true);
+    const output = run.stdout() + run.stderr();
+    expect(output).toMatch(/^BLOODRAVEN_PITR_FAILED \{.*Duplicate entry '<row data withheld>'/m);
+    expect(output).not.toContain(marker);
+    for (const encoded of base64Forms(marker)) expect(output).not.toContain(encoded);
+    expect(output).not.toMatch(/[A-Za-z0-9+/]{65,}/);
     expect(await leftovers()).toEqual([]);
   });
 
@@ -230,7 +271,7 @@ describe('a point-in-time replay that cannot go on', () => {
     await target.crash();
     await target.restart();
     const code = await within(90_000, 'restore bootstrap', run.ended);
-    expect(run.stderr()).toMatch(/^error: replaying the binlogs into the target failed \(the last range given to mariadb: binlog here\/binlog\.\d+ .*\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 20(02|03|06|13) \(HY000\)/m);
+    expect(run.stderr()).toMatch(/^error: replaying the binlogs into the target failed \((in the transaction at binlog here\/binlog\.\d+ position \d+ \(GTID \S+\); )?the last range given to mariadb: binlog here\/binlog\.\d+ .*\): mariadb --connect-timeout=30 --binary-mode exited with 1: ERROR 20(02|03|06|13) \(HY000\)/m);
     expect(run.stderr()).toMatch(/^BLOODRAVEN_PITR_FAILED /m);
     expect(code).toBe(1);
     expect(await scratchProcesses()).toEqual([]);
@@ -328,6 +369,43 @@ describe('an interrupt', () => {
       const manifestPath = join(dir, 'backups', 'binlogs', 'manifest-far.json');
       const entries = existsSync(manifestPath) ? (JSON.parse(await readFile(manifestPath, 'utf8')) as { entries: Array<{ file: string }> }).entries : [];
       expect(entries.map((e) => e.file)).not.toContain(fetching);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('SIGKILL during pitr archive (remote source) leaves the binlog it held only in its private folder, and the next command stops its tool and sweeps it', async () => {
+    const proxy = await startStallingProxy(source.port, 1_000_000);
+    try {
+      const dir = await mkdtemp(join(work, 'killed-'));
+      await config(dir, 'site: far, source: { type: remote }', proxy.port);
+      const run = startCli(['pitr', 'archive', '--once'], dir);
+      await until('the fetch to stall', 90_000, () => proxy.stalled > 0);
+      let tools: Array<{ pid: number; cmd: string }> = [];
+      await until('mariadb-binlog to show', 30_000, async () => (tools = await scratchProcesses('mariadb-binlog')).length > 0);
+      expect(tools).toHaveLength(1);
+      // The file it fetches (--result-file=<folder>/ <file>): rows in plaintext, in the run's
+      // private folder, readable by this user alone.
+      const [, into, name] = /--result-file=(\S+)\/ (\S+)$/.exec(tools[0]!.cmd.trim()) ?? [];
+      const fetched = join(into!, name!);
+      await until('the fetched binlog to hold bytes', 30_000, async () => ((await stat(fetched).catch(() => null))?.size ?? 0) > 0);
+      const folder = fetched.slice(0, fetched.indexOf('/', scratch.length + 1));
+      expect(folder).toMatch(new RegExp(`/bloodraven-run-${run.child.pid}-[^/]+$`));
+      expect(((await stat(folder)).mode & 0o777).toString(8)).toBe('700');
+      expect(((await stat(fetched)).mode & 0o777).toString(8)).toBe('600');
+      expect(await leftovers()).toEqual([folder.slice(scratch.length + 1)]);
+
+      run.child.kill('SIGKILL');
+      await within(30_000, 'pitr archive', run.ended);
+      // Nothing runs in a process killed so: the binlog is still there, and its tool still fetches it.
+      expect((await stat(fetched)).size).toBeGreaterThan(0);
+      expect(existsSync(`/proc/${tools[0]!.pid}`)).toBe(true);
+
+      // The next command, whatever it is, stops the dead run's tool and removes its folder first.
+      const next = startCli(['backup', 'list'], cwd);
+      expect(await within(60_000, 'backup list', next.ended), next.stderr()).toBe(0);
+      expect(await leftovers()).toEqual([]);
+      expect(await scratchProcesses()).toEqual([]);
     } finally {
       await proxy.close();
     }

@@ -9,7 +9,7 @@
  * and a SIGKILL releases the claim with the killed run's connection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +40,19 @@ async function createAccount(server: TestServer): Promise<void> {
 /** Runs the CLI with its temporary folder in `tmp`; resolves with its exit code. */
 function cliWithTmp(args: string[], tmp: string): Promise<number | null> {
   return new Promise((resolve) => spawn(process.execPath, [cliBin, ...args], { cwd, env: { ...process.env, TMPDIR: tmp }, stdio: 'ignore' }).on('close', (code) => resolve(code)));
+}
+
+/** The processes with an argument naming a file in `folder`, or holding one open. */
+async function processesUsing(folder: string): Promise<Array<{ pid: number; cmd: string }>> {
+  const found: Array<{ pid: number; cmd: string }> = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    const fds = await readdir(`/proc/${entry}/fd`).catch(() => []);
+    const open = await Promise.all(fds.map((fd) => readlink(`/proc/${entry}/fd/${fd}`).catch(() => '')));
+    if (args.some((a) => a.includes(`${folder}/`)) || open.some((t) => t.startsWith(`${folder}/`))) found.push({ pid: Number(entry), cmd: args.join(' ') });
+  }
+  return found;
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, limitMs = 60_000): Promise<T> {
@@ -99,7 +112,7 @@ afterAll(async () => {
 });
 
 describe('temporary files with secrets', () => {
-  it('keeps the client option file 0600 in a 0700 folder while a tool runs; a SIGKILL leaves it, the next command sweeps it', async () => {
+  it('gives the client its option file (0600, in a 0700 folder) by an inherited descriptor, under no name; a SIGKILL leaves the folder and the client, the next command stops the client and sweeps the folder', async () => {
     const tmp = await mkdtemp(join(work, 'tmp-'));
     const env = { ...process.env, TMPDIR: tmp };
     const lock = await rootConnection(target);
@@ -118,22 +131,28 @@ describe('temporary files with secrets', () => {
       const [folder] = (await readdir(tmp)).filter((n) => n.startsWith(`bloodraven-run-${child.pid}-`));
       expect(folder, `run folder of pid ${child.pid} in ${(await readdir(tmp)).join(', ')}`).toBeDefined();
       const dir = join(tmp, folder!);
-      const options = (await readdir(dir)).filter((n) => n.endsWith('.cnf'));
-      expect(options).toHaveLength(1);
-      const file = join(dir, options[0]!);
       expect((await stat(dir)).mode & 0o777).toBe(0o700);
-      expect((await stat(file)).mode & 0o777).toBe(0o600);
-      expect(await readFile(file, 'utf8')).toContain(`password="${password}"`);
+      // The option file was removed once open: the client reads it as /dev/fd/3, nobody else can.
+      expect((await readdir(dir)).filter((n) => n.endsWith('.cnf'))).toEqual([]);
+      const [client] = (await processesUsing(dir)).filter((p) => p.cmd.includes('--defaults-extra-file=/dev/fd/3'));
+      expect(client, 'the replaying client').toBeDefined();
+      expect(await readlink(`/proc/${client!.pid}/fd/3`)).toMatch(new RegExp(`^${dir}/client-[^/]+\\.cnf \\(deleted\\)$`));
+      expect((await stat(`/proc/${client!.pid}/fd/3`)).mode & 0o777).toBe(0o600);
+      expect(await readFile(`/proc/${client!.pid}/fd/3`, 'utf8')).toContain(`password="${password}"`);
       // The downloaded binlogs (data) are in the same private folder, not in a folder of their own.
-      expect((await readdir(dir)).filter((n) => n.startsWith('pitr-'))).toHaveLength(1);
+      const downloads = (await readdir(dir)).filter((n) => n.startsWith('pitr-'));
+      expect(downloads).toHaveLength(1);
+      const binlogs = await readdir(join(dir, downloads[0]!, 'here'));
+      expect(binlogs.length).toBeGreaterThan(0);
+      expect(binlogs.every((n) => /^binlog\.\d+$/.test(n))).toBe(true);
       expect((await readdir(tmp)).filter((n) => n.startsWith('bloodraven-'))).toEqual([folder]);
 
       child.kill('SIGKILL');
       expect(await exited).toBeNull();
-      // Nothing can run in a process killed so: the folder and the password are still there.
-      expect(await readFile(file, 'utf8')).toContain(password);
-      await lock.query("SELECT RELEASE_LOCK('held-by-test')");
-      released = true;
+      // Nothing can run in a process killed so: the folder and the binlogs are still there, and so
+      // is its client, waiting on the test's lock, holding the option file (on disk under no name).
+      expect(await readdir(join(dir, downloads[0]!, 'here'))).toEqual(binlogs);
+      expect((await processesUsing(dir)).map((p) => p.pid)).toContain(client!.pid);
 
       // What an older bloodraven left (a minute old), and the folder of a run still alive (this one).
       const legacy = join(tmp, 'bloodraven-client-AbC123');
@@ -145,6 +164,11 @@ describe('temporary files with secrets', () => {
       await utimes(live.path, old, old);
 
       expect(await cliWithTmp(['backup', 'list'], tmp)).toBe(0);
+      // The sweep stopped the dead run's client (still waiting on the test's lock) before it
+      // removed the folder.
+      expect(await processesUsing(dir)).toEqual([]);
+      await lock.query("SELECT RELEASE_LOCK('held-by-test')");
+      released = true;
       const left = await readdir(tmp);
       expect(left).not.toContain(folder);
       expect(left).not.toContain('bloodraven-client-AbC123');
@@ -195,7 +219,9 @@ describe('temporary files with secrets', () => {
       await lock.query("SELECT GET_LOCK('held-by-test', 0)");
       try {
         const args = ['restore', 'bootstrap', '--stop-datetime', iso(t0 + 30), '--port', String(fresh.port)];
-        const child = started(spawn(process.execPath, [cliBin, ...args], { cwd, stdio: ['ignore', 'ignore', 'ignore'] }));
+        // Its run folder, which the SIGKILL below leaves, goes into the test's folder.
+        const tmp = await mkdtemp(join(work, 'tmp-'));
+        const child = started(spawn(process.execPath, [cliBin, ...args], { cwd, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'ignore'] }));
         const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
         await until('the replay to wait for the lock', async () => {
           const rows = (await sql(fresh, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%GET_LOCK(''held-by-test''%' AND USER = 'keeper'")) as unknown[];

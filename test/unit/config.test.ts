@@ -1,15 +1,23 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/lib/config/load.js';
 import { resolveMysqlCredentials } from '../../src/lib/config/mysql-credentials.js';
 import { ConfigError } from '../../src/lib/errors.js';
 import { formatPath } from '../../src/lib/config/schema.js';
 import { validateGroupSpec } from '../../src/lib/kube/resources.js';
 
+/** The folders dirWith made: removed when the file's tests end. */
+const made: string[] = [];
+
+afterAll(async () => {
+  await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
 async function dirWith(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bloodraven-config-'));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) {
     await mkdir(join(dir, name, '..'), { recursive: true });
     await writeFile(join(dir, name), text);

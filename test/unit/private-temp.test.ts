@@ -65,6 +65,27 @@ describe('private temporary folders', () => {
     expect(await names()).toEqual([base(live.path), base(mine.path), 'bloodraven-client-new', 'bloodraven-sandbox-x'].sort());
   });
 
+  it("stops a dead run's tools still writing into its folder before removing it; a live run's tools are left alone", async () => {
+    const dead = await createPrivateFolder({ root, pid: await deadPid() });
+    const live = await createPrivateFolder({ root, pid: process.ppid });
+    // A binlog fetch the dead run left: it names its file as an option's value, as mariadb-binlog's --result-file.
+    const keepRunning = 'setInterval(() => undefined, 1000)';
+    const orphan = spawn(process.execPath, ['-e', keepRunning, '--', `--result-file=${dead.path}/binlog-x/`], { stdio: 'ignore' });
+    const other = spawn(process.execPath, ['-e', keepRunning, '--', `${live.path}/pitr-x/binlog.000001`], { stdio: 'ignore' });
+    const ended = (child: ChildProcess): Promise<NodeJS.Signals | null> => new Promise((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const orphanEnded = ended(orphan);
+    try {
+      const removed = await sweepPrivateFolders({ root });
+      expect(removed).toEqual([dead.path]);
+      expect(await orphanEnded).toBe('SIGKILL');
+      expect(other.exitCode).toBeNull();
+      expect(other.signalCode).toBeNull();
+      expect(await names()).toEqual([base(live.path)]);
+    } finally {
+      for (const c of [orphan, other]) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
+  });
+
   it('sweeps the folder of a pid that was reused by another process (its start time differs)', async () => {
     const reused = await createPrivateFolder({ root, pid: process.ppid });
     const also = await createPrivateFolder({ root, pid: process.ppid });

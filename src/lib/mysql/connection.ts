@@ -8,6 +8,7 @@ import { createConnection, type Connection, type ConnectionOptions as Mysql2Opti
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { AppError, MysqlError } from '../errors.js';
 import { rawQuery, type RawQueryHandle, type RawRowHandler } from './raw-query.js';
+import { statementShape, withoutRowData } from './row-data.js';
 
 export interface ConnectionOptions {
   host?: string;
@@ -298,7 +299,8 @@ export function translateMysqlError(err: unknown, context: ErrorContext): AppErr
   // Already named (by this layer, or the reason a session was dropped for: SERVER_UNRESPONSIVE).
   if (err instanceof AppError) return err;
   const e = (err ?? {}) as DriverError;
-  const message = e.sqlMessage ?? e.message ?? String(err);
+  // A server's message may quote a row (a duplicate key's value): never shown (row-data.ts).
+  const message = withoutRowData(e.sqlMessage ?? e.message ?? String(err));
   const code = e.code ?? '';
   const statement = context.sql ? ` while running: ${truncate(context.sql)}` : '';
   if (code === 'ETIMEDOUT' && context.connectTimeoutMs !== undefined) return connectTimedOut(err, context, context.connectTimeoutMs);
@@ -336,8 +338,9 @@ function connectTimedOut(err: unknown, context: ErrorContext, timeoutMs: number)
   });
 }
 
+/** The statement an error names: its shape, without its literals (a chunk's bounds are row data), cut short. */
 function truncate(sql: string): string {
-  const oneLine = sql.replace(/\s+/g, ' ');
+  const oneLine = statementShape(sql).replace(/\s+/g, ' ');
   return oneLine.length > 160 ? `${oneLine.slice(0, 157)}...` : oneLine;
 }
 

@@ -141,8 +141,8 @@ async function openBinlog(deps: ArchiverDeps, config: PitrConfig, state: ServerS
     // it and keeps its mode; its own would be 0644 under the usual umask).
     await writeFile(join(dir, file), '', { mode: 0o600, flag: 'wx' });
     const runSignal = signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal;
-    await withClientOptions(deps.connector.options, (args) =>
-      deps.runner.run(state.flavor.binlogTool, [...args, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, file], { signal: runSignal }),
+    await withClientOptions(deps.connector.options, ({ args, inheritFds }) =>
+      deps.runner.run(state.flavor.binlogTool, [...args, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, file], { signal: runSignal, inheritFds }),
     );
     // Should a tool have made the file anew, it is still read by this user alone.
     await chmod(join(dir, file), 0o600);

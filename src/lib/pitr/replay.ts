@@ -17,13 +17,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
 import { abortError, AppError, errorMessage, ExitCode, ExternalCommandError, PreconditionError, throwIfAborted } from '../errors.js';
 import { nextPacketSize } from '../restore/target-checks.js';
-import { withClientOptions } from '../mysql/client-tools.js';
+import { withClientOptions, type ClientConnection } from '../mysql/client-tools.js';
 import type { MysqlConnector } from '../mysql/connection.js';
 import type { Flavor } from '../mysql/flavor.js';
 import type { PipedProcess, ProcessRunner } from '../process.js';
 import { parseBinlog, type BinlogTransaction } from './binlog-parser.js';
 import { addToSet, describeHole, gapsBeyond, parseGtid, setHas, setRanges, subtractSets, unionSets, type GtidSet, type ParsedGtid } from './gtid-space.js';
 import type { ArchivedBinlog } from './manifest.js';
+import { ReplayLines } from './replay-lines.js';
+import { withoutRowData } from '../mysql/row-data.js';
 
 export interface ReplayFile {
   /** A local copy of the archived file. */
@@ -86,6 +88,8 @@ interface Run {
   to: number;
   firstGtid: string | null;
   lastGtid: string | null;
+  /** Where each of its transactions starts (offset → GTID), to name the one a failure is in. */
+  starts: Map<number, string | null>;
 }
 
 /** Picks the transactions to apply and merges neighbours into byte runs per file. */
@@ -123,8 +127,9 @@ async function selectRuns(files: readonly ReplayFile[], options: ReplayOptions, 
       if (last && last.path === file.path && last.to === t.startPosition) {
         last.to = t.endPosition;
         last.lastGtid = t.gtid ?? last.lastGtid;
+        last.starts.set(t.startPosition, t.gtid);
       } else {
-        runs.push({ path: file.path, name, from: t.startPosition, to: t.endPosition, firstGtid: t.gtid, lastGtid: t.gtid });
+        runs.push({ path: file.path, name, from: t.startPosition, to: t.endPosition, firstGtid: t.gtid, lastGtid: t.gtid, starts: new Map([[t.startPosition, t.gtid]]) });
       }
       result.applied++;
       result.lastAppliedGtid = t.gtid;
@@ -212,7 +217,7 @@ export async function applyReplay(
   signal?: AbortSignal,
 ): Promise<ReplayResult> {
   if (selection.runs.length === 0) return selection.result;
-  await withClientOptions(deps.connector.options, (connectArgs) => streamRuns(deps, selection.runs, connectArgs, options.skipBinlog, signal));
+  await withClientOptions(deps.connector.options, (connection) => streamRuns(deps, selection.runs, connection, options.skipBinlog, signal));
   return selection.result;
 }
 
@@ -244,17 +249,19 @@ function delay(ms: number): Promise<void> {
 async function streamRuns(
   deps: { runner: ProcessRunner; flavor: Flavor },
   runs: readonly Run[],
-  connectArgs: string[],
+  connection: ClientConnection,
   skipBinlog: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
   const withSignal = signal ? { signal } : {};
   // A target that accepts the connection but never answers must not hold the replay at its start.
-  const client = deps.runner.pipe(deps.flavor.clientTool, [...connectArgs, `--connect-timeout=${connectTimeoutSeconds}`, '--binary-mode'], withSignal);
+  const client = deps.runner.pipe(deps.flavor.clientTool, [...connection.args, `--connect-timeout=${connectTimeoutSeconds}`, '--binary-mode'], { ...withSignal, inheritFds: connection.inheritFds });
   // Its output is not used; left unread, it could fill the pipe and stall the client.
   client.stdout.resume();
   let tool: PipedProcess | undefined;
   let lastGiven: Run | undefined;
+  // The client's errors name a line of its input: this maps it back to a binlog transaction.
+  const lines = new ReplayLines(skipBinlog ? 1 : 0);
   try {
     if (skipBinlog) client.stdin.write('SET SESSION sql_log_bin = 0;\n');
     // One pipeline from every range's output in turn into the client (one per range, with
@@ -267,7 +274,10 @@ async function streamRuns(
         // --no-defaults: the tool only reads a local file; nothing in a my.cnf should change how.
         tool = deps.runner.pipe(deps.flavor.binlogTool, ['--no-defaults', `--start-position=${run.from}`, `--stop-position=${run.to}`, run.path], withSignal);
         tool.stdin.end();
-        for await (const chunk of tool.stdout) yield chunk as Buffer;
+        for await (const chunk of tool.stdout) {
+          lines.feed(chunk as Buffer, run.name, run.starts);
+          yield chunk as Buffer;
+        }
         await tool.done;
         tool = undefined;
       }
@@ -287,7 +297,7 @@ async function streamRuns(
           (e: unknown) => e,
         )
       : undefined;
-    throw replayFailure(deps.flavor, lastGiven, clientFailure ?? err);
+    throw replayFailure(deps.flavor, lastGiven, clientFailure ?? err, lines);
   }
 }
 
@@ -295,23 +305,38 @@ async function streamRuns(
 export const replayFailureHint =
   'fix what the error names (is the target server up? does it hold objects the binlogs create?); the target now holds the backup and part of the binlogs, so run the restore again from the start: in place, or into an emptied target';
 
-/** The error of a replay that stopped, naming the last range of the binlogs the client was given. */
-function replayFailure(flavor: Flavor, run: Run | undefined, err: unknown): AppError {
+/**
+ * The error of a replay that stopped: the binlog file, offset and GTID of the transaction the
+ * client failed in (from the line its error names), and the last range it was given. Never the
+ * statement, nor a value the server's message quotes: those are row data (row-data.ts).
+ */
+function replayFailure(flavor: Flavor, run: Run | undefined, err: unknown, lines: ReplayLines): AppError {
   const gtids = run?.firstGtid ? `, GTIDs ${run.firstGtid} to ${run.lastGtid ?? run.firstGtid}` : '';
-  const where = run ? ` (the last range given to ${flavor.clientTool}: binlog ${run.name} from position ${run.from} to ${run.to}${gtids})` : '';
-  return new AppError('PITR_REPLAY_FAILED', `replaying the binlogs into the target failed${where}: ${clientMessage(err)}`, ExitCode.failure, {
-    cause: err,
+  const range = run ? `the last range given to ${flavor.clientTool}: binlog ${run.name} from position ${run.from} to ${run.to}${gtids}` : '';
+  const line = err instanceof ExternalCommandError ? /^ERROR \d+ \([0-9A-Z]+\) at line (\d+)/m.exec(err.stderrTail)?.[1] : undefined;
+  const failed = line === undefined ? null : lines.transactionAt(Number(line));
+  const at = failed ? `in the transaction at binlog ${failed.file} position ${failed.position}${failed.gtid ? ` (GTID ${failed.gtid})` : ''}` : '';
+  const where = [at, range].filter(Boolean).join('; ');
+  return new AppError('PITR_REPLAY_FAILED', `replaying the binlogs into the target failed${where ? ` (${where})` : ''}: ${clientMessage(err)}`, ExitCode.failure, {
+    // The cause's message holds the tool's own output: kept out of the chain, so that nothing
+    // that prints or stores a cause can show it.
     hint: replayFailureHint,
   });
 }
 
+/** The lines of a tool's stderr worth showing: at most this many, each at most this long. */
+const shownLines = 3;
+const shownLineChars = 300;
+
 /**
- * The client's error lines (`ERROR 1050 (42S01) at line 110: …`) without the statement it echoes
- * before them, which for a row event is a screenful of base64.
+ * What a tool said when it failed: the client's error lines (`ERROR 1050 (42S01) at line 110: …`)
+ * without the statement it may echo before them, which for a row event is a screenful of base64;
+ * or the first lines of another tool's stderr. Values the messages quote are withheld.
  */
 function clientMessage(err: unknown): string {
-  if (!(err instanceof ExternalCommandError)) return errorMessage(err);
-  const errors = err.stderrTail.split('\n').filter((l) => /^ERROR \d+/.test(l));
-  if (errors.length === 0) return err.message;
-  return `${err.command} exited with ${err.commandExitCode ?? 'a signal'}: ${errors.join('; ')}`;
+  if (!(err instanceof ExternalCommandError)) return withoutRowData(errorMessage(err));
+  const all = err.stderrTail.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = all.filter((l) => /^ERROR\b/.test(l));
+  const shown = (errors.length > 0 ? errors : all).slice(0, shownLines).map((l) => withoutRowData(l).slice(0, shownLineChars));
+  return `${err.command} exited with ${err.commandExitCode ?? 'a signal'}${shown.length > 0 ? `: ${shown.join('; ')}` : ''}`;
 }
