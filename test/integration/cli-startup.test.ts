@@ -3,12 +3,13 @@
  * and each topic's and command's `--help`, read from the oclif.manifest.json `npm run build`
  * writes, so no command module is imported for them. Checked here: the answers are right (every
  * command in src/commands listed), no command module is loaded for them, and the manifest matches
- * the built commands (scripts/gen-manifest.js --check, which also catches a stale copy). The time
+ * the built commands (scripts/gen-manifest.js --check, which also catches a stale copy); and where
+ * bin/run.js keeps Node's compiled-code cache. The time
  * these take is measured by `npm run bench -- --only startup`, not asserted.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,9 +41,9 @@ interface Run {
 }
 
 /** The built CLI with `nodeArgs` before bin/run.js (a command run by Node's own flags). */
-function run(args: string[], nodeArgs: string[] = [], command = [cliBin]): Promise<Run> {
+function run(args: string[], nodeArgs: string[] = [], command = [cliBin], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [...nodeArgs, ...command, ...args], { cwd: root, encoding: 'utf8' }, (_err, stdout, stderr) =>
+    const child = execFile(process.execPath, [...nodeArgs, ...command, ...args], { cwd: root, encoding: 'utf8', env }, (_err, stdout, stderr) =>
       resolve({ code: child.exitCode, stdout, stderr }),
     );
   });
@@ -100,6 +101,39 @@ describe('the built CLI without running a command', () => {
     // The hook does see a command when one runs (here refused for its missing config).
     const ran = await run(['backup', 'list', '--config', join(root, 'no-such-config.yaml')], ['--import', reportCommandImports]);
     expect(ran.stderr).toMatch(/^imported file:.*\/dist\/commands\/backup\/list\.js$/m);
+  });
+});
+
+describe('the compiled-code cache of bin/run.js', () => {
+  let home: string;
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'bloodraven-home-'));
+  });
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+  const env = (vars: Record<string, string>): NodeJS.ProcessEnv => {
+    const { NODE_COMPILE_CACHE: _cache, XDG_CACHE_HOME: _xdg, HOME: _home, ...rest } = process.env;
+    return { ...rest, ...vars };
+  };
+
+  it('is kept in the user’s cache folder (XDG_CACHE_HOME, else ~/.cache), and never creates a missing HOME', async () => {
+    expect((await run(['--version'], [], [cliBin], env({ HOME: home }))).code).toBe(0);
+    const cached = await readdir(join(home, '.cache', 'bloodraven', 'node-compile-cache'));
+    // One folder per Node version and flags, holding the compiled modules.
+    expect(cached.length).toBe(1);
+    expect((await readdir(join(home, '.cache', 'bloodraven', 'node-compile-cache', cached[0] ?? ''))).length).toBeGreaterThan(20);
+
+    const xdg = join(home, 'xdg');
+    await mkdir(xdg);
+    expect((await run(['--version'], [], [cliBin], env({ HOME: home, XDG_CACHE_HOME: xdg }))).code).toBe(0);
+    expect(await readdir(join(xdg, 'bloodraven'))).toEqual(['node-compile-cache']);
+
+    const missing = join(home, 'no-such-home');
+    const r = await run(['--version'], [], [cliBin], env({ HOME: missing }));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^bloodraven\//);
+    expect(existsSync(missing)).toBe(false);
   });
 });
 
