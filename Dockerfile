@@ -18,7 +18,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
+COPY scripts/gen-manifest.js ./scripts/
+# What `npm run build` does: compile, then write oclif.manifest.json from the built commands (with
+# it, `--help` and `--version` import no command module, and a Job's command starts sooner).
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && node scripts/gen-manifest.js
 
 FROM ${NODE_IMAGE}
 # MariaDB's client tools (mariadb, mariadb-dump, mariadb-binlog; `mysql` and `mysqldump` are
@@ -46,6 +49,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/oclif.manifest.json ./
 # `bloodraven` on PATH: run.js's shebang finds the image's node.
 RUN ln -s /opt/bloodraven/bin/run.js /usr/local/bin/bloodraven
 

@@ -26,6 +26,7 @@ import { objectSchemas, prepareObjects } from './lib/objects.js';
 import { detectRssMethod, RunFailed } from './lib/proc.js';
 import { formatBytes, formatMs, renderCases, renderComparisons, renderObjectsSummary, renderRestoreCases, renderRestoreComparisons, targets } from './lib/report.js';
 import { cliArgs } from './lib/launcher.js';
+import { runStartup, startupOptions, startupTargetSeconds } from './lib/startup.js';
 
 const execFileP = promisify(execFile);
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -317,13 +318,25 @@ async function main(opts, signal) {
 }
 
 let opts;
+let startup;
 try {
-  opts = parseOptions(process.argv.slice(2));
+  // `--only startup`: the CLI's start-up timings alone (lib/startup.js), with no server.
+  startup = startupOptions(process.argv.slice(2));
+  if (!startup) opts = parseOptions(process.argv.slice(2));
 } catch (err) {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
   process.exitCode = 2;
 }
-if (opts?.help) {
+if (startup) {
+  const nodeBin = (await exists(join(repoRoot, 'node_modules', '.bin', 'node'))) ? join(repoRoot, 'node_modules', '.bin', 'node') : process.execPath;
+  out(`start-up of the built CLI (${await versionOf(nodeBin)}), median of ${startup.runs} runs each after one untimed; target for --version and --help ≤ ${startupTargetSeconds} s`);
+  try {
+    await runStartup({ nodeBin, cli: await cliArgs(repoRoot), runs: startup.runs, log: out });
+  } catch (err) {
+    process.stderr.write(`\nbenchmark failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+} else if (opts?.help) {
   out(usage);
 } else if (opts) {
   const controller = new globalThis.AbortController();

@@ -18,7 +18,8 @@ Options:
                     also picks the restores: bloodraven restore bootstrap, mariadb < dump.sql
                     (with mariadb-dump), myloader (with mydumper)
   --only WHAT       dump, restore or objects: run only the backup timings, only the restore
-                    timings, or only the many-objects pass (below)
+                    timings, or only the many-objects pass (below); startup: only the
+                    CLI's start-up times, no server (lib/startup.js; with --runs N only)
   --skip-restore    skip the restore timings (same as --only dump)
   --runs-restore N  timed runs per tool of the restore pass at 1x (default: --runs)
   --skip-restore-2x

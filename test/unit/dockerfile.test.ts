@@ -25,6 +25,7 @@ const packageJson = JSON.parse(read('package.json')) as {
   bin: Record<string, string>;
   oclif: { commands: string };
   devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
 const deployment = parse(read('deploy/deployment.yaml')) as V1Deployment;
 const daemonPod = deployment.spec?.template.spec;
@@ -108,6 +109,18 @@ describe('Dockerfile', () => {
     expect(distCopy?.sources).toEqual([posix.join(buildWorkdir, tsconfigBuild.compilerOptions.outDir)]);
     expect(posix.relative(app ?? '', distCopy?.destination ?? '')).toBe(posix.normalize(packageJson.oclif.commands).split('/')[0]);
     expect(copies(build).flatMap((c) => c.sources)).toEqual(expect.arrayContaining(['src', 'tsconfig.json', 'tsconfig.build.json']));
+  });
+
+  it('ships the oclif.manifest.json the build stage writes from the compiled commands, as `npm run build` does', () => {
+    const build = dockerfile.stages.find((s) => s.name === 'build') as DockerStage;
+    // Written from dist/ after the compile (scripts/gen-manifest.js imports the built commands).
+    expect(runs(build).some((r) => /tsc -p tsconfig\.build\.json && node scripts\/gen-manifest\.js$/.test(r))).toBe(true);
+    expect(packageJson.scripts.build).toMatch(/tsc -p tsconfig\.build\.json && node scripts\/gen-manifest\.js$/);
+    expect(copies(build).flatMap((c) => c.sources)).toContain('scripts/gen-manifest.js');
+    // oclif reads it from the package root, beside package.json.
+    const manifestCopy = copies(runtime).find((c) => c.from === 'build' && c.sources.some((s) => posix.basename(s) === 'oclif.manifest.json'));
+    expect(manifestCopy?.sources).toEqual([posix.join(last(build, 'WORKDIR')?.args ?? '/', 'oclif.manifest.json')]);
+    expect(manifestCopy?.destination).toBe(copies(runtime).find((c) => c.sources.includes('package.json'))?.destination);
   });
 
   it('sends the builder every file a COPY names, and not the local node_modules or dist', () => {
