@@ -56,6 +56,21 @@ function parseLastInt(text) {
   return /^\d+$/.test(last.trim()) ? Number(last.trim()) : undefined;
 }
 
+/**
+ * CPU seconds (user + system) the process has used, plus those of the children it has waited for
+ * (utime + stime + cutime + cstime of /proc/<pid>/stat); undefined once it is gone.
+ */
+async function readCpuSeconds(pid) {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
 async function readVmHwmKib(pid) {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -99,7 +114,9 @@ async function tailOf(path, bytes = 3000) {
  * @property {string} stdout                   collected stdout ('' unless spec.stdout is 'pipe')
  * @property {string} stderrPath               file holding the command's stderr
  * @property {number | undefined} peakRssBytes
- * @property {number | undefined} cpuSeconds   user + system CPU of the command (GNU time only)
+ * @property {number | undefined} cpuSeconds   user + system CPU seconds of the command and every process it
+ *                                             waited for (GNU time %U + %S; with 'proc', the last /proc sample
+ *                                             of the started process, which misses its last 50 ms at most)
  */
 
 /**
@@ -134,12 +151,16 @@ export async function timedRun(spec, opts) {
   child.stdout?.on('data', (b) => out.push(b));
 
   let peakKib;
+  let cpuSeconds;
   let poller;
   if (opts.rss === 'proc' && child.pid) {
     const pid = child.pid;
     poller = setInterval(() => {
       void readVmHwmKib(pid).then((k) => {
         if (k !== undefined && (peakKib === undefined || k > peakKib)) peakKib = k;
+      });
+      void readCpuSeconds(pid).then((s) => {
+        if (s !== undefined && (cpuSeconds === undefined || s > cpuSeconds)) cpuSeconds = s;
       });
     }, 50);
   }
@@ -175,7 +196,6 @@ export async function timedRun(spec, opts) {
     const detail = [await tailOf(stderrPath), spec.stdout === 'pipe' ? stdout.slice(-2000) : ''].filter(Boolean).join('\n');
     throw new RunFailed(`${display} ${how}:\n${detail}`);
   }
-  let cpuSeconds;
   if (opts.rss === 'gnu-time') {
     // "%M %U %S": peak RSS in KiB, then user and system CPU seconds of the command and its children.
     const m = /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$/.exec((await readFile(rssPath, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '');
