@@ -130,7 +130,7 @@ function printHeader({ opts, versions, rssMethod, big }) {
   out(`  machine     ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(totalmem())} RAM, load average ${loadText()}`);
   for (const [k, v] of Object.entries(versions)) out(`  ${k.padEnd(11)} ${v}`);
   out(`  peak RSS    ${rssMethod === 'gnu-time' ? 'GNU time %M (largest process of the command)' : 'VmHWM polled from /proc (the started process only)'}`);
-  out(`  client CPU  ${rssMethod === 'gnu-time' ? 'GNU time %U + %S (the command and every process it waited for)' : 'utime + stime + cutime + cstime polled from /proc (the started process and its waited-for children)'}`);
+  out(`  client CPU  ${rssMethod === 'gnu-time' ? 'GNU time %U + %S (the command and every process it waited for)' : 'utime + stime of every process of the command, polled from /proc every 50 ms'}`);
   out('  server CPU  utime + stime of mariadbd from /proc/<pid>/stat, before and after each run; each run');
   out('              first waits (untimed, up to 20 s) for the server to go idle');
   out('  method      each size: sysbench oltp_read_write prepare, then one untimed mariadb-dump | wc -c that');
@@ -314,7 +314,7 @@ async function main(opts, signal) {
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), totalMemBytes: totalmem() },
       versions: { ...versions, server: (done[0] ?? restored[0])?.data.serverVersion },
       peakRssMethod: rssMethod,
-      cpuMethod: { client: rssMethod === 'gnu-time' ? 'GNU time %U + %S' : '/proc utime+stime+cutime+cstime, polled', server: 'mariadbd /proc/<pid>/stat utime+stime, before and after' },
+      cpuMethod: { client: rssMethod === 'gnu-time' ? 'GNU time %U + %S' : '/proc utime+stime of every process of the command\'s process group, polled every 50 ms', server: 'mariadbd /proc/<pid>/stat utime+stime, before and after' },
       rowBytesMeasure: "rowBytes: size of the data set's uncompressed `mariadb-dump --single-transaction` output (untimed warm-up); rowsMBps, rowsMBperCpuSecond, cpuSecondsPerGB, serverCpuSecondsPerGB are counted in it",
       targets,
       // Each case with its rates over the data set's rows (report.js rates).

@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -57,18 +57,33 @@ function parseLastInt(text) {
 }
 
 /**
- * CPU seconds (user + system) the process has used, plus those of the children it has waited for
- * (utime + stime + cutime + cstime of /proc/<pid>/stat); undefined once it is gone.
+ * Samples the CPU seconds (utime + stime, own only) of every live process in the process group
+ * `pgid` (the timed command and everything it started: the command runs detached, as a group's
+ * leader) into `seen` (pid -> seconds). Summed over `seen`, that is the command's CPU so far,
+ * short of what each process used after its last sample.
+ * @param {number} pgid
+ * @param {Map<number, number>} seen
  */
-async function readCpuSeconds(pid) {
+async function sampleGroupCpu(pgid, seen) {
+  let pids;
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the command name (which may hold spaces) start after its closing parenthesis.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; // USER_HZ is 100 on Linux
+    pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
   } catch {
-    return undefined;
+    return;
   }
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+        // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(f[2]) !== pgid) return;
+        seen.set(Number(pid), (Number(f[11]) + Number(f[12])) / 100); // USER_HZ is 100 on Linux
+      } catch {
+        // gone meanwhile
+      }
+    }),
+  );
 }
 
 async function readVmHwmKib(pid) {
@@ -115,8 +130,8 @@ async function tailOf(path, bytes = 3000) {
  * @property {string} stderrPath               file holding the command's stderr
  * @property {number | undefined} peakRssBytes
  * @property {number | undefined} cpuSeconds   user + system CPU seconds of the command and every process it
- *                                             waited for (GNU time %U + %S; with 'proc', the last /proc sample
- *                                             of the started process, which misses its last 50 ms at most)
+ *                                             waited for (GNU time %U + %S); with 'proc', the sum of /proc samples
+ *                                             of every process of its process group, each short of its last 50 ms
  */
 
 /**
@@ -152,6 +167,9 @@ export async function timedRun(spec, opts) {
 
   let peakKib;
   let cpuSeconds;
+  /** @type {Map<number, number>} */
+  const groupCpu = new Map();
+  let sampling = false;
   let poller;
   if (opts.rss === 'proc' && child.pid) {
     const pid = child.pid;
@@ -159,9 +177,12 @@ export async function timedRun(spec, opts) {
       void readVmHwmKib(pid).then((k) => {
         if (k !== undefined && (peakKib === undefined || k > peakKib)) peakKib = k;
       });
-      void readCpuSeconds(pid).then((s) => {
-        if (s !== undefined && (cpuSeconds === undefined || s > cpuSeconds)) cpuSeconds = s;
-      });
+      if (!sampling) {
+        sampling = true;
+        void sampleGroupCpu(pid, groupCpu).finally(() => {
+          sampling = false;
+        });
+      }
     }, 50);
   }
 
@@ -196,6 +217,7 @@ export async function timedRun(spec, opts) {
     const detail = [await tailOf(stderrPath), spec.stdout === 'pipe' ? stdout.slice(-2000) : ''].filter(Boolean).join('\n');
     throw new RunFailed(`${display} ${how}:\n${detail}`);
   }
+  if (opts.rss === 'proc' && groupCpu.size) cpuSeconds = [...groupCpu.values()].reduce((x, y) => x + y, 0);
   if (opts.rss === 'gnu-time') {
     // "%M %U %S": peak RSS in KiB, then user and system CPU seconds of the command and its children.
     const m = /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$/.exec((await readFile(rssPath, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '');
