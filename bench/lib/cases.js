@@ -1,5 +1,8 @@
 /**
- * The backup tools the benchmark times (the restores are in restore-cases.js). A case describes
+ * The backup tools the benchmark times (the restores are in restore-cases.js): bloodraven at
+ * threads 1, 2 and 4 (zstd), at threads 2 without compression and encrypted; mariadb-dump to
+ * /dev/null (the floor: the cheapest any dump can be), mariadb-dump | zstd -3, mydumper -t 2 -c.
+ * Cases marked `at4x` run at 4x the data too. A case describes
  * one tool run; the harness (measure.js) gives every run a fresh output folder, times `command`
  * wall-clock (and its peak RSS), then calls `after` untimed to check the result, and deletes the
  * folder.
@@ -15,8 +18,12 @@
  *                               { outputBytes?, files?, ... } for the report
  *   cleanup(ctx)                once per pass, after the last run, also on failure
  *
- * ctx: { repoRoot, socket, database, signal, nodeBin, state, expected? }   (state: a per-case
- *      object; expected: what a restore must reproduce, in restore passes)
+ * Other fields: tool (what --tools calls it; default: id), at4x (runs at 4x too), meta (copied into
+ * the results: { threads?, compression?, binlog? } for the report).
+ *
+ * ctx: { repoRoot, socket, database, signal, nodeBin, state, shared, serverCpuSeconds, expected? }
+ *      (state: a per-case object; shared: one Map for the whole pass; expected: what a restore
+ *      must reproduce, in restore passes)
  * run: { index, dir, out, scratch }   dir holds out (the tool's output) and scratch (harness files)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -66,9 +73,14 @@ export function parseBackupRecord(stdout) {
   return record;
 }
 
-/** The command of a bloodraven backup with the config at `config`. */
-export function bloodravenBackupSpec(ctx, config) {
-  const args = [...ctx.cli, 'backup', 'now', '--config', config, '--json'];
+/**
+ * The command of a bloodraven backup with the config at `config`.
+ * @param {object} ctx
+ * @param {string} config
+ * @param {string[]} [flags]  more flags for `backup now` (--threads N, --compression none)
+ */
+export function bloodravenBackupSpec(ctx, config, flags = []) {
+  const args = [...ctx.cli, 'backup', 'now', '--config', config, ...flags, '--json'];
   return { file: ctx.nodeBin, args, cwd: ctx.repoRoot, stdout: 'pipe', display: `bloodraven ${args.slice(ctx.cli.length).join(' ')}` };
 }
 
@@ -78,22 +90,35 @@ export function mariadbDumpSpec(ctx, file) {
   return { file: 'bash', args: ['-o', 'pipefail', '-c', script], display: script };
 }
 
+/** `mariadb-dump --single-transaction > /dev/null`: the floor, what reading the rows out costs. */
+export function mariadbDumpNullSpec(ctx) {
+  const args = ['--single-transaction', '-S', ctx.socket, '-uroot', ctx.database, '-r', '/dev/null'];
+  return { file: 'mariadb-dump', args, display: `mariadb-dump ${args.join(' ')}` };
+}
+
 /** `mydumper -t 2 -c` of the sysbench schema into the folder `dir`. */
 export function mydumperSpec(ctx, dir) {
   const args = ['-S', ctx.socket, '-u', 'root', '-t', '2', '-c', '-B', ctx.database, '-o', dir];
   return { file: 'mydumper', args, display: `mydumper ${args.join(' ')}` };
 }
 
-/** @type {Record<string, object>} */
-export const cases = {
-  bloodraven: {
-    id: 'bloodraven',
-    label: 'bloodraven backup now',
-    detail: '2 threads, zstd, PVC',
+/**
+ * A bloodraven backup case: `backup now --threads N`, zstd unless `compression` says otherwise.
+ * @param {{ id: string, threads: number, compression?: 'none', at4x?: boolean }} o
+ */
+function bloodravenCase({ id, threads, compression, at4x }) {
+  const flags = ['--threads', String(threads), ...(compression ? ['--compression', compression] : [])];
+  return {
+    id,
+    tool: 'bloodraven',
+    label: `bloodraven backup now -t ${threads}${compression ? ` --compression ${compression}` : ''}`,
+    detail: `--threads ${threads}, ${compression ?? 'zstd'}, PVC`,
+    meta: { threads, compression: compression ?? 'zstd' },
+    at4x,
     measureRss: true,
     async command(ctx, run) {
       const config = await writeBloodravenConfig(join(run.scratch, 'bloodraven.yaml'), ctx.socket, run.out);
-      return bloodravenBackupSpec(ctx, config);
+      return bloodravenBackupSpec(ctx, config, flags);
     },
     async after(_ctx, run, result) {
       const record = parseBackupRecord(result.stdout);
@@ -103,32 +128,27 @@ export const cases = {
         record: { name: record.name, dataBytes: record.dataBytes, sizeBytes: record.sizeBytes, tables: record.tables?.length },
       };
     },
-  },
+  };
+}
 
-  bloodravenEncrypted: {
-    id: 'bloodraven-encrypted',
-    // Runs whenever bloodraven does: it measures the cost of encryption beside the plain run.
-    tool: 'bloodraven',
-    label: 'bloodraven backup now, encrypted',
-    detail: 'the same, with encryption.passphraseFile (AES-256-GCM segments)',
+/** @type {Record<string, object>} */
+export const cases = {
+  mariadbDumpNull: {
+    id: 'mariadb-dump-null',
+    tool: 'mariadb-dump',
+    label: 'mariadb-dump > /dev/null',
+    detail: '--single-transaction, one session, no compression: the floor',
+    meta: { compression: 'none' },
     measureRss: true,
-    async command(ctx, run) {
-      const passphrase = join(run.scratch, 'passphrase');
-      await writeFile(passphrase, 'bench passphrase\n');
-      const config = await writeBloodravenConfig(join(run.scratch, 'bloodraven.yaml'), ctx.socket, run.out, passphrase);
-      return bloodravenBackupSpec(ctx, config);
-    },
-    async after(_ctx, run, result) {
-      const record = parseBackupRecord(result.stdout);
-      if (!record.encryption) throw new RunFailed('the encrypted run wrote a record without a data key');
-      return { outputBytes: await sizeOf(run.out), files: await fileCount(run.out) };
-    },
+    command: (ctx) => mariadbDumpNullSpec(ctx),
   },
 
   mariadbDump: {
     id: 'mariadb-dump',
     label: 'mariadb-dump | zstd -3',
     detail: '--single-transaction, one session, zstd -3 single-threaded',
+    meta: { compression: 'zstd' },
+    at4x: true,
     measureRss: true,
     async command(ctx, run) {
       await mkdir(run.out, { recursive: true });
@@ -145,6 +165,8 @@ export const cases = {
     id: 'mydumper',
     label: 'mydumper -t 2 -c',
     detail: 'mydumper 0.10: -c compresses with gzip',
+    meta: { threads: 2, compression: 'gzip' },
+    at4x: true,
     measureRss: true,
     command(ctx, run) {
       return mydumperSpec(ctx, run.out);
@@ -153,6 +175,33 @@ export const cases = {
       const files = await fileCount(run.out);
       if (files === 0) throw new RunFailed('mydumper wrote nothing');
       return { outputBytes: await sizeOf(run.out), files };
+    },
+  },
+
+  bloodravenT1: bloodravenCase({ id: 'bloodraven-t1', threads: 1 }),
+  // The id of threads 2, the profile's default, stays `bloodraven`: the headline case.
+  bloodraven: bloodravenCase({ id: 'bloodraven', threads: 2, at4x: true }),
+  bloodravenT4: bloodravenCase({ id: 'bloodraven-t4', threads: 4 }),
+  bloodravenNone: bloodravenCase({ id: 'bloodraven-none', threads: 2, compression: 'none' }),
+
+  bloodravenEncrypted: {
+    id: 'bloodraven-encrypted',
+    // Runs whenever bloodraven does: it measures the cost of encryption beside the plain run.
+    tool: 'bloodraven',
+    label: 'bloodraven backup now -t 2, encrypted',
+    detail: 'the same as -t 2, with encryption.passphraseFile (AES-256-GCM segments)',
+    meta: { threads: 2, compression: 'zstd', encrypted: true },
+    measureRss: true,
+    async command(ctx, run) {
+      const passphrase = join(run.scratch, 'passphrase');
+      await writeFile(passphrase, 'bench passphrase\n');
+      const config = await writeBloodravenConfig(join(run.scratch, 'bloodraven.yaml'), ctx.socket, run.out, passphrase);
+      return bloodravenBackupSpec(ctx, config, ['--threads', '2']);
+    },
+    async after(_ctx, run, result) {
+      const record = parseBackupRecord(result.stdout);
+      if (!record.encryption) throw new RunFailed('the encrypted run wrote a record without a data key');
+      return { outputBytes: await sizeOf(run.out), files: await fileCount(run.out) };
     },
   },
 };

@@ -57,6 +57,20 @@ export async function binlogBytes(socket, signal) {
 }
 
 /**
+ * Closes the current binary log and deletes every older one (no-op when binary logging is off),
+ * so that the restores which do write to it (one pass writes the data set several times over) do
+ * not fill the disk. Untimed, before a restore.
+ * @param {string} socket
+ * @param {AbortSignal} [signal]
+ */
+export async function purgeBinlogs(socket, signal) {
+  if ((await sql(socket, 'SELECT @@log_bin', signal)) !== '1') return;
+  await sql(socket, 'FLUSH BINARY LOGS', signal);
+  const current = rowsOf(await sql(socket, 'SHOW MASTER STATUS', signal))[0]?.[0];
+  if (current) await sql(socket, `PURGE BINARY LOGS TO '${current.replaceAll("'", "''")}'`, signal);
+}
+
+/**
  * @typedef {object} SchemaSnapshot
  * @property {Record<string, number>} counts     exact row count per base table
  * @property {Record<string, string>} checksums  CHECKSUM TABLE per base table

@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -56,6 +56,36 @@ function parseLastInt(text) {
   return /^\d+$/.test(last.trim()) ? Number(last.trim()) : undefined;
 }
 
+/**
+ * Samples the CPU seconds (utime + stime, own only) of every live process in the process group
+ * `pgid` (the timed command and everything it started: the command runs detached, as a group's
+ * leader) into `seen` (pid -> seconds). Summed over `seen`, that is the command's CPU so far,
+ * short of what each process used after its last sample.
+ * @param {number} pgid
+ * @param {Map<number, number>} seen
+ */
+async function sampleGroupCpu(pgid, seen) {
+  let pids;
+  try {
+    pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  } catch {
+    return;
+  }
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+        // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(f[2]) !== pgid) return;
+        seen.set(Number(pid), (Number(f[11]) + Number(f[12])) / 100); // USER_HZ is 100 on Linux
+      } catch {
+        // gone meanwhile
+      }
+    }),
+  );
+}
+
 async function readVmHwmKib(pid) {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -99,7 +129,9 @@ async function tailOf(path, bytes = 3000) {
  * @property {string} stdout                   collected stdout ('' unless spec.stdout is 'pipe')
  * @property {string} stderrPath               file holding the command's stderr
  * @property {number | undefined} peakRssBytes
- * @property {number | undefined} cpuSeconds   user + system CPU of the command (GNU time only)
+ * @property {number | undefined} cpuSeconds   user + system CPU seconds of the command and every process it
+ *                                             waited for (GNU time %U + %S); with 'proc', the sum of /proc samples
+ *                                             of every process of its process group, each short of its last 50 ms
  */
 
 /**
@@ -134,6 +166,10 @@ export async function timedRun(spec, opts) {
   child.stdout?.on('data', (b) => out.push(b));
 
   let peakKib;
+  let cpuSeconds;
+  /** @type {Map<number, number>} */
+  const groupCpu = new Map();
+  let sampling = false;
   let poller;
   if (opts.rss === 'proc' && child.pid) {
     const pid = child.pid;
@@ -141,6 +177,12 @@ export async function timedRun(spec, opts) {
       void readVmHwmKib(pid).then((k) => {
         if (k !== undefined && (peakKib === undefined || k > peakKib)) peakKib = k;
       });
+      if (!sampling) {
+        sampling = true;
+        void sampleGroupCpu(pid, groupCpu).finally(() => {
+          sampling = false;
+        });
+      }
     }, 50);
   }
 
@@ -175,7 +217,7 @@ export async function timedRun(spec, opts) {
     const detail = [await tailOf(stderrPath), spec.stdout === 'pipe' ? stdout.slice(-2000) : ''].filter(Boolean).join('\n');
     throw new RunFailed(`${display} ${how}:\n${detail}`);
   }
-  let cpuSeconds;
+  if (opts.rss === 'proc' && groupCpu.size) cpuSeconds = [...groupCpu.values()].reduce((x, y) => x + y, 0);
   if (opts.rss === 'gnu-time') {
     // "%M %U %S": peak RSS in KiB, then user and system CPU seconds of the command and its children.
     const m = /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$/.exec((await readFile(rssPath, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '');

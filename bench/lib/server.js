@@ -63,15 +63,23 @@ export async function prepareSysbench(socket, options) {
 }
 
 /**
- * Reads every table once (an untimed mariadb-dump to /dev/null), so that every tool then finds
- * the same warm buffer pool, whichever runs first.
+ * Reads every table once (an untimed `mariadb-dump --single-transaction | wc -c`), so that every
+ * tool then finds the same warm buffer pool, whichever runs first; and measures the data set on
+ * the way: the size of that uncompressed SQL dump is the "bytes of rows" every rate of the report
+ * is counted in (one number per data set, the same for every tool; its DDL is a few kB of it).
  * @param {string} socket
  * @param {AbortSignal} signal
+ * @returns {Promise<number>} bytes of mariadb-dump's output
  */
 export async function warmBufferPool(socket, signal) {
-  await nodeProcessRunner.run('bash', ['-o', 'pipefail', '-c', 'mariadb-dump --single-transaction -S "$1" -uroot "$2" > /dev/null', 'warm', socket, database], {
-    signal,
-  });
+  const { stdout } = await nodeProcessRunner.run(
+    'bash',
+    ['-o', 'pipefail', '-c', 'mariadb-dump --single-transaction -S "$1" -uroot "$2" | wc -c', 'warm', socket, database],
+    { signal },
+  );
+  const bytes = Number(stdout.trim());
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`the warm-up mariadb-dump | wc -c printed ${JSON.stringify(stdout.trim())}, not a byte count`);
+  return bytes;
 }
 
 /**
