@@ -43,10 +43,15 @@ backup:
   return dir;
 }
 
-/** Whether s3rver holds a data file of a backup under `prefix`, or an upload in progress. */
-async function storing(prefix: string): Promise<boolean> {
-  const uploads = await readdir(join(s3.directory, 'backups', '._S3rver_uploads')).catch(() => []);
-  if (uploads.length > 0) return true;
+/** s3rver's multipart uploads in progress (or left behind by an earlier test's failed run). */
+async function uploadsInProgress(): Promise<string[]> {
+  return readdir(join(s3.directory, 'backups', '._S3rver_uploads')).catch(() => []);
+}
+
+/** Whether s3rver holds a data file of a backup under `prefix`, or an upload begun since `earlier` was listed. */
+async function storing(prefix: string, earlier: ReadonlySet<string>): Promise<boolean> {
+  const uploads = await uploadsInProgress();
+  if (uploads.some((u) => !earlier.has(u))) return true;
   const folders = await readdir(join(s3.directory, 'backups', prefix)).catch(() => []);
   for (const folder of folders) {
     const files = await readdir(join(s3.directory, 'backups', prefix, folder)).catch(() => []);
@@ -89,9 +94,11 @@ async function backupWithOutage(
   let doneBeforeHalt = false;
   let watching = true;
   let stderr = '';
+  // An earlier test's failed run may have left its upload behind: only this run's count.
+  const earlier = new Set(await uploadsInProgress());
   const run = cli(['backup', 'now'], cfg, (text) => (stderr = text));
   const watcher = (async () => {
-    while (watching && !(await storing(prefix))) await sleep(20);
+    while (watching && !(await storing(prefix, earlier))) await sleep(20);
     if (!watching) return;
     doneBeforeHalt = await anyDone(prefix);
     await s3.halt();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Compression } from '../../src/lib/config/schema.js';
+import { decryptBuffer } from '../../src/lib/crypto/segments.js';
 import { DataFileWriter } from '../../src/lib/dump/data-file.js';
 import type { FromThread, ThreadFileEnd } from '../../src/lib/dump/thread-protocol.js';
 import { OutgoingFile } from '../../src/lib/dump/thread-task.js';
@@ -50,7 +51,7 @@ describe('a data file from its dump thread to storage: small files stored whole,
    * posts through a DataFileWriter, as dump-instance.ts does; returns the result, the stored bytes
    * and how they were stored.
    */
-  async function store(compression: Compression, rows: Buffer[]) {
+  async function store(compression: Compression, rows: Buffer[], seal: { key: Buffer; segmentSize: number } | null = null) {
     const { store, calls } = countingStore(dir);
     const writer = new DataFileWriter({ store, key: 'd/f', name: 'f', signal: new AbortController().signal, onDrain: () => undefined });
     let end: ThreadFileEnd | undefined;
@@ -58,11 +59,11 @@ describe('a data file from its dump thread to storage: small files stored whole,
       if (m.type === 'open') writer.open();
       else if (m.type === 'block') writer.push(Buffer.from(m.data));
       else if (m.type === 'file') {
-        const { type: _t, task: _k, file: _f, last: _l, ...rest } = m;
+        const { type: _t, task: _k, file: _f, name: _n, ...rest } = m;
         end = rest;
       }
     };
-    const task = { id: 1, sql: '', kinds: ['text' as const], encoderBlock: 64 * 1024, compression, kind: 'range' as const, bytesPerChunk: 1e9, storeHashes: false };
+    const task = { id: 1, sql: '', kinds: ['text' as const], encoderBlock: 64 * 1024, compression, kind: 'range' as const, bytesPerChunk: 1e9, storeHashes: false, naming: { basename: 's@t', extension: 'tsv.zst', rangeChunk: 0, rangeLast: true }, seal };
     const file = new OutgoingFile(task, 0, true, post, () => undefined);
     const encoder = new TsvEncoder(['text'], 64 * 1024);
     for (const row of rows) {
@@ -105,6 +106,21 @@ describe('a data file from its dump thread to storage: small files stored whole,
     expect(result.storedBytes).toBe(stored.length);
     expect(result.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
   });
+
+  for (const size of ['small', 'large'] as const) {
+    it(`a ${size} file sealed in the thread is stored as sealed, hashed as stored, and opens with the key for its name`, async () => {
+      const key = randomBytes(32);
+      const rows = Array.from({ length: size === 'small' ? 3 : 640 }, () => Buffer.from(randomBytes(500).toString('hex')));
+      const { result, stored, calls } = await store('zstd', rows, { key, segmentSize: 64 * 1024 });
+      expect(calls).toEqual(size === 'small' ? { write: 0, put: 1 } : { write: 1, put: 0 });
+      expect(result.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
+      expect(result.storedBytes).toBe(stored.length);
+      const plain = decompress.zstd(await decryptBuffer(key, 's@t@@0.tsv.zst', stored));
+      expect(plain.toString()).toBe(rows.map((r) => `${r.toString()}\n`).join(''));
+      // Sealed for its own name only: another file's name does not open it.
+      await expect(decryptBuffer(key, 's@t@@1.tsv.zst', stored)).rejects.toThrow();
+    });
+  }
 
   it('an abandoned streaming file leaves nothing in storage', async () => {
     const { store, calls } = countingStore(dir);

@@ -16,7 +16,7 @@ import { dataExtension } from './compression.js';
 import { DataFileWriter, dumpFileWrite, type DataFileResult } from './data-file.js';
 import { globalScript, schemaScript, tableScript, triggersScript, viewPlaceholderScript, viewScript, type DdlContext } from './ddl.js';
 import { doneJson, instanceJson, schemaJson, tableJson } from './metadata.js';
-import { BasenameAllocator, dataFileName } from './names.js';
+import { BasenameAllocator } from './names.js';
 import { defaultStorageStallTimeoutSeconds, type DumpOptions } from './options.js';
 import { dumpSessionTimeoutSeconds, openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
 import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
@@ -542,7 +542,6 @@ async function runTask(session: ThreadSession, task: DumpTask, context: DataCont
   const plan = task.plan;
   const extension = dataExtension[options.compression];
   const sql = task.kind === 'range' ? `${plan.selectFrom}${task.where ? ` WHERE ${task.where}` : ''}${plan.orderBy}` : plan.selectFrom;
-  const fileName = (n: number, last: boolean): string => dataFileName(plan.basename, extension, task.kind === 'range' ? task.chunk : n, task.kind === 'range' ? task.last : last);
 
   // Any failure of a file on its way to storage, or an interrupt, ends the task at once.
   let rejectFailure: (err: unknown) => void = () => undefined;
@@ -555,12 +554,14 @@ async function runTask(session: ThreadSession, task: DumpTask, context: DataCont
 
   // Whether the thread is paused because a file's storage is behind.
   let paused = false;
+  // An encrypting store lets the thread seal the files: they are stored as they come, under it.
+  const sealing = store.sealing;
+  const fileStore = sealing?.inner ?? store;
   const writers = new Map<number, DataFileWriter>();
-  const writerOf = (file: number, last: boolean): DataFileWriter => {
+  const writerOf = (file: number, name: string): DataFileWriter => {
     let writer = writers.get(file);
     if (!writer) {
-      const name = fileName(file, last);
-      writer = new DataFileWriter({ store, key: prefix + name, name, signal, onDrain: resume, onError: rejectFailure });
+      writer = new DataFileWriter({ store: fileStore, key: prefix + name, name, signal, onDrain: resume, onError: rejectFailure });
       writers.set(file, writer);
     }
     return writer;
@@ -575,15 +576,17 @@ async function runTask(session: ThreadSession, task: DumpTask, context: DataCont
       compression: options.compression,
       kind: task.kind,
       bytesPerChunk: options.bytesPerChunk,
-      storeHashes: store.hashesWrites === true,
+      naming: { basename: plan.basename, extension, rangeChunk: task.kind === 'range' ? task.chunk : 0, rangeLast: task.kind === 'range' && task.last },
+      seal: sealing ? { key: sealing.key, segmentSize: sealing.segmentSize } : null,
+      storeHashes: fileStore.hashesWrites === true,
     },
     {
-      onOpen: (file, last) => writerOf(file, last).open(),
+      onOpen: (file, name) => writerOf(file, name).open(),
       onBlock: (file, data) => {
         if (!writers.get(file)?.push(data)) pause();
       },
-      onFile: (file, last, end) => {
-        const writer = writerOf(file, last);
+      onFile: (file, name, end) => {
+        const writer = writerOf(file, name);
         const done = writer.finish(end).then(async (result) => {
           writers.delete(file);
           if (end.idx) {

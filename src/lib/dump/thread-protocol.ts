@@ -33,6 +33,16 @@ export interface ThreadTask {
   kind: 'range' | 'stream';
   bytesPerChunk: number;
   /**
+   * How the task's files are named (names.ts, dataFileName): a 'range' task's one file is chunk
+   * `rangeChunk`, the table's last when `rangeLast`; a 'stream' task's are numbered from 0.
+   */
+  naming: { basename: string; extension: string; rangeChunk: number; rangeLast: boolean };
+  /**
+   * Encrypt here (crypto/segments.ts) with this data key, for each file's name: the coordinator
+   * then stores the sealed bytes as they are (Sealing in storage/object-store.ts). Null: plain.
+   */
+  seal: { key: Uint8Array; segmentSize: number } | null;
+  /**
    * Whether the store hashes what it writes (an encrypting store, which records the ciphertext's
    * SHA-256): then every file streams, unhashed here. Otherwise a small file is compressed whole
    * and both kinds are hashed here.
@@ -49,9 +59,9 @@ export interface ThreadFileEnd {
   checksum: string;
   /** The whole compressed file when it was small enough to be sent at once (no `open`/`block`). */
   whole: Uint8Array | null;
-  /** Compressed bytes. */
+  /** Bytes to store: compressed (and sealed, with `seal`). */
   storedBytes: number;
-  /** SHA-256 of the compressed bytes, hex; null when the store hashes (storeHashes). */
+  /** SHA-256 of the bytes to store, hex; null when the store hashes (storeHashes). */
   sha256: string | null;
   /** The `.idx` file to store beside it, when it says more than the file's size. */
   idx: Uint8Array | null;
@@ -72,10 +82,10 @@ export type FromThread =
   | { type: 'connectFailed'; error: WireError }
   | { type: 'reply'; id: number; rows: Row[] }
   | { type: 'failed'; id: number; error: WireError }
-  /** File `file` of the task streams: its blocks follow. `last`: the task's last file. */
-  | { type: 'open'; task: number; file: number; last: boolean }
+  /** File `file` of the task, named `name` in the dump, streams: its blocks follow. */
+  | { type: 'open'; task: number; file: number; name: string }
   | { type: 'block'; task: number; file: number; data: Uint8Array }
-  | ({ type: 'file'; task: number; file: number; last: boolean } & ThreadFileEnd)
+  | ({ type: 'file'; task: number; file: number; name: string } & ThreadFileEnd)
   /** Rows and uncompressed bytes encoded since the last report. */
   | { type: 'progress'; task: number; rows: number; bytes: number }
   /** The query has ended and every file has been handed over; the session is free. */

@@ -13,11 +13,11 @@ import type { DumpThreadData, FromThread, ThreadFileEnd, ThreadTask, ToThread } 
 
 /** What the coordinator does with a task's output, as it arrives. */
 export interface TaskHandlers {
-  /** File `file` streams; its blocks follow. */
-  onOpen(file: number, last: boolean): void;
+  /** File `file`, named `name` in the dump, streams; its blocks follow. */
+  onOpen(file: number, name: string): void;
   onBlock(file: number, data: Buffer): void;
   /** File `file` is complete (for a small one, `end.whole` holds it all). */
-  onFile(file: number, last: boolean, end: ThreadFileEnd): void;
+  onFile(file: number, name: string, end: ThreadFileEnd): void;
   onProgress(rows: number, bytes: number): void;
 }
 
@@ -184,14 +184,14 @@ export class ThreadSession implements StatementSession, WatchableSession {
         this.settleStatement(message.id)?.reject(this.explain(errorFromWire(message.error)));
         return;
       case 'open':
-        this.tasks.get(message.task)?.handlers.onOpen(message.file, message.last);
+        this.tasks.get(message.task)?.handlers.onOpen(message.file, message.name);
         return;
       case 'block':
         this.tasks.get(message.task)?.handlers.onBlock(message.file, asBuffer(message.data));
         return;
       case 'file': {
-        const { type: _type, task, file, last, ...end } = message;
-        this.tasks.get(task)?.handlers.onFile(file, last, end);
+        const { type: _type, task, file, name, ...end } = message;
+        this.tasks.get(task)?.handlers.onFile(file, name, end);
         return;
       }
       case 'progress':

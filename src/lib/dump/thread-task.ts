@@ -9,7 +9,9 @@ import { createHash, hash, type Hash } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import type { MysqlSession } from '../mysql/connection.js';
 import type { RawQueryHandle } from '../mysql/raw-query.js';
+import { createEncryptStream, encryptBuffer } from '../crypto/segments.js';
 import { compressWhole, createCompressor } from './compression.js';
+import { dataFileName } from './names.js';
 import type { FromThread, ThreadTask } from './thread-protocol.js';
 import { TsvEncoder } from './tsv-encoder.js';
 
@@ -36,18 +38,25 @@ export class OutgoingFile {
   private held: Buffer[] | null = [];
   private heldBytes = 0;
   private compressor: Transform | null = null;
+  /** Where the bytes to store come out: the compressor, or the encryption after it. */
+  private output: Transform | null = null;
   private hash: Hash | null = null;
   private storedBytes = 0;
   private compressorFailure: Error | null = null;
 
+  /** The file's name in the dump. */
+  private readonly name: string;
+
   constructor(
     private readonly task: ThreadTask,
     private readonly index: number,
-    private readonly last: boolean,
+    last: boolean,
     private readonly post: PostToCoordinator,
     /** Called when the compressor takes input again after push() returned false. */
     private readonly onDrain: () => void,
   ) {
+    const { basename, extension, rangeChunk, rangeLast } = task.naming;
+    this.name = task.kind === 'range' ? dataFileName(basename, extension, rangeChunk, rangeLast) : dataFileName(basename, extension, index, last);
     if (task.storeHashes) this.startStreaming();
   }
 
@@ -72,8 +81,10 @@ export class OutgoingFile {
     let whole: Uint8Array<ArrayBuffer> | null = null;
     let sha256: string | null;
     if (this.held) {
-      const data = compressWhole(this.task.compression, this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes));
+      const compressed = compressWhole(this.task.compression, this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes));
       this.held = null;
+      const seal = this.task.seal;
+      const data = seal ? await encryptBuffer(Buffer.from(seal.key), this.name, compressed) : compressed;
       whole = ownCopy(data);
       this.storedBytes = whole.length;
       sha256 = this.task.storeHashes ? null : hash('sha256', whole, 'hex');
@@ -84,8 +95,8 @@ export class OutgoingFile {
           reject(this.compressorFailure);
           return;
         }
-        compressor.once('end', resolve);
-        compressor.once('error', reject);
+        this.output!.once('end', resolve);
+        this.output!.once('error', reject);
         compressor.end();
       });
       sha256 = this.hash?.digest('hex') ?? null;
@@ -97,7 +108,7 @@ export class OutgoingFile {
         type: 'file',
         task: this.task.id,
         file: this.index,
-        last: this.last,
+        name: this.name,
         rows: encoder.rows,
         rawBytes: encoder.bytes,
         checksum: encoder.checksum.digest(),
@@ -114,21 +125,27 @@ export class OutgoingFile {
   destroy(): void {
     this.held = null;
     this.compressor?.destroy();
+    this.output?.destroy();
   }
 
   private startStreaming(): Transform {
     this.held = null;
-    this.post({ type: 'open', task: this.task.id, file: this.index, last: this.last });
+    this.post({ type: 'open', task: this.task.id, file: this.index, name: this.name });
     const compressor = createCompressor(this.task.compression);
     this.hash = this.task.storeHashes ? null : createHash('sha256');
-    compressor.on('data', (chunk: Buffer) => {
+    const seal = this.task.seal;
+    // Sealed here: what leaves the thread is what is stored, and its hash is the stored bytes'.
+    const output = seal ? compressor.pipe(createEncryptStream(Buffer.from(seal.key), this.name, seal.segmentSize)) : compressor;
+    if (output !== compressor) compressor.on('error', (err: Error) => output.destroy(err));
+    this.output = output;
+    output.on('data', (chunk: Buffer) => {
       this.hash?.update(chunk);
       this.storedBytes += chunk.length;
       const data = ownCopy(chunk);
       this.post({ type: 'block', task: this.task.id, file: this.index, data }, [data.buffer]);
     });
     compressor.on('drain', this.onDrain);
-    compressor.on('error', (err: Error) => {
+    output.on('error', (err: Error) => {
       this.compressorFailure ??= err;
     });
     this.compressor = compressor;

@@ -42,6 +42,7 @@ export function encryptedBackupStore(inner: ObjectStore, prefix: string, key: Bu
   return {
     ...forwarding(inner),
     hashesWrites: true,
+    sealing: { key, segmentSize, sealedName, inner },
     async write(k: string, body: Readable, options?: StoreOptions): Promise<WriteResult> {
       const name = sealedName(k);
       if (name === null) return inner.write(k, body, options);

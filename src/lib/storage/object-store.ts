@@ -71,6 +71,19 @@ export interface WriteResult {
   sha256?: string;
 }
 
+/**
+ * How an encrypting store lets a writer on another thread encrypt for it (a dump thread, so that
+ * encryption runs on every core): bytes sealed with `key` (crypto/segments.ts) for the file name
+ * `sealedName(k)` are stored as they are through `inner`, the store under the encryption.
+ */
+export interface Sealing {
+  key: Buffer;
+  segmentSize: number;
+  /** The name a file is sealed for (its name within the backup), or null when `k` is stored plain. */
+  sealedName(k: string): string | null;
+  inner: ObjectStore;
+}
+
 export interface ObjectStore {
   /** Where the store points, for messages and records: `/abs/path` or `s3://bucket/prefix`. */
   readonly location: string;
@@ -78,6 +91,8 @@ export interface ObjectStore {
   readonly type: 'PVC' | 'S3';
   /** The store reports the SHA-256 of what it stores in WriteResult (writers need not hash). */
   readonly hashesWrites?: boolean;
+  /** Present on a store that encrypts its writes and lets the writer encrypt instead (see Sealing). */
+  readonly sealing?: Sealing;
 
   /**
    * Checks that the store can be written: the folder exists or can be created and is writable;
