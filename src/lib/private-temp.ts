@@ -246,20 +246,7 @@ async function stopServerOf(path: string): Promise<boolean> {
     for (const pid of pids) if (await commandNamesFolder(pid, path)) out.push(pid);
     return out;
   };
-  let left = await running();
-  for (const pid of left) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  const deadline = Date.now() + serverKillWaitMs;
-  while (left.length > 0 && Date.now() < deadline) {
-    await sleep(100);
-    left = await running();
-  }
-  return left.length === 0;
+  return killAll(running);
 }
 
 /**
@@ -317,7 +304,16 @@ async function stopProcessesNaming(folder: string): Promise<boolean> {
     }
     return out;
   };
-  let left = await naming();
+  // A killed process not reaped yet has an empty command line: it no longer counts.
+  return killAll(naming);
+}
+
+/**
+ * SIGKILLs the processes `find` lists, then waits (at most serverKillWaitMs) until it lists none.
+ * True once none is left.
+ */
+async function killAll(find: () => Promise<number[]>): Promise<boolean> {
+  let left = await find();
   for (const pid of left) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -328,8 +324,7 @@ async function stopProcessesNaming(folder: string): Promise<boolean> {
   const deadline = Date.now() + serverKillWaitMs;
   while (left.length > 0 && Date.now() < deadline) {
     await sleep(100);
-    // A killed process not reaped yet has an empty command line: it no longer counts.
-    left = await naming();
+    left = await find();
   }
   return left.length === 0;
 }
