@@ -46,7 +46,7 @@ ${faultHelp('the source')}`;
   static override flags = {
     ...connectionFlags,
     // Read as text and judged with the rest of the config, so every bad value is reported at once.
-    threads: Flags.string({ description: 'Parallel dump sessions, 1 to 64 (replaces dump.threads; default 4).', helpGroup: 'DUMP' }),
+    threads: Flags.string({ description: 'Dump threads, 1 to 64, each with its own session to the source, reading, encoding, compressing and hashing chunks in parallel (replaces dump.threads; default 4).', helpGroup: 'DUMP' }),
     'bytes-per-chunk': Flags.string({ description: 'Uncompressed bytes per chunk, decimal units like 64M (replaces dump.bytesPerChunk).', helpGroup: 'DUMP' }),
     compression: Flags.string({ description: 'Data file compression: zstd, gzip or none (replaces dump.compression; default zstd).', helpGroup: 'DUMP' }),
     consistent: Flags.boolean({
