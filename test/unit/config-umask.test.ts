@@ -55,6 +55,15 @@ describe('umask', () => {
     );
   });
 
+  it('refuses a mask that lets every user write into the backups', async () => {
+    for (const bad of ['0000', '0020', '0070']) {
+      expect(await problem(`umask: "${bad}"\n`), bad).toBe(
+        `invalid configuration:\n  umask: "${bad}" lets every user of the machine write into the backups: keep the last digit at least 2, as in "0077" or "0027" ("0002" shares with the group, writes included)`,
+      );
+    }
+    expect((await load('umask: "0002"\n')).config.umask).toBe(0o002);
+  });
+
   it('is reported with the other problems of the file at once', async () => {
     const err = (await loadConfig({ cwd: '/nonexistent', inline: { text: 'umask: "9"\nbackup: { profiles: [] }\nbogus: 1\n', source: 'BLOODRAVEN_CONFIG_YAML' } }).catch(
       (e: unknown) => e,

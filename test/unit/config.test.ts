@@ -90,6 +90,23 @@ backup:
       ]),
     );
     expect(err.message).toContain('backup.profiles[1].dump.bytesPerChunk: must be at least 128k');
+    expect(err.message).toContain('backup.profiles[1].dump.threads: must be a whole number from 1 to 64');
+  });
+
+  it('says what a number out of range must be, in words (threads too big, a zero duration)', async () => {
+    const dir = await dirWith({
+      'bloodraven.yaml': `
+backup:
+  profiles:
+    - name: ok
+      storage: { type: S3, s3: { bucket: bkt, retryTimeout: 0 } }
+      dump: { threads: 999 }
+`,
+    });
+    const err = await configError(loadConfig({ cwd: dir }));
+    expect(err.message).toContain('backup.profiles[0].dump.threads: must be a whole number from 1 to 64');
+    expect(err.message).toContain('backup.profiles[0].storage.s3.retryTimeout: must be more than 0: seconds, or a duration like 30s or 2m');
+    expect(err.message).not.toMatch(/Too (small|big)/);
   });
 
   it('reports the cross-field problems together with the field errors that used to hide them', async () => {
@@ -117,7 +134,7 @@ backup:
     expect(err.exitCode).toBe(2);
     const byPath = new Map(err.issues.map((i) => [i.path, i.message]));
     // The field errors…
-    expect(byPath.get('backup.profiles[0].dump.threads')).toMatch(/>=1/);
+    expect(byPath.get('backup.profiles[0].dump.threads')).toBe('must be a whole number from 1 to 64');
     expect(byPath.get('backup.retry.maxAttempts')).toMatch(/>=1/);
     // …and every cross-field problem beside them.
     expect(Object.fromEntries([...byPath].filter(([path]) => !path.endsWith('threads') && !path.endsWith('maxAttempts')))).toEqual({
@@ -185,7 +202,7 @@ backup:
     );
     expect(onlyFlags.issues).toEqual([
       { path: '--port', message: expect.stringMatching(/>=1/) as string },
-      { path: '--threads', message: expect.stringMatching(/>=1/) as string },
+      { path: '--threads', message: 'must be a whole number from 1 to 64' },
       { path: '--bytes-per-chunk', message: 'must be at least 128k' },
       { path: '--include-schema', message: expect.stringMatching(/>=1 characters/) as string },
       { path: '--password-file', message: '--password-file needs a user as well: mysql.user is not set' },

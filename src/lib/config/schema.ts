@@ -34,7 +34,7 @@ const sizeSchema = (min: number, minText: string): z.ZodType<number> =>
   });
 
 /** Seconds, or a duration like 30s, 5m, 1h. */
-export const durationSchema = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+export const durationSchema = z.union([z.number().positive('must be more than 0: seconds, or a duration like 30s or 2m'), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) {
@@ -70,10 +70,10 @@ export const dumpSchema = z.strictObject({
   threads: z
     .number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 64' : undefined) })
     .int()
-    .min(1)
-    .max(64)
+    .min(1, 'must be a whole number from 1 to 64')
+    .max(64, 'must be a whole number from 1 to 64')
     .default(4)
-    .describe('Parallel dump threads (connections to the source).'),
+    .describe('Dump threads, each with its own connection to the source (README: How the dump uses cores).'),
   bytesPerChunk: sizeSchema(128_000, '128k').default(64_000_000).describe('Target size of each table data chunk before compression, like 64M (at least 128k).'),
   compression: compressionSchema.default('zstd').describe('Compression of the data files.'),
   consistent: z.boolean().default(true).describe('Dump all tables from one consistent snapshot.'),
@@ -320,7 +320,8 @@ export const kubernetesBackup = backupSchemas({
  * `umask`: the permission bits left off the folders and files bloodraven creates (file-modes.ts),
  * as 3 or 4 octal digits in a string ("0077", the default; "0027" lets the group read). Parsed to
  * a number. A YAML number is refused: an unquoted 0027 reads as twenty-seven. So is a mask that
- * takes the owner's own bits, which would leave bloodraven unable to write into its folders.
+ * takes the owner's own bits, which would leave bloodraven unable to write into its folders, and
+ * one that lets every user write ("0000", "0020").
  */
 export const umaskSchema = z.union([z.string(), z.number()]).transform((value, ctx): number => {
   if (typeof value === 'number') {
@@ -334,6 +335,11 @@ export const umaskSchema = z.union([z.string(), z.number()]).transform((value, c
   const mask = parseInt(value, 8);
   if ((mask & 0o700) !== 0) {
     ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} takes permissions from the owner, and bloodraven could not write its own backups: leave the owner's digit 0, as in "0077" or "0027"` });
+    return z.NEVER;
+  }
+  if ((mask & 0o002) === 0) {
+    // Anyone on the machine could then replace a backup's files (or its keyring) unnoticed until a restore.
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} lets every user of the machine write into the backups: keep the last digit at least 2, as in "0077" or "0027" ("0002" shares with the group, writes included)` });
     return z.NEVER;
   }
   return mask;

@@ -57,6 +57,9 @@ function serve(session: MysqlSession): void {
       case 'resume':
         tasks.get(message.task)?.resume();
         return;
+      case 'taken':
+        tasks.get(message.task)?.taken(message.bytes);
+        return;
       case 'stored':
         tasks.get(message.task)?.stored(message.file);
         return;

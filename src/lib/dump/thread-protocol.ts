@@ -73,6 +73,8 @@ export type ToThread =
   /** Storage is behind: stop reading rows until `resume`. */
   | { type: 'pause'; task: number }
   | { type: 'resume'; task: number }
+  /** The coordinator has taken `bytes` of the task's blocks (handed them to storage): they no longer count against the thread. */
+  | { type: 'taken'; task: number; bytes: number }
   /** A 'stream' task's file `file` is stored: the next may begin. */
   | { type: 'stored'; task: number; file: number }
   | { type: 'close'; id: number };

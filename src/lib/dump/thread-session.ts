@@ -55,6 +55,7 @@ export class ThreadSession implements StatementSession, WatchableSession {
   /** Set once the thread is gone (or going): every later call fails with it. */
   private gone: Error | null = null;
   private explain: (err: Error) => Error = (err) => err;
+  private terminating: Promise<number> | null = null;
 
   private constructor(
     private readonly worker: Worker,
@@ -141,13 +142,22 @@ export class ThreadSession implements StatementSession, WatchableSession {
       this.statements.set(id, { resolve: () => resolve(), reject: () => resolve() });
       this.send({ type: 'close', id });
     });
-    await this.worker.terminate();
+    await this.terminate();
   }
 
   /** Drops the session at once: the thread is terminated and its connection with it. */
   destroy(reason?: Error): void {
     this.fail(reason ?? this.droppedError());
-    void this.worker.terminate();
+    void this.terminate();
+  }
+
+  /**
+   * Ends the thread, once: a failing dump destroys its sessions from several places, and every
+   * Worker.terminate() call adds a listener to the worker.
+   */
+  private terminate(): Promise<number> {
+    this.terminating ??= this.worker.terminate();
+    return this.terminating;
   }
 
   explainErrorsWith(explain: (err: unknown) => unknown): void {
@@ -188,6 +198,8 @@ export class ThreadSession implements StatementSession, WatchableSession {
         return;
       case 'block':
         this.tasks.get(message.task)?.handlers.onBlock(message.file, asBuffer(message.data));
+        // Handed on: the thread may post that much more.
+        this.send({ type: 'taken', task: message.task, bytes: message.data.byteLength });
         return;
       case 'file': {
         const { type: _type, task, file, name, ...end } = message;

@@ -153,12 +153,24 @@ export class OutgoingFile {
   }
 }
 
-/** Why a task's query is paused: storage behind, the compressor behind, or the file before not yet stored. */
-type PauseReason = 'storage' | 'compressor' | 'previous';
+/**
+ * Bytes of blocks a thread may have posted that the coordinator has not yet taken. Messages queue
+ * without limit: a coordinator short of CPU (more threads than cores) would otherwise find ever
+ * more blocks waiting for it, however promptly storage asks for a pause.
+ */
+export const maxBytesInFlight = 4 * 1024 * 1024;
+
+/**
+ * Why a task's query is paused: storage behind, the coordinator behind (too many bytes posted and
+ * not taken), the compressor behind, or the file before not yet stored.
+ */
+type PauseReason = 'storage' | 'inFlight' | 'compressor' | 'previous';
 
 export interface ThreadTaskHandle {
   pause(): void;
   resume(): void;
+  /** The coordinator has taken `bytes` of the blocks posted. */
+  taken(bytes: number): void;
   /** A 'stream' task's file `file` is stored. */
   stored(file: number): void;
   /** Settles once the task has posted `done`, or with its failure. */
@@ -192,11 +204,20 @@ export function runThreadTask(session: MysqlSession, task: ThreadTask, post: Pos
     largestRow = Math.max(largestRow, enc.largestRow);
   };
 
+  let inFlight = 0;
+  const postCounted: PostToCoordinator = (message, transfer) => {
+    if (message.type === 'block') {
+      inFlight += message.data.byteLength;
+      if (inFlight > maxBytesInFlight) hold('inFlight');
+    }
+    post(message, transfer);
+  };
+
   const finishing: Array<Promise<void>> = [];
   let storedUpTo = -1;
   let fileIndex = 0;
   const openFile = (index: number, last: boolean): OutgoingFile => {
-    const file = new OutgoingFile(task, index, last, post, () => {
+    const file = new OutgoingFile(task, index, last, postCounted, () => {
       if (file === current) release('compressor');
     });
     return file;
@@ -258,6 +279,10 @@ export function runThreadTask(session: MysqlSession, task: ThreadTask, post: Pos
   return {
     pause: () => hold('storage'),
     resume: () => release('storage'),
+    taken(bytes) {
+      inFlight -= bytes;
+      if (inFlight <= maxBytesInFlight) release('inFlight');
+    },
     stored(file) {
       storedUpTo = Math.max(storedUpTo, file);
       if (storedUpTo >= fileIndex - 1) release('previous');

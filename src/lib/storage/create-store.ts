@@ -7,7 +7,6 @@ import type { Logger } from '../log.js';
 import type { ProcessRunner } from '../process.js';
 import { createFsStore } from './fs-store.js';
 import type { ObjectStore } from './object-store.js';
-import { createS3Store, defaultS3RetryTimeoutSeconds } from './s3-store.js';
 
 export interface CreateStoreOptions {
   /** The folder of the configuration file: relative paths in the config are relative to it. */
@@ -48,6 +47,8 @@ export async function createStore(storage: StorageConfig, options: CreateStoreOp
         credentialsSource = `access key ${found.accessKeyId} from ${dir}`;
         region ??= found.region;
       }
+      // Loaded only for S3 profiles: the AWS SDK is about a third of a PVC run's resident memory.
+      const { createS3Store, defaultS3RetryTimeoutSeconds } = await import('./s3-store.js');
       return createS3Store({
         bucket: s3.bucket,
         prefix: s3.prefix,
