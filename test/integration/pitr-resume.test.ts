@@ -185,6 +185,27 @@ describe('a point-in-time replay interrupted part-way', () => {
   });
 });
 
+describe('a point-in-time replay interrupted part-way, whose loaded schema was dropped since', () => {
+  it('is refused when run again (exit 3, LOAD_PROGRESS_STALE), never resumed into what is left and reported restored', async () => {
+    const target = await newTarget();
+    const args = ['restore', 'bootstrap', '--stop-datetime', iso(t0 + 20), '--port', String(target.port)];
+    const first = startCli(args, cwd);
+    await until('the first replayed transaction', 90_000, async () => first.child.exitCode !== null || (await count(target, 'SELECT COUNT(*) AS n FROM app.events WHERE id = 11').catch(() => 0)) > 0);
+    first.child.kill('SIGINT');
+    expect(await first.ended, first.stderr()).toBe(130);
+    // The loaded rows are gone: the table the backup filled is dropped and made again, empty.
+    await sql(target, 'DROP TABLE app.events; CREATE TABLE app.events (id INT PRIMARY KEY, note VARCHAR(50))');
+    const big = await checksumTable(target, 'app.big');
+
+    const second = await cli(args);
+    expect(second.code, second.stderr).toBe(3);
+    expect(second.stderr).toMatch(/^error: .*records an earlier load into this server that the server does not hold \(the rows of table `app`\.`events`/m);
+    expect(second.stderr).toMatch(/^hint: start the load over with --reset-progress/m);
+    expect(await checksumTable(target, 'app.big')).toBe(big);
+    expect(await count(target, 'SELECT COUNT(*) AS n FROM app.events')).toBe(0);
+  });
+});
+
 describe('a point-in-time replay interrupted part-way that cannot be traced', () => {
   it('is refused when run again (exit 3, nothing changed), never reported done: --skip-binlog leaves no GTID trace on the target', async () => {
     const target = await newTarget();

@@ -269,8 +269,10 @@ export async function checkResumable(session: MysqlSession, progress: LoadProgre
   const completedAt = progress.completedAt(selected);
   const replay = progress.replay;
   if (completedAt && replay && !replay.completedAt) {
-    // The load is done; the replay after it stopped: the same point-in-time restore resumes it.
-    if (pointInTime === replay.target) return [];
+    // The load is done; the replay after it stopped: the same point-in-time restore resumes it,
+    // provided the server still holds what that load made (a resumed replay into schemas dropped
+    // since would end "restored" with the backup's rows gone).
+    if (pointInTime === replay.target) return staleLoad(session, progress, manifest, selected);
     return [
       {
         code: 'PITR_REPLAY_INTERRUPTED',
@@ -288,6 +290,14 @@ export async function checkResumable(session: MysqlSession, progress: LoadProgre
       },
     ];
   }
+  return staleLoad(session, progress, manifest, selected);
+}
+
+/**
+ * LOAD_PROGRESS_STALE when the progress file records finished steps (of the selected schemas)
+ * whose objects or rows the server no longer holds: it was rebuilt, or the schemas dropped.
+ */
+async function staleLoad(session: MysqlSession, progress: LoadProgress, manifest: DumpManifest, selected: readonly string[]): Promise<Refusal[]> {
   // Only what this load would resume matters: steps of other schemas are another load's.
   const inSelection = new Set(selected);
   const steps = progress.doneSteps().filter((s) => s.schema !== undefined && inSelection.has(s.schema) && s.op !== 'LOAD-COMPLETE');
