@@ -10,12 +10,22 @@ import process from 'node:process';
 // user's own cache (XDG_CACHE_HOME, else ~/.cache), not Node's default under the shared /tmp,
 // where another user could plant the folder first. NODE_COMPILE_CACHE, when set, wins. Only under
 // a HOME (or XDG_CACHE_HOME) that is a folder already: Node would create a missing one, and under
-// /proc its folder creation never returns (Node 24.21). On a read-only HOME nothing is cached.
+// /proc its folder creation never returns (Node 24.21). On a read-only HOME, or one this user may
+// not look into (a pod's uid under another user's folder), nothing is cached.
 if (process.env.NODE_COMPILE_CACHE === undefined) {
   const { HOME, XDG_CACHE_HOME } = process.env;
   const [base, cacheHome] = XDG_CACHE_HOME && isAbsolute(XDG_CACHE_HOME) ? [XDG_CACHE_HOME, XDG_CACHE_HOME] : HOME ? [HOME, join(HOME, '.cache')] : [];
-  if (base && cacheHome && !/^\/proc(\/|$)/.test(base) && statSync(base, { throwIfNoEntry: false })?.isDirectory()) {
+  if (base && cacheHome && !/^\/proc(\/|$)/.test(base) && isFolder(base)) {
     module.enableCompileCache?.(join(cacheHome, 'bloodraven', 'node-compile-cache'));
+  }
+}
+
+/** Whether `path` is a folder; false when it cannot be looked at (a HOME this user may not search). */
+function isFolder(path) {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
   }
 }
 

@@ -401,10 +401,13 @@ describe('prune racing a running backup', () => {
     // A failed attempt and an old success for prune to delete meanwhile.
     const failed = await runCli(['backup', 'now', '--port', '1'], cwd);
     expect(failed.code).toBe(1);
+    // Backup names go by the second: a backup started within the failed one's second would be refused (exit 3) as its namesake.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     let prune: Promise<CliResult> | undefined;
     const backup = runCli(['backup', 'now'], cwd, (text, child) => {
-      if (prune || !/progress: 0\/1 tables · [\d,]+ rows/.test(text)) return;
-      // The backup is held mid-dump (stopped) for as long as the prune runs, then goes on.
+      // The data phase has begun (a line with rows comes only every 5 s, and the dump threads
+      // may finish sooner): the backup is held mid-dump (stopped) for as long as the prune runs.
+      if (prune || !text.includes('progress: dump table data')) return;
       child.kill('SIGSTOP');
       prune = runCli(['prune', '--yes'], cwd).finally(() => child.kill('SIGCONT'));
     });

@@ -8,7 +8,7 @@
  * Tests that set a TMPDIR of their own (inside a work folder they remove) are checked by their
  * own assertions; this catches what nobody looked for.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +19,8 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   if (process.env[marker]) return undefined;
   const outer = process.env.TMPDIR;
   const folder = await mkdtemp(join(tmpdir(), 'bloodraven-test-run-'));
+  // Searchable by others (not listable): tests that run the CLI as a pod's uid (27, 999) reach their own folders inside it.
+  await chmod(folder, 0o711);
   process.env[marker] = folder;
   // Read by os.tmpdir() at each call, here and in the workers and programs started after this.
   process.env.TMPDIR = folder;
