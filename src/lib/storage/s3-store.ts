@@ -315,6 +315,12 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         parts.push({ PartNumber, ETag: uploaded.ETag });
       };
 
+      // The body is destroyed with an error on abort or failure, and Node emits that 'error' a
+      // tick later, when the loop's own listener may already be gone: without a listener of our
+      // own until the body closes, a producer that does not listen would crash the process.
+      const heard = (): void => undefined;
+      body.on('error', heard);
+      body.once('close', () => body.off('error', heard));
       // A read waiting for the body's next chunk does not see the signal; destroying the body ends it.
       const onAbort = (): void => {
         if (signal) body.destroy(abortError(signal));
@@ -362,9 +368,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         return { bytes };
       } catch (err) {
         const failure = signal?.aborted ? abortError(signal) : err;
-        // With the failure only for a body someone listens to: an 'error' nobody hears would crash the process.
-        if (body.listenerCount('error') > 0) body.destroy(failure instanceof Error ? failure : new Error(String(failure)));
-        else body.destroy();
+        body.destroy(failure instanceof Error ? failure : new Error(String(failure)));
         if (uploadId !== undefined) await abortUpload(key, uploadId);
         throw failure;
       } finally {
