@@ -17,8 +17,8 @@ import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/rest
 import { sourceFromCatalog, sourceFromStore, type RestoreSource } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
-import type { BackupView } from '../../src/lib/storage/encrypted-store.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
+import { watchingDataReads } from '../support/interrupting-view.js';
 import { awkwardDataSql, awkwardSchemas } from '../support/sample-data.js';
 import { definitions } from '../support/schema-objects.js';
 import { expectAppError as expectError } from '../support/expect-error.js';
@@ -174,13 +174,9 @@ describe('restore bootstrap', () => {
     // Interrupt while the keyless table is partly loaded: when its second file is opened.
     const controller = new AbortController();
     let heapFiles = 0;
-    const interrupting: BackupView = {
-      ...backup.store,
-      readChecked(key, expected, options) {
-        if (key.includes('bulk@heap@') && ++heapFiles === 2) controller.abort(new Error('SIGTERM'));
-        return backup.store.readChecked(key, expected, options);
-      },
-    };
+    const interrupting = watchingDataReads(backup.store, (key) => {
+      if (key.includes('bulk@heap@') && ++heapFiles === 2) controller.abort(new Error('SIGTERM'));
+    });
     const from: RestoreSource = { ...backup, store: interrupting };
     await expectError(restore(target, from, { threads: 1 }, controller.signal), 'ABORTED');
     const [partial] = (await sql(target, 'SELECT COUNT(*) AS n FROM bulk.heap')) as Array<{ n: string }>;

@@ -21,9 +21,9 @@ import { restoreBootstrap, type RestoreResult } from '../../src/lib/restore/rest
 import { planRestoreInPlace, restoreInPlace, type InPlaceResult } from '../../src/lib/restore/restore-in-place.js';
 import { sourceFromCatalog, type RestoreSource } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
-import type { ObjectStore, StoreOptions } from '../../src/lib/storage/object-store.js';
-import type { ExpectedObject } from '../../src/lib/storage/object-check.js';
+import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { expectAppError } from '../support/expect-error.js';
+import { watchingDataReads } from '../support/interrupting-view.js';
 import type { AppError } from '../../src/lib/errors.js';
 import { zstdDecompressSync } from 'node:zlib';
 import { checksumTable, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
@@ -270,10 +270,9 @@ describe('a restore that cannot prove its work fails instead of reporting succes
       const stoppedAt = async (at: RegExp, nth = 1): Promise<void> => {
         const controller = new AbortController();
         let seen = 0;
-        const view = { ...from.store, readChecked: (key: string, expected: ExpectedObject, options?: StoreOptions) => {
+        const view = watchingDataReads(from.store, (key) => {
           if (at.test(key) && ++seen === nth) controller.abort(new Error('stop'));
-          return from.store.readChecked(key, expected, options);
-        } };
+        });
         await expectAppError(bootstrap(fresh, { threads: 1 }, { ...from, store: view }, { signal: controller.signal }), 'ABORTED');
       };
       // The sequence's first file is in, its last one is not.

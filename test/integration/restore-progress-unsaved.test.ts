@@ -17,6 +17,7 @@ import { sourceFromCatalog, type RestoreSource } from '../../src/lib/restore/sou
 import type { BackupView } from '../../src/lib/storage/encrypted-store.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
 import { expectAppError } from '../support/expect-error.js';
+import { watchingDataReads } from '../support/interrupting-view.js';
 import { checksumTable, rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 const options: LoadOptions = {
@@ -73,17 +74,16 @@ function faulty(writable: number): { from: RestoreSource; controller: AbortContr
   const controller = new AbortController();
   let writes = 0;
   let bFiles = 0;
+  const watched = watchingDataReads(backup.store, (key) => {
+    if (key.includes('shop@b@') && ++bFiles === 2) controller.abort(new Error('SIGINT'));
+  });
   const store: BackupView = {
-    ...backup.store,
+    ...watched,
     put(key, data, opts) {
       if (key.includes('load-progress.') && ++writes > writable) {
         return Promise.reject(new StorageError('STORAGE_WRITE_FAILED', `cannot write ${key}: EROFS: read-only file system`));
       }
       return backup.store.put(key, data, opts);
-    },
-    readChecked(key, expected, opts) {
-      if (key.includes('shop@b@') && ++bFiles === 2) controller.abort(new Error('SIGINT'));
-      return backup.store.readChecked(key, expected, opts);
     },
   };
   return { from: { ...backup, store }, controller };

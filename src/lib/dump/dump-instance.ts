@@ -21,7 +21,8 @@ import { defaultStorageStallTimeoutSeconds, type DumpOptions } from './options.j
 import { dumpSessionTimeoutSeconds, openSnapshot, prepareDumpSession, type Snapshot } from './snapshot.js';
 import { planChunks, planTable, type DumpTask, type TablePlan } from './table-plan.js';
 import { RowChecksum } from './row-checksum.js';
-import { threadConnector, type ThreadSession } from './thread-session.js';
+import { threadConnector } from '../threads/worker-session.js';
+import { ThreadSession } from './thread-session.js';
 import { WorkQueue } from './work-queue.js';
 import { forEachBounded } from '../parallel.js';
 import { selectSchemas, type SelectionFieldName } from './select-schemas.js';
@@ -148,7 +149,7 @@ export async function dumpInstance(deps: DumpDeps, prefix: string, options: Dump
     snapshot = await openSnapshot({
       connector,
       // Each worker is a thread with its own session: the per-row work runs on every core.
-      workerConnector: threadConnector(connector),
+      workerConnector: threadConnector(connector, (connection, target) => ThreadSession.open(connection, target)),
       flavor,
       main,
       threads: options.threads,

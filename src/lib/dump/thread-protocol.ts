@@ -7,14 +7,8 @@
  * coordinator, which writes the bytes and tells the thread when to pause.
  */
 import type { Compression } from '../config/schema.js';
-import type { ConnectionOptions, Row } from '../mysql/connection.js';
 import type { WireError } from '../threads/wire-error.js';
 import type { ColumnKind } from './tsv-encoder.js';
-
-/** The thread's workerData. */
-export interface DumpThreadData {
-  connection: ConnectionOptions;
-}
 
 /** One chunk task, as a thread runs it. */
 export interface ThreadTask {
@@ -67,8 +61,8 @@ export interface ThreadFileEnd {
   idx: Uint8Array | null;
 }
 
+/** The dump's own messages; statements and closing are threads/statement-protocol.ts's. */
 export type ToThread =
-  | { type: 'statement'; id: number; sql: string; values: readonly unknown[] | undefined }
   | { type: 'task'; task: ThreadTask }
   /** Storage is behind: stop reading rows until `resume`. */
   | { type: 'pause'; task: number }
@@ -76,14 +70,9 @@ export type ToThread =
   /** The coordinator has taken `bytes` of the task's blocks (handed them to storage): they no longer count against the thread. */
   | { type: 'taken'; task: number; bytes: number }
   /** A 'stream' task's file `file` is stored: the next may begin. */
-  | { type: 'stored'; task: number; file: number }
-  | { type: 'close'; id: number };
+  | { type: 'stored'; task: number; file: number };
 
 export type FromThread =
-  | { type: 'ready'; threadId: number }
-  | { type: 'connectFailed'; error: WireError }
-  | { type: 'reply'; id: number; rows: Row[] }
-  | { type: 'failed'; id: number; error: WireError }
   /** File `file` of the task, named `name` in the dump, streams: its blocks follow. */
   | { type: 'open'; task: number; file: number; name: string }
   | { type: 'block'; task: number; file: number; data: Uint8Array }

@@ -9,22 +9,17 @@
  * - any warning on a data statement means the server changed a value: the file fails;
  * - once a table is complete, its row count is compared with the dump's.
  */
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
-import { pipeline } from 'node:stream/promises';
-// Not named imports: a Node without zstd (before 22.15) must still load this module, so that the
-// version guard can refuse it by name instead of the command failing to load.
-import zlib from 'node:zlib';
 import { TamperedError } from '../crypto/segments.js';
 import { AppError, ExitCode, abortError, errorMessage, throwIfAborted } from '../errors.js';
-import { quoteId, type MysqlSession } from '../mysql/connection.js';
-import { createDecompressor } from '../dump/compression.js';
+import { quoteId, type StatementSession } from '../mysql/connection.js';
 import { WorkQueue } from '../dump/work-queue.js';
-import { ObjectMismatchError, type ExpectedObject } from '../storage/object-check.js';
+import { ObjectMismatchError } from '../storage/object-check.js';
 import { batchDeferredIndexes } from './defer-indexes.js';
 import { everyRowOf, tableRowKey, type DataFileRef, type TableManifest } from './dump-manifest.js';
 import type { LoadContext } from './load-context.js';
+import { readsWhole } from './file-input.js';
 import { loadDataStatement } from './load-data.js';
+import { FileInputFailure, type LoadThreadSession } from './load-thread-session.js';
 import type { Step } from './load-progress.js';
 
 export interface LoadedTable {
@@ -49,7 +44,7 @@ interface TableState {
   loadedWhole: boolean;
 }
 
-export async function loadData(ctx: LoadContext, sessions: MysqlSession[], deferred: Map<TableManifest, string[]>): Promise<LoadedTable[]> {
+export async function loadData(ctx: LoadContext, sessions: LoadThreadSession[], deferred: Map<TableManifest, string[]>): Promise<LoadedTable[]> {
   const { report, emit } = ctx;
   const progress = ctx.plan.progress;
   const tables = ctx.schemas.flatMap((s) => s.tables);
@@ -67,7 +62,7 @@ export async function loadData(ctx: LoadContext, sessions: MysqlSession[], defer
     queue.close();
   };
 
-  const finishTable = async (session: MysqlSession, table: TableManifest): Promise<void> => {
+  const finishTable = async (session: StatementSession, table: TableManifest): Promise<void> => {
     await checkTableRows(ctx, session, table, states.get(table)!);
     const clauses = deferred.get(table);
     if (clauses && clauses.length > 0 && !progress.isDone({ op: 'TABLE-INDEX', schema: table.schema, table: table.name })) {
@@ -156,7 +151,7 @@ function size(t: TableManifest): number {
  * counted on the server. Tables that existed before the load (--ignore-existing-objects) hold
  * other rows too and are not compared.
  */
-async function checkTableRows(ctx: LoadContext, session: MysqlSession, table: TableManifest, state: TableState): Promise<void> {
+async function checkTableRows(ctx: LoadContext, session: StatementSession, table: TableManifest, state: TableState): Promise<void> {
   const key = tableRowKey(table.schema, table.name);
   if (ctx.plan.preexisting.has(key) || !table.includesData) return;
   if (!state.loadedWhole) {
@@ -182,7 +177,7 @@ async function checkTableRows(ctx: LoadContext, session: MysqlSession, table: Ta
  * table, whose history rows REPLACE cannot address. A sequence (no key, one row) is never emptied
  * (TRUNCATE is refused on it); REPLACE sets its row.
  */
-async function filesToLoad(ctx: LoadContext, session: MysqlSession, table: TableManifest, files: DataFileRef[]): Promise<DataFileRef[]> {
+async function filesToLoad(ctx: LoadContext, session: StatementSession, table: TableManifest, files: DataFileRef[]): Promise<DataFileRef[]> {
   const done = files.filter((f) => ctx.plan.progress.isDone(dataStep(table, f)));
   ctx.resumedSteps += done.length;
   if (done.length === files.length) return [];
@@ -204,144 +199,42 @@ async function filesToLoad(ctx: LoadContext, session: MysqlSession, table: Table
   return files.filter((f) => !done.includes(f));
 }
 
-/** Counts the uncompressed bytes on their way to the server. */
-class ByteCounter extends Transform {
-  constructor(private readonly onBytes: (n: number) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.onBytes(chunk.length);
-    cb(null, chunk);
-  }
-}
-
-/**
- * Files up to this size (stored, and uncompressed as the dump records it) are read whole and
- * decompressed at once instead of streamed: for thousands of small tables, a chain of streams per
- * file (storage, decompressor, byte counter, the driver's) allocates far more than the file holds,
- * and that churn, not the data, is what grew the restore's heap.
- */
-export const wholeFileBytes = 256 * 1024;
-/** A whole-read file that decompresses to more than this is damaged (its record says at most wholeFileBytes). */
-const wholeFileMaxOutput = 32 * wholeFileBytes;
-
-/** A data file on its way into LOAD DATA. */
-interface FileInput {
-  /** The stream the driver reads (created when the server asks for the data). */
-  source: () => Readable;
-  /** Settles, never rejecting, once reading the file has ended, however. */
-  ended: Promise<void>;
-  /** Why reading the file failed; undefined while it has not. */
-  failure: () => Error | undefined;
-  /** Stops reading, however far it got. */
-  stop: () => void;
-}
-
-/** Whether a data file is read whole (wholeFileBytes) rather than streamed. */
-export function readsWhole(file: DataFileRef): boolean {
-  return file.rawBytes !== null && file.rawBytes <= wholeFileBytes && file.storedBytes <= wholeFileBytes;
-}
-
-/** Reads a small file whole (its stored bytes checked on the way), then decompresses it at once. */
-async function wholeInput(ctx: LoadContext, file: DataFileRef, expected: ExpectedObject, signal: AbortSignal): Promise<FileInput> {
-  const body = await ctx.deps.store.readChecked(ctx.plan.prefix + file.name, expected, { signal });
-  let data: Buffer = Buffer.alloc(0);
-  let failure: Error | undefined;
-  try {
-    data = decompressWhole(file.compression, await buffer(body), file.rawBytes ?? 0);
-  } catch (err) {
-    throwIfAborted(signal);
-    failure = err instanceof Error ? err : new Error(String(err));
-  }
-  return {
-    source: () => {
-      const out = new PassThrough();
-      // Like a stream that fails before the server reads it: the LOAD DATA sees the failure.
-      if (failure) process.nextTick(() => out.destroy(failure));
-      else {
-        ctx.report.bytes += data.length;
-        out.end(data);
-      }
-      return out;
-    },
-    ended: Promise.resolve(),
-    failure: () => failure,
-    stop: () => undefined,
-  };
-}
-
-/** `stored` decompressed, into a buffer the size the dump records (zlib's default is 16 KiB, per file). */
-function decompressWhole(kind: DataFileRef['compression'], stored: Buffer, rawBytes: number): Buffer {
-  const options = { maxOutputLength: wholeFileMaxOutput, chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, rawBytes) };
-  try {
-    switch (kind) {
-      case 'zstd':
-        return zlib.zstdDecompressSync(stored, options);
-      case 'gzip':
-        return zlib.gunzipSync(stored, options);
-      case 'none':
-        return stored;
-    }
-  } catch (err) {
-    if (err instanceof RangeError) throw new Error(`it decompresses to more than ${wholeFileMaxOutput} bytes, though the dump records at most ${wholeFileBytes}`);
-    throw err;
-  }
-}
-
-/** Streams a file from storage (its stored bytes checked on the way), decompressing, counting the bytes that pass. */
-async function streamedInput(ctx: LoadContext, file: DataFileRef, expected: ExpectedObject, signal: AbortSignal): Promise<FileInput> {
-  const body = await ctx.deps.store.readChecked(ctx.plan.prefix + file.name, expected, { signal });
-  const counter = new ByteCounter((n) => {
-    ctx.report.bytes += n;
-  });
-  // A damaged file may fail before the server asks for the data or while it reads it; either
-  // way the LOAD DATA must see the failure, never a quiet end of file.
-  let failure: Error | undefined;
-  // Ends the stream however far it got, so that waiting for it never outlasts a failed load
-  // (a stream whose reader went away would otherwise wait for it forever).
-  const stop = new AbortController();
-  const flowing = pipeline(body, createDecompressor(file.compression, file.rawBytes), counter, { signal: stop.signal }).catch((err: unknown) => {
-    if (stop.signal.aborted) return;
-    failure = err instanceof Error ? err : new Error(String(err));
-  });
-  return {
-    source: () => {
-      const out = new PassThrough();
-      if (failure) process.nextTick(() => out.destroy(failure));
-      else {
-        counter.pipe(out);
-        void flowing.then(() => {
-          if (failure) out.destroy(failure);
-        });
-      }
-      return out;
-    },
-    ended: flowing,
-    failure: () => failure,
-    stop: () => stop.abort(),
-  };
-}
-
 /**
  * Loads one data file (read whole when small, else streamed; checked against the record either
  * way) with LOAD DATA LOCAL, in a transaction of its own. Returns the rows it added; throws,
  * rolling the file back, when the file differs from the record, holds another number of rows, or
  * the server warned.
  */
-async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableManifest, file: DataFileRef, signal: AbortSignal): Promise<number> {
+async function loadFile(ctx: LoadContext, session: LoadThreadSession, table: TableManifest, file: DataFileRef, signal: AbortSignal): Promise<number> {
   throwIfAborted(signal);
   const expected = ctx.plan.files.get(file.name) ?? { bytes: file.storedBytes, sha256: null, rows: null };
-  const input = readsWhole(file) ? await wholeInput(ctx, file, expected, signal) : await streamedInput(ctx, file, expected, signal);
+  const key = ctx.plan.prefix + file.name;
+  // The bytes as stored: the thread checks, decrypts and decompresses them.
+  const { store } = ctx.deps;
+  const sealing = store.sealing && store.sealing.sealedName(key) !== null ? store.sealing : undefined;
+  const reader = sealing?.inner ?? store;
+  const whole = readsWhole(file) ? ownBytes(await reader.get(key, { signal })) : null;
+  const stored = whole ? null : await reader.read(key, { signal });
   const where = `${quoteId(table.schema)}.${quoteId(table.name)}`;
   let added: number;
   // One transaction per file: a file that fails midway, or whose result is wrong, leaves none of its rows behind.
-  await session.exec('START TRANSACTION');
   try {
-    const result = await session.loadLocal(loadDataStatement(table, file.partition), input.source);
-    await input.ended;
-    const failure = input.failure();
-    if (failure) throw failure;
+    await session.exec('START TRANSACTION');
+    const result = await session.loadFile(
+      {
+        sql: loadDataStatement(table, file.partition),
+        name: file.name,
+        expected: { bytes: expected.bytes, sha256: expected.sha256 },
+        compression: file.compression,
+        rawBytes: file.rawBytes,
+        sealKey: sealing ? new Uint8Array(sealing.key) : null,
+        whole,
+      },
+      stored,
+      (n) => {
+        ctx.report.bytes += n;
+      },
+    );
     if (result.warnings > 0) await refuseChangedValues(ctx, session, where, file.name);
     if (expected.rows !== null && result.records !== expected.rows) {
       throw new AppError('LOAD_ROWS_MISMATCH', `${file.name} gave ${result.records} rows to ${where}, but the dump wrote ${expected.rows} into it`, ExitCode.failure, {
@@ -353,23 +246,26 @@ async function loadFile(ctx: LoadContext, session: MysqlSession, table: TableMan
     ctx.verified.filesLoaded++;
     if (expected.sha256 !== null) ctx.verified.filesBySha256++;
   } catch (err) {
-    input.stop();
+    stored?.destroy();
     await session.exec('ROLLBACK').catch(() => undefined);
     // A file that differs from the record, or fails authentication, says so itself, naming the file.
-    const failure = input.failure();
+    const failure = err instanceof FileInputFailure ? err.failure : undefined;
     const own = failure ?? err;
     if (own instanceof ObjectMismatchError || own instanceof TamperedError) throw own;
     if (err instanceof AppError && (err.code === 'LOAD_ROWS_MISMATCH' || err.code === 'LOAD_VALUE_CHANGED')) throw err;
     const reason = failure ? `${file.name} is damaged (${failure.message})` : errorMessage(err);
     throw new AppError('LOAD_DATA_FAILED', `loading ${file.name} into ${where} failed: ${reason}`, ExitCode.failure, {
-      cause: err,
-      ...(err instanceof AppError && err.hint ? { hint: err.hint } : {}),
+      cause: own,
+      ...(own instanceof AppError && own.hint ? { hint: own.hint } : {}),
     });
-  } finally {
-    await input.ended;
   }
   ctx.report.rows += added;
   return added;
+}
+
+/** `bytes` in an ArrayBuffer of their own (a read may hand a view on a larger, pooled one), to be moved to a thread. */
+function ownBytes(bytes: Buffer): Uint8Array<ArrayBuffer> {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? new Uint8Array(bytes.buffer) : new Uint8Array(bytes);
 }
 
 /**
@@ -384,7 +280,7 @@ const harmlessNotes = new Set([1287, 1592, 1681]);
  * the warnings. Even a Note can mean that (rounding a DECIMAL is Note 1265), so only the notes
  * known to say nothing about values pass.
  */
-async function refuseChangedValues(ctx: LoadContext, session: MysqlSession, where: string, file: string): Promise<void> {
+async function refuseChangedValues(ctx: LoadContext, session: StatementSession, where: string, file: string): Promise<void> {
   const shown = await session.query<{ Level: string; Code: number | string; Message: string }>('SHOW WARNINGS');
   const serious = shown.filter((w) => !(w.Level === 'Note' && harmlessNotes.has(Number(w.Code))));
   ctx.warnings += shown.length;
@@ -403,7 +299,7 @@ async function refuseChangedValues(ctx: LoadContext, session: MysqlSession, wher
   );
 }
 
-async function addIndexes(session: MysqlSession, table: TableManifest, clauses: string[]): Promise<void> {
+async function addIndexes(session: StatementSession, table: TableManifest, clauses: string[]): Promise<void> {
   // A resumed load may have built some of them already.
   const existing = new Set(
     (

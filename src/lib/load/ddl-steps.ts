@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { AppError, ExitCode, MysqlError, errorMessage, throwIfAborted } from '../errors.js';
 import { ObjectMismatchError, describeMismatch } from '../storage/object-check.js';
-import { quoteId, type MysqlSession } from '../mysql/connection.js';
+import { quoteId, type StatementSession } from '../mysql/connection.js';
 import { forEachBounded } from '../parallel.js';
 import { deferIndexes, foreignKeyReferences } from './defer-indexes.js';
 import type { TableManifest } from './dump-manifest.js';
@@ -46,7 +46,7 @@ export async function readScript(ctx: LoadContext, name: string): Promise<string
 }
 
 /** Runs statements one by one; a failure names the object and the server's reason. */
-async function runStatements(session: MysqlSession, statements: readonly SqlStatement[], what: string, schema: string | null): Promise<void> {
+async function runStatements(session: StatementSession, statements: readonly SqlStatement[], what: string, schema: string | null): Promise<void> {
   for (const s of statements) {
     try {
       await session.exec(s.sql);
@@ -66,7 +66,7 @@ function ddlError(err: unknown, what: string, schema: string | null, statement: 
   });
 }
 
-export async function runScript(ctx: LoadContext, session: MysqlSession, name: string, schema: string | null, what: string): Promise<void> {
+export async function runScript(ctx: LoadContext, session: StatementSession, name: string, schema: string | null, what: string): Promise<void> {
   const text = await readScript(ctx, name);
   if (text === null) return;
   if (schema) await session.exec(`USE ${quoteId(schema)}`);
@@ -96,7 +96,7 @@ const scriptReads = 8;
  * other on the first session, the other tables on every session at once (their order does not
  * matter: foreign key checks are off while loading).
  */
-export async function createSchemasAndTables(ctx: LoadContext, sessions: readonly MysqlSession[]): Promise<Map<TableManifest, string[]>> {
+export async function createSchemasAndTables(ctx: LoadContext, sessions: readonly StatementSession[]): Promise<Map<TableManifest, string[]>> {
   const main = sessions[0]!;
   const scripts = await readTableScripts(ctx);
   const referenced = referencedColumns(scripts);
@@ -114,8 +114,8 @@ export async function createSchemasAndTables(ctx: LoadContext, sessions: readonl
   const sequences = tables.filter((t) => createsSequence(t, scripts.get(t)!));
   const others = tables.filter((t) => !sequences.includes(t));
   // The schema each session is in, so that a run of tables of one schema needs one USE.
-  const current = new Map<MysqlSession, string>();
-  const create = async (session: MysqlSession, table: TableManifest): Promise<void> => {
+  const current = new Map<StatementSession, string>();
+  const create = async (session: StatementSession, table: TableManifest): Promise<void> => {
     const mode = dataSize(table) < smallTableBytes ? 'off' : ctx.plan.options.deferIndexes;
     const statements = scripts.get(table)!.map((s) => {
       if (!isCreateTable(s)) return s;
@@ -185,7 +185,7 @@ function referencedColumns(scripts: Map<TableManifest, SqlStatement[]>): Map<str
   return out;
 }
 
-export async function createViews(ctx: LoadContext, session: MysqlSession): Promise<void> {
+export async function createViews(ctx: LoadContext, session: StatementSession): Promise<void> {
   const views = ctx.schemas.filter((s) => s.includesViewsDdl).flatMap((s) => s.views);
   // Placeholders first, so a view can refer to any other view, whatever their order.
   for (const v of views) {
@@ -200,7 +200,7 @@ export async function createViews(ctx: LoadContext, session: MysqlSession): Prom
 }
 
 /** Runs the routine or event sections of every schema script. */
-export async function runSections(ctx: LoadContext, session: MysqlSession, kind: Exclude<SectionKind, 'schema'>): Promise<void> {
+export async function runSections(ctx: LoadContext, session: StatementSession, kind: Exclude<SectionKind, 'schema'>): Promise<void> {
   for (const schema of ctx.schemas) {
     if (!schema.includesDdl) continue;
     if (kind === 'routine' && schema.functions.length + schema.procedures.length === 0) continue;
@@ -225,7 +225,7 @@ export async function runSections(ctx: LoadContext, session: MysqlSession, kind:
  * routines are what the source ran, so the loader turns the setting on for the time it creates
  * them, when it may, and puts it back.
  */
-async function withTrustedFunctionCreators(ctx: LoadContext, session: MysqlSession, work: () => Promise<void>): Promise<void> {
+async function withTrustedFunctionCreators(ctx: LoadContext, session: StatementSession, work: () => Promise<void>): Promise<void> {
   try {
     await work();
     return;
@@ -250,7 +250,7 @@ async function withTrustedFunctionCreators(ctx: LoadContext, session: MysqlSessi
   }
 }
 
-export async function createTriggers(ctx: LoadContext, session: MysqlSession): Promise<void> {
+export async function createTriggers(ctx: LoadContext, session: StatementSession): Promise<void> {
   for (const schema of ctx.schemas) {
     for (const table of schema.tables) {
       if (table.triggers.length === 0 || !table.includesDdl) continue;
@@ -266,7 +266,7 @@ export async function createTriggers(ctx: LoadContext, session: MysqlSession): P
  * grants and default roles, as MySQL Shell's loadUsers does. Accounts the target has already are
  * left exactly as they are.
  */
-export async function createAccounts(ctx: LoadContext, session: MysqlSession): Promise<void> {
+export async function createAccounts(ctx: LoadContext, session: StatementSession): Promise<void> {
   const users = ctx.plan.users;
   if (!users || users.create.length === 0) return;
   await runOnce(ctx, { op: 'USERS' }, async () => {

@@ -13,13 +13,15 @@
  */
 import { abortError, AppError, ExitCode, PreconditionError } from '../errors.js';
 import { detectFlavor, type ServerInfo } from '../mysql/flavor.js';
-import type { MysqlSession } from '../mysql/connection.js';
+import type { StatementSession } from '../mysql/connection.js';
+import { threadConnector } from '../threads/worker-session.js';
 import { checkInventory, findMissingDefiners, type MissingDefiner } from './after-load.js';
 import type { DumpManifest } from './dump-manifest.js';
 import { createAccounts, createSchemasAndTables, createTriggers, createViews, runOnce, runScript, runSections } from './ddl-steps.js';
 import { loadData, type LoadedTable } from './data-steps.js';
 import type { LoadContext, LoadDeps, LoadProgressReport } from './load-context.js';
 import type { LoadPlan } from './load-plan.js';
+import { LoadThreadSession } from './load-thread-session.js';
 
 export type { LoadDeps, LoadProgressReport, LoadPhase } from './load-context.js';
 export type { LoadOptions } from './load-plan.js';
@@ -91,7 +93,9 @@ export async function loadDump(deps: LoadDeps, plan: LoadPlan, run: LoadRunOptio
   emit();
 
   const main = await deps.connector.connect();
-  const sessions: MysqlSession[] = [main];
+  // Every session, for the abort and the end: main (checks, DDL, scripts) and the load threads'.
+  const sessions: StatementSession[] = [main];
+  const dataSessions: LoadThreadSession[] = [];
   const onAbort = (): void => sessions.forEach((s) => s.destroy());
   run.signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -112,10 +116,13 @@ export async function loadDump(deps: LoadDeps, plan: LoadPlan, run: LoadRunOptio
 
     await prepareSession(main, ctx, ddlSqlMode);
     await runScript(ctx, main, '@.sql', null, 'the global script @.sql');
-    // Every session is opened now: the tables are created on all of them, the data loaded after.
-    for (let i = 1; i < plan.options.threads; i++) {
-      const s = await deps.connector.connect();
+    // Every session is opened now: the tables are created on all of them, the data loaded after
+    // on the load threads' (each thread does its files' per-byte work: load-thread.ts).
+    const threads = threadConnector(deps.connector, (connection, target) => LoadThreadSession.open(connection, target));
+    for (let i = 0; i < plan.options.threads; i++) {
+      const s = await threads.connect();
       sessions.push(s);
+      dataSessions.push(s);
       await prepareSession(s, ctx, ddlSqlMode);
     }
     const deferred = await createSchemasAndTables(ctx, sessions);
@@ -127,8 +134,8 @@ export async function loadDump(deps: LoadDeps, plan: LoadPlan, run: LoadRunOptio
     report.phase = 'data';
     emit();
     // The scripts may have left their own sql_mode and character sets on this session.
-    for (const s of sessions) await prepareSession(s, ctx, dataSqlMode);
-    const loaded = await loadData(ctx, sessions, deferred);
+    for (const s of dataSessions) await prepareSession(s, ctx, dataSqlMode);
+    const loaded = await loadData(ctx, dataSessions, deferred);
     await plan.progress.flush();
 
     report.phase = 'finishing';
@@ -186,7 +193,7 @@ export function afterChange(err: unknown): unknown {
 }
 
 /** Session settings for loading (FORMAT.md §5), with the flavor's own. */
-async function prepareSession(session: MysqlSession, ctx: LoadContext, sqlMode: string): Promise<void> {
+async function prepareSession(session: StatementSession, ctx: LoadContext, sqlMode: string): Promise<void> {
   const { manifest, options } = ctx.plan;
   await session.exec(`SET NAMES ${manifest.defaultCharacterSet.replace(/[^A-Za-z0-9_]/g, '')}`);
   // No engine substitution: a table whose engine the target lacks must fail, not quietly change.

@@ -16,6 +16,8 @@ import {
   StorageError,
   errorMessage,
 } from '../errors.js';
+import { TamperedError } from '../crypto/segments.js';
+import { ObjectMismatchError } from '../storage/object-check.js';
 
 /** An error as a plain object: the class's name, and its own enumerable fields (code, hint, …). */
 export interface WireError {
@@ -37,6 +39,9 @@ const classes: Record<string, { prototype: object }> = {
   ExternalCommandError,
   AbortedError,
   InternalError,
+  // A load thread's verdicts on a file's bytes, which the restore reports as they are.
+  ObjectMismatchError,
+  TamperedError,
 };
 
 /** `err` (anything thrown) as a cloneable plain object; causes up to 3 deep. */
