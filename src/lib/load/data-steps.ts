@@ -1,7 +1,8 @@
 /**
- * The data phase of a load: every data file streamed from storage (its stored bytes checked
- * against the record as they pass), decompressed, into LOAD DATA LOCAL, one transaction per file,
- * `threads` sessions in parallel, biggest tables first; each table's held-back indexes built as
+ * The data phase of a load: every data file read from storage and handed to a load thread
+ * (load-thread.ts), which checks its stored bytes against the record as they pass, decrypts and
+ * decompresses them into LOAD DATA LOCAL, one transaction per file, `threads` threads in
+ * parallel, biggest tables first; each table's held-back indexes built as
  * soon as its last file is in. Nothing is reported as loaded that was not:
  *
  * - a file whose bytes differ from the record fails before its transaction commits;
