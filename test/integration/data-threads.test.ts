@@ -7,16 +7,19 @@
  */
 import { createHook } from 'node:async_hooks';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { systemClock } from '../../src/lib/clock.js';
+import { AppError, StorageError } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { wholeFileBytes } from '../../src/lib/load/file-input.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
 import { sourceFromCatalog } from '../../src/lib/restore/source.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import type { BackupView } from '../../src/lib/storage/encrypted-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
@@ -95,5 +98,43 @@ describe('the data path in worker threads', () => {
     const checksum = 'CHECKSUM TABLE big.t';
     expect(await sql(target, checksum)).toEqual(await sql(source, checksum));
     expect(await sql(target, 'SELECT COUNT(*) AS n FROM big.t')).toEqual([{ n: '12000' }]);
+  });
+
+  it('a storage read that fails midway fails the file with the storage error (not as a damaged file)', async () => {
+    // The backup the test above took.
+    const from = await sourceFromCatalog(store, 'latest', null);
+    const big = from.record!.files.find((f) => f.name.endsWith('.tsv.zst') && f.storedBytes > 2 * wholeFileBytes)!;
+    const failing: BackupView = {
+      ...from.store,
+      async read(key, options) {
+        if (!key.endsWith(big.name)) return from.store.read(key, options);
+        const whole = await from.store.get(key, options);
+        // Half the file, then the connection drops.
+        const body = new PassThrough();
+        body.write(whole.subarray(0, whole.length >> 1));
+        setImmediate(() => body.destroy(new StorageError('S3_REQUEST_FAILED', `S3 GetObject of ${big.name} failed: socket hang up`, { hint: 'check the endpoint' })));
+        return body;
+      },
+    };
+    const fresh = await startTestServer();
+    try {
+      const err = await restoreBootstrap(
+        { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
+        { ...from, store: failing },
+        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
+        { signal: new AbortController().signal },
+      ).then(
+        () => undefined,
+        (e: unknown) => e as AppError,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect(err!.code).toBe('LOAD_DATA_FAILED');
+      expect(err!.message).toContain(`loading ${big.name}`);
+      expect(err!.message).toContain('socket hang up');
+      expect(err!.message).not.toMatch(/damaged/);
+      expect(err!.hint).toBe('check the endpoint');
+    } finally {
+      await fresh.stop();
+    }
   });
 });

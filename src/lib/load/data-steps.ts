@@ -10,6 +10,7 @@
  * - any warning on a data statement means the server changed a value: the file fails;
  * - once a table is complete, its row count is compared with the dump's.
  */
+import type { Readable } from 'node:stream';
 import { TamperedError } from '../crypto/segments.js';
 import { AppError, ExitCode, abortError, errorMessage, throwIfAborted } from '../errors.js';
 import { quoteId, type StatementSession } from '../mysql/connection.js';
@@ -215,12 +216,15 @@ async function loadFile(ctx: LoadContext, session: LoadThreadSession, table: Tab
   const sealing = store.sealing && store.sealing.sealedName(key) !== null ? store.sealing : undefined;
   const reader = sealing?.inner ?? store;
   const whole = readsWhole(file) ? ownBytes(await reader.get(key, { signal })) : null;
-  const stored = whole ? null : await reader.read(key, { signal });
+  let stored: Readable | null = null;
   const where = `${quoteId(table.schema)}.${quoteId(table.name)}`;
   let added: number;
   // One transaction per file: a file that fails midway, or whose result is wrong, leaves none of its rows behind.
   try {
     await session.exec('START TRANSACTION');
+    // Opened only now, and handed over at once: a stream that fails while nothing listens to it
+    // would take the process down.
+    if (!whole) stored = await reader.read(key, { signal });
     const result = await session.loadFile(
       {
         sql: loadDataStatement(table, file.partition),

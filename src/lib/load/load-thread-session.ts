@@ -28,6 +28,8 @@ interface PendingLoad {
   /** Wakes the pump waiting for room in the window. */
   wake: (() => void) | null;
   settled: boolean;
+  /** Why reading the stored bytes failed here (a storage error), when it did. */
+  readFailure: Error | null;
 }
 
 /** `bytes` copied into an ArrayBuffer of their own, to be moved to the thread. */
@@ -51,15 +53,15 @@ export class LoadThreadSession extends WorkerSession<ToLoadThread, FromLoadThrea
   /**
    * Runs `task`'s LOAD DATA in the thread, its stored bytes either whole in the task or read
    * from `stored`. Resolves with what the server reported; rejects with FileInputFailure when the
-   * bytes failed (they differ from the record, fail authentication or decompression, or reading
-   * `stored` failed), and with the statement's error otherwise. `onSent` gets the uncompressed
+   * bytes failed (they differ from the record, fail authentication or decompression), with the
+   * error of `stored` when reading it failed, and with the statement's error otherwise. `onSent` gets the uncompressed
    * bytes sent to the server as they go.
    */
   loadFile(task: Omit<LoadFileTask, 'id'>, stored: Readable | null, onSent: (bytes: number) => void): Promise<LoadDataResult> {
     const id = this.newId();
     let pending!: PendingLoad;
     const done = new Promise<LoadDataResult>((resolve, reject) => {
-      pending = { resolve, reject, onSent, inFlight: 0, wake: null, settled: false };
+      pending = { resolve, reject, onSent, inFlight: 0, wake: null, settled: false, readFailure: null };
     });
     if (this.gone) {
       stored?.destroy();
@@ -86,6 +88,7 @@ export class LoadThreadSession extends WorkerSession<ToLoadThread, FromLoadThrea
       if (pending.settled) stored.destroy();
       else this.send({ type: 'end', task: id });
     } catch (err) {
+      pending.readFailure = err instanceof Error ? err : new Error(String(err));
       this.send({ type: 'stop', task: id, error: errorToWire(err) });
     }
   }
@@ -123,7 +126,9 @@ export class LoadThreadSession extends WorkerSession<ToLoadThread, FromLoadThrea
       case 'loadFailed': {
         this.loads.delete(message.task);
         const error = errorFromWire(message.error);
-        this.settle(pending).reject(message.inputFailed ? new FileInputFailure(error) : this.explained(error));
+        // A read that failed here is the storage's error, not damage to the file.
+        if (pending.readFailure) this.settle(pending).reject(pending.readFailure);
+        else this.settle(pending).reject(message.inputFailed ? new FileInputFailure(error) : this.explained(error));
         return;
       }
     }
