@@ -5,7 +5,7 @@
  */
 import type { Connection as CoreConnection } from 'mysql2';
 import { createConnection, type Connection, type ConnectionOptions as Mysql2Options } from 'mysql2/promise';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { AppError, MysqlError } from '../errors.js';
 import { rawQuery, type RawQueryHandle, type RawRowHandler } from './raw-query.js';
 import { statementShape, withoutRowData } from './row-data.js';
@@ -242,6 +242,8 @@ function wrapConnection(conn: Connection, target: string, user: string): MysqlSe
               const input = source();
               const output = new DropEmptyChunks();
               input.once('error', (err) => output.destroy(err));
+              const socket = (coreOf(conn) as unknown as { stream?: Writable }).stream;
+              if (socket) holdWhileSocketFull(output, socket);
               return input.pipe(output);
             },
           }),
@@ -371,6 +373,24 @@ export function sqlLiteral(value: unknown): string {
   throw new Error(`cannot write a ${typeof value} as an SQL literal`);
 }
 
+
+/**
+ * Bytes a LOAD DATA LOCAL stream may queue on the socket before it is held: mysql2 writes the
+ * stream's chunks to the socket as they come (it only follows the socket's read 'pause'), so a
+ * source faster than the server would queue the whole data file in memory, per session.
+ */
+const socketQueueBytes = 1024 * 1024;
+
+/** Pauses `source` while `socket` holds more than socketQueueBytes unsent, until it drains. */
+function holdWhileSocketFull(source: Readable, socket: Writable): void {
+  source.on('data', () => {
+    if (socket.writableLength <= socketQueueBytes || source.isPaused()) return;
+    source.pause();
+    // Past the socket's high-water mark its last write returned false: 'drain' will come (or the
+    // socket closes, and the statement fails with it).
+    socket.once('drain', () => source.resume());
+  });
+}
 
 class DropEmptyChunks extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
