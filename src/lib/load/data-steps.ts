@@ -81,13 +81,13 @@ export async function loadData(ctx: LoadContext, sessions: LoadThreadSession[], 
   const pending: DataTask[][] = [];
   for (const table of ordered) {
     const files = table.includesData ? table.dataFiles : [];
-    const todo = await filesToLoad(ctx, sessions[0]!, table, files);
+    const { todo, emptyAtStart } = await filesToLoad(ctx, sessions[0]!, table, files);
     const resumedRows = files.filter((f) => !todo.includes(f)).reduce((n, f) => n + (progress.rowsOf(dataStep(table, f)) ?? 0), 0);
     states.set(table, {
       result: { schema: table.schema, table: table.name, rows: resumedRows, files: table.dataFiles.length },
       remaining: todo.length,
       added: 0,
-      loadedWhole: todo.length === files.length && !ctx.plan.preexisting.has(tableRowKey(table.schema, table.name)),
+      loadedWhole: todo.length === files.length && emptyAtStart,
     });
     report.filesDone += files.length - todo.length;
     pending.push(todo.map((file) => ({ kind: 'file', table, file })));
@@ -174,17 +174,25 @@ async function checkTableRows(ctx: LoadContext, session: StatementSession, table
 
 /**
  * The files of a table still to load. A table with a primary key reloads only what is not marked
- * done (REPLACE makes a redone file harmless); a table without one that was partly loaded is
- * emptied and loaded whole again, since its rows cannot be told apart. So is a system-versioned
+ * done (REPLACE makes a redone file harmless); a table without one that was partly loaded (files
+ * marked done, or rows an earlier run committed without marking them) is emptied and loaded whole
+ * again, since its rows cannot be told apart. So is a system-versioned
  * table, whose history rows REPLACE cannot address. A sequence (no key, one row) is never emptied
  * (TRUNCATE is refused on it); REPLACE sets its row.
  */
-async function filesToLoad(ctx: LoadContext, session: StatementSession, table: TableManifest, files: DataFileRef[]): Promise<DataFileRef[]> {
+async function filesToLoad(
+  ctx: LoadContext,
+  session: StatementSession,
+  table: TableManifest,
+  files: DataFileRef[],
+): Promise<{ todo: DataFileRef[]; emptyAtStart: boolean }> {
+  const preexisting = ctx.plan.preexisting.has(tableRowKey(table.schema, table.name));
   const done = files.filter((f) => ctx.plan.progress.isDone(dataStep(table, f)));
   ctx.resumedSteps += done.length;
-  if (done.length === files.length) return [];
+  if (done.length === files.length) return { todo: [], emptyAtStart: false };
+  const unrecorded = done.length === 0 && (await holdsUnrecordedRows(ctx, session, table, preexisting));
   // A sequence holds one row, which REPLACE sets whole: what is done stays done.
-  if (done.length > 0 && !table.sequence && (table.primaryIndex.length === 0 || table.systemVersioning)) {
+  if (!table.sequence && (table.primaryIndex.length === 0 || table.systemVersioning) && (done.length > 0 || unrecorded)) {
     ctx.deps.logger.info('emptying a partly loaded table, to load it whole', { table: `${table.schema}.${table.name}` });
     // Its files are no longer loaded: a later resume must not take their rows as there.
     ctx.plan.progress.forget(done.map((f) => dataStep(table, f)));
@@ -196,9 +204,21 @@ async function filesToLoad(ctx: LoadContext, session: StatementSession, table: T
       await session.exec(`DELETE HISTORY FROM ${name}`);
     } else await session.exec(`TRUNCATE TABLE ${name}`);
     ctx.resumedSteps -= done.length;
-    return files;
+    return { todo: files, emptyAtStart: !preexisting };
   }
-  return files.filter((f) => !done.includes(f));
+  // Rows an earlier run committed unrecorded are replaced, not added: the count is then the server's.
+  return { todo: files.filter((f) => !done.includes(f)), emptyAtStart: !preexisting && !unrecorded };
+}
+
+/**
+ * Whether a table this load created holds rows although none of its files is recorded done: an
+ * earlier run was killed after committing a file and before its progress was saved (progress is
+ * saved every few seconds, not per file). Only a resumed load can leave that.
+ */
+async function holdsUnrecordedRows(ctx: LoadContext, session: StatementSession, table: TableManifest, preexisting: boolean): Promise<boolean> {
+  if (!ctx.plan.progress.resuming || preexisting) return false;
+  const rows = await session.query(`SELECT 1 FROM ${everyRowOf(table)} LIMIT 1`);
+  return rows.length > 0;
 }
 
 /**
