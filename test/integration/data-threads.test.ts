@@ -137,4 +137,46 @@ describe('the data path in worker threads', () => {
       await fresh.stop();
     }
   });
+
+  it('a stored stream that fails after its file was handed over does not take the process down', async () => {
+    // A read's stream can still fail once the thread has all of it (the run's signal fires as
+    // another file fails): the error must have a listener, or Node ends the process.
+    const from = await sourceFromCatalog(store, 'latest', null);
+    const handedOver: PassThrough[] = [];
+    const lingering: BackupView = {
+      ...from.store,
+      async read(key, options) {
+        if (!/@t@\d+\.tsv\.zst$/.test(key)) return from.store.read(key, options);
+        const body = new PassThrough({ autoDestroy: false });
+        body.end(await from.store.get(key, options));
+        handedOver.push(body);
+        return body;
+      },
+    };
+    const fresh = await startTestServer();
+    try {
+      await restoreBootstrap(
+        { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
+        { ...from, store: lingering },
+        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
+        { signal: new AbortController().signal },
+      );
+      expect(handedOver.length).toBeGreaterThanOrEqual(3);
+      const uncaught: unknown[] = [];
+      const onUncaught = (err: unknown): void => {
+        uncaught.push(err);
+      };
+      process.on('uncaughtException', onUncaught);
+      try {
+        for (const body of handedOver) body.destroy(new Error('aborted after the load'));
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off('uncaughtException', onUncaught);
+      }
+      expect(uncaught).toEqual([]);
+      expect(await sql(fresh, 'SELECT COUNT(*) AS n FROM big.t')).toEqual([{ n: '12000' }]);
+    } finally {
+      await fresh.stop();
+    }
+  });
 });

@@ -68,6 +68,10 @@ export class LoadThreadSession extends WorkerSession<ToLoadThread, FromLoadThrea
       pending.reject(this.gone);
       return done;
     }
+    // The pump reads `stored` through an iterator, which stops listening once the load has
+    // settled; the stream may still fail after that (the read's signal fires when the run
+    // stops), and an 'error' nobody hears would take the process down.
+    stored?.on('error', () => undefined);
     this.loads.set(id, pending);
     this.send({ type: 'load', task: { ...task, id } }, task.whole ? [task.whole.buffer as ArrayBuffer] : []);
     if (stored) void this.pump(id, pending, stored);
