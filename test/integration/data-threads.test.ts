@@ -6,12 +6,14 @@
  * whole-read file), and the restore is exact.
  */
 import { createHook } from 'node:async_hooks';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
+import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { AppError, StorageError } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/log.js';
@@ -175,6 +177,43 @@ describe('the data path in worker threads', () => {
       }
       expect(uncaught).toEqual([]);
       expect(await sql(fresh, 'SELECT COUNT(*) AS n FROM big.t')).toEqual([{ n: '12000' }]);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('a file that matches its record but does not decompress fails as damaged, with a hint that does not say to resume', async () => {
+    // Last: it damages the backup the tests above share. The record is rewritten to match, so
+    // only the decompression can tell (as when the dump was damaged before it was recorded).
+    const from = await sourceFromCatalog(store, 'latest', null);
+    const big = from.record!.files.find((f) => f.name.endsWith('.tsv.zst') && f.storedBytes > 2 * wholeFileBytes)!;
+    const folder = join(work, 'backups', from.record!.name);
+    const cut = (await readFile(join(folder, big.name))).subarray(0, Math.floor(big.storedBytes * 0.6));
+    await writeFile(join(folder, big.name), cut);
+    const recordPath = join(folder, 'bloodraven.json');
+    const record = JSON.parse(await readFile(recordPath, 'utf8')) as BackupRecord;
+    const entry = record.files.find((f) => f.name === big.name)!;
+    entry.storedBytes = cut.length;
+    entry.sha256 = createHash('sha256').update(cut).digest('hex');
+    await writeFile(recordPath, JSON.stringify(record));
+
+    const fresh = await startTestServer();
+    try {
+      const err = await restoreBootstrap(
+        { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
+        await sourceFromCatalog(store, 'latest', null),
+        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
+        { signal: new AbortController().signal },
+      ).then(
+        () => undefined,
+        (e: unknown) => e as AppError,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect(err!.code).toBe('DUMP_FILE_DAMAGED');
+      expect(err!.message).toContain(`loading ${big.name}`);
+      expect(err!.hint).toMatch(/damaged/);
+      expect(err!.hint).toMatch(/drop what it created/);
+      expect(err!.hint).not.toMatch(/resume/);
     } finally {
       await fresh.stop();
     }

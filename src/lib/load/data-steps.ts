@@ -279,9 +279,16 @@ async function loadFile(ctx: LoadContext, session: LoadThreadSession, table: Tab
     if (own instanceof ObjectMismatchError || own instanceof TamperedError) throw own;
     if (err instanceof AppError && (err.code === 'LOAD_ROWS_MISMATCH' || err.code === 'LOAD_VALUE_CHANGED')) throw err;
     const reason = failure ? `${file.name} is damaged (${failure.message})` : errorMessage(err);
+    if (failure) {
+      // A damaged file fails the same way on every run: resuming cannot help, another backup can.
+      throw new AppError('DUMP_FILE_DAMAGED', `loading ${file.name} into ${where} failed: ${reason}`, ExitCode.failure, {
+        cause: failure,
+        hint: 'the stored file is damaged (changed or cut since the backup was taken; bloodraven verify checks a whole backup)',
+      });
+    }
     throw new AppError('LOAD_DATA_FAILED', `loading ${file.name} into ${where} failed: ${reason}`, ExitCode.failure, {
-      cause: own,
-      ...(own instanceof AppError && own.hint ? { hint: own.hint } : {}),
+      cause: err,
+      ...(err instanceof AppError && err.hint ? { hint: err.hint } : {}),
     });
   }
   ctx.report.rows += added;

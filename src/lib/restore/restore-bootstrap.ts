@@ -122,7 +122,7 @@ export function toRestoreResult(plan: RestorePlan, load: LoadResult, record: Res
  * is the one the progress file allows (it may not have been writable).
  */
 /** Failures of the backup itself: running the same restore again meets them again. */
-const damagedBackup = new Set(['DUMP_FILE_MISMATCH', 'ENCRYPTED_FILE_TAMPERED', 'LOAD_ROWS_MISMATCH']);
+const damagedBackup = new Set(['DUMP_FILE_MISMATCH', 'ENCRYPTED_FILE_TAMPERED', 'DUMP_FILE_DAMAGED', 'LOAD_ROWS_MISMATCH']);
 
 function resumable(err: unknown, resume: boolean, plan: RestorePlan, resetProgress: boolean): unknown {
   if (err instanceof AppError && damagedBackup.has(err.code)) {
