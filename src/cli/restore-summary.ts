@@ -35,6 +35,6 @@ export function restoreSummary(verb: string, r: RestoreResult): string {
 /** The data files this run loaded and how each was checked (after a resume, only this run's). */
 function filesChecked(v: RestoreResult['verified'], resumed: boolean): string {
   const bySize = v.filesLoaded - v.filesBySha256;
-  const sha = `${v.filesBySha256} data file(s) ${resumed ? 'loaded by this run' : 'loaded'} checked against their SHA-256`;
+  const sha = `${v.filesBySha256} data file(s) loaded${resumed ? ' by this run' : ''}, each checked against its SHA-256`;
   return bySize === 0 ? sha : `${sha}, ${bySize} by size only (the dump records no SHA-256 for them)`;
 }

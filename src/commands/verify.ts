@@ -43,7 +43,7 @@ ${faultHelp('the scratch server')}`;
     backup: Flags.string({ description: 'The backup to verify: a name, or latest.', default: 'latest' }),
     scratch: Flags.string({ description: 'Where to restore: sandbox (default), or mysql://user@host:port (it must not hold the backup\'s objects; what is restored stays).', default: 'sandbox' }),
     'scratch-password-file': Flags.string({ description: 'Password of the --scratch server user.' }),
-    threads: Flags.integer({ description: 'Parallel load sessions. Default: the profile dump.threads.', min: 1, max: 64 }),
+    threads: Flags.integer({ description: 'Load threads (1 to 64), each with its own session to the target. Default: the profile dump.threads.', min: 1, max: 64 }),
     ...resultFileFlag,
   };
 

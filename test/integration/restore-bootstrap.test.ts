@@ -218,6 +218,19 @@ describe('restore bootstrap', () => {
     expect(await checksums(target, ['bulk'])).toEqual(await checksums(source, ['bulk']));
   });
 
+  it('refuses, touching nothing, a load whose threads the target has no connections for, naming --threads', async () => {
+    const target = await newTarget();
+    await sql(target, 'SET GLOBAL max_connections = 12');
+    const err = await expectError(restore(target, backup, { threads: 16 }), 'TARGET_CONNECTIONS_FULL');
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/max_connections 12/);
+    expect(err.hint).toMatch(/lower --threads/);
+    expect(await sql(target, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'bulk'")).toEqual([{ n: '0' }]);
+    // With room for them, the same load goes through.
+    const done = await restore(target, backup, { threads: 4 });
+    expect(done.rows).toBe(backup.record!.tables.reduce((n, t) => n + t.rows, 0));
+  });
+
   it('says what to do when the target refuses LOAD DATA LOCAL', async () => {
     const target = await newTarget();
     await sql(target, 'SET GLOBAL local_infile = 0');

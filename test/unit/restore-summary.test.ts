@@ -27,7 +27,7 @@ const result = (o: Partial<RestoreResult>): RestoreResult => ({
 describe('restoreSummary', () => {
   it('a run that loaded everything: its files checked against their SHA-256', () => {
     const text = restoreSummary('Restored', result({}));
-    expect(text).toContain('  checked     4 data file(s) loaded checked against their SHA-256; 2 table(s)');
+    expect(text).toContain('  checked     4 data file(s) loaded, each checked against its SHA-256; 2 table(s)');
     expect(text).not.toContain('resumed');
   });
 
@@ -35,7 +35,7 @@ describe('restoreSummary', () => {
     const text = restoreSummary('Restored', result({ resumedSteps: 5, verified: { filesBySha256: 0, filesLoaded: 0, tablesCounted: 2, objectsFound: 3 } }));
     expect(text).toContain('  resumed     5 step(s) already done by an earlier run');
     expect(text).toContain(
-      "  checked     0 data file(s) loaded by this run checked against their SHA-256; 2 table(s) against the backup's row count; 3 object(s) of its inventory present; what an earlier run loaded was checked by that run",
+      "  checked     0 data file(s) loaded by this run, each checked against its SHA-256; 2 table(s) against the backup's row count; 3 object(s) of its inventory present; what an earlier run loaded was checked by that run",
     );
   });
 });

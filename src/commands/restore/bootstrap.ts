@@ -59,7 +59,7 @@ ${faultHelp('the target')}`;
     from: Flags.string({ description: 'A dump elsewhere: a folder, or s3://bucket/prefix.', exclusive: ['backup', 'stop-datetime'], helpGroup: 'SOURCE' }),
     'include-schema': Flags.string({ multiple: true, description: 'Load only these schemas (repeatable).', helpGroup: 'LOAD' }),
     'exclude-schema': Flags.string({ multiple: true, description: 'Leave these schemas out (repeatable).', helpGroup: 'LOAD' }),
-    threads: Flags.integer({ description: 'Load threads, each with its own session to the target (plus one session for the DDL). Default: the profile dump.threads.', min: 1, max: 64, helpGroup: 'LOAD' }),
+    threads: Flags.integer({ description: 'Load threads (1 to 64), each with its own session to the target; the restore opens 3 more sessions (DDL, the restore claim, the server watch). Default: the profile dump.threads.', min: 1, max: 64, helpGroup: 'LOAD' }),
     'ignore-existing-objects': Flags.boolean({ description: 'Load into objects that already exist instead of refusing.', helpGroup: 'LOAD' }),
     'skip-binlog': Flags.boolean({ description: 'Do not write the load to the binary log (SET sql_log_bin = 0).', helpGroup: 'LOAD' }),
     'reset-progress': Flags.boolean({ description: "Start over: ignore an earlier restore's progress (needed to load a dump again that was loaded completely).", helpGroup: 'LOAD' }),

@@ -54,7 +54,7 @@ ${faultHelp('the server')}`;
     backup: Flags.string({ description: 'Backup of the profile to restore: a name, or latest.', required: true }),
     confirm: Flags.string({ description: 'now, or an RFC 3339 time newer than the last one used (and not in the future).' }),
     'include-schema': Flags.string({ description: 'Restore only this schema, leaving the others alone.' }),
-    threads: Flags.integer({ description: 'Load threads, each with its own session to the target (plus one session for the DDL). Default: the profile dump.threads.', min: 1, max: 64 }),
+    threads: Flags.integer({ description: 'Load threads (1 to 64), each with its own session to the target; the restore opens 3 more sessions (DDL, the restore claim, the server watch). Default: the profile dump.threads.', min: 1, max: 64 }),
     'load-users': Flags.boolean({ description: "Create the backup's accounts (and their grants) that the server lacks." }),
     'dry-run': Flags.boolean({ description: 'Check everything and show the plan; change nothing.' }),
     'keep-fence-on-failure': Flags.boolean({

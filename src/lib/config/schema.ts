@@ -129,8 +129,8 @@ export const verificationSchema = z.strictObject({
   /** Five-field cron: minute hour day-of-month month day-of-week. */
   schedule: z.string().min(1).describe('When to verify the latest backup: five-field cron (minute hour day-of-month month day-of-week).'),
   timeZone: z.string().min(1).default('Etc/UTC').describe('The IANA time zone the schedule is read in.'),
-  /** Parallel load sessions of the scratch restore; default: the profile's dump.threads. */
-  threads: z.number().int().min(1).max(64).optional().describe("Parallel load sessions of the scratch restore (default: the profile's dump.threads)."),
+  /** Load threads of the scratch restore; default: the profile's dump.threads. */
+  threads: z.number().int().min(1).max(64).optional().describe("Load threads of the scratch restore, each with its own session (default: the profile's dump.threads)."),
 });
 
 /**

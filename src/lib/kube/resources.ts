@@ -117,7 +117,7 @@ export const restoreSourceSchema = z
 export const restoreLoadOptionsSchema = z.strictObject({
   includeSchemas: z.array(z.string().min(1)).default([]).describe('Load only these schemas.'),
   excludeSchemas: z.array(z.string().min(1)).default([]).describe('Leave these schemas out.'),
-  threads: z.number().int().min(1).max(64).optional().describe("Parallel load sessions (default: the profile's dump.threads, or 4)."),
+  threads: z.number().int().min(1).max(64).optional().describe("Load threads, each with its own session (default: the profile's dump.threads, or 4)."),
   loadUsers: z.boolean().default(false).describe("Create the backup's accounts the server lacks."),
 });
 

@@ -32,6 +32,7 @@ import type { RestoreSource } from './source.js';
 import {
   checkDefinerPrivilege,
   checkLargestValues,
+  checkConnectionRoom,
   checkLocalInfile,
   checkPrivileges,
   checkResumable,
@@ -242,6 +243,7 @@ async function checkTarget(
   const { source, schemas, request, refusals, checked } = stage;
   const { session, flavor, grants } = on;
   if (schemas.some((s) => s.tables.some((t) => t.includesData && t.dataFiles.length > 0))) refusals.push(...(await checkLocalInfile(session)));
+  refusals.push(...(await checkConnectionRoom(session, request.load.threads)));
   if (request.mode === 'instance' || request.mode === 'schema') {
     const readOnly = await checkWritable(session, on.target);
     if (readOnly.length > 0 && request.ownFence && request.mode === 'instance') {

@@ -36,6 +36,28 @@ export async function checkLocalInfile(session: MysqlSession): Promise<Refusal[]
   ];
 }
 
+/**
+ * Whether the target has room for the load's sessions: `threads` load threads and the load's own
+ * session, on top of what is connected now (the restore's claim and watch among them). A load
+ * that finds no room fails midway, after it has begun changing the target.
+ */
+export async function checkConnectionRoom(session: MysqlSession, threads: number): Promise<Refusal[]> {
+  const [row] = await session.query<{ max: string | number; used: string | number }>(
+    "SELECT @@GLOBAL.max_connections AS max, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED') AS used",
+  );
+  const max = Number(row?.max);
+  const used = Number(row?.used);
+  const needed = threads + 1;
+  if (!Number.isFinite(max) || !Number.isFinite(used) || max - used >= needed) return [];
+  return [
+    {
+      code: 'TARGET_CONNECTIONS_FULL',
+      message: `the target allows ${Math.max(0, max - used)} more connection(s) (max_connections ${max}, ${used} connected), and a load with threads ${threads} opens ${needed}`,
+      hint: `lower --threads (verification.threads, or the profile's dump.threads) to at most ${Math.max(1, max - used - 1)}, or raise max_connections on the target`,
+    },
+  ];
+}
+
 export async function checkWritable(session: MysqlSession, target: string): Promise<Refusal[]> {
   const [ro] = await session.query<{ ro: string | number }>('SELECT @@GLOBAL.read_only AS ro');
   if (Number(ro?.ro) === 0) return [];
