@@ -346,14 +346,19 @@ describe('a restore that cannot prove its work fails instead of reporting succes
     }
   });
 
-  it('a finished restore run again is refused, also after its schemas were dropped; --reset-progress loads it again', async () => {
+  it('a finished restore run again is refused; after its schemas were dropped (a server rebuilt at the same address), as stale; --reset-progress loads it again', async () => {
     const fresh = await startTestServer();
     try {
       const first = await bootstrap(fresh);
       expect(first.rows).toBe(23005);
+      const done = await expectAppError(bootstrap(fresh), 'LOAD_ALREADY_COMPLETE');
+      expect(done.exitCode).toBe(3);
+      expect(done.hint).toMatch(/drop the schemas it created/);
       await sql(fresh, 'DROP DATABASE shop; DROP DATABASE IF EXISTS extra');
-      const err = await expectAppError(bootstrap(fresh), 'LOAD_ALREADY_COMPLETE');
+      // Nothing of it is there: not "loaded already, drop what it created", but a log that no longer fits the server.
+      const err = await expectAppError(bootstrap(fresh), 'LOAD_PROGRESS_STALE');
       expect(err.exitCode).toBe(3);
+      expect(err.message).toMatch(/schema `shop`/);
       expect(err.hint).toMatch(/--reset-progress/);
       expect(await sql(fresh, "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")).toEqual([{ n: '0' }]);
       const again = await bootstrap(fresh, { resetProgress: true });

@@ -304,6 +304,9 @@ export async function checkResumable(session: MysqlSession, progress: LoadProgre
     ];
   }
   if (completedAt) {
+    // A server rebuilt at the same address holds none of it: that log is stale, not a finished load here.
+    const stale = await staleLoad(session, progress, manifest, selected);
+    if (stale.length > 0) return stale;
     return [
       {
         code: 'LOAD_ALREADY_COMPLETE',
