@@ -11,6 +11,14 @@ import { startWorker } from './start-worker.js';
 import type { SessionThreadData, StatementFromThread, StatementToThread } from './statement-protocol.js';
 import { errorFromWire } from './wire-error.js';
 
+/**
+ * The young generation of each thread's heap, in MB. A thread allocates fast and briefly (a
+ * buffer per chunk of rows or bytes), and V8 grows the young generation of a busy heap to tens of
+ * MB, per thread. Capped at 2 MB, peak RSS with 4 threads measured about 60 MB lower for a backup
+ * and 80 MB lower for a restore, for no measurable CPU (bench: 8 tables × 125,000 rows).
+ */
+const youngGenerationMb = 2;
+
 /** A started thread whose session is connected. */
 export interface ConnectedThread {
   worker: Worker;
@@ -25,7 +33,7 @@ export interface ConnectedThread {
  */
 export async function startSessionThread(callerUrl: string, relativePath: string, connection: ConnectionOptions, what: string): Promise<ConnectedThread> {
   const data: SessionThreadData = { connection };
-  const worker = startWorker(callerUrl, relativePath, { workerData: data });
+  const worker = startWorker(callerUrl, relativePath, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } });
   let onMessage: (m: StatementFromThread) => void = () => undefined;
   let onError: (err: Error) => void = () => undefined;
   let onExit: (code: number) => void = () => undefined;
