@@ -216,7 +216,9 @@ async function filesToLoad(
  * saved every few seconds, not per file). Only a resumed load can leave that.
  */
 async function holdsUnrecordedRows(ctx: LoadContext, session: StatementSession, table: TableManifest, preexisting: boolean): Promise<boolean> {
-  if (!ctx.plan.progress.resuming || preexisting) return false;
+  // With --ignore-existing-objects a table may have held rows of its own before the first run
+  // (a resumed schema's tables are not told apart): those must never be emptied.
+  if (!ctx.plan.progress.resuming || preexisting || ctx.plan.options.ignoreExistingObjects) return false;
   const rows = await session.query(`SELECT 1 FROM ${everyRowOf(table)} LIMIT 1`);
   return rows.length > 0;
 }
