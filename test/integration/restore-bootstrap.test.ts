@@ -147,6 +147,27 @@ describe('restore bootstrap', () => {
     expect(await checksums(target, ['bulk'])).toMatchObject(await checksums(source, ['bulk']));
   });
 
+  it('with --ignore-existing-objects, never empties a keyless table that held rows of its own to resume it: refused, the rows kept', async () => {
+    const target = await newTarget();
+    await sql(target, 'CREATE DATABASE bulk; CREATE TABLE bulk.heap (a INT, payload VARCHAR(200), KEY a (a)); INSERT INTO bulk.heap VALUES (-1, \'mine\')');
+    const controller = new AbortController();
+    let heapFiles = 0;
+    const interrupting = watchingDataReads(backup.store, (key) => {
+      if (key.includes('bulk@heap@') && ++heapFiles === 2) controller.abort(new Error('SIGTERM'));
+    });
+    const options = { includeSchemas: ['bulk'], ignoreExistingObjects: true, threads: 1 };
+    await expectError(restore(target, { ...backup, store: interrupting }, options, controller.signal), 'ABORTED');
+    const err = await expectError(restore(target, backup, options), 'LOAD_RESUME_AMBIGUOUS');
+    expect(err.message).toMatch(/`bulk`\.`heap`/);
+    expect(err.hint).toMatch(/TRUNCATE TABLE/);
+    expect(await sql(target, 'SELECT payload FROM bulk.heap WHERE a = -1')).toEqual([{ payload: 'mine' }]);
+    // Emptied by hand (it held nothing the owner wants), the restore started over loads it whole.
+    await sql(target, 'TRUNCATE TABLE bulk.heap');
+    await restore(target, backup, { ...options, resetProgress: true });
+    expect(await sql(target, 'SELECT COUNT(*) AS n FROM bulk.heap')).toEqual([{ n: '12100' }]);
+    expect(await checksums(target, ['bulk'])).toEqual(await checksums(source, ['bulk']));
+  });
+
   it('loads only the included schemas, or all but the excluded ones', async () => {
     const a = await newTarget();
     const r = await restore(a, backup, { includeSchemas: ['latin1 db'] });
@@ -200,7 +221,8 @@ describe('restore bootstrap', () => {
     const target = await newTarget();
     await restore(target, backup, { threads: 2 });
     // As a SIGKILL leaves it: the tables' rows are in, but the log never heard of their files.
-    const [log] = (await store.list(backup.prefix)).filter((o) => o.key.includes('load-progress.'));
+    // This target's log: the one just written (other tests' targets have their own).
+    const [log] = (await store.list(backup.prefix)).filter((o) => o.key.includes('load-progress.')).sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
     const lines = (await store.get(log!.key)).toString().split('\n').filter((l) => l.trim() !== '');
     const forgotten = (l: string): boolean => {
       const step = JSON.parse(l) as { op: string; schema?: string; table?: string };

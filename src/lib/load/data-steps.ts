@@ -193,12 +193,25 @@ async function filesToLoad(
   const unrecorded = done.length === 0 && (await holdsUnrecordedRows(ctx, session, table, preexisting));
   // A sequence holds one row, which REPLACE sets whole: what is done stays done.
   if (!table.sequence && (table.primaryIndex.length === 0 || table.systemVersioning) && (done.length > 0 || unrecorded)) {
+    const ignoring = ctx.plan.options.ignoreExistingObjects;
+    if (ignoring && (await session.query(`SELECT 1 FROM ${everyRowOf(table)} LIMIT 1`)).length > 0) {
+      // The table may have held rows of its own before the first run: emptying it would lose
+      // them, and loading the rest would leave the interrupted file's rows twice.
+      throw new AppError(
+        'LOAD_RESUME_AMBIGUOUS',
+        `${quoteId(table.schema)}.${quoteId(table.name)} was partly loaded by an interrupted run, has no primary key, and the load runs with --ignore-existing-objects: the rows it loaded cannot be told from rows the table held before, so it is neither emptied nor loaded again`,
+        ExitCode.failure,
+        { hint: 'if the table held no rows of its own before the restore, empty it (TRUNCATE TABLE) and run the restore again with --reset-progress: the load starts over, and the table is loaded whole' },
+      );
+    }
     ctx.deps.logger.info('emptying a partly loaded table, to load it whole', { table: `${table.schema}.${table.name}` });
     // Its files are no longer loaded: a later resume must not take their rows as there.
     ctx.plan.progress.forget(done.map((f) => dataStep(table, f)));
     await ctx.plan.progress.flush();
     const name = `${quoteId(table.schema)}.${quoteId(table.name)}`;
-    if (table.systemVersioning) {
+    if (ignoring) {
+      // Emptied already (checked above).
+    } else if (table.systemVersioning) {
       // Deleting makes history rows of the current ones; DELETE HISTORY then removes all history.
       await session.exec(`DELETE FROM ${name}`);
       await session.exec(`DELETE HISTORY FROM ${name}`);
