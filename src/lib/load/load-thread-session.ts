@@ -41,7 +41,7 @@ interface PendingLoad {
  */
 function movable(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  return whole ? new Uint8Array(bytes.buffer as ArrayBuffer) : new Uint8Array(bytes);
+  return whole ? new Uint8Array(bytes.buffer) : new Uint8Array(bytes);
 }
 
 export class LoadThreadSession extends WorkerSession<ToLoadThread, FromLoadThread> {
