@@ -37,9 +37,10 @@ export async function checkLocalInfile(session: MysqlSession): Promise<Refusal[]
 }
 
 /**
- * Whether the target has room for the load's sessions: `threads` load threads and the load's own
- * session, on top of what is connected now (the restore's claim and watch among them). A load
- * that finds no room fails midway, after it has begun changing the target.
+ * Whether the target has room for the load's threads, one session each, on top of what is
+ * connected now: the restore's own sessions (this one, which runs the DDL, the claim's and the
+ * watch's) are among those already. A load that finds no room fails midway, after it has begun
+ * changing the target.
  */
 export async function checkConnectionRoom(session: MysqlSession, threads: number): Promise<Refusal[]> {
   const [row] = await session.query<{ max: string | number; used: string | number }>(
@@ -47,13 +48,13 @@ export async function checkConnectionRoom(session: MysqlSession, threads: number
   );
   const max = Number(row?.max);
   const used = Number(row?.used);
-  const needed = threads + 1;
-  if (!Number.isFinite(max) || !Number.isFinite(used) || max - used >= needed) return [];
+  if (!Number.isFinite(max) || !Number.isFinite(used) || max - used >= threads) return [];
+  const free = Math.max(0, max - used);
   return [
     {
       code: 'TARGET_CONNECTIONS_FULL',
-      message: `the target allows ${Math.max(0, max - used)} more connection(s) (max_connections ${max}, ${used} connected), and a load with threads ${threads} opens ${needed}`,
-      hint: `lower --threads (verification.threads, or the profile's dump.threads) to at most ${Math.max(1, max - used - 1)}, or raise max_connections on the target`,
+      message: `the target allows ${free} more connection(s) (max_connections ${max}, ${used} connected, this restore's own among them), and a load with threads ${threads} opens ${threads} more`,
+      hint: `lower --threads (its default is the profile's dump.threads) to at most ${Math.max(1, free)}, or raise max_connections on the target`,
     },
   ];
 }
