@@ -16,6 +16,7 @@ import { runBackup } from '../../src/lib/backup/run-backup.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { AppError, StorageError } from '../../src/lib/errors.js';
+import type { LoadOptions } from '../../src/lib/load/loader.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { wholeFileBytes } from '../../src/lib/load/file-input.js';
 import { restoreBootstrap } from '../../src/lib/restore/restore-bootstrap.js';
@@ -29,6 +30,11 @@ let source: TestServer;
 let target: TestServer;
 let work: string;
 let store: ObjectStore;
+
+/** The load options of these tests: 2 threads, no progress file unless asked. */
+function loadOptions(o: Partial<LoadOptions> = {}): LoadOptions {
+  return { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false, ...o };
+}
 
 /** Async resources of each type the main thread creates while `work` runs. */
 async function resourcesCreatedDuring(work: () => Promise<unknown>): Promise<Map<string, number>> {
@@ -90,7 +96,7 @@ describe('the data path in worker threads', () => {
       restoreBootstrap(
         { connector: rootConnector(target), logger: silentLogger, clock: systemClock },
         from,
-        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
+        loadOptions({ resume: true }),
         { signal: new AbortController().signal },
       ),
     );
@@ -123,7 +129,7 @@ describe('the data path in worker threads', () => {
       const err = await restoreBootstrap(
         { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
         { ...from, store: failing },
-        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
+        loadOptions(),
         { signal: new AbortController().signal },
       ).then(
         () => undefined,
@@ -160,7 +166,7 @@ describe('the data path in worker threads', () => {
       await restoreBootstrap(
         { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
         { ...from, store: lingering },
-        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: false, resetProgress: false },
+        loadOptions(),
         { signal: new AbortController().signal },
       );
       expect(handedOver.length).toBeGreaterThanOrEqual(3);
@@ -202,7 +208,7 @@ describe('the data path in worker threads', () => {
       const err = await restoreBootstrap(
         { connector: rootConnector(fresh), logger: silentLogger, clock: systemClock },
         await sourceFromCatalog(store, 'latest', null),
-        { threads: 2, includeSchemas: [], excludeSchemas: [], ignoreExistingObjects: false, skipBinlog: false, deferIndexes: 'all', resume: true, resetProgress: false },
+        loadOptions({ resume: true }),
         { signal: new AbortController().signal },
       ).then(
         () => undefined,

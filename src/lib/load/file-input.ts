@@ -53,8 +53,8 @@ export interface FileInput {
   stop: () => void;
 }
 
-/** Counts the uncompressed bytes on their way to the server. */
-class ByteCounter extends Transform {
+/** Passes bytes through, telling `onBytes` how many each chunk held (progress, flow control). */
+export class ByteCounter extends Transform {
   constructor(private readonly onBytes: (n: number) => void) {
     super();
   }

@@ -6,11 +6,11 @@
  * packets) happens here. It ends when asked to close, or when the coordinator terminates it
  * (which drops its connection).
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { MysqlSession } from '../mysql/connection.js';
 import { serveSessionThread, type PostFromThread } from '../threads/thread-main.js';
 import { errorFromWire, errorToWire } from '../threads/wire-error.js';
-import { streamedInput, wholeInput, type FileInput, type StoredFile } from './file-input.js';
+import { ByteCounter, streamedInput, wholeInput, type FileInput, type StoredFile } from './file-input.js';
 import type { FromLoadThread, LoadFileTask, ToLoadThread } from './load-thread-protocol.js';
 
 /** Uncompressed bytes gathered before a `sent` report: progress without a message per chunk. */
@@ -20,18 +20,6 @@ const sentReportBytes = 1024 * 1024;
 class Intake extends Readable {
   override _read(): void {
     // Blocks are pushed as they arrive; the coordinator's window (`taken`) bounds what waits here.
-  }
-}
-
-/** Tells the coordinator how much of the task's blocks has been taken off the intake. */
-class Acknowledger extends Transform {
-  constructor(private readonly onTaken: (n: number) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.onTaken(chunk.length);
-    cb(null, chunk);
   }
 }
 
@@ -59,7 +47,8 @@ function load(session: MysqlSession, task: LoadFileTask, post: PostFromThread<Fr
         (() => {
           const intake = new Intake();
           intakes.set(task.id, intake);
-          const acknowledger = new Acknowledger((n) => post({ type: 'taken', task: task.id, bytes: n }));
+          // Tells the coordinator how much of the task's blocks has been taken off the intake.
+          const acknowledger = new ByteCounter((n) => post({ type: 'taken', task: task.id, bytes: n }));
           intake.once('error', (err) => acknowledger.destroy(err));
           return streamedInput(file, intake.pipe(acknowledger), onBytes);
         })(),
