@@ -6,7 +6,10 @@ import { watch } from 'node:fs';
 import { durationSchema, nameSchema, type PitrConfig } from '../lib/config/schema.js';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { archiverMetrics } from '../lib/metrics/archiver-metrics.js';
+import { Registry } from 'prom-client';
+import { registerArchiverMetrics, type ArchiverLabels } from '../lib/metrics/archiver-metrics.js';
+import { PitrWindowMetrics } from '../lib/metrics/pitr-window-metrics.js';
+import { windowFromStorage } from '../lib/pitr/point-in-time.js';
 import { initialArchiverStatus, type ArchiverDeps } from '../lib/pitr/archiver.js';
 import { initialSidecarStatus, runSidecar, sidecarPathMapper, type SidecarStatus } from '../lib/pitr/sidecar.js';
 import { startHttpServer } from '../daemon/http.js';
@@ -18,6 +21,24 @@ export interface SidecarFlags {
   listen: string;
   'pitr-cutoff-url': string | undefined;
   'cutoff-interval': string;
+}
+
+/** How often the window's metrics are read from storage when no file was archived. */
+const windowRefreshMs = 5 * 60_000;
+
+/**
+ * The labels of the sidecar's series: the namespace, group and profile its --pitr-cutoff-url
+ * names (how the daemon knows it), else the group its server's host name implies and the
+ * archive's profile, with an empty namespace.
+ */
+function sidecarLabels(cutoffUrl: string | undefined, config: PitrConfig): (s: { hostGroup: string | null }) => ArchiverLabels | null {
+  const query = cutoffUrl ? new URL(cutoffUrl).searchParams : new URLSearchParams();
+  const namespace = query.get('namespace') ?? '';
+  const profile = query.get('profile') || config.profileName;
+  return (s) => {
+    const group = query.get('group') || s.hostGroup;
+    return group ? { namespace, group, profile } : null;
+  };
 }
 
 /** How long to wait between scans while the server does not answer (mysqld starting). */
@@ -66,7 +87,24 @@ export async function runPitrSidecar(
   const settings = sidecarSettings(flags, config);
   const localPath = sidecarPathMapper({ binlogDir: flags['binlog-dir'], dataMount: flags['data-mount'] });
   const status = initialSidecarStatus(initialArchiverStatus(config, deps.store), { site: settings.site, ...(settings.cutoffUrl ? { cutoffUrl: settings.cutoffUrl } : {}), cutoffIntervalSeconds: settings.cutoffIntervalSeconds, retryAfterFailureSeconds }, flags['binlog-dir'] ?? null);
-  const metrics = archiverMetrics(() => status);
+  const metrics = new Registry();
+  const labels = sidecarLabels(settings.cutoffUrl, config);
+  registerArchiverMetrics(metrics, { status: () => status, labels: (s) => labels(s), clock: deps.clock, startedAt: deps.clock.now(), namespaced: true });
+  const windowMetrics = new PitrWindowMetrics(metrics, { namespaced: true });
+  let windowReadAt = -Infinity;
+  let filesAtLastWindow = -1;
+  /** The window's metrics, read again when a file was archived or every few minutes. */
+  const refreshWindow = async (scanSignal: AbortSignal): Promise<void> => {
+    const l = labels(status);
+    if (!l || (status.filesArchived === filesAtLastWindow && deps.clock.now().getTime() - windowReadAt < windowRefreshMs)) return;
+    windowReadAt = deps.clock.now().getTime();
+    filesAtLastWindow = status.filesArchived;
+    try {
+      windowMetrics.set(l, await windowFromStorage(deps.store, { now: deps.clock.now(), signal: scanSignal }));
+    } catch (err) {
+      if (!scanSignal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { reason: String(err) });
+    }
+  };
   const http = await startHttpServer(flags.listen, {
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
     // Alive whatever the server's state: the pod's readiness must not hang on the archiver.
@@ -88,6 +126,7 @@ export async function runPitrSidecar(
         ...(settings.cutoffUrl ? { cutoffUrl: settings.cutoffUrl } : {}),
         cutoffIntervalSeconds: settings.cutoffIntervalSeconds,
         retryAfterFailureSeconds,
+        afterScan: refreshWindow,
         watch: (path, onChange) => {
           // The index may not be where it is looked for (a volume mounted elsewhere): the scans go on.
           try {

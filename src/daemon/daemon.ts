@@ -2,7 +2,8 @@
  * `bloodraven daemon`, standalone: runs every schedule of a config file (each on its own, never
  * overlapping itself), retries failed scheduled backups, prunes a profile after each success,
  * runs each profile's scheduled verification (scheduled-verifications.ts), keeps the backup and
- * verification metrics, and serves /metrics and /healthz.
+ * verification metrics, archives binlogs when backup.pitr is enabled, keeps the archiver's, the
+ * restorable window's and retention's metrics, and serves /metrics and /healthz.
  *
  * Stopping (SIGTERM): no new work is taken; a running backup gets a grace period to finish, then
  * is interrupted (its record says Failed); a running verification is interrupted at once (its
@@ -27,6 +28,10 @@ import type { ProcessRunner } from '../lib/process.js';
 import { startHttpServer } from './http.js';
 import { runScheduleLoop } from './schedule-loop.js';
 import { VerificationMetrics } from '../lib/metrics/verification-metrics.js';
+import { registerArchiverMetrics } from '../lib/metrics/archiver-metrics.js';
+import { PitrWindowMetrics } from '../lib/metrics/pitr-window-metrics.js';
+import { RetentionMetrics } from '../lib/metrics/retention-metrics.js';
+import { windowFromStorage } from '../lib/pitr/point-in-time.js';
 import { sandboxScratch } from '../lib/verify/scratch.js';
 import type { ScratchNeeds, ScratchServer } from '../lib/verify/verify-backup.js';
 import { ScheduledVerifications } from './scheduled-verifications.js';
@@ -63,6 +68,9 @@ export interface DaemonEvents {
   /** Called once the daemon is serving (with the bound address, when it listens). */
   onReady?(info: { address: string | null }): void;
 }
+
+/** How often the restorable window's metrics are read from storage when nothing else moved them. */
+const windowRefreshMs = 5 * 60_000;
 
 function profileOf(config: Config, schedule: Schedule): Profile {
   const p = config.backup.profiles.find((x) => x.name === schedule.profileName);
@@ -116,6 +124,11 @@ class Tallies {
         deps.logger.warn('cannot read the catalog of a profile to seed the metrics', { profile: profile.name, reason: errorMessage(err) });
       }
     }
+  }
+
+  /** The group label of the profile's series: the config's name, else the one its tally was made under. */
+  groupOf(profile: Profile): string | undefined {
+    return this.deps.config.name ?? this.tallies.get(profile.name)?.group ?? undefined;
   }
 
   /** Counts a terminal attempt once, and remembers it. */
@@ -182,6 +195,37 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   const pitrKeys = pitrProfile ? await deps.keysFor(pitrProfile) : undefined;
   const archiverStatus: ArchiverStatus | undefined = pitr && pitrStore ? initialArchiverStatus(pitr, pitrStore) : undefined;
   const running = new Map<string, { attempt: number; since: string }>();
+  const retentionMetrics = new RetentionMetrics(deps.metrics.registry);
+  const groupLabel = (): string | null => config.name ?? archiverStatus?.hostGroup ?? (pitrProfile ? tallies.groupOf(pitrProfile) : undefined) ?? null;
+  for (const profile of config.backup.profiles) {
+    // At 0 from the start, so that the first deletion is an increase.
+    const group = tallies.groupOf(profile);
+    if (profile.retentionPolicy && group !== undefined) retentionMetrics.observe({ group, profile: profile.name }, []);
+  }
+  const windowMetrics = pitr && pitrStore ? new PitrWindowMetrics(deps.metrics.registry) : undefined;
+  let windowReadAt = -Infinity;
+  /** Recomputes the restorable window's metrics from storage; a failure to read it is logged, and the old values stay. */
+  const refreshWindow = async (signal: AbortSignal): Promise<void> => {
+    const group = groupLabel();
+    if (!pitr || !pitrStore || !windowMetrics || group === null) return;
+    windowReadAt = clock.now().getTime();
+    try {
+      windowMetrics.set({ group, profile: pitr.profileName }, await windowFromStorage(pitrStore, { now: clock.now(), signal }));
+    } catch (err) {
+      if (!signal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { profile: pitr.profileName, reason: errorMessage(err) });
+    }
+  };
+  if (pitr && archiverStatus) {
+    registerArchiverMetrics(deps.metrics.registry, {
+      status: () => archiverStatus,
+      labels: (s) => {
+        const group = config.name ?? s.hostGroup;
+        return group === null ? null : { group, profile: pitr.profileName };
+      },
+      clock,
+      startedAt: clock.now(),
+    });
+  }
   const server = options.listen
     ? await startHttpServer(options.listen, {
         metrics: async () => ({ contentType: deps.metrics.registry.contentType, body: await deps.metrics.metrics() }),
@@ -233,6 +277,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
       running.delete(schedule.name);
     }
     if (record) await tallies.count(profile, record);
+    if (record && pitr?.profileName === profile.name) await refreshWindow(stop);
     return record;
   };
 
@@ -243,13 +288,26 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
     const plan = await planPrune(store, profile.retentionPolicy, clock.now());
     const result = await applyPrune(store, plan, { logger });
     if (result.deleted.length > 0) logger.info('pruned', { profile: profile.name, deleted: result.deleted.join(', ') });
+    const group = tallies.groupOf(profile);
+    const deleted = plan.decisions.filter((d) => result.deleted.includes(d.name)).map((d) => ({ bytes: d.phase === 'Succeeded' ? d.sizeBytes : d.heldBytes }));
+    if (group !== undefined) retentionMetrics.observe({ group, profile: profile.name }, deleted);
     await tallies.pruned(profile, result.deleted);
   };
 
+  let filesAtLastWindow = -1;
   // The archiver stops taking work with everything else; an upload in flight ends with the grace period.
   const archiving =
     pitr && pitrStore && archiverStatus
-      ? runArchiver({ connector: deps.connector, store: pitrStore, ...(pitrKeys ? { keys: pitrKeys } : {}), runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), { watch: deps.watch })
+      ? runArchiver({ connector: deps.connector, store: pitrStore, ...(pitrKeys ? { keys: pitrKeys } : {}), runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), {
+          watch: deps.watch,
+          // The window moves with every archived file; otherwise it is read again every few minutes.
+          afterScan: async (signal) => {
+            if (archiverStatus.filesArchived !== filesAtLastWindow || clock.now().getTime() - windowReadAt >= windowRefreshMs) {
+              filesAtLastWindow = archiverStatus.filesArchived;
+              await refreshWindow(signal);
+            }
+          },
+        })
       : Promise.resolve();
   try {
     await Promise.all([

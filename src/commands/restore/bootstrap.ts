@@ -8,6 +8,7 @@ import { configSource } from '../../cli/config-source.js';
 import { assertSchemaFlagsAgree } from '../../lib/config/schema.js';
 import { createDeps, configFileModes } from '../../lib/deps.js';
 import { restoreBootstrap, type RestoreResult } from '../../lib/restore/restore-bootstrap.js';
+import { pushgatewayFlag, pushRestoreMetrics } from '../../cli/push-restore-metrics.js';
 import { parseFrom, sourceFromCatalog, sourceFromStore, storageForFrom, type RestoreSource } from '../../lib/restore/source.js';
 import { createStore } from '../../lib/storage/create-store.js';
 import { pointInTimeFlags, pointInTimeRequest } from '../../cli/point-in-time.js';
@@ -68,6 +69,7 @@ ${faultHelp('the target')}`;
     ...pointInTimeFlags,
     ...connectionFlags,
     ...resultFileFlag,
+    ...pushgatewayFlag,
   };
 
   private readonly resultFile = new ResultFile(this.argv);
@@ -85,6 +87,9 @@ ${faultHelp('the target')}`;
     const deps = await createDeps(loaded, { logger: this.logger, ...(prompt ? { promptPassword: prompt } : {}) });
 
     let result: RestoreResult;
+    const startedAt = new Date();
+    // Labels known once the source is: the config's group, else the backup's own.
+    let run: { group: string; profile: string } | undefined;
     try {
       // A wrong passphrase is refused here, before the target is touched.
       const kek = await deps.keys.forReading();
@@ -117,12 +122,15 @@ ${faultHelp('the target')}`;
         if (!json) process.stdout.write(`${describePlan(plan).join('\n')}\nDry run: nothing was changed.\n`);
         return summarizePlan(plan);
       }
+      run = { group: loaded.config.name ?? source.record?.group ?? '', profile: source.record?.profile ?? loaded.profile.name };
       result = await restoreBootstrap(deps, source, options, { signal: this.interrupt.signal, onProgress: (p) => view.update(p) }, pointInTime);
     } catch (err) {
       await view.finish(err);
+      if (run) await pushRestoreMetrics(flags.pushgateway, { ...run, startedAt }, false, new Date(), this.logger);
       throw err;
     }
     await view.finish();
+    await pushRestoreMetrics(flags.pushgateway, { ...run, startedAt }, true, new Date(), this.logger);
     if (!json) process.stdout.write(restoreSummary('Restored', result));
     await this.resultFile.succeeded(bootstrapSucceededResult(result));
     return result;

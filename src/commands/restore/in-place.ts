@@ -1,3 +1,4 @@
+import { pushgatewayFlag, pushRestoreMetrics } from '../../cli/push-restore-metrics.js';
 import { Errors, Flags } from '@oclif/core';
 import { confirm as askToConfirm } from '@inquirer/prompts';
 import { BaseCommand, toAppError } from '../../cli/base-command.js';
@@ -64,6 +65,7 @@ ${faultHelp('the server')}`;
     ...pointInTimeFlags,
     ...connectionFlags,
     ...resultFileFlag,
+    ...pushgatewayFlag,
   };
 
   private readonly resultFile = new ResultFile(this.argv);
@@ -115,6 +117,7 @@ ${faultHelp('the server')}`;
       const view = createProgressView(loadProgressSpec, json);
       this.logSink = (entry) => view.log(entry);
       let result: InPlaceResult;
+      const run = { group: loaded.config.name ?? source.record?.group ?? '', profile: source.record?.profile ?? loaded.profile.name, startedAt: new Date() };
       try {
         result = await restoreInPlace(
           inPlaceDeps,
@@ -125,9 +128,11 @@ ${faultHelp('the server')}`;
         );
       } catch (err) {
         await view.finish(err);
+        await pushRestoreMetrics(flags.pushgateway, run, false, new Date(), this.logger);
         throw err;
       }
       await view.finish();
+      await pushRestoreMetrics(flags.pushgateway, run, true, new Date(), this.logger);
       if (!json) {
         process.stdout.write(restoreSummary('Restored in place', result));
         process.stdout.write(`  dropped     ${result.dropped.join(', ') || '(nothing)'}\n  fenced      ${result.mode === 'instance' ? `${(result.fencedMs / 1000).toFixed(1)}s` : 'no (one schema)'}\n`);

@@ -22,6 +22,7 @@ import type { KubernetesProfile, MysqlBackupStatus } from '../../lib/kube/resour
 import { nextRetry } from '../../lib/kube/retry-plan.js';
 import { chooseBackupSource, type SiteState } from '../../lib/kube/source-selection.js';
 import type { BackupMetrics, TerminalBackup } from '../../lib/metrics/backup-metrics.js';
+import type { RetentionMetrics } from '../../lib/metrics/retention-metrics.js';
 import { planRetention } from '../../lib/retention/plan.js';
 import { parseGroup, type ValidGroup } from './parse-group.js';
 import type { KubeOps, ObjectRef, StoredBackup, StoredGroup } from './kube-ops.js';
@@ -39,6 +40,8 @@ export interface BackupReconcilerDeps {
   clock: Clock;
   logger: Logger;
   metrics: BackupMetrics;
+  /** Counts the MysqlBackups retention deletes. */
+  retentionMetrics?: RetentionMetrics;
   /** Asks a site's server what source selection needs (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: { user: string; password: string }): Promise<SiteState>;
 }
@@ -400,11 +403,14 @@ export class BackupReconciler {
       profile.retentionPolicy,
       clock.now(),
     );
+    const deleted: Array<{ bytes: number }> = [];
     for (const d of decisions) {
       if (d.action !== 'delete') continue;
       logger.info(`retention: deleting MysqlBackup ${ns}/${d.name} (${d.reasons.join('; ')})`);
       await ops.deleteBackup({ namespace: ns, name: d.name });
+      deleted.push({ bytes: mine.find((b) => b.metadata.name === d.name)?.status?.sizeBytes ?? 0 });
     }
+    this.deps.retentionMetrics?.observe({ namespace: ns, group: group.metadata.name, profile: profile.name }, deleted);
   }
 
   /**

@@ -39,6 +39,8 @@ import type { SiteState } from '../../lib/kube/source-selection.js';
 import type { ReconcileResult } from './backup-reconciler.js';
 import type { KubeOps, ObjectRef, StoredGroup } from './kube-ops.js';
 import { parseGroup } from './parse-group.js';
+import type { RestoreMetrics } from '../../lib/metrics/restore-metrics.js';
+import { endedRestore } from './ended-restore.js';
 import { jobOutcome, terminationMessage, timeOf } from './job-state.js';
 
 export interface InPlaceRestoreReconcilerDeps {
@@ -47,6 +49,8 @@ export interface InPlaceRestoreReconcilerDeps {
   logger: Logger;
   /** Asks a site's server whether it is reachable and writable (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: { user: string; password: string }): Promise<SiteState>;
+  /** Counts each restore that ends (dry runs aside). */
+  restoreMetrics?: RestoreMetrics;
 }
 
 const done: ReconcileResult = {};
@@ -399,6 +403,8 @@ export class InPlaceRestoreReconciler {
       return terminal;
     });
     if (!written || !terminal) return done;
+    // A dry run restores nothing: it is not a restore the metrics count.
+    if (!terminal.dryRun) this.deps.restoreMetrics?.observe(endedRestore(ops, group, terminal, this.deps.clock.now()));
     await ops.event(this.regarding(group), terminal.phase === 'Failed' ? 'Warning' : 'Normal', terminal.phase === 'Failed' ? 'RestoreInPlaceFailed' : 'RestoreInPlaceSucceeded', terminal.message ?? '');
     if (terminal.jobName) await ops.deleteSecret({ namespace: group.metadata.namespace, name: restoreSecretName(terminal.jobName) });
     return done;

@@ -31,6 +31,8 @@ import type { SiteState } from '../../lib/kube/source-selection.js';
 import { parseTargetTime } from '../../lib/pitr/target-time.js';
 import type { ReconcileResult } from './backup-reconciler.js';
 import type { KubeOps, ObjectRef, StoredGroup } from './kube-ops.js';
+import type { RestoreMetrics } from '../../lib/metrics/restore-metrics.js';
+import { endedRestore } from './ended-restore.js';
 import { parseGroup } from './parse-group.js';
 import { jobOutcome, timeOf } from './job-state.js';
 
@@ -40,6 +42,8 @@ export interface InitRestoreReconcilerDeps {
   logger: Logger;
   /** Asks a site's server whether it answers and is writable (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: MysqlAccount): Promise<SiteState>;
+  /** Counts each restore Job that ends. */
+  restoreMetrics?: RestoreMetrics;
 }
 
 const done: ReconcileResult = {};
@@ -318,6 +322,7 @@ export class InitRestoreReconciler {
         message: `restored ${result.backup ?? current?.backup ?? 'the backup'} into site "${current?.targetSite ?? '?'}": ${result.tables} table(s), ${result.rows} row(s), ${result.bytes} byte(s)${result.pointReached.time ? `; point reached ${result.pointReached.time}` : ''}`,
       }));
       if (written) {
+        this.deps.restoreMetrics?.observe(endedRestore(ops, group, written, at));
         await ops.event(
           this.regarding(group),
           'Normal',
@@ -331,7 +336,10 @@ export class InitRestoreReconciler {
 
     const message = failureMessage(job, outcome, ended, result);
     const written = await this.finish(group, jobName, (current) => ({ ...current, phase: 'Failed', jobName, completionTime: timeOf(at), message }));
-    if (written) await ops.event(this.regarding(group), 'Warning', 'RestoreFailed', message);
+    if (written) {
+      this.deps.restoreMetrics?.observe(endedRestore(ops, group, written, at));
+      await ops.event(this.regarding(group), 'Warning', 'RestoreFailed', message);
+    }
     await ops.deleteSecret({ namespace: ns, name: restoreSecretName(jobName) });
     return done;
   }

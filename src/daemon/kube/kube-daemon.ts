@@ -11,6 +11,8 @@ import { labelKeys } from '../../lib/kube/objects.js';
 import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
 import type { StoredBackup, StoredGroup, StoredVerification } from './kube-ops.js';
 import { VerificationMetrics } from '../../lib/metrics/verification-metrics.js';
+import { RestoreMetrics } from '../../lib/metrics/restore-metrics.js';
+import { RetentionMetrics } from '../../lib/metrics/retention-metrics.js';
 import { VerificationReconciler } from './verification-reconciler.js';
 import type { SiteState } from '../../lib/kube/source-selection.js';
 import { startHttpServer, type PitrCutoffLookup } from '../http.js';
@@ -78,10 +80,13 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
 
   const events = new EventRecorder({ api: kubeConfig.makeApiClient(EventsV1Api), reportingInstance: deps.identity, logger, now: () => deps.clock.now() });
   const ops = createKubeOps(kubeConfig, { groups, backups, jobs, pods, cronJobs, verifications }, events, logger);
-  const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, probe: (address, account) => deps.probe(address, account) });
+  // Every kind of work's metrics share the backup metrics' registry, labelled {namespace, group, profile}.
+  const restoreMetrics = new RestoreMetrics(deps.metrics.registry, { namespaced: true });
+  const retentionMetrics = new RetentionMetrics(deps.metrics.registry, { namespaced: true });
+  const backupReconciler = new BackupReconciler({ ops, clock: deps.clock, logger, metrics: deps.metrics, retentionMetrics, probe: (address, account) => deps.probe(address, account) });
   const groupReconciler = new GroupReconciler({ ops, clock: deps.clock, logger });
   // --- initFromBackup (the init-restore reconciler) ---
-  const initRestoreReconciler = new InitRestoreReconciler({ ops, clock: deps.clock, logger, probe: (address, account) => deps.probe(address, account) });
+  const initRestoreReconciler = new InitRestoreReconciler({ ops, clock: deps.clock, logger, restoreMetrics, probe: (address, account) => deps.probe(address, account) });
   /** The group an init-restore Job or pod belongs to (labels shipstream.io/restore=init and the group's). */
   const initRestoreGroupOf = (obj: V1Job | V1Pod): string[] => {
     const labels = obj.metadata?.labels ?? {};
@@ -100,7 +105,7 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
     return name && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${name}`] : [];
   };
   // --- In-place restore (spec.restoreInPlace) ---
-  const inPlaceReconciler = new InPlaceRestoreReconciler({ ops, clock: deps.clock, logger, probe: (address, account) => deps.probe(address, account) });
+  const inPlaceReconciler = new InPlaceRestoreReconciler({ ops, clock: deps.clock, logger, restoreMetrics, probe: (address, account) => deps.probe(address, account) });
   /** The group of an in-place restore's Job or pod (labelled shipstream.io/restore=in-place). */
   const inPlaceGroupOf = (obj: V1Job | V1Pod): string[] => {
     const labels = obj.metadata?.labels ?? {};

@@ -27,6 +27,9 @@ export interface TerminalBackup {
 
 type Labels = 'namespace' | 'group' | 'profile';
 
+/** Histogram buckets for backup and restore durations, in seconds (10 s to 12 h). */
+export const durationBuckets = [10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200];
+
 export interface BackupMetricsOptions {
   /** Label every series with `namespace` too, as Kubernetes mode does ({namespace, group, profile}). */
   namespaced?: boolean;
@@ -54,7 +57,7 @@ export class BackupMetrics {
       name: 'bloodraven_backup_duration_seconds',
       help: 'Wall-clock duration of terminal backups, from start to completion.',
       labelNames,
-      buckets: [10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200],
+      buckets: durationBuckets,
       registers: [registry],
     });
     this.lastSuccess = new Gauge({ name: 'bloodraven_backup_last_success_timestamp_seconds', help: 'Unix time of the most recent successful backup.', labelNames, registers: [registry] });

@@ -4,6 +4,7 @@
  *
  *   bloodraven_verification_runs_total{result}                 verification runs that ended, passed or failed
  *   bloodraven_verification_last_success_timestamp_seconds     when the latest passing run ended
+ *   bloodraven_verification_last_failure_timestamp_seconds     when the latest failing run ended
  *   bloodraven_verification_restore_seconds                    the scratch restore's duration (the measured RTO) of the latest passing run
  *
  * Like the backup metrics, each run is counted once, by name: a run seen again (a re-reconcile, a
@@ -30,9 +31,11 @@ type Labels = 'namespace' | 'group' | 'profile';
 export class VerificationMetrics {
   private readonly runs: Counter<Labels | 'result'>;
   private readonly lastSuccess: Gauge<Labels>;
+  private readonly lastFailure: Gauge<Labels>;
   private readonly restoreSeconds: Gauge<Labels>;
   private readonly counted = new Set<string>();
   private readonly latestSuccess = new Map<string, number>();
+  private readonly latestFailure = new Map<string, number>();
   private readonly namespaced: boolean;
 
   constructor(registry: Registry, options: { namespaced?: boolean } = {}) {
@@ -40,6 +43,7 @@ export class VerificationMetrics {
     const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
     this.runs = new Counter({ name: 'bloodraven_verification_runs_total', help: 'Verification runs that ended, by result (success or failure).', labelNames: [...labelNames, 'result'], registers: [registry] });
     this.lastSuccess = new Gauge({ name: 'bloodraven_verification_last_success_timestamp_seconds', help: 'Unix time the most recent passing verification ended.', labelNames, registers: [registry] });
+    this.lastFailure = new Gauge({ name: 'bloodraven_verification_last_failure_timestamp_seconds', help: 'Unix time the most recent failing verification ended.', labelNames, registers: [registry] });
     this.restoreSeconds = new Gauge({
       name: 'bloodraven_verification_restore_seconds',
       help: 'Seconds the scratch restore of the most recent passing verification took (the measured recovery time).',
@@ -58,9 +62,13 @@ export class VerificationMetrics {
     this.counted.add(key);
     const labels = this.labelsOf(run);
     if (options.countRun ?? true) this.runs.inc({ ...labels, result: run.passed ? 'success' : 'failure' });
+    const ended = Date.parse(run.completedAt);
+    const series = `${run.namespace ?? ''}\u0000${run.group}\u0000${run.profile}`;
+    if (!run.passed && Number.isFinite(ended) && ended >= (this.latestFailure.get(series) ?? -Infinity)) {
+      this.latestFailure.set(series, ended);
+      this.lastFailure.set(labels, ended / 1000);
+    }
     if (run.passed) {
-      const ended = Date.parse(run.completedAt);
-      const series = `${run.namespace ?? ''}\u0000${run.group}\u0000${run.profile}`;
       if (Number.isFinite(ended) && ended >= (this.latestSuccess.get(series) ?? -Infinity)) {
         this.latestSuccess.set(series, ended);
         this.lastSuccess.set(labels, ended / 1000);

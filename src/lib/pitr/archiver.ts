@@ -58,11 +58,24 @@ const defaultFetchStallMs = 60_000;
 
 export interface ArchiveScan {
   site: string;
+  /** The group the server's host name implies (used when the config names none). */
+  hostGroup: string;
   /** Whether the server is a writable primary (only then does it upload). */
   primary: boolean;
   archived: ArchivedBinlog[];
   /** Sealed files already in the archive. */
   alreadyArchived: number;
+  /** The newest event time in this site's archive after the scan (RFC 3339); null when it holds none. */
+  lastEventTime: string | null;
+}
+
+/** The latest `lastEventTime` among `entries` and `since` (RFC 3339 strings compare by time only once parsed). */
+function newestEventTime(entries: readonly ArchivedBinlog[], since: string | null = null): string | null {
+  let newest = since;
+  for (const e of entries) {
+    if (e.lastEventTime && (newest === null || Date.parse(e.lastEventTime) > Date.parse(newest))) newest = e.lastEventTime;
+  }
+  return newest;
 }
 
 interface ServerState {
@@ -264,12 +277,13 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
     await session.close();
   }
   const site = siteOf(config, state.flavor.info.hostname);
-  if (state.readOnly) return { site, primary: false, archived: [], alreadyArchived: 0 };
+  const hostGroup = groupFromHostname(state.flavor.info.hostname);
+  if (state.readOnly) return { site, hostGroup, primary: false, archived: [], alreadyArchived: 0, lastEventTime: null };
   await checkLocalFolder(deps, config, state);
   const manifest = await readSiteManifest(deps.store, site, signal);
   const known = (f: { name: string; size: number }): boolean => isArchived(manifest, f.name, f.size);
   const sealed = state.files.slice(0, -1);
-  const result: ArchiveScan = { site, primary: true, archived: [], alreadyArchived: sealed.filter(known).length };
+  const result: ArchiveScan = { site, hostGroup, primary: true, archived: [], alreadyArchived: sealed.filter(known).length, lastEventTime: newestEventTime(manifest.entries) };
   // Read afresh each scan: the passphrase may have been rotated under a long-running archiver.
   const kek = sealed.some((f) => !known(f)) ? ((await deps.keys?.forWriting()) ?? null) : null;
   for (const f of sealed) {
@@ -281,6 +295,7 @@ export async function archiveOnce(deps: ArchiverDeps, config: PitrConfig, signal
     manifest.entries.push(entry);
     await writeSiteManifest(deps.store, manifest, signal);
     result.archived.push(entry);
+    result.lastEventTime = newestEventTime([entry], result.lastEventTime);
     deps.onArchived?.(entry);
     deps.logger.info('binlog archived', { file: f.name, site, size: entry.size, transactions: entry.transactions, lastEventTime: entry.lastEventTime });
   }
@@ -292,12 +307,25 @@ function indexPath(deps: ArchiverDeps, serverIndex: string, serverDatadir: strin
   return deps.localPath ? deps.localPath(serverIndex, serverDatadir) : serverIndex;
 }
 
-/** What `/archiver/status` reports. */
+/** What `/archiver/status` reports, and what the archiver's metrics are read from. */
 export interface ArchiverStatus {
   enabled: boolean;
   primary: boolean | null;
   lastScanAt: string | null;
   filesArchived: number;
+  /** Bytes stored for the files archived since the process started. */
+  bytesArchived: number;
+  /** Scans that failed since the process started. */
+  failedScans: number;
+  /** The newest event time in the site's archive, as of the last scan (RFC 3339). */
+  lastArchivedEventTime: string | null;
+  /**
+   * When the archive last held every sealed binlog: the start of the last successful scan (a
+   * scan archives every sealed file it finds). Null before the first one.
+   */
+  caughtUpAt: string | null;
+  /** The group the server's host name implies, once a scan has read it. */
+  hostGroup: string | null;
   lastError: string | null;
   storageType: 'PVC' | 'S3';
   manifestPrefix: string;
@@ -310,6 +338,11 @@ export function initialArchiverStatus(config: PitrConfig | undefined, store: Obj
     primary: null,
     lastScanAt: null,
     filesArchived: 0,
+    bytesArchived: 0,
+    failedScans: 0,
+    lastArchivedEventTime: null,
+    caughtUpAt: null,
+    hostGroup: null,
     lastError: null,
     storageType: store.type,
     manifestPrefix: `${store.location.replace(/\/$/, '')}/binlogs/`,
@@ -348,16 +381,22 @@ export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status
     ...deps,
     onArchived: (entry) => {
       status.filesArchived++;
+      status.bytesArchived += entry.size;
+      status.lastArchivedEventTime = newestEventTime([entry], status.lastArchivedEventTime);
       deps.onArchived?.(entry);
     },
   };
   let failed = false;
   try {
     while (!signal.aborted) {
+      const scanStartedAt = deps.clock.now().toISOString();
       try {
         const scan = await archiveOnce(counting, config, signal);
         status.primary = scan.primary;
         status.site = scan.site;
+        status.hostGroup = scan.hostGroup;
+        if (scan.lastEventTime !== null) status.lastArchivedEventTime = scan.lastEventTime;
+        status.caughtUpAt = scanStartedAt;
         status.lastError = null;
         if (!unwatch && watch && config.source.type === 'local') {
           const session = await deps.connector.connect();
@@ -371,6 +410,7 @@ export async function runArchiver(deps: ArchiverDeps, config: PitrConfig, status
       } catch (err) {
         if (signal.aborted) break;
         failed = true;
+        status.failedScans++;
         status.lastError = errorMessage(err);
         deps.logger.error('binlog archiving failed; trying again at the next scan', { reason: status.lastError });
       }

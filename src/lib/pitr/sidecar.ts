@@ -26,6 +26,8 @@ export interface SidecarOptions {
   retryAfterFailureSeconds: number;
   /** Watches the binlog index for changes (a new file sealed); returns a function that stops watching. */
   watch?: (path: string, onChange: () => void) => () => void;
+  /** Also called after each scan, after any pruning (the metrics read the window then). */
+  afterScan?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** What the sidecar knows of pruning, in its status. */
@@ -95,6 +97,10 @@ export async function runSidecar(deps: ArchiverDeps, config: PitrConfig, options
   const siteConfig: PitrConfig = { ...config, site: options.site };
   let nextPollAt = 0;
   const afterScan = async (scanSignal: AbortSignal): Promise<void> => {
+    await pruneIfDue(scanSignal);
+    if (!scanSignal.aborted) await options.afterScan?.(scanSignal);
+  };
+  const pruneIfDue = async (scanSignal: AbortSignal): Promise<void> => {
     if (!options.cutoffUrl || Date.now() < nextPollAt) return;
     nextPollAt = Date.now() + options.cutoffIntervalSeconds * 1000;
     const prune = status.prune;
