@@ -120,6 +120,11 @@ describe('bloodraven daemon', () => {
     expect(entries.map((e) => e.startedAt.toISOString())).toEqual(['2026-01-01T03:00:00.000Z', '2026-01-01T02:00:00.000Z']);
     expect(entries[0]!.record?.trigger).toEqual({ kind: 'schedule', schedule: 'every-hour', attempt: 1 });
     expect(metric(metricsText, 'bloodraven_backup_runs_total', 'group="shop",profile="hourly",result="success"')).toBe(3);
+    // Retention deleted one backup: counted with the size its record gave.
+    const pruned = first.logs.find((l) => l.message === 'pruned');
+    expect(pruned?.fields.deleted).toBe(first.logs.find((l) => l.message === 'backup succeeded')?.fields.name);
+    expect(metric(metricsText, 'bloodraven_retention_deleted_backups_total', 'group="shop",profile="hourly"')).toBe(1);
+    expect(metric(metricsText, 'bloodraven_retention_deleted_bytes_total', 'group="shop",profile="hourly"')).toBe(Number(first.logs.find((l) => l.message === 'backup succeeded')?.fields.sizeBytes));
 
     // A restart seeds from the catalog and the tally: three backups, counted once each.
     const second = start(cfg, rootConnector(server), store);
@@ -183,9 +188,12 @@ describe('bloodraven daemon', () => {
     const d = start(cfg, rootConnector(server), store);
     const address = await d.address;
     let status: Record<string, unknown> = {};
+    let metricsText = '';
     for (let i = 0; i < 100; i++) {
       status = JSON.parse((await get(address, '/archiver/status')).body) as Record<string, unknown>;
-      if (Number(status.filesArchived) > 0) break;
+      metricsText = (await get(address, '/metrics')).body;
+      // The window's metrics are read after the scan that archived.
+      if (Number(status.filesArchived) > 0 && metric(metricsText, 'bloodraven_pitr_window_gaps', 'group="shop",profile="hourly"') !== undefined) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     d.stop.abort();
@@ -195,6 +203,19 @@ describe('bloodraven daemon', () => {
     expect(typeof status.lastScanAt).toBe('string');
     const [manifest] = await readAllManifests(store);
     expect(manifest!.entries.length).toBe(status.filesArchived);
+
+    // The archiver's metrics, labelled like the backups', agree with the manifest.
+    const l = 'group="shop",profile="hourly"';
+    expect(metric(metricsText, 'bloodraven_pitr_archiver_archived_files_total', l)).toBe(manifest!.entries.length);
+    expect(metric(metricsText, 'bloodraven_pitr_archiver_archived_bytes_total', l)).toBe(manifest!.entries.reduce((sum, e) => sum + e.size, 0));
+    const newest = Math.max(...manifest!.entries.map((e) => Date.parse(e.lastEventTime ?? '')).filter(Number.isFinite));
+    expect(metric(metricsText, 'bloodraven_pitr_archiver_last_archived_event_timestamp_seconds', l)).toBe(newest / 1000);
+    expect(metric(metricsText, 'bloodraven_pitr_archiver_errors_total', l)).toBe(0);
+    expect(metric(metricsText, 'bloodraven_pitr_archiver_primary', l)).toBe(1);
+    expect(metric(metricsText, 'bloodraven_pitr_archiver_lag_seconds', l)).toBeGreaterThanOrEqual(0);
+    // No backup in this folder: nothing is restorable, so no gaps and no ends.
+    expect(metric(metricsText, 'bloodraven_pitr_window_gaps', l)).toBe(0);
+    expect(metricsText).not.toMatch(/^bloodraven_pitr_window_end_timestamp_seconds\{/m);
   });
 
   it('encrypts scheduled backups and archived binlogs, and picks up a rotated passphrase', async () => {

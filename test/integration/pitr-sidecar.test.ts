@@ -219,7 +219,13 @@ describe('pitr archive --sidecar', () => {
     expect(planCutoffPrune(await listBackups(store), archived, new Date()).length).toBeGreaterThan(0);
     expect((await manifest('east')).entries).toHaveLength(eastFiles.length);
     expect((await east.get('/healthz')).status).toBe(200);
-    expect((await east.get('/metrics')).body).toMatch(/^bloodraven_pitr_archiver_primary 1$/m);
+    // Labelled by the namespace, group and profile of its --pitr-cutoff-url (how the daemon knows it).
+    const eastMetrics = (await east.get('/metrics')).body;
+    const labels = `namespace="${ns}",group="orders",profile="archive"`;
+    expect(eastMetrics).toContain(`bloodraven_pitr_archiver_primary{${labels}} 1\n`);
+    expect(eastMetrics).toContain(`bloodraven_pitr_archiver_archived_files_total{${labels}} ${eastFiles.length}\n`);
+    expect(eastMetrics).toContain(`bloodraven_pitr_archiver_info{${labels},site="east"} 1\n`);
+    expect((await west.get('/metrics')).body).toContain(`bloodraven_pitr_archiver_primary{${labels}} 0\n`);
   });
 
   it('moves archiving to the new primary under its own site on a failover; the old primary stops', async () => {
