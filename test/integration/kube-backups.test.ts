@@ -281,6 +281,12 @@ describe('Kubernetes mode: the backup controller', () => {
     expect(left).toContain(backupNamed('adhoc-2')?.status?.backupName);
     const reasons = events().filter((e) => e.regarding?.name === 'adhoc-1').map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['ArtifactCleanupStarted', 'ArtifactCleanupSucceeded']));
+    // Counted in the retention metrics with the size its CR gave.
+    const metrics = (await daemon.get('/metrics')).body;
+    const labels = `namespace="${ns}",group="orders",profile="local"`;
+    expect(metrics).toContain(`bloodraven_retention_deleted_backups_total{${labels}} 1\n`);
+    expect(first?.status?.sizeBytes).toBeGreaterThan(0);
+    expect(metrics).toContain(`bloodraven_retention_deleted_bytes_total{${labels}} ${first?.status?.sizeBytes}\n`);
   });
 
   it('retries a failed scheduled backup with backoff, as fresh CRs with their attempt numbers', async () => {

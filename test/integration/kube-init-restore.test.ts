@@ -201,6 +201,12 @@ describe('spec.initFromBackup', () => {
     await kubectl(['-n', ns, 'patch', 'mysqlfailovergroup', 'from-cr', '--type=merge', '-p', JSON.stringify({ spec: { initFromBackup: { loadOptions: { includeSchemas: ['tenant'] } } } })]);
     await until('the InitFromBackupIgnored event', () => events('from-cr').some((e) => e.reason === 'InitFromBackupIgnored'));
     expect(initStatus('from-cr')).toMatchObject({ phase: 'Succeeded', completionTime: status.completionTime });
+    // Counted once in the restore metrics, under the profile of the MysqlBackup it loaded.
+    const metrics = (await daemon.get('/metrics')).body;
+    const labels = `namespace="${ns}",group="from-cr",profile="offsite"`;
+    expect(metrics).toContain(`bloodraven_restore_runs_total{${labels},result="success"} 1\n`);
+    expect(metrics).toContain(`bloodraven_restore_duration_seconds_count{${labels}} 1\n`);
+    expect(metrics).not.toContain(`bloodraven_restore_runs_total{${labels},result="failure"}`);
   });
 
   it('restores from a direct S3 prefix (no MysqlBackup involved) and from a claim mounted read-only', async () => {
@@ -371,6 +377,11 @@ backup:
     expect(events('no-infile').some((e) => e.reason === 'RestoreStarted' && e.note?.startsWith('Rebuilt the restore Job'))).toBe(true);
     expect(status.rows).toBe(340);
     expect(await rows(target, 'SELECT COUNT(*) AS n FROM app.events')).toEqual([{ n: '300' }]);
+    // The failed run and the rebuilt one are each counted once.
+    const metrics = (await daemon.get('/metrics')).body;
+    const labels = `namespace="${ns}",group="no-infile",profile="offsite"`;
+    expect(metrics).toContain(`bloodraven_restore_runs_total{${labels},result="failure"} 1\n`);
+    expect(metrics).toContain(`bloodraven_restore_runs_total{${labels},result="success"} 1\n`);
   });
 
   it('wrote only objects Kubernetes’ schemas accept, pods under the restricted Pod Security Standard, with requests deploy/’s RBAC grants', async () => {
