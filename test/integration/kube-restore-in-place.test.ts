@@ -348,6 +348,8 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     expect(group().metadata.annotations?.[freezeKey]).toBeUndefined();
     expect(group().metadata.annotations?.[recloneKey]).toBeUndefined();
     expect(await readOnly()).toBe(0);
+    // A dry run is not a restore: the restore metrics did not count it.
+    expect((await daemon.get('/metrics')).body).not.toMatch(/^bloodraven_restore_runs_total\{/m);
     // The Job runner runs only its Jobs' pods: the sites' pods were never started.
     for (const name of ['mysql-orders-east-0', 'mysql-orders-west-0']) {
       expect((cluster.api.get('v1', 'Pod', ns, name) as { status?: { containerStatuses?: unknown } }).status?.containerStatuses, name).toBeUndefined();
@@ -445,6 +447,8 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
     })();
     const hold = await holdOrders();
     let released = false;
+    const succeeded = async (): Promise<number> => Number(/^bloodraven_restore_runs_total\{namespace="orders",group="orders",profile="offsite",result="success"\} (\d+)$/m.exec((await daemon.get('/metrics')).body)?.[1] ?? 0);
+    const succeededBefore = await succeeded();
     try {
       const token = nextToken();
       await setRestore({ confirm: token, loadOptions: { includeSchemas: ['app'] } });
@@ -460,6 +464,7 @@ describe('Kubernetes mode: spec.restoreInPlace', { timeout: 240_000 }, () => {
       const status = await settled(token);
       expect(status.phase, status.message).toBe('Succeeded');
       expect(status.fencedPods).toBeUndefined();
+      expect(await succeeded()).toBe(succeededBefore + 1);
       const after = writes;
       await until('writes after the restore', () => writes > after + 5);
     } finally {
