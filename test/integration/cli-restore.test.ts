@@ -130,6 +130,42 @@ describe('bloodraven restore bootstrap', () => {
     expect(r.stderr).toMatch(/hint: .*--ignore-existing-objects/);
   });
 
+  it('pushes the restore metrics with --pushgateway: a refused run as a failure, then a restore as a success', async () => {
+    const { createServer } = await import('node:http');
+    const received: Array<{ url: string; body: string }> = [];
+    const gateway = createServer((req, res) => {
+      let body = '';
+      req.on('data', (b: Buffer) => (body += b.toString()));
+      req.on('end', () => {
+        received.push({ url: req.url ?? '', body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(gateway.address() as { port: number }).port}`;
+    try {
+      const t = await target();
+      const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
+      expect((await cli(['backup', 'now'], cwd)).code).toBe(0);
+      await sql(t, 'CREATE DATABASE shop; CREATE TABLE shop.items (x INT)');
+      expect((await cli(['restore', 'bootstrap', '--port', String(t.port), '--pushgateway', url], cwd)).code).toBe(3);
+      expect(received).toHaveLength(1);
+      expect(received[0]!.url).toBe('/metrics/job/bloodraven_restore/group/shop/profile/p');
+      expect(received[0]!.body).toMatch(/^bloodraven_restore_runs_total\{group="shop",profile="p",result="failure"\} 1$/m);
+      expect(received[0]!.body).not.toMatch(/result="success"/);
+
+      await sql(t, 'DROP DATABASE shop');
+      const ok = await cli(['restore', 'bootstrap', '--port', String(t.port), '--pushgateway', url], cwd);
+      expect(ok.code).toBe(0);
+      expect(received).toHaveLength(2);
+      expect(received[1]!.body).toMatch(/^bloodraven_restore_runs_total\{group="shop",profile="p",result="success"\} 1$/m);
+      expect(received[1]!.body).toMatch(/^bloodraven_restore_duration_seconds_count\{group="shop",profile="p"\} 1$/m);
+      expect(await count(t, 'shop.items')).toBe(150000);
+    } finally {
+      gateway.close();
+    }
+  });
+
   it('finishes after being killed with SIGKILL midway, without duplicates (also in a keyless table)', async () => {
     const t = await target();
     const cwd = await configFor(source, '{ type: PVC, pvc: { path: ./backups } }');
