@@ -161,7 +161,7 @@ beforeAll(async () => {
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
   const configFile = join(work, 'prometheus.yml');
-  await writeFile(configFile, `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: bloodraven\n    static_configs:\n      - targets: ['${daemonAddress}']\n`);
+  await writeFile(configFile, `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${join(repoRoot, 'deploy/monitoring/bloodraven-rules.yaml')}\nscrape_configs:\n  - job_name: bloodraven\n    static_configs:\n      - targets: ['${daemonAddress}']\n`);
   prometheus = spawn(prometheusBin, [`--config.file=${configFile}`, `--storage.tsdb.path=${join(work, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   prometheus.stdout?.on('data', (b: Buffer) => (prometheusLog += b.toString()));
   prometheus.stderr?.on('data', (b: Buffer) => (prometheusLog += b.toString()));
@@ -190,6 +190,19 @@ afterAll(async () => {
   await daemonDone;
   await server?.stop();
   if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the alert rules in a real Prometheus', () => {
+  it('load, and evaluate against the daemon\'s series without error', async () => {
+    let rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> = [];
+    await until('every rule evaluated', async () => {
+      const body = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: typeof rules }> } };
+      rules = body.data.groups.flatMap((g) => g.rules);
+      return rules.length > 0 && rules.every((r) => !r.lastEvaluation.startsWith('0001'));
+    });
+    expect(rules.map((r) => r.name)).toEqual(expect.arrayContaining(['BloodravenBackupStale', 'BloodravenArchiverLagging', 'BloodravenPitrWindowGap', 'BloodravenVerificationFailing']));
+    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError ?? r.health}`)).toEqual([]);
+  });
 });
 
 describe('the Grafana dashboard', () => {
