@@ -2,7 +2,8 @@
  * The status page: a `Status` as one self-contained HTML5 document, for `status --html` and the
  * daemon's `/`. Server-rendered with no JavaScript and nothing fetched (the style sheet and the
  * timeline's SVG are inline, and a Content-Security-Policy forbids anything else), so it works
- * from a file, behind a proxy, and with scripts off. Every text from the status is escaped
+ * from a file, behind a proxy, and with scripts off. (The empty data: icon keeps browsers from
+ * asking the daemon for /favicon.ico.) Every text from the status is escaped
  * (html.ts); only what `Status` holds is shown, and it holds no configuration or credentials.
  */
 import { formatBytes, formatDuration } from '../sizes.js';
@@ -192,7 +193,8 @@ th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e6e9ec; 
 th { background: #f3f5f7; font-weight: 600; color: #424a53; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-td.name { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+td.name { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: nowrap; }
+td time { white-space: nowrap; }
 td.failure { color: var(--bad); max-width: 360px; overflow-wrap: anywhere; }
 .phase { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
 .phase.succeeded { background: var(--ok); }
@@ -263,6 +265,7 @@ export function renderStatusPage(status: Status, options: StatusPageOptions): st
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
+<link rel="icon" href="data:,">
 ${refresh}
 <title>${title}</title>
 <style>${styleSheet}</style>

@@ -51,14 +51,12 @@ function domain(status: Status, now: number): Span {
   const finite = times.filter((t) => Number.isFinite(t));
   let from = Math.min(...finite);
   let to = Math.max(...finite);
-  // A single time (an empty catalog, one backup just taken) still needs a readable span around it.
-  if (to - from < minute) {
-    const middle = (from + to) / 2;
-    const half = to - from < 1 ? hour : minute;
-    from = middle - half;
-    to = middle + half;
+  // A single time (an empty catalog, where now is all there is) still needs a span around it.
+  if (to - from < second) {
+    from -= hour;
+    to += hour;
   }
-  const pad = (to - from) * 0.04;
+  const pad = (to - from) * 0.05;
   return { from: from - pad, to: to + pad };
 }
 
