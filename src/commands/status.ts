@@ -42,9 +42,10 @@ Exit codes: 0 every profile was read, 1 some storage could not be read or the --
     const loaded = await loadConfig({ ...configSource(flags.config), profile: flags.profile });
     const now = new Date();
     const status = await describeStatus(loaded.config, (p) => createProfileStore(loaded, p, this.logger), now, this.interrupt.signal);
-    if (flags.html !== undefined) await writePage(flags.html, renderStatusPage(status, { now }), configFileModes(loaded));
     const json = this.jsonEnabled();
     if (!json) process.stdout.write(render(status, now));
+    // After the text: a page that cannot be written does not hide the status from the terminal.
+    if (flags.html !== undefined) await writePage(flags.html, renderStatusPage(status, { now }), configFileModes(loaded));
     const failed = status.profiles.filter((p) => p.error !== null);
     const unreadable = failed.map((p) => `profile ${p.name}: ${p.error ?? ''}`);
     // The archive lives in a profile's storage: said once when that profile is unreadable anyway.
