@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bloodraven's quick start, tests and benchmarks need, when missing:
-# MariaDB (server, client, binlog tool) and zstd; with --bench also mydumper and sysbench.
+# MariaDB (server, client, binlog tool), zstd and chromium (the status page's browser test); with
+# --bench also mydumper and sysbench.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
@@ -9,6 +10,7 @@ need=()
 have mariadbd || need+=(mariadb-server)
 have mariadb || need+=(mariadb-client)
 have zstd || need+=(zstd)
+have chromium || need+=(chromium)
 if [ "${1:-}" = "--bench" ]; then
   have mydumper || need+=(mydumper)
   have sysbench || need+=(sysbench)
