@@ -5,8 +5,9 @@
  * life (a binlog purged before it was archived, so the next backup holds transactions the archive
  * lacks). The page is checked twice: written by `status --html` (file://) and served by the
  * daemon at / (http://): the backups' rows, the gap drawn and explained, the next scheduled run,
- * no console errors, and no request but the page itself. A full-page screenshot is left in
- * test-artifacts/status-page.png.
+ * no console errors, and no request but the page itself. Also: a page written with a profile
+ * unreadable (exit 1, the reason on the page), errors naming --html, and / answering 500 when the
+ * page cannot be made. A full-page screenshot is left in test-artifacts/status-page.png.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpServer } from '../../src/daemon/http.js';
 import type { Status } from '../../src/lib/status/describe-status.js';
 import { runCli as cli, cliBin } from '../support/cli.js';
 import { sql, startTestServer, type TestServer } from '../support/mariadb.js';
@@ -243,6 +245,59 @@ describe('the status page in a browser', () => {
     } finally {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+    }
+  });
+
+  it('status --html with a profile it cannot read: the page is written, showing why, and the exit code stays 1', async () => {
+    const other = await mkdtemp(join(work, 'unreadable-'));
+    // The same backups, and a second profile whose folder does not exist; no point-in-time recovery here.
+    await writeFile(
+      join(other, 'bloodraven.yaml'),
+      `name: shop
+mysql: { host: 127.0.0.1, port: ${source.port}, user: root }
+backup:
+  profiles:
+    - { name: nightly, storage: { type: PVC, pvc: { path: ${join(cwd, 'backups')} } } }
+    - { name: offsite, storage: { type: PVC, pvc: { path: ./no-such-folder } } }
+`,
+    );
+    const file = join(other, 'status.html');
+    const r = await cli(['status', '--html', file], other);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/status is incomplete/);
+    const url = pathToFileURL(file).href;
+    const { page, problems, requests } = await visit(url);
+    const error = page.locator('section[data-profile="offsite"] .error');
+    expect(await error.isVisible()).toBe(true);
+    expect(await error.innerText()).toMatch(/Cannot read its storage:.*no-such-folder/s);
+    // The readable profile is there as usual; without backup.pitr, backups are points and the page says why.
+    expect(await page.locator('section[data-profile="nightly"] tr[data-backup]').count()).toBe(3);
+    expect(await page.locator('#pitr-not-configured').isVisible()).toBe(true);
+    expect(await page.locator('svg.timeline g.backup').count()).toBe(3);
+    expect(await page.locator('svg.timeline rect.range, svg.timeline rect.gap').count()).toBe(0);
+    expect(await page.locator('header .bad').innerText()).toBe('1 part could not be read');
+    expect(problems).toEqual([]);
+    expect(requests.filter((u) => u !== url && !u.startsWith('data:'))).toEqual([]);
+    await page.close();
+  });
+
+  it('/ answers 500 with the reason when the page cannot be made, and is not offered without a page', async () => {
+    const failing = await startHttpServer('127.0.0.1:0', {
+      metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }),
+      health: () => ({ status: 'ok' }),
+      statusPage: () => Promise.reject(new Error('bucket <b> unreachable')),
+    });
+    const plain = await startHttpServer('127.0.0.1:0', { metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }), health: () => ({ status: 'ok' }) });
+    try {
+      const res = await fetch(`http://${failing.address}/`);
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+      expect(await res.text()).toBe('cannot show the status page: bucket <b> unreachable\n');
+      const none = await fetch(`http://${plain.address}/`);
+      expect(none.status).toBe(404);
+      expect(await none.text()).toBe('not found: try /metrics, /healthz\n');
+    } finally {
+      await Promise.all([failing.close(), plain.close()]);
     }
   });
 
