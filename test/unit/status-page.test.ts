@@ -81,7 +81,7 @@ function withGap(): Status {
   };
 }
 
-/** The elements with `attribute` (any value), as their opening tags. */
+/** Every match of `pattern` in `page` (opening tags, mostly). */
 function tags(page: string, pattern: RegExp): string[] {
   return page.match(new RegExp(pattern.source, 'g')) ?? [];
 }

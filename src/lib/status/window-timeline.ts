@@ -99,7 +99,7 @@ function backupMark(profile: string, b: BackupStatus, cx: number, cy: number): H
 
 function backupLane(profile: Status['profiles'][number]): Lane {
   return {
-    label: `Backups`,
+    label: 'Backups',
     sublabel: `profile ${profile.name}`,
     body: (x, y) => {
       if (profile.error) return html`<text class="note" x="${left + 10}" y="${y + 4}">storage not readable</text>`;
