@@ -17,7 +17,7 @@ export default class Daemon extends BaseCommand {
 
   static override description = `Runs every backup.schedules entry of the config file at its cron times (read in its timeZone, default Etc/UTC). A schedule never overlaps itself: times that pass while its previous run goes on are skipped. A failed scheduled backup is retried (backup.retry: maxAttempts, initialBackoffSeconds, maxBackoffSeconds; the Nth retry waits initial × 2^(N−1) seconds after the failure, capped), each retry a fresh attempt with its own record. After each success the profile is pruned by its retention policy.
 
-Serves Prometheus metrics on /metrics (bloodraven_backup_runs_total{result}, bloodraven_backup_duration_seconds, bloodraven_backup_last_success_timestamp_seconds, bloodraven_backup_last_attempt_timestamp_seconds, bloodraven_backup_last_size_bytes; labelled group and profile) and /healthz. The metrics are seeded from the catalog at start, so a restart neither loses nor re-counts a backup.
+Serves Prometheus metrics on /metrics (bloodraven_backup_runs_total{result}, bloodraven_backup_duration_seconds, bloodraven_backup_last_success_timestamp_seconds, bloodraven_backup_last_attempt_timestamp_seconds, bloodraven_backup_last_size_bytes; labelled group and profile), /healthz, and the status page at / (as status --html writes it, read from storage at most every 10 s; read-only, no JavaScript). The metrics are seeded from the catalog at start, so a restart neither loses nor re-counts a backup.
 
 Each profile with verification: {schedule, timeZone, threads} is verified on that schedule: the newest Succeeded backup is restored into a throwaway sandbox and proven as verify does, and the result saved beside it (backup list and status show it). A time is skipped, and logged, when there is no Succeeded backup or the newest one already passed a verification; the outcome (passed, or failed naming the tables and files) is logged and counted in bloodraven_verification_runs_total{result}, bloodraven_verification_last_success_timestamp_seconds and bloodraven_verification_restore_seconds; /healthz lists each profile's next verification time and last outcome under verifications.
 
@@ -34,7 +34,7 @@ With --kubernetes it is instead the controller of Kubernetes mode (no config fil
   ];
 
   static override flags = {
-    listen: Flags.string({ description: 'HOST:PORT for /metrics and /healthz, and with --kubernetes /readyz and /pitr-cutoff (":9464" for every interface).', default: '127.0.0.1:9464' }),
+    listen: Flags.string({ description: 'HOST:PORT for /metrics, /healthz and (without --kubernetes) the status page at /, and with --kubernetes /readyz and /pitr-cutoff (":9464" for every interface).', default: '127.0.0.1:9464' }),
     'grace-seconds': Flags.integer({ description: 'How long a running backup may go on after SIGTERM.', default: 30, min: 0 }),
     kubernetes: Flags.boolean({ description: 'Run as the Kubernetes controller (reconciles MysqlFailoverGroup and MysqlBackup resources) instead of a config file\'s schedules.', helpGroup: 'KUBERNETES' }),
     namespace: Flags.string({ description: 'With --kubernetes: watch only this namespace (default: all).', helpGroup: 'KUBERNETES', dependsOn: ['kubernetes'] }),

@@ -1,13 +1,17 @@
+import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { renderPitrWindow } from '../cli/pitr-window-text.js';
 import { renderTable } from '../cli/table.js';
 import { sizeLabel, verificationLabel } from '../cli/catalog-view.js';
 import { loadConfig } from '../lib/config/load.js';
 import { configSource } from '../cli/config-source.js';
-import { createProfileStore } from '../lib/deps.js';
-import { StorageError } from '../lib/errors.js';
+import { configFileModes, createProfileStore } from '../lib/deps.js';
+import { writeFileAtomically } from '../lib/atomic-file.js';
+import type { FileModes } from '../lib/file-modes.js';
+import { AppError, StorageError } from '../lib/errors.js';
 import { formatDuration } from '../lib/sizes.js';
 import { describeStatus, type BackupStatus, type ProfileVerificationStatus, type Status } from '../lib/status/describe-status.js';
+import { renderStatusPage } from '../lib/status/status-page.js';
 
 export default class StatusCommand extends BaseCommand {
   static override summary = 'Show every profile\'s backups and every schedule\'s next run.';
@@ -18,11 +22,17 @@ With backup.pitr configured, also the point-in-time window (as bloodraven pitr w
 
 With --json: {group, generatedAt, profiles[], schedules[], pitr}, each profile with verification: {newestVerified: {name, verifiedAt} | null, last: {backup, verifiedAt, result} | null, schedule: {schedule, timeZone, nextRun} | null}, each schedule with name, schedule, timeZone and nextRun (RFC 3339, UTC).
 
-A profile whose storage cannot be read (a bucket that does not exist, a storage path that is missing or is a file) is shown with the reason, the rest as usual, and the command then exits 1 (with --json, after printing the whole document).
+With --html FILE: the same status also as a web page, written to FILE (replaced whole: written beside it, then renamed; a new file gets the config's umask, 0600 by default). One self-contained HTML file, with no JavaScript and nothing fetched: the restorable window drawn as a timeline (backups as points, archived binlog coverage as bars, gaps hatched in red with their reasons), each profile's backups and verification, and the next scheduled runs. It shows what status shows, never settings or credentials. The text (or with --json the JSON) is printed as usual. The daemon serves the same page at /.
 
-Exit codes: 0 every profile was read, 1 some storage could not be read, 2 bad usage or configuration.`;
+A profile whose storage cannot be read (a bucket that does not exist, a storage path that is missing or is a file) is shown with the reason, the rest as usual, and the command then exits 1 (with --json, after printing the whole document; with --html, after writing the page, which shows the reasons).
 
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
+Exit codes: 0 every profile was read, 1 some storage could not be read or the --html file could not be written, 2 bad usage or configuration.`;
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json', '<%= config.bin %> <%= command.id %> --html /var/www/backups/status.html'];
+
+  static override flags = {
+    html: Flags.string({ description: 'Also write the status as a self-contained web page (no JavaScript) to this file, replacing it whole.', helpValue: 'FILE', helpGroup: 'OUTPUT' }),
+  };
 
   static override enableJsonFlag = true;
 
@@ -34,6 +44,8 @@ Exit codes: 0 every profile was read, 1 some storage could not be read, 2 bad us
     const status = await describeStatus(loaded.config, (p) => createProfileStore(loaded, p, this.logger), now, this.interrupt.signal);
     const json = this.jsonEnabled();
     if (!json) process.stdout.write(render(status, now));
+    // After the text: a page that cannot be written does not hide the status from the terminal.
+    if (flags.html !== undefined) await writePage(flags.html, renderStatusPage(status, { now }), configFileModes(loaded));
     const failed = status.profiles.filter((p) => p.error !== null);
     const unreadable = failed.map((p) => `profile ${p.name}: ${p.error ?? ''}`);
     // The archive lives in a profile's storage: said once when that profile is unreadable anyway.
@@ -50,6 +62,16 @@ Exit codes: 0 every profile was read, 1 some storage could not be read, 2 bad us
       });
     }
     return status;
+  }
+}
+
+/** The page written for --html; a failure names the flag. */
+async function writePage(file: string, page: string, modes: FileModes): Promise<void> {
+  try {
+    await writeFileAtomically(file, page, modes);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    throw new AppError('STATUS_PAGE_UNWRITABLE', `--html: ${err.message}`, err.exitCode, { cause: err, hint: 'give --html a file in an existing folder you can write to' });
   }
 }
 

@@ -3,7 +3,8 @@
  * overlapping itself), retries failed scheduled backups, prunes a profile after each success,
  * runs each profile's scheduled verification (scheduled-verifications.ts), keeps the backup and
  * verification metrics, archives binlogs when backup.pitr is enabled, keeps the archiver's, the
- * restorable window's and retention's metrics, and serves /metrics and /healthz.
+ * restorable window's and retention's metrics, and serves /metrics, /healthz and the status page
+ * at / (read afresh from storage at most every 10 s, however often it is asked for).
  *
  * Stopping (SIGTERM): no new work is taken; a running backup gets a grace period to finish, then
  * is interrupted (its record says Failed); a running verification is interrupted at once (its
@@ -35,6 +36,9 @@ import { windowFromStorage } from '../lib/pitr/point-in-time.js';
 import { sandboxScratch } from '../lib/verify/scratch.js';
 import type { ScratchNeeds, ScratchServer } from '../lib/verify/verify-backup.js';
 import { ScheduledVerifications } from './scheduled-verifications.js';
+import { describeStatus } from '../lib/status/describe-status.js';
+import { renderStatusPage } from '../lib/status/status-page.js';
+import { cachedFor } from './cached.js';
 import { runVerificationLoop } from './verification-loop.js';
 
 export interface DaemonDeps {
@@ -58,7 +62,7 @@ export interface DaemonDeps {
 }
 
 export interface DaemonOptions {
-  /** `HOST:PORT` for /metrics and /healthz, or null for no HTTP server. */
+  /** `HOST:PORT` for the status page (/), /metrics and /healthz, or null for no HTTP server. */
   listen: string | null;
   /** How long a running backup may go on after the daemon is told to stop. */
   graceMs: number;
@@ -71,6 +75,12 @@ export interface DaemonEvents {
 
 /** How often the restorable window's metrics are read from storage when nothing else moved them. */
 const windowRefreshMs = 5 * 60_000;
+
+/** How long the status page is reused: a browser or a scraper asking for / often must not read every profile's storage each time. */
+const statusPageTtlMs = 10_000;
+
+/** The browser reloads the status page this often (a meta refresh: the page has no scripts). */
+const statusPageRefreshSeconds = 60;
 
 function profileOf(config: Config, schedule: Schedule): Profile {
   const p = config.backup.profiles.find((x) => x.name === schedule.profileName);
@@ -236,9 +246,13 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           verifications: verifications.health(),
         }),
         ...(archiverStatus ? { archiverStatus: () => ({ ...archiverStatus }) } : {}),
+        statusPage: cachedFor(statusPageTtlMs, async () => {
+          const now = clock.now();
+          return renderStatusPage(await describeStatus(config, (profile) => deps.storeFor(profile), now, stop), { now, refreshSeconds: statusPageRefreshSeconds });
+        }),
       })
     : null;
-  if (server) logger.info('serving /metrics and /healthz', { address: server.address });
+  if (server) logger.info('serving the status page at /, /metrics and /healthz', { address: server.address });
   logger.info('daemon started', { schedules: config.backup.schedules.length, verifications: verified.length });
   events.onReady?.({ address: server?.address ?? null });
 

@@ -1,6 +1,7 @@
 /**
- * The daemon's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`, and in Kubernetes
- * mode `/readyz` and `/pitr-cutoff`.
+ * The daemon's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`, the status page
+ * at `/` when the daemon has one, `/archiver/status` when it archives binlogs, and in Kubernetes
+ * mode `/readyz` and `/pitr-cutoff`. Every endpoint is read-only (GET).
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,11 @@ export interface HttpEndpoints {
   readiness?: () => { ready: boolean } & Record<string, unknown>;
   /** `/pitr-cutoff?namespace=&group=&profile=` (Kubernetes mode); see PitrCutoffLookup. */
   pitrCutoff?: PitrCutoffLookup;
+  /**
+   * `/`: the status page, a complete HTML document (served as text/html, never cached by the
+   * browser). A rejection is answered 500 with its message as plain text.
+   */
+  statusPage?: () => Promise<string>;
 }
 
 export interface PitrCutoffQuery {
@@ -101,11 +107,18 @@ export async function startHttpServer(listen: string, endpoints: HttpEndpoints):
       servePitrCutoff(endpoints.pitrCutoff, req.url ?? '/', res);
       return;
     }
+    if (path === '/' && endpoints.statusPage) {
+      endpoints.statusPage().then(
+        (page) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(`cannot show the status page: ${errorMessage(err)}\n`),
+      );
+      return;
+    }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(endpoints.health()));
       return;
     }
-    const paths = ['/metrics', '/healthz', ...(endpoints.readiness ? ['/readyz'] : []), ...(endpoints.pitrCutoff ? ['/pitr-cutoff'] : []), ...(endpoints.archiverStatus ? ['/archiver/status'] : [])];
+    const paths = [...(endpoints.statusPage ? ['/'] : []), '/metrics', '/healthz', ...(endpoints.readiness ? ['/readyz'] : []), ...(endpoints.pitrCutoff ? ['/pitr-cutoff'] : []), ...(endpoints.archiverStatus ? ['/archiver/status'] : [])];
     res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${paths.join(', ')}\n`);
   });
   await new Promise<void>((resolve, reject) => {
