@@ -23,7 +23,7 @@ export interface HttpEndpoints {
    * `/`: the status page, a complete HTML document (served as text/html, never cached by the
    * browser). A rejection is answered 500 with its message as plain text.
    */
-  statusPage?: () => Promise<string>;
+  statusPage?: (query: URLSearchParams) => Promise<string>;
 }
 
 export interface PitrCutoffQuery {
@@ -108,7 +108,7 @@ export async function startHttpServer(listen: string, endpoints: HttpEndpoints):
       return;
     }
     if (path === '/' && endpoints.statusPage) {
-      endpoints.statusPage().then(
+      endpoints.statusPage(new URL(req.url ?? '/', 'http://localhost').searchParams).then(
         (page) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(`cannot show the status page: ${errorMessage(err)}\n`),
       );

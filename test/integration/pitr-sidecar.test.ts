@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackups } from '../../src/lib/catalog/catalog.js';
 import { planCutoffPrune } from '../../src/lib/pitr/cutoff-prune.js';
 import { readSiteManifest, type SiteManifest } from '../../src/lib/pitr/manifest.js';
+import { windowFromStorage } from '../../src/lib/pitr/point-in-time.js';
 import { createS3Store } from '../../src/lib/storage/s3-store.js';
 import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import { runCli } from '../support/cli.js';
@@ -265,6 +266,30 @@ describe('pitr archive --sidecar', () => {
     });
     expect(old).toMatchObject({ primary: false, site: 'east' });
     expect((await manifest('east')).entries.map((e) => e.file)).not.toContain(eastNewest);
+  });
+
+  it("serves the group's status page at /: its MysqlBackups from the cluster, the window read from the S3 archive", async () => {
+    // The window as `pitr window` computes it from the same storage.
+    const window = await windowFromStorage(store);
+    expect(window.ranges.length).toBeGreaterThan(0);
+    const res = await fetch(`${daemon.url}/?group=${encodeURIComponent(`${ns}/orders`)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const page = await res.text();
+    expect(page).toContain(`bloodraven status: ${ns}/orders`);
+    // The MysqlBackup the cluster took, as a table row and a point on the timeline.
+    expect(page).toMatch(/<tr[^>]*data-backup="before-switch"[^>]*data-phase="Succeeded"/);
+    expect(page).toMatch(/<g[^>]*class="backup[^"]*"[^>]*data-backup="before-switch"/);
+    // Every restorable range, with the sites, from the archive.
+    for (const r of window.ranges) expect(page).toContain(`datetime="${r.from}"`);
+    expect(page).toMatch(/<rect[^>]*class="range/);
+    expect(page).toContain('s3://backups/orders');
+    expect(page).not.toContain('cannot read');
+    // No credentials: the Secret's values never reach the page.
+    expect(page).not.toContain(s3rverCredentials.secretAccessKey);
+    // Without ?group: the first group, with links to the others.
+    const index = await (await fetch(`${daemon.url}/`)).text();
+    expect(index).toContain('<nav id="groups"');
   });
 
   it('restores a fresh server to a time after the switch with every transaction exactly once', async () => {

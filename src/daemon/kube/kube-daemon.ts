@@ -12,6 +12,8 @@ import { apiGroup, apiVersionName } from '../../lib/kube/resources.js';
 import type { StoredBackup, StoredGroup, StoredVerification } from './kube-ops.js';
 import { VerificationMetrics } from '../../lib/metrics/verification-metrics.js';
 import { RestoreMetrics } from '../../lib/metrics/restore-metrics.js';
+import { kubeStatusPages } from './status-pages.js';
+import { archiveWindowReader } from './archive-window.js';
 import { RetentionMetrics } from '../../lib/metrics/retention-metrics.js';
 import { VerificationReconciler } from './verification-reconciler.js';
 import type { SiteState } from '../../lib/kube/source-selection.js';
@@ -214,9 +216,10 @@ export async function runKubeDaemon(deps: KubeDaemonDeps, options: KubeDaemonOpt
     health: () => ({ status: 'ok', mode: 'kubernetes', leading: controller.leading }),
     readiness: () => ({ ready: controller.ready, leading: controller.leading }),
     pitrCutoff: pitrCutoffFrom(groups, backups),
+    statusPage: kubeStatusPages({ groups, backups, readWindow: archiveWindowReader(ops, deps.clock), clock: deps.clock }),
   });
   options.onListening?.(http.address);
-  logger.info(`daemon (Kubernetes mode) serving /metrics, /healthz, /readyz and /pitr-cutoff on ${http.address}`);
+  logger.info(`daemon (Kubernetes mode) serving the status page at /, /metrics, /healthz, /readyz and /pitr-cutoff on ${http.address}`);
   try {
     await controller.run(signal);
   } finally {

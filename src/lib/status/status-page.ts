@@ -18,6 +18,8 @@ export interface StatusPageOptions {
   title?: string;
   /** Seconds after which the browser reloads the page (a meta refresh, not a script); none when unset (a page written to a file). */
   refreshSeconds?: number;
+  /** Links to the other groups' pages (Kubernetes mode: one page per MysqlFailoverGroup), shown as `nav#groups`. */
+  groups?: ReadonlyArray<{ name: string; href: string; current: boolean }>;
 }
 
 /** 2026-11-30T19:53:38.123Z → 2026-11-30 19:53:38 UTC. */
@@ -274,6 +276,7 @@ ${refresh}
 <main>
 <header>
 <h1>${title}</h1>
+${options.groups && options.groups.length > 0 ? html`<nav id="groups" class="meta">Groups: ${options.groups.map((g, i) => html`${i > 0 ? ' · ' : ''}${g.current ? html`<strong aria-current="page">${g.name}</strong>` : html`<a href="${g.href}">${g.name}</a>`}`)}</nav>` : ''}
 <p class="meta" id="generated">Generated ${time(status.generatedAt)}${options.refreshSeconds ? html`, refreshed every ${options.refreshSeconds} s` : ''}${problems > 0 ? html` · <strong class="bad">${problems} part${problems === 1 ? '' : 's'} could not be read</strong>` : ''}</p>
 </header>
 ${windowSection(status, now)}
