@@ -63,8 +63,8 @@ export class ScheduledVerifications {
   }
 
   /**
-   * Seeds the gauges from each profile's most recent passing verification saved in its storage
-   * (by `verify` or an earlier daemon), without counting a run. A profile whose storage cannot be
+   * Seeds the gauges from each profile's most recent passing and most recent failing verification
+   * saved in its storage (by `verify` or an earlier daemon), without counting a run. A profile whose storage cannot be
    * read is left out, with a warning.
    */
   async seed(): Promise<void> {
@@ -73,6 +73,12 @@ export class ScheduledVerifications {
       try {
         const store = await deps.storeFor(profile);
         const entries = await listBackups(store, { now: deps.clock.now(), missingStorageIsEmpty: true });
+        // The newest failing verification too, so that a failure still unanswered by a pass stays
+        // visible (bloodraven_verification_last_failure_timestamp_seconds) across a restart.
+        const failed = entries.filter((e) => e.verification === 'failed' && e.verifiedAt !== null).sort((a, b) => Date.parse(b.verifiedAt ?? '') - Date.parse(a.verifiedAt ?? ''))[0];
+        if (failed?.verifiedAt) {
+          deps.metrics.observe({ name: `${failed.name}@${failed.verifiedAt}`, group: this.groupOf(failed.record), profile: profile.name, passed: false, completedAt: failed.verifiedAt }, { countRun: false });
+        }
         const latest = await latestPassedVerification(store, entries);
         if (!latest) continue;
         deps.metrics.observe(

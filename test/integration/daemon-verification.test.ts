@@ -269,6 +269,16 @@ describe('scheduled verification in the standalone daemon', () => {
     expect(metric(metricsText, 'bloodraven_verification_runs_total', 'group="shop",profile="p",result="failure"')).toBe(1);
     expect(metric(metricsText, 'bloodraven_verification_runs_total', 'group="shop",profile="p",result="success"')).toBeUndefined();
     expect(metric(metricsText, 'bloodraven_verification_last_success_timestamp_seconds', 'group="shop",profile="p"')).toBeUndefined();
+    const failedAt = metric(metricsText, 'bloodraven_verification_last_failure_timestamp_seconds', 'group="shop",profile="p"');
+    expect(failedAt).toBeGreaterThan(Date.parse('2026-03-01T02:00:00Z') / 1000);
+
+    // A restart (before the next verification time) keeps the failure in the gauge, counting no run.
+    const again = start(config(root), store, { start: '2026-03-01T03:40:00Z', horizon: '2026-03-01T03:40:00Z' });
+    const text2 = await (await fetch(`http://${await again.address}/metrics`)).text();
+    again.stop.abort();
+    await again.done;
+    expect(metric(text2, 'bloodraven_verification_last_failure_timestamp_seconds', 'group="shop",profile="p"')).toBe(Date.parse(saved.verifiedAt) / 1000);
+    expect(metric(text2, 'bloodraven_verification_runs_total', 'group="shop",profile="p",result="failure"')).toBeUndefined();
 
     const cwd = await cliFolder(root);
     expect((await cli(['backup', 'list'], cwd)).stdout).toMatch(new RegExp(`${record.name}\\s+Succeeded\\s.*\\sFAILED\\n`));
