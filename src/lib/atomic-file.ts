@@ -4,7 +4,7 @@
  * it) sees the old file or the new one, never a half-written one; a failure leaves the old file.
  */
 import { randomBytes } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, ExitCode, errorMessage } from './errors.js';
 import { createFile, type FileModes } from './file-modes.js';
@@ -33,9 +33,19 @@ function reasonOf(file: string, err: unknown): string {
  * Writes `text` (UTF-8) to `file`, replacing it whole. A new file gets `modes.file`; a file
  * replaced gets it too (it is a new file under the old name). Throws FILE_UNWRITABLE (exit 1)
  * saying why (a missing folder, no permission, a folder in the way), after removing the
- * temporary file.
+ * temporary file. An existing FILE that is not a regular file (a folder, a device, a symbolic
+ * link) is refused, never replaced; so are an empty path and one ending in a slash.
  */
 export async function writeFileAtomically(file: string, text: string, modes: FileModes): Promise<void> {
+  if (file === '' || file.endsWith('/') || file.endsWith(path.sep)) {
+    throw new AppError('FILE_UNWRITABLE', `cannot write "${file}": give the path of a file${file === '' ? '' : ', not a folder'}`, ExitCode.failure);
+  }
+  // The rename would replace whatever is there: only a regular file may be (not a device, a link or a pipe).
+  const existing = await lstat(file).catch(() => null);
+  if (existing && !existing.isFile()) {
+    const what = existing.isDirectory() ? 'a folder' : existing.isSymbolicLink() ? 'a symbolic link' : 'not a regular file (a device, a pipe or a socket)';
+    throw new AppError('FILE_UNWRITABLE', `cannot write ${file}: it is ${what}, which is never replaced: give the path of a regular file`, ExitCode.failure);
+  }
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let created = false;
   try {
