@@ -8,8 +8,7 @@ import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Registry } from 'prom-client';
 import { registerArchiverMetrics, type ArchiverLabels } from '../lib/metrics/archiver-metrics.js';
-import { PitrWindowMetrics } from '../lib/metrics/pitr-window-metrics.js';
-import { windowFromStorage } from '../lib/pitr/point-in-time.js';
+import { PitrWindowMetrics, readWindowForMetrics } from '../lib/metrics/pitr-window-metrics.js';
 import { initialArchiverStatus, type ArchiverDeps } from '../lib/pitr/archiver.js';
 import { initialSidecarStatus, runSidecar, sidecarPathMapper, type SidecarStatus } from '../lib/pitr/sidecar.js';
 import { startHttpServer } from '../daemon/http.js';
@@ -100,7 +99,8 @@ export async function runPitrSidecar(
     windowReadAt = deps.clock.now().getTime();
     filesAtLastWindow = status.filesArchived;
     try {
-      windowMetrics.set(l, await windowFromStorage(deps.store, { now: deps.clock.now(), signal: scanSignal }));
+      const { window, archivedUntil } = await readWindowForMetrics(deps.store, deps.clock.now(), scanSignal);
+      windowMetrics.set(l, window, archivedUntil);
     } catch (err) {
       if (!scanSignal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { reason: String(err) });
     }

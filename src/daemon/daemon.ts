@@ -30,9 +30,8 @@ import { startHttpServer } from './http.js';
 import { runScheduleLoop } from './schedule-loop.js';
 import { VerificationMetrics } from '../lib/metrics/verification-metrics.js';
 import { registerArchiverMetrics } from '../lib/metrics/archiver-metrics.js';
-import { PitrWindowMetrics } from '../lib/metrics/pitr-window-metrics.js';
+import { PitrWindowMetrics, readWindowForMetrics } from '../lib/metrics/pitr-window-metrics.js';
 import { RetentionMetrics } from '../lib/metrics/retention-metrics.js';
-import { windowFromStorage } from '../lib/pitr/point-in-time.js';
 import { sandboxScratch } from '../lib/verify/scratch.js';
 import type { ScratchNeeds, ScratchServer } from '../lib/verify/verify-backup.js';
 import { ScheduledVerifications } from './scheduled-verifications.js';
@@ -220,7 +219,8 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
     if (!pitr || !pitrStore || !windowMetrics || group === null) return;
     windowReadAt = clock.now().getTime();
     try {
-      windowMetrics.set({ group, profile: pitr.profileName }, await windowFromStorage(pitrStore, { now: clock.now(), signal }));
+      const { window, archivedUntil } = await readWindowForMetrics(pitrStore, clock.now(), signal);
+      windowMetrics.set({ group, profile: pitr.profileName }, window, archivedUntil);
     } catch (err) {
       if (!signal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { profile: pitr.profileName, reason: errorMessage(err) });
     }
@@ -306,6 +306,8 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
     const deleted = plan.decisions.filter((d) => result.deleted.includes(d.name)).map((d) => ({ bytes: d.phase === 'Succeeded' ? d.sizeBytes : d.heldBytes }));
     if (group !== undefined) retentionMetrics.observe({ group, profile: profile.name }, deleted);
     await tallies.pruned(profile, result.deleted);
+    // The window starts later once older backups are gone.
+    if (result.deleted.length > 0 && pitr?.profileName === profile.name) await refreshWindow(stop);
   };
 
   let filesAtLastWindow = -1;

@@ -135,7 +135,10 @@ describe('bloodraven daemon', () => {
     expect(metric(text, 'bloodraven_backup_runs_total', 'group="shop",profile="hourly",result="success"')).toBe(3);
     expect(metric(text, 'bloodraven_backup_last_success_timestamp_seconds', 'group="shop",profile="hourly"')).toBeGreaterThanOrEqual(Date.parse('2026-01-01T03:00:00Z') / 1000);
     expect(metric(text, 'bloodraven_backup_last_size_bytes', 'group="shop",profile="hourly"')).toBe(entries[0]!.record!.sizeBytes);
-    expect(text).toMatch(/bloodraven_backup_duration_seconds_count\{group="shop",profile="hourly"\} 2/);
+    // The durations were observed by the process that counted the runs; the restarted one starts
+    // its histogram empty (a plain reset), never with fewer observations than before.
+    expect(metricsText).toMatch(/bloodraven_backup_duration_seconds_count\{group="shop",profile="hourly"\} 3/);
+    expect(text).not.toMatch(/bloodraven_backup_duration_seconds_count\{group="shop",profile="hourly"\}/);
   });
 
   it('retries a failed scheduled backup as fresh attempts, with backoff from each failure', async () => {

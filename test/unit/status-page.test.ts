@@ -147,6 +147,16 @@ describe('renderStatusPage', () => {
     expect(page).toContain('with 1 gap</strong>');
   });
 
+  it('shows restorable times to the millisecond when they have one (a time cut to the second may be refused)', () => {
+    const status = withGap();
+    status.pitr = { ...status.pitr!, from: '2026-11-30T08:00:05.225Z', ranges: [{ ...status.pitr!.ranges[0]!, from: '2026-11-30T08:00:05.225Z' }, status.pitr!.ranges[1]!] };
+    const page = renderStatusPage(status, { now });
+    expect(page).toContain('Restorable from <time datetime="2026-11-30T08:00:05.225Z">2026-11-30 08:00:05.225 UTC</time>');
+    expect(page).toMatch(/<li class="range-text" data-range="0"><time datetime="2026-11-30T08:00:05.225Z">2026-11-30 08:00:05.225 UTC<\/time>/);
+    // Whole seconds stay as they were.
+    expect(page).toContain('<time datetime="2026-11-30T11:30:00Z">2026-11-30 11:30:00 UTC</time>');
+  });
+
   it('draws a gap open to the end up to now', () => {
     const status = withGap();
     status.pitr!.gaps = [{ from: '2026-11-30T11:30:00Z', to: null, reason: 'the archive goes on past a hole' }];

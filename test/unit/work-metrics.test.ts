@@ -63,16 +63,32 @@ describe('the archiver metrics', () => {
 });
 
 describe('the window metrics', () => {
-  it('count the gaps and give the ends, removing the ends while nothing is restorable', async () => {
+  it('count the gaps the archive has moved past, give the ends, and remove the ends while nothing is restorable', async () => {
     const registry = new Registry();
     const m = new PitrWindowMetrics(registry);
     const labels = { group: 'shop', profile: 'arch' };
-    m.set(labels, { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z', gaps: [{ from: '2026-03-01T06:00:00Z', to: '2026-03-01T07:00:00Z', reason: 'a hole' }] });
+    const window = {
+      from: '2026-03-01T00:00:00Z',
+      to: '2026-03-02T00:00:00Z',
+      gaps: [
+        { from: '2026-03-01T06:00:00Z', to: '2026-03-01T07:00:00Z', reason: 'a binlog never archived' },
+        // Up to the newest backup: its transactions are in the binlog the server still writes.
+        { from: '2026-03-01T20:00:00Z', to: '2026-03-02T00:00:00Z', reason: 'backup b holds them' },
+      ],
+    };
+    const gaps = async (): Promise<number | undefined> => value(await registry.metrics(), 'bloodraven_pitr_window_gaps{group="shop",profile="arch"}');
+    m.set(labels, window, '2026-03-01T20:00:00Z');
+    expect(await gaps()).toBe(1);
     let text = await registry.metrics();
-    expect(value(text, 'bloodraven_pitr_window_gaps{group="shop",profile="arch"}')).toBe(1);
     expect(value(text, 'bloodraven_pitr_window_start_timestamp_seconds{group="shop",profile="arch"}')).toBe(Date.parse('2026-03-01T00:00:00Z') / 1000);
     expect(value(text, 'bloodraven_pitr_window_end_timestamp_seconds{group="shop",profile="arch"}')).toBe(Date.parse('2026-03-02T00:00:00Z') / 1000);
-    m.set(labels, { from: null, to: null, gaps: [] });
+    // Once the archive holds an event after the newest backup and the gap is still there, it counts.
+    m.set(labels, window, '2026-03-02T00:05:00Z');
+    expect(await gaps()).toBe(2);
+    // A gap with no end (the archive goes on past a hole) counts at once.
+    m.set(labels, { ...window, gaps: [{ from: '2026-03-01T06:00:00Z', to: null, reason: 'a hole' }] }, '2026-03-01T06:00:00Z');
+    expect(await gaps()).toBe(1);
+    m.set(labels, { from: null, to: null, gaps: [] }, null);
     text = await registry.metrics();
     expect(value(text, 'bloodraven_pitr_window_gaps{group="shop",profile="arch"}')).toBe(0);
     expect(text).not.toMatch(/^bloodraven_pitr_window_end_timestamp_seconds\{/m);

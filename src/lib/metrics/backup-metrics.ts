@@ -27,8 +27,8 @@ export interface TerminalBackup {
 
 type Labels = 'namespace' | 'group' | 'profile';
 
-/** Histogram buckets for backup and restore durations, in seconds (10 s to 12 h). */
-export const durationBuckets = [10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200];
+/** Histogram buckets for backup and restore durations, in seconds (1 s to 12 h). */
+export const durationBuckets = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200];
 
 export interface BackupMetricsOptions {
   /** Label every series with `namespace` too, as Kubernetes mode does ({namespace, group, profile}). */
@@ -67,8 +67,8 @@ export class BackupMetrics {
 
   /**
    * Counts a backup that has ended; does nothing for one still running or already counted.
-   * Returns whether it was counted now. With `countRun: false` only the gauges and the histogram
-   * take it (its run was counted before, in a tally the counters were seeded from).
+   * Returns whether it was counted now. With `countRun: false` only the gauges take it (its run
+   * was counted before, in a tally the counters were seeded from; its duration was observed then).
    */
   observe(b: TerminalBackup, options: { countRun?: boolean } = {}): boolean {
     if (b.phase !== 'Succeeded' && b.phase !== 'Failed') return false;
@@ -77,10 +77,15 @@ export class BackupMetrics {
     this.counted.add(key);
     const labels = this.labelsOf(b);
     const ok = b.phase === 'Succeeded';
-    if (options.countRun ?? true) this.runs.inc({ ...labels, result: ok ? 'success' : 'failure' });
-    const started = Date.parse(b.startedAt);
-    const ended = b.completedAt ? Date.parse(b.completedAt) : started;
-    this.duration.observe(labels, Math.max(0, (ended - started) / 1000));
+    // The histogram takes only runs counted now: one rebuilt from the catalog at a restart would
+    // hold fewer observations than before (pruned backups are gone), which Prometheus would read
+    // as a reset followed by an increase. Starting empty is a plain reset.
+    if (options.countRun ?? true) {
+      this.runs.inc({ ...labels, result: ok ? 'success' : 'failure' });
+      const started = Date.parse(b.startedAt);
+      const ended = b.completedAt ? Date.parse(b.completedAt) : started;
+      this.duration.observe(labels, Math.max(0, (ended - started) / 1000));
+    }
     this.setGauges(b);
     return true;
   }

@@ -2,16 +2,25 @@
  * The restorable window's shape as metrics, labelled by the archive's profile ({group, profile},
  * and namespace in Kubernetes):
  *
- *   bloodraven_pitr_window_gaps                          gaps in the restorable window (0: one continuous span)
+ *   bloodraven_pitr_window_gaps                          gaps in the restorable window the archive has moved past (0: none)
  *   bloodraven_pitr_window_start_timestamp_seconds       the earliest restorable time
  *   bloodraven_pitr_window_end_timestamp_seconds         the latest restorable time
  *
  * Set from a window computed from storage (pitr/window.ts), which is read at most every few
- * minutes, and after each backup or archived file: the computation reads the whole catalog and
- * every manifest.
+ * minutes, and after each backup, prune or archived file: the computation reads the whole catalog
+ * and every manifest.
+ *
+ * A gap counts once the archive holds an event after it. A new backup holds transactions still in
+ * the binlog the server is writing, so until that file is sealed and archived the window shows a
+ * gap up to the backup; on a quiet server that can last days, and it closes by itself. A gap the
+ * archive has moved past (a binlog lost or never archived) stays, and so does one with no end (the
+ * archive goes on past a hole no backup bridges).
  */
 import { Gauge, type Registry } from 'prom-client';
+import { readAllManifests } from '../pitr/manifest.js';
+import { windowFromStorage } from '../pitr/point-in-time.js';
 import type { PitrWindow } from '../pitr/window.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { ArchiverLabels } from './archiver-metrics.js';
 
 type Labels = 'namespace' | 'group' | 'profile';
@@ -30,13 +39,27 @@ export class PitrWindowMetrics {
     this.end = new Gauge({ name: 'bloodraven_pitr_window_end_timestamp_seconds', help: 'Unix time of the latest restorable time.', labelNames, registers: [registry] });
   }
 
-  /** Sets the three gauges from `window`; the start and end are removed while nothing is restorable. */
-  set(labels: ArchiverLabels, window: Pick<PitrWindow, 'from' | 'to' | 'gaps'>): void {
+  /**
+   * Sets the three gauges from `window`; the start and end are removed while nothing is
+   * restorable. `archivedUntil` is the newest event in the archive (RFC 3339), null when it holds none.
+   */
+  set(labels: ArchiverLabels, window: Pick<PitrWindow, 'from' | 'to' | 'gaps'>, archivedUntil: string | null): void {
     const l = this.namespaced ? { namespace: labels.namespace ?? '', group: labels.group, profile: labels.profile } : { group: labels.group, profile: labels.profile };
-    this.gaps.set(l, window.gaps.length);
+    const until = archivedUntil === null ? -Infinity : Date.parse(archivedUntil);
+    this.gaps.set(l, window.gaps.filter((g) => g.to === null || until > Date.parse(g.to)).length);
     if (window.from !== null) this.start.set(l, Date.parse(window.from) / 1000);
     else this.start.remove(l);
     if (window.to !== null) this.end.set(l, Date.parse(window.to) / 1000);
     else this.end.remove(l);
   }
+}
+
+/** The window as `pitr window` computes it, and the newest event in the archive (for `set`). */
+export async function readWindowForMetrics(store: ObjectStore, now: Date, signal?: AbortSignal): Promise<{ window: PitrWindow; archivedUntil: string | null }> {
+  const [window, manifests] = await Promise.all([windowFromStorage(store, { now, ...(signal ? { signal } : {}) }), readAllManifests(store, signal)]);
+  let archivedUntil: string | null = null;
+  for (const e of manifests.flatMap((m) => m.entries)) {
+    if (e.lastEventTime && (archivedUntil === null || Date.parse(e.lastEventTime) > Date.parse(archivedUntil))) archivedUntil = e.lastEventTime;
+  }
+  return { window, archivedUntil };
 }

@@ -34,6 +34,17 @@ function ago(iso: string, now: Date): string {
   return ms >= 0 ? `${formatDuration(ms)} ago` : `in ${formatDuration(-ms)}`;
 }
 
+/**
+ * A restorable time to the millisecond when it has any (2026-11-30 20:30:00.225 UTC): a time
+ * shown to the second only could be one the restore refuses (just before a snapshot).
+ */
+function exactTime(iso: string): Html {
+  const t = Date.parse(iso);
+  const ms = Number.isFinite(t) ? new Date(t).getUTCMilliseconds() : 0;
+  const shown = ms === 0 ? when(iso) : `${new Date(t).toISOString().slice(0, 23).replace('T', ' ')} UTC`;
+  return html`<time datetime="${iso}">${shown}</time>`;
+}
+
 /** A time as people read it, with the exact RFC 3339 value in a <time> element. */
 function time(iso: string): Html {
   return html`<time datetime="${iso}">${when(iso)}</time>`;
@@ -113,15 +124,15 @@ function windowText(status: Status): Html {
   if (w.error) return html`<div class="error" role="alert" id="pitr-error"><strong>Cannot read the binlog archive in profile ${w.profile}:</strong> ${w.error}</div>`;
   const sites = w.sites.length > 0 ? `from site ${w.sites.join(', ')}` : 'none archived yet';
   const summary = html`<p id="window-summary">Binlog archive in profile <strong>${w.profile}</strong>: ${w.files} archived binlog${w.files === 1 ? '' : 's'}, ${sites}. ${
-    w.from && w.to ? html`Restorable from ${time(w.from)} to ${time(w.to)}${w.gaps.length > 0 ? html`, <strong class="bad">with ${w.gaps.length} gap${w.gaps.length === 1 ? '' : 's'}</strong>` : ''}.` : html`<strong class="bad">Nothing is restorable: ${w.reason ?? 'no backup yet'}.</strong>`
+    w.from && w.to ? html`Restorable from ${exactTime(w.from)} to ${exactTime(w.to)}${w.gaps.length > 0 ? html`, <strong class="bad">with ${w.gaps.length} gap${w.gaps.length === 1 ? '' : 's'}</strong>` : ''}.` : html`<strong class="bad">Nothing is restorable: ${w.reason ?? 'no backup yet'}.</strong>`
   }</p>`;
   const ranges = w.ranges.map(
     (r, i) =>
-      html`<li class="range-text" data-range="${i}">${r.from === r.to ? html`${time(r.from)}: the snapshot of backup ${r.backups.join(', ')}` : html`${time(r.from)} to ${time(r.to)}: from backup ${r.backups.join(', ')}`}</li>`,
+      html`<li class="range-text" data-range="${i}">${r.from === r.to ? html`${exactTime(r.from)}: the snapshot of backup ${r.backups.join(', ')}` : html`${exactTime(r.from)} to ${exactTime(r.to)}: from backup ${r.backups.join(', ')}`}</li>`,
   );
   const gaps = w.gaps.map(
     (g, i) =>
-      html`<li class="gap-text" data-gap="${i}"><strong>Gap ${i + 1}</strong> ${g.to === null ? html`after ${time(g.from)} (up to now)` : html`from ${time(g.from)} to ${time(g.to)}`}: <span class="reason">${g.reason}</span></li>`,
+      html`<li class="gap-text" data-gap="${i}"><strong>Gap ${i + 1}</strong> ${g.to === null ? html`after ${exactTime(g.from)} (up to now)` : html`from ${exactTime(g.from)} to ${exactTime(g.to)}`}: <span class="reason">${g.reason}</span></li>`,
   );
   return html`${summary}
 <div class="window-lists">
