@@ -4,6 +4,7 @@
  * it) sees the old file or the new one, never a half-written one; a failure leaves the old file.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { lstat, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, ExitCode, errorMessage } from './errors.js';
@@ -14,7 +15,8 @@ function reasonOf(file: string, err: unknown): string {
   const folder = path.dirname(path.resolve(file));
   switch ((err as NodeJS.ErrnoException).code) {
     case 'ENOENT':
-      return `its folder ${folder} does not exist`;
+      // Some file systems (/proc, /sys) refuse a new file with ENOENT although the folder exists.
+      return existsSync(folder) ? `files cannot be created in ${folder}` : `its folder ${folder} does not exist`;
     case 'ENOTDIR':
       return `${folder} is not a folder`;
     case 'EACCES':

@@ -49,6 +49,10 @@ describe('writeFileAtomically', () => {
     await expect(writeFileAtomically(folder, 'x', privateModes)).rejects.toThrow(/it is a folder, which is never replaced/);
   });
 
+  it('says a folder that exists but takes no new file (/proc) does, not that it is missing', async () => {
+    await expect(writeFileAtomically('/proc/bloodraven-status.html', 'x', privateModes)).rejects.toThrow('cannot write /proc/bloodraven-status.html: files cannot be created in /proc');
+  });
+
   it('refuses an empty path and one ending in a slash, saying what it wants', async () => {
     await expect(writeFileAtomically('', 'x', privateModes)).rejects.toThrow('cannot write "": give the path of a file');
     await expect(writeFileAtomically(`${dir}/`, 'x', privateModes)).rejects.toThrow(`cannot write "${dir}/": give the path of a file, not a folder`);
