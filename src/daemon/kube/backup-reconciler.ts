@@ -180,6 +180,11 @@ export class BackupReconciler {
       });
       return { requeueAfterMs: 2000 };
     }
+    // Backups are named by the second they start: a run started in the second the profile's last
+    // run ended could be given that run's name (BACKUP_NAME_TAKEN). It waits for the next second.
+    const nowMs = clock.now().getTime();
+    const endedThisSecond = ops.listBackups(ns).some((b) => sibling(b) && b.status?.completionTime !== undefined && Math.floor(Date.parse(b.status.completionTime) / 1000) >= Math.floor(nowMs / 1000));
+    if (endedThisSecond) return { requeueAfterMs: 1000 - (nowMs % 1000) + 50 };
     // Claimed before the next await, so that no other worker starts a run of this profile meanwhile.
     this.startedHere.set(profileKey, backup.metadata.name);
     let account;
