@@ -14,7 +14,8 @@ import type { ProfileKeys } from '../lib/crypto/keys.js';
 import { listBackups } from '../lib/catalog/catalog.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import type { VerificationMetrics } from '../lib/metrics/verification-metrics.js';
+import type { EndedVerification, VerificationMetrics } from '../lib/metrics/verification-metrics.js';
+import { readVerificationMemory, rememberRun, writeVerificationMemory } from '../lib/metrics/verification-memory.js';
 import type { ObjectStore } from '../lib/storage/object-store.js';
 import { latestPassedVerification, runScheduledVerification, verificationProblems } from '../lib/verify/scheduled.js';
 import type { ScratchNeeds, ScratchServer, VerificationResult } from '../lib/verify/verify-backup.js';
@@ -72,6 +73,11 @@ export class ScheduledVerifications {
     for (const profile of deps.config.backup.profiles) {
       try {
         const store = await deps.storeFor(profile);
+        // What an earlier daemon remembered, also of backups pruned since; the catalog may hold newer.
+        const memory = await readVerificationMemory(store);
+        for (const [run, passed] of [[memory.lastSuccess, true], [memory.lastFailure, false]] as const) {
+          if (run) deps.metrics.observe({ ...run, profile: profile.name, passed }, { countRun: false });
+        }
         const entries = await listBackups(store, { now: deps.clock.now(), missingStorageIsEmpty: true });
         // The newest failing verification too, so that a failure still unanswered by a pass stays
         // visible (bloodraven_verification_last_failure_timestamp_seconds) across a restart.
@@ -116,6 +122,18 @@ export class ScheduledVerifications {
     });
   }
 
+  /** Counts a run that ended, and remembers it in the profile's storage (verification-memory.ts) for the next start. */
+  private async observe(profile: Profile, run: EndedVerification): Promise<void> {
+    this.deps.metrics.observe(run);
+    try {
+      const store = await this.deps.storeFor(profile);
+      const next = rememberRun(await readVerificationMemory(store), run);
+      if (next) await writeVerificationMemory(store, next);
+    } catch (err) {
+      this.deps.logger.warn('cannot save the last verification for the metrics; a restart may not show it', { profile: profile.name, reason: errorMessage(err) });
+    }
+  }
+
   /** One scheduled time of `profile`, to its end: never throws; the outcome is logged, counted and kept. */
   async runOnce(profile: Profile, signal: AbortSignal): Promise<void> {
     const { deps } = this;
@@ -152,7 +170,7 @@ export class ScheduledVerifications {
         return;
       }
       const { result } = outcome;
-      deps.metrics.observe({ name: runName(result), group, profile: profile.name, passed: result.ok, completedAt: result.completedAt ?? clock.now().toISOString(), restoreSeconds: restoreSecondsOf(result) });
+      await this.observe(profile, { name: runName(result), group, profile: profile.name, passed: result.ok, completedAt: result.completedAt ?? clock.now().toISOString(), restoreSeconds: restoreSecondsOf(result) });
       if (result.ok) {
         logger.info('scheduled verification passed', {
           profile: profile.name,
@@ -185,7 +203,7 @@ export class ScheduledVerifications {
         return;
       }
       // It proved nothing: counted as a failure, so that an alert on failures sees a verifier that cannot run.
-      deps.metrics.observe({ name: `${backup ?? profile.name}@${startedAt}`, group, profile: profile.name, passed: false, completedAt: clock.now().toISOString() });
+      await this.observe(profile, { name: `${backup ?? profile.name}@${startedAt}`, group, profile: profile.name, passed: false, completedAt: clock.now().toISOString() });
       const hint = err instanceof AppError && err.hint ? err.hint : null;
       logger.error('scheduled verification could not run', { profile: profile.name, backup, reason: errorMessage(err), ...(hint ? { hint } : {}) });
       finish({ outcome: 'error', backup, detail: errorMessage(err) });

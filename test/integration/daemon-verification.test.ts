@@ -234,6 +234,16 @@ describe('scheduled verification in the standalone daemon', () => {
     expect(metric(text2, 'bloodraven_verification_last_success_timestamp_seconds', 'group="shop",profile="p"')).toBe(Date.parse(saved.completedAt!) / 1000);
     expect(metric(text2, 'bloodraven_verification_restore_seconds', 'group="shop",profile="p"')).toBe(saved.restore!.durationMs / 1000);
     expect(metric(text2, 'bloodraven_verification_runs_total', 'group="shop",profile="p",result="success"')).toBeUndefined();
+
+    // Once retention has deleted the verified backup (its verification.json with it), a restart
+    // still seeds the gauges, from what the daemon remembered in the profile's storage.
+    await rm(join(root, newest.name), { recursive: true });
+    const third = start(config(root), store, { start: '2026-03-01T10:30:00Z', horizon: '2026-03-01T10:45:00Z' });
+    const text3 = await (await fetch(`http://${await third.address}/metrics`)).text();
+    third.stop.abort();
+    await third.done;
+    expect(metric(text3, 'bloodraven_verification_last_success_timestamp_seconds', 'group="shop",profile="p"')).toBe(Date.parse(saved.completedAt!) / 1000);
+    expect(metric(text3, 'bloodraven_verification_restore_seconds', 'group="shop",profile="p"')).toBe(saved.restore!.durationMs / 1000);
   });
 
   it('fails naming the table when a data file\'s rows were changed and its size and SHA-256 in the record fixed up to match', async () => {
@@ -277,7 +287,8 @@ describe('scheduled verification in the standalone daemon', () => {
     const text2 = await (await fetch(`http://${await again.address}/metrics`)).text();
     again.stop.abort();
     await again.done;
-    expect(metric(text2, 'bloodraven_verification_last_failure_timestamp_seconds', 'group="shop",profile="p"')).toBe(Date.parse(saved.verifiedAt) / 1000);
+    // The same value as before the restart: the run remembered in the profile's storage.
+    expect(metric(text2, 'bloodraven_verification_last_failure_timestamp_seconds', 'group="shop",profile="p"')).toBe(failedAt);
     expect(metric(text2, 'bloodraven_verification_runs_total', 'group="shop",profile="p",result="failure"')).toBeUndefined();
 
     const cwd = await cliFolder(root);

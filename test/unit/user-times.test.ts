@@ -36,6 +36,9 @@ describe('--stop-datetime', () => {
     expect(parseTargetTime('2026-12-31T23:30:00-01:00').toISOString()).toBe('2027-01-01T00:30:00.000Z');
     expect(parseTargetTime('2026-04-15T11:30:00.250+0200').toISOString()).toBe('2026-04-15T09:30:00.250Z');
     expect(configIssue(() => parseTargetTime('2026-04-15')).message).toMatch(/is not a time: write RFC 3339/);
+    // As the status page shows a restorable time, pasted whole.
+    expect(parseTargetTime('2026-11-30 20:50:00.270 UTC').toISOString()).toBe('2026-11-30T20:50:00.270Z');
+    expect(configIssue(() => parseTargetTime('2026-11-30 20:50:00 CET')).message).toMatch(/is not a time/);
   });
 });
 

@@ -153,6 +153,19 @@ export class BackupReconciler {
     return this.fail(backup, why.reason, why.message, job, 'storedName' in why ? why.storedName : undefined);
   }
 
+  /**
+   * Backups are named by the second they start: a run started in the second the profile's last
+   * run ended could be given that run's name (BACKUP_NAME_TAKEN). Milliseconds to wait for the
+   * next second when a sibling ended in this one; null when none did.
+   */
+  private untilNextSecondAfterSibling(ns: string, sibling: (b: StoredBackup) => boolean): number | null {
+    const nowMs = this.deps.clock.now().getTime();
+    const endedThisSecond = this.deps.ops
+      .listBackups(ns)
+      .some((b) => sibling(b) && b.status?.completionTime !== undefined && Math.floor(Date.parse(b.status.completionTime) / 1000) >= Math.floor(nowMs / 1000));
+    return endedThisSecond ? 1000 - (nowMs % 1000) + 50 : null;
+  }
+
   /** Chooses the source, derives the run's Secret, and creates the Job. */
   private async start(backup: StoredBackup, group: StoredGroup, parsed: ValidGroup, profile: KubernetesProfile): Promise<ReconcileResult> {
     const { ops, clock } = this.deps;
@@ -180,11 +193,8 @@ export class BackupReconciler {
       });
       return { requeueAfterMs: 2000 };
     }
-    // Backups are named by the second they start: a run started in the second the profile's last
-    // run ended could be given that run's name (BACKUP_NAME_TAKEN). It waits for the next second.
-    const nowMs = clock.now().getTime();
-    const endedThisSecond = ops.listBackups(ns).some((b) => sibling(b) && b.status?.completionTime !== undefined && Math.floor(Date.parse(b.status.completionTime) / 1000) >= Math.floor(nowMs / 1000));
-    if (endedThisSecond) return { requeueAfterMs: 1000 - (nowMs % 1000) + 50 };
+    const untilNextSecond = this.untilNextSecondAfterSibling(ns, sibling);
+    if (untilNextSecond !== null) return { requeueAfterMs: untilNextSecond };
     // Claimed before the next await, so that no other worker starts a run of this profile meanwhile.
     this.startedHere.set(profileKey, backup.metadata.name);
     let account;
