@@ -190,6 +190,57 @@ function scheduledVerifications(deps: DaemonDeps): ScheduledVerifications {
   });
 }
 
+/** Retention's metrics, each profile with a policy at 0 from the start, so that the first deletion is an increase. */
+function zeroedRetentionMetrics(deps: DaemonDeps, tallies: Tallies): RetentionMetrics {
+  const metrics = new RetentionMetrics(deps.metrics.registry);
+  for (const profile of deps.config.backup.profiles) {
+    const group = tallies.groupOf(profile);
+    if (profile.retentionPolicy && group !== undefined) metrics.observe({ group, profile: profile.name }, []);
+  }
+  return metrics;
+}
+
+/**
+ * The archiver's and the restorable window's metrics of the standalone daemon, on its registry,
+ * labelled {group, profile} with the archive's profile: the group is the config's name, else the
+ * one the server's host name implies, else the one the profile's tally was made under.
+ * `refresh` reads the window from storage; a failure is logged and the old values stay.
+ */
+function pitrMetrics(
+  deps: DaemonDeps,
+  archive: { pitr: Config['backup']['pitr'] | undefined; store: ObjectStore | undefined; status: ArchiverStatus | undefined; groupOfProfile: () => string | undefined },
+): { refresh(signal: AbortSignal): Promise<void>; readAt(): number } {
+  const { config, clock, logger } = deps;
+  const { pitr, store, status } = archive;
+  // Without archiving: no series, and nothing to read.
+  if (!pitr || !store || !status) return { refresh: () => Promise.resolve(), readAt: () => -Infinity };
+  registerArchiverMetrics(deps.metrics.registry, {
+    status: () => status,
+    labels: (s) => {
+      const group = config.name ?? s.hostGroup;
+      return group === null ? null : { group, profile: pitr.profileName };
+    },
+    clock,
+    startedAt: clock.now(),
+  });
+  const windowMetrics = new PitrWindowMetrics(deps.metrics.registry);
+  let readAt = -Infinity;
+  return {
+    readAt: () => readAt,
+    refresh: async (signal) => {
+      const group = config.name ?? status.hostGroup ?? archive.groupOfProfile() ?? null;
+      if (group === null) return;
+      readAt = clock.now().getTime();
+      try {
+        const { window, archivedUntil } = await readWindowForMetrics(store, clock.now(), signal);
+        windowMetrics.set({ group, profile: pitr.profileName }, window, archivedUntil);
+      } catch (err) {
+        if (!signal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { profile: pitr.profileName, reason: errorMessage(err) });
+      }
+    },
+  };
+}
+
 export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: AbortSignal, events: DaemonEvents = {}): Promise<void> {
   const { config, logger, clock } = deps;
   const tallies = new Tallies(deps);
@@ -204,38 +255,10 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   const pitrKeys = pitrProfile ? await deps.keysFor(pitrProfile) : undefined;
   const archiverStatus: ArchiverStatus | undefined = pitr && pitrStore ? initialArchiverStatus(pitr, pitrStore) : undefined;
   const running = new Map<string, { attempt: number; since: string }>();
-  const retentionMetrics = new RetentionMetrics(deps.metrics.registry);
-  const groupLabel = (): string | null => config.name ?? archiverStatus?.hostGroup ?? (pitrProfile ? tallies.groupOf(pitrProfile) : undefined) ?? null;
-  for (const profile of config.backup.profiles) {
-    // At 0 from the start, so that the first deletion is an increase.
-    const group = tallies.groupOf(profile);
-    if (profile.retentionPolicy && group !== undefined) retentionMetrics.observe({ group, profile: profile.name }, []);
-  }
-  const windowMetrics = pitr && pitrStore ? new PitrWindowMetrics(deps.metrics.registry) : undefined;
-  let windowReadAt = -Infinity;
-  /** Recomputes the restorable window's metrics from storage; a failure to read it is logged, and the old values stay. */
-  const refreshWindow = async (signal: AbortSignal): Promise<void> => {
-    const group = groupLabel();
-    if (!pitr || !pitrStore || !windowMetrics || group === null) return;
-    windowReadAt = clock.now().getTime();
-    try {
-      const { window, archivedUntil } = await readWindowForMetrics(pitrStore, clock.now(), signal);
-      windowMetrics.set({ group, profile: pitr.profileName }, window, archivedUntil);
-    } catch (err) {
-      if (!signal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { profile: pitr.profileName, reason: errorMessage(err) });
-    }
-  };
-  if (pitr && archiverStatus) {
-    registerArchiverMetrics(deps.metrics.registry, {
-      status: () => archiverStatus,
-      labels: (s) => {
-        const group = config.name ?? s.hostGroup;
-        return group === null ? null : { group, profile: pitr.profileName };
-      },
-      clock,
-      startedAt: clock.now(),
-    });
-  }
+  const retentionMetrics = zeroedRetentionMetrics(deps, tallies);
+  const windowMetrics = pitrMetrics(deps, { pitr, store: pitrStore, status: archiverStatus, groupOfProfile: () => (pitrProfile ? tallies.groupOf(pitrProfile) : undefined) });
+  const refreshWindow = (signal: AbortSignal): Promise<void> => windowMetrics.refresh(signal);
+  const windowReadAt = (): number => windowMetrics.readAt();
   const server = options.listen
     ? await startHttpServer(options.listen, {
         metrics: async () => ({ contentType: deps.metrics.registry.contentType, body: await deps.metrics.metrics() }),
@@ -318,7 +341,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
           watch: deps.watch,
           // The window moves with every archived file; otherwise it is read again every few minutes.
           afterScan: async (signal) => {
-            if (archiverStatus.filesArchived !== filesAtLastWindow || clock.now().getTime() - windowReadAt >= windowRefreshMs) {
+            if (archiverStatus.filesArchived !== filesAtLastWindow || clock.now().getTime() - windowReadAt() >= windowRefreshMs) {
               filesAtLastWindow = archiverStatus.filesArchived;
               await refreshWindow(signal);
             }

@@ -41,7 +41,7 @@ export interface BackupReconcilerDeps {
   logger: Logger;
   metrics: BackupMetrics;
   /** Counts the MysqlBackups retention deletes. */
-  retentionMetrics?: RetentionMetrics;
+  retentionMetrics: RetentionMetrics;
   /** Asks a site's server what source selection needs (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: { user: string; password: string }): Promise<SiteState>;
 }
@@ -166,13 +166,16 @@ export class BackupReconciler {
     return endedThisSecond ? 1000 - (nowMs % 1000) + 50 : null;
   }
 
-  /** Chooses the source, derives the run's Secret, and creates the Job. */
-  private async start(backup: StoredBackup, group: StoredGroup, parsed: ValidGroup, profile: KubernetesProfile): Promise<ReconcileResult> {
+  /**
+   * One dump of a profile at a time: a requeue (the run stays Pending, saying which run it waits
+   * for) while another run of the profile is running or has just been started here, or ended in
+   * this very second; null when the run may start.
+   */
+  private async waitForSiblings(backup: StoredBackup, group: StoredGroup, profile: KubernetesProfile, profileKey: string): Promise<ReconcileResult | null> {
     const { ops, clock } = this.deps;
     const ns = backup.metadata.namespace;
     // One dump of a profile at a time: two would load the same server twice over, and could
     // claim the same backup name in the same second. The later one waits, Pending.
-    const profileKey = `${ns}/${group.metadata.name}/${profile.name}`;
     const sibling = (b: StoredBackup): boolean => b.metadata.name !== backup.metadata.name && b.spec.failoverGroupRef.name === group.metadata.name && b.spec.profileName === profile.name;
     const justStarted = this.startedHere.get(profileKey);
     const justStartedRun = justStarted === undefined || justStarted === backup.metadata.name ? undefined : ops.getBackup({ namespace: ns, name: justStarted });
@@ -194,7 +197,16 @@ export class BackupReconciler {
       return { requeueAfterMs: 2000 };
     }
     const untilNextSecond = this.untilNextSecondAfterSibling(ns, sibling);
-    if (untilNextSecond !== null) return { requeueAfterMs: untilNextSecond };
+    return untilNextSecond === null ? null : { requeueAfterMs: untilNextSecond };
+  }
+
+  /** Chooses the source, derives the run's Secret, and creates the Job. */
+  private async start(backup: StoredBackup, group: StoredGroup, parsed: ValidGroup, profile: KubernetesProfile): Promise<ReconcileResult> {
+    const { ops, clock } = this.deps;
+    const ns = backup.metadata.namespace;
+    const profileKey = `${ns}/${group.metadata.name}/${profile.name}`;
+    const wait = await this.waitForSiblings(backup, group, profile, profileKey);
+    if (wait) return wait;
     // Claimed before the next await, so that no other worker starts a run of this profile meanwhile.
     this.startedHere.set(profileKey, backup.metadata.name);
     let account;
@@ -425,7 +437,7 @@ export class BackupReconciler {
       await ops.deleteBackup({ namespace: ns, name: d.name });
       deleted.push({ bytes: mine.find((b) => b.metadata.name === d.name)?.status?.sizeBytes ?? 0 });
     }
-    this.deps.retentionMetrics?.observe({ namespace: ns, group: group.metadata.name, profile: profile.name }, deleted);
+    this.deps.retentionMetrics.observe({ namespace: ns, group: group.metadata.name, profile: profile.name }, deleted);
   }
 
   /**

@@ -50,7 +50,7 @@ export interface InPlaceRestoreReconcilerDeps {
   /** Asks a site's server whether it is reachable and writable (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: { user: string; password: string }): Promise<SiteState>;
   /** Counts each restore that ends (dry runs aside). */
-  restoreMetrics?: RestoreMetrics;
+  restoreMetrics: RestoreMetrics;
 }
 
 const done: ReconcileResult = {};
@@ -404,7 +404,7 @@ export class InPlaceRestoreReconciler {
     });
     if (!written || !terminal) return done;
     // A dry run restores nothing: it is not a restore the metrics count.
-    if (!terminal.dryRun) this.deps.restoreMetrics?.observe(endedRestore(ops, group, terminal, this.deps.clock.now()));
+    if (!terminal.dryRun) this.deps.restoreMetrics.observe(endedRestore(ops, group, terminal, this.deps.clock.now()));
     await ops.event(this.regarding(group), terminal.phase === 'Failed' ? 'Warning' : 'Normal', terminal.phase === 'Failed' ? 'RestoreInPlaceFailed' : 'RestoreInPlaceSucceeded', terminal.message ?? '');
     if (terminal.jobName) await ops.deleteSecret({ namespace: group.metadata.namespace, name: restoreSecretName(terminal.jobName) });
     return done;

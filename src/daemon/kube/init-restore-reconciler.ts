@@ -43,7 +43,7 @@ export interface InitRestoreReconcilerDeps {
   /** Asks a site's server whether it answers and is writable (source-selection.ts probeSite). */
   probe(address: { host: string; port: number }, account: MysqlAccount): Promise<SiteState>;
   /** Counts each restore Job that ends. */
-  restoreMetrics?: RestoreMetrics;
+  restoreMetrics: RestoreMetrics;
 }
 
 const done: ReconcileResult = {};
@@ -322,7 +322,7 @@ export class InitRestoreReconciler {
         message: `restored ${result.backup ?? current?.backup ?? 'the backup'} into site "${current?.targetSite ?? '?'}": ${result.tables} table(s), ${result.rows} row(s), ${result.bytes} byte(s)${result.pointReached.time ? `; point reached ${result.pointReached.time}` : ''}`,
       }));
       if (written) {
-        this.deps.restoreMetrics?.observe(endedRestore(ops, group, written, at));
+        this.deps.restoreMetrics.observe(endedRestore(ops, group, written, at));
         await ops.event(
           this.regarding(group),
           'Normal',
@@ -337,7 +337,7 @@ export class InitRestoreReconciler {
     const message = failureMessage(job, outcome, ended, result);
     const written = await this.finish(group, jobName, (current) => ({ ...current, phase: 'Failed', jobName, completionTime: timeOf(at), message }));
     if (written) {
-      this.deps.restoreMetrics?.observe(endedRestore(ops, group, written, at));
+      this.deps.restoreMetrics.observe(endedRestore(ops, group, written, at));
       await ops.event(this.regarding(group), 'Warning', 'RestoreFailed', message);
     }
     await ops.deleteSecret({ namespace: ns, name: restoreSecretName(jobName) });
