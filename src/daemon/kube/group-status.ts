@@ -8,8 +8,7 @@
  * reads them when it can (an S3 archive, through the credentials Secret its profile names), and
  * otherwise says why not. The backups are always drawn as points from the CRs.
  */
-import { nextRun } from '../../lib/schedule/cron.js';
-import type { BackupStatus, ProfileStatus, ProfileVerificationStatus, Status } from '../../lib/status/describe-status.js';
+import { noWindow, scheduleStatuses, verificationStatus, type BackupStatus, type ProfileStatus, type Status } from '../../lib/status/describe-status.js';
 import type { KubernetesProfile, MysqlFailoverGroupSpec } from '../../lib/kube/resources.js';
 import type { PitrWindow } from '../../lib/pitr/window.js';
 import type { StoredBackup, StoredGroup } from './kube-ops.js';
@@ -52,23 +51,6 @@ function backupStatus(b: StoredBackup, now: Date): BackupStatus {
   };
 }
 
-function verificationStatus(backups: readonly BackupStatus[], profile: KubernetesProfile, now: Date): ProfileVerificationStatus {
-  const newest = backups.find((b) => b.verification === 'passed' && b.phase === 'Succeeded');
-  let last: ProfileVerificationStatus['last'] = null;
-  for (const b of backups) {
-    if (b.verification === null || b.verifiedAt === null) continue;
-    if (!last || Date.parse(b.verifiedAt) > Date.parse(last.verifiedAt)) last = { backup: b.name, verifiedAt: b.verifiedAt, result: b.verification };
-  }
-  const v = profile.verification;
-  return {
-    newestVerified: newest ? { name: newest.name, verifiedAt: newest.verifiedAt } : null,
-    last,
-    schedule: v ? { schedule: v.schedule, timeZone: v.timeZone, nextRun: nextRun(v.schedule, v.timeZone, now).toISOString() } : null,
-  };
-}
-
-const emptyWindow: PitrWindow = { from: null, to: null, ranges: [], gaps: [], reason: null, sites: [], files: 0 };
-
 /**
  * The group's Status. `backups` are the namespace's MysqlBackups (those of other groups are left
  * out). An invalid spec gives a Status without profiles whose `pitr` is null; the caller shows why.
@@ -97,13 +79,7 @@ export async function describeGroupStatus(group: StoredGroup, backups: readonly 
       errorHint: null,
     };
   });
-  const schedules = (spec.backup?.schedules ?? []).map((s) => ({
-    name: s.name,
-    profileName: s.profileName,
-    schedule: s.schedule,
-    timeZone: s.timeZone,
-    nextRun: nextRun(s.schedule, s.timeZone, now).toISOString(),
-  }));
+  const schedules = scheduleStatuses(spec.backup?.schedules ?? [], now);
   let pitr: Status['pitr'] = null;
   const pitrSpec = spec.backup?.pitr;
   const archive = pitrSpec?.enabled ? spec.backup?.profiles.find((p) => p.name === pitrSpec.profileName) : undefined;
@@ -112,7 +88,7 @@ export async function describeGroupStatus(group: StoredGroup, backups: readonly 
       if (!readWindow) throw new Error('the daemon cannot read the archive');
       pitr = { ...(await readWindow(ns, archive)), profile: archive.name, error: null };
     } catch (err) {
-      pitr = { ...emptyWindow, profile: archive.name, error: err instanceof Error ? err.message : String(err) };
+      pitr = { ...noWindow, profile: archive.name, error: err instanceof Error ? err.message : String(err) };
     }
   }
   return { group: name, generatedAt: now.toISOString(), profiles, schedules, pitr };

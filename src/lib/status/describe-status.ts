@@ -87,8 +87,11 @@ function backupStatus(e: CatalogEntry, now: Date): BackupStatus {
   };
 }
 
-/** The newest verified backup and the latest verification run among `backups` (newest first). */
-function verificationStatus(backups: readonly BackupStatus[], profile: Profile, now: Date): ProfileVerificationStatus {
+/**
+ * The newest verified backup and the latest verification run among `backups` (newest first), and
+ * with a verification schedule its next time. Shared by Kubernetes mode's page (group-status.ts).
+ */
+export function verificationStatus(backups: readonly BackupStatus[], profile: { verification?: { schedule: string; timeZone: string } | undefined }, now: Date): ProfileVerificationStatus {
   const newest = backups.find((b) => b.verification === 'passed' && b.phase === 'Succeeded');
   let last: ProfileVerificationStatus['last'] = null;
   for (const b of backups) {
@@ -102,6 +105,14 @@ function verificationStatus(backups: readonly BackupStatus[], profile: Profile, 
     schedule: v ? { schedule: v.schedule, timeZone: v.timeZone, nextRun: nextRun(v.schedule, v.timeZone, now).toISOString() } : null,
   };
 }
+
+/** Each schedule with its next run after `now`, computed in its time zone (RFC 3339, UTC). */
+export function scheduleStatuses(schedules: ReadonlyArray<{ name: string; profileName: string; schedule: string; timeZone: string }>, now: Date): ScheduleStatus[] {
+  return schedules.map((s) => ({ name: s.name, profileName: s.profileName, schedule: s.schedule, timeZone: s.timeZone, nextRun: nextRun(s.schedule, s.timeZone, now).toISOString() }));
+}
+
+/** The window of an archive that could not be read (with the reason beside it). */
+export const noWindow: PitrWindow = { from: null, to: null, ranges: [], gaps: [], reason: null, sites: [], files: 0 };
 
 /**
  * Everything `status` shows. A profile whose storage cannot be read is described with its error
@@ -136,13 +147,7 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
     }
     profiles.push(status);
   }
-  const schedules = config.backup.schedules.map((s) => ({
-    name: s.name,
-    profileName: s.profileName,
-    schedule: s.schedule,
-    timeZone: s.timeZone,
-    nextRun: nextRun(s.schedule, s.timeZone, now).toISOString(),
-  }));
+  const schedules = scheduleStatuses(config.backup.schedules, now);
   let pitr: Status['pitr'] = null;
   const pitrConfig = config.backup.pitr;
   const pitrProfile = pitrConfig ? config.backup.profiles.find((p) => p.name === pitrConfig.profileName) : undefined;
@@ -152,7 +157,7 @@ export async function describeStatus(config: Config, openStore: (profile: Profil
       pitr = { ...(await windowFromStorage(store, { now, ...(signal ? { signal } : {}) })), profile: pitrProfile.name, error: null };
     } catch (err) {
       if (signal?.aborted) throw err;
-      pitr = { from: null, to: null, ranges: [], gaps: [], reason: null, sites: [], files: 0, profile: pitrProfile.name, error: errorMessage(err) };
+      pitr = { ...noWindow, profile: pitrProfile.name, error: errorMessage(err) };
     }
   }
   return { group: config.name ?? null, generatedAt: now.toISOString(), profiles, schedules, pitr };
