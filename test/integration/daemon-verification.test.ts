@@ -22,10 +22,9 @@ import type { VerificationHealth } from '../../src/daemon/scheduled-verification
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { listBackups } from '../../src/lib/catalog/catalog.js';
 import type { BackupRecord } from '../../src/lib/catalog/record.js';
-import { fixedClock, type Clock } from '../../src/lib/clock.js';
+import { fixedClock } from '../../src/lib/clock.js';
 import { profileKeys } from '../../src/lib/crypto/keys.js';
 import { configSchema, type Config } from '../../src/lib/config/schema.js';
-import { abortError } from '../../src/lib/errors.js';
 import { createLogger, silentLogger, type LogEntry } from '../../src/lib/log.js';
 import { BackupMetrics } from '../../src/lib/metrics/backup-metrics.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
@@ -35,6 +34,7 @@ import type { ObjectStore } from '../../src/lib/storage/object-store.js';
 import type { Status } from '../../src/lib/status/describe-status.js';
 import type { VerificationResult } from '../../src/lib/verify/verify-backup.js';
 import { runCli as cli } from '../support/cli.js';
+import { jumpingClock } from '../support/jumping-clock.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 let server: TestServer;
@@ -42,24 +42,6 @@ let work: string;
 /** The scratch sandboxes are made under the system's temporary folder: a private one here, to see them come and go. */
 let sandboxes: string;
 let savedTmpdir: string | undefined;
-
-/** Real time from `start`, but a wait ends at once (the clock jumps), unless it ends after `horizon`: then it lasts until aborted. */
-function jumpingClock(start: string, horizon: string): Clock {
-  const realStart = Date.now();
-  let jumped = 0;
-  const now = (): Date => new Date(Date.parse(start) + (Date.now() - realStart) + jumped);
-  return {
-    now,
-    async sleepUntil(at, signal) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal?.aborted) throw abortError(signal);
-      if (at.getTime() > Date.parse(horizon)) {
-        await new Promise<void>((_resolve, reject) => signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true }));
-      }
-      jumped += Math.max(0, at.getTime() - now().getTime());
-    },
-  };
-}
 
 function config(root: string): Config {
   return configSchema.parse({

@@ -15,13 +15,13 @@ import { runDaemon } from '../../src/daemon/daemon.js';
 import type { Clock } from '../../src/lib/clock.js';
 import { configSchema } from '../../src/lib/config/schema.js';
 import { profileKeys } from '../../src/lib/crypto/keys.js';
-import { abortError } from '../../src/lib/errors.js';
 import { createLogger, silentLogger, type LogEntry } from '../../src/lib/log.js';
 import { runBackup } from '../../src/lib/backup/run-backup.js';
 import { BackupMetrics } from '../../src/lib/metrics/backup-metrics.js';
 import { freePort } from '../../src/lib/mysql/sandbox.js';
 import { nodeProcessRunner } from '../../src/lib/process.js';
 import { createFsStore } from '../../src/lib/storage/fs-store.js';
+import { jumpingClock } from '../support/jumping-clock.js';
 import { rootConnector, sql, startTestServer, type TestServer } from '../support/mariadb.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -40,24 +40,6 @@ interface Panel {
 interface Dashboard {
   panels: Panel[];
   templating: { list: Array<{ name: string; type: string; query?: { query: string } }> };
-}
-
-/** A clock that jumps to each wait's end until `horizon`, then waits for real (so the daemon idles, serving /metrics). */
-function jumpingClock(start: string, horizon: string): Clock {
-  const realStart = Date.now();
-  let jumped = 0;
-  const now = (): Date => new Date(Date.parse(start) + (Date.now() - realStart) + jumped);
-  return {
-    now,
-    async sleepUntil(at, signal) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal?.aborted) throw abortError(signal);
-      if (at.getTime() > Date.parse(horizon)) {
-        await new Promise<void>((_resolve, reject) => signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true }));
-      }
-      jumped += Math.max(0, at.getTime() - now().getTime());
-    },
-  };
 }
 
 /** A clock at `start` that runs on in real time. */
