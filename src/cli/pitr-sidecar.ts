@@ -8,7 +8,7 @@ import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Registry } from 'prom-client';
 import { registerArchiverMetrics, type ArchiverLabels } from '../lib/metrics/archiver-metrics.js';
-import { PitrWindowMetrics, readWindowForMetrics } from '../lib/metrics/pitr-window-metrics.js';
+import { PitrWindowMetrics, windowRefresher } from '../lib/metrics/pitr-window-metrics.js';
 import { initialArchiverStatus, type ArchiverDeps } from '../lib/pitr/archiver.js';
 import { initialSidecarStatus, runSidecar, sidecarPathMapper, type SidecarStatus } from '../lib/pitr/sidecar.js';
 import { startHttpServer } from '../daemon/http.js';
@@ -21,9 +21,6 @@ export interface SidecarFlags {
   'pitr-cutoff-url': string | undefined;
   'cutoff-interval': string;
 }
-
-/** How often the window's metrics are read from storage when no file was archived. */
-const windowRefreshMs = 5 * 60_000;
 
 /**
  * The labels of the sidecar's series: the namespace, group and profile its --pitr-cutoff-url
@@ -89,22 +86,8 @@ export async function runPitrSidecar(
   const metrics = new Registry();
   const labels = sidecarLabels(settings.cutoffUrl, config);
   registerArchiverMetrics(metrics, { status: () => status, labels: (s) => labels(s), clock: deps.clock, startedAt: deps.clock.now(), namespaced: true });
-  const windowMetrics = new PitrWindowMetrics(metrics, { namespaced: true });
-  let windowReadAt = -Infinity;
-  let filesAtLastWindow = -1;
-  /** The window's metrics, read again when a file was archived or every few minutes. */
-  const refreshWindow = async (scanSignal: AbortSignal): Promise<void> => {
-    const l = labels(status);
-    if (!l || (status.filesArchived === filesAtLastWindow && deps.clock.now().getTime() - windowReadAt < windowRefreshMs)) return;
-    windowReadAt = deps.clock.now().getTime();
-    filesAtLastWindow = status.filesArchived;
-    try {
-      const { window, archivedUntil } = await readWindowForMetrics(deps.store, deps.clock.now(), scanSignal);
-      windowMetrics.set(l, window, archivedUntil);
-    } catch (err) {
-      if (!scanSignal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { reason: String(err) });
-    }
-  };
+  // The window's metrics, read again when a file was archived or every few minutes.
+  const windowMetrics = windowRefresher({ metrics: new PitrWindowMetrics(metrics, { namespaced: true }), store: deps.store, clock: deps.clock, logger, labels: () => labels(status) });
   const http = await startHttpServer(flags.listen, {
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }),
     // Alive whatever the server's state: the pod's readiness must not hang on the archiver.
@@ -126,7 +109,7 @@ export async function runPitrSidecar(
         ...(settings.cutoffUrl ? { cutoffUrl: settings.cutoffUrl } : {}),
         cutoffIntervalSeconds: settings.cutoffIntervalSeconds,
         retryAfterFailureSeconds,
-        afterScan: refreshWindow,
+        afterScan: (scanSignal) => windowMetrics.afterScan(status.filesArchived, scanSignal),
         watch: (path, onChange) => {
           // The index may not be where it is looked for (a volume mounted elsewhere): the scans go on.
           try {

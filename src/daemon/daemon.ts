@@ -30,7 +30,7 @@ import { startHttpServer } from './http.js';
 import { runScheduleLoop } from './schedule-loop.js';
 import { VerificationMetrics } from '../lib/metrics/verification-metrics.js';
 import { registerArchiverMetrics } from '../lib/metrics/archiver-metrics.js';
-import { PitrWindowMetrics, readWindowForMetrics } from '../lib/metrics/pitr-window-metrics.js';
+import { PitrWindowMetrics, windowRefresher, type WindowRefresher } from '../lib/metrics/pitr-window-metrics.js';
 import { RetentionMetrics } from '../lib/metrics/retention-metrics.js';
 import { sandboxScratch } from '../lib/verify/scratch.js';
 import type { ScratchNeeds, ScratchServer } from '../lib/verify/verify-backup.js';
@@ -71,9 +71,6 @@ export interface DaemonEvents {
   /** Called once the daemon is serving (with the bound address, when it listens). */
   onReady?(info: { address: string | null }): void;
 }
-
-/** How often the restorable window's metrics are read from storage when nothing else moved them. */
-const windowRefreshMs = 5 * 60_000;
 
 /** How long the status page is reused: a browser or a scraper asking for / often must not read every profile's storage each time. */
 const statusPageTtlMs = 10_000;
@@ -209,11 +206,11 @@ function zeroedRetentionMetrics(deps: DaemonDeps, tallies: Tallies): RetentionMe
 function pitrMetrics(
   deps: DaemonDeps,
   archive: { pitr: Config['backup']['pitr'] | undefined; store: ObjectStore | undefined; status: ArchiverStatus | undefined; groupOfProfile: () => string | undefined },
-): { refresh(signal: AbortSignal): Promise<void>; readAt(): number } {
+): WindowRefresher {
   const { config, clock, logger } = deps;
   const { pitr, store, status } = archive;
   // Without archiving: no series, and nothing to read.
-  if (!pitr || !store || !status) return { refresh: () => Promise.resolve(), readAt: () => -Infinity };
+  if (!pitr || !store || !status) return { refresh: () => Promise.resolve(), afterScan: () => Promise.resolve() };
   registerArchiverMetrics(deps.metrics.registry, {
     status: () => status,
     labels: (s) => {
@@ -223,22 +220,16 @@ function pitrMetrics(
     clock,
     startedAt: clock.now(),
   });
-  const windowMetrics = new PitrWindowMetrics(deps.metrics.registry);
-  let readAt = -Infinity;
-  return {
-    readAt: () => readAt,
-    refresh: async (signal) => {
+  return windowRefresher({
+    metrics: new PitrWindowMetrics(deps.metrics.registry),
+    store,
+    clock,
+    logger,
+    labels: () => {
       const group = config.name ?? status.hostGroup ?? archive.groupOfProfile() ?? null;
-      if (group === null) return;
-      readAt = clock.now().getTime();
-      try {
-        const { window, archivedUntil } = await readWindowForMetrics(store, clock.now(), signal);
-        windowMetrics.set({ group, profile: pitr.profileName }, window, archivedUntil);
-      } catch (err) {
-        if (!signal.aborted) logger.warn('cannot read the point-in-time window for its metrics', { profile: pitr.profileName, reason: errorMessage(err) });
-      }
+      return group === null ? null : { group, profile: pitr.profileName };
     },
-  };
+  });
 }
 
 export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: AbortSignal, events: DaemonEvents = {}): Promise<void> {
@@ -257,8 +248,6 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
   const running = new Map<string, { attempt: number; since: string }>();
   const retentionMetrics = zeroedRetentionMetrics(deps, tallies);
   const windowMetrics = pitrMetrics(deps, { pitr, store: pitrStore, status: archiverStatus, groupOfProfile: () => (pitrProfile ? tallies.groupOf(pitrProfile) : undefined) });
-  const refreshWindow = (signal: AbortSignal): Promise<void> => windowMetrics.refresh(signal);
-  const windowReadAt = (): number => windowMetrics.readAt();
   const server = options.listen
     ? await startHttpServer(options.listen, {
         metrics: async () => ({ contentType: deps.metrics.registry.contentType, body: await deps.metrics.metrics() }),
@@ -314,7 +303,7 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
       running.delete(schedule.name);
     }
     if (record) await tallies.count(profile, record);
-    if (record && pitr?.profileName === profile.name) await refreshWindow(stop);
+    if (record && pitr?.profileName === profile.name) await windowMetrics.refresh(stop);
     return record;
   };
 
@@ -330,22 +319,16 @@ export async function runDaemon(deps: DaemonDeps, options: DaemonOptions, stop: 
     if (group !== undefined) retentionMetrics.observe({ group, profile: profile.name }, deleted);
     await tallies.pruned(profile, result.deleted);
     // The window starts later once older backups are gone.
-    if (result.deleted.length > 0 && pitr?.profileName === profile.name) await refreshWindow(stop);
+    if (result.deleted.length > 0 && pitr?.profileName === profile.name) await windowMetrics.refresh(stop);
   };
 
-  let filesAtLastWindow = -1;
   // The archiver stops taking work with everything else; an upload in flight ends with the grace period.
   const archiving =
     pitr && pitrStore && archiverStatus
       ? runArchiver({ connector: deps.connector, store: pitrStore, ...(pitrKeys ? { keys: pitrKeys } : {}), runner: deps.runner, logger, clock }, pitr, archiverStatus, AbortSignal.any([stop, work.signal]), {
           watch: deps.watch,
           // The window moves with every archived file; otherwise it is read again every few minutes.
-          afterScan: async (signal) => {
-            if (archiverStatus.filesArchived !== filesAtLastWindow || clock.now().getTime() - windowReadAt() >= windowRefreshMs) {
-              filesAtLastWindow = archiverStatus.filesArchived;
-              await refreshWindow(signal);
-            }
-          },
+          afterScan: (signal) => windowMetrics.afterScan(archiverStatus.filesArchived, signal),
         })
       : Promise.resolve();
   try {

@@ -17,8 +17,10 @@
  * archive goes on past a hole no backup bridges).
  */
 import { Gauge, type Registry } from 'prom-client';
-import { readAllManifests } from '../pitr/manifest.js';
-import { windowFromStorage } from '../pitr/point-in-time.js';
+import type { Clock } from '../clock.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { windowWithArchiveEnd } from '../pitr/point-in-time.js';
 import type { PitrWindow } from '../pitr/window.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ArchiverLabels } from './archiver-metrics.js';
@@ -54,12 +56,38 @@ export class PitrWindowMetrics {
   }
 }
 
-/** The window as `pitr window` computes it, and the newest event in the archive (for `set`). */
-export async function readWindowForMetrics(store: ObjectStore, now: Date, signal?: AbortSignal): Promise<{ window: PitrWindow; archivedUntil: string | null }> {
-  const [window, manifests] = await Promise.all([windowFromStorage(store, { now, ...(signal ? { signal } : {}) }), readAllManifests(store, signal)]);
-  let archivedUntil: string | null = null;
-  for (const e of manifests.flatMap((m) => m.entries)) {
-    if (e.lastEventTime && (archivedUntil === null || Date.parse(e.lastEventTime) > Date.parse(archivedUntil))) archivedUntil = e.lastEventTime;
-  }
-  return { window, archivedUntil };
+
+/** How often the window is read from storage when nothing else moved it. */
+const windowRefreshMs = 5 * 60_000;
+
+export interface WindowRefresher {
+  /** Reads the window now (after a backup or a prune); a failure is logged and the old values stay. */
+  refresh(signal: AbortSignal): Promise<void>;
+  /** After an archive scan: reads it when a file was archived since the last reading, or every few minutes. */
+  afterScan(filesArchived: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Keeps `metrics` in step with the archive in `store`; no series while `labels()` is null. */
+export function windowRefresher(o: { metrics: PitrWindowMetrics; store: ObjectStore; clock: Clock; logger: Logger; labels: () => ArchiverLabels | null }): WindowRefresher {
+  let readAt = -Infinity;
+  let filesAtLastReading = -1;
+  const refresh = async (signal: AbortSignal): Promise<void> => {
+    const labels = o.labels();
+    if (labels === null) return;
+    readAt = o.clock.now().getTime();
+    try {
+      const { window, archivedUntil } = await windowWithArchiveEnd(o.store, { now: o.clock.now(), signal });
+      o.metrics.set(labels, window, archivedUntil);
+    } catch (err) {
+      if (!signal.aborted) o.logger.warn('cannot read the point-in-time window for its metrics', { profile: labels.profile, reason: errorMessage(err) });
+    }
+  };
+  return {
+    refresh,
+    afterScan: async (filesArchived, signal) => {
+      if (filesArchived === filesAtLastReading && o.clock.now().getTime() - readAt < windowRefreshMs) return;
+      filesAtLastReading = filesArchived;
+      await refresh(signal);
+    },
+  };
 }

@@ -54,6 +54,19 @@ export async function planFromStorage(store: ObjectStore, target: Date, backupNa
   return planPointInTime(entries, manifests, target, backupName, breaks);
 }
 
+/**
+ * The window as windowFromStorage gives it, and the newest event the archive holds (RFC 3339;
+ * null when it holds none), from one reading of the manifests.
+ */
+export async function windowWithArchiveEnd(store: ObjectStore, options: { now?: Date; signal?: AbortSignal } = {}): Promise<{ window: PitrWindow; archivedUntil: string | null }> {
+  const { entries, manifests, breaks } = await readPitrInputs(store, options.signal, options.now);
+  let archivedUntil: string | null = null;
+  for (const e of manifests.flatMap((m) => m.entries)) {
+    if (e.lastEventTime && (archivedUntil === null || Date.parse(e.lastEventTime) > Date.parse(archivedUntil))) archivedUntil = e.lastEventTime;
+  }
+  return { window: computeWindow(entries, manifests, breaks), archivedUntil };
+}
+
 /** The restorable window of the catalog and archive in `store` (window.ts computeWindow). */
 export async function windowFromStorage(store: ObjectStore, options: { now?: Date; signal?: AbortSignal } = {}): Promise<PitrWindow> {
   const { entries, manifests, breaks } = await readPitrInputs(store, options.signal, options.now);
