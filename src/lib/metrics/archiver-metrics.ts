@@ -18,16 +18,13 @@
  * the first successful scan it counts from the process's start, so an archiver that never
  * succeeds is seen too.
  */
+import { scopeLabelNames, scopeLabels, type Scope, type ScopeLabel } from './scope-labels.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ArchiverStatus } from '../pitr/archiver.js';
 import type { Clock } from '../clock.js';
 
 /** The labels of the archiver's series; null while they are not known yet (no series then). */
-export interface ArchiverLabels {
-  namespace?: string;
-  group: string;
-  profile: string;
-}
+export type ArchiverLabels = Scope;
 
 export interface ArchiverMetricsSource {
   status: () => ArchiverStatus & { prune?: { filesPruned: number } };
@@ -39,15 +36,14 @@ export interface ArchiverMetricsSource {
   namespaced?: boolean;
 }
 
-type Labels = 'namespace' | 'group' | 'profile';
 
 /** Registers the archiver's series on `registry`; their values are computed when scraped. */
 export function registerArchiverMetrics(registry: Registry, source: ArchiverMetricsSource): void {
-  const labelNames: Labels[] = source.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
-  const labelsNow = (s: ArchiverStatus): Partial<Record<Labels, string>> | null => {
+  const namespaced = source.namespaced ?? false;
+  const labelNames = scopeLabelNames(namespaced);
+  const labelsNow = (s: ArchiverStatus): Partial<Record<ScopeLabel, string>> | null => {
     const l = source.labels(s);
-    if (!l) return null;
-    return source.namespaced ? { namespace: l.namespace ?? '', group: l.group, profile: l.profile } : { group: l.group, profile: l.profile };
+    return l ? scopeLabels(namespaced, l) : null;
   };
   const series = (kind: 'counter' | 'gauge', name: string, help: string, value: (s: ReturnType<ArchiverMetricsSource['status']>) => number | null): void => {
     const Metric = kind === 'counter' ? Counter : Gauge;
@@ -56,7 +52,7 @@ export function registerArchiverMetrics(registry: Registry, source: ArchiverMetr
       help,
       labelNames,
       registers: [registry],
-      collect(this: Counter<Labels> | Gauge<Labels>) {
+      collect(this: Counter<ScopeLabel> | Gauge<ScopeLabel>) {
         this.reset();
         const s = source.status();
         const labels = labelsNow(s);

@@ -10,6 +10,7 @@
  * Each terminal backup is counted exactly once: by name, whether it is seen finishing or found
  * in the catalog when the daemon starts (a restart seeds from the catalog instead of re-counting).
  */
+import { scopeLabelNames, scopeLabels, type ScopeLabel } from './scope-labels.js';
 import { Counter, Gauge, Histogram, Pushgateway, Registry } from 'prom-client';
 import type { BackupPhase } from '../catalog/record.js';
 
@@ -25,7 +26,6 @@ export interface TerminalBackup {
   namespace?: string;
 }
 
-type Labels = 'namespace' | 'group' | 'profile';
 
 /** Histogram buckets for backup and restore durations, in seconds (1 s to 12 h). */
 export const durationBuckets = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200];
@@ -37,11 +37,11 @@ export interface BackupMetricsOptions {
 
 export class BackupMetrics {
   readonly registry: Registry;
-  private readonly runs: Counter<Labels | 'result'>;
-  private readonly duration: Histogram<Labels>;
-  private readonly lastSuccess: Gauge<Labels>;
-  private readonly lastAttempt: Gauge<Labels>;
-  private readonly lastSize: Gauge<Labels>;
+  private readonly runs: Counter<ScopeLabel | 'result'>;
+  private readonly duration: Histogram<ScopeLabel>;
+  private readonly lastSuccess: Gauge<ScopeLabel>;
+  private readonly lastAttempt: Gauge<ScopeLabel>;
+  private readonly lastSize: Gauge<ScopeLabel>;
   private readonly counted = new Set<string>();
   /** Latest timestamps seen per label set, so observations in any order set the right gauges. */
   private readonly latest = new Map<string, { success: number; attempt: number }>();
@@ -51,7 +51,7 @@ export class BackupMetrics {
   constructor(registry: Registry = new Registry(), options: BackupMetricsOptions = {}) {
     this.registry = registry;
     this.namespaced = options.namespaced ?? false;
-    const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
+    const labelNames = scopeLabelNames(this.namespaced);
     this.runs = new Counter({ name: 'bloodraven_backup_runs_total', help: 'Terminal backups, by result (success or failure).', labelNames: [...labelNames, 'result'], registers: [registry] });
     this.duration = new Histogram({
       name: 'bloodraven_backup_duration_seconds',
@@ -75,7 +75,7 @@ export class BackupMetrics {
     const key = `${b.namespace ?? ''}\u0000${b.group}\u0000${b.profile}\u0000${b.name}`;
     if (this.counted.has(key)) return false;
     this.counted.add(key);
-    const labels = this.labelsOf(b);
+    const labels = scopeLabels(this.namespaced, b);
     const ok = b.phase === 'Succeeded';
     // The histogram takes only runs counted now: one rebuilt from the catalog at a restart would
     // hold fewer observations than before (pruned backups are gone), which Prometheus would read
@@ -92,7 +92,7 @@ export class BackupMetrics {
 
   /** Moves the last-attempt, last-success and size gauges to `b` when it is the latest seen. */
   private setGauges(b: TerminalBackup): void {
-    const labels = this.labelsOf(b);
+    const labels = scopeLabels(this.namespaced, b);
     const started = Date.parse(b.startedAt);
     const ended = b.completedAt ? Date.parse(b.completedAt) : started;
     const series = `${b.namespace ?? ''}\u0000${b.group}\u0000${b.profile}`;
@@ -122,9 +122,6 @@ export class BackupMetrics {
     this.setGauges(b);
   }
 
-  private labelsOf(b: { namespace?: string; group: string; profile: string }): Partial<Record<Labels, string>> {
-    return this.namespaced ? { namespace: b.namespace ?? '', group: b.group, profile: b.profile } : { group: b.group, profile: b.profile };
-  }
 
   /** Starts the run counters at counts made before (by an earlier daemon, from its tally). */
   seedRuns(labels: { group: string; profile: string }, counts: Record<'success' | 'failure', number>): void {

@@ -16,6 +16,7 @@
  * archive has moved past (a binlog lost or never archived) stays, and so does one with no end (the
  * archive goes on past a hole no backup bridges).
  */
+import { scopeLabelNames, scopeLabels, type ScopeLabel } from './scope-labels.js';
 import { Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
@@ -25,17 +26,16 @@ import type { PitrWindow } from '../pitr/window.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ArchiverLabels } from './archiver-metrics.js';
 
-type Labels = 'namespace' | 'group' | 'profile';
 
 export class PitrWindowMetrics {
-  private readonly gaps: Gauge<Labels>;
-  private readonly start: Gauge<Labels>;
-  private readonly end: Gauge<Labels>;
+  private readonly gaps: Gauge<ScopeLabel>;
+  private readonly start: Gauge<ScopeLabel>;
+  private readonly end: Gauge<ScopeLabel>;
   private readonly namespaced: boolean;
 
   constructor(registry: Registry, options: { namespaced?: boolean } = {}) {
     this.namespaced = options.namespaced ?? false;
-    const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
+    const labelNames = scopeLabelNames(this.namespaced);
     this.gaps = new Gauge({ name: 'bloodraven_pitr_window_gaps', help: 'Gaps in the restorable window: spans between its earliest and latest time (or after it) that no backup and archive cover.', labelNames, registers: [registry] });
     this.start = new Gauge({ name: 'bloodraven_pitr_window_start_timestamp_seconds', help: 'Unix time of the earliest restorable time.', labelNames, registers: [registry] });
     this.end = new Gauge({ name: 'bloodraven_pitr_window_end_timestamp_seconds', help: 'Unix time of the latest restorable time.', labelNames, registers: [registry] });
@@ -46,7 +46,7 @@ export class PitrWindowMetrics {
    * restorable. `archivedUntil` is the newest event in the archive (RFC 3339), null when it holds none.
    */
   set(labels: ArchiverLabels, window: Pick<PitrWindow, 'from' | 'to' | 'gaps'>, archivedUntil: string | null): void {
-    const l = this.namespaced ? { namespace: labels.namespace ?? '', group: labels.group, profile: labels.profile } : { group: labels.group, profile: labels.profile };
+    const l = scopeLabels(this.namespaced, labels);
     const until = archivedUntil === null ? -Infinity : Date.parse(archivedUntil);
     this.gaps.set(l, window.gaps.filter((g) => g.to === null || until > Date.parse(g.to)).length);
     if (window.from !== null) this.start.set(l, Date.parse(window.from) / 1000);

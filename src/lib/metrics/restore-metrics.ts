@@ -8,6 +8,7 @@
  * restore run from the command line counts itself and pushes to a Pushgateway (`--pushgateway`).
  * Each restore is counted once, by name.
  */
+import { scopeLabelNames, scopeLabels, type ScopeLabel } from './scope-labels.js';
 import { Counter, Histogram, Pushgateway, Registry } from 'prom-client';
 import { durationBuckets } from './backup-metrics.js';
 
@@ -23,19 +24,18 @@ export interface EndedRestore {
   completedAt: string;
 }
 
-type Labels = 'namespace' | 'group' | 'profile';
 
 export class RestoreMetrics {
   readonly registry: Registry;
-  private readonly runs: Counter<Labels | 'result'>;
-  private readonly duration: Histogram<Labels>;
+  private readonly runs: Counter<ScopeLabel | 'result'>;
+  private readonly duration: Histogram<ScopeLabel>;
   private readonly counted = new Set<string>();
   private readonly namespaced: boolean;
 
   constructor(registry: Registry = new Registry(), options: { namespaced?: boolean } = {}) {
     this.registry = registry;
     this.namespaced = options.namespaced ?? false;
-    const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
+    const labelNames = scopeLabelNames(this.namespaced);
     this.runs = new Counter({ name: 'bloodraven_restore_runs_total', help: 'Restores that ended, by result (success or failure).', labelNames: [...labelNames, 'result'], registers: [registry] });
     this.duration = new Histogram({ name: 'bloodraven_restore_duration_seconds', help: 'Wall-clock duration of restores that ended, from start to completion.', labelNames, buckets: durationBuckets, registers: [registry] });
   }
@@ -45,7 +45,7 @@ export class RestoreMetrics {
     const key = `${run.namespace ?? ''}\u0000${run.group}\u0000${run.profile}\u0000${run.name}`;
     if (this.counted.has(key)) return false;
     this.counted.add(key);
-    const labels = this.namespaced ? { namespace: run.namespace ?? '', group: run.group, profile: run.profile } : { group: run.group, profile: run.profile };
+    const labels = scopeLabels(this.namespaced, run);
     this.runs.inc({ ...labels, result: run.succeeded ? 'success' : 'failure' });
     const started = run.startedAt === null ? NaN : Date.parse(run.startedAt);
     if (Number.isFinite(started)) this.duration.observe(labels, Math.max(0, (Date.parse(run.completedAt) - started) / 1000));

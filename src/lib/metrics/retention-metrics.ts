@@ -7,18 +7,18 @@
  * The standalone daemon counts its prune after each successful backup; Kubernetes mode counts the
  * MysqlBackups its retention deletes (their status.sizeBytes).
  */
+import { scopeLabelNames, scopeLabels, type ScopeLabel } from './scope-labels.js';
 import { Counter, type Registry } from 'prom-client';
 
-type Labels = 'namespace' | 'group' | 'profile';
 
 export class RetentionMetrics {
-  private readonly backups: Counter<Labels>;
-  private readonly bytes: Counter<Labels>;
+  private readonly backups: Counter<ScopeLabel>;
+  private readonly bytes: Counter<ScopeLabel>;
   private readonly namespaced: boolean;
 
   constructor(registry: Registry, options: { namespaced?: boolean } = {}) {
     this.namespaced = options.namespaced ?? false;
-    const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
+    const labelNames = scopeLabelNames(this.namespaced);
     this.backups = new Counter({ name: 'bloodraven_retention_deleted_backups_total', help: 'Backups deleted by the retention policy.', labelNames, registers: [registry] });
     this.bytes = new Counter({ name: 'bloodraven_retention_deleted_bytes_total', help: 'Bytes the backups deleted by the retention policy held.', labelNames, registers: [registry] });
   }
@@ -28,7 +28,7 @@ export class RetentionMetrics {
    * `increase()` sees the first deletion.
    */
   observe(labels: { namespace?: string; group: string; profile: string }, deleted: ReadonlyArray<{ bytes: number }>): void {
-    const l = this.namespaced ? { namespace: labels.namespace ?? '', group: labels.group, profile: labels.profile } : { group: labels.group, profile: labels.profile };
+    const l = scopeLabels(this.namespaced, labels);
     this.backups.inc(l, deleted.length);
     this.bytes.inc(l, deleted.reduce((sum, d) => sum + d.bytes, 0));
   }

@@ -10,6 +10,7 @@
  * Like the backup metrics, each run is counted once, by name: a run seen again (a re-reconcile, a
  * restart that reads it back) only moves the gauges when it is the newest.
  */
+import { scopeLabelNames, scopeLabels, type ScopeLabel } from './scope-labels.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface EndedVerification {
@@ -26,13 +27,12 @@ export interface EndedVerification {
   restoreSeconds?: number | undefined;
 }
 
-type Labels = 'namespace' | 'group' | 'profile';
 
 export class VerificationMetrics {
-  private readonly runs: Counter<Labels | 'result'>;
-  private readonly lastSuccess: Gauge<Labels>;
-  private readonly lastFailure: Gauge<Labels>;
-  private readonly restoreSeconds: Gauge<Labels>;
+  private readonly runs: Counter<ScopeLabel | 'result'>;
+  private readonly lastSuccess: Gauge<ScopeLabel>;
+  private readonly lastFailure: Gauge<ScopeLabel>;
+  private readonly restoreSeconds: Gauge<ScopeLabel>;
   private readonly counted = new Set<string>();
   private readonly latestSuccess = new Map<string, number>();
   private readonly latestFailure = new Map<string, number>();
@@ -40,7 +40,7 @@ export class VerificationMetrics {
 
   constructor(registry: Registry, options: { namespaced?: boolean } = {}) {
     this.namespaced = options.namespaced ?? false;
-    const labelNames: Labels[] = this.namespaced ? ['namespace', 'group', 'profile'] : ['group', 'profile'];
+    const labelNames = scopeLabelNames(this.namespaced);
     this.runs = new Counter({ name: 'bloodraven_verification_runs_total', help: 'Verification runs that ended, by result (success or failure).', labelNames: [...labelNames, 'result'], registers: [registry] });
     this.lastSuccess = new Gauge({ name: 'bloodraven_verification_last_success_timestamp_seconds', help: 'Unix time the most recent passing verification ended.', labelNames, registers: [registry] });
     this.lastFailure = new Gauge({ name: 'bloodraven_verification_last_failure_timestamp_seconds', help: 'Unix time the most recent failing verification ended.', labelNames, registers: [registry] });
@@ -60,7 +60,7 @@ export class VerificationMetrics {
     const key = `${run.namespace ?? ''}\u0000${run.group}\u0000${run.profile}\u0000${run.name}`;
     if (this.counted.has(key)) return false;
     this.counted.add(key);
-    const labels = this.labelsOf(run);
+    const labels = scopeLabels(this.namespaced, run);
     if (options.countRun ?? true) this.runs.inc({ ...labels, result: run.passed ? 'success' : 'failure' });
     const ended = Date.parse(run.completedAt);
     const series = `${run.namespace ?? ''}\u0000${run.group}\u0000${run.profile}`;
@@ -78,7 +78,4 @@ export class VerificationMetrics {
     return true;
   }
 
-  private labelsOf(run: { namespace?: string; group: string; profile: string }): Partial<Record<Labels, string>> {
-    return this.namespaced ? { namespace: run.namespace ?? '', group: run.group, profile: run.profile } : { group: run.group, profile: run.profile };
-  }
 }
