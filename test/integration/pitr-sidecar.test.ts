@@ -226,6 +226,9 @@ describe('pitr archive --sidecar', () => {
     expect(eastMetrics).toContain(`bloodraven_pitr_archiver_primary{${labels}} 1\n`);
     expect(eastMetrics).toContain(`bloodraven_pitr_archiver_archived_files_total{${labels}} ${eastFiles.length}\n`);
     expect(eastMetrics).toContain(`bloodraven_pitr_archiver_info{${labels},site="east"} 1\n`);
+    // The window read after its scans, under the same labels: no backup yet, so nothing restorable and no gap.
+    expect(eastMetrics).toContain(`bloodraven_pitr_window_gaps{${labels}} 0\n`);
+    expect(eastMetrics).not.toContain('bloodraven_pitr_window_end_timestamp_seconds{');
     expect((await west.get('/metrics')).body).toContain(`bloodraven_pitr_archiver_primary{${labels}} 0\n`);
   });
 
